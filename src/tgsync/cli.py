@@ -1,0 +1,228 @@
+"""Command line: ``tgsync sync``, ``tgsync plan`` and ``tgsync watch``.
+
+Every flag sets the environment variable of the same meaning (see
+:mod:`tgsync.config`), so the CLI and the Lambda function share one configuration
+language. Flags win over the environment.
+
+Exit codes: 0 every mapping synced (or was planned); 1 at least one mapping failed
+(its target group was left as it was); 2 invalid configuration or usage, nothing
+was called; 130 interrupted during a one-shot command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from tgsync import __version__
+from tgsync import config as settings
+from tgsync.controller import CycleReport
+from tgsync.errors import ConfigError
+from tgsync.plan import Action
+from tgsync.report import emit_metrics, log_to, logger
+from tgsync.wiring import build_controller
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+
+#: (flag, environment variable, help) for every setting.
+_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("--hostname", settings.HOSTNAME, "name to resolve (or env DomainEndpoint)"),
+    ("--target-group-arn", settings.TARGET_GROUP_ARN,
+     "target group ARN, type ip (or env AlbTargetGroupId)"),
+    ("--alb-id", settings.ALB_ID, "load balancer ARN or name; warn if the group is not on it"),
+    ("--port", settings.PORT, "port to register on (default: the target group's port)"),
+    ("--dns-servers", settings.DNS_SERVERS,
+     "comma-separated host[:port], IPv6 as [addr]:port (default: system resolver)"),
+    ("--lookups", settings.LOOKUPS, f"DNS queries per cycle, united (default "
+     f"{settings.DEFAULT_LOOKUPS}; stops early when answers repeat)"),
+    ("--stale-after", settings.STALE_AFTER, "seconds an IP must be missing from DNS before a "
+     f"healthy target is retired (default {settings.DEFAULT_STALE_AFTER:.0f})"),
+    ("--allowed-cidrs", settings.ALLOWED_CIDRS,
+     "comma-separated networks answers must fall in (default RFC 1918, RFC 6598, fc00::/7)"),
+    ("--policy", settings.POLICY, "sync (default) or upsert-only (never deregister)"),
+    ("--mappings", settings.MAPPINGS,
+     "JSON list of {hostname, target_group_arn, ...}, or @FILE holding it"),
+    ("--concurrency", settings.CONCURRENCY,
+     f"target groups synced in parallel (default {settings.DEFAULT_CONCURRENCY})"),
+    ("--api-rate", settings.API_RATE,
+     f"ELB API calls per second at most (default {settings.DEFAULT_API_RATE:.0f})"),
+)
+_LEGACY = {settings.HOSTNAME: settings.LEGACY_HOSTNAME,
+           settings.TARGET_GROUP_ARN: settings.LEGACY_TARGET_GROUP_ARN}
+_SINGLE = (settings.HOSTNAME, settings.LEGACY_HOSTNAME,
+           settings.TARGET_GROUP_ARN, settings.LEGACY_TARGET_GROUP_ARN)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("settings (each also read from the environment variable "
+                                      "named in brackets)")
+    for flag, env, text in _FLAGS:
+        group.add_argument(flag, metavar="VALUE", help=f"{text} [{env}]")
+    group.add_argument("--dry-run", action="store_true", default=None,
+                       help=f"plan and report, change nothing [{settings.DRY_RUN}]")
+    common.add_argument("--output", choices=("text", "json"), default="text",
+                        help="what to print on stdout (logs go to stderr as JSON lines)")
+    common.add_argument("--metrics", action="store_true",
+                        help="also print CloudWatch EMF metrics (for CloudWatch agent or "
+                             "awslogs collection)")
+
+    parser = argparse.ArgumentParser(
+        prog="tgsync",
+        description="Keep an AWS ELBv2 ip target group pointed at a hostname.",
+        epilog="Exit codes: 0 synced, 1 a mapping failed (left unchanged), 2 invalid "
+               "configuration or usage, 130 interrupted. AWS credentials, region and "
+               "endpoint come from the standard AWS settings (AWS_PROFILE, "
+               "AWS_ENDPOINT_URL, ...).",
+    )
+    parser.add_argument("--version", action="version", version=f"tgsync {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("sync", parents=[common], help="run one sync cycle",
+                        description="Resolve, compare and update every target group once.")
+    commands.add_parser("plan", parents=[common], help="show what a cycle would do (dry run)",
+                        description="Resolve and compare; print wanted IPs, registered "
+                                    "targets, their state, the action and its reason.")
+    watch = commands.add_parser("watch", parents=[common], help="sync every --interval seconds",
+                                description="Run a cycle every --interval seconds until "
+                                            "SIGTERM or SIGINT, for ECS, EC2 or a laptop.")
+    watch.add_argument("--interval", type=float, default=60.0, metavar="SECONDS",
+                       help="seconds between cycle starts (default 60)")
+    watch.add_argument("--cycles", type=int, default=0, metavar="N",
+                       help="stop after N cycles (default 0: run until stopped)")
+    return parser
+
+
+def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
+    """The environment the configuration is read from, with the flags applied."""
+    env = dict(base)
+    for flag, name, _ in _FLAGS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is None:
+            continue
+        if name == settings.MAPPINGS:
+            if value.startswith("@"):
+                try:
+                    value = Path(value[1:]).read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise ConfigError([f"--mappings: cannot read {value[1:]!r}: "
+                                       f"{exc.strerror}"]) from None
+            for single in _SINGLE:
+                env.pop(single, None)
+        elif name in _LEGACY:
+            env.pop(_LEGACY[name], None)
+            env.pop(settings.MAPPINGS, None)
+        env[name] = value
+    if args.dry_run:
+        env[settings.DRY_RUN] = "true"
+    return env
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script entry point; returns the exit code."""
+    args = _parser().parse_args(argv)
+    log_to(sys.stderr)
+    try:
+        config = settings.load(environment(args, dict(os.environ)))
+    except ConfigError as exc:
+        print(f"tgsync: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    controller = build_controller(config)
+    if args.command == "watch":
+        return _watch(controller, config, args)
+    dry_run = True if args.command == "plan" else None
+    try:
+        cycle = controller.run_once(config, dry_run=dry_run)
+    except KeyboardInterrupt:
+        print("tgsync: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    _print(cycle, args, sys.stdout, table=args.command == "plan")
+    return EXIT_OK if cycle.ok else EXIT_FAILED
+
+
+def _watch(controller: Any, config: settings.Config, args: argparse.Namespace) -> int:
+    if args.interval <= 0:
+        print("tgsync: --interval must be above 0 seconds", file=sys.stderr)
+        return EXIT_CONFIG
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        logger.info("stopping after this cycle", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    cycles = 0
+    logger.info("watching", extra={"interval": args.interval,
+                                   "mappings": [m.label for m in config.mappings]})
+    while not stop.is_set():
+        started = time.monotonic()
+        cycle = controller.run_once(config)
+        _print(cycle, args, sys.stdout, table=False)
+        sys.stdout.flush()
+        cycles += 1
+        if args.cycles and cycles >= args.cycles:
+            break
+        stop.wait(max(0.0, args.interval - (time.monotonic() - started)))
+    logger.info("stopped", extra={"cycles": cycles})
+    return EXIT_OK
+
+
+def _print(cycle: CycleReport, args: argparse.Namespace, out: TextIO, *, table: bool) -> None:
+    if args.metrics:
+        emit_metrics(cycle)
+    if args.output == "json":
+        print(json.dumps(cycle.to_dict(), sort_keys=True), file=out)
+        return
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    for report in cycle.mappings:
+        if table:
+            out.write(render_table(report) + "\n")
+            continue
+        if not report.ok:
+            status = f"FAILED: {report.error}"
+        else:
+            status = (f"{'would register' if report.dry_run else 'registered'} "
+                      f"{len(_changes(report, Action.REGISTER))}, "
+                      f"{'would deregister' if report.dry_run else 'deregistered'} "
+                      f"{len(_changes(report, Action.DEREGISTER))}, "
+                      f"{report.registered} target(s), {report.healthy} healthy")
+        print(f"{stamp} {report.label}: {status}", file=out)
+
+
+def _changes(report: Any, action: Action) -> list[str]:
+    return [d.ip for d in report.decisions if d.action is action]
+
+
+def render_table(report: Any) -> str:
+    """The plan of one mapping as a fixed-width table."""
+    lines = [f"{report.label} (port {report.port or '?'})"]
+    if report.error:
+        lines.append(f"  {'FAILED' if not report.resolved else 'ERROR'}: {report.error}")
+    lines.append(f"  wanted (DNS): {', '.join(report.wanted) or '-'}")
+    for refusal in report.refused:
+        lines.append(f"  refused: {refusal.answer} ({refusal.reason})")
+    rows = [("IP", "IN DNS", "STATE", "ACTION", "REASON")]
+    rows += [(d.ip, "yes" if d.in_dns else "no", d.state or "-", d.action.value, d.reason)
+             for d in report.decisions]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) for i in range(4)]
+        lines.append("  " + "  ".join([*cells, row[4]]).rstrip())
+    if not report.decisions:
+        lines.append("  (no targets, nothing to do)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

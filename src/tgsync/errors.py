@@ -1,0 +1,31 @@
+"""Every exception tgsync raises on purpose."""
+
+from __future__ import annotations
+
+
+class TgsyncError(Exception):
+    """Base class of tgsync's own errors."""
+
+
+class ConfigError(TgsyncError):
+    """The configuration is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class ResolutionError(TgsyncError):
+    """The hostname could not be resolved to any usable address."""
+
+
+class ProviderError(TgsyncError):
+    """An ELB API call failed; the message names the operation and what to do."""
+
+
+class SyncFailed(TgsyncError):
+    """One or more mappings failed in a cycle; ``summary`` holds the whole cycle."""
+
+    def __init__(self, message: str, summary: dict) -> None:
+        self.summary = summary
+        super().__init__(message)

@@ -1,0 +1,54 @@
+"""AWS Lambda entry point: ``tgsync.lambda_handler.handler``.
+
+Configuration comes from environment variables (see :mod:`tgsync.config`). The
+handler returns the cycle's JSON summary and raises :class:`~tgsync.errors.SyncFailed`
+after all mappings are done if any of them failed, so Lambda's Errors metric and
+alarms see it. An event ``{"dry_run": true}`` plans without changing anything.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tgsync import config as settings
+from tgsync.controller import Controller
+from tgsync.errors import ConfigError, SyncFailed
+from tgsync.report import emit_metrics, logger
+from tgsync.wiring import build_controller
+
+# Kept across invocations of one execution environment: clients, target group
+# facts and tag memory are read once per cold start.
+_controller: Controller | None = None
+
+
+def _get_controller(config: settings.Config) -> Controller:
+    global _controller  # noqa: PLW0603 - the per-cold-start cache is the point
+    if _controller is None:
+        _controller = build_controller(config)
+    return _controller
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """Run one sync cycle over every configured mapping."""
+    try:
+        config = settings.load(os.environ)
+    except ConfigError as exc:
+        logger.error("invalid configuration: nothing was changed",
+                     extra={"problems": exc.problems})
+        raise
+    dry_run = None
+    if isinstance(event, dict) and "dry_run" in event:
+        dry_run = settings.parse_bool(event["dry_run"])
+    time_left = None
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        def time_left() -> float:
+            return context.get_remaining_time_in_millis() / 1000.0
+    cycle = _get_controller(config).run_once(config, dry_run=dry_run, time_left=time_left)
+    emit_metrics(cycle)
+    summary = cycle.to_dict()
+    if not cycle.ok:
+        names = ", ".join(m.label for m in cycle.failed)
+        raise SyncFailed(f"{len(cycle.failed)} of {len(cycle.mappings)} mapping(s) failed: "
+                         f"{names}", summary)
+    return summary

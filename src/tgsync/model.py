@@ -1,0 +1,55 @@
+"""Plain value types shared by every stage: targets and their health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: States in which the load balancer does not send traffic to a target, so that a
+#: target missing from DNS can be retired at once.
+NOT_SERVING_STATES = frozenset({"unhealthy", "unhealthy.draining", "unused", "unavailable"})
+#: The target is already leaving the group.
+DRAINING_STATES = frozenset({"draining"})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A registered target on one port, with its health as ELB reports it."""
+
+    ip: str
+    port: int
+    state: str = "unknown"
+    reason: str | None = None
+    availability_zone: str | None = None
+
+    @property
+    def is_draining(self) -> bool:
+        """True while deregistration is in progress."""
+        return self.state in DRAINING_STATES
+
+    @property
+    def is_not_serving(self) -> bool:
+        """True when ELB says the target takes no traffic; false when health is unknown."""
+        return self.state in NOT_SERVING_STATES
+
+    def describe_state(self) -> str:
+        """The state with its reason, as people read it: ``unhealthy (Target.Timeout)``."""
+        return f"{self.state} ({self.reason})" if self.reason else self.state
+
+
+@dataclass(frozen=True, slots=True)
+class TargetGroupFacts:
+    """What does not change about a target group; read once per cold start."""
+
+    arn: str
+    name: str
+    port: int
+    protocol: str
+    ip_address_type: str  # "ipv4" or "ipv6"
+    vpc_id: str
+    target_type: str
+    load_balancer_arns: tuple[str, ...] = ()
+
+    @property
+    def record_type(self) -> str:
+        """The DNS record type whose answers fit this group: ``A`` or ``AAAA``."""
+        return "AAAA" if self.ip_address_type == "ipv6" else "A"

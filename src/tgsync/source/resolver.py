@@ -1,0 +1,86 @@
+"""DNS source: resolves A or AAAA records with dnspython.
+
+Answers are united over several queries because a resolver may hand out a rotating
+subset of a large record set. The loop stops as soon as a query adds nothing new.
+Any failed query fails the whole resolution: a partial view must not retire targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dns.exception
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
+
+from tgsync.config import Nameserver
+from tgsync.source import Resolution
+
+#: Seconds to wait for one server's answer, and for one whole query (all servers,
+#: retries included). Both end far inside the function's own timeout.
+QUERY_TIMEOUT_SECONDS = 2.0
+QUERY_LIFETIME_SECONDS = 4.0
+
+
+class DnsSource:
+    """A :class:`~tgsync.source.Source` backed by a DNS resolver.
+
+    With no ``nameservers`` the system resolver (``/etc/resolv.conf``; the VPC
+    resolver inside Lambda) is used.
+    """
+
+    def __init__(
+        self,
+        nameservers: Sequence[Nameserver] = (),
+        *,
+        timeout: float = QUERY_TIMEOUT_SECONDS,
+        lifetime: float = QUERY_LIFETIME_SECONDS,
+    ) -> None:
+        if nameservers:
+            resolver = dns.resolver.Resolver(configure=False)
+            resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(ns.address, ns.port) for ns in nameservers
+            ]
+        else:
+            resolver = dns.resolver.Resolver()
+        resolver.cache = None  # every lookup must reach the server to see rotation
+        resolver.timeout = timeout
+        resolver.lifetime = lifetime
+        self._resolver = resolver
+
+    def resolve(self, hostname: str, record_type: str, lookups: int) -> Resolution:
+        """Query up to ``lookups`` times and unite the answers."""
+        union: set[str] = set()
+        queries = 0
+        for _ in range(max(1, lookups)):
+            queries += 1
+            try:
+                answer = self._resolver.resolve(
+                    hostname, record_type, search=False, raise_on_no_answer=False
+                )
+            except dns.exception.DNSException as exc:
+                return Resolution(hostname, record_type, frozenset(union), queries,
+                                  describe_failure(exc, hostname, record_type))
+            found = {rdata.to_text() for rdata in answer.rrset or ()
+                     if rdata.rdtype == dns.rdatatype.from_text(record_type)}
+            if not found:
+                return Resolution(hostname, record_type, frozenset(union), queries,
+                                  f"no {record_type} records for {hostname} (empty answer)")
+            if found <= union:
+                break
+            union |= found
+        return Resolution(hostname, record_type, frozenset(union), queries)
+
+
+def describe_failure(exc: dns.exception.DNSException, hostname: str, record_type: str) -> str:
+    """A one-line, operator-readable cause for a failed DNS query."""
+    if isinstance(exc, dns.resolver.NXDOMAIN):
+        return f"NXDOMAIN: {hostname} does not exist"
+    if isinstance(exc, dns.resolver.LifetimeTimeout):
+        return f"timed out resolving {hostname} {record_type}: no DNS server answered in time"
+    if isinstance(exc, dns.resolver.NoNameservers):
+        return f"no DNS server could answer for {hostname} {record_type} ({exc})"
+    if isinstance(exc, dns.resolver.YXDOMAIN):
+        return f"{hostname} is too long after DNAME substitution"
+    return f"DNS lookup of {hostname} {record_type} failed: {exc}"

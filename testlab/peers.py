@@ -1,0 +1,219 @@
+"""Start and drive the local peers: moto's server and a real DNS server, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
+from dnslib.server import BaseResolver, DNSError, DNSLogger, DNSServer
+
+REGION = "eu-west-1"
+LOOPBACK = "127.0.0.1"
+#: Placeholder account moto uses; not a real account.
+ACCOUNT = "123456789012"
+
+
+# --------------------------------------------------------------------------- DNS
+
+
+@dataclass
+class Name:
+    """What the DNS server answers for one name."""
+
+    a: list[str] = field(default_factory=list)
+    aaaa: list[str] = field(default_factory=list)
+    #: answer | servfail | refused | nxdomain | timeout | empty | truncate
+    mode: str = "answer"
+    #: if set, each answer is a random subset of this size (round-robin subsets)
+    subset: int | None = None
+    ttl: int = 60
+
+
+class _Resolver(BaseResolver):
+    def __init__(self, peer: DnsPeer) -> None:
+        self.peer = peer
+
+    def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
+        qname = str(request.q.qname).rstrip(".").lower()
+        qtype = QTYPE[request.q.qtype]
+        reply = request.reply()
+        with self.peer.lock:
+            self.peer.queries.append((qname, qtype, handler.protocol))
+            name = self.peer.names.get(qname)
+            if name is None:
+                reply.header.rcode = RCODE.NXDOMAIN
+                return reply
+            mode = name.mode
+            values = list(name.a if qtype == "A" else name.aaaa if qtype == "AAAA" else [])
+            subset, ttl = name.subset, name.ttl
+            rng = self.peer.rng
+            if subset is not None and len(values) > subset:
+                values = rng.sample(values, subset)
+            rng.shuffle(values)
+        if mode == "timeout":
+            raise DNSError("simulated timeout: no reply sent")
+        if mode in ("servfail", "refused", "nxdomain"):
+            reply.header.rcode = getattr(RCODE, mode.upper())
+            return reply
+        if mode == "empty":
+            return reply
+        if mode == "truncate" and handler.protocol == "udp":
+            reply.header.tc = 1
+            return reply
+        for value in values:
+            rdata = A(value) if qtype == "A" else AAAA(value)
+            reply.add_answer(RR(request.q.qname, request.q.qtype, rdata=rdata, ttl=ttl))
+        return reply
+
+
+class DnsPeer:
+    """A real DNS server (UDP and TCP) on 127.0.0.1 serving a zone the test controls."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.names: dict[str, Name] = {}
+        self.queries: list[tuple[str, str, str]] = []
+        self.lock = threading.Lock()
+        self.rng = random.Random(seed)
+        quiet = DNSLogger(log="-send,-recv,-request,-reply,-truncated,-error", prefix=False,
+                          logf=lambda _s: None)
+        resolver = _Resolver(self)
+        self._udp = DNSServer(resolver, address=LOOPBACK, port=0, logger=quiet)
+        self.port = self._udp.server.server_address[1]
+        self._tcp = DNSServer(resolver, address=LOOPBACK, port=self.port, tcp=True,
+                              logger=quiet)
+
+    def start(self) -> DnsPeer:
+        self._udp.start_thread()
+        self._tcp.start_thread()
+        return self
+
+    def stop(self) -> None:
+        self._udp.stop()
+        self._tcp.stop()
+
+    @property
+    def address(self) -> str:
+        """``127.0.0.1:port``, as TGSYNC_DNS_SERVERS takes it."""
+        return f"{LOOPBACK}:{self.port}"
+
+    def set(self, hostname: str, a: Iterable[str] = (), aaaa: Iterable[str] = (),
+            **options: Any) -> None:
+        """Serve ``hostname`` with these records and options (see :class:`Name`)."""
+        with self.lock:
+            self.names[hostname.lower()] = Name(list(a), list(aaaa), **options)
+
+    def mode(self, hostname: str, mode: str) -> None:
+        """Switch how ``hostname`` is answered (answer, servfail, timeout, ...)."""
+        with self.lock:
+            self.names[hostname.lower()].mode = mode
+
+    def reset(self) -> None:
+        with self.lock:
+            self.names.clear()
+            self.queries.clear()
+
+
+# --------------------------------------------------------------------------- moto
+
+
+class MotoPeer:
+    """moto's server with ELB-like health (see :mod:`testlab.moto_server`)."""
+
+    def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.control_path = workdir / "moto-control.json"
+        self.control_path.write_text("{}", encoding="utf-8")
+        self._process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    def start(self) -> MotoPeer:
+        repo_root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [repo_root, *filter(None, [os.environ.get("PYTHONPATH")])]))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "testlab.moto_server", "--control", str(self.control_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError(f"moto server did not start: {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            if self._process.stdin:
+                self._process.stdin.close()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def environ(self) -> dict[str, str]:
+        """Standard AWS variables pointing boto3 at this server, with dummy credentials."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    def reset(self) -> None:
+        """Clear every resource and the control file."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+        self.write_control({})
+
+    def write_control(self, data: dict[str, Any]) -> None:
+        tmp = self.control_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(self.control_path)
+
+    def read_control(self) -> dict[str, Any]:
+        return json.loads(self.control_path.read_text(encoding="utf-8") or "{}")
+
+    def set_health(self, ip: str, state: str, reason: str | None = None) -> None:
+        """What the ALB's health checks find for ``ip``."""
+        data = self.read_control()
+        data.setdefault("health", {})[ip] = {"state": state, "reason": reason}
+        self.write_control(data)
+
+    def update_control(self, **values: Any) -> None:
+        data = self.read_control()
+        data.update(values)
+        self.write_control(data)
+
+
+def create_target_group(client: Any, name: str = "opensearch", *, port: int = 443,
+                        ip_type: str = "ipv4", protocol: str = "HTTPS",
+                        vpc_cidr: str = "10.0.0.0/16") -> str:
+    """A VPC and an ``ip`` target group in moto; returns the group's ARN."""
+    ec2 = boto3.client("ec2", region_name=client.meta.region_name)
+    vpc = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
+    kwargs: dict[str, Any] = {
+        "Name": name, "Protocol": protocol, "Port": port, "VpcId": vpc, "TargetType": "ip",
+    }
+    if ip_type == "ipv6":
+        kwargs["IpAddressType"] = "ipv6"
+    return client.create_target_group(**kwargs)["TargetGroups"][0]["TargetGroupArn"]

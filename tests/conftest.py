@@ -1,0 +1,65 @@
+"""Shared fixtures: moto's server and a real DNS server, both on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
+
+HOSTNAME = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoPeer]:
+    """moto's server for the whole session; the AWS variables point boto3 at it."""
+    peer = MotoPeer(tmp_path_factory.mktemp("moto")).start()
+    saved = {k: os.environ.get(k) for k in peer.environ()}
+    os.environ.update(peer.environ())
+    # Warm the ELB and EC2 backends once: their first call loads them lazily.
+    boto3.client("elbv2", region_name=REGION).describe_target_groups()
+    boto3.client("ec2", region_name=REGION).describe_vpcs()
+    yield peer
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    peer.stop()
+
+
+@pytest.fixture
+def elbv2(moto: MotoPeer) -> Any:
+    """A clean moto and an ELBv2 client on it."""
+    moto.reset()
+    return boto3.client("elbv2", region_name=REGION)
+
+
+@pytest.fixture
+def target_group(elbv2: Any) -> str:
+    """The ARN of a fresh HTTPS:443 ip target group."""
+    return create_target_group(elbv2)
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[DnsPeer]:
+    peer = DnsPeer().start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def dns(dns_server: DnsPeer) -> DnsPeer:
+    """The DNS server with an empty zone."""
+    dns_server.reset()
+    return dns_server
+
+
+def registered(elbv2: Any, arn: str) -> dict[tuple[str, int], str]:
+    """(ip, port) -> state of every target in the group."""
+    found = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    return {(d["Target"]["Id"], d["Target"]["Port"]): d["TargetHealth"]["State"] for d in found}

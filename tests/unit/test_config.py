@@ -1,0 +1,159 @@
+"""Configuration: every setting, its defaults, and the errors a user gets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tgsync import config
+from tgsync.config import ConfigError, Nameserver, load, normalize_hostname
+from tgsync.plan import Policy
+
+ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/opensearch/0123456789abcdef"
+ARN2 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/other/fedcba9876543210"
+HOST = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
+
+
+def problems(env):
+    with pytest.raises(ConfigError) as caught:
+        load(env)
+    return caught.value.problems
+
+
+class TestSingleMapping:
+    def test_original_variable_names_keep_working(self):
+        cfg = load({"DomainEndpoint": HOST, "AlbTargetGroupId": ARN, "AlbId": "my-alb"})
+        (m,) = cfg.mappings
+        assert (m.hostname, m.target_group_arn, m.alb_id) == (HOST, ARN, "my-alb")
+
+    def test_defaults(self):
+        (m,) = load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN}).mappings
+        assert m.port is None and m.lookups == 3 and m.stale_after == 180
+        assert m.policy is Policy.SYNC and m.dns_servers == ()
+        assert m.region == "eu-west-1" and m.target_group_name == "opensearch"
+
+    def test_every_setting_is_read(self):
+        cfg = load({
+            config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN, config.PORT: "9200",
+            config.DNS_SERVERS: "10.0.0.2, 127.0.0.1:5353,[fd00::2]:53,fd00::3",
+            config.LOOKUPS: "5", config.STALE_AFTER: "90.5",
+            config.ALLOWED_CIDRS: "10.0.0.0/16", config.POLICY: "upsert-only",
+            config.DRY_RUN: "yes", config.CONCURRENCY: "8", config.API_RATE: "5",
+        })
+        (m,) = cfg.mappings
+        assert m.port == 9200 and m.lookups == 5 and m.stale_after == 90.5
+        assert m.dns_servers == (Nameserver("10.0.0.2"), Nameserver("127.0.0.1", 5353),
+                                 Nameserver("fd00::2"), Nameserver("fd00::3"))
+        assert [str(n) for n in m.allowed_cidrs] == ["10.0.0.0/16"]
+        assert m.policy is Policy.UPSERT_ONLY
+        assert cfg.dry_run and cfg.concurrency == 8 and cfg.api_rate == 5
+
+    def test_conflicting_new_and_original_names_are_an_error(self):
+        found = problems({config.HOSTNAME: HOST, "DomainEndpoint": "other.example.com",
+                          config.TARGET_GROUP_ARN: ARN})
+        assert any("both set" in p and "DomainEndpoint" in p for p in found)
+
+    def test_nothing_configured_says_what_to_set(self):
+        (only,) = problems({})
+        assert "TGSYNC_HOSTNAME" in only and "TGSYNC_MAPPINGS" in only
+
+
+class TestHostnames:
+    @pytest.mark.parametrize("pasted", [
+        HOST, f"https://{HOST}", f"https://{HOST}/", f"https://{HOST}:443/_dashboards",
+        f"{HOST}:443", f"{HOST}.", f"  {HOST.upper()}  ", f"{HOST}/_dashboards",
+    ])
+    def test_what_users_paste_is_accepted(self, pasted):
+        assert normalize_hostname(pasted) == HOST
+
+    @pytest.mark.parametrize(("bad", "hint"), [
+        ("", "is empty"), ("ftp://x.example.com", "scheme"), ("10.0.0.1", "IP address"),
+        ("a b.example.com", "not a valid hostname"), ("-x.example.com", "not a valid"),
+        ("x" * 64 + ".example.com", "not a valid"), ("exa$mple.com", "not a valid"),
+        ("https://", "not a valid"),
+    ])
+    def test_bad_hostnames_say_why(self, bad, hint):
+        with pytest.raises(ValueError, match=hint):
+            normalize_hostname(bad)
+
+
+class TestAllProblemsAtOnce:
+    def test_each_bad_setting_is_named_with_its_value_and_fix(self):
+        found = problems({
+            config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: "tg-123",
+            config.PORT: "0", config.LOOKUPS: "many", config.STALE_AFTER: "nan",
+            config.ALLOWED_CIDRS: "10.0.0.1/8", config.POLICY: "delete-all",
+            config.DRY_RUN: "maybe", config.DNS_SERVERS: "dns.example.com",
+            config.CONCURRENCY: "1000", config.API_RATE: "-1",
+        })
+        text = "\n".join(found)
+        for name in ("TGSYNC_TARGET_GROUP_ARN", "TGSYNC_PORT", "TGSYNC_LOOKUPS",
+                     "TGSYNC_STALE_AFTER", "TGSYNC_ALLOWED_CIDRS", "TGSYNC_POLICY",
+                     "TGSYNC_DRY_RUN", "TGSYNC_DNS_SERVERS", "TGSYNC_CONCURRENCY",
+                     "TGSYNC_API_RATE"):
+            assert name in text
+        assert len(found) == 10
+        assert "'tg-123'" in text and "did you mean 10.0.0.0/8" in text
+
+    @pytest.mark.parametrize(("name", "value"), [
+        (config.PORT, "65536"), (config.PORT, "-1"), (config.PORT, "44 3"),
+        (config.LOOKUPS, "0"), (config.LOOKUPS, "11"), (config.STALE_AFTER, "inf"),
+        (config.STALE_AFTER, "1e9"), (config.DNS_SERVERS, ","),
+        (config.DNS_SERVERS, "[fd00::1]x"), (config.DNS_SERVERS, "10.0.0.2:99999"),
+        (config.ALLOWED_CIDRS, ","), (config.ALLOWED_CIDRS, "$(reboot)"),
+        (config.HOSTNAME, "x.example.com; rm -rf /"),
+    ])
+    def test_out_of_range_and_hostile_values_are_refused(self, name, value):
+        env = {config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN, name: value}
+        assert any(p.startswith(name) for p in problems(env))
+
+
+class TestMappings:
+    def entry(self, **values):
+        return {"hostname": HOST, "target_group_arn": ARN, **values}
+
+    def test_a_list_of_mappings_inherits_global_defaults(self):
+        cfg = load({config.STALE_AFTER: "60", config.MAPPINGS: json.dumps([
+            self.entry(), {"hostname": "db.internal", "target_group_arn": ARN2, "port": 5432,
+                           "stale_after": 30, "dns_servers": ["127.0.0.1:53"]},
+        ])})
+        first, second = cfg.mappings
+        assert first.stale_after == 60 and second.stale_after == 30
+        assert second.port == 5432 and second.region == "us-east-1"
+
+    def test_one_bad_mapping_fails_alone(self):
+        cfg = load({config.MAPPINGS: json.dumps([
+            self.entry(), {"hostname": "db.internal", "target_group_arn": "nope", "prot": 1},
+        ])})
+        assert len(cfg.mappings) == 1
+        (bad,) = cfg.invalid
+        text = " ".join(bad.problems)
+        assert "target_group_arn" in text and "unknown key(s) prot" in text
+
+    def test_two_mappings_on_one_group_and_port_clash(self):
+        cfg = load({config.MAPPINGS: json.dumps([self.entry(), self.entry()])})
+        assert len(cfg.mappings) == 1
+        assert "same target group and port" in cfg.invalid[0].problems[0]
+
+    @pytest.mark.parametrize(("raw", "hint"), [
+        ("[", "not valid JSON"), ("{}", "non-empty JSON list"), ("[]", "non-empty"),
+        ('"x"', "non-empty JSON list"),
+    ])
+    def test_unreadable_mappings_fail_the_whole_configuration(self, raw, hint):
+        (only,) = problems({config.MAPPINGS: raw})
+        assert only.startswith("TGSYNC_MAPPINGS") and hint in only
+
+    def test_mappings_and_single_variables_together_are_an_error(self):
+        found = problems({config.MAPPINGS: json.dumps([self.entry()]), "DomainEndpoint": HOST})
+        assert any("both set" in p for p in found)
+
+    @pytest.mark.parametrize("entry", [
+        [], "x", {"hostname": HOST}, {"hostname": 5, "target_group_arn": ARN},
+        {"hostname": HOST, "target_group_arn": ARN, "port": True},
+        {"hostname": HOST, "target_group_arn": ARN, "lookups": 2.5},
+        {"hostname": HOST, "target_group_arn": ARN, "alb_id": 7},
+    ])
+    def test_malformed_entries_are_invalid_not_crashes(self, entry):
+        cfg = load({config.MAPPINGS: json.dumps([entry])})
+        assert cfg.mappings == () and len(cfg.invalid) == 1

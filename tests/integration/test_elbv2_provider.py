@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import registered
 
+from conftest import registered
 from testlab.peers import create_target_group
 from tgsync.errors import ProviderError
 from tgsync.provider.elbv2 import Elbv2Provider

@@ -1,0 +1,34 @@
+# Every target sets up what it needs from a fresh clone: Python 3.11+ and pip only.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-test
+
+.PHONY: help install test lint unit soak demo bench package clean
+
+help:
+	@echo "make test     set up .venv, lint, run the whole test suite"
+	@echo "make demo     the failover story, locally, no AWS account needed"
+	@echo "make soak     the long randomized soak (10,000+ cycles)"
+	@echo "make bench    benchmarks against the original function's call pattern"
+	@echo "make package  build the Lambda zip (ARCH=arm64|x86_64)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/property
+
+clean:
+	rm -rf $(VENV) build dist out .pytest_cache .ruff_cache .hypothesis

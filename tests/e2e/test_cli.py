@@ -1,0 +1,113 @@
+"""The ``tgsync`` command as a user runs it: a subprocess against the local peers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import HOSTNAME, registered
+
+IPS = ["10.0.1.5", "10.0.2.5", "10.0.3.5"]
+TGSYNC = shutil.which("tgsync", path=os.path.dirname(sys.executable)) or "tgsync"
+
+
+@pytest.fixture
+def env(moto, dns, target_group):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TGSYNC_")}
+    return {**base, **moto.environ(), "TGSYNC_DNS_SERVERS": dns.address}
+
+
+def tgsync(*args, env, check_code=None):
+    done = subprocess.run([TGSYNC, *args], check=False, env=env, capture_output=True,
+                          text=True, timeout=60)
+    if check_code is not None:
+        assert done.returncode == check_code, done.stderr
+    return done
+
+
+def test_plan_prints_a_table_and_changes_nothing(env, dns, elbv2, target_group, moto):
+    elbv2.register_targets(TargetGroupArn=target_group, Targets=[{"Id": "10.0.9.9", "Port": 443}])
+    moto.set_health("10.0.9.9", "unhealthy", "Target.FailedHealthChecks")
+    dns.set(HOSTNAME, a=IPS)
+    done = tgsync("plan", "--hostname", f"https://{HOSTNAME}/", "--target-group-arn",
+                  target_group, env=env, check_code=0)
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"{HOSTNAME} -> opensearch (port 443)"
+    assert lines[2].split() == ["IP", "IN", "DNS", "STATE", "ACTION", "REASON"]
+    assert "10.0.1.5  yes     -          REGISTER    in DNS, not registered" in done.stdout
+    assert "10.0.9.9  no      unhealthy  DEREGISTER  not in DNS and unhealthy " \
+           "(Target.FailedHealthChecks)" in done.stdout
+    assert set(registered(elbv2, target_group)) == {("10.0.9.9", 443)}
+
+
+def test_sync_applies_and_reports_json(env, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=IPS)
+    env = {**env, "TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group}
+    done = tgsync("sync", "--output", "json", env=env, check_code=0)
+    summary = json.loads(done.stdout)
+    assert summary["ok"] and summary["registered"] == 3
+    assert set(registered(elbv2, target_group)) == {(ip, 443) for ip in IPS}
+    logged = [json.loads(line) for line in done.stderr.splitlines()]
+    assert sorted(line["ip"] for line in logged if line["message"] == "REGISTER") == IPS
+
+
+def test_a_failed_lookup_exits_1_and_leaves_the_group(env, dns, elbv2, target_group):
+    elbv2.register_targets(TargetGroupArn=target_group, Targets=[{"Id": "10.0.1.5", "Port": 443}])
+    dns.set(HOSTNAME, a=IPS, mode="nxdomain")
+    done = tgsync("sync", "--hostname", HOSTNAME, "--target-group-arn", target_group, env=env,
+                  check_code=1)
+    assert "FAILED: DNS resolution failed, nothing changed: NXDOMAIN" in done.stdout
+    assert set(registered(elbv2, target_group)) == {("10.0.1.5", 443)}
+
+
+def test_a_bad_setting_exits_2_naming_it(env):
+    done = tgsync("sync", "--hostname", HOSTNAME, "--target-group-arn", "tg-1",
+                  "--lookups", "zero", env=env, check_code=2)
+    assert "--" not in done.stdout
+    assert "TGSYNC_TARGET_GROUP_ARN: 'tg-1' is not a target group ARN" in done.stderr
+    assert "TGSYNC_LOOKUPS: 'zero' is not a whole number" in done.stderr
+
+
+def test_help_explains_the_settings(env):
+    done = tgsync("sync", "--help", env=env, check_code=0)
+    for flag in ("--hostname", "--target-group-arn", "--stale-after", "--allowed-cidrs",
+                 "--policy", "--dry-run", "--mappings", "TGSYNC_DNS_SERVERS"):
+        assert flag in done.stdout
+
+
+def test_mappings_from_a_file(env, dns, elbv2, target_group, tmp_path):
+    dns.set(HOSTNAME, a=IPS)
+    path = tmp_path / "mappings.json"
+    path.write_text(json.dumps([{"hostname": HOSTNAME, "target_group_arn": target_group,
+                                 "port": 9200}]))
+    tgsync("sync", "--mappings", f"@{path}", env=env, check_code=0)
+    assert set(registered(elbv2, target_group)) == {(ip, 9200) for ip in IPS}
+
+
+def test_watch_runs_cycles_and_stops_cleanly_on_sigterm(env, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=IPS)
+    process = subprocess.Popen(
+        [TGSYNC, "watch", "--interval", "3600", "--hostname", HOSTNAME,
+         "--target-group-arn", target_group], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    first = process.stdout.readline()  # the first cycle is done once it is printed
+    assert "registered 3, deregistered 0" in first
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert '"message":"stopped"' in err and '"signal":"SIGTERM"' in err
+
+
+def test_watch_stops_after_the_requested_cycles(env, dns, target_group):
+    dns.set(HOSTNAME, a=IPS)
+    done = tgsync("watch", "--interval", "0.01", "--cycles", "3", "--hostname", HOSTNAME,
+                  "--target-group-arn", target_group, env=env, check_code=0)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3
+    assert "registered 3" in lines[0] and "registered 0" in lines[2]

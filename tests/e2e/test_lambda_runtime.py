@@ -1,0 +1,101 @@
+"""The handler run by the real Lambda runtime client against a local Runtime API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import HOSTNAME, registered
+from testlab.runtime_api import RuntimeApi, start_runtime
+
+HANDLER = "tgsync.lambda_handler.handler"
+IPS = ["10.0.1.5", "10.0.2.5", "10.0.3.5"]
+
+
+@pytest.fixture
+def runtime(moto, tmp_path):
+    """Start the runtime client with the given environment; stop it afterwards."""
+    started = []
+
+    def start(env, handler=HANDLER):
+        api = RuntimeApi().start()
+        log = (tmp_path / "runtime.log").open("wb")
+        process = start_runtime(api, {**moto.environ(), **env}, handler,
+                                stdout=log, stderr=subprocess.STDOUT)
+        started.append((api, process))
+        return api
+    yield start
+    for api, process in started:
+        process.kill()
+        process.wait()
+        api.stop()
+
+
+def logs(tmp_path):
+    return [json.loads(line) for line in (tmp_path / "runtime.log").read_text().splitlines()
+            if line.startswith("{")]
+
+
+def test_the_handler_syncs_with_the_original_variable_names(
+        runtime, dns, elbv2, target_group, tmp_path):
+    dns.set(HOSTNAME, a=IPS)
+    api = runtime({"DomainEndpoint": f"https://{HOSTNAME}", "AlbTargetGroupId": target_group,
+                   "TGSYNC_DNS_SERVERS": dns.address})
+    outcome = api.invoke({"source": "aws.scheduler"})
+    assert outcome.ok, outcome.body
+    assert outcome.body["registered"] == 3 and outcome.body["ok"]
+    assert set(registered(elbv2, target_group)) == {(ip, 443) for ip in IPS}
+    lines = logs(tmp_path)
+    registers = [line for line in lines if line.get("message") == "REGISTER"]
+    assert {r["ip"] for r in registers} == set(IPS)
+    assert all(r["reason"] and r["port"] == 443 for r in registers)
+    emf = [line for line in lines if "_aws" in line]
+    assert any(line.get("Registrations") == [3.0] for line in emf)
+
+
+def test_a_warm_invocation_reuses_the_cold_start_cache(runtime, dns, target_group):
+    dns.set(HOSTNAME, a=IPS)
+    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
+                   "TGSYNC_DNS_SERVERS": dns.address})
+    assert api.invoke().ok
+    second = api.invoke()
+    assert second.ok and second.body["registered"] == 0
+
+
+def test_a_failed_mapping_raises_so_lambda_counts_an_error(runtime, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=IPS, mode="servfail")
+    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
+                   "TGSYNC_DNS_SERVERS": dns.address})
+    outcome = api.invoke()
+    assert not outcome.ok
+    assert outcome.body["errorType"] == "SyncFailed"
+    assert "1 of 1 mapping(s) failed" in outcome.body["errorMessage"]
+    assert registered(elbv2, target_group) == {}
+
+
+def test_a_bad_configuration_is_a_clear_error_and_calls_nothing(runtime, moto, elbv2):
+    api = runtime({"TGSYNC_HOSTNAME": "https://", "TGSYNC_TARGET_GROUP_ARN": "my-tg",
+                   "TGSYNC_STALE_AFTER": "soon"})
+    outcome = api.invoke()
+    assert not outcome.ok and outcome.body["errorType"] == "ConfigError"
+    message = outcome.body["errorMessage"]
+    for name in ("TGSYNC_HOSTNAME", "TGSYNC_TARGET_GROUP_ARN", "TGSYNC_STALE_AFTER"):
+        assert name in message
+
+
+def test_a_dry_run_event_changes_nothing(runtime, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=IPS)
+    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
+                   "TGSYNC_DNS_SERVERS": dns.address})
+    outcome = api.invoke({"dry_run": True})
+    assert outcome.ok and outcome.body["dry_run"]
+    assert registered(elbv2, target_group) == {}
+
+
+def test_a_wrong_handler_name_is_an_init_error(runtime):
+    api = runtime({}, handler="tgsync.lambda_handler.nope")
+    outcome = api.invoke()
+    assert not outcome.ok
+    assert "nope" in json.dumps(outcome.body)

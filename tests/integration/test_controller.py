@@ -1,0 +1,228 @@
+"""Whole cycles through the real adapters: moto's server and a real DNS server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import HOSTNAME, registered
+from testlab.peers import create_target_group
+from tgsync import config
+from tgsync.controller import Controller
+from tgsync.provider.elbv2 import Elbv2Provider
+from tgsync.registry import TAG_PREFIX
+from tgsync.source.resolver import DnsSource
+
+OLD = ["10.0.1.5", "10.0.2.5", "10.0.3.5"]
+NEW = ["10.0.1.9", "10.0.2.9", "10.0.3.9"]
+
+
+class Clock:
+    def __init__(self, now=1_700_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def make(elbv2, dns, clock):
+    """A fresh controller (a cold start) and the configuration for it."""
+    def build(arn, **env):
+        base = {config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: arn,
+                config.DNS_SERVERS: f"127.0.0.1:{dns.port}"}
+        base.update({k: str(v) for k, v in env.items()})
+        cfg = config.load(base)
+        controller = Controller(Elbv2Provider(), DnsSource,
+                                clock=clock)
+        return controller, cfg
+    return build
+
+
+def states(elbv2, arn):
+    return {ip: state for (ip, _port), state in registered(elbv2, arn).items()}
+
+
+def test_first_cycle_registers_every_answer(make, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=OLD)
+    controller, cfg = make(target_group)
+    cycle = controller.run_once(cfg)
+    assert cycle.ok
+    assert set(states(elbv2, target_group)) == set(OLD)
+    assert cycle.mappings[0].registered_ips == OLD
+
+
+def test_blue_green_registers_new_nodes_and_retires_old_ones_that_fail(
+        make, dns, moto, elbv2, target_group, clock):
+    dns.set(HOSTNAME, a=OLD)
+    controller, cfg = make(target_group)
+    controller.run_once(cfg)
+    dns.set(HOSTNAME, a=NEW)
+    clock.now += 60
+    cycle = controller.run_once(cfg)
+    assert set(states(elbv2, target_group)) == set(OLD + NEW)
+    assert cycle.mappings[0].deregistered_ips == []  # old ones still healthy: wait
+    for ip in OLD:
+        moto.set_health(ip, "unhealthy", "Target.FailedHealthChecks")
+    clock.now += 60
+    cycle = controller.run_once(cfg)
+    assert cycle.mappings[0].deregistered_ips == OLD
+    assert set(states(elbv2, target_group)) == set(NEW)
+
+
+def test_a_healthy_stale_ip_is_retired_only_after_the_stale_period(
+        make, dns, elbv2, target_group, clock):
+    dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
+    controller, cfg = make(target_group, TGSYNC_STALE_AFTER=180)
+    controller.run_once(cfg)
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    clock.now += 60
+    controller.run_once(cfg)  # first seen missing
+    for step in (60, 60, 59):  # 179 s missing
+        clock.now += step
+        controller.run_once(cfg)
+        assert "10.0.2.5" in states(elbv2, target_group)
+    clock.now += 1  # 180 s missing
+    cycle = controller.run_once(cfg)
+    assert cycle.mappings[0].deregistered_ips == ["10.0.2.5"]
+    assert "freed IP" in cycle.mappings[0].decisions[1].reason
+    assert not any(k.startswith(TAG_PREFIX) for k in Elbv2Provider().tags(target_group))
+
+
+def test_the_missing_clock_survives_a_cold_start_through_tags(
+        make, dns, elbv2, target_group, clock):
+    dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
+    controller, cfg = make(target_group)
+    controller.run_once(cfg)
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    clock.now += 60
+    controller.run_once(cfg)  # 10.0.2.5 first seen missing now
+    replacement, cfg = make(target_group)  # a new execution environment
+    clock.now += 180
+    cycle = replacement.run_once(cfg)
+    assert cycle.mappings[0].deregistered_ips == ["10.0.2.5"]
+
+
+@pytest.mark.parametrize("mode", ["timeout", "servfail", "nxdomain", "empty", "refused"])
+def test_a_failed_resolution_changes_nothing_and_fails_loudly(
+        make, dns, moto, elbv2, target_group, clock, mode):
+    dns.set(HOSTNAME, a=OLD)
+    controller, cfg = make(target_group, TGSYNC_STALE_AFTER=0)
+    controller.run_once(cfg)
+    moto.set_health(OLD[0], "unhealthy", "Target.Timeout")
+    dns.mode(HOSTNAME, mode)
+    clock.now += 600
+    cycle = controller.run_once(cfg)
+    assert not cycle.ok
+    assert "DNS resolution failed, nothing changed" in cycle.mappings[0].error
+    assert set(states(elbv2, target_group)) == set(OLD)
+
+
+def test_answers_outside_the_allowed_ranges_are_refused(make, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=["10.0.1.5", "8.8.8.8", "169.254.169.254"])
+    controller, cfg = make(target_group)
+    report = controller.run_once(cfg).mappings[0]
+    assert set(states(elbv2, target_group)) == {"10.0.1.5"}
+    assert {r.answer for r in report.refused} == {"8.8.8.8", "169.254.169.254"}
+
+
+def test_only_refused_answers_is_a_failed_resolution(make, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    controller, cfg = make(target_group)
+    controller.run_once(cfg)
+    dns.set(HOSTNAME, a=["8.8.8.8"])
+    cycle = controller.run_once(cfg)
+    assert "every answer was refused" in cycle.mappings[0].error
+    assert set(states(elbv2, target_group)) == {"10.0.1.5"}
+
+
+def test_a_steady_cycle_costs_one_api_call(make, dns, target_group):
+    dns.set(HOSTNAME, a=OLD)
+    controller, cfg = make(target_group)
+    controller.run_once(cfg)
+    before = dict(controller.provider.calls)
+    controller.run_once(cfg)
+    spent = {k: v - before.get(k, 0) for k, v in controller.provider.calls.items()}
+    assert {k: v for k, v in spent.items() if v} == {"DescribeTargetHealth": 1}
+
+
+def test_dry_run_plans_but_changes_nothing(make, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=OLD)
+    controller, cfg = make(target_group, TGSYNC_DRY_RUN="true")
+    report = controller.run_once(cfg).mappings[0]
+    assert states(elbv2, target_group) == {}
+    assert [d.ip for d in report.decisions] == OLD and report.dry_run
+
+
+def test_upsert_only_never_deregisters(make, dns, moto, elbv2, target_group):
+    dns.set(HOSTNAME, a=OLD)
+    controller, cfg = make(target_group, TGSYNC_POLICY="upsert-only")
+    controller.run_once(cfg)
+    dns.set(HOSTNAME, a=NEW)
+    for ip in OLD:
+        moto.set_health(ip, "unhealthy")
+    controller.run_once(cfg)
+    assert set(states(elbv2, target_group)) == set(OLD + NEW)
+    assert controller.provider.calls["DescribeTags"] == 0
+
+
+def test_the_configured_port_is_used_and_other_ports_are_left_alone(
+        make, dns, moto, elbv2, target_group):
+    elbv2.register_targets(TargetGroupArn=target_group, Targets=[{"Id": "10.0.7.7", "Port": 22}])
+    moto.set_health("10.0.7.7", "unhealthy")
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    controller, cfg = make(target_group, TGSYNC_PORT=9200)
+    controller.run_once(cfg)
+    assert registered(elbv2, target_group) == {("10.0.7.7", 22): "unhealthy",
+                                               ("10.0.1.5", 9200): "healthy"}
+
+
+def test_an_ipv6_group_is_kept_from_aaaa_records(make, dns, elbv2):
+    arn = create_target_group(elbv2, "v6", ip_type="ipv6")
+    dns.set(HOSTNAME, a=["10.0.1.5"], aaaa=["fd00::5"])
+    controller, cfg = make(arn)
+    controller.run_once(cfg)
+    assert states(elbv2, arn) == {"fd00::5": "healthy"}
+
+
+def test_a_target_group_of_another_type_is_refused(make, dns, elbv2, target_group):
+    vpc = elbv2.describe_target_groups(TargetGroupArns=[target_group])["TargetGroups"][0]["VpcId"]
+    arn = elbv2.create_target_group(Name="inst", Protocol="HTTP", Port=80, VpcId=vpc,
+                                    TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    controller, cfg = make(arn)
+    cycle = controller.run_once(cfg)
+    assert "needs a target group of type ip" in cycle.mappings[0].error
+
+
+def test_one_failing_mapping_does_not_stop_the_others(make, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    gone = target_group.replace(target_group.rsplit("/", 1)[1], "00000000deadbeef")
+    good = {"hostname": HOSTNAME, "target_group_arn": target_group}
+    controller, _ = make(target_group)
+    cfg = config.load({config.DNS_SERVERS: f"127.0.0.1:{dns.port}", config.MAPPINGS: json.dumps([
+        {"hostname": HOSTNAME, "target_group_arn": gone}, good,
+        {"hostname": "bad host", "target_group_arn": target_group},
+    ])})
+    cycle = controller.run_once(cfg)
+    assert [m.ok for m in cycle.mappings] == [False, True, False]
+    assert "not found" in cycle.mappings[0].error
+    assert "invalid configuration" in cycle.mappings[2].error
+    assert set(states(elbv2, target_group)) == {"10.0.1.5"}
+
+
+def test_alb_id_mismatch_warns_once_per_cold_start(make, dns, target_group, caplog):
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    controller, cfg = make(target_group, AlbId="arn:aws:elasticloadbalancing:eu-west-1:"
+                           "123456789012:loadbalancer/app/other/0123456789abcdef")
+    controller.run_once(cfg)
+    controller.run_once(cfg)
+    message = "target group is not attached to AlbId"
+    warnings = [r for r in caplog.records if r.getMessage() == message]
+    assert len(warnings) == 1

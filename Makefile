@@ -32,3 +32,7 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist out .pytest_cache .ruff_cache .hypothesis
+
+# The failover story on 127.0.0.1. DEMO_ARGS="--tick 1" runs faster, "--keep" leaves it up.
+demo: $(STAMP)
+	$(BIN)/python -m testlab.demo $(DEMO_ARGS)

@@ -7,9 +7,11 @@ The control file is JSON, re-read on every call, so tests change health by writi
 
     {"health": {"10.0.1.5": {"state": "unhealthy", "reason": "Target.FailedHealthChecks"}},
      "outside_vpc": ["192.168.0.0/16"],
-     "draining_seconds": 0}
+     "default_state": "healthy", "draining_seconds": 0}
 
-- ``health``: state per IP (default ``healthy``), as an ALB's checks would find it;
+- ``health``: state per IP, as an ALB's checks would find it;
+- ``default_state``: the state of a registered IP not in ``health`` (default
+  ``healthy``; ``initial`` is what a real ALB reports before its first checks);
 - ``outside_vpc``: networks outside the group's VPC. RegisterTargets of such an IP
   without ``AvailabilityZone: all`` fails with ELB's ValidationError, and an IP
   inside the VPC with ``all`` fails too, as on AWS;
@@ -95,7 +97,12 @@ def _health_for(self: models.FakeTargetGroup, target: dict[str, Any], ec2: Any
                 target["Id"], draining[0]["Port"], self.health_check_port, "draining",
                 "Target.DeregistrationInProgress", "Target deregistration is in progress")
         return _original_health_for(self, target, ec2)
-    health = control().get("health", {}).get(target["Id"], {})
+    settings = control()
+    health = settings.get("health", {}).get(target["Id"])
+    if health is None:  # not probed yet
+        health = {"state": settings.get("default_state", "healthy")}
+        if health["state"] == "initial":
+            health["reason"] = "Elb.InitialHealthChecking"
     state = health.get("state", "healthy")
     return models.FakeHealthStatus(
         registered["Id"], registered["Port"], self.health_check_port, state,

@@ -13,6 +13,7 @@ under our prefix that cannot be parsed are reported and left alone, never delete
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,8 +38,11 @@ def tag_key(port: int, ip: str) -> str:
 
 
 def encode(record: Missing) -> str:
-    """The tag value of a record: whole epoch seconds."""
-    return f"{int(record.first)}/{int(record.last)}"
+    """The tag value of a record, in whole epoch seconds rounded the safe way.
+
+    ``first`` rounds up and ``last`` down: either can only delay a retirement.
+    """
+    return f"{math.ceil(record.first)}/{math.floor(record.last)}"
 
 
 def decode(tags: Mapping[str, str], port: int) -> Recalled:

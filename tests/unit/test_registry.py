@@ -39,3 +39,7 @@ def test_diff_writes_new_and_changed_records_and_removes_dropped_ones():
 
 def test_diff_of_equal_memory_is_empty():
     assert diff(443, {"10.0.1.5": Missing(1, 2)}, {"10.0.1.5": Missing(1, 2)}) == ({}, [])
+
+
+def test_rounding_to_whole_seconds_can_only_delay_a_retirement():
+    assert encode(Missing(1000.2, 1060.8)) == "1001/1060"

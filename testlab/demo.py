@@ -1,0 +1,369 @@
+"""The original's failover story, reproduced on 127.0.0.1: ``make demo``.
+
+Everything is real but the cloud: the Lambda handler runs under the real runtime
+client (awslambdaric) and is invoked on a schedule; it talks to the AWS API served
+by moto and to a real DNS server; target health comes from real HTTPS probes of
+pretend OpenSearch nodes, made by an ALB-style health checker. One "minute" is one
+``--tick``; the stale period, health-check interval and draining delay scale with it.
+
+Exit status: 0 when every step of the story happened as expected, 1 otherwise,
+130 when interrupted. Everything started is stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from testlab.nodes import CheckSettings, Fleet, HealthChecker
+from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
+from testlab.runtime_api import Outcome, RuntimeApi, start_runtime
+from testlab.timeline import Timeline
+
+HOSTNAME = "vpc-logs-demo123.eu-west-1.es.amazonaws.com"
+BLUE = ["10.0.1.10", "10.0.2.10", "10.0.3.10"]
+GREEN = ["10.0.1.20", "10.0.2.20", "10.0.3.20"]
+REPLACEMENT = "10.0.2.30"
+POISON = "198.51.100.7"  # documentation range: a public address DNS should never give
+
+
+@dataclass
+class Step:
+    """One expectation of the story and whether it held."""
+
+    title: str
+    passed: bool | None = None
+    detail: str = ""
+
+
+@dataclass
+class Demo:
+    tick: float
+    out: Path
+    keep: bool
+    started: float = field(default_factory=time.monotonic)
+    steps: list[Step] = field(default_factory=list)
+    timeline: Timeline = field(default_factory=Timeline)
+    outcomes: list[Outcome] = field(default_factory=list)
+    log_lines: list[dict[str, Any]] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ output
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    def say(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')} +{self.now():6.1f}s] {text}", flush=True)
+
+    def expect(self, title: str, ok: bool, detail: str = "") -> bool:
+        self.steps.append(Step(title, ok, detail))
+        self.say(f"{'PASS' if ok else 'FAIL'}: {title}" + (f" ({detail})" if detail else ""))
+        return ok
+
+    # ------------------------------------------------------------------ the stack
+
+    def run(self) -> int:
+        with tempfile.TemporaryDirectory(prefix="tgsync-demo-") as workdir:
+            stack = Stack(self, Path(workdir))
+            try:
+                stack.start()
+                self.story(stack)
+            finally:
+                self.report()
+                if self.keep and not stack.interrupted:
+                    stack.keep_up()
+                stack.stop()
+        return 0 if self.steps and all(s.passed for s in self.steps) else 1
+
+    # ------------------------------------------------------------------ the story
+
+    def story(self, stack: Stack) -> None:
+        stale = stack.stale_after
+
+        self.chapter(stack, "1. a three-node domain comes up")
+        for ip in BLUE:
+            stack.fleet.start(ip)
+        stack.dns.set(HOSTNAME, a=BLUE)
+        outcome = stack.invoke()
+        self.expect("all three IPs are registered in one invocation (the original kept one)",
+                    outcome.ok and sorted(outcome.body["mappings"][0]["registered"]) == BLUE)
+        self.expect("all three turn healthy under real probes",
+                    stack.until(lambda s: all(s.get(ip) == "healthy" for ip in BLUE), 12))
+
+        self.chapter(stack, "2. blue/green: new nodes join DNS, old ones leave and stop")
+        for ip in GREEN:
+            stack.fleet.start(ip)
+        stack.dns.set(HOSTNAME, a=BLUE + GREEN)
+        self.expect("the new nodes are registered while the old ones keep serving",
+                    stack.until(lambda s: all(ip in s for ip in GREEN + BLUE), 2))
+        self.expect("the new nodes turn healthy",
+                    stack.until(lambda s: all(s.get(ip) == "healthy" for ip in GREEN), 12))
+        stack.dns.set(HOSTNAME, a=GREEN)
+        for ip in BLUE:
+            stack.fleet.stop(ip)
+        self.expect("the old nodes fail their checks and are retired",
+                    stack.until(lambda s: not any(ip in s and s[ip] != "draining"
+                                                  for ip in BLUE), 14))
+        reasons = stack.reasons("DEREGISTER", BLUE)
+        self.expect("each old node was retired because it was unhealthy and out of DNS",
+                    len(reasons) == 3 and all("unhealthy" in r for r in reasons.values()),
+                    "; ".join(f"{ip}: {r}" for ip, r in sorted(reasons.items())))
+
+        self.chapter(stack, f"3. a stale IP: leaves DNS but still answers (stale after "
+                            f"{stale:.0f}s)")
+        stale_ip = GREEN[2]
+        stack.dns.set(HOSTNAME, a=GREEN[:2])
+        left_dns = self.now()
+        gone = stack.until(lambda s: stale_ip not in s or s[stale_ip] == "draining",
+                           int(stale / self.tick) + 8)
+        waited = self.now() - left_dns
+        healthy_until_retired = all(
+            states.get(stale_ip) in ("healthy", "draining", None)
+            for at, states in self.timeline.snapshots if at >= left_dns)
+        self.expect("the healthy stale IP is kept through the stale period, then retired",
+                    gone and waited >= stale and healthy_until_retired,
+                    f"retired after {waited:.1f}s")
+        reason = stack.reasons("DEREGISTER", [stale_ip]).get(stale_ip, "")
+        self.expect("its retirement says why", "freed IP can be reused" in reason, reason)
+
+        self.chapter(stack, "4. DNS stops answering; a node fails meanwhile")
+        stack.dns.mode(HOSTNAME, "timeout")
+        stack.fleet.stop(GREEN[1])
+        before = {ip for ip, state in stack.states().items() if state != "draining"}
+        failures = 0
+        for _ in range(4):
+            outcome = stack.invoke()
+            failures += 0 if outcome.ok else 1
+        during = stack.states()
+        self.expect("every invocation during the outage failed loudly", failures == 4,
+                    f"{failures} of 4 raised SyncFailed")
+        self.expect("nothing was retired during the outage, not even the failing node",
+                    before <= set(during) and during.get(GREEN[1]) == "unhealthy",
+                    f"targets {sorted(during)}; {GREEN[1]} {during.get(GREEN[1])}")
+        stack.fleet.start(REPLACEMENT)
+        stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT])
+        healed = stack.until(lambda s: s.get(GREEN[0]) == "healthy"
+                             and s.get(REPLACEMENT) == "healthy"
+                             and s.get(GREEN[1]) in (None, "draining"), 14)
+        self.expect("DNS is back: the replacement joins, the failed node leaves, all healthy",
+                    healed)
+
+        self.chapter(stack, "5. DNS hands out an address outside the allowed ranges")
+        stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT, POISON])
+        outcome = stack.invoke()
+        refused = outcome.ok and any(r["answer"] == POISON
+                                     for r in outcome.body["mappings"][0]["refused"])
+        self.expect("the answer is refused and logged, the rest still synced", refused)
+        stack.invoke()
+        self.expect("it is never registered", POISON not in stack.states())
+
+    def chapter(self, stack: Stack, title: str) -> None:
+        print(flush=True)
+        self.say(f"== {title}")
+        self.timeline.mark(self.now(), title.split(". ", 1)[1])
+        stack.snapshot()
+
+    # ------------------------------------------------------------------ summary
+
+    def report(self) -> None:
+        print(flush=True)
+        print("Timeline of the target group (one row per IP):", flush=True)
+        print(self.timeline.text(), flush=True)
+        self.out.mkdir(parents=True, exist_ok=True)
+        picture = self.out / "demo-timeline.svg"
+        picture.write_text(self.timeline.svg("tgsync demo: the target group over time"),
+                           encoding="utf-8")
+        print(f"\nPicture: {picture}", flush=True)
+        passed = sum(1 for s in self.steps if s.passed)
+        failed = [s for s in self.steps if not s.passed]
+        print(f"\n{passed} passed, {len(failed)} failed", flush=True)
+        for step in failed:
+            print(f"  FAILED: {step.title} {step.detail}", flush=True)
+
+
+class Stack:
+    """moto, DNS, nodes, health checker and the Lambda runtime, all on 127.0.0.1."""
+
+    def __init__(self, demo: Demo, workdir: Path) -> None:
+        self.demo = demo
+        self.workdir = workdir
+        tick = demo.tick
+        self.stale_after = 4 * tick
+        self.check = CheckSettings(interval=tick / 2, timeout=min(1.0, tick / 4),
+                                   healthy_threshold=2, unhealthy_threshold=2)
+        self.moto = MotoPeer(workdir)
+        self.dns = DnsPeer(seed=7)
+        self.fleet = Fleet()
+        self.api = RuntimeApi(timeout_seconds=30)
+        self.runtime: subprocess.Popen[str] | None = None
+        self.checker: HealthChecker | None = None
+        self.arn = ""
+        self.interrupted = False
+        self._last_invoke = 0.0
+        self._control_lock = threading.Lock()
+
+    def start(self) -> None:
+        self.moto.start()
+        self.dns.start()
+        self.api.start()
+        self.moto.update_control(draining_seconds=2 * self.demo.tick, default_state="initial")
+        os.environ.update(self.moto.environ())
+        self.elbv2 = boto3.client("elbv2", region_name=REGION)
+        self.arn = create_target_group(self.elbv2, "opensearch-dashboards")
+        self.checker = HealthChecker(self.fleet, self._registered, self._publish,
+                                     self.check).start()
+        env = {
+            **self.moto.environ(),
+            "DomainEndpoint": f"https://{HOSTNAME}",  # the original's variable names
+            "AlbTargetGroupId": self.arn,
+            "TGSYNC_DNS_SERVERS": self.dns.address,
+            "TGSYNC_STALE_AFTER": str(self.stale_after),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.runtime = start_runtime(self.api, env, "tgsync.lambda_handler.handler",
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        threading.Thread(target=self._follow_logs, daemon=True).start()
+        self.demo.say(f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
+                      f"Lambda runtime on {self.api.address}; one tick = "
+                      f"{self.demo.tick:g}s, stale after {self.stale_after:g}s, health "
+                      f"checks every {self.check.interval:g}s (2 to pass, 2 to fail)")
+
+    def stop(self) -> None:
+        if self.checker:
+            self.checker.stop()
+        if self.runtime:
+            self.runtime.kill()
+            self.runtime.wait()
+        self.api.stop()
+        self.fleet.close()
+        self.dns.stop()
+        self.moto.stop()
+
+    # ------------------------------------------------------------------ moto glue
+
+    def _registered(self) -> list[tuple[str, str]]:
+        found = self.elbv2.describe_target_health(TargetGroupArn=self.arn)
+        return [(d["Target"]["Id"], d["TargetHealth"]["State"])
+                for d in found["TargetHealthDescriptions"]]
+
+    def _publish(self, health: dict[str, dict[str, Any]]) -> None:
+        with self._control_lock:
+            self.moto.update_control(health=health)
+
+    def states(self) -> dict[str, str]:
+        return dict(self._registered())
+
+    def snapshot(self) -> dict[str, str]:
+        states = self.states()
+        with self.dns.lock:
+            name = self.dns.names.get(HOSTNAME)
+            answer = None if name is not None and name.mode != "answer" else (
+                frozenset(name.a) if name is not None else frozenset())
+        self.demo.timeline.snap(self.demo.now(), states, answer)
+        return states
+
+    # ------------------------------------------------------------------ schedule
+
+    def invoke(self) -> Outcome:
+        """Wait for the next tick, invoke the function once, snapshot the group."""
+        wait = self._last_invoke + self.demo.tick - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # the schedule: one invocation per tick, like EventBridge
+        self._last_invoke = time.monotonic()
+        outcome = self.api.invoke({"source": "aws.scheduler", "detail-type": "Scheduled Event"})
+        self.demo.outcomes.append(outcome)
+        if not outcome.ok:
+            message = outcome.body.get("errorMessage", "") if isinstance(outcome.body,
+                                                                         dict) else ""
+            self.demo.say(f"invocation failed: {message.splitlines()[0] if message else '?'}")
+        self.snapshot()
+        return outcome
+
+    def until(self, condition: Callable[[dict[str, str]], bool], ticks: int) -> bool:
+        """Invoke on schedule until ``condition`` holds for the group, at most ``ticks``."""
+        for _ in range(ticks):
+            self.invoke()
+            if condition(self.states()):
+                return True
+        return False
+
+    def reasons(self, message: str, ips: list[str]) -> dict[str, str]:
+        return {line["ip"]: line.get("reason", "") for line in self.demo.log_lines
+                if line.get("message") == message and line.get("ip") in ips}
+
+    def _follow_logs(self) -> None:
+        assert self.runtime is not None
+        assert self.runtime.stdout is not None
+        for raw in self.runtime.stdout:
+            text = raw if isinstance(raw, str) else raw.decode()
+            try:
+                line = json.loads(text)
+            except ValueError:
+                continue
+            if not isinstance(line, dict):
+                continue
+            self.demo.log_lines.append(line)
+            message = line.get("message")
+            if message in ("REGISTER", "DEREGISTER", "WAIT"):
+                self.demo.say(f"  {message:<10} {line.get('ip')}:{line.get('port')}  "
+                              f"{line.get('reason')}")
+            elif message == "REFUSED":
+                self.demo.say(f"  REFUSED    {line.get('answer')}  {line.get('reason')}")
+            elif message == "DNS resolution failed: nothing changed":
+                self.demo.say(f"  DNS FAILED {line.get('error')}: nothing changed")
+
+    # ------------------------------------------------------------------ --keep
+
+    def keep_up(self) -> None:
+        env = self.moto.environ()
+        print("\nThe local stack is still up. In another shell:\n", flush=True)
+        print("  export " + " ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+        print(f"  .venv/bin/tgsync plan --hostname {HOSTNAME} --target-group-arn {self.arn} "
+              f"--dns-servers {self.dns.address}", flush=True)
+        print("\nPress Ctrl-C to stop everything.", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("\nstopping", flush=True)
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up exactly like Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--tick", type=float, default=2.0,
+                        help="seconds per schedule tick, i.e. per 'minute' (default 2; "
+                             "smaller is faster)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the local stack up at the end, for tgsync plan/sync by hand")
+    parser.add_argument("--out", type=Path, default=Path("out"),
+                        help="where to write demo-timeline.svg (default out/)")
+    args = parser.parse_args(argv)
+    if not 0.2 <= args.tick <= 60:
+        parser.error("--tick must be between 0.2 and 60 seconds")
+    signal.signal(signal.SIGTERM, _interrupt)
+    demo = Demo(tick=args.tick, out=args.out, keep=args.keep)
+    try:
+        return demo.run()
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything was stopped", file=sys.stderr, flush=True)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -36,3 +36,7 @@ clean:
 # The failover story on 127.0.0.1. DEMO_ARGS="--tick 1" runs faster, "--keep" leaves it up.
 demo: $(STAMP)
 	$(BIN)/python -m testlab.demo $(DEMO_ARGS)
+
+# The long soak: 10,000 cycles with a new seed (printed). SOAK_ARGS="--seed N" replays.
+soak: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m testlab.soak $(SOAK_ARGS)

@@ -40,7 +40,8 @@ class RuntimeApi:
     def __init__(self, timeout_seconds: float = 60.0) -> None:
         self.timeout_seconds = timeout_seconds
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._outcomes: queue.Queue[Outcome] = queue.Queue()
+        self._outcomes: dict[str, Outcome] = {}
+        self._answered = threading.Condition()
         self._started: dict[str, float] = {}
         self.init_error: Any = None
         api = self
@@ -73,13 +74,12 @@ class RuntimeApi:
                 body = json.loads(raw) if raw else None
                 parts = self.path[len(PREFIX):].strip("/").split("/")
                 if parts == ["init", "error"]:
-                    api.init_error = body
-                    api._outcomes.put(Outcome("init", False, body, 0.0))
+                    api._answer(Outcome("init", False, body, 0.0))
                 elif len(parts) == 3 and parts[0] == "invocation":
                     request_id, kind = parts[1], parts[2]
                     started = api._started.pop(request_id, time.monotonic())
-                    api._outcomes.put(Outcome(request_id, kind == "response", body,
-                                              time.monotonic() - started))
+                    api._answer(Outcome(request_id, kind == "response", body,
+                                        time.monotonic() - started))
                 else:
                     self.send_error(404)
                     return
@@ -104,14 +104,23 @@ class RuntimeApi:
         self._server.shutdown()
         self._server.server_close()
 
-    def invoke(self, event: Any = None, wait: float = 120.0) -> Outcome:
-        """Queue one event and wait for the runtime's answer."""
-        self._events.put((str(uuid.uuid4()), {} if event is None else event))
-        return self._outcomes.get(timeout=wait)
+    def _answer(self, outcome: Outcome) -> None:
+        with self._answered:
+            if outcome.request_id == "init":
+                self.init_error = outcome.body
+            self._outcomes[outcome.request_id] = outcome
+            self._answered.notify_all()
 
-    def next_outcome(self, wait: float = 60.0) -> Outcome:
-        """The next answer (e.g. an init error that came without an invocation)."""
-        return self._outcomes.get(timeout=wait)
+    def invoke(self, event: Any = None, wait: float = 120.0) -> Outcome:
+        """Queue one event and wait for the runtime's answer to it (or an init error)."""
+        request_id = str(uuid.uuid4())
+        self._events.put((request_id, {} if event is None else event))
+        with self._answered:
+            answered = self._answered.wait_for(
+                lambda: request_id in self._outcomes or "init" in self._outcomes, wait)
+            if not answered:
+                raise TimeoutError(f"no answer to invocation {request_id} in {wait}s")
+            return self._outcomes.pop(request_id, None) or self._outcomes.pop("init")
 
 
 def start_runtime(api: RuntimeApi, env: dict[str, str], handler: str,

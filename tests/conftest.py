@@ -1,4 +1,4 @@
-"""Shared fixtures: moto's server and a real DNS server, both on 127.0.0.1."""
+"""Shared fixtures: moto's server, a real DNS server and a fault proxy, on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from typing import Any
 import boto3
 import pytest
 
+from testlab.faultproxy import FaultProxy
 from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
+from tgsync import config
+from tgsync.controller import Controller
+from tgsync.provider.elbv2 import Elbv2Provider, make_client
+from tgsync.source.resolver import DnsSource
 
 HOSTNAME = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
 
@@ -63,3 +68,45 @@ def registered(elbv2: Any, arn: str) -> dict[tuple[str, int], str]:
     """(ip, port) -> state of every target in the group."""
     found = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
     return {(d["Target"]["Id"], d["Target"]["Port"]): d["TargetHealth"]["State"] for d in found}
+
+
+# --------------------------------------------------------------------------- faults
+
+#: Short timeouts so that injected delays and dead servers cost little test time.
+FAST = {"connect_timeout": 0.5, "read_timeout": 0.5}
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def proxy(moto, monkeypatch):
+    """The fault proxy in front of moto; ELB calls go through it (standard variable)."""
+    server = FaultProxy(moto.port).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", server.endpoint)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def cycle(elbv2, dns, proxy, clock):
+    """``cycle(arn, **settings)``: a controller (one execution environment) and config."""
+    def build(arn, servers=None, **env):
+        values = {config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: arn,
+                  config.DNS_SERVERS: servers or dns.address}
+        values.update({k: str(v) for k, v in env.items()})
+        cfg = config.load(values)
+        provider = Elbv2Provider(client_for_region=lambda region: make_client(region, **FAST))
+        source = lambda servers: DnsSource(servers, timeout=0.2, lifetime=0.5)  # noqa: E731
+        return Controller(provider, source, clock=clock), cfg
+    return build

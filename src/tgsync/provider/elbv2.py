@@ -46,22 +46,28 @@ _OUTSIDE_VPC = re.compile(
 T = TypeVar("T")
 
 
-def boto_config(max_pool_connections: int = 10) -> BotoConfig:
+def boto_config(
+    max_pool_connections: int = 10,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+) -> BotoConfig:
     """The botocore settings every ELB client uses."""
     return BotoConfig(
         retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         max_pool_connections=max_pool_connections,
         user_agent_extra="tgsync",
     )
 
 
-def make_client(region: str, max_pool_connections: int = 10) -> ElasticLoadBalancingv2Client:
+def make_client(region: str, max_pool_connections: int = 10,
+                **timeouts: float) -> ElasticLoadBalancingv2Client:
     """An ELBv2 client for ``region``, endpoint and credentials the standard boto3 way."""
     session = boto3.session.Session()
     return session.client("elbv2", region_name=region,
-                          config=boto_config(max_pool_connections))
+                          config=boto_config(max_pool_connections, **timeouts))
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

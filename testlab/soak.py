@@ -246,7 +246,8 @@ class Soak:
     def _check_retirements(self, wanted: set[str], retired: set[str], before: dict[str, str],
                            health: dict[str, dict[str, Any]]) -> None:
         """A serving target goes only after the stale period, by this run's own count."""
-        self.first_missing = {ip: at for ip, at in self.first_missing.items()
+        # A clock that jumped back puts earlier sightings in the future: count again.
+        self.first_missing = {ip: min(at, self.now) for ip, at in self.first_missing.items()
                               if ip not in wanted and ip in before}
         for ip in before:
             if ip not in wanted:

@@ -182,7 +182,7 @@ class Controller:
         remember = wanted is not None and mapping.policy is Policy.SYNC
         recalled = Recalled({})
         if remember:
-            missing = any(t.ip not in wanted for t in ours) if wanted is not None else False
+            missing = any(t.ip not in (wanted or ()) for t in ours)
             recalled = self.registry.recall(arn, port, something_missing=missing)
             for key in recalled.unreadable:
                 logger.warning("unreadable tag left alone", extra={"mapping": report.label,
@@ -277,6 +277,11 @@ class Controller:
             return self.sync_mapping(mapping, dry_run=dry)
 
         mappings: Sequence[MappingConfig] = config.mappings
+        if len(mappings) > 1:  # a cold start with many groups: batch the one-off reads
+            arns = [m.target_group_arn for m in mappings]
+            self.provider.prefetch(arns)
+            self.registry.prefetch([m.target_group_arn for m in mappings
+                                    if m.policy is Policy.SYNC])
         if len(mappings) <= 1 or config.concurrency <= 1:
             reports = [one(m) for m in mappings]
         else:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from tgsync.errors import ProviderError
 from tgsync.plan import Missing
 from tgsync.provider import Provider
 
@@ -81,32 +82,45 @@ class TagRegistry:
 
     def __init__(self, provider: Provider) -> None:
         self._provider = provider
-        self._cache: dict[tuple[str, int], Mapping[str, Missing]] = {}
+        self._tags: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
+
+    def prefetch(self, arns: Sequence[str]) -> None:
+        """Read the tags of many groups in batches; best effort (a cold start)."""
+        with self._lock:
+            unknown = [arn for arn in arns if arn not in self._tags]
+        if not unknown:
+            return
+        try:
+            found = self._provider.tags_many(unknown)
+        except ProviderError:
+            return  # each mapping reads, and reports, its own tags
+        with self._lock:
+            self._tags.update({arn: found.get(arn, {}) for arn in unknown})
 
     def recall(self, arn: str, port: int, *, something_missing: bool) -> Recalled:
         """The memory, read from tags on first use and whenever an IP is missing."""
         with self._lock:
-            cached = self._cache.get((arn, port))
-        if cached is not None and not something_missing:
-            return Recalled(cached)
-        recalled = decode(self._provider.tags(arn), port)
-        with self._lock:
-            self._cache[(arn, port)] = recalled.memory
-        return recalled
+            cached = self._tags.get(arn)
+        if cached is None or something_missing:
+            cached = self._provider.tags(arn)
+            with self._lock:
+                self._tags[arn] = cached
+        return decode(cached, port)
 
     def save(self, arn: str, port: int, old: Mapping[str, Missing],
              new: Mapping[str, Missing]) -> bool:
         """Write what changed; return True if any tag call was made."""
         add, remove = diff(port, old, new)
-        if add or remove:
-            self._provider.change_tags(arn, add, remove)
+        if not (add or remove):
+            return False
+        self._provider.change_tags(arn, add, remove)
         with self._lock:
-            self._cache[(arn, port)] = dict(new)
-        return bool(add or remove)
+            tags = {k: v for k, v in self._tags.get(arn, {}).items() if k not in remove}
+            self._tags[arn] = {**tags, **add}
+        return True
 
     def forget(self, arn: str) -> None:
-        """Drop the cache for a target group, e.g. after a failed tag write."""
+        """Drop what is cached for a group, e.g. after a failed tag write."""
         with self._lock:
-            for key in [k for k in self._cache if k[0] == arn]:
-                del self._cache[key]
+            self._tags.pop(arn, None)

@@ -226,3 +226,28 @@ def test_alb_id_mismatch_warns_once_per_cold_start(make, dns, target_group, capl
     message = "target group is not attached to AlbId"
     warnings = [r for r in caplog.records if r.getMessage() == message]
     assert len(warnings) == 1
+
+
+def test_a_cold_start_with_many_groups_batches_the_one_off_reads(make, dns, elbv2):
+    arns = [create_target_group(elbv2, f"tg-{i}") for i in range(25)]
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    controller, _ = make(arns[0])
+    cfg = config.load({config.DNS_SERVERS: f"127.0.0.1:{dns.port}", config.MAPPINGS: json.dumps(
+        [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns])})
+    assert controller.run_once(cfg).ok
+    calls = controller.provider.calls
+    assert calls["DescribeTargetGroups"] == 2  # 20 + 5
+    assert calls["DescribeTags"] == 2
+    assert calls["DescribeTargetHealth"] == 25
+
+
+def test_one_wrong_arn_in_a_batch_fails_only_its_own_mapping(make, dns, elbv2, target_group):
+    gone = target_group.replace(target_group.rsplit("/", 1)[1], "00000000deadbeef")
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    other = create_target_group(elbv2, "other")
+    controller, _ = make(target_group)
+    cfg = config.load({config.DNS_SERVERS: f"127.0.0.1:{dns.port}", config.MAPPINGS: json.dumps(
+        [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in (target_group, gone, other)])})
+    cycle = controller.run_once(cfg)
+    assert [m.ok for m in cycle.mappings] == [True, False, True]
+    assert "not found" in cycle.mappings[1].error

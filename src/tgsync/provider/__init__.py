@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from tgsync.model import Target, TargetGroupFacts
@@ -15,6 +15,10 @@ class Provider(Protocol):
 
     def facts(self, arn: str) -> TargetGroupFacts:
         """Port, protocol, IP type and VPC of the group; cached per process."""
+        ...
+
+    def prefetch(self, arns: Sequence[str]) -> None:
+        """Warm the facts cache for many groups at once; best effort."""
         ...
 
     def targets(self, arn: str) -> list[Target]:
@@ -31,6 +35,10 @@ class Provider(Protocol):
 
     def tags(self, arn: str) -> dict[str, str]:
         """The group's tags."""
+        ...
+
+    def tags_many(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The tags of many groups, by ARN."""
         ...
 
     def change_tags(self, arn: str, add: Mapping[str, str], remove: Iterable[str]) -> None:

@@ -177,19 +177,23 @@ class Elbv2Provider:
         groups = response.get("TargetGroups", [])
         if not groups:
             raise ProviderError(f"DescribeTargetGroups: target group {arn} not found")
-        group = groups[0]
-        facts = TargetGroupFacts(
-            arn=arn,
-            name=group.get("TargetGroupName", ""),
-            port=int(group.get("Port") or 0),
-            protocol=group.get("Protocol", ""),
-            ip_address_type=group.get("IpAddressType") or "ipv4",
-            vpc_id=group.get("VpcId", ""),
-            target_type=group.get("TargetType", ""),
-            load_balancer_arns=tuple(group.get("LoadBalancerArns", ())),
-        )
-        self._facts[arn] = facts
-        return facts
+        self._facts[arn] = _facts(groups[0])
+        return self._facts[arn]
+
+    def prefetch(self, arns: Sequence[str]) -> None:
+        """Read the facts of many groups in batches (a cold start with many mappings).
+
+        Best effort: a batch that fails (one ARN in it is wrong) is left for
+        :meth:`facts` to read, and report, one group at a time.
+        """
+        for batch in _batches_by_region([a for a in arns if a not in self._facts]):
+            try:
+                response = self._call("DescribeTargetGroups", batch[0],
+                                      TargetGroupArns=list(batch), PageSize=len(batch))
+            except ProviderError:
+                continue
+            for group in response.get("TargetGroups", []):
+                self._facts[group["TargetGroupArn"]] = _facts(group)
 
     def targets(self, arn: str) -> list[Target]:
         """DescribeTargetHealth: one call, every target on every port."""
@@ -212,11 +216,17 @@ class Elbv2Provider:
 
     def tags(self, arn: str) -> dict[str, str]:
         """DescribeTags of the group."""
-        response = self._call("DescribeTags", arn, ResourceArns=[arn])
-        for description in response.get("TagDescriptions", []):
-            if description.get("ResourceArn") == arn:
-                return {t["Key"]: t.get("Value", "") for t in description.get("Tags", [])}
-        return {}
+        return self.tags_many([arn]).get(arn, {})
+
+    def tags_many(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        """DescribeTags of many groups, 20 to a call."""
+        found: dict[str, dict[str, str]] = {}
+        for batch in _batches_by_region(arns):
+            response = self._call("DescribeTags", batch[0], ResourceArns=list(batch))
+            for description in response.get("TagDescriptions", []):
+                found[description.get("ResourceArn", "")] = {
+                    t["Key"]: t.get("Value", "") for t in description.get("Tags", [])}
+        return found
 
     # ------------------------------------------------------------------ writes
 
@@ -255,6 +265,28 @@ class Elbv2Provider:
                        Tags=[{"Key": k, "Value": v} for k, v in batch])
         for keys in chunks(sorted(remove), TAG_CHUNK):
             self._call("RemoveTags", arn, ResourceArns=[arn], TagKeys=list(keys))
+
+
+def _facts(group: Mapping[str, Any]) -> TargetGroupFacts:
+    return TargetGroupFacts(
+        arn=group["TargetGroupArn"],
+        name=group.get("TargetGroupName", ""),
+        port=int(group.get("Port") or 0),
+        protocol=group.get("Protocol", ""),
+        ip_address_type=group.get("IpAddressType") or "ipv4",
+        vpc_id=group.get("VpcId", ""),
+        target_type=group.get("TargetType", ""),
+        load_balancer_arns=tuple(group.get("LoadBalancerArns", ())),
+    )
+
+
+def _batches_by_region(arns: Sequence[str]) -> Iterator[Sequence[str]]:
+    """ARNs grouped by region (one client each), in chunks a batch call accepts."""
+    regions: dict[str, list[str]] = {}
+    for arn in dict.fromkeys(arns):
+        regions.setdefault(arn.split(":")[3], []).append(arn)
+    for same_region in regions.values():
+        yield from chunks(same_region, TAG_CHUNK)
 
 
 def _target(ip: str, port: int, zone: str | None) -> dict[str, Any]:

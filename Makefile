@@ -40,3 +40,16 @@ demo: $(STAMP)
 # The long soak: 10,000 cycles with a new seed (printed). SOAK_ARGS="--seed N" replays.
 soak: $(STAMP)
 	PYTHONPATH=. $(BIN)/python -m testlab.soak $(SOAK_ARGS)
+
+# The Lambda zip, reproducible: ARCH=arm64 (default) or x86_64.
+ARCH ?= arm64
+package: $(STAMP)
+	$(BIN)/python deploy/package.py --arch $(ARCH)
+
+# One-command deployment: make deploy BUCKET=my-bucket [STACK=tgsync] [PARAMS=params.json]
+STACK ?= tgsync
+TEMPLATE ?= deploy/tgsync.yaml
+deploy: $(STAMP)
+	@test -n "$(BUCKET)" || { echo "make deploy: set BUCKET=<an S3 bucket in your region>"; exit 2; }
+	$(BIN)/python deploy/deploy.py --bucket $(BUCKET) --stack-name $(STACK) --arch $(ARCH) \
+	  --template $(TEMPLATE) $(if $(PARAMS),--parameters-file $(PARAMS))

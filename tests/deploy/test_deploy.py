@@ -1,0 +1,163 @@
+"""The deployment: one command against CloudFormation and S3 (moto's server), the
+role's least privilege, and the reproducible zip."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import urllib.parse
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import HOSTNAME
+from testlab.peers import REGION, create_target_group
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy" / "deploy.py"
+PACKAGE = REPO / "deploy" / "package.py"
+PROVIDER = REPO / "src" / "tgsync" / "provider" / "elbv2.py"
+
+
+def run(*args, env=None, cwd=REPO):
+    return subprocess.run([sys.executable, *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture
+def network(moto, elbv2):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="tgsync", Description="tgsync",
+                                      VpcId=vpc)["GroupId"]
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket="tgsync-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
+    return {"vpc": vpc, "subnet": subnet, "group": group}
+
+
+def deploy(network, target_group, *extra, stack="tgsync"):
+    return run(DEPLOY, "--bucket", "tgsync-artifacts", "--stack-name", stack,
+               "-p", f"Hostname=https://{HOSTNAME}/", "-p", f"TargetGroupArn={target_group}",
+               "-p", f"SubnetIds={network['subnet']}", "-p",
+               f"SecurityGroupIds={network['group']}", *extra, env=dict(os.environ))
+
+
+def test_one_command_deploys_the_stack_and_prints_its_outputs(network, target_group):
+    done = deploy(network, target_group)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "stack tgsync: CREATE_COMPLETE" in done.stdout
+    assert re.search(r"FunctionName\s+\S+", done.stdout)
+    fn = boto3.client("lambda", region_name=REGION).get_function(
+        FunctionName=re.search(r"FunctionName\s+(\S+)", done.stdout)[1])
+    config = fn["Configuration"]
+    assert config["Runtime"] == "python3.13"
+    assert config["Handler"] == "tgsync.lambda_handler.handler"
+    assert config["VpcConfig"]["SubnetIds"] == [network["subnet"]]
+    variables = config["Environment"]["Variables"]
+    assert variables["TGSYNC_HOSTNAME"] == f"https://{HOSTNAME}/"
+    assert variables["TGSYNC_TARGET_GROUP_ARN"] == target_group
+    assert str(variables["TGSYNC_STALE_AFTER"]) == "180"
+    stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(
+        StackName="tgsync")["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameters["Architecture"] == "arm64"  # moto drops Architectures itself
+    assert parameters["CodeKey"].startswith("tgsync/tgsync-lambda-arm64-")
+    groups = boto3.client("logs", region_name=REGION).describe_log_groups(
+        logGroupNamePrefix="/aws/lambda/tgsync")["logGroups"]
+    assert [g.get("retentionInDays") for g in groups] == [30]
+    again = deploy(network, target_group)
+    assert again.returncode == 0, again.stderr
+    assert "already up to date" in again.stdout or "UPDATE_COMPLETE" in again.stdout
+
+
+def test_the_role_allows_exactly_the_elb_calls_the_code_makes(network, target_group):
+    assert deploy(network, target_group).returncode == 0
+    iam = boto3.client("iam", region_name=REGION)
+    role = next(r for r in iam.list_roles()["Roles"] if "FunctionRole" in r["RoleName"])
+    (name,) = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+    if isinstance(document, str):  # moto keeps a CloudFormation-made policy as a repr
+        document = ast.literal_eval(urllib.parse.unquote(document))
+    granted = {}
+    for statement in document["Statement"]:
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        for action in statement["Action"]:
+            granted[action] = resources
+    called = set(re.findall(r'_call\(\s*"(\w+)"', PROVIDER.read_text()))
+    assert called == {"DescribeTargetGroups", "DescribeTargetHealth", "DescribeTags",
+                      "RegisterTargets", "DeregisterTargets", "AddTags", "RemoveTags"}
+    assert set(granted) == {f"elasticloadbalancing:{op}" for op in called}
+    for op in ("RegisterTargets", "DeregisterTargets", "AddTags", "RemoveTags"):
+        assert granted[f"elasticloadbalancing:{op}"] == [target_group]
+    for op in ("DescribeTargetGroups", "DescribeTargetHealth", "DescribeTags"):
+        assert granted[f"elasticloadbalancing:{op}"] == ["*"]
+    # moto does not attach ManagedPolicyArns made by CloudFormation: read the template.
+    template = (REPO / "deploy" / "tgsync.yaml").read_text()
+    managed = re.findall(r"policy/(?:service-role/)?([\w-]+)", template)
+    assert managed == ["AWSLambdaVPCAccessExecutionRole"]
+
+
+def test_missing_credentials_are_named(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "AWS_REGION": REGION,
+           "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "AWS_EC2_METADATA_DISABLED": "true"}
+    done = run(DEPLOY, "--bucket", "b", env=env)
+    assert done.returncode == 2
+    assert "no AWS credentials" in done.stderr
+    assert "AWS_PROFILE" in done.stderr
+
+
+def test_missing_region_is_named(tmp_path):
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "y"}
+    done = run(DEPLOY, "--bucket", "b", env=env)
+    assert done.returncode == 2
+    assert "no AWS region" in done.stderr
+
+
+def test_a_missing_bucket_is_named(moto, elbv2):
+    done = run(DEPLOY, "--bucket", "no-such-bucket", env=dict(os.environ))
+    assert done.returncode == 2
+    assert "bucket 'no-such-bucket' is not reachable" in done.stderr
+
+
+def test_the_zip_is_reproducible_and_runs_a_cycle_on_its_own(tmp_path, moto, dns, elbv2):
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    for path in (first, second):
+        done = run(PACKAGE, "--output", path)
+        assert done.returncode == 0, done.stderr
+    assert hashlib.sha256(first.read_bytes()).digest() == \
+        hashlib.sha256(second.read_bytes()).digest()
+    assert first.stat().st_size < 1_500_000
+    unpacked = tmp_path / "function"
+    with zipfile.ZipFile(first) as archive:
+        archive.extractall(unpacked)
+    # The Lambda runtime provides boto3 and botocore: give the clean interpreter only those.
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for name in ("boto3", "botocore", "jmespath", "dateutil", "urllib3", "s3transfer", "six.py"):
+        source = Path(__import__(name.removesuffix(".py")).__file__)
+        source = source.parent if source.name == "__init__.py" else source
+        (runtime / source.name).symlink_to(source)
+    arn = create_target_group(elbv2, "from-zip")
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    script = (
+        "import json, sys, tgsync.lambda_handler as h; "
+        "assert h.__file__.startswith(sys.argv[1]), h.__file__; "
+        "print(json.dumps(h.handler({}, None)))")
+    env = {**moto.environ(), "TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": arn,
+           "TGSYNC_DNS_SERVERS": dns.address, "PYTHONPATH": f"{unpacked}:{runtime}"}
+    done = subprocess.run([sys.executable, "-S", "-c", script, str(unpacked)], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert '"registered": 1' in done.stdout.splitlines()[-1]

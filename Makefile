@@ -53,3 +53,23 @@ deploy: $(STAMP)
 	@test -n "$(BUCKET)" || { echo "make deploy: set BUCKET=<an S3 bucket in your region>"; exit 2; }
 	$(BIN)/python deploy/deploy.py --bucket $(BUCKET) --stack-name $(STACK) --arch $(ARCH) \
 	  --template $(TEMPLATE) $(if $(PARAMS),--parameters-file $(PARAMS))
+
+# Template checks, each tool in its own virtual environment (they pin their own boto3).
+TOOLS ?= .tools
+TOOL_cfnlint := cfn-lint
+TOOL_checkov := checkov
+TOOL_sam     := aws-sam-cli
+$(TOOLS)/%/.installed:
+	$(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/$*/bin/python -m pip install --quiet $(TOOL_$*)
+	touch $@
+
+check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed
+	$(TOOLS)/cfnlint/bin/cfn-lint deploy/tgsync.yaml deploy/example-opensearch-alb.yaml deploy/sam/template.yaml
+	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+	  -f deploy/tgsync.yaml -f deploy/example-opensearch-alb.yaml
+	cd deploy/sam && SAM_CLI_TELEMETRY=0 ../../$(TOOLS)/sam/bin/sam validate --lint --region eu-west-1
+
+sam-template:
+	$(PYTHON) deploy/sam_template.py

@@ -1,6 +1,6 @@
 """Build the Lambda deployment zip: ``make package`` (``ARCH=arm64`` or ``x86_64``).
 
-The zip holds tgsync and its pure-Python dependencies (``requirements-lambda.txt``,
+The zip holds tgsync and its pure-Python dependencies (``src/requirements.txt``,
 pinned), built for the chosen architecture and Python 3.13. boto3 and botocore come
 with the Lambda runtime and are left out, and so are the parts of Powertools that
 tgsync does not use. The same source and pins always give the
@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIREMENTS = Path(__file__).resolve().parent / "requirements-lambda.txt"
+REQUIREMENTS = ROOT / "src" / "requirements.txt"
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 PYTHON_VERSION = "3.13"
 #: 1980-01-01, the earliest time a zip entry can hold.

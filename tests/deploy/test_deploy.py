@@ -161,3 +161,13 @@ def test_the_zip_is_reproducible_and_runs_a_cycle_on_its_own(tmp_path, moto, dns
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert '"registered": 1' in done.stdout.splitlines()[-1]
+
+
+def test_the_sam_template_is_generated_from_the_main_one():
+    sys.path.insert(0, str(REPO / "deploy"))
+    import sam_template
+
+    expected = sam_template.render(sam_template.SOURCE.read_text())
+    assert sam_template.TARGET.read_text() == expected, "run make sam-template"
+    assert "Type: AWS::Serverless::Function" in expected
+    assert "CodeUri: ../../src" in expected

@@ -73,3 +73,7 @@ check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS
 
 sam-template:
 	$(PYTHON) deploy/sam_template.py
+
+# Benchmarks against the original's call pattern; writes benchmarks/results.md.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

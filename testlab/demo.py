@@ -202,7 +202,8 @@ class Stack:
         self.workdir = workdir
         tick = demo.tick
         self.stale_after = 4 * tick
-        self.check = CheckSettings(interval=tick / 2, timeout=min(1.0, tick / 4),
+        # A generous probe timeout: a busy machine must not fail a healthy node.
+        self.check = CheckSettings(interval=tick / 2, timeout=max(0.5, min(2.0, tick / 2)),
                                    healthy_threshold=2, unhealthy_threshold=2)
         self.moto = MotoPeer(workdir)
         self.dns = DnsPeer(seed=7)

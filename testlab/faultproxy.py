@@ -55,6 +55,7 @@ class Request:
     action: str
     outcome: str  # "passed" or the fault kind
     params: dict[str, list[str]]
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 class FaultProxy:
@@ -149,7 +150,8 @@ class FaultProxy:
         action = params.get("Action", ["?"])[0]
         fault = self._take(action)
         with self._arrived:
-            self.log.append(Request(action, fault.kind if fault else "passed", params))
+            self.log.append(Request(action, fault.kind if fault else "passed", params,
+                                    time.monotonic()))
             self._arrived.notify_all()
         if fault is None:
             self._forward(handler, body)

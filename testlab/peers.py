@@ -207,10 +207,12 @@ class MotoPeer:
 
 def create_target_group(client: Any, name: str = "opensearch", *, port: int = 443,
                         ip_type: str = "ipv4", protocol: str = "HTTPS",
-                        vpc_cidr: str = "10.0.0.0/16") -> str:
-    """A VPC and an ``ip`` target group in moto; returns the group's ARN."""
-    ec2 = boto3.client("ec2", region_name=client.meta.region_name)
-    vpc = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
+                        vpc_cidr: str = "10.0.0.0/16", vpc_id: str | None = None) -> str:
+    """An ``ip`` target group in moto (in a new VPC unless given one); returns its ARN."""
+    vpc = vpc_id
+    if vpc is None:
+        ec2 = boto3.client("ec2", region_name=client.meta.region_name)
+        vpc = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
     kwargs: dict[str, Any] = {
         "Name": name, "Protocol": protocol, "Port": port, "VpcId": vpc, "TargetType": "ip",
     }

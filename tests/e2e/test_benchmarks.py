@@ -1,0 +1,25 @@
+"""``make bench`` runs end to end (a quick run); its counts are behaviour, not timing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_quick_benchmark_runs_and_reports_calls_side_by_side(tmp_path):
+    output = tmp_path / "results.md"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--output",
+                           str(output)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = output.read_text()
+    assert "| ELB API requests per steady cycle, per target group | 1 |" in table
+    assert "| DNS queries per steady cycle | 2 |" in table
+    assert "10 target group(s), steady cycle" in table
+    assert "inside Describe budget: yes" in table
+    assert "peak RSS" in table

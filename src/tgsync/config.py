@@ -409,7 +409,7 @@ def load(env: Mapping[str, str]) -> Config:
     Problems confined to one entry of ``TGSYNC_MAPPINGS`` end up in ``Config.invalid``.
     """
     problems = _Problems()
-    defaults = _defaults(env, problems)
+    defaults = _present(_defaults(env, problems))
     dry_run = problems.parse(DRY_RUN, env.get(DRY_RUN, ""), parse_bool)
     concurrency = DEFAULT_CONCURRENCY
     if (raw := _env(env, CONCURRENCY)) is not None:
@@ -421,9 +421,7 @@ def load(env: Mapping[str, str]) -> Config:
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
     arn = _either(env, TARGET_GROUP_ARN, LEGACY_TARGET_GROUP_ARN, problems)
     raw_mappings = _env(env, MAPPINGS)
-
-    mappings: list[MappingConfig] = []
-    invalid: list[InvalidMapping] = []
+    results: list[MappingConfig | InvalidMapping] = []
     if raw_mappings is not None:
         if hostname or arn:
             problems.items.append(
@@ -431,33 +429,20 @@ def load(env: Mapping[str, str]) -> Config:
                 f"{TARGET_GROUP_ARN}/{LEGACY_TARGET_GROUP_ARN}) are both set; move the single "
                 f"mapping into {MAPPINGS} as one more entry"
             )
-        entries = problems.parse(MAPPINGS, raw_mappings, _parse_mapping_list)
-        for index, entry in enumerate(entries or []):
-            result = _mapping_from_json(index, entry, _present(defaults))
-            (mappings if isinstance(result, MappingConfig) else invalid).append(result)
+        results = [_mapping_from_json(index, entry, defaults) for index, entry in
+                   enumerate(problems.parse(MAPPINGS, raw_mappings, _parse_mapping_list) or [])]
     elif hostname is None and arn is None:
         problems.items.append(
             f"nothing to sync: set {HOSTNAME} (or {LEGACY_HOSTNAME}) and {TARGET_GROUP_ARN} "
             f"(or {LEGACY_TARGET_GROUP_ARN}), or {MAPPINGS}"
         )
     else:
-        if hostname is None:
-            problems.items.append(f"{HOSTNAME} (or {LEGACY_HOSTNAME}): missing; set the name "
-                                  "to resolve")
-        if arn is None:
-            problems.items.append(f"{TARGET_GROUP_ARN} (or {LEGACY_TARGET_GROUP_ARN}): missing; "
-                                  "set the target group ARN")
-        name = HOSTNAME if _env(env, HOSTNAME) else LEGACY_HOSTNAME
-        host = problems.parse(name, hostname, normalize_hostname) if hostname else None
-        name = TARGET_GROUP_ARN if _env(env, TARGET_GROUP_ARN) else LEGACY_TARGET_GROUP_ARN
-        tg = problems.parse(name, arn, parse_arn) if arn else None
-        if host and tg:
-            mappings.append(MappingConfig(hostname=host, target_group_arn=tg,
-                                          **_present(defaults)))
+        results.extend(_single_mapping(env, hostname, arn, defaults, problems))
 
     if problems.items:
         raise ConfigError(problems.items)
-    mappings, clashes = _without_clashes(mappings)
+    mappings, clashes = _without_clashes([r for r in results if isinstance(r, MappingConfig)])
+    invalid = [r for r in results if isinstance(r, InvalidMapping)]
     return Config(
         mappings=tuple(mappings),
         invalid=tuple(invalid + clashes),
@@ -465,6 +450,24 @@ def load(env: Mapping[str, str]) -> Config:
         concurrency=concurrency,
         api_rate=api_rate,
     )
+
+
+def _single_mapping(env: Mapping[str, str], hostname: str | None, arn: str | None,
+                    defaults: dict[str, Any], problems: _Problems) -> list[MappingConfig]:
+    """The mapping the single-mapping variables describe (new or original names)."""
+    if hostname is None:
+        problems.items.append(f"{HOSTNAME} (or {LEGACY_HOSTNAME}): missing; set the name "
+                              "to resolve")
+    if arn is None:
+        problems.items.append(f"{TARGET_GROUP_ARN} (or {LEGACY_TARGET_GROUP_ARN}): missing; "
+                              "set the target group ARN")
+    name = HOSTNAME if _env(env, HOSTNAME) else LEGACY_HOSTNAME
+    host = problems.parse(name, hostname, normalize_hostname) if hostname else None
+    name = TARGET_GROUP_ARN if _env(env, TARGET_GROUP_ARN) else LEGACY_TARGET_GROUP_ARN
+    group = problems.parse(name, arn, parse_arn) if arn else None
+    if host and group:
+        return [MappingConfig(hostname=host, target_group_arn=group, **defaults)]
+    return []
 
 
 def _parse_mapping_list(raw: str) -> list[Any]:

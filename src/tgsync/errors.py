@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TgsyncError(Exception):
     """Base class of tgsync's own errors."""
@@ -26,6 +28,6 @@ class ProviderError(TgsyncError):
 class SyncFailed(TgsyncError):
     """One or more mappings failed in a cycle; ``summary`` holds the whole cycle."""
 
-    def __init__(self, message: str, summary: dict) -> None:
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
         self.summary = summary
         super().__init__(message)

@@ -43,7 +43,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     time_left = None
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         def time_left() -> float:
-            return context.get_remaining_time_in_millis() / 1000.0
+            return float(context.get_remaining_time_in_millis()) / 1000.0
     cycle = _get_controller(config).run_once(config, dry_run=dry_run, time_left=time_left)
     emit_metrics(cycle)
     summary = cycle.to_dict()

@@ -154,12 +154,12 @@ def plan(
     """
     ours = {t.ip: t for t in targets if t.port == port}
     if wanted is None:
-        decisions = tuple(
+        unchanged = tuple(
             Decision(ip, port, Action.KEEP, "DNS resolution failed: changing nothing",
                      False, ours[ip].state)
             for ip in sorted(ours, key=_sort_key)
         )
-        return Plan(decisions, dict(memory), resolved=False)
+        return Plan(unchanged, dict(memory), resolved=False)
 
     decisions: list[Decision] = []
     new_memory: dict[str, Missing] = {}

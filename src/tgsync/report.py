@@ -37,8 +37,8 @@ def _namespace() -> str:
 
 def _emit(dimensions: dict[str, str], values: Iterable[tuple[str, float]]) -> None:
     metrics = EphemeralMetrics(namespace=_namespace(), service=SERVICE)
-    for name, value in dimensions.items():
-        metrics.add_dimension(name=name, value=value)
+    for dimension, label in dimensions.items():
+        metrics.add_dimension(name=dimension, value=label)
     for name, value in values:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.flush_metrics()

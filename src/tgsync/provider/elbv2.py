@@ -162,9 +162,10 @@ class Elbv2Provider:
         with self._lock:
             self.calls[operation] += 1
         try:
-            return method(**kwargs)
+            response: dict[str, Any] = method(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise explain(operation, arn, exc) from exc
+        return response
 
     # ------------------------------------------------------------------ reads
 

@@ -155,21 +155,7 @@ class Controller:
         port = report.port = mapping.port or facts.port
 
         # 1. desired state
-        resolution = self._source_for(mapping.dns_servers).resolve(
-            mapping.hostname, facts.record_type, mapping.lookups)
-        report.dns_queries = resolution.queries
-        allowed, refused = screen(resolution.answers, mapping.allowed_cidrs)
-        report.refused = list(refused)
-        for refusal in refused:
-            logger.warning("REFUSED", extra={"mapping": report.label, "answer": refusal.answer,
-                                             "reason": refusal.reason})
-        failure = resolution.error
-        if failure is None and not allowed:
-            failure = (f"no usable {facts.record_type} answer for {mapping.hostname}"
-                       + (": every answer was refused" if refused else ""))
-        wanted = None if failure else allowed
-        report.resolved = wanted is not None
-        report.wanted = sorted(wanted or ())
+        wanted, failure = self._desired(mapping, facts, report)
 
         # 2. actual state
         targets = self.provider.targets(arn)
@@ -181,8 +167,8 @@ class Controller:
         # 3. memory, only where it can matter
         remember = wanted is not None and mapping.policy is Policy.SYNC
         recalled = Recalled({})
-        if remember:
-            missing = any(t.ip not in (wanted or ()) for t in ours)
+        if wanted is not None and remember:
+            missing = any(t.ip not in wanted for t in ours)
             recalled = self.registry.recall(arn, port, something_missing=missing)
             for key in recalled.unreadable:
                 logger.warning("unreadable tag left alone", extra={"mapping": report.label,
@@ -211,6 +197,25 @@ class Controller:
                          extra={"mapping": report.label, "error": failure})
             report.fail(f"DNS resolution failed, nothing changed: {failure}")
         return report
+
+    def _desired(self, mapping: MappingConfig, facts: TargetGroupFacts, report: MappingReport
+                 ) -> tuple[frozenset[str] | None, str | None]:
+        """Resolve and screen: (allowed IPs, None), or (None, why resolution failed)."""
+        resolution = self._source_for(mapping.dns_servers).resolve(
+            mapping.hostname, facts.record_type, mapping.lookups)
+        report.dns_queries = resolution.queries
+        allowed, refused = screen(resolution.answers, mapping.allowed_cidrs)
+        report.refused = list(refused)
+        for refusal in refused:
+            logger.warning("REFUSED", extra={"mapping": report.label, "answer": refusal.answer,
+                                             "reason": refusal.reason})
+        failure = resolution.error
+        if failure is None and not allowed:
+            failure = (f"no usable {facts.record_type} answer for {mapping.hostname}"
+                       + (": every answer was refused" if refused else ""))
+        report.resolved = failure is None
+        report.wanted = sorted(allowed) if failure is None else []
+        return (None, failure) if failure else (allowed, None)
 
     def _apply(self, arn: str, port: int, result: Plan, report: MappingReport) -> None:
         register = [d.ip for d in result.register]

@@ -171,3 +171,36 @@ def test_the_sam_template_is_generated_from_the_main_one():
     assert sam_template.TARGET.read_text() == expected, "run make sam-template"
     assert "Type: AWS::Serverless::Function" in expected
     assert "CodeUri: ../../src" in expected
+
+
+def test_the_opensearch_example_deploys_with_the_sync_stack_wired_to_its_alb(network):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    second = ec2.create_subnet(VpcId=network["vpc"], CidrBlock="10.20.2.0/24",
+                               AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
+    certificate = boto3.client("acm", region_name=REGION).request_certificate(
+        DomainName="search.example.com")["CertificateArn"]
+    parameters = {
+        "VpcId": network["vpc"], "VpcCidr": "10.20.0.0/16",
+        "AlbSubnetIds": f"{network['subnet']},{second}", "FunctionSubnetIds": network["subnet"],
+        "DomainEndpoint": HOSTNAME, "DomainSecurityGroupId": network["group"],
+        "ClientCidr": "10.0.0.0/8", "CertificateArn": certificate,
+    }
+    done = run(DEPLOY, "--bucket", "tgsync-artifacts", "--stack-name", "opensearch-alb",
+               "--template", REPO / "deploy" / "example-opensearch-alb.yaml",
+               *[arg for key, value in parameters.items() for arg in ("-p", f"{key}={value}")],
+               env=dict(os.environ))
+    assert done.returncode == 0, done.stderr[-3000:]
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    (alb,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    assert alb["Scheme"] == "internal"
+    (group,) = elbv2.describe_target_groups(LoadBalancerArn=alb["LoadBalancerArn"])[
+        "TargetGroups"]
+    assert (group["TargetType"], group["Protocol"], group["Port"]) == ("ip", "HTTPS", 443)
+    assert group["Matcher"]["HttpCode"] == "200-401"
+    (listener,) = elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+    assert listener["Protocol"] == "HTTPS"
+    (function,) = boto3.client("lambda", region_name=REGION).list_functions()["Functions"]
+    variables = function["Environment"]["Variables"]
+    assert variables["TGSYNC_TARGET_GROUP_ARN"] == group["TargetGroupArn"]
+    assert variables["TGSYNC_HOSTNAME"] == HOSTNAME
+    assert variables["AlbId"] == alb["LoadBalancerArn"]

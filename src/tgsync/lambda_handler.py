@@ -20,6 +20,7 @@ from tgsync.wiring import build_controller
 # Kept across invocations of one execution environment: clients, target group
 # facts and tag memory are read once per cold start.
 _controller: Controller | None = None
+_cold_start = True
 
 
 def _get_controller(config: settings.Config) -> Controller:
@@ -31,6 +32,11 @@ def _get_controller(config: settings.Config) -> Controller:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Run one sync cycle over every configured mapping."""
+    global _cold_start  # noqa: PLW0603 - true for the first invocation of a sandbox only
+    # Powertools' field names, so every line of one invocation can be found together.
+    logger.append_keys(function_request_id=getattr(context, "aws_request_id", None),
+                       cold_start=_cold_start)
+    _cold_start = False
     try:
         config = settings.load(os.environ)
     except ConfigError as exc:

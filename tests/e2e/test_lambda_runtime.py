@@ -50,6 +50,8 @@ def test_the_handler_syncs_with_the_original_variable_names(
     lines = logs(tmp_path)
     registers = [line for line in lines if line.get("message") == "REGISTER"]
     assert {r["ip"] for r in registers} == set(IPS)
+    assert {r["function_request_id"] for r in registers} == {outcome.request_id}
+    assert all(r["cold_start"] is True for r in registers)
     assert all(r["reason"] and r["port"] == 443 for r in registers)
     emf = [line for line in lines if "_aws" in line]
     assert any(line.get("Registrations") == [3.0] for line in emf)

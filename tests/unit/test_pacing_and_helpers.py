@@ -80,5 +80,7 @@ def test_errors_are_explained_with_the_fix():
     assert is_throttled(client_error("ThrottlingException"))
     denied = explain("AddTags", "arn", client_error("AccessDenied", "no"))
     assert "allow elasticloadbalancing:AddTags" in str(denied)
+    full = explain("AddTags", "arn", client_error("TooManyTags"))
+    assert "50-tag limit" in str(full)
     unreachable = explain("DescribeTargetHealth", "arn", OSError("timed out"))
     assert "VPC interface endpoint" in str(unreachable)

@@ -116,6 +116,11 @@ def explain(operation: str, arn: str, exc: Exception) -> ProviderError:
             return ProviderError(
                 f"{operation}: target group {arn} not found; check TGSYNC_TARGET_GROUP_ARN "
                 "(deleted, or in another account or region?)")
+        if error_code(exc) == "TooManyTags":
+            return ProviderError(
+                f"{operation}: target group {arn} has reached ELB's 50-tag limit; tgsync "
+                "keeps one tag per registered IP missing from DNS: remove tags you no longer "
+                "need (until then, healthy IPs missing from DNS are not retired)")
         if is_throttled(exc):
             return ProviderError(
                 f"{operation} throttled by ELB after {TOTAL_MAX_ATTEMPTS} attempts; lower "

@@ -96,7 +96,9 @@ def content_key(stem: str, body: bytes, suffix: str) -> str:
 
 def s3_url(s3: Any, bucket: str, key: str) -> str:
     """The object's URL as CloudFormation fetches it (not the client's endpoint)."""
-    return f"https://{bucket}.s3.{s3.meta.region_name}.amazonaws.com/{key}"
+    region = s3.meta.region_name
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://{bucket}.s3.{region}.{suffix}/{key}"
 
 
 def package_template(s3: Any, bucket: str, template: Path) -> str:

@@ -15,9 +15,32 @@ The control file is JSON, re-read on every call, so tests change health by writi
 - ``outside_vpc``: networks outside the group's VPC. RegisterTargets of such an IP
   without ``AvailabilityZone: all`` fails with ELB's ValidationError, and an IP
   inside the VPC with ``all`` fails too, as on AWS;
-- ``draining_seconds``: how long a deregistered target stays ``draining``.
+- ``draining_seconds``: how long a deregistered target stays ``draining``;
+- ``refuse``: ``{ip: message}``, addresses RegisterTargets refuses with ``InvalidTarget``
+  (the VPC resolver's address, base + 2 of the group's VPC, is always refused);
+- ``refuse_draining``: RegisterTargets of a target still draining is refused;
+- ``zone_message``: the wording (with ``{ip}``) of the outside-VPC ValidationError, to
+  play each wording ELB is known to use.
 
-DeregisterTargets of an unknown target succeeds, as on AWS (moto raises).
+Rules moto lacks, each as strict as ELB where a promise of tgsync depends on it:
+
+- DeregisterTargets of an unknown target succeeds (moto raises). Source: the
+  DeregisterTargets API reference lists no error for an unknown target; AWS's
+  behaviour, noted in aws-notes.md.
+- Tags: at most 50 per target group, counted after the call (moto's limit is 10);
+  keys 1 to 128 characters, values up to 256; letters, digits, spaces and
+  ``+ - = . _ : / @``; the ``aws:`` prefix is reserved. Source: ELB user guide, "Tags
+  for your target group", and the AddTags API reference (``TooManyTags``).
+- DeregisterTargets of an IP outside the VPC needs its ``AvailabilityZone``. Source: the
+  API reference's ``TargetDescription``, shared by RegisterTargets and
+  DeregisterTargets, says the zone is required for an IP outside the VPC (the strict
+  reading; ELB may be kinder).
+- RegisterTargets refuses the VPC resolver's address (VPC base + 2), an address ELB
+  cannot send traffic to, with ``InvalidTarget`` (the error the API reference lists;
+  the sentence is a stand-in quoting the IP, as ELB's refusals do).
+- Target Ids are kept and returned exactly as registered (an IPv6 address written
+  ``2001:0db8::1`` stays so), and DeregisterTargets matches them as written.
+- Targets registered with ``AvailabilityZone`` report it in DescribeTargetHealth.
 """
 
 from __future__ import annotations
@@ -26,6 +49,7 @@ import argparse
 import ipaddress
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -34,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from moto.elbv2 import models
-from moto.elbv2.exceptions import ValidationError
+from moto.elbv2.exceptions import ELBClientError, TooManyTagsError, ValidationError
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 _control_path: Path | None = None
@@ -56,14 +80,44 @@ def _outside(ip: str, networks: list[str]) -> bool:
     return any(address in ipaddress.ip_network(n) for n in networks)
 
 
+class InvalidTarget(ELBClientError):
+    """ELB's ``InvalidTarget``, quoting the refused address."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidTarget", message)
+
+
+_ZONE_REQUIRED = ("The Availability Zone is required for IP address '{ip}' because it is "
+                  "not in the VPC")
+_TAG_CHARACTERS = re.compile(r"^[\w\s+\-=.:/@]*$")
+MAX_TAGS = 50
+
+
+def _vpc_resolver(group: models.FakeTargetGroup) -> str | None:
+    """Base + 2 of the group's VPC, the address of the Amazon-provided DNS server."""
+    try:
+        vpc = group.ec2_backend.get_vpc(group.vpc_id)
+    except Exception:  # moto's own error for an unknown VPC
+        return None
+    return str(ipaddress.ip_network(vpc.cidr_block).network_address + 2)
+
+
 def _register(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
-    networks = control().get("outside_vpc", [])
+    settings = control()
+    networks = settings.get("outside_vpc", [])
+    refused = dict(settings.get("refuse", {}))
+    if (resolver := _vpc_resolver(self)) is not None:
+        refused.setdefault(resolver, f"The IP address '{resolver}' is reserved for the "
+                                     "Amazon-provided DNS server and cannot be a target")
     for target in targets:
         ip, zone = target["Id"], target.get("AvailabilityZone")
+        if ip in refused:
+            raise InvalidTarget(refused[ip])
+        if settings.get("refuse_draining") and (self.arn, ip) in _draining:
+            raise InvalidTarget(f"The target '{ip}' is still draining and cannot be "
+                                "registered again yet")
         if _outside(ip, networks) and zone != "all":
-            raise ValidationError(
-                f"The Availability Zone is required for IP address '{ip}' because it is "
-                "not in the VPC")
+            raise ValidationError(settings.get("zone_message", _ZONE_REQUIRED).format(ip=ip))
         if not _outside(ip, networks) and zone == "all":
             raise ValidationError(
                 f"The IP address '{ip}' is within the VPC, and cannot have its Availability "
@@ -72,10 +126,19 @@ def _register(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> No
         for target in targets:
             _draining.pop((self.arn, target["Id"]), None)
     _original_register(self, targets)
+    for target in targets:
+        if target.get("AvailabilityZone"):
+            self.targets[target["Id"]]["AvailabilityZone"] = target["AvailabilityZone"]
 
 
 def _deregister(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
-    seconds = float(control().get("draining_seconds", 0))
+    settings = control()
+    seconds = float(settings.get("draining_seconds", 0))
+    for target in targets:
+        registered = self.targets.get(target["Id"])
+        if (registered is not None and registered.get("AvailabilityZone") == "all"
+                and not target.get("AvailabilityZone")):
+            raise ValidationError(_ZONE_REQUIRED.format(ip=target["Id"]))
     for target in targets:
         found = self.targets.pop(target["Id"], None)
         if found is None:
@@ -86,6 +149,43 @@ def _deregister(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> 
                 _draining[(self.arn, target["Id"])] = (found, time.monotonic() + seconds)
 
 
+def _add_tags(self: models.ELBv2Backend, resource_arns: list[str],
+              tags: list[dict[str, str]]) -> None:
+    for tag in tags:
+        key, value = tag.get("Key", ""), tag.get("Value", "")
+        if not 1 <= len(key) <= 128 or len(value) > 256:
+            raise ValidationError(f"Tag key '{key[:40]}' or its value is too long (keys 1 to "
+                                  "128 characters, values up to 256)")
+        if not (_TAG_CHARACTERS.match(key) and _TAG_CHARACTERS.match(value)):
+            raise ValidationError(f"Tag '{key[:40]}' has characters ELB does not allow")
+        if key.lower().startswith("aws:"):
+            raise ValidationError("Tag keys starting with 'aws:' are reserved")
+    new_keys = {tag["Key"] for tag in tags}
+    for arn in resource_arns:
+        self._get_resource_by_arn(arn)
+        existing = set(self.tagging_service.get_tag_dict_for_resource(arn))
+        if len(existing | new_keys) > MAX_TAGS:
+            raise TooManyTagsError()
+        self.tagging_service.tag_resource(arn, tags)
+
+
+def _health_status(target_id: str, port: str, health_port: str | None, state: str,  # noqa: PLR0917 - moto's own order
+                   reason: str | None, description: str | None, zone: str | None
+                   ) -> models.FakeHealthStatus:
+    """moto's health status, with the target's zone as ELB reports it."""
+    status = models.FakeHealthStatus(target_id, port, health_port, state, reason, description)
+    status.zone = zone  # type: ignore[attr-defined]
+    return status
+
+
+def _target_with_zone(self: models.FakeHealthStatus) -> dict[str, str]:
+    found = {"Id": self.instance_id, "Port": self.port}
+    zone = getattr(self, "zone", None)
+    if zone:
+        found["AvailabilityZone"] = zone
+    return found
+
+
 def _health_for(self: models.FakeTargetGroup, target: dict[str, Any], ec2: Any
                 ) -> models.FakeHealthStatus:
     registered = self.targets.get(target["Id"])
@@ -93,9 +193,10 @@ def _health_for(self: models.FakeTargetGroup, target: dict[str, Any], ec2: Any
         with _lock:
             draining = _draining.get((self.arn, target["Id"]))
         if draining is not None:
-            return models.FakeHealthStatus(
+            return _health_status(
                 target["Id"], draining[0]["Port"], self.health_check_port, "draining",
-                "Target.DeregistrationInProgress", "Target deregistration is in progress")
+                "Target.DeregistrationInProgress", "Target deregistration is in progress",
+                draining[0].get("AvailabilityZone"))
         return _original_health_for(self, target, ec2)
     settings = control()
     health = settings.get("health", {}).get(target["Id"])
@@ -104,9 +205,9 @@ def _health_for(self: models.FakeTargetGroup, target: dict[str, Any], ec2: Any
         if health["state"] == "initial":
             health["reason"] = "Elb.InitialHealthChecking"
     state = health.get("state", "healthy")
-    return models.FakeHealthStatus(
+    return _health_status(
         registered["Id"], registered["Port"], self.health_check_port, state,
-        health.get("reason"), health.get("description"))
+        health.get("reason"), health.get("description"), registered.get("AvailabilityZone"))
 
 
 def _describe_target_health(self: models.ELBv2Backend, target_group_arn: str,
@@ -130,6 +231,8 @@ models.FakeTargetGroup.register = _register  # type: ignore[method-assign]
 models.FakeTargetGroup.deregister = _deregister  # type: ignore[method-assign]
 models.FakeTargetGroup.health_for = _health_for  # type: ignore[method-assign]
 models.ELBv2Backend.describe_target_health = _describe_target_health  # type: ignore[method-assign]
+models.ELBv2Backend.add_tags = _add_tags  # type: ignore[method-assign]
+models.FakeHealthStatus.target = property(_target_with_zone)  # type: ignore[assignment,method-assign]
 
 
 def main() -> None:

@@ -37,7 +37,11 @@ class Name:
     mode: str = "answer"
     #: if set, each answer is a random subset of this size (round-robin subsets)
     subset: int | None = None
+    #: with ``subset``: the same subset until :meth:`DnsPeer.reshuffle`, as a caching
+    #: resolver repeats one answer for its TTL; otherwise a new one per query
+    sticky: bool = False
     ttl: int = 60
+    current: list[str] | None = None
 
 
 class _Resolver(BaseResolver):
@@ -59,7 +63,11 @@ class _Resolver(BaseResolver):
             subset, ttl = name.subset, name.ttl
             rng = self.peer.rng
             if subset is not None and len(values) > subset:
-                values = rng.sample(values, subset)
+                if name.sticky and qtype == "A":
+                    name.current = name.current or rng.sample(values, subset)
+                    values = list(name.current)
+                else:
+                    values = rng.sample(values, subset)
             rng.shuffle(values)
         if mode == "timeout":
             raise DNSError("simulated timeout: no reply sent")
@@ -117,6 +125,11 @@ class DnsPeer:
         """Switch how ``hostname`` is answered (answer, servfail, timeout, ...)."""
         with self.lock:
             self.names[hostname.lower()].mode = mode
+
+    def reshuffle(self, hostname: str) -> None:
+        """Let a sticky subset change at the next query (the resolver's TTL ran out)."""
+        with self.lock:
+            self.names[hostname.lower()].current = None
 
     def reset(self) -> None:
         with self.lock:
@@ -177,6 +190,11 @@ class MotoPeer:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
         }
+
+    def reshuffle(self, hostname: str) -> None:
+        """Let a sticky subset change at the next query (the resolver's TTL ran out)."""
+        with self.lock:
+            self.names[hostname.lower()].current = None
 
     def reset(self) -> None:
         """Clear every resource and the control file."""

@@ -16,7 +16,12 @@ Invariants, after every cycle:
 5. API requests per cycle, retries included, stay under a fixed bound;
 6. after faults stop, one clean cycle registers every IP DNS returns and retires every
    target that is not serving, and a second one a stale period later leaves the group
-   holding exactly what DNS returns.
+   holding exactly what DNS returns;
+7. big domains (every other stretch of :data:`EPISODE` cycles): 10 to 40 nodes behind
+   answers of 8 records, a new subset per query or one per cycle (a caching resolver),
+   and no node still in the name's full record set is ever deregistered (churn: zero).
+   After faults stop, cycles go on until the group holds exactly the full record set,
+   within the bound README states: :func:`tgsync.plan.required_absences` cycles.
 """
 
 from __future__ import annotations
@@ -42,12 +47,19 @@ from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
 from tgsync import config
 from tgsync.controller import Controller, MappingReport
 from tgsync.model import NOT_SERVING_STATES
+from tgsync.plan import required_absences
 from tgsync.provider.elbv2 import TOTAL_MAX_ATTEMPTS, Elbv2Provider, make_client
+from tgsync.registry import TagRegistry
 from tgsync.report import logger
 from tgsync.source.resolver import DnsSource
 
 HOSTNAME = "vpc-soak-abc123.eu-west-1.es.amazonaws.com"
 POOL = [f"10.0.{subnet}.{host}" for subnet in (1, 2, 3) for host in range(10, 16)]
+#: Nodes of a big domain (Route 53 answers 8 of them at a time).
+BIG_POOL = [f"10.1.{subnet}.{host}" for subnet in (1, 2, 3) for host in range(10, 30)]
+BIG_ANSWER = 8
+#: Cycles per stretch: small domains, then a big one, and so on.
+EPISODE = 500
 OPERATIONS = ["DescribeTargetHealth", "DescribeTags", "RegisterTargets",
               "DeregisterTargets", "AddTags", "RemoveTags"]
 WRITES = {"RegisterTargets", "DeregisterTargets", "AddTags", "RemoveTags"}
@@ -72,10 +84,40 @@ class World:
     mode: str = "answer"
     subset: int | None = None
     poison: bool = False
+    big: bool = False
+    sticky: bool = False  # big domains: one subset per cycle rather than per query
+
+    def become_big(self) -> None:
+        """Start a big-domain stretch: 10 to 40 nodes, answers of 8."""
+        self.big = True
+        self.sticky = self.rng.random() < 0.5
+        self.records = set(self.rng.sample(BIG_POOL, self.rng.randint(10, 40)))
+
+    def become_small(self) -> None:
+        self.big = False
+        self.records = set(self.rng.sample(POOL, self.rng.randint(1, 4)))
+
+    def evolve_big(self) -> None:
+        r = self.rng.random
+        if r() < 0.03 and len(self.records) < 40:
+            self.records.add(self.rng.choice(BIG_POOL))
+        if r() < 0.03 and len(self.records) > 10:
+            self.records.discard(self.rng.choice(sorted(self.records)))
+        if r() < 0.005:  # blue/green
+            self.records = set(self.rng.sample(BIG_POOL, self.rng.randint(10, 40)))
+        if r() < 0.05:
+            self.down ^= {self.rng.choice(BIG_POOL)}
+        self.mode = self.rng.choice(DNS_FAULTS) if r() < 0.05 else "answer"
+        self.poison = r() < 0.03
 
     def evolve(self) -> None:
+        if self.big:
+            self.evolve_big()
+            return
         r = self.rng.random
-        if r() < 0.15 and len(self.records) < 8:
+        # Up to 7: a name answering exactly 8 records may be capped (Route 53's size),
+        # which big domains cover.
+        if r() < 0.15 and len(self.records) < 7:
             self.records.add(self.rng.choice(POOL))
         if r() < 0.12 and len(self.records) > 1:
             self.records.discard(self.rng.choice(sorted(self.records)))
@@ -107,6 +149,9 @@ class Stats:
     api_faults: int = 0
     dns_faults: int = 0
     convergences: int = 0
+    big_cycles: int = 0
+    churn: int = 0  # deregistrations of nodes still in the full record set
+    longest_convergence: int = 0  # clean cycles a big domain needed
     requests: Counter[str] = field(default_factory=Counter)
 
 
@@ -136,8 +181,10 @@ def quiet_logs() -> Iterator[None]:
 class Soak:
     """Runs cycles and checks invariants; raises :class:`InvariantBroken` on a breach."""
 
-    def __init__(self, moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, seed: int) -> None:
+    def __init__(self, moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, seed: int,
+                 episode: int = EPISODE) -> None:
         self.moto, self.dns, self.proxy, self.seed = moto, dns, proxy, seed
+        self.episode = episode
         self.rng = random.Random(seed)
         self.world = World(random.Random(seed + 1))
         self.stats = Stats()
@@ -152,7 +199,8 @@ class Soak:
         provider = Elbv2Provider(client_for_region=lambda region: make_client(
             region, connect_timeout=0.5, read_timeout=0.5))
         self.controller = Controller(
-            provider, lambda servers: DnsSource(servers, timeout=0.05, lifetime=0.1),
+            provider, TagRegistry(provider),
+            lambda servers: DnsSource(servers, timeout=0.05, lifetime=0.1),
             clock=lambda: self.now)
 
     # ------------------------------------------------------------------ observation
@@ -170,11 +218,15 @@ class Soak:
     def serve(self, faults: bool) -> dict[str, dict[str, Any]]:
         world = self.world
         answers = sorted(world.records) + (["198.51.100.7"] if world.poison and faults else [])
-        self.dns.set(HOSTNAME, a=answers, mode=world.mode if faults else "answer",
-                     subset=world.subset if faults else None)
+        if world.big:  # capped answers are how the name is served, not a fault
+            self.dns.set(HOSTNAME, a=answers, mode=world.mode if faults else "answer",
+                         subset=BIG_ANSWER, sticky=world.sticky)
+        else:
+            self.dns.set(HOSTNAME, a=answers, mode=world.mode if faults else "answer",
+                         subset=world.subset if faults else None)
         health = {ip: world.health(ip) if faults else (
             {"state": "unhealthy"} if ip in world.down else {"state": "healthy"})
-            for ip in POOL}
+            for ip in POOL + BIG_POOL}
         self.moto.update_control(health=health)
         return health
 
@@ -228,6 +280,13 @@ class Soak:
         self.stats.deregistered += len(retired)
         if retired & wanted:
             self.fail(f"deregistered {retired & wanted}, which DNS returned")
+        if self.world.big:
+            self.stats.big_cycles += 1
+            churn = retired & self.world.records
+            self.stats.churn += len(churn)
+            if churn:
+                self.fail(f"deregistered {sorted(churn)}, still in the name's full record "
+                          f"set of {len(self.world.records)} behind answers of {BIG_ANSWER}")
         serving = {ip for ip, state in after.items() if state != "draining"}
         if report.ok and not wanted <= serving:
             self.fail(f"resolved {wanted} but the group holds {after}")
@@ -262,6 +321,9 @@ class Soak:
         """Faults stop: one clean cycle, then one more after the stale period."""
         self.proxy.clear()
         self.world.mode = "answer"
+        if self.world.big:
+            self._converge_big()
+            return
         report = self.cycle(faults=False)
         records = self.world.records
         group = {ip: s for ip, s in self.group().items() if s != "draining"}
@@ -278,10 +340,31 @@ class Soak:
                       f"{sorted(records)}")
         self.stats.convergences += 1
 
+    def _converge_big(self) -> None:
+        """Behind capped answers the group converges within the stated bound."""
+        records = self.world.records
+        known = records | set(self.group())
+        bound = required_absences(BIG_ANSWER, len(known)) + int(STALE_AFTER // 60) + 1
+        for used in range(1, bound + 1):
+            self.cycle(faults=False)
+            group = {ip for ip, s in self.group().items() if s != "draining"}
+            if group == records:
+                self.stats.longest_convergence = max(self.stats.longest_convergence, used)
+                self.stats.convergences += 1
+                return
+        self.fail(f"{bound} clean cycles behind answers of {BIG_ANSWER} did not converge: "
+                  f"group {sorted(group)}, DNS {sorted(records)}")
+
     def run(self, cycles: int, progress: bool = False) -> Stats:
         started = time.monotonic()
         with quick_backoff(), quiet_logs():
             for number in range(1, cycles + 1):
+                if number % self.episode == 0:
+                    self.converge()
+                    if self.world.big:
+                        self.world.become_small()
+                    else:
+                        self.world.become_big()
                 self.cycle()
                 if number % CONVERGE_EVERY == 0:
                     self.converge()
@@ -320,7 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"soak: {stats.cycles} cycles in {elapsed:.0f}s ({stats.resolved} resolved, "
           f"{stats.dns_faults} DNS failures, {stats.api_faults} API faults injected, "
           f"{stats.registered} registered, {stats.deregistered} deregistered, "
-          f"{stats.convergences} convergence checks); every invariant held", flush=True)
+          f"{stats.convergences} convergence checks); big domains: {stats.big_cycles} cycles, "
+          f"churn {stats.churn}, longest convergence {stats.longest_convergence} cycles; "
+          "every invariant held", flush=True)
     print(f"API requests: {dict(stats.requests)}", flush=True)
     return 0
 

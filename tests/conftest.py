@@ -14,6 +14,7 @@ from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
 from tgsync import config
 from tgsync.controller import Controller
 from tgsync.provider.elbv2 import Elbv2Provider, make_client
+from tgsync.registry import TagRegistry
 from tgsync.source.resolver import DnsSource
 
 HOSTNAME = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
@@ -108,5 +109,5 @@ def cycle(elbv2, dns, proxy, clock):
         cfg = config.load(values)
         provider = Elbv2Provider(client_for_region=lambda region: make_client(region, **FAST))
         source = lambda servers: DnsSource(servers, timeout=0.2, lifetime=0.5)  # noqa: E731
-        return Controller(provider, source, clock=clock), cfg
+        return Controller(provider, TagRegistry(provider), source, clock=clock), cfg
     return build

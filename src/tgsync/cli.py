@@ -26,7 +26,7 @@ from tgsync import __version__
 from tgsync import config as settings
 from tgsync.controller import CycleReport
 from tgsync.errors import ConfigError
-from tgsync.plan import Action
+from tgsync.plan import CONTINUITY_WINDOW_SECONDS, MAX_CYCLE_INTERVAL_SECONDS, Action
 from tgsync.report import emit_metrics, log_to, logger
 from tgsync.wiring import build_controller
 
@@ -151,8 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _watch(controller: Any, config: settings.Config, args: argparse.Namespace) -> int:
-    if args.interval <= 0:
-        print("tgsync: --interval must be above 0 seconds", file=sys.stderr)
+    if not 0 < args.interval <= MAX_CYCLE_INTERVAL_SECONDS:
+        print(f"tgsync: --interval must be above 0 and at most "
+              f"{MAX_CYCLE_INTERVAL_SECONDS:.0f} seconds: a missing-since record not "
+              f"confirmed for {CONTINUITY_WINDOW_SECONDS:.0f} s is not trusted, so a slower "
+              "watch would never retire a healthy stale IP", file=sys.stderr)
         return EXIT_CONFIG
     stop = threading.Event()
 

@@ -46,7 +46,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -123,6 +123,8 @@ class MappingConfig:
     )
     policy: Policy = Policy.SYNC
     alb_id: str | None = None
+    #: Where the user wrote it: ``TGSYNC_MAPPINGS[2]``, or the single-mapping variable.
+    source: str = HOSTNAME
 
     @property
     def region(self) -> str:
@@ -395,7 +397,8 @@ def _mapping_from_json(
     label = f"{where} ({entry.get('hostname', '?')})"
     if problems.items or hostname is None or arn is None:
         return InvalidMapping(index, label, tuple(problems.items))
-    return MappingConfig(hostname=hostname, target_group_arn=arn, **_present(values))
+    return MappingConfig(hostname=hostname, target_group_arn=arn, source=where,
+                         **_present(values))
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:
@@ -441,11 +444,9 @@ def load(env: Mapping[str, str]) -> Config:
 
     if problems.items:
         raise ConfigError(problems.items)
-    mappings, clashes = _without_clashes([r for r in results if isinstance(r, MappingConfig)])
-    invalid = [r for r in results if isinstance(r, InvalidMapping)]
     return Config(
-        mappings=tuple(mappings),
-        invalid=tuple(invalid + clashes),
+        mappings=tuple(r for r in results if isinstance(r, MappingConfig)),
+        invalid=tuple(r for r in results if isinstance(r, InvalidMapping)),
         dry_run=bool(dry_run),
         concurrency=concurrency,
         api_rate=api_rate,
@@ -463,10 +464,10 @@ def _single_mapping(env: Mapping[str, str], hostname: str | None, arn: str | Non
                               "set the target group ARN")
     name = HOSTNAME if _env(env, HOSTNAME) else LEGACY_HOSTNAME
     host = problems.parse(name, hostname, normalize_hostname) if hostname else None
-    name = TARGET_GROUP_ARN if _env(env, TARGET_GROUP_ARN) else LEGACY_TARGET_GROUP_ARN
-    group = problems.parse(name, arn, parse_arn) if arn else None
+    arn_name = TARGET_GROUP_ARN if _env(env, TARGET_GROUP_ARN) else LEGACY_TARGET_GROUP_ARN
+    group = problems.parse(arn_name, arn, parse_arn) if arn else None
     if host and group:
-        return [MappingConfig(hostname=host, target_group_arn=group, **defaults)]
+        return [MappingConfig(hostname=host, target_group_arn=group, source=name, **defaults)]
     return []
 
 
@@ -485,21 +486,29 @@ def _parse_mapping_list(raw: str) -> list[Any]:
     return value
 
 
-def _without_clashes(
-    mappings: list[MappingConfig],
-) -> tuple[list[MappingConfig], list[InvalidMapping]]:
-    """Two mappings on the same target group and port would undo each other's work."""
-    seen: dict[tuple[str, int | None], int] = {}
-    kept: list[MappingConfig] = []
-    clashes: list[InvalidMapping] = []
+def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int | None]
+            ) -> dict[int, str]:
+    """Mappings that keep the same target group on the same port, by index, with why.
+
+    Two such mappings would undo each other's work (each treats the other's IPs as
+    missing), so every one of them is refused. ``group_port`` gives a group's own port,
+    which an unset ``port`` means, or ``None`` when it is not known: then only explicit
+    ports are compared.
+    """
+    by_key: dict[tuple[str, int], list[int]] = {}
     for index, mapping in enumerate(mappings):
-        key = (mapping.target_group_arn, mapping.port)
-        if key in seen:
-            clashes.append(InvalidMapping(index, mapping.label, (
-                f"{MAPPINGS}[{index}]: same target group and port as entry {seen[key]}; "
-                "each target group and port may be kept by one mapping only",
-            )))
+        port = mapping.port or group_port(mapping.target_group_arn)
+        if port is not None:
+            by_key.setdefault((mapping.target_group_arn, port), []).append(index)
+    refused: dict[int, str] = {}
+    for (_, port), indexes in by_key.items():
+        if len(indexes) < 2:
             continue
-        seen[key] = index
-        kept.append(mapping)
-    return kept, clashes
+        where = " and ".join(mappings[i].source for i in indexes)
+        name = mappings[indexes[0]].target_group_name
+        for index in indexes:
+            refused[index] = (
+                f"{where} keep the same target group ({name}) on the same port ({port}; an "
+                "unset port means the group's own) and would undo each other's work, so "
+                "none of them is synced: remove all but one, or give each its own port")
+    return refused

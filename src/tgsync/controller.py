@@ -9,23 +9,35 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tgsync.config import Config, InvalidMapping, MappingConfig, Nameserver
+from tgsync.config import Config, InvalidMapping, MappingConfig, Nameserver, clashes
 from tgsync.errors import ProviderError
 from tgsync.guard import Refusal, screen
-from tgsync.model import TargetGroupFacts
-from tgsync.plan import Action, Decision, Plan, Policy, apply_policy, plan
+from tgsync.model import Target, TargetGroupFacts
+from tgsync.plan import Action, Decision, MissingSince, Plan, apply_policy, plan
 from tgsync.provider import Provider
-from tgsync.registry import Recalled, TagRegistry
+from tgsync.registry import TagRegistry
 from tgsync.report import logger
 from tgsync.source import Source
 
 #: Stop starting new mappings when the Lambda has less time left than this.
 DEADLINE_MARGIN_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _DnsView:
+    """One cycle's desired state: allowed IPs (``None`` if resolution failed) and how
+    many distinct answers gave them, the largest of how many records."""
+
+    wanted: frozenset[str] | None
+    failure: str | None
+    distinct: int = 1
+    largest: int | None = None
 
 
 @dataclass
@@ -117,13 +129,13 @@ class Controller:
     def __init__(
         self,
         provider: Provider,
+        registry: TagRegistry,
         source_for: Callable[[tuple[Nameserver, ...]], Source],
         *,
-        registry: TagRegistry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.provider = provider
-        self.registry = registry or TagRegistry(provider)
+        self.registry = registry
         self._source_for = source_for
         self._clock = clock
         self._alb_checked: set[str] = set()
@@ -155,52 +167,54 @@ class Controller:
         port = report.port = mapping.port or facts.port
 
         # 1. desired state
-        wanted, failure = self._desired(mapping, facts, report)
+        view = self._desired(mapping, facts, report)
 
         # 2. actual state
         targets = self.provider.targets(arn)
         report.observed = True
-        ours = [t for t in targets if t.port == port]
+        ours = {t.ip: t for t in targets if t.port == port}
         report.registered = len(ours)
-        report.healthy = sum(1 for t in ours if t.state == "healthy")
+        report.healthy = sum(1 for t in ours.values() if t.state == "healthy")
 
-        # 3. memory, only where it can matter
-        remember = wanted is not None and mapping.policy is Policy.SYNC
-        recalled = Recalled({})
-        if wanted is not None and remember:
-            missing = any(t.ip not in wanted for t in ours)
-            recalled = self.registry.recall(arn, port, something_missing=missing)
+        # 3. plan; memory is read only when the plan waits on it (or to clear it)
+        def planned(memory: Mapping[str, MissingSince]) -> Plan:
+            return apply_policy(plan(
+                wanted=view.wanted, targets=targets, port=port, memory=memory,
+                now=now, stale_after=mapping.stale_after, answers=view.distinct,
+                largest_answer=view.largest), mapping.policy)
+
+        now = self._clock()
+        result = planned({})
+        if view.wanted is not None:
+            recalled = self.registry.recall(arn, port, fresh=result.waiting)
             for key in recalled.unreadable:
                 logger.warning("unreadable tag left alone", extra={"mapping": report.label,
                                                                    "tag": key})
+            if recalled.memory:
+                result = planned(recalled.memory)
 
-        # 4. plan
-        result = apply_policy(
-            plan(wanted=wanted, targets=targets, port=port, memory=recalled.memory,
-                 now=self._clock(), stale_after=mapping.stale_after),
-            mapping.policy,
-        )
+        # 4. act
+        problems: list[str] = []
+        if not dry_run:
+            result, problems = self._apply(arn, port, ours, result, report)
         report.decisions = list(result.decisions)
         self._log_plan(report, result, dry_run)
-
-        # 5. act
-        if not dry_run:
-            self._apply(arn, port, result, report)
-            if remember:
-                try:
-                    self.registry.save(arn, port, recalled.memory, result.memory)
-                except ProviderError:
-                    self.registry.forget(arn)
-                    raise
-        if failure:
+        if not dry_run and view.wanted is not None:
+            try:
+                self.registry.save(arn, port, result.memory)
+            except ProviderError as exc:
+                problems.append(str(exc))
+        if view.failure:
             logger.error("DNS resolution failed: nothing changed",
-                         extra={"mapping": report.label, "error": failure})
-            report.fail(f"DNS resolution failed, nothing changed: {failure}")
+                         extra={"mapping": report.label, "error": view.failure})
+            problems.insert(0, f"DNS resolution failed, nothing changed: {view.failure}")
+        if problems:
+            report.fail("; ".join(problems))
         return report
 
     def _desired(self, mapping: MappingConfig, facts: TargetGroupFacts, report: MappingReport
-                 ) -> tuple[frozenset[str] | None, str | None]:
-        """Resolve and screen: (allowed IPs, None), or (None, why resolution failed)."""
+                 ) -> _DnsView:
+        """Resolve and screen: the allowed IPs, or why resolution failed."""
         resolution = self._source_for(mapping.dns_servers).resolve(
             mapping.hostname, facts.record_type, mapping.lookups)
         report.dns_queries = resolution.queries
@@ -215,17 +229,59 @@ class Controller:
                        + (": every answer was refused" if refused else ""))
         report.resolved = failure is None
         report.wanted = sorted(allowed) if failure is None else []
-        return (None, failure) if failure else (allowed, None)
+        if failure:
+            return _DnsView(None, failure)
+        return _DnsView(allowed, None, resolution.distinct, resolution.largest)
 
-    def _apply(self, arn: str, port: int, result: Plan, report: MappingReport) -> None:
-        register = [d.ip for d in result.register]
-        deregister = [d.ip for d in result.deregister]
-        if register:
-            self.provider.register(arn, register, port)
-            report.registered_ips = register
-        if deregister:
-            self.provider.deregister(arn, deregister, port)
-            report.deregistered_ips = deregister
+    def _apply(self, arn: str, port: int, ours: Mapping[str, Target], result: Plan,
+               report: MappingReport) -> tuple[Plan, list[str]]:
+        """Register, then retire; one refused IP or failed call does not stop the rest.
+
+        Returns the plan as carried out (decisions that could not be done become WAIT,
+        with their memory kept) and what went wrong.
+        """
+        problems: list[str] = []
+        waits: dict[str, str] = {}
+        register_failed = False
+        if result.register:
+            try:
+                rejections = self.provider.register(arn, [d.ip for d in result.register], port)
+            except ProviderError as exc:
+                problems.append(str(exc))
+                register_failed = True
+                rejections = []
+            refused = {r.ip: r.message for r in rejections}
+            if not register_failed:
+                report.registered_ips = [d.ip for d in result.register if d.ip not in refused]
+            for ip, message in refused.items():
+                target = ours.get(ip)
+                if target is not None and target.is_draining:
+                    waits[ip] = (f"in DNS but draining, and ELB will not take it back yet "
+                                 f"({message}): registering again next cycle")
+                else:
+                    logger.error("RegisterTargets refused an IP", extra={
+                        "mapping": report.label, "ip": ip, "error": message})
+                    problems.append(f"RegisterTargets refused {ip}: {message}")
+        retire = [d for d in result.deregister
+                  if not (register_failed and not ours[d.ip].is_not_serving)]
+        for decision in result.deregister:
+            if decision not in retire:
+                waits[decision.ip] = (f"{decision.reason}; not retired while registration "
+                                      "fails")
+        if retire:
+            try:
+                self.provider.deregister(arn, [ours[d.ip] for d in retire])
+                report.deregistered_ips = [d.ip for d in retire]
+            except ProviderError as exc:
+                problems.append(str(exc))
+                waits.update({d.ip: f"{d.reason}; DeregisterTargets failed" for d in retire})
+        if not waits:
+            return result, problems
+        decisions = tuple(replace(d, action=Action.WAIT, reason=waits[d.ip])
+                          if d.ip in waits else d for d in result.decisions)
+        memory = {**result.memory, **{ip: record for ip, record in result.retiring.items()
+                                      if ip in waits}}
+        return replace(result, decisions=decisions, memory=memory), problems
 
     def _log_plan(self, report: MappingReport, result: Plan, dry_run: bool) -> None:
         for decision in result.decisions:
@@ -272,31 +328,52 @@ class Controller:
         finish before the function times out; they are reported as failed.
         """
         dry = config.dry_run if dry_run is None else dry_run
-
-        def one(mapping: MappingConfig) -> MappingReport:
-            if time_left is not None and time_left() < DEADLINE_MARGIN_SECONDS:
-                report = MappingReport(mapping.label, mapping.hostname,
-                                       mapping.target_group_arn, mapping.port, dry_run=dry)
-                return report.fail("skipped: the function was about to time out; raise its "
-                                   "timeout or TGSYNC_CONCURRENCY")
-            return self.sync_mapping(mapping, dry_run=dry)
-
         mappings: Sequence[MappingConfig] = config.mappings
         if len(mappings) > 1:  # a cold start with many groups: batch the one-off reads
             arns = [m.target_group_arn for m in mappings]
             self.provider.prefetch(arns)
-            self.registry.prefetch([m.target_group_arn for m in mappings
-                                    if m.policy is Policy.SYNC])
+            self.registry.prefetch(arns)
+        refused = self._clashes(mappings)
+
+        def one(index: int) -> MappingReport:
+            mapping = mappings[index]
+            report = MappingReport(mapping.label, mapping.hostname, mapping.target_group_arn,
+                                   mapping.port, dry_run=dry)
+            if index in refused:
+                logger.error("mappings clash: none of them is synced",
+                             extra={"mapping": mapping.label, "error": refused[index]})
+                return report.fail(refused[index])
+            if time_left is not None and time_left() < DEADLINE_MARGIN_SECONDS:
+                return report.fail("skipped: the function was about to time out; raise its "
+                                   "timeout or TGSYNC_CONCURRENCY")
+            return self.sync_mapping(mapping, dry_run=dry)
+
         if len(mappings) <= 1 or config.concurrency <= 1:
-            reports = [one(m) for m in mappings]
+            reports = [one(i) for i in range(len(mappings))]
         else:
             with ThreadPoolExecutor(max_workers=min(config.concurrency, len(mappings))) as pool:
-                reports = list(pool.map(one, mappings))
+                reports = list(pool.map(one, range(len(mappings))))
         reports.extend(_invalid_report(bad, dry) for bad in config.invalid)
         cycle = CycleReport(reports, dry_run=dry)
         for report in reports:
             logger.info("mapping summary", extra=report.to_dict())
         return cycle
+
+    def _clashes(self, mappings: Sequence[MappingConfig]) -> dict[int, str]:
+        """Mappings that share a target group and its effective port (see
+        :func:`tgsync.config.clashes`); group facts are read only for shared groups."""
+        shared = {arn for arn, n in Counter(m.target_group_arn for m in mappings).items()
+                  if n > 1}
+
+        def group_port(arn: str) -> int | None:
+            if arn not in shared:
+                return None
+            try:
+                return self.provider.facts(arn).port
+            except ProviderError:
+                return None  # each mapping reports the failure itself
+
+        return clashes(mappings, group_port)
 
 
 def _invalid_report(bad: InvalidMapping, dry_run: bool) -> MappingReport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 #: States in which the load balancer does not send traffic to a target, so that a
@@ -20,6 +21,14 @@ class Target:
     state: str = "unknown"
     reason: str | None = None
     availability_zone: str | None = None
+    #: The Id exactly as ELB reported it, when it differs from the canonical ``ip``
+    #: (an IPv6 address registered as ``2001:0db8::1``); calls about it must use it.
+    elb_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The Id to send to ELB for this target."""
+        return self.elb_id or self.ip
 
     @property
     def is_draining(self) -> bool:
@@ -53,3 +62,19 @@ class TargetGroupFacts:
     def record_type(self) -> str:
         """The DNS record type whose answers fit this group: ``A`` or ``AAAA``."""
         return "AAAA" if self.ip_address_type == "ipv6" else "A"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An IP that ELB refused to register, with ELB's words."""
+
+    ip: str
+    message: str
+
+
+def canonical_ip(text: str) -> str:
+    """One spelling per address (``2001:0db8::1`` is ``2001:db8::1``); other text as is."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text

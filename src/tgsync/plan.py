@@ -12,30 +12,50 @@ yes                     not registered               REGISTER
 yes                     draining                     REGISTER (bring it back)
 yes                     anything else                KEEP, whatever its health
 no                      draining                     KEEP (already leaving)
-no                      unhealthy / unused /         DEREGISTER at once
-                        unavailable
+no                      unhealthy / unused /         DEREGISTER at once (after enough
+                        unavailable                  answers, if answers are capped)
 no                      healthy / initial / unknown  WAIT until missing for
-                                                     ``stale_after``, then DEREGISTER
+                                                     ``stale_after`` (and enough
+                                                     answers), then DEREGISTER
 DNS failed              anything                     KEEP: change nothing
 ======================  ===========================  =================================
 
-"Missing since" times live in :class:`Missing` records that the caller stores (in the
-target group's tags) and hands back next cycle. A record whose ``last`` sighting is
-older than the continuity window (a stopped function, a jumping clock) or lies in the
-future is not trusted: the count starts again, which can only delay a retirement.
+**Continuity.** "Missing since" times live in :class:`MissingSince` records that the
+caller stores (in the target group's tags) and hands back next cycle. A record is
+trusted only if it was confirmed at most :data:`CONTINUITY_WINDOW_SECONDS` ago and is
+not dated in the future, whatever ``stale_after`` is: a longer gap means nobody
+watched (a stopped function, a jumping clock), so the count starts again, which can
+only delay a retirement. Schedules must therefore run at least every
+:data:`MAX_CYCLE_INTERVAL_SECONDS`.
+
+**Capped answers.** A resolver may hand out a subset of a big record set (Route 53
+answers at most :data:`ANSWER_CAP` records for a multivalue name, and a caching
+resolver repeats one subset for its TTL). Absence from a capped answer is weak
+evidence, so a target missing from it is retired only once enough distinct answers
+lacked it that a live node would have shown up in one of them except with probability
+:data:`LIVE_NODE_MISS_RISK` (see :func:`required_absences`). Answers count as capped
+when the cycle's queries disagreed, or when the largest answer held exactly
+``ANSWER_CAP`` records while the group and DNS together know more IPs (an answer with
+more records than that is not capped at Route 53's size).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from tgsync.model import Target
 
-#: A missing-since record is trusted only if it was confirmed this recently (or within
-#: ``stale_after``, if longer). Longer gaps mean nobody watched: start counting again.
+#: A missing-since record is trusted only if it was confirmed this recently.
 CONTINUITY_WINDOW_SECONDS = 300.0
+#: The longest interval between cycles that keeps records trusted, jitter included.
+MAX_CYCLE_INTERVAL_SECONDS = 240.0
+#: Records Route 53 puts in one answer for a multivalue name.
+ANSWER_CAP = 8
+#: Accepted chance that a live node was absent from every capped answer counted.
+LIVE_NODE_MISS_RISK = 1e-9
 
 
 class Action(StrEnum):
@@ -55,11 +75,13 @@ class Policy(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Missing:
-    """When an IP that is still registered was first and last seen missing from DNS."""
+class MissingSince:
+    """When a registered IP was first and last seen missing from DNS, and in how many
+    distinct answers."""
 
     first: float
     last: float
+    absent: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +98,16 @@ class Decision:
 
 @dataclass(frozen=True)
 class Plan:
-    """The outcome of one planning round."""
+    """The outcome of one planning round.
+
+    ``memory`` holds the records to keep for IPs still waiting; ``retiring`` the
+    records of IPs this plan retires, to keep if their retirement fails.
+    """
 
     decisions: tuple[Decision, ...]
-    memory: Mapping[str, Missing] = field(default_factory=dict)
+    memory: Mapping[str, MissingSince] = field(default_factory=dict)
     resolved: bool = True
+    retiring: Mapping[str, MissingSince] = field(default_factory=dict)
 
     @property
     def register(self) -> tuple[Decision, ...]:
@@ -97,6 +124,11 @@ class Plan:
         """True if applying the plan would call RegisterTargets or DeregisterTargets."""
         return any(d.action in (Action.REGISTER, Action.DEREGISTER) for d in self.decisions)
 
+    @property
+    def waiting(self) -> bool:
+        """True if a decision waits on a missing-since count (memory matters)."""
+        return any(d.action is Action.WAIT for d in self.decisions)
+
 
 def _sort_key(ip: str) -> tuple[int, str]:
     # IPv4 before IPv6, then numerically-ish by zero-padded groups: stable and readable.
@@ -105,35 +137,70 @@ def _sort_key(ip: str) -> tuple[int, str]:
     return (4, ".".join(part.zfill(3) for part in ip.split(".")))
 
 
+def required_absences(largest_answer: int, population: int) -> int:
+    """Distinct answers an IP must be absent from before absence counts as evidence.
+
+    With answers of ``largest_answer`` records drawn from ``population`` IPs, a live
+    node is missing from one answer with probability ``1 - largest/population``; this
+    many answers in a row miss it with probability at most :data:`LIVE_NODE_MISS_RISK`.
+    Complete answers need one.
+    """
+    if largest_answer <= 0 or largest_answer >= population:
+        return 1
+    miss = 1.0 - largest_answer / population
+    return max(1, math.ceil(math.log(LIVE_NODE_MISS_RISK) / math.log(miss)))
+
+
+def trusted(record: MissingSince, now: float) -> bool:
+    """The continuity rule: confirmed within the window and not dated in the future."""
+    # Not ``first <= last``: stored records round ``first`` up and ``last`` down.
+    return max(record.first, record.last) <= now and now - record.last <= CONTINUITY_WINDOW_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    """How much one cycle's DNS view says about absence."""
+
+    answers: int  # distinct answers this cycle
+    required: int  # distinct answers an IP must be absent from
+    capped: bool
+
+
 def _missing_decision(
     target: Target,
-    record: Missing | None,
+    record: MissingSince | None,
     now: float,
     stale_after: float,
-) -> tuple[Decision, Missing | None]:
+    evidence: _Evidence,
+) -> tuple[Decision, MissingSince | None]:
     """Decide on a registered target that DNS no longer returns."""
     ip, port = target.ip, target.port
     if target.is_draining:
         return Decision(ip, port, Action.KEEP, "not in DNS; already draining", False,
                         target.state), None
+    if record is not None and trusted(record, now):
+        record = MissingSince(record.first, now, record.absent + evidence.answers)
+    else:
+        record = MissingSince(now, now, evidence.answers)
+    enough = record.absent >= evidence.required
+    capped = (f"; answers are capped: {record.absent} of {evidence.required} answers "
+              "without it" if evidence.capped else "")
     if target.is_not_serving:
         reason = f"not in DNS and {target.describe_state()}"
-        return Decision(ip, port, Action.DEREGISTER, reason, False, target.state), None
-    window = max(stale_after, CONTINUITY_WINDOW_SECONDS)
-    if record is None or record.first > now or record.last > now or now - record.last > window:
-        record = Missing(first=now, last=now)
-    else:
-        record = Missing(first=record.first, last=now)
+        if enough:
+            return Decision(ip, port, Action.DEREGISTER, reason + capped, False,
+                            target.state), None
+        return Decision(ip, port, Action.WAIT, reason + capped, False, target.state), record
     missing_for = now - record.first
-    if missing_for >= stale_after:
+    if missing_for >= stale_after and enough:
         reason = (
             f"not in DNS for {missing_for:.0f}s (stale after {stale_after:.0f}s) though "
-            f"{target.state}: a freed IP can be reused by another host"
+            f"{target.state}: a freed IP can be reused by another host{capped}"
         )
-        return Decision(ip, port, Action.DEREGISTER, reason, False, target.state), None
+        return Decision(ip, port, Action.DEREGISTER, reason, False, target.state), record
     reason = (
         f"not in DNS for {missing_for:.0f}s and {target.state}; "
-        f"retire after {stale_after:.0f}s"
+        f"retire after {stale_after:.0f}s{capped}"
     )
     return Decision(ip, port, Action.WAIT, reason, False, target.state), record
 
@@ -143,14 +210,19 @@ def plan(
     wanted: frozenset[str] | None,
     targets: Iterable[Target],
     port: int,
-    memory: Mapping[str, Missing],
+    memory: Mapping[str, MissingSince],
     now: float,
     stale_after: float,
+    answers: int = 1,
+    largest_answer: int | None = None,
 ) -> Plan:
     """Plan one cycle for one target group and port.
 
     ``wanted`` is the set of allowed IPs DNS returned, or ``None`` when resolution
-    failed, in which case nothing changes and memory is kept as it is.
+    failed, in which case nothing changes and memory is kept as it is. ``answers`` is
+    the number of distinct answers the cycle's queries gave and ``largest_answer`` the
+    size of the largest (``None``: every answer was complete); they tell whether
+    answers are capped (see the module's docstring).
     """
     ours = {t.ip: t for t in targets if t.port == port}
     if wanted is None:
@@ -161,39 +233,61 @@ def plan(
         )
         return Plan(unchanged, dict(memory), resolved=False)
 
+    evidence = _evidence(wanted, ours.values(), answers, largest_answer)
     decisions: list[Decision] = []
-    new_memory: dict[str, Missing] = {}
+    new_memory: dict[str, MissingSince] = {}
+    retiring: dict[str, MissingSince] = {}
     for ip in sorted(set(ours) | wanted, key=_sort_key):
         target = ours.get(ip)
         if ip in wanted:
-            if target is None:
-                decisions.append(Decision(ip, port, Action.REGISTER, "in DNS, not registered",
-                                          True, None))
-            elif target.is_draining:
-                decisions.append(Decision(ip, port, Action.REGISTER,
-                                          "in DNS but draining: register again", True,
-                                          target.state))
-            else:
-                decisions.append(Decision(ip, port, Action.KEEP,
-                                          f"in DNS, {target.describe_state()}", True,
-                                          target.state))
+            decisions.append(_wanted_decision(ip, port, target))
             continue
-        assert target is not None  # every IP is wanted or registered
-        decision, record = _missing_decision(target, memory.get(ip), now, stale_after)
+        if target is None:  # every IP is wanted or registered
+            continue
+        decision, record = _missing_decision(target, memory.get(ip), now, stale_after,
+                                             evidence)
         decisions.append(decision)
         if record is not None:
-            new_memory[ip] = record
-    return Plan(tuple(decisions), new_memory)
+            (retiring if decision.action is Action.DEREGISTER else new_memory)[ip] = record
+    return Plan(tuple(decisions), new_memory, retiring=retiring)
+
+
+def _wanted_decision(ip: str, port: int, target: Target | None) -> Decision:
+    if target is None:
+        return Decision(ip, port, Action.REGISTER, "in DNS, not registered", True, None)
+    if target.is_draining:
+        return Decision(ip, port, Action.REGISTER, "in DNS but draining: register again", True,
+                        target.state)
+    return Decision(ip, port, Action.KEEP, f"in DNS, {target.describe_state()}", True,
+                    target.state)
+
+
+def _evidence(wanted: frozenset[str], ours: Iterable[Target], answers: int,
+              largest_answer: int | None) -> _Evidence:
+    """Whether this cycle's answers are capped, and what absence then takes."""
+    answers = max(1, answers)
+    if largest_answer is None:
+        return _Evidence(answers, 1, capped=False)
+    population = len(wanted | {t.ip for t in ours if not t.is_draining})
+    capped = largest_answer < population and (answers > 1 or largest_answer == ANSWER_CAP)
+    if not capped:
+        return _Evidence(answers, 1, capped=False)
+    return _Evidence(answers, required_absences(largest_answer, population), capped=True)
 
 
 def apply_policy(result: Plan, policy: Policy) -> Plan:
-    """Filter a finished plan through a policy; ``upsert-only`` never deregisters."""
+    """Filter a finished plan through a policy.
+
+    ``upsert-only`` never deregisters and so never waits to: both become KEEP with
+    the reason, and nothing is remembered.
+    """
     if policy is Policy.SYNC:
         return result
     decisions = tuple(
         replace(d, action=Action.KEEP, reason=f"{d.reason} (upsert-only: kept)")
-        if d.action is Action.DEREGISTER
+        if d.action in (Action.DEREGISTER, Action.WAIT)
         else d
         for d in result.decisions
     )
-    return replace(result, decisions=decisions)
+    memory = result.memory if not result.resolved else {}
+    return replace(result, decisions=decisions, memory=memory, retiring={})

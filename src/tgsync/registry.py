@@ -2,86 +2,192 @@
 
 The memory lives in the target group's own tags, so a fresh or replaced function, a
 second region or a crashed run carries on where the last one stopped, with no extra
-infrastructure. One tag per IP and port::
+infrastructure. Records are packed several to a tag, because ELB allows only 50 tags
+per group and the user's own count against them::
 
-    tgsync:missing:<port>:<ip> = <first-missing epoch>/<last-confirmed epoch>
+    tgsync:missing:<port>:<n> = <ip>=<first>/<last>/<absent> <ip>=<first>/<last>/<absent> ...
 
-Tags are read once per process and then only while something is missing, and
-written only when the memory changes, so a steady cycle costs nothing here. Tags
-under our prefix that cannot be parsed are reported and left alone, never deleted.
+``n`` counts from 1; a value holds at most 256 characters (ELB's limit), which is six
+IPv4 or four IPv6 records, so a blue/green of 30 nodes needs 5 to 8 tags. The older
+one-record-per-tag form (``tgsync:missing:<port>:<ip> = <first>/<last>``) is still read
+and is replaced on the next write.
+
+Tags are read once per process and then only while something is missing, and written
+only when the memory changes, so a steady cycle costs nothing here. Tags under our
+prefix that cannot be parsed are reported and left alone, never deleted. When the
+group has no room left, the oldest records are kept (they are nearest to their
+retirement), the rest start counting again next cycle (which can only delay a
+retirement), and :class:`TagSpaceExhausted` says which tags are tgsync's.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
+from typing import Protocol
 
 from tgsync.errors import ProviderError
-from tgsync.plan import Missing
-from tgsync.provider import Provider
+from tgsync.plan import MissingSince
 
 TAG_PREFIX = "tgsync:missing:"
+#: ELB's limits: tags per resource and characters per tag value.
+MAX_TAGS = 50
+MAX_VALUE_LENGTH = 256
+
+
+class TagStore(Protocol):
+    """The tag operations the registry needs. Errors are ``ProviderError``."""
+
+    def tags(self, arn: str) -> dict[str, str]:
+        """The group's tags."""
+        ...
+
+    def tags_many(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The tags of many groups, by ARN."""
+        ...
+
+    def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
+        """Remove the keys in ``remove``, then add or overwrite ``add``."""
+        ...
+
+
+class TagSpaceExhausted(ProviderError):
+    """The group's tags leave too little room for tgsync's memory."""
 
 
 @dataclass(frozen=True, slots=True)
 class Recalled:
     """Memory for one target group and port, plus tags we could not read."""
 
-    memory: Mapping[str, Missing]
+    memory: Mapping[str, MissingSince]
     unreadable: tuple[str, ...] = ()
 
 
-def tag_key(port: int, ip: str) -> str:
-    """The tag key holding the memory of ``ip`` on ``port``."""
-    return f"{TAG_PREFIX}{port}:{ip}"
+def tag_key(port: int, slot: int) -> str:
+    """The key of the ``slot``-th memory tag for ``port`` (from 1)."""
+    return f"{TAG_PREFIX}{port}:{slot}"
 
 
-def encode(record: Missing) -> str:
-    """The tag value of a record, in whole epoch seconds rounded the safe way.
+def encode_record(ip: str, record: MissingSince) -> str:
+    """One record, in whole epoch seconds rounded the safe way.
 
     ``first`` rounds up and ``last`` down: either can only delay a retirement.
     """
-    return f"{math.ceil(record.first)}/{math.floor(record.last)}"
+    return f"{ip}={math.ceil(record.first)}/{math.floor(record.last)}/{record.absent}"
+
+
+def pack(port: int, memory: Mapping[str, MissingSince], skip: Set[str] = frozenset()
+         ) -> dict[str, str]:
+    """The tags that hold ``memory``: oldest records first, as many per value as fit.
+
+    Keys in ``skip`` (tags under our prefix we could not read) are not reused.
+    """
+    values: list[str] = []
+    for ip, record in sorted(memory.items(), key=lambda item: (item[1].first, item[0])):
+        text = encode_record(ip, record)
+        if values and len(values[-1]) + 1 + len(text) <= MAX_VALUE_LENGTH:
+            values[-1] = f"{values[-1]} {text}"
+        else:
+            values.append(text)
+    keys = (key for slot in itertools.count(1) if (key := tag_key(port, slot)) not in skip)
+    return dict(zip(keys, values, strict=False))
+
+
+def _decode_record(text: str, *, legacy_ip: str | None = None) -> tuple[str, MissingSince]:
+    """``ip=first/last/absent`` (or a legacy ``first/last`` with the IP from the key)."""
+    if legacy_ip is not None:
+        ip, numbers = legacy_ip, text.split("/")
+    else:
+        ip, sep, rest = text.partition("=")
+        numbers = rest.split("/")
+        if not sep:
+            raise ValueError(text)
+    ipaddress.ip_address(ip)
+    if len(numbers) == 2:
+        numbers.append("1")
+    first, last, absent = (int(n, 10) for n in numbers)  # ValueError if not 3 numbers
+    if absent < 1:
+        raise ValueError(text)
+    return ip, MissingSince(float(first), float(last), absent)
+
+
+def ours(tags: Mapping[str, str], port: int) -> list[str]:
+    """The keys of every memory tag for ``port``, packed or legacy."""
+    prefix = f"{TAG_PREFIX}{port}:"
+    return sorted(key for key in tags if key.startswith(prefix))
 
 
 def decode(tags: Mapping[str, str], port: int) -> Recalled:
     """Read our records for ``port`` from a target group's tags."""
-    memory: dict[str, Missing] = {}
+    memory: dict[str, MissingSince] = {}
     unreadable: list[str] = []
-    prefix = f"{TAG_PREFIX}{port}:"
     for key, value in tags.items():
         if not key.startswith(TAG_PREFIX):
             continue
-        port_text, _, ip = key[len(TAG_PREFIX):].partition(":")
-        if not port_text.isdigit() or not ip:
+        port_text, _, suffix = key[len(TAG_PREFIX):].partition(":")
+        if not port_text.isdigit() or not suffix:
             unreadable.append(key)
             continue
-        if not key.startswith(prefix):
+        if int(port_text) != port:
             continue  # another port's memory: another mapping's business
-        first, _, last = value.partition("/")
         try:
-            memory[ip] = Missing(first=float(int(first)), last=float(int(last)))
+            if suffix.isdigit():
+                records = [_decode_record(text) for text in value.split()]
+            else:
+                records = [_decode_record(value, legacy_ip=suffix)]
         except ValueError:
             unreadable.append(key)
+            continue
+        for ip, record in records:
+            canonical = str(ipaddress.ip_address(ip))
+            older = memory.get(canonical)
+            if older is None or record.first < older.first:
+                memory[canonical] = record
     return Recalled(memory, tuple(sorted(unreadable)))
 
 
-def diff(port: int, old: Mapping[str, Missing], new: Mapping[str, Missing]
-         ) -> tuple[dict[str, str], list[str]]:
-    """The tags to write and the keys to remove to turn ``old`` into ``new``."""
-    add = {tag_key(port, ip): encode(rec) for ip, rec in new.items()
-           if old.get(ip) is None or encode(old[ip]) != encode(rec)}
-    remove = [tag_key(port, ip) for ip in old if ip not in new]
-    return add, remove
+@dataclass(frozen=True, slots=True)
+class TagChange:
+    """What a save writes: keys to remove (first), tags to add, records left out."""
+
+    add: dict[str, str]
+    remove: list[str]
+    left_out: int = 0
+    needed: int = 0
+    free: int = 0
+
+
+def change(tags: Mapping[str, str], port: int, new: Mapping[str, MissingSince],
+           unreadable: Sequence[str] = ()) -> TagChange:
+    """Turn the group's ``tags`` into ones holding ``new`` for ``port``, within ELB's limit.
+
+    Tags we cannot read are neither removed nor reused, and count against the limit.
+    """
+    keep_alone = set(unreadable)
+    mine = [key for key in ours(tags, port) if key not in keep_alone]
+    free = MAX_TAGS - (len(tags) - len(mine))
+    wanted = pack(port, new, keep_alone)
+    left_out = 0
+    if len(wanted) > max(free, 0):
+        kept = dict(list(wanted.items())[:max(free, 0)])
+        left_out = sum(len(v.split()) for k, v in wanted.items() if k not in kept)
+        needed, wanted = len(wanted), kept
+    else:
+        needed = len(wanted)
+    add = {k: v for k, v in wanted.items() if tags.get(k) != v}
+    remove = [k for k in mine if k not in wanted]
+    return TagChange(add, remove, left_out, needed, max(free, 0))
 
 
 class TagRegistry:
     """Missing-since memory kept in target group tags, cached for the process."""
 
-    def __init__(self, provider: Provider) -> None:
-        self._provider = provider
+    def __init__(self, store: TagStore) -> None:
+        self._store = store
         self._tags: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
 
@@ -92,33 +198,49 @@ class TagRegistry:
         if not unknown:
             return
         try:
-            found = self._provider.tags_many(unknown)
+            found = self._store.tags_many(unknown)
         except ProviderError:
             return  # each mapping reads, and reports, its own tags
         with self._lock:
             self._tags.update({arn: found.get(arn, {}) for arn in unknown})
 
-    def recall(self, arn: str, port: int, *, something_missing: bool) -> Recalled:
-        """The memory, read from tags on first use and whenever an IP is missing."""
+    def recall(self, arn: str, port: int, *, fresh: bool) -> Recalled:
+        """The memory, read from tags on first use and whenever ``fresh`` is asked."""
         with self._lock:
             cached = self._tags.get(arn)
-        if cached is None or something_missing:
-            cached = self._provider.tags(arn)
+        if cached is None or fresh:
+            cached = self._store.tags(arn)
             with self._lock:
                 self._tags[arn] = cached
         return decode(cached, port)
 
-    def save(self, arn: str, port: int, old: Mapping[str, Missing],
-             new: Mapping[str, Missing]) -> bool:
-        """Write what changed; return True if any tag call was made."""
-        add, remove = diff(port, old, new)
-        if not (add or remove):
-            return False
-        self._provider.change_tags(arn, add, remove)
+    def save(self, arn: str, port: int, new: Mapping[str, MissingSince]) -> bool:
+        """Write what changed; return True if any tag call was made.
+
+        Raises :class:`TagSpaceExhausted` after writing what fits, when the group's
+        other tags leave too little room.
+        """
         with self._lock:
-            tags = {k: v for k, v in self._tags.get(arn, {}).items() if k not in remove}
-            self._tags[arn] = {**tags, **add}
-        return True
+            tags = dict(self._tags.get(arn, {}))
+        todo = change(tags, port, new, decode(tags, port).unreadable)
+        if todo.add or todo.remove:
+            try:
+                self._store.change_tags(arn, todo.add, todo.remove)
+            except ProviderError:
+                self.forget(arn)  # what was written is unknown: read it next time
+                raise
+            with self._lock:
+                kept = {k: v for k, v in tags.items() if k not in todo.remove}
+                self._tags[arn] = {**kept, **todo.add}
+        if todo.left_out:
+            mine = ", ".join(ours({**tags, **todo.add}, port)) or "none"
+            raise TagSpaceExhausted(
+                f"target group {arn} has {MAX_TAGS - todo.free} of ELB's {MAX_TAGS} tags in "
+                f"use by others, so tgsync's memory of IPs missing from DNS needs "
+                f"{todo.needed} tag(s) but has {todo.free}: {todo.left_out} record(s) could "
+                "not be kept and their healthy IPs are not retired until tags are freed. "
+                f"Remove tags you do not need; tgsync's own are {TAG_PREFIX}* ({mine}).")
+        return bool(todo.add or todo.remove)
 
     def forget(self, arn: str) -> None:
         """Drop what is cached for a group, e.g. after a failed tag write."""

@@ -8,6 +8,7 @@ from tgsync.config import Config, Nameserver
 from tgsync.controller import Controller
 from tgsync.pacing import TokenBucket
 from tgsync.provider.elbv2 import Elbv2Provider, make_client
+from tgsync.registry import TagRegistry
 from tgsync.source import Source
 from tgsync.source.resolver import DnsSource
 
@@ -25,4 +26,4 @@ def build_controller(config: Config) -> Controller:
         client_for_region=lambda region: make_client(region, max_pool_connections=pool),
         pacer=TokenBucket(rate=config.api_rate),
     )
-    return Controller(provider, dns_source)
+    return Controller(provider, TagRegistry(provider), dns_source)

@@ -93,7 +93,7 @@ def test_mappings_from_a_file(env, dns, elbv2, target_group, tmp_path):
 def test_watch_runs_cycles_and_stops_cleanly_on_sigterm(env, dns, elbv2, target_group):
     dns.set(HOSTNAME, a=IPS)
     process = subprocess.Popen(
-        [TGSYNC, "watch", "--interval", "3600", "--hostname", HOSTNAME,
+        [TGSYNC, "watch", "--interval", "240", "--hostname", HOSTNAME,
          "--target-group-arn", target_group], env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     first = process.stdout.readline()  # the first cycle is done once it is printed
@@ -102,6 +102,12 @@ def test_watch_runs_cycles_and_stops_cleanly_on_sigterm(env, dns, elbv2, target_
     _out, err = process.communicate(timeout=30)
     assert process.returncode == 0
     assert '"message":"stopped"' in err and '"signal":"SIGTERM"' in err
+
+
+def test_watch_refuses_an_interval_that_would_never_retire_a_stale_ip(env, target_group):
+    done = tgsync("watch", "--interval", "301", "--hostname", HOSTNAME,
+                  "--target-group-arn", target_group, env=env, check_code=2)
+    assert "--interval must be above 0 and at most 240 seconds" in done.stderr
 
 
 def test_watch_stops_after_the_requested_cycles(env, dns, target_group):

@@ -11,7 +11,7 @@ from testlab.peers import create_target_group
 from tgsync import config
 from tgsync.controller import Controller
 from tgsync.provider.elbv2 import Elbv2Provider
-from tgsync.registry import TAG_PREFIX
+from tgsync.registry import TAG_PREFIX, TagRegistry
 from tgsync.source.resolver import DnsSource
 
 OLD = ["10.0.1.5", "10.0.2.5", "10.0.3.5"]
@@ -39,8 +39,8 @@ def make(elbv2, dns, clock):
                 config.DNS_SERVERS: f"127.0.0.1:{dns.port}"}
         base.update({k: str(v) for k, v in env.items()})
         cfg = config.load(base)
-        controller = Controller(Elbv2Provider(), DnsSource,
-                                clock=clock)
+        provider = Elbv2Provider()
+        controller = Controller(provider, TagRegistry(provider), DnsSource, clock=clock)
         return controller, cfg
     return build
 
@@ -168,8 +168,11 @@ def test_upsert_only_never_deregisters(make, dns, moto, elbv2, target_group):
     for ip in OLD:
         moto.set_health(ip, "unhealthy")
     controller.run_once(cfg)
+    controller.run_once(cfg)
     assert set(states(elbv2, target_group)) == set(OLD + NEW)
-    assert controller.provider.calls["DescribeTags"] == 0
+    # No WAIT means no memory: only the cold start's one read, which clears old records.
+    assert controller.provider.calls["DescribeTags"] == 1
+    assert controller.provider.calls["AddTags"] == 0
 
 
 def test_the_configured_port_is_used_and_other_ports_are_left_alone(

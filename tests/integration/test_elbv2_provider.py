@@ -34,7 +34,8 @@ def test_register_and_deregister_use_the_port(provider, elbv2, target_group):
     provider.register(target_group, ["10.0.1.5", "10.0.2.5"], 9200)
     assert registered(elbv2, target_group) == {("10.0.1.5", 9200): "healthy",
                                                ("10.0.2.5", 9200): "healthy"}
-    provider.deregister(target_group, ["10.0.1.5"], 9200)
+    provider.deregister(target_group, [t for t in provider.targets(target_group)
+                                       if t.ip == "10.0.1.5"])
     assert registered(elbv2, target_group) == {("10.0.2.5", 9200): "healthy"}
 
 
@@ -59,10 +60,90 @@ def test_ips_outside_the_vpc_are_registered_with_availability_zone_all(
     assert provider.calls["RegisterTargets"] == before + 1
 
 
+def test_an_ip_outside_the_vpc_is_deregistered_with_the_zone_elb_reported(
+        provider, moto, elbv2, target_group):
+    moto.update_control(outside_vpc=["192.168.0.0/16"])
+    provider.register(target_group, ["192.168.7.7"], 443)
+    (target,) = provider.targets(target_group)
+    assert target.availability_zone == "all"
+    provider.deregister(target_group, [target])
+    assert registered(elbv2, target_group) == {}
+
+
+def test_the_test_lab_requires_the_zone_on_deregister_outside_the_vpc(moto, elbv2, target_group):
+    moto.update_control(outside_vpc=["192.168.0.0/16"])
+    elbv2.register_targets(TargetGroupArn=target_group, Targets=[
+        {"Id": "192.168.7.7", "Port": 443, "AvailabilityZone": "all"}])
+    with pytest.raises(elbv2.exceptions.ClientError, match="Availability Zone is required"):
+        elbv2.deregister_targets(TargetGroupArn=target_group,
+                                 Targets=[{"Id": "192.168.7.7", "Port": 443}])
+
+
+@pytest.mark.parametrize("wording", [
+    "The Availability Zone must be 'all' for IP address '{ip}' when not within the VPC",
+    "The IP address '{ip}' is not within any of the subnets of the target group's VPC",
+])
+def test_any_zone_wording_that_quotes_the_ip_is_retried_with_zone_all(
+        provider, moto, elbv2, target_group, wording):
+    moto.update_control(outside_vpc=["192.168.0.0/16"], zone_message=wording)
+    assert provider.register(target_group, ["10.0.1.5", "192.168.7.7"], 443) == []
+    assert set(registered(elbv2, target_group)) == {("10.0.1.5", 443), ("192.168.7.7", 443)}
+
+
+def test_an_address_elb_refuses_is_set_aside_and_the_rest_registered(
+        provider, moto, elbv2, target_group):
+    # The target group's VPC is 10.0.0.0/16: 10.0.0.2 is its DNS resolver.
+    moto.update_control(refuse={"10.0.1.9": "Target '10.0.1.9' cannot be used"})
+    rejected = provider.register(target_group, ["10.0.0.2", "10.0.1.5", "10.0.1.9",
+                                                "10.0.2.5"], 443)
+    assert [(r.ip, "'" + r.ip + "'" in r.message) for r in rejected] == [
+        ("10.0.0.2", True), ("10.0.1.9", True)]
+    assert set(registered(elbv2, target_group)) == {("10.0.1.5", 443), ("10.0.2.5", 443)}
+
+
+def test_a_refusal_that_names_no_ip_is_narrowed_down_one_target_at_a_time(
+        provider, moto, elbv2, target_group):
+    moto.update_control(refuse={"10.0.1.9": "That target is not allowed"})
+    rejected = provider.register(target_group, ["10.0.1.5", "10.0.1.9", "10.0.2.5"], 443)
+    assert [(r.ip, r.message) for r in rejected] == [("10.0.1.9", "That target is not allowed")]
+    assert set(registered(elbv2, target_group)) == {("10.0.1.5", 443), ("10.0.2.5", 443)}
+
+
+def test_ipv6_ids_are_compared_canonically_and_sent_back_as_elb_knows_them(
+        provider, elbv2):
+    arn = create_target_group(elbv2, "v6", ip_type="ipv6")
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "fd00:0db8::0001", "Port": 443}])
+    (target,) = provider.targets(arn)
+    assert (target.ip, target.id) == ("fd00:db8::1", "fd00:0db8::0001")
+    provider.deregister(arn, [target])
+    assert registered(elbv2, arn) == {}
+
+
 def test_tags_round_trip(provider, target_group):
-    provider.change_tags(target_group, {"tgsync:missing:443:10.0.1.5": "1/2", "a": "b"}, [])
+    provider.change_tags(target_group, {"tgsync:missing:443:1": "10.0.1.5=1/2/1", "a": "b"}, [])
     provider.change_tags(target_group, {}, ["a"])
-    assert provider.tags(target_group) == {"tgsync:missing:443:10.0.1.5": "1/2"}
+    assert provider.tags(target_group) == {"tgsync:missing:443:1": "10.0.1.5=1/2/1"}
+
+
+def test_a_full_tag_set_makes_room_before_adding(provider, elbv2, target_group):
+    elbv2.add_tags(ResourceArns=[target_group],
+                   Tags=[{"Key": f"user-{i}", "Value": "x"} for i in range(50)])
+    provider.change_tags(target_group, {"tgsync:missing:443:1": "10.0.1.6=3/3/1"}, ["user-0"])
+    assert "tgsync:missing:443:1" in provider.tags(target_group)
+
+
+class TestTheLabIsAsStrictAsElbAboutTags:
+    def test_a_51st_tag_is_refused(self, elbv2, target_group):
+        elbv2.add_tags(ResourceArns=[target_group],
+                       Tags=[{"Key": f"user-{i}", "Value": "x"} for i in range(50)])
+        with pytest.raises(elbv2.exceptions.ClientError, match="TooManyTags"):
+            elbv2.add_tags(ResourceArns=[target_group], Tags=[{"Key": "one-more", "Value": ""}])
+
+    @pytest.mark.parametrize(("key", "value"), [
+        ("aws:owner", "x"), ("k" * 129, "x"), ("key", "v" * 257), ("key", "a,b")])
+    def test_keys_and_values_elb_refuses_are_refused(self, elbv2, target_group, key, value):
+        with pytest.raises(elbv2.exceptions.ClientError, match="ValidationError"):
+            elbv2.add_tags(ResourceArns=[target_group], Tags=[{"Key": key, "Value": value}])
 
 
 def test_a_missing_target_group_is_a_clear_error(provider, target_group):

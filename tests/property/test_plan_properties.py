@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tgsync.model import Target
-from tgsync.plan import Action, Missing, Policy, apply_policy, plan
+from tgsync.plan import (
+    CONTINUITY_WINDOW_SECONDS,
+    Action,
+    MissingSince,
+    Policy,
+    apply_policy,
+    plan,
+)
 
 PORT = 443
 STATES = ["initial", "healthy", "unhealthy", "unhealthy.draining", "unused", "draining",
@@ -16,7 +23,7 @@ times = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 targets = st.lists(st.builds(Target, ip=ips, port=st.sampled_from([PORT, PORT, 9200]),
                              state=st.sampled_from(STATES)),
                    unique_by=lambda t: (t.ip, t.port), max_size=12)
-memories = st.dictionaries(ips, st.builds(Missing, first=times, last=times), max_size=12)
+memories = st.dictionaries(ips, st.builds(MissingSince, first=times, last=times), max_size=12)
 wanted_sets = st.frozensets(ips, max_size=12)
 stale = st.floats(min_value=0, max_value=10_000, allow_nan=False)
 
@@ -67,30 +74,41 @@ def test_upsert_only_never_deregisters(wanted, found, memory, now, stale_after):
     assert not result.deregister
 
 
-@settings(max_examples=200)
+@settings(max_examples=300)
 @given(wanted_sets.filter(bool), targets, memories, times, stale,
        st.lists(st.floats(min_value=1, max_value=120), min_size=1, max_size=40))
-def test_a_healthy_missing_target_outlives_the_stale_period_and_then_goes(
+def test_a_healthy_missing_target_goes_exactly_when_the_stale_period_is_over(
         wanted, found, memory, start, stale_after, steps):
-    """Cycle after cycle, a healthy IP missing from DNS is retired no earlier than
-    ``stale_after`` after this run first saw it missing, and, once the plan converged,
-    the group holds exactly the wanted IPs plus those still waiting."""
+    """Cycle after cycle, a serving IP missing from DNS is retired in the first cycle at
+    least ``stale_after`` after it was first missing (by this run's count, or by the
+    record handed in where the continuity rule trusts it), never before; a target
+    that is not serving goes at once; and the group ends up holding every wanted IP."""
     group = {t.ip: t for t in found if t.port == PORT}
     now = start
     first_missing: dict[str, float] = {}
-    for step in [0.0, *steps]:
+    for index, step in enumerate([0.0, *steps]):
         now += step
-        result = plan(wanted=wanted, targets=group.values(), port=PORT, memory=memory,
+        handed_in = memory
+        result = plan(wanted=wanted, targets=group.values(), port=PORT, memory=handed_in,
                       now=now, stale_after=stale_after)
+        retired = {d.ip for d in result.deregister}
         for ip, target in group.items():
-            if ip not in wanted and not target.is_not_serving and not target.is_draining:
-                first_missing.setdefault(ip, now)
-        for decision in result.deregister:
-            target = group[decision.ip]
-            if not target.is_not_serving:
-                assert now - first_missing[decision.ip] >= stale_after or (
-                    decision.ip in memory)  # memory handed in may predate this run
-            del group[decision.ip]
+            if ip in wanted or target.is_draining:
+                continue
+            if target.is_not_serving:
+                assert ip in retired, f"{ip} is {target.state} and not in DNS: retire it"
+                continue
+            if ip not in first_missing:
+                record = handed_in.get(ip) if index == 0 else None
+                trusted = (record is not None and record.first <= now and record.last <= now
+                           and now - record.last <= CONTINUITY_WINDOW_SECONDS)
+                first_missing[ip] = record.first if trusted and record else now
+            due = now - first_missing[ip] >= stale_after
+            assert (ip in retired) == due, (
+                f"{ip}: missing for {now - first_missing[ip]}s, stale after {stale_after}s, "
+                f"{'retired' if ip in retired else 'kept'}")
+        for ip in retired:
+            del group[ip]
         for decision in result.register:
             group[decision.ip] = Target(decision.ip, PORT, "healthy")
         memory = result.memory

@@ -8,7 +8,7 @@ import pytest
 from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault
 from tgsync.provider.elbv2 import TOTAL_MAX_ATTEMPTS
-from tgsync.registry import tag_key
+from tgsync.registry import TAG_PREFIX, decode
 
 OPERATIONS = ["DescribeTargetGroups", "DescribeTargetHealth", "DescribeTags",
               "RegisterTargets", "DeregisterTargets", "AddTags", "RemoveTags"]
@@ -21,8 +21,8 @@ def busy_group(elbv2, moto, dns, target_group):
     elbv2.register_targets(TargetGroupArn=target_group, Targets=[
         {"Id": "10.0.9.9", "Port": 443}, {"Id": "10.0.8.8", "Port": 443}])
     moto.set_health("10.0.9.9", "unhealthy", "Target.FailedHealthChecks")
-    elbv2.add_tags(ResourceArns=[target_group],
-                   Tags=[{"Key": tag_key(443, "10.0.7.7"), "Value": "1/2"}])
+    elbv2.add_tags(ResourceArns=[target_group],  # memory in the older one-IP-per-tag form
+                   Tags=[{"Key": f"{TAG_PREFIX}443:10.0.7.7", "Value": "1/2"}])
     dns.set(HOSTNAME, a=["10.0.1.5"])
     return target_group
 
@@ -100,16 +100,22 @@ def test_a_failed_tag_write_after_a_register_is_reported_and_then_healed(
     clock.now += 60
     again = controller.run_once(cfg)
     assert again.ok
-    tags = {t["Key"] for t in elbv2.describe_tags(ResourceArns=[busy_group])
+    tags = {t["Key"]: t["Value"] for t in elbv2.describe_tags(ResourceArns=[busy_group])
             ["TagDescriptions"][0]["Tags"]}
-    assert tag_key(443, "10.0.8.8") in tags
+    assert set(decode(tags, 443).memory) == {"10.0.8.8"}
+    assert f"{TAG_PREFIX}443:10.0.7.7" not in tags
     assert converged(elbv2, busy_group)
 
 
-def test_validation_error_other_than_outside_vpc_is_reported(cycle, proxy, busy_group):
+def test_an_ip_elb_refuses_fails_the_mapping_with_elbs_words_and_the_rest_happens(
+        cycle, proxy, elbv2, busy_group):
     proxy.inject(Fault("validation", "RegisterTargets", times=1,
                        message="The IP address '10.0.1.5' is not a valid IPv4 address"))
     controller, cfg = cycle(busy_group)
     report = controller.run_once(cfg).mappings[0]
-    assert "ValidationError" in report.error
-    assert proxy.calls().count("RegisterTargets") == 1
+    assert not report.ok
+    assert ("RegisterTargets refused 10.0.1.5: The IP address '10.0.1.5' is not a valid IPv4 "
+            "address") in report.error
+    assert proxy.calls().count("RegisterTargets") == 1  # not a zone error: no retry
+    assert ("10.0.9.9", 443) not in registered(elbv2, busy_group)  # the unhealthy stray went
+    assert proxy.calls().count("AddTags") == 1  # and the memory was saved

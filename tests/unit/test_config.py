@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tgsync import config
-from tgsync.config import ConfigError, Nameserver, load, normalize_hostname
+from tgsync.config import ConfigError, Nameserver, clashes, load, normalize_hostname
 from tgsync.plan import Policy
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/opensearch/0123456789abcdef"
@@ -131,10 +131,23 @@ class TestMappings:
         text = " ".join(bad.problems)
         assert "target_group_arn" in text and "unknown key(s) prot" in text
 
-    def test_two_mappings_on_one_group_and_port_clash(self):
-        cfg = load({config.MAPPINGS: json.dumps([self.entry(), self.entry()])})
-        assert len(cfg.mappings) == 1
-        assert "same target group and port" in cfg.invalid[0].problems[0]
+    def test_every_entry_of_a_clash_is_refused_and_named_as_the_user_wrote_it(self):
+        cfg = load({config.MAPPINGS: json.dumps([
+            self.entry(), {"hostname": 5}, self.entry(port=443), self.entry(port=8443)])})
+        refused = clashes(cfg.mappings, lambda arn: 443)
+        assert sorted(refused) == [0, 1]
+        assert all("TGSYNC_MAPPINGS[0] and TGSYNC_MAPPINGS[2]" in why
+                   for why in refused.values())
+
+    def test_an_unset_port_clashes_only_once_the_groups_port_is_known(self):
+        cfg = load({config.MAPPINGS: json.dumps([self.entry(), self.entry(port=443)])})
+        assert clashes(cfg.mappings, lambda arn: None) == {}
+        assert clashes(cfg.mappings, lambda arn: 8443) == {}
+        assert sorted(clashes(cfg.mappings, lambda arn: 443)) == [0, 1]
+
+    def test_two_explicit_equal_ports_clash_even_before_the_group_is_read(self):
+        cfg = load({config.MAPPINGS: json.dumps([self.entry(port=9200), self.entry(port=9200)])})
+        assert sorted(clashes(cfg.mappings, lambda arn: None)) == [0, 1]
 
     @pytest.mark.parametrize(("raw", "hint"), [
         ("[", "not valid JSON"), ("{}", "non-empty JSON list"), ("[]", "non-empty"),

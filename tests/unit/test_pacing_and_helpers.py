@@ -6,7 +6,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tgsync.pacing import TokenBucket
-from tgsync.provider.elbv2 import chunks, explain, is_throttled, outside_vpc_ip
+from tgsync.provider.elbv2 import (
+    chunks,
+    explain,
+    is_throttled,
+    is_zone_error,
+    refused_target,
+)
 
 
 class FakeTime:
@@ -60,19 +66,41 @@ def test_chunks_split_in_order_and_keep_the_remainder():
     assert list(chunks([], 200)) == []
 
 
-@pytest.mark.parametrize("message", [
+#: Every wording of ELB's zone error we know of; each quotes the IP.
+ZONE_WORDINGS = [
     "The Availability Zone is required for IP address '172.25.18.11' because it is not in "
     "the VPC",
     "You must specify a valid Availability Zone or select 'all' for all enabled Availability "
     "zones, since the IP address '172.25.18.11' is outside the VPC",
-])
-def test_the_outside_vpc_ip_is_read_from_both_known_messages(message):
-    assert outside_vpc_ip(client_error("ValidationError", message)) == "172.25.18.11"
+    "The Availability Zone must be 'all' for IP address '172.25.18.11' when not within the "
+    "VPC",
+    "The IP address '172.25.18.11' is not within any of the subnets of the target group's VPC",
+]
 
 
-def test_other_validation_errors_name_no_outside_ip():
-    assert outside_vpc_ip(client_error("ValidationError", "The IP address 'x' is bad")) is None
-    assert outside_vpc_ip(client_error("Throttling", "not in the VPC")) is None
+@pytest.mark.parametrize("message", ZONE_WORDINGS)
+def test_every_known_zone_wording_names_the_ip_and_is_a_zone_error(message):
+    error = client_error("ValidationError", message)
+    assert refused_target(error, ["10.0.1.5", "172.25.18.11"]) == "172.25.18.11"
+    assert is_zone_error(error)
+
+
+def test_a_refusal_quoting_an_ip_of_the_batch_names_it_whatever_the_sentence():
+    error = client_error("InvalidTarget", "Nope: '10.0.0.2' will never do")
+    assert refused_target(error, ["10.0.0.2", "10.0.1.5"]) == "10.0.0.2"
+    assert not is_zone_error(error)
+
+
+def test_an_ip_quoted_in_another_spelling_is_still_recognised():
+    error = client_error("ValidationError", "The IP address '2001:0db8::1' is outside the VPC")
+    assert refused_target(error, ["2001:db8::1"]) == "2001:db8::1"
+
+
+def test_errors_that_are_not_about_a_target_of_the_batch_name_none():
+    assert refused_target(client_error("ValidationError", "The IP address '10.9.9.9' is bad"),
+                          ["10.0.1.5"]) is None
+    assert refused_target(client_error("Throttling", "'10.0.1.5' not in the VPC"),
+                          ["10.0.1.5"]) is None
 
 
 def test_errors_are_explained_with_the_fix():

@@ -6,12 +6,15 @@ import pytest
 
 from tgsync.model import Target
 from tgsync.plan import (
+    ANSWER_CAP,
     CONTINUITY_WINDOW_SECONDS,
+    LIVE_NODE_MISS_RISK,
     Action,
-    Missing,
+    MissingSince,
     Policy,
     apply_policy,
     plan,
+    required_absences,
 )
 
 PORT = 443
@@ -19,9 +22,9 @@ NOW = 1_000_000.0
 STALE = 180.0
 
 
-def run(wanted, targets, memory=None, now=NOW, stale_after=STALE):
+def run(wanted, targets, memory=None, now=NOW, stale_after=STALE, **view):
     return plan(wanted=None if wanted is None else frozenset(wanted), targets=targets,
-                port=PORT, memory=memory or {}, now=now, stale_after=stale_after)
+                port=PORT, memory=memory or {}, now=now, stale_after=stale_after, **view)
 
 
 def t(ip, state="healthy", port=PORT, reason=None):
@@ -69,20 +72,21 @@ class TestTargetsMissingFromDns:
     def test_a_missing_serving_target_waits_and_is_remembered(self, state):
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5", state)])
         assert actions(result)["10.0.1.5"] is Action.WAIT
-        assert result.memory["10.0.1.5"] == Missing(NOW, NOW)
+        assert result.memory["10.0.1.5"] == MissingSince(NOW, NOW)
 
     def test_a_healthy_stale_ip_is_retired_after_the_stale_period(self):
-        memory = {"10.0.1.5": Missing(NOW - STALE, NOW - 60)}
+        memory = {"10.0.1.5": MissingSince(NOW - STALE, NOW - 60)}
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], memory)
         assert actions(result)["10.0.1.5"] is Action.DEREGISTER
         assert "freed IP can be reused" in result.deregister[0].reason
         assert result.memory == {}
+        assert result.retiring == {"10.0.1.5": MissingSince(NOW - STALE, NOW, 2)}
 
     def test_a_healthy_stale_ip_waits_until_just_before_the_period(self):
-        memory = {"10.0.1.5": Missing(NOW - STALE + 1, NOW - 60)}
+        memory = {"10.0.1.5": MissingSince(NOW - STALE + 1, NOW - 60)}
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], memory)
         assert actions(result)["10.0.1.5"] is Action.WAIT
-        assert result.memory["10.0.1.5"] == Missing(NOW - STALE + 1, NOW)
+        assert result.memory["10.0.1.5"] == MissingSince(NOW - STALE + 1, NOW, 2)
 
     def test_a_draining_target_missing_from_dns_is_left_to_drain(self):
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5", "draining")])
@@ -94,29 +98,66 @@ class TestTargetsMissingFromDns:
 
 
 class TestMemoryThatCannotBeTrusted:
+    """The continuity rule: a record confirmed more than the window ago, or dated in the
+    future, restarts the count, whatever the stale period."""
+
     def test_a_record_not_confirmed_within_the_window_restarts_the_count(self):
-        old = Missing(NOW - 10_000, NOW - CONTINUITY_WINDOW_SECONDS - 1)
+        old = MissingSince(NOW - 10_000, NOW - CONTINUITY_WINDOW_SECONDS - 1)
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], {"10.0.1.5": old})
         assert actions(result)["10.0.1.5"] is Action.WAIT
-        assert result.memory["10.0.1.5"] == Missing(NOW, NOW)
+        assert result.memory["10.0.1.5"] == MissingSince(NOW, NOW)
+
+    def test_a_record_confirmed_exactly_at_the_window_is_trusted(self):
+        old = MissingSince(NOW - 10_000, NOW - CONTINUITY_WINDOW_SECONDS)
+        result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], {"10.0.1.5": old})
+        assert actions(result)["10.0.1.5"] is Action.DEREGISTER
+
+    @pytest.mark.parametrize("stale_after", [600.0, 3600.0, 86_400.0])
+    def test_a_long_stale_period_does_not_widen_the_window(self, stale_after):
+        # Confirmed 55 minutes ago: nobody watched since, so the hour starts again.
+        old = MissingSince(NOW - 2 * stale_after, NOW - 55 * 60)
+        result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], {"10.0.1.5": old},
+                     stale_after=stale_after)
+        assert actions(result)["10.0.1.5"] is Action.WAIT
+        assert result.memory["10.0.1.5"] == MissingSince(NOW, NOW)
+
+    @pytest.mark.parametrize("interval", [60.0, 120.0, 180.0, 240.0])
+    def test_every_schedule_the_stack_offers_retires_after_exactly_the_stale_period(
+            self, interval):
+        memory: dict = {}
+        now = NOW
+        for _ in range(int(3600 // interval)):
+            result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], memory, now=now,
+                         stale_after=3600)
+            assert actions(result)["10.0.1.5"] is Action.WAIT
+            memory, now = result.memory, now + interval
+        result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], memory, now=now,
+                     stale_after=3600)
+        assert actions(result)["10.0.1.5"] is Action.DEREGISTER
+
+    def test_a_stored_record_whose_rounding_put_first_after_last_is_trusted(self):
+        rounded = MissingSince(NOW - STALE + 0.5, NOW - STALE)  # first rounds up, last down
+        result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], {"10.0.1.5": rounded},
+                     now=NOW + 1)
+        assert actions(result)["10.0.1.5"] is Action.DEREGISTER
 
     def test_a_record_from_the_future_restarts_the_count(self):
-        future = Missing(NOW + 3600, NOW + 3600)
+        future = MissingSince(NOW + 3600, NOW + 3600)
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], {"10.0.1.5": future})
-        assert result.memory["10.0.1.5"] == Missing(NOW, NOW)
+        assert result.memory["10.0.1.5"] == MissingSince(NOW, NOW)
 
     def test_memory_of_an_ip_back_in_dns_is_forgotten(self):
-        result = run({"10.0.1.5"}, [t("10.0.1.5")], {"10.0.1.5": Missing(NOW - 60, NOW - 60)})
+        result = run({"10.0.1.5"}, [t("10.0.1.5")], {"10.0.1.5": MissingSince(NOW - 60, NOW - 60)})
         assert result.memory == {}
 
     def test_memory_of_an_ip_no_longer_registered_is_forgotten(self):
-        result = run({"10.0.9.9"}, [t("10.0.9.9")], {"10.0.1.5": Missing(NOW - 60, NOW - 60)})
+        result = run({"10.0.9.9"}, [t("10.0.9.9")], {"10.0.1.5": MissingSince(NOW - 60, NOW - 60)})
         assert result.memory == {}
 
 
 class TestFailedResolution:
     def test_a_failed_resolution_changes_nothing_and_keeps_memory(self):
-        memory = {"10.0.1.5": Missing(NOW - 9999, NOW - 60)}
+        memory = {"10.0.1.5": MissingSince(NOW - 9999, NOW - 60)}
         result = run(None, [t("10.0.1.5", "unhealthy"), t("10.0.2.5")], memory)
         assert not result.has_changes
         assert not result.resolved
@@ -141,6 +182,12 @@ class TestPolicy:
         assert actions(result) == {"10.0.1.5": Action.KEEP, "10.0.2.5": Action.REGISTER}
         assert "upsert-only" in result.decisions[0].reason
 
+    def test_upsert_only_never_waits_for_a_retirement_that_will_not_come(self):
+        result = apply_policy(run({"10.0.2.5"}, [t("10.0.1.5")]), Policy.UPSERT_ONLY)
+        assert actions(result)["10.0.1.5"] is Action.KEEP
+        assert not result.waiting and result.memory == {}
+        assert "upsert-only" in result.decisions[0].reason
+
     def test_sync_policy_leaves_the_plan_as_it_is(self):
         result = run({"10.0.2.5"}, [t("10.0.1.5", "unhealthy")])
         assert apply_policy(result, Policy.SYNC) is result
@@ -149,3 +196,53 @@ class TestPolicy:
 def test_decisions_are_sorted_ipv4_numerically_then_ipv6():
     result = run({"10.0.0.10", "10.0.0.9", "fd00::1"}, [])
     assert [d.ip for d in result.decisions] == ["10.0.0.9", "10.0.0.10", "fd00::1"]
+
+
+class TestCappedAnswers:
+    """A resolver handing out 8 of many records: absence from one answer means little."""
+
+    NODES = tuple(f"10.0.{i // 100}.{i % 100}" for i in range(40))
+
+    def group(self):
+        return [t(ip) for ip in self.NODES]
+
+    def test_required_absences_follow_the_miss_probability(self):
+        assert required_absences(8, 8) == 1
+        assert required_absences(8, 40) == 93
+        assert (1 - 8 / 40) ** required_absences(8, 40) <= LIVE_NODE_MISS_RISK
+        assert (1 - 8 / 40) ** (required_absences(8, 40) - 1) > LIVE_NODE_MISS_RISK
+
+    def test_a_healthy_node_absent_from_a_capped_answer_waits_past_the_stale_period(self):
+        seen = frozenset(self.NODES[:8])
+        memory = {ip: MissingSince(NOW - 10 * STALE, NOW - 60, 5) for ip in self.NODES[8:]}
+        result = run(seen, self.group(), memory, largest_answer=ANSWER_CAP)
+        assert not result.deregister
+        assert all(d.action is Action.WAIT for d in result.decisions if not d.in_dns)
+        assert "answers are capped: 6 of 93" in result.decisions[-1].reason
+
+    def test_an_unhealthy_node_absent_from_a_capped_answer_is_not_retired_at_once(self):
+        seen = frozenset(self.NODES[:8])
+        targets = [t(ip, "unhealthy") for ip in self.NODES]
+        result = run(seen, targets, largest_answer=ANSWER_CAP)
+        assert not result.deregister
+
+    def test_a_node_gone_for_enough_answers_and_the_stale_period_is_retired(self):
+        seen = frozenset(self.NODES[:8])
+        memory = {self.NODES[-1]: MissingSince(NOW - STALE, NOW - 60, 92)}
+        result = run(seen, self.group(), memory, largest_answer=ANSWER_CAP)
+        assert [d.ip for d in result.deregister] == [self.NODES[-1]]
+
+    def test_rotation_seen_within_a_cycle_counts_each_distinct_answer(self):
+        seen = frozenset(self.NODES[:12])
+        result = run(seen, self.group(), answers=3, largest_answer=6)
+        assert result.memory[self.NODES[-1]].absent == 3
+
+    def test_complete_answers_keep_the_plain_rules(self):
+        result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5", "unhealthy")],
+                     largest_answer=1)
+        assert actions(result)["10.0.1.5"] is Action.DEREGISTER
+
+    def test_a_small_domain_losing_a_node_is_not_mistaken_for_capped_answers(self):
+        nodes = self.NODES[:4]
+        result = run(set(nodes[:3]), [t(ip, "unhealthy") for ip in nodes], largest_answer=3)
+        assert [d.ip for d in result.deregister] == [nodes[3]]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from tgsync.model import Target, TargetGroupFacts
+from tgsync.model import Rejection, Target, TargetGroupFacts
 
 __all__ = ["Provider"]
 
@@ -22,25 +22,13 @@ class Provider(Protocol):
         ...
 
     def targets(self, arn: str) -> list[Target]:
-        """Every registered target with its health, on every port."""
+        """Every registered target with its health, on every port; IPs canonical."""
         ...
 
-    def register(self, arn: str, ips: Iterable[str], port: int) -> None:
-        """Register ``ips`` on ``port``."""
+    def register(self, arn: str, ips: Iterable[str], port: int) -> list[Rejection]:
+        """Register ``ips`` on ``port``; return the IPs ELB refused, the rest registered."""
         ...
 
-    def deregister(self, arn: str, ips: Iterable[str], port: int) -> None:
-        """Deregister ``ips`` from ``port``."""
-        ...
-
-    def tags(self, arn: str) -> dict[str, str]:
-        """The group's tags."""
-        ...
-
-    def tags_many(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
-        """The tags of many groups, by ARN."""
-        ...
-
-    def change_tags(self, arn: str, add: Mapping[str, str], remove: Iterable[str]) -> None:
-        """Add or overwrite ``add``, then remove the keys in ``remove``."""
+    def deregister(self, arn: str, targets: Sequence[Target]) -> None:
+        """Deregister ``targets``, each with its port and the zone ELB reported."""
         ...

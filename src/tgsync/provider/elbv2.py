@@ -20,7 +20,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tgsync.errors import ProviderError
-from tgsync.model import Target, TargetGroupFacts
+from tgsync.model import Rejection, Target, TargetGroupFacts, canonical_ip
 from tgsync.pacing import Pacer, unpaced
 
 if TYPE_CHECKING:
@@ -37,11 +37,16 @@ TOTAL_MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_SECONDS = 2
 READ_TIMEOUT_SECONDS = 5
 
-_OUTSIDE_VPC = re.compile(
-    r"IP address '(?P<ip>[^']+)'.*(?:not in the VPC|outside the VPC)"
-    r"|(?:not in the VPC|outside the VPC).*IP address '(?P<ip2>[^']+)'",
-    re.IGNORECASE,
-)
+#: Error codes with which ELB refuses one target of a batch.
+TARGET_ERRORS = ("ValidationError", "InvalidTarget")
+#: An IP literal in quotes, as ELB quotes the target it refuses.
+_QUOTED = re.compile(r"""['"]([0-9A-Fa-f:.]+)['"]""")
+#: Words of every known "Availability Zone required / not allowed" wording (all name
+#: the VPC or the zone): "... because it is not in the VPC", "... is outside the VPC",
+#: "... must be 'all' ... when not within the VPC", "... not within any of the subnets
+#: of the target group's VPC", "... is within the VPC, and cannot have its Availability
+#: Zone overridden to 'all'".
+_ZONE_WORDS = re.compile(r"\bvpc\b|availability zone", re.IGNORECASE)
 
 T = TypeVar("T")
 
@@ -96,12 +101,25 @@ def is_throttled(exc: ClientError) -> bool:
     return error_code(exc) in ("Throttling", "ThrottlingException", "RequestLimitExceeded")
 
 
-def outside_vpc_ip(exc: ClientError) -> str | None:
-    """The IP that ELB says needs ``AvailabilityZone: all`` (outside the group's VPC)."""
-    if error_code(exc) != "ValidationError":
+def error_message(exc: ClientError) -> str:
+    """ELB's own words for a ``ClientError``."""
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def refused_target(exc: ClientError, batch: Iterable[str]) -> str | None:
+    """The IP of ``batch`` that ELB's error quotes, for errors about one target."""
+    if error_code(exc) not in TARGET_ERRORS:
         return None
-    match = _OUTSIDE_VPC.search(str(exc.response.get("Error", {}).get("Message", "")))
-    return (match["ip"] or match["ip2"]) if match else None
+    members = {canonical_ip(ip) for ip in batch}
+    for quoted in _QUOTED.findall(error_message(exc)):
+        if canonical_ip(quoted) in members:
+            return canonical_ip(quoted)
+    return None
+
+
+def is_zone_error(exc: ClientError) -> bool:
+    """ELB's error is about the Availability Zone of an IP inside or outside the VPC."""
+    return error_code(exc) == "ValidationError" and bool(_ZONE_WORDS.search(error_message(exc)))
 
 
 def explain(operation: str, arn: str, exc: Exception) -> ProviderError:
@@ -119,8 +137,9 @@ def explain(operation: str, arn: str, exc: Exception) -> ProviderError:
         if error_code(exc) == "TooManyTags":
             return ProviderError(
                 f"{operation}: target group {arn} has reached ELB's 50-tag limit; tgsync "
-                "keeps one tag per registered IP missing from DNS: remove tags you no longer "
-                "need (until then, healthy IPs missing from DNS are not retired)")
+                "keeps its memory of IPs missing from DNS in tags named tgsync:missing:*: "
+                "remove other tags you no longer need (until then, healthy IPs missing "
+                "from DNS are not retired)")
         if is_throttled(exc):
             return ProviderError(
                 f"{operation} throttled by ELB after {TOTAL_MAX_ATTEMPTS} attempts; lower "
@@ -208,12 +227,15 @@ class Elbv2Provider:
         for item in response.get("TargetHealthDescriptions", []):
             target = item.get("Target", {})
             health = item.get("TargetHealth", {})
+            elb_id = str(target.get("Id", ""))
+            ip = canonical_ip(elb_id)
             found.append(Target(
-                ip=str(target.get("Id", "")),
+                ip=ip,
                 port=int(target.get("Port") or 0),
                 state=str(health.get("State", "unknown")),
                 reason=health.get("Reason"),
                 availability_zone=target.get("AvailabilityZone"),
+                elb_id=elb_id if elb_id != ip else None,
             ))
         outside = {t.ip for t in found if t.availability_zone == "all"}
         if outside:
@@ -236,41 +258,64 @@ class Elbv2Provider:
 
     # ------------------------------------------------------------------ writes
 
-    def register(self, arn: str, ips: Iterable[str], port: int) -> None:
-        """RegisterTargets with the port, ``AvailabilityZone: all`` for IPs outside the VPC.
+    def register(self, arn: str, ips: Iterable[str], port: int) -> list[Rejection]:
+        """RegisterTargets with the port; ``AvailabilityZone: all`` for IPs outside the VPC.
 
-        Which IPs are outside the VPC is learnt from ELB itself: its ValidationError
-        names the IP, which is then retried with ``all`` and remembered.
+        Which IPs are outside the VPC is learnt from ELB itself: a ValidationError about
+        the zone that quotes an IP is retried with the zone flipped, and remembered.
+        Any other refusal of one target (an address ELB does not take) sets that IP
+        aside and registers the rest; the refused IPs are returned with ELB's words.
         """
-        wanted = sorted(ips)
+        rejected: dict[str, str] = {}
         outside = self._outside.setdefault(arn, set())
-        for batch in chunks(wanted, TARGET_CHUNK):
-            for _ in range(len(batch) + 1):
-                targets = [_target(ip, port, "all" if ip in outside else None) for ip in batch]
-                try:
-                    self._call("RegisterTargets", arn, TargetGroupArn=arn, Targets=targets)
-                    break
-                except ProviderError as exc:
-                    cause = exc.__cause__
-                    ip = outside_vpc_ip(cause) if isinstance(cause, ClientError) else None
-                    if ip is None or ip in outside or ip not in batch:
-                        raise
-                    outside.add(ip)
+        for batch in chunks(sorted({canonical_ip(ip) for ip in ips}), TARGET_CHUNK):
+            self._register_batch(arn, list(batch), port, outside, rejected)
+        return [Rejection(ip, message) for ip, message in sorted(rejected.items())]
 
-    def deregister(self, arn: str, ips: Iterable[str], port: int) -> None:
-        """DeregisterTargets with the port (without it ELB silently does nothing)."""
-        for batch in chunks(sorted(ips), TARGET_CHUNK):
+    def _register_batch(self, arn: str, batch: list[str], port: int, outside: set[str],
+                        rejected: dict[str, str]) -> None:
+        todo = list(batch)
+        flipped: dict[str, str] = {}  # IP -> ELB's first words, once its zone was flipped
+        while todo:
+            try:
+                self._call("RegisterTargets", arn, TargetGroupArn=arn, Targets=[
+                    _target(ip, port, "all" if ip in outside else None) for ip in todo])
+                return
+            except ProviderError as exc:
+                cause = exc.__cause__
+                if not isinstance(cause, ClientError) or error_code(cause) not in TARGET_ERRORS:
+                    raise
+                ip = refused_target(cause, todo)
+                if ip is None:  # ELB named no IP: find the refused ones one at a time
+                    if len(todo) == 1:
+                        rejected[todo[0]] = error_message(cause)
+                        return
+                    for one in todo:
+                        self._register_batch(arn, [one], port, outside, rejected)
+                    return
+                if ip not in flipped and is_zone_error(cause):
+                    flipped[ip] = error_message(cause)
+                    outside ^= {ip}
+                    continue
+                if ip in flipped:
+                    outside ^= {ip}  # neither zone worked: as it was
+                rejected[ip] = flipped.get(ip, error_message(cause))
+                todo.remove(ip)
+
+    def deregister(self, arn: str, targets: Sequence[Target]) -> None:
+        """DeregisterTargets with each target's port (without it ELB silently does
+        nothing) and the zone ELB reported for it (required outside the VPC)."""
+        for batch in chunks(sorted(targets, key=lambda t: (t.ip, t.port)), TARGET_CHUNK):
             self._call("DeregisterTargets", arn, TargetGroupArn=arn,
-                       Targets=[_target(ip, port, None) for ip in batch])
+                       Targets=[_target(t.id, t.port, t.availability_zone) for t in batch])
 
-    def change_tags(self, arn: str, add: Mapping[str, str], remove: Iterable[str]) -> None:
-        """AddTags, then RemoveTags, each batched."""
-        items = sorted(add.items())
-        for batch in chunks(items, TAG_CHUNK):
-            self._call("AddTags", arn, ResourceArns=[arn],
-                       Tags=[{"Key": k, "Value": v} for k, v in batch])
+    def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
+        """RemoveTags, then AddTags, each batched: a full tag set must first make room."""
         for keys in chunks(sorted(remove), TAG_CHUNK):
             self._call("RemoveTags", arn, ResourceArns=[arn], TagKeys=list(keys))
+        for batch in chunks(sorted(add.items()), TAG_CHUNK):
+            self._call("AddTags", arn, ResourceArns=[arn],
+                       Tags=[{"Key": k, "Value": v} for k, v in batch])
 
 
 def _facts(group: Mapping[str, Any]) -> TargetGroupFacts:

@@ -21,6 +21,10 @@ class Resolution:
     answers: frozenset[str] = frozenset()
     queries: int = 0
     error: str | None = None
+    #: Distinct answers among the queries, and the size of the largest: with rotating
+    #: or capped answers, what the planner needs to weigh an IP's absence.
+    distinct: int = 1
+    largest: int = 0
 
     @property
     def ok(self) -> bool:

@@ -1,8 +1,10 @@
 """DNS source: resolves A or AAAA records with dnspython.
 
 Answers are united over several queries because a resolver may hand out a rotating
-subset of a large record set. The loop stops as soon as a query adds nothing new.
-Any failed query fails the whole resolution: a partial view must not retire targets.
+subset of a large record set. The loop stops early only when a query repeats the
+union of all earlier answers exactly (a stable name, or a caching resolver's subset):
+a subset that happens to add nothing new does not stop it. Any failed query fails the
+whole resolution: a partial view must not retire targets.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class DnsSource:
     def resolve(self, hostname: str, record_type: str, lookups: int) -> Resolution:
         """Query up to ``lookups`` times and unite the answers."""
         union: set[str] = set()
+        seen: set[frozenset[str]] = set()
+        largest = 0
         queries = 0
         for _ in range(max(1, lookups)):
             queries += 1
@@ -62,15 +66,18 @@ class DnsSource:
             except dns.exception.DNSException as exc:
                 return Resolution(hostname, record_type, frozenset(union), queries,
                                   describe_failure(exc, hostname, record_type))
-            found = {rdata.to_text() for rdata in answer.rrset or ()
-                     if rdata.rdtype == dns.rdatatype.from_text(record_type)}
+            found = frozenset(rdata.to_text() for rdata in answer.rrset or ()
+                              if rdata.rdtype == dns.rdatatype.from_text(record_type))
             if not found:
                 return Resolution(hostname, record_type, frozenset(union), queries,
                                   f"no {record_type} records for {hostname} (empty answer)")
-            if found <= union:
+            largest = max(largest, len(found))
+            seen.add(found)
+            if found == union:
                 break
             union |= found
-        return Resolution(hostname, record_type, frozenset(union), queries)
+        return Resolution(hostname, record_type, frozenset(union), queries,
+                          distinct=len(seen), largest=largest)
 
 
 def describe_failure(exc: dns.exception.DNSException, hostname: str, record_type: str) -> str:

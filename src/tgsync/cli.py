@@ -5,8 +5,9 @@ Every flag sets the environment variable of the same meaning (see
 language. Flags win over the environment.
 
 Exit codes: 0 every mapping synced (or was planned); 1 at least one mapping failed
-(its target group was left as it was); 2 invalid configuration or usage, nothing
-was called; 130 interrupted during a one-shot command.
+(in ``watch``: in any cycle), the last line on stderr naming each and its cause; 2
+invalid configuration or usage (a bad ``--mappings`` entry included), nothing was
+called; 130 interrupted during a one-shot command.
 """
 
 from __future__ import annotations
@@ -103,6 +104,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def flags_given(args: argparse.Namespace) -> dict[str, str]:
+    """Environment variable -> the flag that set it, for the flags on the command line."""
+    given = {name: flag for flag, name, _ in _FLAGS
+             if getattr(args, flag[2:].replace("-", "_")) is not None}
+    if args.dry_run:
+        given[settings.DRY_RUN] = "--dry-run"
+    return given
+
+
+def name_flags(problem: str, given: dict[str, str]) -> str:
+    """A configuration problem in the words the user used: ``--port`` for a flag."""
+    for name, flag in given.items():
+        if problem.startswith(name):
+            return flag + problem[len(name):]
+    if problem.startswith("nothing to sync"):
+        return (problem + "; on the command line: --hostname and --target-group-arn, "
+                "or --mappings")
+    return problem
+
+
 def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
     """The environment the configuration is read from, with the flags applied."""
     env = dict(base)
@@ -132,10 +153,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     log_to(sys.stderr)
+    given = flags_given(args)
     try:
         config = settings.load(environment(args, dict(os.environ)))
     except ConfigError as exc:
-        print(f"tgsync: {exc}", file=sys.stderr)
+        problems = [name_flags(problem, given) for problem in exc.problems]
+        print(f"tgsync: {ConfigError(problems)}", file=sys.stderr)
+        return EXIT_CONFIG
+    if config.invalid:  # every entry is checked before any AWS call
+        problems = [name_flags(p, given) for bad in config.invalid for p in bad.problems]
+        print(f"tgsync: {ConfigError(problems)}", file=sys.stderr)
         return EXIT_CONFIG
     controller = build_controller(config)
     if args.command == "watch":
@@ -147,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("tgsync: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     _print(cycle, args, sys.stdout, table=args.command == "plan")
+    if not cycle.ok:
+        print(f"tgsync: {cycle.failure_summary()}", file=sys.stderr)
     return EXIT_OK if cycle.ok else EXIT_FAILED
 
 
@@ -165,7 +194,7 @@ def _watch(controller: Any, config: settings.Config, args: argparse.Namespace) -
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    cycles = 0
+    cycles = failed = 0
     logger.info("watching", extra={"interval": args.interval,
                                    "mappings": [m.label for m in config.mappings]})
     while not stop.is_set():
@@ -174,11 +203,14 @@ def _watch(controller: Any, config: settings.Config, args: argparse.Namespace) -
         _print(cycle, args, sys.stdout, table=False)
         sys.stdout.flush()
         cycles += 1
+        if not cycle.ok:
+            failed += 1
+            print(f"tgsync: {cycle.failure_summary()}", file=sys.stderr)
         if args.cycles and cycles >= args.cycles:
             break
         stop.wait(max(0.0, args.interval - (time.monotonic() - started)))
-    logger.info("stopped", extra={"cycles": cycles})
-    return EXIT_OK
+    logger.info("stopped", extra={"cycles": cycles, "failed_cycles": failed})
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _print(cycle: CycleReport, args: argparse.Namespace, out: TextIO, *, table: bool) -> None:

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from tgsync.arn import TargetGroupArn, target_group_name
 from tgsync.errors import ConfigError
 from tgsync.guard import DEFAULT_ALLOWED_CIDRS, IPNetwork, parse_networks
 from tgsync.plan import Policy
@@ -87,10 +88,6 @@ MAPPING_KEYS = (
     "stale_after", "allowed_cidrs", "policy", "alb_id",
 )
 
-_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):elasticloadbalancing:(?P<region>[a-z]{2}(-[a-z]+)+-\d+):"
-    r"\d{12}:targetgroup/(?P<name>[A-Za-z0-9-]{1,32})/[0-9a-f]{1,32}$"
-)
 _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -127,16 +124,9 @@ class MappingConfig:
     source: str = HOSTNAME
 
     @property
-    def region(self) -> str:
-        """The AWS region named in the target group ARN."""
-        match = _ARN.match(self.target_group_arn)
-        assert match is not None  # validated on construction by the loader
-        return match["region"]
-
-    @property
     def target_group_name(self) -> str:
         """The target group's name, from its ARN."""
-        return self.target_group_arn.split(":targetgroup/", 1)[1].split("/", 1)[0]
+        return target_group_name(self.target_group_arn)
 
     @property
     def label(self) -> str:
@@ -199,15 +189,9 @@ def normalize_hostname(raw: str) -> str:
 
 
 def parse_arn(raw: str) -> str:
-    """Check a target group ARN and return it stripped."""
-    text = raw.strip()
-    if not _ARN.match(text):
-        raise ValueError(
-            f"{raw!r} is not a target group ARN; copy it from the console or "
-            "`aws elbv2 describe-target-groups`: arn:aws:elasticloadbalancing:REGION:"
-            "ACCOUNT:targetgroup/NAME/ID"
-        )
-    return text
+    """Check a target group ARN (any partition botocore knows) and return it stripped."""
+    TargetGroupArn.parse(raw)
+    return raw.strip()
 
 
 def parse_int(raw: Any, low: int, high: int) -> int:
@@ -380,25 +364,34 @@ def _mapping_from_json(
     for key, _, parser in _MAPPING_SETTINGS:
         if key in entry:
             values[key] = problems.parse(f"{where}.{key}", entry[key], parser)
-    for key in ("hostname", "target_group_arn"):
-        if not isinstance(entry.get(key), str) or not entry[key].strip():
-            problems.items.append(f"{where}.{key}: missing; every mapping needs hostname and "
-                                  "target_group_arn")
-    hostname = arn = None
-    if isinstance(entry.get("hostname"), str) and entry["hostname"].strip():
-        hostname = problems.parse(f"{where}.hostname", entry["hostname"], normalize_hostname)
-    if isinstance(entry.get("target_group_arn"), str) and entry["target_group_arn"].strip():
-        arn = problems.parse(f"{where}.target_group_arn", entry["target_group_arn"], parse_arn)
+    hostname = _required(problems, where, entry, "hostname", normalize_hostname)
+    arn = _required(problems, where, entry, "target_group_arn", parse_arn)
     if "alb_id" in entry:
         if isinstance(entry["alb_id"], str):
             values["alb_id"] = entry["alb_id"].strip() or None
         else:
             problems.items.append(f"{where}.alb_id: must be a string (ARN or name)")
-    label = f"{where} ({entry.get('hostname', '?')})"
+    label = f"{where} ({hostname or entry.get('hostname', '?')})"
     if problems.items or hostname is None or arn is None:
         return InvalidMapping(index, label, tuple(problems.items))
     return MappingConfig(hostname=hostname, target_group_arn=arn, source=where,
                          **_present(values))
+
+
+def _required(problems: _Problems, where: str, entry: dict[str, Any], key: str,
+              parser: Callable[[str], str]) -> str | None:
+    """A required string key of a mapping entry, parsed; one problem at most."""
+    value = entry.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        problems.items.append(f"{where}.{key}: missing; every mapping needs hostname and "
+                              "target_group_arn")
+        return None
+    if not isinstance(value, str):
+        problems.items.append(f"{where}.{key}: must be a string, not {type(value).__name__} "
+                              f"({value!r})")
+        return None
+    result: str | None = problems.parse(f"{where}.{key}", value, parser)
+    return result
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tgsync.arn import load_balancer_name, target_group_name
 from tgsync.config import Config, InvalidMapping, MappingConfig, Nameserver, clashes
 from tgsync.errors import ProviderError
 from tgsync.guard import Refusal, screen
@@ -51,6 +52,8 @@ class MappingReport:
     ok: bool = True
     error: str | None = None
     resolved: bool = False
+    #: A lookup was made and failed (a failure of anything else leaves this False).
+    lookup_failed: bool = False
     observed: bool = False
     wanted: list[str] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
@@ -65,8 +68,7 @@ class MappingReport:
     @property
     def target_group_name(self) -> str:
         """The target group's name, from its ARN."""
-        part = self.target_group_arn.split(":targetgroup/", 1)
-        return part[1].split("/", 1)[0] if len(part) == 2 else self.target_group_arn
+        return target_group_name(self.target_group_arn)
 
     def fail(self, error: str) -> MappingReport:
         """Mark the mapping failed with ``error`` and return it."""
@@ -110,6 +112,20 @@ class CycleReport:
     def failed(self) -> list[MappingReport]:
         """The mappings that failed."""
         return [m for m in self.mappings if not m.ok]
+
+    def failure_summary(self, limit: int = 300) -> str:
+        """One line naming each failed mapping and its cause, shortened: what the
+        Lambda invocation's error and the CLI's last line say."""
+        causes = []
+        for report in self.failed:
+            cause = (report.error or "failed").replace(f" for {report.target_group_arn}", "")
+            if report.target_group_arn:
+                cause = cause.replace(report.target_group_arn, report.target_group_name)
+            if len(cause) > limit:
+                cause = cause[:limit - 1].rstrip() + "…"
+            causes.append(f"{report.label}: {cause}")
+        return (f"{len(self.failed)} of {len(self.mappings)} mapping(s) failed: "
+                + "; ".join(causes))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: what the Lambda handler returns."""
@@ -228,6 +244,7 @@ class Controller:
             failure = (f"no usable {facts.record_type} answer for {mapping.hostname}"
                        + (": every answer was refused" if refused else ""))
         report.resolved = failure is None
+        report.lookup_failed = failure is not None
         report.wanted = sorted(allowed) if failure is None else []
         if failure:
             return _DnsView(None, failure)
@@ -306,7 +323,7 @@ class Controller:
                 return
             self._alb_checked.add(facts.arn)
         attached = facts.load_balancer_arns
-        names = {arn.split("/")[-2] for arn in attached if arn.count("/") >= 2}
+        names = {load_balancer_name(arn) for arn in attached}
         if mapping.alb_id not in attached and mapping.alb_id not in names:
             logger.warning("target group is not attached to AlbId", extra={
                 "mapping": mapping.label, "alb_id": mapping.alb_id,

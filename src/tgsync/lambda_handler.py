@@ -54,7 +54,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     emit_metrics(cycle)
     summary = cycle.to_dict()
     if not cycle.ok:
-        names = ", ".join(m.label for m in cycle.failed)
-        raise SyncFailed(f"{len(cycle.failed)} of {len(cycle.mappings)} mapping(s) failed: "
-                         f"{names}", summary)
+        raise SyncFailed(cycle.failure_summary(), summary)
     return summary

@@ -53,13 +53,16 @@ def mapping_metrics(report: MappingReport) -> list[tuple[str, float]]:
         ("Registrations", len(report.registered_ips)),
         ("Deregistrations", len(report.deregistered_ips)),
         ("RefusedAnswers", len(report.refused)),
-        ("ResolutionFailures", 0 if report.resolved else 1),
+        ("ResolutionFailures", 1 if report.lookup_failed else 0),
         ("MappingFailures", 0 if report.ok else 1),
     ]
 
 
 def emit_metrics(cycle: CycleReport) -> None:
     """One EMF blob per target group, and one of totals for service-wide alarms.
+
+    ``ResolutionFailures`` counts lookups that failed, nothing else; every other
+    failure (a missing group, a denied call, an invalid entry) is a ``MappingFailures``.
 
     ``MinHealthyTargets`` is the smallest healthy count of any target group whose state
     was read this cycle: an alarm on it fires when any group is left without a
@@ -68,7 +71,8 @@ def emit_metrics(cycle: CycleReport) -> None:
     totals: dict[str, float] = {}
     for report in cycle.mappings:
         values = mapping_metrics(report)
-        _emit({"TargetGroup": report.target_group_name}, values)
+        if report.target_group_name:  # an invalid entry has no group: totals only
+            _emit({"TargetGroup": report.target_group_name}, values)
         for name, value in values:
             totals[name] = totals.get(name, 0) + value
     observed = [r.healthy for r in cycle.mappings if r.observed]

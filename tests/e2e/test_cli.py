@@ -63,15 +63,51 @@ def test_a_failed_lookup_exits_1_and_leaves_the_group(env, dns, elbv2, target_gr
     done = tgsync("sync", "--hostname", HOSTNAME, "--target-group-arn", target_group, env=env,
                   check_code=1)
     assert "FAILED: DNS resolution failed, nothing changed: NXDOMAIN" in done.stdout
+    assert done.stderr.splitlines()[-1] == (
+        f"tgsync: 1 of 1 mapping(s) failed: {HOSTNAME} -> opensearch: DNS resolution failed, "
+        f"nothing changed: NXDOMAIN: {HOSTNAME} does not exist")
     assert set(registered(elbv2, target_group)) == {("10.0.1.5", 443)}
 
 
-def test_a_bad_setting_exits_2_naming_it(env):
+def test_watch_exits_1_when_a_cycle_failed(env, dns, target_group):
+    dns.set(HOSTNAME, a=IPS, mode="servfail")
+    done = tgsync("watch", "--interval", "0.01", "--cycles", "2", "--hostname", HOSTNAME,
+                  "--target-group-arn", target_group, env=env, check_code=1)
+    summaries = [line for line in done.stderr.splitlines() if line.startswith("tgsync: ")]
+    assert len(summaries) == 2
+    assert all(line.startswith("tgsync: 1 of 1 mapping(s) failed") for line in summaries)
+
+
+def test_a_bad_flag_exits_2_naming_the_flag(env):
     done = tgsync("sync", "--hostname", HOSTNAME, "--target-group-arn", "tg-1",
-                  "--lookups", "zero", env=env, check_code=2)
+                  "--lookups", "zero", "--port", "70000", env=env, check_code=2)
     assert "--" not in done.stdout
-    assert "TGSYNC_TARGET_GROUP_ARN: 'tg-1' is not a target group ARN" in done.stderr
-    assert "TGSYNC_LOOKUPS: 'zero' is not a whole number" in done.stderr
+    assert "--target-group-arn: 'tg-1' is not a target group ARN" in done.stderr
+    assert "--lookups: 'zero' is not a whole number" in done.stderr
+    assert "--port: 70000 is out of range" in done.stderr
+    assert "TGSYNC_" not in done.stderr
+
+
+def test_a_bad_variable_is_named_as_the_variable(env, target_group):
+    done = tgsync("sync", env={**env, "TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_PORT": "70000",
+                               "TGSYNC_TARGET_GROUP_ARN": target_group}, check_code=2)
+    assert "TGSYNC_PORT: 70000 is out of range" in done.stderr
+
+
+def test_nothing_set_names_the_flags_too(env):
+    done = tgsync("plan", env=env, check_code=2)
+    assert "--hostname and --target-group-arn, or --mappings" in done.stderr
+
+
+def test_a_bad_mappings_entry_exits_2_before_any_aws_call(env, moto, dns, proxy, target_group):
+    mappings = json.dumps([{"hostname": HOSTNAME, "target_group_arn": target_group},
+                           {"hostname": 5, "target_group_arn": target_group}])
+    done = tgsync("sync", "--mappings", mappings, env={
+        **env, "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2": proxy.endpoint}, check_code=2)
+    assert done.stdout == ""
+    assert done.stderr.count("must be a string") == 1
+    assert "--mappings[1].hostname: must be a string, not int (5)" in done.stderr
+    assert proxy.calls() == []
 
 
 def test_help_explains_the_settings(env):

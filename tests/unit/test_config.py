@@ -31,7 +31,7 @@ class TestSingleMapping:
         (m,) = load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN}).mappings
         assert m.port is None and m.lookups == 3 and m.stale_after == 180
         assert m.policy is Policy.SYNC and m.dns_servers == ()
-        assert m.region == "eu-west-1" and m.target_group_name == "opensearch"
+        assert m.target_group_name == "opensearch"
 
     def test_every_setting_is_read(self):
         cfg = load({
@@ -120,7 +120,7 @@ class TestMappings:
         ])})
         first, second = cfg.mappings
         assert first.stale_after == 60 and second.stale_after == 30
-        assert second.port == 5432 and second.region == "us-east-1"
+        assert second.port == 5432 and second.target_group_arn == ARN2
 
     def test_one_bad_mapping_fails_alone(self):
         cfg = load({config.MAPPINGS: json.dumps([

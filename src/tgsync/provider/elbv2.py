@@ -19,6 +19,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tgsync.arn import region_of
 from tgsync.errors import ProviderError
 from tgsync.model import Rejection, Target, TargetGroupFacts, canonical_ip
 from tgsync.pacing import Pacer, unpaced
@@ -173,7 +174,7 @@ class Elbv2Provider:
     # ------------------------------------------------------------------ plumbing
 
     def _client(self, arn: str) -> ElasticLoadBalancingv2Client:
-        region = arn.split(":")[3]
+        region = region_of(arn)
         with self._lock:
             if region not in self._clients:
                 self._clients[region] = self._client_for_region(region)
@@ -335,7 +336,7 @@ def _batches_by_region(arns: Sequence[str]) -> Iterator[Sequence[str]]:
     """ARNs grouped by region (one client each), in chunks a batch call accepts."""
     regions: dict[str, list[str]] = {}
     for arn in dict.fromkeys(arns):
-        regions.setdefault(arn.split(":")[3], []).append(arn)
+        regions.setdefault(region_of(arn), []).append(arn)
     for same_region in regions.values():
         yield from chunks(same_region, TAG_CHUNK)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
@@ -237,3 +238,20 @@ def create_target_group(client: Any, name: str = "opensearch", *, port: int = 44
     if ip_type == "ipv6":
         kwargs["IpAddressType"] = "ipv6"
     return client.create_target_group(**kwargs)["TargetGroups"][0]["TargetGroupArn"]
+
+
+def attach_to_load_balancer(client: Any, arn: str, name: str = "front") -> str:
+    """Put the group ``arn`` behind a new internal ALB's listener; returns the ALB's ARN."""
+    group = client.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    ec2 = boto3.client("ec2", region_name=client.meta.region_name)
+    cidr = ec2.describe_vpcs(VpcIds=[group["VpcId"]])["Vpcs"][0]["CidrBlock"]
+    base = ipaddress.ip_network(cidr)
+    subnets = [ec2.create_subnet(
+        VpcId=group["VpcId"], CidrBlock=str(list(base.subnets(new_prefix=24))[-1 - i]),
+        AvailabilityZone=f"{client.meta.region_name}{zone}")["Subnet"]["SubnetId"]
+        for i, zone in enumerate("ab")]
+    alb = client.create_load_balancer(Name=name, Subnets=subnets, Scheme="internal")
+    alb_arn: str = alb["LoadBalancers"][0]["LoadBalancerArn"]
+    client.create_listener(LoadBalancerArn=alb_arn, Protocol="HTTP", Port=80,
+                           DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])
+    return alb_arn

@@ -1,4 +1,4 @@
-"""Command line: ``tgsync sync``, ``tgsync plan`` and ``tgsync watch``.
+"""Command line: ``tgsync sync``, ``plan``, ``watch`` and ``check``.
 
 Every flag sets the environment variable of the same meaning (see
 :mod:`tgsync.config`), so the CLI and the Lambda function share one configuration
@@ -29,7 +29,7 @@ from tgsync.controller import CycleReport
 from tgsync.errors import ConfigError
 from tgsync.plan import CONTINUITY_WINDOW_SECONDS, MAX_CYCLE_INTERVAL_SECONDS, Action
 from tgsync.report import emit_metrics, log_to, logger
-from tgsync.wiring import build_controller
+from tgsync.wiring import build_controller, preflight
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -94,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("plan", parents=[common], help="show what a cycle would do (dry run)",
                         description="Resolve and compare; print wanted IPs, registered "
                                     "targets, their state, the action and its reason.")
+    commands.add_parser("check", parents=[common], help="preflight: endpoint, groups, DNS, "
+                        "permissions; changes nothing",
+                        description="Check, without changing anything, what a sync needs: "
+                                    "the ELB endpoint, each target group, the name through "
+                                    "the configured DNS servers, the read and write "
+                                    "permissions. One line per check; exit 0 only if none "
+                                    "failed.")
     watch = commands.add_parser("watch", parents=[common], help="sync every --interval seconds",
                                 description="Run a cycle every --interval seconds until "
                                             "SIGTERM or SIGINT, for ECS, EC2 or a laptop.")
@@ -164,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = [name_flags(p, given) for bad in config.invalid for p in bad.problems]
         print(f"tgsync: {ConfigError(problems)}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "check":
+        return _check(config, args)
     controller = build_controller(config)
     if args.command == "watch":
         return _watch(controller, config, args)
@@ -177,6 +186,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not cycle.ok:
         print(f"tgsync: {cycle.failure_summary()}", file=sys.stderr)
     return EXIT_OK if cycle.ok else EXIT_FAILED
+
+
+def _check(config: settings.Config, args: argparse.Namespace) -> int:
+    checks = preflight(config)
+    if args.output == "json":
+        print(json.dumps([{"status": c.status, "check": c.name, "detail": c.detail}
+                          for c in checks]))
+    else:
+        for check in checks:
+            print(check.line())
+    failed = sum(1 for c in checks if c.status == "FAIL")
+    print(f"tgsync check: {len(checks)} checks, {failed} failed", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _watch(controller: Any, config: settings.Config, args: argparse.Namespace) -> int:

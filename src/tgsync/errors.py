@@ -31,3 +31,11 @@ class SyncFailed(TgsyncError):
     def __init__(self, message: str, summary: dict[str, Any]) -> None:
         self.summary = summary
         super().__init__(message)
+
+
+class CheckFailed(TgsyncError):
+    """A preflight check failed; ``summary`` holds every check."""
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        self.summary = summary
+        super().__init__(message)

@@ -3,7 +3,10 @@
 Configuration comes from environment variables (see :mod:`tgsync.config`). The
 handler returns the cycle's JSON summary and raises :class:`~tgsync.errors.SyncFailed`
 after all mappings are done if any of them failed, so Lambda's Errors metric and
-alarms see it. An event ``{"dry_run": true}`` plans without changing anything.
+alarms see it. An event ``{"dry_run": true}`` plans without changing anything;
+``{"check": true}`` runs the preflight checks (see :mod:`tgsync.preflight`) from the
+function's own subnets and role, and raises :class:`~tgsync.errors.CheckFailed` if
+one failed.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from typing import Any
 
 from tgsync import config as settings
 from tgsync.controller import Controller
-from tgsync.errors import ConfigError, SyncFailed
+from tgsync.errors import CheckFailed, ConfigError, SyncFailed
 from tgsync.report import emit_metrics, logger
-from tgsync.wiring import build_controller
+from tgsync.wiring import build_controller, preflight
 
 # Kept across invocations of one execution environment: clients, target group
 # facts and tag memory are read once per cold start.
@@ -28,6 +31,20 @@ def _get_controller(config: settings.Config) -> Controller:
     if _controller is None:
         _controller = build_controller(config)
     return _controller
+
+
+def _check(config: settings.Config) -> dict[str, Any]:
+    """The preflight checks, from the function's own subnets and role."""
+    checks = preflight(config)
+    for check in checks:
+        logger.info(check.status, extra={"check": check.name, "detail": check.detail})
+    summary = {"ok": all(c.status != "FAIL" for c in checks),
+               "checks": [check.line() for check in checks]}
+    if not summary["ok"]:
+        failed = [check.line() for check in checks if check.status == "FAIL"]
+        raise CheckFailed(f"{len(failed)} of {len(checks)} check(s) failed: "
+                          + " | ".join(failed), summary)
+    return summary
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -43,6 +60,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         logger.error("invalid configuration: nothing was changed",
                      extra={"problems": exc.problems})
         raise
+    if isinstance(event, dict) and settings.parse_bool(event.get("check", False)):
+        return _check(config)
     dry_run = None
     if isinstance(event, dict) and "dry_run" in event:
         dry_run = settings.parse_bool(event["dry_run"])

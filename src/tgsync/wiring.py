@@ -7,6 +7,8 @@ import functools
 from tgsync.config import Config, Nameserver
 from tgsync.controller import Controller
 from tgsync.pacing import TokenBucket
+from tgsync.preflight import Check
+from tgsync.preflight import run as run_checks
 from tgsync.provider.elbv2 import Elbv2Provider, make_client
 from tgsync.registry import TagRegistry
 from tgsync.source import Source
@@ -19,11 +21,21 @@ def dns_source(nameservers: tuple[Nameserver, ...]) -> Source:
     return DnsSource(nameservers)
 
 
-def build_controller(config: Config) -> Controller:
-    """A controller over boto3 and dnspython, paced to ``config.api_rate``."""
+def build_provider(config: Config) -> Elbv2Provider:
+    """The ELB provider over boto3, paced to ``config.api_rate``."""
     pool = max(10, config.concurrency)
-    provider = Elbv2Provider(
+    return Elbv2Provider(
         client_for_region=lambda region: make_client(region, max_pool_connections=pool),
         pacer=TokenBucket(rate=config.api_rate),
     )
+
+
+def build_controller(config: Config) -> Controller:
+    """A controller over boto3 and dnspython."""
+    provider = build_provider(config)
     return Controller(provider, TagRegistry(provider), dns_source)
+
+
+def preflight(config: Config) -> list[Check]:
+    """Every preflight check (see :mod:`tgsync.preflight`), over the real adapters."""
+    return run_checks(config, build_provider(config), dns_source)

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from conftest import HOSTNAME, registered
+from testlab.peers import attach_to_load_balancer as attach
 from testlab.runtime_api import RuntimeApi, start_runtime
 
 HANDLER = "tgsync.lambda_handler.handler"
@@ -97,4 +98,17 @@ def test_a_dry_run_event_changes_nothing(runtime, dns, elbv2, target_group):
                    "TGSYNC_DNS_SERVERS": dns.address})
     outcome = api.invoke({"dry_run": True})
     assert outcome.ok and outcome.body["dry_run"]
+    assert registered(elbv2, target_group) == {}
+
+
+def test_the_deployed_function_checks_itself(runtime, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
+                   "TGSYNC_DNS_SERVERS": dns.address})
+    outcome = api.invoke({"check": True})
+    assert not outcome.ok and outcome.body["errorType"] == "CheckFailed"
+    assert "attach it to a listener rule" in outcome.body["errorMessage"]
+    attach(elbv2, target_group)
+    outcome = api.invoke({"check": True})
+    assert outcome.ok and outcome.body["ok"]
     assert registered(elbv2, target_group) == {}

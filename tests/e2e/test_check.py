@@ -1,0 +1,78 @@
+"""``tgsync check`` and the ``{"check": true}`` event: a preflight that changes nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import HOSTNAME, registered
+from testlab.faultproxy import Fault
+from testlab.peers import attach_to_load_balancer as attach
+
+TGSYNC = shutil.which("tgsync", path=os.path.dirname(sys.executable)) or "tgsync"
+
+
+@pytest.fixture
+def check(moto, dns, proxy, target_group):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TGSYNC_")}
+    env = {**base, **moto.environ(), "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2": proxy.endpoint}
+
+    def run(*args, code):
+        done = subprocess.run([TGSYNC, "check", "--hostname", HOSTNAME, "--target-group-arn",
+                               target_group, "--dns-servers", dns.address, *args], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == code, done.stdout + done.stderr
+        return done.stdout.splitlines()
+    return run
+
+
+def statuses(lines):
+    return {line.split(None, 1)[0] for line in lines}
+
+
+def test_a_ready_group_passes_every_check_and_nothing_changes(
+        check, dns, elbv2, target_group, proxy):
+    attach(elbv2, target_group)
+    elbv2.register_targets(TargetGroupArn=target_group, Targets=[{"Id": "10.0.1.5"}])
+    elbv2.add_tags(ResourceArns=[target_group],
+                   Tags=[{"Key": "tgsync:missing:443:1", "Value": "10.0.9.9=1/2/1"}])
+    before = (registered(elbv2, target_group), elbv2.describe_tags(
+        ResourceArns=[target_group])["TagDescriptions"][0]["Tags"])
+    dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
+    lines = check(code=0)
+    assert statuses(lines) == {"OK"}, lines
+    text = "\n".join(lines)
+    for action in ("DeregisterTargets", "RegisterTargets", "RemoveTags", "AddTags"):
+        assert f"{action}: allowed" in text
+    assert "load balancer(s): front" in text
+    assert (registered(elbv2, target_group), elbv2.describe_tags(
+        ResourceArns=[target_group])["TagDescriptions"][0]["Tags"]) == before
+
+
+def test_a_denied_write_fails_with_the_permission_to_add(check, dns, elbv2, target_group, proxy):
+    attach(elbv2, target_group)
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    proxy.inject(Fault("denied", "DeregisterTargets", times=100))
+    lines = check(code=1)
+    assert any(line.startswith("FAIL") and "allow elasticloadbalancing:DeregisterTargets" in line
+               for line in lines), lines
+    assert any(line.startswith("UNVERIFIED") and "RegisterTargets" in line for line in lines)
+
+
+def test_an_unattached_group_and_a_failing_name_fail(check, dns, target_group):
+    dns.set(HOSTNAME, a=["10.0.1.5"], mode="servfail")
+    lines = check(code=1)
+    assert any(line.startswith("FAIL") and "attach it to a listener rule" in line
+               for line in lines), lines
+    assert any(line.startswith("FAIL") and line.split()[1] == "DNS" for line in lines), lines
+
+
+def test_refused_answers_are_named(check, dns, elbv2, target_group):
+    attach(elbv2, target_group)
+    dns.set(HOSTNAME, a=["10.0.1.5", "198.51.100.7"])
+    lines = check(code=0)
+    assert any("198.51.100.7 would be refused" in line for line in lines), lines

@@ -15,7 +15,9 @@ process:
 The baseline is the original Go function's call sequence, re-created here with boto3
 (see :class:`Original`) and run against the same servers, so every figure is a ratio
 measured side by side. Each figure is the median over repeated runs, with its spread
-(min to max). The table is printed and written to ``benchmarks/results.md``.
+(min to max). The table is printed and written to ``out/benchmarks.md`` (``--output
+benchmarks/results.md``, i.e. ``make bench-update``, refreshes the tracked copy).
+Each stage says on stderr when it starts and how long it took.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from tgsync.report import logger
 from tgsync.wiring import build_controller
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results.md"
+RESULTS = Path(__file__).resolve().parent.parent / "out" / "benchmarks.md"
 HOST = "vpc-bench-abc123.eu-west-1.es.amazonaws.com"
 IPS = ["10.0.1.10", "10.0.2.10", "10.0.3.10"]
 MINUTES_PER_MONTH = 60 * 24 * 30
@@ -433,17 +435,28 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tgsync-bench-") as workdir:
         bench = Bench(Path(workdir), args.repeats)
+        stages: list[tuple[str, Callable[[], object]]] = [
+            (f"steady and changing cycles, {args.repeats} runs each", bench.cycles),
+            (f"cold start, {args.repeats} fresh interpreters", bench.cold_start),
+            (f"scale: {', '.join(map(str, args.scale))} target groups (paced: the biggest "
+             "takes minutes)", lambda: bench.scale(args.scale)),
+        ]
+        if not args.quick:
+            stages.append(("the deployable zip", bench.artifact))
+        stages.append(("monthly cost", bench.cost))
         try:
-            bench.cycles()
-            bench.cold_start()
-            bench.scale(args.scale)
-            if not args.quick:
-                bench.artifact()
-            bench.cost()
+            for number, (title, stage) in enumerate(stages, start=1):
+                print(f"bench [{number}/{len(stages)}] {title} ...", file=sys.stderr,
+                      flush=True)
+                begun = time.monotonic()
+                stage()
+                print(f"bench [{number}/{len(stages)}] done in "
+                      f"{time.monotonic() - begun:.0f} s", file=sys.stderr, flush=True)
         finally:
             bench.stop()
     text = render(bench, time.monotonic() - started)
     print(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(f"written to {args.output}")
     return 0

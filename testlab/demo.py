@@ -141,6 +141,7 @@ class Demo:
 
         self.chapter(stack, "4. DNS stops answering; a node fails meanwhile")
         stack.dns.mode(HOSTNAME, "timeout")
+        stack.snapshot()  # drawn when DNS stopped, not after the first failing run
         stack.fleet.stop(GREEN[1])
         before = {ip for ip, state in stack.states().items() if state != "draining"}
         failures = 0
@@ -155,6 +156,7 @@ class Demo:
                     f"targets {sorted(during)}; {GREEN[1]} {during.get(GREEN[1])}")
         stack.fleet.start(REPLACEMENT)
         stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT])
+        stack.snapshot()
         healed = stack.until(lambda s: s.get(GREEN[0]) == "healthy"
                              and s.get(REPLACEMENT) == "healthy"
                              and s.get(GREEN[1]) in (None, "draining"), 14)
@@ -163,6 +165,7 @@ class Demo:
 
         self.chapter(stack, "5. DNS hands out an address outside the allowed ranges")
         stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT, POISON])
+        stack.snapshot()
         outcome = stack.invoke()
         refused = outcome.ok and any(r["answer"] == POISON
                                      for r in outcome.body["mappings"][0]["refused"])
@@ -284,8 +287,12 @@ class Stack:
         if wait > 0:
             time.sleep(wait)  # the schedule: one invocation per tick, like EventBridge
         self._last_invoke = time.monotonic()
+        started = self.demo.now()
         outcome = self.api.invoke({"source": "aws.scheduler", "detail-type": "Scheduled Event"})
         self.demo.outcomes.append(outcome)
+        refused = [r["answer"] for m in outcome.body.get("mappings", [])
+                   for r in m.get("refused", [])] if outcome.ok else []
+        self.demo.timeline.invoked(started, outcome.ok, refused)
         if not outcome.ok:
             message = outcome.body.get("errorMessage", "") if isinstance(outcome.body,
                                                                          dict) else ""

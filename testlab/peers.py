@@ -23,6 +23,8 @@ REGION = "eu-west-1"
 LOOPBACK = "127.0.0.1"
 #: Placeholder account moto uses; not a real account.
 ACCOUNT = "123456789012"
+#: Ports tried for the DNS server's shared UDP and TCP port.
+BIND_ATTEMPTS = 20
 
 
 # --------------------------------------------------------------------------- DNS
@@ -97,10 +99,19 @@ class DnsPeer:
         quiet = DNSLogger(log="-send,-recv,-request,-reply,-truncated,-error", prefix=False,
                           logf=lambda _s: None)
         resolver = _Resolver(self)
-        self._udp = DNSServer(resolver, address=LOOPBACK, port=0, logger=quiet)
-        self.port = self._udp.server.server_address[1]
-        self._tcp = DNSServer(resolver, address=LOOPBACK, port=self.port, tcp=True,
-                              logger=quiet)
+        # UDP and TCP must share a port, which the OS picks for UDP; another process
+        # may hold it for TCP already, so try again with a fresh one.
+        for attempt in range(BIND_ATTEMPTS):
+            self._udp = DNSServer(resolver, address=LOOPBACK, port=0, logger=quiet)
+            self.port = self._udp.server.server_address[1]
+            try:
+                self._tcp = DNSServer(resolver, address=LOOPBACK, port=self.port, tcp=True,
+                                      logger=quiet)
+                break
+            except OSError:
+                self._udp.server.server_close()
+                if attempt == BIND_ATTEMPTS - 1:
+                    raise
 
     def start(self) -> DnsPeer:
         self._udp.start_thread()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -204,3 +205,20 @@ def test_the_opensearch_example_deploys_with_the_sync_stack_wired_to_its_alb(net
     assert variables["TGSYNC_TARGET_GROUP_ARN"] == group["TargetGroupArn"]
     assert variables["TGSYNC_HOSTNAME"] == HOSTNAME
     assert variables["AlbId"] == alb["LoadBalancerArn"]
+
+
+@pytest.mark.parametrize(("params", "template"), [
+    ("params.example.json", "tgsync.yaml"), ("example-params.json", "example-opensearch-alb.yaml")])
+def test_each_example_parameter_file_fills_every_required_parameter(params, template):
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # a safe loader that reads CloudFormation's !Tags as None
+        pass
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    text = (REPO / "deploy" / template).read_text()
+    declared = yaml.load(text, Loader=Loader)["Parameters"]  # noqa: S506 - SafeLoader's child
+    given = json.loads((REPO / "deploy" / params).read_text())
+    required = {name for name, spec in declared.items() if "Default" not in spec} - {
+        "CodeBucket", "CodeKey"}  # make deploy fills these in
+    assert required <= set(given), required - set(given)
+    assert set(given) <= set(declared)

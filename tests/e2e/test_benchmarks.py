@@ -23,3 +23,4 @@ def test_the_quick_benchmark_runs_and_reports_calls_side_by_side(tmp_path):
     assert "10 target group(s), steady cycle" in table
     assert "inside Describe budget: yes" in table
     assert "peak RSS" in table
+    assert "bench [1/4] steady and changing cycles" in done.stderr  # progress per stage

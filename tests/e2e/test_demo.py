@@ -18,19 +18,51 @@ CHAPTERS = [
 ]
 
 
-def helpers() -> set[int]:
-    """Processes the demo starts: moto's server and the Lambda runtime client."""
-    found = set()
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``: the demo's own tree, whatever else runs."""
+    children: dict[int, set[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if b"testlab.moto_server" in cmdline or b"awslambdaric tgsync" in cmdline:
-            found.add(int(entry.name))
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, set()).add(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
     return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (not zombies)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
+
+
+def started_helpers(process) -> tuple[set[int], list[str]]:
+    """Read up to the first PASS line; the demo's helpers are up by then."""
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("[") and "PASS:" in line:
+            break
+    helpers = descendants(process.pid)
+    assert helpers, "the demo starts moto and the Lambda runtime as its own children"
+    return helpers, lines
 
 
 def demo(tmp_path, *args):
@@ -41,9 +73,10 @@ def demo(tmp_path, *args):
 
 
 def test_the_demo_tells_the_whole_story_and_exits_0(tmp_path):
-    before = helpers()
     process = demo(tmp_path, "--tick", "0.5")
-    out, _ = process.communicate(timeout=300)
+    helpers, lines = started_helpers(process)
+    rest, _ = process.communicate(timeout=300)
+    out = "".join(lines) + rest
     assert process.returncode == 0, out
     for chapter in CHAPTERS:
         assert chapter in out
@@ -55,20 +88,20 @@ def test_the_demo_tells_the_whole_story_and_exits_0(tmp_path):
     assert "Timeline of the target group" in out
     svg = (tmp_path / "demo-timeline.svg").read_text()
     assert svg.startswith("<svg") and "10.0.3.20" in svg
-    assert helpers() <= before  # nothing left running
+    assert "198.51.100.7 (refused)" in svg  # the refused address has its row
+    assert "invocation failed" in svg and "invocation ok" in svg
+    assert ">5s</text>" in svg  # the axis is ticked
+    assert not alive(helpers)  # nothing of the demo's left running
 
 
 def test_ctrl_c_stops_everything(tmp_path):
-    before = helpers()
     process = demo(tmp_path, "--tick", "0.5")
-    for line in process.stdout:
-        if line.startswith("[") and "PASS:" in line:
-            break
+    helpers, _ = started_helpers(process)
     process.send_signal(signal.SIGINT)
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "interrupted: everything was stopped" in out
-    assert helpers() <= before
+    assert not alive(helpers)
 
 
 def test_keep_leaves_a_stack_that_tgsync_plan_can_use(tmp_path):

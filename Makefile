@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed-test
 
 # Every target that is not a file is phony (a stray folder named like one, such as
 # deploy/, must not make it "up to date").
-.PHONY: help install test lint unit soak demo bench bench-update package deploy \
-        check-templates sam-template clean
+.PHONY: help install check test lint unit soak demo bench bench-update package deploy \
+        check-templates sam-template mutate clean
 
 help:
+	@echo "make check            lint, types, unit, property and integration tests (under a minute)"
 	@echo "make test             set up .venv, lint, run the whole test suite (what CI runs)"
 	@echo "make lint             ruff and mypy --strict"
 	@echo "make unit             unit and property tests only (seconds)"
@@ -17,6 +18,7 @@ help:
 	@echo "make soak             the long randomized soak (10,000+ cycles, about 15 minutes)"
 	@echo "make bench            benchmarks against the original (about 10 minutes; out/benchmarks.md)"
 	@echo "make bench-update     the same, rewriting the tracked benchmarks/results.md"
+	@echo "make mutate           mutation testing of plan.py, guard.py and registry.py (mutmut)"
 	@echo "make package          build the Lambda zip (ARCH=arm64|x86_64)"
 	@echo "make deploy           build, upload and deploy: BUCKET=... [STACK=...] [PARAMS=...]"
 	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates"
@@ -42,12 +44,23 @@ test: lint
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/property
 
+# Fast feedback while working: no demo, benchmark, soak, deployment or fault suites.
+check: lint
+	$(BIN)/pytest -m "not slow" tests/unit tests/property tests/integration
+
 clean:
 	rm -rf $(VENV) build dist out .pytest_cache .ruff_cache .hypothesis
 
 # The failover story on 127.0.0.1. DEMO_ARGS="--tick 1" runs faster, "--keep" leaves it up.
 demo: $(STAMP)
 	$(BIN)/python -m testlab.demo $(DEMO_ARGS)
+
+# Mutation testing of the planning core, the guard and the memory codec against the unit
+# and property tests (settings in pyproject.toml); prints the surviving mutants.
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut results
 
 # The long soak: 10,000 cycles with a new seed (printed). SOAK_ARGS="--seed N" replays.
 soak: $(STAMP)

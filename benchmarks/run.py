@@ -23,6 +23,7 @@ Each stage says on stderr when it starts and how long it took.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -41,7 +42,13 @@ import boto3
 import dns.resolver
 
 from testlab.faultproxy import FaultProxy
-from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
+from testlab.peers import (
+    REGION,
+    DnsPeer,
+    MotoPeer,
+    attach_to_load_balancer,
+    create_target_group,
+)
 from tgsync import config
 from tgsync.controller import Controller
 from tgsync.pacing import DEFAULT_BURST
@@ -164,7 +171,7 @@ class Bench:
         self.moto.reset()
         elbv2 = boto3.client("elbv2", region_name=REGION, endpoint_url=self.moto.endpoint)
         arn = create_target_group(elbv2, name)
-        return _load_balancer(elbv2, [arn], "alb", subnet_base=1), arn
+        return attach_to_load_balancer(elbv2, arn, "alb"), arn
 
     def tgsync(self, arn: str, hostname: str = HOST) -> tuple[Controller, config.Config]:
         cfg = config.load({config.HOSTNAME: hostname, config.TARGET_GROUP_ARN: arn,
@@ -190,11 +197,10 @@ class Bench:
                 for _ in range(self.repeats):
                     alb, arn = self.fresh_group()
                     self.dns.set(HOST, a=IPS)
+                    run: Callable[[], object]
                     if who == "tgsync":
                         controller, cfg = self.tgsync(arn)
-
-                        def run(c: Controller = controller, f: config.Config = cfg) -> None:
-                            c.run_once(f)
+                        run = functools.partial(controller.run_once, cfg)
                     else:
                         run = Original(HOST, alb, arn, ("127.0.0.1", self.dns.port)).cycle
                     run()
@@ -296,8 +302,8 @@ class Bench:
 
     def _original_at_scale(self, size: int, elbv2: Any, mappings: list[dict[str, str]]) -> None:
         """The original needs one function per target group, all firing on the minute."""
-        alb = _load_balancer(elbv2, [m["target_group_arn"] for m in mappings], "alb-scale",
-                             subnet_base=201)
+        alb = attach_to_load_balancer(elbv2, [m["target_group_arn"] for m in mappings],
+                                      "alb-scale")
         functions = [Original(m["hostname"], alb, m["target_group_arn"],
                               ("127.0.0.1", self.dns.port)) for m in mappings]
         for function in functions:
@@ -353,21 +359,6 @@ class Bench:
             "ELB caller.")
 
 
-def _load_balancer(elbv2: Any, groups: Sequence[str], name: str, subnet_base: int) -> str:
-    """An internal ALB in the groups' VPC with a listener forwarding to each group."""
-    vpc = elbv2.describe_target_groups(TargetGroupArns=[groups[0]])["TargetGroups"][0]["VpcId"]
-    ec2 = boto3.client("ec2", region_name=REGION)
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{subnet_base + i}.0/24",
-                                 AvailabilityZone=f"{REGION}{zone}")["Subnet"]["SubnetId"]
-               for i, zone in enumerate("ab")]
-    alb = elbv2.create_load_balancer(Name=name, Subnets=subnets, Scheme="internal",
-                                     Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
-    for port, group in enumerate(groups, start=10000):
-        elbv2.create_listener(LoadBalancerArn=alb, Protocol="HTTP", Port=port,
-                              DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])
-    return alb
-
-
 def _ratio(ours: Figure, theirs: Figure) -> str:
     if not ours.samples or not theirs.samples or theirs.median == 0:
         return ""
@@ -377,7 +368,8 @@ def _ratio(ours: Figure, theirs: Figure) -> str:
 def _child(script: str, env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=120, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
 
 
 # Peak RSS from VmHWM: getrusage's ru_maxrss can carry the parent's peak across exec.

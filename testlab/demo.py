@@ -212,7 +212,7 @@ class Stack:
         self.dns = DnsPeer(seed=7)
         self.fleet = Fleet()
         self.api = RuntimeApi(timeout_seconds=30)
-        self.runtime: subprocess.Popen[str] | None = None
+        self.runtime: subprocess.Popen[bytes] | None = None
         self.checker: HealthChecker | None = None
         self.arn = ""
         self.interrupted = False
@@ -313,8 +313,8 @@ class Stack:
                 if line.get("message") == message and line.get("ip") in ips}
 
     def _follow_logs(self) -> None:
-        assert self.runtime is not None
-        assert self.runtime.stdout is not None
+        if self.runtime is None or self.runtime.stdout is None:
+            return
         for raw in self.runtime.stdout:
             text = raw if isinstance(raw, str) else raw.decode()
             try:

@@ -186,7 +186,7 @@ def _target_with_zone(self: models.FakeHealthStatus) -> dict[str, str]:
     return found
 
 
-def _health_for(self: models.FakeTargetGroup, target: dict[str, Any], ec2: Any
+def _health_for(self: models.FakeTargetGroup, target: dict[str, Any], ec2_backend: Any
                 ) -> models.FakeHealthStatus:
     registered = self.targets.get(target["Id"])
     if registered is None:
@@ -197,7 +197,7 @@ def _health_for(self: models.FakeTargetGroup, target: dict[str, Any], ec2: Any
                 target["Id"], draining[0]["Port"], self.health_check_port, "draining",
                 "Target.DeregistrationInProgress", "Target deregistration is in progress",
                 draining[0].get("AvailabilityZone"))
-        return _original_health_for(self, target, ec2)
+        return _original_health_for(self, target, ec2_backend)
     settings = control()
     health = settings.get("health", {}).get(target["Id"])
     if health is None:  # not probed yet
@@ -249,7 +249,11 @@ def main() -> None:
     print(f"PORT {server.get_host_and_port()[1]}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    def stop_when_stdin_closes() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
     stop.wait()
     server.stop()
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ class Name:
     current: list[str] | None = None
 
 
-class _Resolver(BaseResolver):
+class _Resolver(BaseResolver):  # type: ignore[misc]  # dnslib is untyped
     def __init__(self, peer: DnsPeer) -> None:
         self.peer = peer
 
@@ -170,8 +170,7 @@ class MotoPeer:
             [sys.executable, "-m", "testlab.moto_server", "--control", str(self.control_path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
+        line = self._process.stdout.readline() if self._process.stdout else ""
         if not line.startswith("PORT "):
             self.stop()
             raise RuntimeError(f"moto server did not start: {line!r}")
@@ -203,11 +202,6 @@ class MotoPeer:
             "AWS_REGION": REGION,
         }
 
-    def reshuffle(self, hostname: str) -> None:
-        """Let a sticky subset change at the next query (the resolver's TTL ran out)."""
-        with self.lock:
-            self.names[hostname.lower()].current = None
-
     def reset(self) -> None:
         """Clear every resource and the control file."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
@@ -221,7 +215,9 @@ class MotoPeer:
         tmp.replace(self.control_path)
 
     def read_control(self) -> dict[str, Any]:
-        return json.loads(self.control_path.read_text(encoding="utf-8") or "{}")
+        found: dict[str, Any] = json.loads(self.control_path.read_text(encoding="utf-8")
+                                           or "{}")
+        return found
 
     def set_health(self, ip: str, state: str, reason: str | None = None) -> None:
         """What the ALB's health checks find for ``ip``."""
@@ -248,21 +244,30 @@ def create_target_group(client: Any, name: str = "opensearch", *, port: int = 44
     }
     if ip_type == "ipv6":
         kwargs["IpAddressType"] = "ipv6"
-    return client.create_target_group(**kwargs)["TargetGroups"][0]["TargetGroupArn"]
+    arn: str = client.create_target_group(**kwargs)["TargetGroups"][0]["TargetGroupArn"]
+    return arn
 
 
-def attach_to_load_balancer(client: Any, arn: str, name: str = "front") -> str:
-    """Put the group ``arn`` behind a new internal ALB's listener; returns the ALB's ARN."""
-    group = client.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+def attach_to_load_balancer(client: Any, arns: str | Sequence[str], name: str = "front"
+                            ) -> str:
+    """Put each group of ``arns`` behind a listener of a new internal ALB in the first
+    group's VPC (ports 80, 10001, 10002, ...); returns the ALB's ARN."""
+    groups = [arns] if isinstance(arns, str) else list(arns)
+    vpc = client.describe_target_groups(TargetGroupArns=[groups[0]])["TargetGroups"][0]["VpcId"]
     ec2 = boto3.client("ec2", region_name=client.meta.region_name)
-    cidr = ec2.describe_vpcs(VpcIds=[group["VpcId"]])["Vpcs"][0]["CidrBlock"]
-    base = ipaddress.ip_network(cidr)
-    subnets = [ec2.create_subnet(
-        VpcId=group["VpcId"], CidrBlock=str(list(base.subnets(new_prefix=24))[-1 - i]),
-        AvailabilityZone=f"{client.meta.region_name}{zone}")["Subnet"]["SubnetId"]
-        for i, zone in enumerate("ab")]
-    alb = client.create_load_balancer(Name=name, Subnets=subnets, Scheme="internal")
+    cidr = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlock"]
+    taken = {s["CidrBlock"] for s in ec2.describe_subnets(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]}
+    free = [str(n) for n in reversed(list(ipaddress.ip_network(cidr).subnets(new_prefix=24)))
+            if str(n) not in taken]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=free[i],
+                                 AvailabilityZone=f"{client.meta.region_name}{zone}")
+               ["Subnet"]["SubnetId"] for i, zone in enumerate("ab")]
+    alb = client.create_load_balancer(Name=name, Subnets=subnets, Scheme="internal",
+                                      Type="application")
     alb_arn: str = alb["LoadBalancers"][0]["LoadBalancerArn"]
-    client.create_listener(LoadBalancerArn=alb_arn, Protocol="HTTP", Port=80,
-                           DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])
+    for index, group in enumerate(groups):
+        client.create_listener(LoadBalancerArn=alb_arn, Protocol="HTTP",
+                               Port=80 if index == 0 else 10000 + index,
+                               DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])
     return alb_arn

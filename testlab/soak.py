@@ -45,12 +45,12 @@ from botocore.retries import standard
 from testlab.faultproxy import Fault, FaultProxy
 from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
 from tgsync import config
-from tgsync.controller import Controller, MappingReport
+from tgsync.controller import Controller
 from tgsync.model import NOT_SERVING_STATES
 from tgsync.plan import required_absences
 from tgsync.provider.elbv2 import TOTAL_MAX_ATTEMPTS, Elbv2Provider, make_client
 from tgsync.registry import TagRegistry
-from tgsync.report import logger
+from tgsync.report import MappingReport, logger
 from tgsync.source.resolver import DnsSource
 
 HOSTNAME = "vpc-soak-abc123.eu-west-1.es.amazonaws.com"
@@ -158,19 +158,20 @@ class Stats:
 @contextlib.contextmanager
 def quick_backoff() -> Iterator[None]:
     """Shrink botocore's retry delays: the soak checks invariants, not backoff timing."""
-    saved = dict(standard.ExponentialBackoff._DEFAULT_BACKOFF_CONFIG)
-    standard.ExponentialBackoff._DEFAULT_BACKOFF_CONFIG.update(
+    config: dict[str, float] = standard.ExponentialBackoff._DEFAULT_BACKOFF_CONFIG  # type: ignore[attr-defined]
+    saved = dict(config)
+    config.update(
         throttling_base_scale=0.001, non_throttling_base_scale=0.001)
     try:
         yield
     finally:
-        standard.ExponentialBackoff._DEFAULT_BACKOFF_CONFIG.update(saved)
+        config.update(saved)
 
 
 @contextlib.contextmanager
 def quiet_logs() -> Iterator[None]:
     """Thousands of cycles of INFO lines help nobody; a broken invariant says enough."""
-    level = logger.level
+    level = logger.log_level
     logger.setLevel("CRITICAL")
     try:
         yield
@@ -334,9 +335,9 @@ class Soak:
             self.fail(f"clean cycle left unhealthy strays {leftovers}")
         self.now += STALE_AFTER
         self.cycle(faults=False)
-        group = {ip for ip, s in self.group().items() if s != "draining"}
-        if group != records:
-            self.fail(f"a stale period later the group is {sorted(group)}, DNS says "
+        serving = {ip for ip, s in self.group().items() if s != "draining"}
+        if serving != records:
+            self.fail(f"a stale period later the group is {sorted(serving)}, DNS says "
                       f"{sorted(records)}")
         self.stats.convergences += 1
 

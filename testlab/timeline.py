@@ -63,7 +63,11 @@ class Timeline:
 
     def in_dns(self, ip: str) -> list[tuple[float, float]]:
         """When DNS answered with ``ip``."""
-        return self._runs(lambda i: self.dns[i][1] is not None and ip in self.dns[i][1])
+        def answered(index: int) -> bool:
+            answer = self.dns[index][1]
+            return answer is not None and ip in answer
+
+        return self._runs(answered)
 
     def outages(self) -> list[tuple[float, float]]:
         """When DNS failed."""

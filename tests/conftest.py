@@ -9,11 +9,12 @@ from typing import Any
 import boto3
 import pytest
 
+from testlab.counting import CountingProvider
 from testlab.faultproxy import FaultProxy
 from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
 from tgsync import config
 from tgsync.controller import Controller
-from tgsync.provider.elbv2 import Elbv2Provider, make_client
+from tgsync.provider.elbv2 import make_client
 from tgsync.registry import TagRegistry
 from tgsync.source.resolver import DnsSource
 
@@ -107,7 +108,7 @@ def cycle(elbv2, dns, proxy, clock):
                   config.DNS_SERVERS: servers or dns.address}
         values.update({k: str(v) for k, v in env.items()})
         cfg = config.load(values)
-        provider = Elbv2Provider(client_for_region=lambda region: make_client(region, **FAST))
+        provider = CountingProvider(client_for_region=lambda region: make_client(region, **FAST))
         source = lambda servers: DnsSource(servers, timeout=0.2, lifetime=0.5)  # noqa: E731
         return Controller(provider, TagRegistry(provider), source, clock=clock), cfg
     return build

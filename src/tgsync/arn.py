@@ -63,5 +63,6 @@ def target_group_name(arn: str) -> str:
 
 def load_balancer_name(arn: str) -> str:
     """``my-alb`` from ``...:loadbalancer/app/my-alb/0123...``."""
-    parts = arn.split("/")
-    return parts[-2] if len(parts) >= 3 else arn
+    kind, _, rest = arn.rpartition(":loadbalancer/")
+    parts = rest.split("/")  # app | net, the name, the id
+    return parts[1] if kind and len(parts) == len(("app", "name", "id")) else arn

@@ -25,10 +25,9 @@ from typing import Any, TextIO
 
 from tgsync import __version__
 from tgsync import config as settings
-from tgsync.controller import CycleReport
 from tgsync.errors import ConfigError
-from tgsync.plan import CONTINUITY_WINDOW_SECONDS, MAX_CYCLE_INTERVAL_SECONDS, Action
-from tgsync.report import emit_metrics, log_to, logger
+from tgsync.plan import CONTINUITY_WINDOW_SECONDS, MAX_CYCLE_INTERVAL_SECONDS
+from tgsync.report import CycleReport, emit_metrics, log_to, logger, render_line, render_table
 from tgsync.wiring import build_controller, preflight
 
 EXIT_OK = 0
@@ -243,42 +242,7 @@ def _print(cycle: CycleReport, args: argparse.Namespace, out: TextIO, *, table: 
         return
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for report in cycle.mappings:
-        if table:
-            out.write(render_table(report) + "\n")
-            continue
-        if not report.ok:
-            status = f"FAILED: {report.error}"
-        else:
-            status = (f"{'would register' if report.dry_run else 'registered'} "
-                      f"{len(_changes(report, Action.REGISTER))}, "
-                      f"{'would deregister' if report.dry_run else 'deregistered'} "
-                      f"{len(_changes(report, Action.DEREGISTER))}, "
-                      f"{report.registered} target(s), {report.healthy} healthy")
-        print(f"{stamp} {report.label}: {status}", file=out)
-
-
-def _changes(report: Any, action: Action) -> list[str]:
-    return [d.ip for d in report.decisions if d.action is action]
-
-
-def render_table(report: Any) -> str:
-    """The plan of one mapping as a fixed-width table."""
-    lines = [f"{report.label} (port {report.port or '?'})"]
-    if report.error:
-        lines.append(f"  {'FAILED' if not report.resolved else 'ERROR'}: {report.error}")
-    lines.append(f"  wanted (DNS): {', '.join(report.wanted) or '-'}")
-    for refusal in report.refused:
-        lines.append(f"  refused: {refusal.answer} ({refusal.reason})")
-    rows = [("IP", "IN DNS", "STATE", "ACTION", "REASON")]
-    rows += [(d.ip, "yes" if d.in_dns else "no", d.state or "-", d.action.value, d.reason)
-             for d in report.decisions]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        cells = [row[i].ljust(widths[i]) for i in range(4)]
-        lines.append("  " + "  ".join([*cells, row[4]]).rstrip())
-    if not report.decisions:
-        lines.append("  (no targets, nothing to do)")
-    return "\n".join(lines)
+        print(render_table(report) if table else render_line(report, stamp), file=out)
 
 
 if __name__ == "__main__":

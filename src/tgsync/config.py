@@ -55,6 +55,7 @@ from tgsync.arn import TargetGroupArn, target_group_name
 from tgsync.errors import ConfigError
 from tgsync.guard import DEFAULT_ALLOWED_CIDRS, IPNetwork, parse_networks
 from tgsync.plan import Policy
+from tgsync.source import Nameserver
 
 HOSTNAME = "TGSYNC_HOSTNAME"
 TARGET_GROUP_ARN = "TGSYNC_TARGET_GROUP_ARN"
@@ -80,6 +81,8 @@ MAX_STALE_AFTER = 7 * 24 * 3600.0
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 32
 DEFAULT_API_RATE = 8.0
+MAX_API_RATE = 100.0
+MAX_HOSTNAME_LENGTH = 253  # RFC 1035, without the trailing dot
 MAX_MAPPINGS = 1000
 
 #: Keys an entry of TGSYNC_MAPPINGS may have; anything else is a typo and an error.
@@ -91,18 +94,6 @@ MAPPING_KEYS = (
 _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-
-
-@dataclass(frozen=True, slots=True)
-class Nameserver:
-    """A DNS server to ask: an IP literal and a port."""
-
-    address: str
-    port: int = 53
-
-    def __str__(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -181,7 +172,8 @@ def normalize_hostname(raw: str) -> str:
     else:
         raise ValueError(f"{raw!r} is an IP address, not a hostname; register it in the "
                          "target group directly")
-    if not text or len(text) > 253 or not all(_LABEL.match(label) for label in text.split(".")):
+    labels_ok = all(_LABEL.match(label) for label in text.split("."))
+    if not text or len(text) > MAX_HOSTNAME_LENGTH or not labels_ok:
         raise ValueError(f"{raw!r} is not a valid hostname; use letters, digits and hyphens "
                          "(punycode for international names), e.g. vpc-logs-abc123.eu-west-1"
                          ".es.amazonaws.com")
@@ -227,8 +219,9 @@ def parse_rate(raw: Any) -> float:
         value = float(str(raw).strip())
     except ValueError:
         raise ValueError(f"{raw!r} is not a number; give calls per second, e.g. 8") from None
-    if not 0 < value <= 100:
-        raise ValueError(f"{raw!r} is out of range; give calls per second above 0, at most 100")
+    if not 0 < value <= MAX_API_RATE:
+        raise ValueError(f"{raw!r} is out of range; give calls per second above 0, at most "
+                         f"{MAX_API_RATE:.0f}")
     return value
 
 
@@ -495,7 +488,7 @@ def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int |
             by_key.setdefault((mapping.target_group_arn, port), []).append(index)
     refused: dict[int, str] = {}
     for (_, port), indexes in by_key.items():
-        if len(indexes) < 2:
+        if len(indexes) == 1:
             continue
         where = " and ".join(mappings[i].source for i in indexes)
         name = mappings[indexes[0]].target_group_name

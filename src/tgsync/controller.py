@@ -12,19 +12,18 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
-from tgsync.arn import load_balancer_name, target_group_name
-from tgsync.config import Config, InvalidMapping, MappingConfig, Nameserver, clashes
+from tgsync.arn import load_balancer_name
+from tgsync.config import Config, InvalidMapping, MappingConfig, clashes
 from tgsync.errors import ProviderError
-from tgsync.guard import Refusal, screen
+from tgsync.guard import screen
 from tgsync.model import Target, TargetGroupFacts
-from tgsync.plan import Action, Decision, MissingSince, Plan, apply_policy, plan
+from tgsync.plan import Action, MissingSince, Plan, apply_policy, plan
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
-from tgsync.report import logger
-from tgsync.source import Source
+from tgsync.report import CycleReport, MappingReport, logger
+from tgsync.source import Nameserver, Source
 
 #: Stop starting new mappings when the Lambda has less time left than this.
 DEADLINE_MARGIN_SECONDS = 10.0
@@ -39,104 +38,6 @@ class _DnsView:
     failure: str | None
     distinct: int = 1
     largest: int | None = None
-
-
-@dataclass
-class MappingReport:
-    """What one cycle saw and did for one mapping."""
-
-    label: str
-    hostname: str
-    target_group_arn: str
-    port: int | None = None
-    ok: bool = True
-    error: str | None = None
-    resolved: bool = False
-    #: A lookup was made and failed (a failure of anything else leaves this False).
-    lookup_failed: bool = False
-    observed: bool = False
-    wanted: list[str] = field(default_factory=list)
-    refused: list[Refusal] = field(default_factory=list)
-    registered: int = 0
-    healthy: int = 0
-    registered_ips: list[str] = field(default_factory=list)
-    deregistered_ips: list[str] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
-    dns_queries: int = 0
-    dry_run: bool = False
-
-    @property
-    def target_group_name(self) -> str:
-        """The target group's name, from its ARN."""
-        return target_group_name(self.target_group_arn)
-
-    def fail(self, error: str) -> MappingReport:
-        """Mark the mapping failed with ``error`` and return it."""
-        self.ok = False
-        self.error = error
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
-        return {
-            "mapping": self.label,
-            "target_group_arn": self.target_group_arn,
-            "port": self.port,
-            "ok": self.ok,
-            "error": self.error,
-            "resolved": self.resolved,
-            "wanted": self.wanted,
-            "refused": [{"answer": r.answer, "reason": r.reason} for r in self.refused],
-            "registered_targets": self.registered,
-            "healthy_targets": self.healthy,
-            "registered": self.registered_ips,
-            "deregistered": self.deregistered_ips,
-            "dns_queries": self.dns_queries,
-            "dry_run": self.dry_run,
-        }
-
-
-@dataclass
-class CycleReport:
-    """All mappings of one cycle."""
-
-    mappings: list[MappingReport]
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True when every mapping synced."""
-        return all(m.ok for m in self.mappings)
-
-    @property
-    def failed(self) -> list[MappingReport]:
-        """The mappings that failed."""
-        return [m for m in self.mappings if not m.ok]
-
-    def failure_summary(self, limit: int = 300) -> str:
-        """One line naming each failed mapping and its cause, shortened: what the
-        Lambda invocation's error and the CLI's last line say."""
-        causes = []
-        for report in self.failed:
-            cause = (report.error or "failed").replace(f" for {report.target_group_arn}", "")
-            if report.target_group_arn:
-                cause = cause.replace(report.target_group_arn, report.target_group_name)
-            if len(cause) > limit:
-                cause = cause[:limit - 1].rstrip() + "…"
-            causes.append(f"{report.label}: {cause}")
-        return (f"{len(self.failed)} of {len(self.mappings)} mapping(s) failed: "
-                + "; ".join(causes))
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: what the Lambda handler returns."""
-        return {
-            "ok": self.ok,
-            "dry_run": self.dry_run,
-            "failed": len(self.failed),
-            "registered": sum(len(m.registered_ips) for m in self.mappings),
-            "deregistered": sum(len(m.deregistered_ips) for m in self.mappings),
-            "mappings": [m.to_dict() for m in self.mappings],
-        }
 
 
 class Controller:

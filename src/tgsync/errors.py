@@ -17,10 +17,6 @@ class ConfigError(TgsyncError):
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-class ResolutionError(TgsyncError):
-    """The hostname could not be resolved to any usable address."""
-
-
 class ProviderError(TgsyncError):
     """An ELB API call failed; the message names the operation and what to do."""
 

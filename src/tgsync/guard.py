@@ -39,13 +39,17 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
         try:
             networks.append(ipaddress.ip_network(text, strict=True))
         except ValueError as exc:
-            hint = ""
-            try:
-                hint = f"; did you mean {ipaddress.ip_network(text, strict=False)}?"
-            except ValueError:
-                hint = "; write a network such as 10.0.0.0/8 or fd00::/8"
-            raise ValueError(f"{text!r} is not a network ({exc}){hint}") from None
+            raise ValueError(f"{text!r} is not a network ({exc}); {_network_hint(text)}"
+                             ) from None
     return tuple(networks)
+
+
+def _network_hint(text: str) -> str:
+    """The network the user probably meant (host bits cleared), or an example."""
+    try:
+        return f"did you mean {ipaddress.ip_network(text, strict=False)}?"
+    except ValueError:
+        return "write a network such as 10.0.0.0/8 or fd00::/8"
 
 
 def _never_allowed(address: IPAddress) -> str | None:

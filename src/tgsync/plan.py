@@ -41,6 +41,7 @@ more records than that is not capped at Route 53's size).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -130,11 +131,10 @@ class Plan:
         return any(d.action is Action.WAIT for d in self.decisions)
 
 
-def _sort_key(ip: str) -> tuple[int, str]:
-    # IPv4 before IPv6, then numerically-ish by zero-padded groups: stable and readable.
-    if ":" in ip:
-        return (6, ":".join(part.zfill(4) for part in ip.split(":")))
-    return (4, ".".join(part.zfill(3) for part in ip.split(".")))
+def _sort_key(ip: str) -> tuple[int, int]:
+    """IPv4 before IPv6, each in numeric order: stable and readable."""
+    address = ipaddress.ip_address(ip)
+    return (address.version, int(address))
 
 
 def required_absences(largest_answer: int, population: int) -> int:
@@ -238,13 +238,10 @@ def plan(
     new_memory: dict[str, MissingSince] = {}
     retiring: dict[str, MissingSince] = {}
     for ip in sorted(set(ours) | wanted, key=_sort_key):
-        target = ours.get(ip)
         if ip in wanted:
-            decisions.append(_wanted_decision(ip, port, target))
+            decisions.append(_wanted_decision(ip, port, ours.get(ip)))
             continue
-        if target is None:  # every IP is wanted or registered
-            continue
-        decision, record = _missing_decision(target, memory.get(ip), now, stale_after,
+        decision, record = _missing_decision(ours[ip], memory.get(ip), now, stale_after,
                                              evidence)
         decisions.append(decision)
         if record is not None:

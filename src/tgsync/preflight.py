@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from tgsync.arn import load_balancer_name
-from tgsync.config import Config, MappingConfig, Nameserver
+from tgsync.config import Config, MappingConfig
 from tgsync.errors import ProviderError
 from tgsync.guard import screen
 from tgsync.model import Target, TargetGroupFacts
 from tgsync.provider.elbv2 import Elbv2Provider, is_access_denied
 from tgsync.registry import TAG_PREFIX
-from tgsync.source import Source
+from tgsync.source import Nameserver, Source
 
 OK, FAIL, UNVERIFIED = "OK", "FAIL", "UNVERIFIED"
 #: TEST-NET-1: public, so ELB never registers it; deregistering it changes nothing.

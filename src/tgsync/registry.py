@@ -107,8 +107,8 @@ def _decode_record(text: str, *, legacy_ip: str | None = None) -> tuple[str, Mis
         if not sep:
             raise ValueError(text)
     ipaddress.ip_address(ip)
-    if len(numbers) == 2:
-        numbers.append("1")
+    if legacy_ip is not None:
+        numbers.append("1")  # the older form counted no answers: one
     first, last, absent = (int(n, 10) for n in numbers)  # ValueError if not 3 numbers
     if absent < 1:
         raise ValueError(text)

@@ -10,18 +10,153 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import IO, TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import IO, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-if TYPE_CHECKING:
-    from tgsync.controller import CycleReport, MappingReport
+from tgsync.arn import target_group_name
+from tgsync.guard import Refusal
+from tgsync.plan import Action, Decision
 
 SERVICE = "tgsync"
 NAMESPACE = "tgsync"
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
+
+
+@dataclass
+class MappingReport:
+    """What one cycle saw and did for one mapping."""
+
+    label: str
+    hostname: str
+    target_group_arn: str
+    port: int | None = None
+    ok: bool = True
+    error: str | None = None
+    resolved: bool = False
+    #: A lookup was made and failed (a failure of anything else leaves this False).
+    lookup_failed: bool = False
+    observed: bool = False
+    wanted: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    registered: int = 0
+    healthy: int = 0
+    registered_ips: list[str] = field(default_factory=list)
+    deregistered_ips: list[str] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    dns_queries: int = 0
+    dry_run: bool = False
+
+    @property
+    def target_group_name(self) -> str:
+        """The target group's name, from its ARN."""
+        return target_group_name(self.target_group_arn)
+
+    def fail(self, error: str) -> MappingReport:
+        """Mark the mapping failed with ``error`` and return it."""
+        self.ok = False
+        self.error = error
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "mapping": self.label,
+            "target_group_arn": self.target_group_arn,
+            "port": self.port,
+            "ok": self.ok,
+            "error": self.error,
+            "resolved": self.resolved,
+            "wanted": self.wanted,
+            "refused": [{"answer": r.answer, "reason": r.reason} for r in self.refused],
+            "registered_targets": self.registered,
+            "healthy_targets": self.healthy,
+            "registered": self.registered_ips,
+            "deregistered": self.deregistered_ips,
+            "dns_queries": self.dns_queries,
+            "dry_run": self.dry_run,
+        }
+
+
+@dataclass
+class CycleReport:
+    """All mappings of one cycle."""
+
+    mappings: list[MappingReport]
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when every mapping synced."""
+        return all(m.ok for m in self.mappings)
+
+    @property
+    def failed(self) -> list[MappingReport]:
+        """The mappings that failed."""
+        return [m for m in self.mappings if not m.ok]
+
+    def failure_summary(self, limit: int = 300) -> str:
+        """One line naming each failed mapping and its cause, shortened: what the
+        Lambda invocation's error and the CLI's last line say."""
+        causes = []
+        for report in self.failed:
+            cause = (report.error or "failed").replace(f" for {report.target_group_arn}", "")
+            if report.target_group_arn:
+                cause = cause.replace(report.target_group_arn, report.target_group_name)
+            if len(cause) > limit:
+                cause = cause[:limit - 1].rstrip() + "…"
+            causes.append(f"{report.label}: {cause}")
+        return (f"{len(self.failed)} of {len(self.mappings)} mapping(s) failed: "
+                + "; ".join(causes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: what the Lambda handler returns."""
+        return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "failed": len(self.failed),
+            "registered": sum(len(m.registered_ips) for m in self.mappings),
+            "deregistered": sum(len(m.deregistered_ips) for m in self.mappings),
+            "mappings": [m.to_dict() for m in self.mappings],
+        }
+
+
+def render_line(report: MappingReport, stamp: str) -> str:
+    """One mapping's outcome as one line: what ``sync`` and ``watch`` print."""
+    if not report.ok:
+        return f"{stamp} {report.label}: FAILED: {report.error}"
+    if report.dry_run:
+        added = sum(1 for d in report.decisions if d.action is Action.REGISTER)
+        retired = sum(1 for d in report.decisions if d.action is Action.DEREGISTER)
+        done = f"would register {added}, would deregister {retired}"
+    else:
+        done = (f"registered {len(report.registered_ips)}, "
+                f"deregistered {len(report.deregistered_ips)}")
+    return (f"{stamp} {report.label}: {done}, {report.registered} target(s), "
+            f"{report.healthy} healthy")
+
+
+def render_table(report: MappingReport) -> str:
+    """The plan of one mapping as a fixed-width table: what ``plan`` prints."""
+    lines = [f"{report.label} (port {report.port or '?'})"]
+    if report.error:
+        lines.append(f"  {'FAILED' if not report.resolved else 'ERROR'}: {report.error}")
+    lines.append(f"  wanted (DNS): {', '.join(report.wanted) or '-'}")
+    for refusal in report.refused:
+        lines.append(f"  refused: {refusal.answer} ({refusal.reason})")
+    rows = [("IP", "IN DNS", "STATE", "ACTION", "REASON")]
+    rows += [(d.ip, "yes" if d.in_dns else "no", d.state or "-", d.action.value, d.reason)
+             for d in report.decisions]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) for i in range(4)]
+        lines.append("  " + "  ".join([*cells, row[4]]).rstrip())
+    if not report.decisions:
+        lines.append("  (no targets, nothing to do)")
+    return "\n".join(lines)
 
 
 def log_to(stream: IO[str]) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 
-from tgsync.config import Config, Nameserver
+from tgsync.config import Config
 from tgsync.controller import Controller
 from tgsync.pacing import TokenBucket
 from tgsync.preflight import Check
 from tgsync.preflight import run as run_checks
 from tgsync.provider.elbv2 import Elbv2Provider, make_client
 from tgsync.registry import TagRegistry
-from tgsync.source import Source
+from tgsync.source import Nameserver, Source
 from tgsync.source.resolver import DnsSource
 
 

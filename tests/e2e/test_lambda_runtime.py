@@ -82,14 +82,16 @@ def test_a_failed_mapping_raises_so_lambda_counts_an_error(runtime, dns, elbv2, 
     assert registered(elbv2, target_group) == {}
 
 
-def test_a_bad_configuration_is_a_clear_error_and_calls_nothing(runtime, moto, elbv2):
+def test_a_bad_configuration_is_a_clear_error_and_calls_nothing(runtime, moto, elbv2, proxy):
     api = runtime({"TGSYNC_HOSTNAME": "https://", "TGSYNC_TARGET_GROUP_ARN": "my-tg",
-                   "TGSYNC_STALE_AFTER": "soon"})
+                   "TGSYNC_STALE_AFTER": "soon",
+                   "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2": proxy.endpoint})
     outcome = api.invoke()
     assert not outcome.ok and outcome.body["errorType"] == "ConfigError"
     message = outcome.body["errorMessage"]
     for name in ("TGSYNC_HOSTNAME", "TGSYNC_TARGET_GROUP_ARN", "TGSYNC_STALE_AFTER"):
         assert name in message
+    assert proxy.calls() == []
 
 
 def test_a_dry_run_event_changes_nothing(runtime, dns, elbv2, target_group):

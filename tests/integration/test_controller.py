@@ -7,10 +7,10 @@ import json
 import pytest
 
 from conftest import HOSTNAME, registered
+from testlab.counting import CountingProvider
 from testlab.peers import create_target_group
 from tgsync import config
 from tgsync.controller import Controller
-from tgsync.provider.elbv2 import Elbv2Provider
 from tgsync.registry import TAG_PREFIX, TagRegistry
 from tgsync.source.resolver import DnsSource
 
@@ -39,7 +39,7 @@ def make(elbv2, dns, clock):
                 config.DNS_SERVERS: f"127.0.0.1:{dns.port}"}
         base.update({k: str(v) for k, v in env.items()})
         cfg = config.load(base)
-        provider = Elbv2Provider()
+        provider = CountingProvider()
         controller = Controller(provider, TagRegistry(provider), DnsSource, clock=clock)
         return controller, cfg
     return build
@@ -92,7 +92,7 @@ def test_a_healthy_stale_ip_is_retired_only_after_the_stale_period(
     cycle = controller.run_once(cfg)
     assert cycle.mappings[0].deregistered_ips == ["10.0.2.5"]
     assert "freed IP" in cycle.mappings[0].decisions[1].reason
-    assert not any(k.startswith(TAG_PREFIX) for k in Elbv2Provider().tags(target_group))
+    assert not any(k.startswith(TAG_PREFIX) for k in CountingProvider().tags(target_group))
 
 
 def test_the_missing_clock_survives_a_cold_start_through_tags(

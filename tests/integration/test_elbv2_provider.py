@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from conftest import registered
+from testlab.counting import CountingProvider
 from testlab.peers import create_target_group
 from tgsync.errors import ProviderError
-from tgsync.provider.elbv2 import Elbv2Provider
 
 
 @pytest.fixture
 def provider(elbv2):
-    return Elbv2Provider()
+    return CountingProvider()
 
 
 def test_facts_are_read_once_per_process(provider, target_group):

@@ -115,6 +115,26 @@ def test_a_healthy_missing_target_goes_exactly_when_the_stale_period_is_over(
     assert wanted <= set(group)
 
 
+@given(st.one_of(st.none(), wanted_sets), targets, memories, times, stale,
+       st.integers(1, 4), st.one_of(st.none(), st.integers(1, 12)))
+def test_every_decision_reports_the_facts_it_was_made_on(
+        wanted, found, memory, now, stale_after, answers, largest):
+    result = plan(wanted=wanted, targets=found, port=PORT, memory=memory, now=now,
+                  stale_after=stale_after, answers=answers, largest_answer=largest)
+    ours = {t.ip: t for t in found if t.port == PORT}
+    ips = [d.ip for d in result.decisions]
+    assert ips == sorted(set(ours) | (wanted or set()), key=lambda ip: int(ip.split(".")[-1]))
+    assert result.resolved is (wanted is not None)
+    for decision in result.decisions:
+        assert decision.port == PORT and decision.reason
+        assert decision.in_dns is (wanted is not None and decision.ip in wanted)
+        assert decision.state == (ours[decision.ip].state if decision.ip in ours else None)
+        if decision.action is Action.WAIT:
+            assert decision.ip in result.memory and decision.ip not in result.retiring
+        if decision.action is Action.DEREGISTER:
+            assert decision.ip not in result.memory
+
+
 @given(wanted_sets, targets, memories, times, stale)
 def test_planning_is_deterministic(wanted, found, memory, now, stale_after):
     def once():

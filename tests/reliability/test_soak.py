@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from testlab.soak import Soak
+
+pytestmark = pytest.mark.slow
 
 #: CI runs a fixed seed so a red build replays exactly; ``make soak`` draws a new one.
 SEED = int(os.environ.get("SOAK_SEED", "20261125"))

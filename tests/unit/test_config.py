@@ -7,8 +7,9 @@ import json
 import pytest
 
 from tgsync import config
-from tgsync.config import ConfigError, Nameserver, clashes, load, normalize_hostname
+from tgsync.config import ConfigError, clashes, load, normalize_hostname
 from tgsync.plan import Policy
+from tgsync.source import Nameserver
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/opensearch/0123456789abcdef"
 ARN2 = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/other/fedcba9876543210"

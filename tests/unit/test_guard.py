@@ -39,9 +39,20 @@ def test_private_ranges_are_allowed_by_default(ip):
     ("fe80::1%eth0", "scope id"),
 ])
 def test_refused_answers_name_their_reason(answer, why):
-    accepted, refused = reasons([answer])
-    assert accepted == frozenset()
+    accepted, refused = reasons([answer, "10.9.9.9"])  # a refusal never stops the rest
+    assert accepted == {"10.9.9.9"}
     assert why in refused[answer]
+
+
+@pytest.mark.parametrize(("answer", "reason"), [
+    ("8.8.8.8", "outside the allowed ranges (TGSYNC_ALLOWED_CIDRS)"),
+    ("127.0.0.1", "loopback address"), ("fe80::1", "link-local address"),
+    ("224.0.0.1", "multicast address"), ("0.0.0.0", "unspecified address"),
+    ("::ffff:10.0.0.1", "IPv4-mapped IPv6 address"), ("evil.example.com", "not an IP address"),
+    ("fe80::1%eth0", "IPv6 address with a scope id"),
+])
+def test_the_reasons_read_exactly_as_logged(answer, reason):
+    assert reasons([answer])[1] == {answer: reason}
 
 
 def test_never_allowed_kinds_stay_refused_even_when_every_range_is_allowed():
@@ -67,6 +78,8 @@ def test_a_network_with_host_bits_set_is_an_error_with_the_fix():
         parse_networks(["10.1.2.3/8"])
 
 
-def test_a_network_that_is_not_one_is_an_error():
-    with pytest.raises(ValueError, match="'bogus' is not a network"):
+def test_a_network_that_is_not_one_is_an_error_with_an_example():
+    with pytest.raises(ValueError, match="not a network") as caught:
         parse_networks(["bogus"])
+    assert str(caught.value).startswith("'bogus' is not a network (")
+    assert str(caught.value).endswith("); write a network such as 10.0.0.0/8 or fd00::/8")

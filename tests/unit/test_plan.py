@@ -57,7 +57,7 @@ class TestTargetsInDns:
     def test_a_draining_target_back_in_dns_is_registered_again(self):
         result = run({"10.0.1.5"}, [t("10.0.1.5", "draining")])
         assert actions(result) == {"10.0.1.5": Action.REGISTER}
-        assert "draining" in result.decisions[0].reason
+        assert result.decisions[0].reason == "in DNS but draining: register again"
 
 
 class TestTargetsMissingFromDns:
@@ -77,8 +77,10 @@ class TestTargetsMissingFromDns:
     def test_a_healthy_stale_ip_is_retired_after_the_stale_period(self):
         memory = {"10.0.1.5": MissingSince(NOW - STALE, NOW - 60)}
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], memory)
-        assert actions(result)["10.0.1.5"] is Action.DEREGISTER
-        assert "freed IP can be reused" in result.deregister[0].reason
+        (retired,) = result.deregister
+        assert (retired.ip, retired.in_dns, retired.state) == ("10.0.1.5", False, "healthy")
+        assert retired.reason == ("not in DNS for 180s (stale after 180s) though healthy: a "
+                                  "freed IP can be reused by another host")
         assert result.memory == {}
         assert result.retiring == {"10.0.1.5": MissingSince(NOW - STALE, NOW, 2)}
 
@@ -91,6 +93,7 @@ class TestTargetsMissingFromDns:
     def test_a_draining_target_missing_from_dns_is_left_to_drain(self):
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5", "draining")])
         assert actions(result)["10.0.1.5"] is Action.KEEP
+        assert result.decisions[0].reason == "not in DNS; already draining"
 
     def test_zero_stale_period_retires_a_missing_healthy_target_at_once(self):
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], stale_after=0)
@@ -162,7 +165,8 @@ class TestFailedResolution:
         assert not result.has_changes
         assert not result.resolved
         assert result.memory == memory
-        assert all("DNS resolution failed" in d.reason for d in result.decisions)
+        assert {(d.action, d.reason) for d in result.decisions} == {
+            (Action.KEEP, "DNS resolution failed: changing nothing")}
 
 
 class TestPorts:
@@ -194,8 +198,47 @@ class TestPolicy:
 
 
 def test_decisions_are_sorted_ipv4_numerically_then_ipv6():
-    result = run({"10.0.0.10", "10.0.0.9", "fd00::1"}, [])
-    assert [d.ip for d in result.decisions] == ["10.0.0.9", "10.0.0.10", "fd00::1"]
+    result = run({"10.0.0.10", "10.0.0.9", "fd00::1", "fd00::10", "fd00::9", "9.0.0.1"}, [])
+    assert [d.ip for d in result.decisions] == [
+        "9.0.0.1", "10.0.0.9", "10.0.0.10", "fd00::1", "fd00::9", "fd00::10"]
+
+
+def test_a_failed_resolution_keeps_its_decisions_sorted_and_says_it_did_not_resolve():
+    result = run(None, [t("10.0.0.10"), t("10.0.0.9", "draining")])
+    assert [(d.ip, d.state, d.in_dns) for d in result.decisions] == [
+        ("10.0.0.9", "draining", False), ("10.0.0.10", "healthy", False)]
+    assert result.resolved is False
+
+
+class TestContinuityEdges:
+    def test_a_record_confirmed_at_this_very_time_is_trusted(self):
+        record = MissingSince(NOW - STALE, NOW)
+        result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], {"10.0.1.5": record})
+        assert actions(result)["10.0.1.5"] is Action.DEREGISTER
+
+    def test_required_absences_for_the_smallest_answers(self):
+        assert required_absences(1, 2) == 30  # 0.5 ** 30 < 1e-9
+        assert required_absences(0, 2) == 1  # no answer size known: complete answers
+
+    def test_two_distinct_answers_in_a_cycle_mean_rotation(self):
+        nodes = [f"10.0.0.{i}" for i in range(1, 5)]
+        result = run(set(nodes[:3]), [t(ip, "unhealthy") for ip in nodes], answers=2,
+                     largest_answer=2)
+        assert not result.deregister  # capped: one cycle is not enough evidence
+        assert result.memory[nodes[3]].absent == 2
+
+
+class TestPolicyEdges:
+    def test_upsert_only_keeps_the_memory_of_a_failed_resolution(self):
+        memory = {"10.0.1.5": MissingSince(NOW - 60, NOW - 60)}
+        result = apply_policy(run(None, [t("10.0.1.5")], memory), Policy.UPSERT_ONLY)
+        assert result.memory == memory
+
+    def test_upsert_only_retires_nothing_so_keeps_no_retiring_records(self):
+        memory = {"10.0.1.5": MissingSince(NOW - STALE, NOW - 60)}
+        result = apply_policy(run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], memory),
+                              Policy.UPSERT_ONLY)
+        assert result.retiring == {} and result.memory == {}
 
 
 class TestCappedAnswers:
@@ -224,7 +267,9 @@ class TestCappedAnswers:
         seen = frozenset(self.NODES[:8])
         targets = [t(ip, "unhealthy") for ip in self.NODES]
         result = run(seen, targets, largest_answer=ANSWER_CAP)
-        assert not result.deregister
+        assert {d.action for d in result.decisions if not d.in_dns} == {Action.WAIT}
+        assert result.decisions[-1].reason == (
+            "not in DNS and unhealthy; answers are capped: 1 of 93 answers without it")
 
     def test_a_node_gone_for_enough_answers_and_the_stale_period_is_retired(self):
         seen = frozenset(self.NODES[:8])
@@ -238,9 +283,11 @@ class TestCappedAnswers:
         assert result.memory[self.NODES[-1]].absent == 3
 
     def test_complete_answers_keep_the_plain_rules(self):
-        result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5", "unhealthy")],
+        result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5", "unhealthy"), t("10.0.1.6")],
                      largest_answer=1)
         assert actions(result)["10.0.1.5"] is Action.DEREGISTER
+        assert result.decisions[0].reason == "not in DNS and unhealthy"
+        assert result.decisions[1].reason == "not in DNS for 0s and healthy; retire after 180s"
 
     def test_a_small_domain_losing_a_node_is_not_mistaken_for_capped_answers(self):
         nodes = self.NODES[:4]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from tgsync.errors import ProviderError
 from tgsync.plan import MissingSince
 from tgsync.registry import (
     MAX_TAGS,
     MAX_VALUE_LENGTH,
     TAG_PREFIX,
+    TagRegistry,
+    TagSpaceExhausted,
     change,
     decode,
     encode_record,
@@ -42,9 +45,24 @@ class TestPacking:
         for key, value in pack(443, blue_green(3, ipv6=True)).items():
             assert set(key) <= allowed and set(value) <= allowed
 
-    def test_the_oldest_records_come_first(self):
-        memory = {"10.0.1.9": MissingSince(300, 400), "10.0.1.5": MissingSince(100, 400)}
-        assert pack(443, memory)[tag_key(443, 1)].startswith("10.0.1.5=")
+    def test_the_oldest_records_come_first_then_by_ip(self):
+        memory = {"10.0.1.7": MissingSince(300, 400), "10.0.1.9": MissingSince(100, 400),
+                  "10.0.1.5": MissingSince(300, 500)}
+        assert pack(443, memory)[tag_key(443, 1)].split() == [
+            "10.0.1.9=100/400/1", "10.0.1.5=300/500/1", "10.0.1.7=300/400/1"]
+
+    def test_a_value_is_filled_to_exactly_256_characters_and_no_further(self):
+        memory = {f"10.0.1.{i}": MissingSince(T0, T0) for i in range(1, 8)}  # 32 each
+        memory["10.0.2.8"] = MissingSince(T0 + 1, 1, 123)  # 25: 7 * 32 + 7 + 25 == 256
+        tags = pack(443, memory)
+        assert [len(v) for v in tags.values()] == [256]
+        memory["10.0.2.9"] = MissingSince(T0 + 2, 1, 1)
+        assert [len(v.split()) for v in pack(443, memory).values()] == [8, 1]
+
+    def test_a_record_that_would_make_257_characters_starts_a_new_tag(self):
+        memory = {f"10.0.1.{i}": MissingSince(T0, T0) for i in range(1, 8)}  # 32 each
+        memory["10.0.2.8"] = MissingSince(T0 + 1, 1, 1234)  # 26: one too many
+        assert [len(v) for v in pack(443, memory).values()] == [230, 26]
 
     def test_rounding_to_whole_seconds_can_only_delay_a_retirement(self):
         assert encode_record("10.0.1.5", MissingSince(1000.2, 1060.8, 2)) == \
@@ -68,6 +86,16 @@ class TestReading:
         recalled = decode(tags, 443)
         assert recalled.memory == {}
         assert set(recalled.unreadable) == set(tags)
+
+    def test_another_ports_tags_do_not_hide_ours(self):
+        tags = {tag_key(9200, 1): "10.0.9.9=1/2/1", tag_key(443, 1): "10.0.1.5=1/2/1"}
+        assert decode(tags, 443).memory == {"10.0.1.5": MissingSince(1, 2, 1)}
+
+    def test_an_ip_in_both_forms_keeps_its_earliest_sighting(self):
+        tags = {tag_key(443, 1): "10.0.1.5=100/200/3", f"{TAG_PREFIX}443:10.0.1.5": "300/400"}
+        assert decode(tags, 443).memory == {"10.0.1.5": MissingSince(100, 200, 3)}
+        tags = {f"{TAG_PREFIX}443:10.0.1.5": "100/400", tag_key(443, 1): "10.0.1.5=300/400/3"}
+        assert decode(tags, 443).memory == {"10.0.1.5": MissingSince(100, 400, 1)}
 
     def test_ipv6_records_are_read_in_canonical_form(self):
         tags = {tag_key(443, 1): "2001:0db8::1=5/6/1"}
@@ -98,13 +126,132 @@ class TestChanges:
 
     def test_when_space_runs_out_the_oldest_records_are_kept_and_the_rest_counted(self):
         users = {f"user-{i}": "x" for i in range(MAX_TAGS - 1)}
-        memory = blue_green(12)
+        memory = blue_green(13)
         todo = change(users, 443, memory)
-        assert todo.free == 1 and todo.needed == 2 and todo.left_out == 12 - 6
+        assert todo.free == 1 and todo.needed == 3 and todo.left_out == 13 - 6
         kept = decode(todo.add, 443).memory
         assert set(kept) == set(sorted(memory, key=lambda ip: memory[ip].first)[:6])
+
+    def test_memory_that_exactly_fills_the_free_tags_is_all_kept(self):
+        users = {f"user-{i}": "x" for i in range(MAX_TAGS - 2)}
+        todo = change(users, 443, blue_green(12))
+        assert (todo.free, todo.needed, todo.left_out, len(todo.add)) == (2, 2, 0, 2)
+
+    def test_no_free_tag_at_all_writes_nothing_and_keeps_nothing(self):
+        users = {f"user-{i}": "x" for i in range(MAX_TAGS)}
+        todo = change(users, 443, blue_green(3))
+        assert (todo.free, todo.add, todo.left_out) == (0, {}, 3)
 
     def test_tags_we_cannot_read_are_neither_removed_nor_reused(self):
         tags = {tag_key(443, 1): "garbage"}
         todo = change(tags, 443, {"10.0.1.5": MissingSince(T0, T0)}, [tag_key(443, 1)])
         assert todo.remove == [] and list(todo.add) == [tag_key(443, 2)]
+
+
+class FakeStore:
+    """A TagStore in memory that records every call, and can fail on demand."""
+
+    def __init__(self, tags=None):
+        self.groups = {"arn": dict(tags or {})}
+        self.calls = []
+        self.fail = False
+
+    def tags(self, arn):
+        self.calls.append(("tags", arn))
+        return dict(self.groups.get(arn, {}))
+
+    def tags_many(self, arns):
+        self.calls.append(("tags_many", tuple(arns)))
+        if self.fail:
+            raise ProviderError("DescribeTags failed")
+        return {arn: dict(self.groups.get(arn, {})) for arn in arns}
+
+    def change_tags(self, arn, add, remove):
+        self.calls.append(("change_tags", dict(add), list(remove)))
+        if self.fail:
+            raise ProviderError("AddTags failed")
+        group = self.groups[arn]
+        for key in remove:
+            group.pop(key, None)
+        group.update(add)
+
+
+class TestTagRegistry:
+    def test_tags_are_read_once_then_only_when_asked_fresh(self):
+        store = FakeStore({tag_key(443, 1): "10.0.1.5=1/2/1"})
+        registry = TagRegistry(store)
+        assert registry.recall("arn", 443, fresh=False).memory == {
+            "10.0.1.5": MissingSince(1, 2, 1)}
+        registry.recall("arn", 443, fresh=False)
+        assert store.calls == [("tags", "arn")]
+        registry.recall("arn", 443, fresh=True)
+        assert store.calls == [("tags", "arn")] * 2
+
+    def test_a_save_writes_only_what_changed_and_remembers_what_it_wrote(self):
+        store = FakeStore({"team": "search"})
+        registry = TagRegistry(store)
+        registry.recall("arn", 443, fresh=False)
+        memory = {"10.0.1.5": MissingSince(1, 2, 1)}
+        assert registry.save("arn", 443, memory) is True
+        assert registry.save("arn", 443, memory) is False  # the cache knows it is there
+        assert registry.recall("arn", 443, fresh=False).memory == memory
+        assert store.calls == [("tags", "arn"),
+                               ("change_tags", {tag_key(443, 1): "10.0.1.5=1/2/1"}, [])]
+        assert registry.save("arn", 443, {}) is True
+        assert store.groups["arn"] == {"team": "search"}
+
+    def test_a_failed_write_forgets_the_cache_so_the_next_recall_reads_again(self):
+        store = FakeStore()
+        registry = TagRegistry(store)
+        registry.recall("arn", 443, fresh=False)
+        store.fail = True
+        with pytest.raises(ProviderError):
+            registry.save("arn", 443, {"10.0.1.5": MissingSince(1, 2, 1)})
+        store.fail = False
+        registry.recall("arn", 443, fresh=False)
+        assert [c[0] for c in store.calls] == ["tags", "change_tags", "tags"]
+
+    def test_no_room_writes_what_fits_then_says_which_tags_are_tgsyncs(self):
+        store = FakeStore({f"user-{i}": "x" for i in range(MAX_TAGS - 1)})
+        registry = TagRegistry(store)
+        registry.recall("arn", 443, fresh=False)
+        with pytest.raises(TagSpaceExhausted) as caught:
+            registry.save("arn", 443, blue_green(7))
+        message = str(caught.value)
+        assert "49 of ELB's 50 tags in use by others" in message
+        assert "needs 2 tag(s) but has 1: 1 record(s) could not be kept" in message
+        assert f"tgsync's own are tgsync:missing:* ({tag_key(443, 1)})" in message
+        assert len(store.groups["arn"]) == MAX_TAGS
+
+    def test_a_save_leaves_a_tag_it_cannot_read_alone(self):
+        store = FakeStore({tag_key(443, 1): "not a record"})
+        registry = TagRegistry(store)
+        registry.recall("arn", 443, fresh=False)
+        registry.save("arn", 443, {"10.0.1.5": MissingSince(1, 2, 1)})
+        assert store.groups["arn"] == {tag_key(443, 1): "not a record",
+                                       tag_key(443, 2): "10.0.1.5=1/2/1"}
+
+    def test_the_cache_follows_a_save_that_removed_the_memory(self):
+        store = FakeStore({tag_key(443, 1): "10.0.1.5=1/2/1"})
+        registry = TagRegistry(store)
+        registry.recall("arn", 443, fresh=False)
+        registry.save("arn", 443, {})
+        assert registry.recall("arn", 443, fresh=False).memory == {}
+        assert registry.save("arn", 443, {"10.0.1.5": MissingSince(1, 2, 1)}) is True
+
+    def test_forgetting_an_unknown_group_is_harmless(self):
+        TagRegistry(FakeStore()).forget("never-seen")
+
+    def test_prefetch_reads_unknown_groups_in_one_call_and_forgives_a_failure(self):
+        store = FakeStore()
+        store.groups["other"] = {tag_key(443, 1): "10.0.1.5=1/2/1"}
+        registry = TagRegistry(store)
+        registry.prefetch(["arn", "other"])
+        registry.prefetch(["arn", "other"])  # both known now: no call
+        assert registry.recall("other", 443, fresh=False).memory
+        assert store.calls == [("tags_many", ("arn", "other"))]
+        store.fail = True
+        registry.forget("arn")
+        registry.prefetch(["arn"])  # failed: each mapping reads its own later
+        registry.recall("arn", 443, fresh=False)
+        assert store.calls[-2:] == [("tags_many", ("arn",)), ("tags", "arn")]

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tgsync.controller import CycleReport, MappingReport
-from tgsync.report import emit_metrics, mapping_metrics
+from tgsync.report import CycleReport, MappingReport, emit_metrics, mapping_metrics
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/opensearch/0123456789abcdef"
 

@@ -9,9 +9,9 @@ mode with bounded attempts and timeouts far inside the function's own.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,9 +26,15 @@ from tgsync.pacing import Pacer, unpaced
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_elbv2.type_defs import TargetDescriptionTypeDef, TargetGroupTypeDef
 else:
-    ElasticLoadBalancingv2Client = Any
+    ElasticLoadBalancingv2Client = TargetDescriptionTypeDef = TargetGroupTypeDef = Any
 
+#: Every ELB operation the provider calls, reads then writes: the function's role
+#: allows exactly these (the least-privilege test reads them from here).
+READ_OPERATIONS = ("DescribeTargetGroups", "DescribeTargetHealth", "DescribeTags")
+WRITE_OPERATIONS = ("RegisterTargets", "DeregisterTargets", "AddTags", "RemoveTags")
+OPERATIONS = READ_OPERATIONS + WRITE_OPERATIONS
 #: Targets per RegisterTargets/DeregisterTargets call (no documented maximum).
 TARGET_CHUNK = 200
 #: Tags per AddTags call, and resource ARNs per DescribeTags call (API maximum 20).
@@ -169,7 +175,6 @@ class Elbv2Provider:
         self._outside: dict[str, set[str]] = {}
         self._pacer = pacer
         self._lock = threading.Lock()
-        self.calls: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -180,17 +185,17 @@ class Elbv2Provider:
                 self._clients[region] = self._client_for_region(region)
             return self._clients[region]
 
-    def _call(self, operation: str, arn: str, **kwargs: Any) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _calling(self, operation: str, arn: str) -> Iterator[ElasticLoadBalancingv2Client]:
+        """Pace one call of ``operation`` and turn its failure into a ProviderError."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"{operation} is not in OPERATIONS: the role would not allow it")
         client = self._client(arn)
-        method = getattr(client, _snake(operation))
         self._pacer.acquire()
-        with self._lock:
-            self.calls[operation] += 1
         try:
-            response: dict[str, Any] = method(**kwargs)
+            yield client
         except (ClientError, BotoCoreError) as exc:
             raise explain(operation, arn, exc) from exc
-        return response
 
     # ------------------------------------------------------------------ reads
 
@@ -199,7 +204,8 @@ class Elbv2Provider:
         cached = self._facts.get(arn)
         if cached is not None:
             return cached
-        response = self._call("DescribeTargetGroups", arn, TargetGroupArns=[arn])
+        with self._calling("DescribeTargetGroups", arn) as client:
+            response = client.describe_target_groups(TargetGroupArns=[arn])
         groups = response.get("TargetGroups", [])
         if not groups:
             raise ProviderError(f"DescribeTargetGroups: target group {arn} not found")
@@ -214,8 +220,9 @@ class Elbv2Provider:
         """
         for batch in _batches_by_region([a for a in arns if a not in self._facts]):
             try:
-                response = self._call("DescribeTargetGroups", batch[0],
-                                      TargetGroupArns=list(batch), PageSize=len(batch))
+                with self._calling("DescribeTargetGroups", batch[0]) as client:
+                    response = client.describe_target_groups(TargetGroupArns=list(batch),
+                                                             PageSize=len(batch))
             except ProviderError:
                 continue
             for group in response.get("TargetGroups", []):
@@ -223,7 +230,8 @@ class Elbv2Provider:
 
     def targets(self, arn: str) -> list[Target]:
         """DescribeTargetHealth: one call, every target on every port."""
-        response = self._call("DescribeTargetHealth", arn, TargetGroupArn=arn)
+        with self._calling("DescribeTargetHealth", arn) as client:
+            response = client.describe_target_health(TargetGroupArn=arn)
         found = []
         for item in response.get("TargetHealthDescriptions", []):
             target = item.get("Target", {})
@@ -251,7 +259,8 @@ class Elbv2Provider:
         """DescribeTags of many groups, 20 to a call."""
         found: dict[str, dict[str, str]] = {}
         for batch in _batches_by_region(arns):
-            response = self._call("DescribeTags", batch[0], ResourceArns=list(batch))
+            with self._calling("DescribeTags", batch[0]) as client:
+                response = client.describe_tags(ResourceArns=list(batch))
             for description in response.get("TagDescriptions", []):
                 found[description.get("ResourceArn", "")] = {
                     t["Key"]: t.get("Value", "") for t in description.get("Tags", [])}
@@ -279,8 +288,9 @@ class Elbv2Provider:
         flipped: dict[str, str] = {}  # IP -> ELB's first words, once its zone was flipped
         while todo:
             try:
-                self._call("RegisterTargets", arn, TargetGroupArn=arn, Targets=[
-                    _target(ip, port, "all" if ip in outside else None) for ip in todo])
+                with self._calling("RegisterTargets", arn) as client:
+                    client.register_targets(TargetGroupArn=arn, Targets=[
+                        _target(ip, port, "all" if ip in outside else None) for ip in todo])
                 return
             except ProviderError as exc:
                 cause = exc.__cause__
@@ -307,19 +317,22 @@ class Elbv2Provider:
         """DeregisterTargets with each target's port (without it ELB silently does
         nothing) and the zone ELB reported for it (required outside the VPC)."""
         for batch in chunks(sorted(targets, key=lambda t: (t.ip, t.port)), TARGET_CHUNK):
-            self._call("DeregisterTargets", arn, TargetGroupArn=arn,
-                       Targets=[_target(t.id, t.port, t.availability_zone) for t in batch])
+            with self._calling("DeregisterTargets", arn) as client:
+                client.deregister_targets(TargetGroupArn=arn, Targets=[
+                    _target(t.id, t.port, t.availability_zone) for t in batch])
 
     def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
         """RemoveTags, then AddTags, each batched: a full tag set must first make room."""
         for keys in chunks(sorted(remove), TAG_CHUNK):
-            self._call("RemoveTags", arn, ResourceArns=[arn], TagKeys=list(keys))
+            with self._calling("RemoveTags", arn) as client:
+                client.remove_tags(ResourceArns=[arn], TagKeys=list(keys))
         for batch in chunks(sorted(add.items()), TAG_CHUNK):
-            self._call("AddTags", arn, ResourceArns=[arn],
-                       Tags=[{"Key": k, "Value": v} for k, v in batch])
+            with self._calling("AddTags", arn) as client:
+                client.add_tags(ResourceArns=[arn], Tags=[{"Key": k, "Value": v}
+                                                          for k, v in batch])
 
 
-def _facts(group: Mapping[str, Any]) -> TargetGroupFacts:
+def _facts(group: TargetGroupTypeDef) -> TargetGroupFacts:
     return TargetGroupFacts(
         arn=group["TargetGroupArn"],
         name=group.get("TargetGroupName", ""),
@@ -341,12 +354,7 @@ def _batches_by_region(arns: Sequence[str]) -> Iterator[Sequence[str]]:
         yield from chunks(same_region, TAG_CHUNK)
 
 
-def _target(ip: str, port: int, zone: str | None) -> dict[str, Any]:
-    target: dict[str, Any] = {"Id": ip, "Port": port}
+def _target(ip: str, port: int, zone: str | None) -> TargetDescriptionTypeDef:
     if zone:
-        target["AvailabilityZone"] = zone
-    return target
-
-
-def _snake(operation: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+        return {"Id": ip, "Port": port, "AvailabilityZone": zone}
+    return {"Id": ip, "Port": port}

@@ -5,7 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Resolution", "Source"]
+__all__ = ["Nameserver", "Resolution", "Source"]
+
+
+@dataclass(frozen=True, slots=True)
+class Nameserver:
+    """A DNS server to ask: an IP literal and a port."""
+
+    address: str
+    port: int = 53
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,8 +28,6 @@ class Resolution:
     change anything.
     """
 
-    hostname: str
-    record_type: str
     answers: frozenset[str] = frozenset()
     queries: int = 0
     error: str | None = None
@@ -25,11 +35,6 @@ class Resolution:
     #: or capped answers, what the planner needs to weigh an IP's absence.
     distinct: int = 1
     largest: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when every lookup succeeded with at least one answer."""
-        return self.error is None and bool(self.answers)
 
 
 class Source(Protocol):

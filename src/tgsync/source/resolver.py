@@ -16,8 +16,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-from tgsync.config import Nameserver
-from tgsync.source import Resolution
+from tgsync.source import Nameserver, Resolution
 
 #: Seconds to wait for one server's answer, and for one whole query (all servers,
 #: retries included). Both end far inside the function's own timeout.
@@ -64,19 +63,19 @@ class DnsSource:
                     hostname, record_type, search=False, raise_on_no_answer=False
                 )
             except dns.exception.DNSException as exc:
-                return Resolution(hostname, record_type, frozenset(union), queries,
+                return Resolution(frozenset(union), queries,
                                   describe_failure(exc, hostname, record_type))
             found = frozenset(rdata.to_text() for rdata in answer.rrset or ()
                               if rdata.rdtype == dns.rdatatype.from_text(record_type))
             if not found:
-                return Resolution(hostname, record_type, frozenset(union), queries,
+                return Resolution(frozenset(union), queries,
                                   f"no {record_type} records for {hostname} (empty answer)")
             largest = max(largest, len(found))
             seen.add(found)
             if found == union:
                 break
             union |= found
-        return Resolution(hostname, record_type, frozenset(union), queries,
+        return Resolution(frozenset(union), queries,
                           distinct=len(seen), largest=largest)
 
 

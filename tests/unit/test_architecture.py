@@ -1,0 +1,48 @@
+"""The house reads top-down: no module imports one that imports it back, and the
+planning core touches no I/O."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "tgsync"
+
+
+def imports() -> dict[str, set[str]]:
+    """tgsync module -> the tgsync modules it imports, type-checking-only ones too."""
+    found: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        name = ".".join(("tgsync", *path.relative_to(SRC).with_suffix("").parts))
+        name = name.removesuffix(".__init__")
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets.add(node.module)
+                targets.update(f"{node.module}.{alias.name}" for alias in node.names
+                               if (SRC.parent / node.module.replace(".", "/") /
+                                   f"{alias.name}.py").exists())
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+        found[name] = targets
+    return found
+
+
+def test_no_two_modules_depend_on_each_other_directly_or_through_others():
+    graph = {m: {t for t in ts if t.startswith("tgsync")} for m, ts in imports().items()}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(m for m in graph if reaches(m, m, set()))
+    assert cycles == []
+
+
+def test_the_planning_core_and_the_guard_do_no_io():
+    allowed = {"__future__", "collections.abc", "dataclasses", "enum", "ipaddress", "math",
+               "tgsync.model"}
+    for module in ("tgsync.plan", "tgsync.guard", "tgsync.model"):
+        assert imports()[module] <= allowed, module

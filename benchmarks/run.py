@@ -53,7 +53,7 @@ from tgsync import config
 from tgsync.controller import Controller
 from tgsync.pacing import DEFAULT_BURST
 from tgsync.report import logger
-from tgsync.wiring import build_controller
+from tgsync.wiring import build_controller, build_provider
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent.parent / "out" / "benchmarks.md"
@@ -300,6 +300,27 @@ class Bench:
             f"(bursts of {DESCRIBE_BURST}, about {DESCRIBE_RATE:.0f} a second, per account "
             "and region) with room left for other callers.")
 
+    def discovery(self, size: int) -> None:
+        """What a discovery read of ``size`` groups costs (a tenth of them tagged)."""
+        self.moto.reset()
+        elbv2 = boto3.client("elbv2", region_name=REGION, endpoint_url=self.moto.endpoint)
+        vpc = boto3.client("ec2", region_name=REGION).create_vpc(
+            CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        for i in range(size):
+            arn = create_target_group(elbv2, f"tg-{i}", vpc_id=vpc)
+            if i % 10 == 0:
+                elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": "tgsync:hostname",
+                                                          "Value": f"vpc-d{i}-abc.example"}])
+        cfg = config.load({config.DISCOVER: "tags", "AWS_REGION": REGION})
+        provider = build_provider(cfg)
+        seconds, requests, _ = self.measure(lambda: provider.discover(REGION))
+        self.rows.append((
+            f"discovery read of {size} target groups ({size // 10} tagged)",
+            f"{seconds:.1f} s, {sum(requests.values())} requests "
+            f"({requests['DescribeTargetGroups']} DescribeTargetGroups, "
+            f"{requests['DescribeTags']} DescribeTags)",
+            "", f"once per TGSYNC_DISCOVER_EVERY ({config.DEFAULT_DISCOVER_EVERY:.0f} s)"))
+
     def _original_at_scale(self, size: int, elbv2: Any, mappings: list[dict[str, str]]) -> None:
         """The original needs one function per target group, all firing on the minute."""
         alb = attach_to_load_balancer(elbv2, [m["target_group_arn"] for m in mappings],
@@ -419,10 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, nargs="*", default=[1, 10, 100, 500])
     parser.add_argument("--quick", action="store_true",
                         help="3 repeats, 1 and 10 target groups, no zip (a smoke run)")
+    parser.add_argument("--discover", type=int, default=1000,
+                        help="target groups for the discovery read (default 1000)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeats, args.scale = 3, [1, 10]
+        args.repeats, args.scale, args.discover = 3, [1, 10], 100
     logger.setLevel("ERROR")  # the bench prints its own table
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tgsync-bench-") as workdir:
@@ -433,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
             (f"scale: {', '.join(map(str, args.scale))} target groups (paced: the biggest "
              "takes minutes)", lambda: bench.scale(args.scale)),
         ]
+        stages.append((f"discovery read of {args.discover} target groups",
+                       lambda: bench.discovery(args.discover)))
         if not args.quick:
             stages.append(("the deployable zip", bench.artifact))
         stages.append(("monthly cost", bench.cost))

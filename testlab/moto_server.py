@@ -41,6 +41,9 @@ Rules moto lacks, each as strict as ELB where a promise of tgsync depends on it:
 - Target Ids are kept and returned exactly as registered (an IPv6 address written
   ``2001:0db8::1`` stays so), and DeregisterTargets matches them as written.
 - Targets registered with ``AvailabilityZone`` report it in DescribeTargetHealth.
+- DescribeTargetGroups pages its answer: ``PageSize`` 1 to 400 (400 if unset), the rest
+  behind ``NextMarker`` (moto returns everything at once). Source: the
+  DescribeTargetGroups API reference (PageSize, Marker, NextMarker).
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from moto.elbv2 import models
+from moto.core.responses import ActionResult
+from moto.elbv2 import models, responses
 from moto.elbv2.exceptions import ELBClientError, TooManyTagsError, ValidationError
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -169,6 +173,24 @@ def _add_tags(self: models.ELBv2Backend, resource_arns: list[str],
         self.tagging_service.tag_resource(arn, tags)
 
 
+MAX_PAGE = 400
+
+
+def _describe_target_groups(self: responses.ELBV2Response) -> ActionResult:
+    if self._get_param("LoadBalancerArn") or self._get_param("TargetGroupArns", []) or \
+            self._get_param("Names", []):
+        return _original_describe_groups(self)
+    size = int(self._get_param("PageSize") or MAX_PAGE)
+    if not 1 <= size <= MAX_PAGE:
+        raise ValidationError(f"PageSize must be between 1 and {MAX_PAGE}")
+    start = int(self._get_param("Marker") or 0)
+    groups = list(self.elbv2_backend.describe_target_groups(None, [], []))
+    result: dict[str, Any] = {"TargetGroups": groups[start:start + size]}
+    if start + size < len(groups):
+        result["NextMarker"] = str(start + size)
+    return ActionResult(result)
+
+
 def _health_status(target_id: str, port: str, health_port: str | None, state: str,  # noqa: PLR0917 - moto's own order
                    reason: str | None, description: str | None, zone: str | None
                    ) -> models.FakeHealthStatus:
@@ -232,6 +254,8 @@ models.FakeTargetGroup.deregister = _deregister  # type: ignore[method-assign]
 models.FakeTargetGroup.health_for = _health_for  # type: ignore[method-assign]
 models.ELBv2Backend.describe_target_health = _describe_target_health  # type: ignore[method-assign]
 models.ELBv2Backend.add_tags = _add_tags  # type: ignore[method-assign]
+_original_describe_groups = responses.ELBV2Response.describe_target_groups
+responses.ELBV2Response.describe_target_groups = _describe_target_groups  # type: ignore[method-assign]
 models.FakeHealthStatus.target = property(_target_with_zone)  # type: ignore[assignment,method-assign]
 
 

@@ -57,6 +57,12 @@ _FLAGS: tuple[tuple[str, str, str], ...] = (
      f"target groups synced in parallel (default {settings.DEFAULT_CONCURRENCY})"),
     ("--api-rate", settings.API_RATE,
      f"ELB API calls per second at most (default {settings.DEFAULT_API_RATE:.0f})"),
+    ("--discover", settings.DISCOVER,
+     "tags: also keep every ip target group of the region tagged tgsync:hostname"),
+    ("--owner", settings.OWNER, "with --discover: manage only groups tagged tgsync:owner "
+     "with this value (default: only groups with no owner tag)"),
+    ("--discover-every", settings.DISCOVER_EVERY,
+     f"seconds between discovery reads (default {settings.DEFAULT_DISCOVER_EVERY:.0f})"),
 )
 _LEGACY = {settings.HOSTNAME: settings.LEGACY_HOSTNAME,
            settings.TARGET_GROUP_ARN: settings.LEGACY_TARGET_GROUP_ARN}

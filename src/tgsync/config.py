@@ -39,6 +39,15 @@ Environment variables
 ``TGSYNC_API_RATE``
     ELB API calls per second across all mappings (default 8, bursts of up to 20), to
     stay inside the account's ELB throttling budget.
+``TGSYNC_DISCOVER``
+    ``tags`` to also keep every ``ip`` target group of the region that carries the tag
+    ``tgsync:hostname`` (see :mod:`tgsync.discovery`); unset or ``off``: only the
+    configured mappings.
+``TGSYNC_OWNER``
+    With discovery: manage only groups tagged ``tgsync:owner`` with this value
+    (unset: only groups with no ``tgsync:owner`` tag).
+``TGSYNC_DISCOVER_EVERY``
+    Seconds between discovery reads (default 300; every cold start reads too).
 """
 
 from __future__ import annotations
@@ -69,6 +78,9 @@ DRY_RUN = "TGSYNC_DRY_RUN"
 MAPPINGS = "TGSYNC_MAPPINGS"
 CONCURRENCY = "TGSYNC_CONCURRENCY"
 API_RATE = "TGSYNC_API_RATE"
+DISCOVER = "TGSYNC_DISCOVER"
+OWNER = "TGSYNC_OWNER"
+DISCOVER_EVERY = "TGSYNC_DISCOVER_EVERY"
 # The original Go function's names keep working.
 LEGACY_HOSTNAME = "DomainEndpoint"
 LEGACY_TARGET_GROUP_ARN = "AlbTargetGroupId"
@@ -84,6 +96,8 @@ DEFAULT_API_RATE = 8.0
 MAX_API_RATE = 100.0
 MAX_HOSTNAME_LENGTH = 253  # RFC 1035, without the trailing dot
 MAX_MAPPINGS = 1000
+DEFAULT_DISCOVER_EVERY = 300.0
+MAX_DISCOVER_EVERY = 86_400.0
 
 #: Keys an entry of TGSYNC_MAPPINGS may have; anything else is a typo and an error.
 MAPPING_KEYS = (
@@ -111,8 +125,11 @@ class MappingConfig:
     )
     policy: Policy = Policy.SYNC
     alb_id: str | None = None
-    #: Where the user wrote it: ``TGSYNC_MAPPINGS[2]``, or the single-mapping variable.
+    #: Where the user wrote it: ``TGSYNC_MAPPINGS[2]``, the single-mapping variable, or
+    #: the tags of a discovered group.
     source: str = HOSTNAME
+    #: Where each setting came from, for ``tgsync plan``: (setting, origin) pairs.
+    origins: tuple[tuple[str, str], ...] = ()
 
     @property
     def target_group_name(self) -> str:
@@ -132,6 +149,17 @@ class InvalidMapping:
     index: int
     label: str
     problems: tuple[str, ...]
+    target_group_arn: str = ""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Discovery by tags: whose groups, how often, and the defaults tags override."""
+
+    owner: str | None = None
+    every: float = DEFAULT_DISCOVER_EVERY
+    region: str = ""
+    defaults: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +171,7 @@ class Config:
     dry_run: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     api_rate: float = DEFAULT_API_RATE
+    discovery: Discovery | None = None
 
 
 # --------------------------------------------------------------------------- values
@@ -235,6 +264,28 @@ def parse_bool(raw: Any) -> bool:
     if text in _FALSE:
         return False
     raise ValueError(f"{raw!r} is not a boolean; use true or false")
+
+
+_TAG_VALUE = re.compile(r"^[\w\s+\-=.:/@]{1,256}$")
+
+
+def parse_owner(raw: Any) -> str:
+    """An owner id: what a ``tgsync:owner`` tag value may hold."""
+    text = str(raw).strip()
+    if not _TAG_VALUE.match(text):
+        raise ValueError(f"{raw!r} cannot be a tag value; use 1 to 256 letters, digits, "
+                         "spaces and + - = . _ : / @, e.g. team-search")
+    return text
+
+
+def parse_discover(raw: Any) -> bool:
+    """``tags`` turns discovery on; ``off`` or empty leaves it off."""
+    text = str(raw).strip().lower()
+    if text in ("", "off"):
+        return False
+    if text == "tags":
+        return True
+    raise ValueError(f"{raw!r} is not a discovery mode; use tags (or off)")
 
 
 def parse_policy(raw: Any) -> Policy:
@@ -407,6 +458,7 @@ def load(env: Mapping[str, str]) -> Config:
     if (raw := _env(env, API_RATE)) is not None:
         api_rate = problems.parse(API_RATE, raw, parse_rate)
 
+    discovery = _discovery(env, defaults, problems)
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
     arn = _either(env, TARGET_GROUP_ARN, LEGACY_TARGET_GROUP_ARN, problems)
     raw_mappings = _env(env, MAPPINGS)
@@ -420,12 +472,12 @@ def load(env: Mapping[str, str]) -> Config:
             )
         results = [_mapping_from_json(index, entry, defaults) for index, entry in
                    enumerate(problems.parse(MAPPINGS, raw_mappings, _parse_mapping_list) or [])]
-    elif hostname is None and arn is None:
+    elif hostname is None and arn is None and discovery is None:
         problems.items.append(
             f"nothing to sync: set {HOSTNAME} (or {LEGACY_HOSTNAME}) and {TARGET_GROUP_ARN} "
-            f"(or {LEGACY_TARGET_GROUP_ARN}), or {MAPPINGS}"
+            f"(or {LEGACY_TARGET_GROUP_ARN}), or {MAPPINGS}, or {DISCOVER}=tags"
         )
-    else:
+    elif hostname is not None or arn is not None:
         results.extend(_single_mapping(env, hostname, arn, defaults, problems))
 
     if problems.items:
@@ -436,7 +488,31 @@ def load(env: Mapping[str, str]) -> Config:
         dry_run=bool(dry_run),
         concurrency=concurrency,
         api_rate=api_rate,
+        discovery=discovery,
     )
+
+
+def _discovery(env: Mapping[str, str], defaults: dict[str, Any], problems: _Problems
+               ) -> Discovery | None:
+    """The discovery settings, or ``None`` when discovery is off."""
+    if not problems.parse(DISCOVER, env.get(DISCOVER, ""), parse_discover):
+        if _env(env, OWNER) is not None:
+            problems.items.append(f"{OWNER} is set but {DISCOVER} is not: set {DISCOVER}=tags "
+                                  f"or unset {OWNER}")
+        return None
+    owner = None
+    if (raw := _env(env, OWNER)) is not None:
+        owner = problems.parse(OWNER, raw, parse_owner)
+    every = DEFAULT_DISCOVER_EVERY
+    if (raw := _env(env, DISCOVER_EVERY)) is not None:
+        every = problems.parse(DISCOVER_EVERY, raw,
+                               lambda v: parse_seconds(v, MAX_DISCOVER_EVERY)) or every
+    region = (_env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION") or "").strip()
+    if not region:
+        problems.items.append(f"{DISCOVER}=tags needs the region to look in: set AWS_REGION "
+                              "(Lambda sets it) or AWS_DEFAULT_REGION")
+    return Discovery(owner=owner, every=every, region=region,
+                     defaults=tuple(sorted(defaults.items())))
 
 
 def _single_mapping(env: Mapping[str, str], hostname: str | None, arn: str | None,

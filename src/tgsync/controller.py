@@ -15,14 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from tgsync.arn import load_balancer_name
-from tgsync.config import Config, InvalidMapping, MappingConfig, clashes
+from tgsync.config import Config, Discovery, InvalidMapping, MappingConfig, clashes
+from tgsync.discovery import Discovered, adopt
 from tgsync.errors import ProviderError
 from tgsync.guard import screen
 from tgsync.model import Target, TargetGroupFacts
 from tgsync.plan import Action, MissingSince, Plan, apply_policy, plan
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
-from tgsync.report import CycleReport, MappingReport, logger
+from tgsync.report import CycleReport, DiscoveryReport, MappingReport, logger
 from tgsync.source import Nameserver, Source
 
 #: Stop starting new mappings when the Lambda has less time left than this.
@@ -57,13 +58,15 @@ class Controller:
         self._clock = clock
         self._alb_checked: set[str] = set()
         self._lock = threading.Lock()
+        self._discovery: Discovered | None = None
+        self._discovery_report: DiscoveryReport | None = None
 
     # ------------------------------------------------------------------ one mapping
 
     def sync_mapping(self, mapping: MappingConfig, *, dry_run: bool = False) -> MappingReport:
         """One cycle for one mapping; never raises for DNS or AWS faults."""
         report = MappingReport(mapping.label, mapping.hostname, mapping.target_group_arn,
-                               port=mapping.port, dry_run=dry_run)
+                               port=mapping.port, dry_run=dry_run, origins=list(mapping.origins))
         try:
             return self._sync(mapping, report, dry_run)
         except ProviderError as exc:
@@ -247,6 +250,10 @@ class Controller:
         """
         dry = config.dry_run if dry_run is None else dry_run
         mappings: Sequence[MappingConfig] = config.mappings
+        found: list[MappingReport] = []
+        if config.discovery is not None:
+            discovered, found = self._discovered(config, config.discovery, dry)
+            mappings = [*mappings, *discovered]
         if len(mappings) > 1:  # a cold start with many groups: batch the one-off reads
             arns = [m.target_group_arn for m in mappings]
             self.provider.prefetch(arns)
@@ -272,10 +279,77 @@ class Controller:
             with ThreadPoolExecutor(max_workers=min(config.concurrency, len(mappings))) as pool:
                 reports = list(pool.map(one, range(len(mappings))))
         reports.extend(_invalid_report(bad, dry) for bad in config.invalid)
-        cycle = CycleReport(reports, dry_run=dry)
+        reports.extend(found)
+        cycle = CycleReport(reports, dry_run=dry, discovery=self._discovery_report)
         for report in reports:
             logger.info("mapping summary", extra=report.to_dict())
         return cycle
+
+    # ------------------------------------------------------------------ discovery
+
+    def _discovered(self, config: Config, discovery: Discovery, dry_run: bool
+                    ) -> tuple[list[MappingConfig], list[MappingReport]]:
+        """The discovered mappings that no explicit mapping covers, and reports for the
+        groups refused. Read at the first cycle and then every ``discovery.every``
+        seconds; a failed read keeps the last good one (and is reported)."""
+        now = self._clock()
+        failure: MappingReport | None = None
+        last = self._discovery
+        if last is None or not 0 <= now - last.at < discovery.every:
+            try:
+                candidates = self.provider.discover(discovery.region)
+                fresh = adopt(candidates, discovery, at=now)
+                # The listing read every group's tags: the memory needs no read of its own.
+                self.registry.remember({c.arn: dict(c.tags) for c in candidates
+                                        if c.arn in fresh.arns})
+            except ProviderError as exc:
+                logger.error("discovery failed: keeping the groups found before",
+                             extra={"error": str(exc)})
+                failure = MappingReport("discovery", "", "", dry_run=dry_run).fail(
+                    f"discovery failed, the groups found before are kept: {exc}")
+            else:
+                self._adopted(last, fresh, dry_run)
+                self._discovery = last = fresh
+        elif self._discovery_report is not None:  # the read of an earlier cycle
+            self._discovery_report = replace(self._discovery_report, read=0, new=[],
+                                             let_go=[])
+        if last is None:
+            return [], [failure] if failure else []
+        explicit = {(m.target_group_arn, self._port_of(m)) for m in config.mappings}
+        kept = [m for m in last.mappings if (m.target_group_arn, self._port_of(m)) not in explicit]
+        refused = [MappingReport(bad.label, "", bad.target_group_arn, dry_run=dry_run).fail(
+            "; ".join(bad.problems)) for bad in last.refused]
+        return kept, [*refused, *([failure] if failure else [])]
+
+    def _adopted(self, before: Discovered | None, after: Discovered, dry_run: bool) -> None:
+        """Log what changed, and let go of groups no longer discovered: their targets
+        stay as they are, tgsync stops acting on them and removes its memory tags."""
+        old = {m.target_group_arn: m for m in before.mappings} if before else {}
+        new = {m.target_group_arn: m for m in after.mappings}
+        self._discovery_report = DiscoveryReport(
+            read=after.read, adopted=sorted(new), new=sorted(set(new) - set(old)),
+            let_go=sorted(set(old) - set(new)), refused=[b.label for b in after.refused],
+            others=len(after.others))
+        logger.info("discovery", extra=self._discovery_report.to_dict())
+        for arn in self._discovery_report.let_go:
+            if dry_run:
+                continue
+            port = old[arn].port or self._port_of(old[arn])
+            try:
+                self.registry.recall(arn, port, fresh=True)
+                self.registry.save(arn, port, {})
+            except ProviderError as exc:  # deleted, or denied: nothing of ours to keep
+                logger.warning("let go, but its memory tags could not be removed",
+                               extra={"target_group": arn, "error": str(exc)})
+
+    def _port_of(self, mapping: MappingConfig) -> int:
+        """The port a mapping keeps: its own, or its group's (0 if the group is unknown)."""
+        if mapping.port:
+            return mapping.port
+        try:
+            return self.provider.facts(mapping.target_group_arn).port
+        except ProviderError:
+            return 0
 
     def _clashes(self, mappings: Sequence[MappingConfig]) -> dict[int, str]:
         """Mappings that share a target group and its effective port (see
@@ -297,5 +371,5 @@ class Controller:
 def _invalid_report(bad: InvalidMapping, dry_run: bool) -> MappingReport:
     logger.error("invalid mapping skipped", extra={"mapping": bad.label,
                                                    "problems": list(bad.problems)})
-    return MappingReport(bad.label, "", "", dry_run=dry_run).fail(
+    return MappingReport(bad.label, "", bad.target_group_arn, dry_run=dry_run).fail(
         "invalid configuration: " + "; ".join(bad.problems))

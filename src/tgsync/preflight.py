@@ -12,7 +12,8 @@ Writes are checked only with requests that cannot change anything:
   succeeds and does nothing);
 - ``RegisterTargets`` of a target already registered on the port and not draining,
   exactly as ELB reported it (registering a registered target changes nothing);
-- ``RemoveTags`` of the key ``tgsync:check``, after checking the group has no such tag;
+- ``RemoveTags`` of the key ``tgsync:missing:check``, after checking the group has no
+  such tag;
 - ``AddTags`` of one of tgsync's own memory tags with the value it already has.
 
 Where no such request exists (an empty group, no memory tag), the permission is
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from tgsync.arn import load_balancer_name
-from tgsync.config import Config, MappingConfig
+from tgsync.config import Config, Discovery, MappingConfig
+from tgsync.discovery import adopt
 from tgsync.errors import ProviderError
 from tgsync.guard import screen
 from tgsync.model import Target, TargetGroupFacts
@@ -38,7 +40,9 @@ from tgsync.source import Nameserver, Source
 OK, FAIL, UNVERIFIED = "OK", "FAIL", "UNVERIFIED"
 #: TEST-NET-1: public, so ELB never registers it; deregistering it changes nothing.
 NEVER_A_TARGET = "192.0.2.1"
-CHECK_TAG = "tgsync:check"
+#: Under tgsync's own prefix, so that a discovery role (RemoveTags of tgsync:missing:*
+#: only) may remove it; no mapping reads it (its port is not a number).
+CHECK_TAG = "tgsync:missing:check"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +62,30 @@ def run(config: Config, provider: Elbv2Provider,
         source_for: Callable[[tuple[Nameserver, ...]], Source]) -> list[Check]:
     """Every check for every mapping; never raises for AWS or DNS faults."""
     checks: list[Check] = []
-    for mapping in config.mappings:
+    mappings = list(config.mappings)
+    if config.discovery is not None:
+        mappings += _discovery_checks(config.discovery, provider, checks)
+    for mapping in mappings:
         checks.extend(_mapping_checks(mapping, provider, source_for))
     for bad in config.invalid:
         checks.append(Check(FAIL, bad.label, "; ".join(bad.problems)))
     return checks
+
+
+def _discovery_checks(discovery: Discovery, provider: Elbv2Provider, checks: list[Check]
+                      ) -> list[MappingConfig]:
+    """List the region's groups as discovery does; the adopted ones are checked next."""
+    name = f"discovery in {discovery.region}"
+    try:
+        found = adopt(provider.discover(discovery.region), discovery)
+    except ProviderError as exc:
+        checks.append(Check(FAIL, name, _denied_or_failed(exc, "DescribeTargetGroups")))
+        return []
+    owner = f"owner {discovery.owner}" if discovery.owner else "no owner tag"
+    checks.append(Check(OK, name, f"{found.read} group(s) read, {len(found.mappings)} "
+                        f"adopted ({owner}), {len(found.others)} of other owners"))
+    checks.extend(Check(FAIL, bad.label, "; ".join(bad.problems)) for bad in found.refused)
+    return list(found.mappings)
 
 
 def _denied_or_failed(exc: ProviderError, action: str) -> str:

@@ -204,6 +204,11 @@ class TagRegistry:
         with self._lock:
             self._tags.update({arn: found.get(arn, {}) for arn in unknown})
 
+    def remember(self, tags: Mapping[str, Mapping[str, str]]) -> None:
+        """Take tags read elsewhere (a discovery listing) as the groups' current tags."""
+        with self._lock:
+            self._tags.update({arn: dict(found) for arn, found in tags.items()})
+
     def recall(self, arn: str, port: int, *, fresh: bool) -> Recalled:
         """The memory, read from tags on first use and whenever ``fresh`` is asked."""
         with self._lock:

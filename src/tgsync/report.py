@@ -49,6 +49,8 @@ class MappingReport:
     decisions: list[Decision] = field(default_factory=list)
     dns_queries: int = 0
     dry_run: bool = False
+    #: Where each setting came from (discovered mappings): (setting, origin) pairs.
+    origins: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def target_group_name(self) -> str:
@@ -82,11 +84,32 @@ class MappingReport:
 
 
 @dataclass
+class DiscoveryReport:
+    """What the last discovery read found: groups adopted (and newly), let go, refused."""
+
+    read: int = 0
+    adopted: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    let_go: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    others: int = 0  # groups with tgsync:hostname that belong to another owner
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary, with group names."""
+        return {"groups_read": self.read,
+                "adopted": [target_group_name(a) for a in self.adopted],
+                "newly_adopted": [target_group_name(a) for a in self.new],
+                "let_go": [target_group_name(a) for a in self.let_go],
+                "refused": self.refused, "other_owners": self.others}
+
+
+@dataclass
 class CycleReport:
-    """All mappings of one cycle."""
+    """All mappings of one cycle, and the discovery read it used (if any)."""
 
     mappings: list[MappingReport]
     dry_run: bool = False
+    discovery: DiscoveryReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -121,6 +144,7 @@ class CycleReport:
             "registered": sum(len(m.registered_ips) for m in self.mappings),
             "deregistered": sum(len(m.deregistered_ips) for m in self.mappings),
             "mappings": [m.to_dict() for m in self.mappings],
+            **({"discovery": self.discovery.to_dict()} if self.discovery else {}),
         }
 
 
@@ -142,6 +166,9 @@ def render_line(report: MappingReport, stamp: str) -> str:
 def render_table(report: MappingReport) -> str:
     """The plan of one mapping as a fixed-width table: what ``plan`` prints."""
     lines = [f"{report.label} (port {report.port or '?'})"]
+    if report.origins:
+        lines.append("  settings: " + ", ".join(f"{setting} from {origin}"
+                                                for setting, origin in report.origins))
     if report.error:
         lines.append(f"  {'FAILED' if not report.resolved else 'ERROR'}: {report.error}")
     lines.append(f"  wanted (DNS): {', '.join(report.wanted) or '-'}")
@@ -215,4 +242,9 @@ def emit_metrics(cycle: CycleReport) -> None:
     if observed:
         values.append(("MinHealthyTargets", min(observed)))
     values.append(("Mappings", len(cycle.mappings)))
+    if cycle.discovery is not None:
+        values += [("DiscoveredGroups", len(cycle.discovery.adopted)),
+                   ("AdoptedGroups", len(cycle.discovery.new)),
+                   ("LetGoGroups", len(cycle.discovery.let_go)),
+                   ("RefusedGroups", len(cycle.discovery.refused))]
     _emit({}, values)

@@ -19,7 +19,10 @@ import pytest
 
 from conftest import HOSTNAME
 from testlab.peers import REGION, create_target_group
+from tgsync.discovery import TAG_HOSTNAME, TAG_OWNER
+from tgsync.preflight import CHECK_TAG
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS, WRITE_OPERATIONS
+from tgsync.registry import TAG_PREFIX
 
 pytestmark = pytest.mark.slow
 
@@ -80,14 +83,23 @@ def test_one_command_deploys_the_stack_and_prints_its_outputs(network, target_gr
     assert "already up to date" in again.stdout or "UPDATE_COMPLETE" in again.stdout
 
 
-def test_the_role_allows_exactly_the_elb_calls_the_code_makes(network, target_group):
-    assert deploy(network, target_group).returncode == 0
+def role_policy(stack="tgsync"):
+    """The function role's inline policy document, as CloudFormation made it."""
     iam = boto3.client("iam", region_name=REGION)
-    role = next(r for r in iam.list_roles()["Roles"] if "FunctionRole" in r["RoleName"])
+    role = next(r for r in iam.list_roles()["Roles"]
+                if "FunctionRole" in r["RoleName"] and r["RoleName"].startswith(stack))
     (name,) = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
     document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
     if isinstance(document, str):  # moto keeps a CloudFormation-made policy as a repr
         document = ast.literal_eval(urllib.parse.unquote(document))
+    # moto leaves AWS::NoValue in a list as None where CloudFormation drops the item.
+    document["Statement"] = [s for s in document["Statement"] if s]
+    return document
+
+
+def test_the_role_allows_exactly_the_elb_calls_the_code_makes(network, target_group):
+    assert deploy(network, target_group).returncode == 0
+    document = role_policy()
     granted = {}
     for statement in document["Statement"]:
         resources = statement["Resource"]
@@ -223,3 +235,30 @@ def test_each_example_parameter_file_fills_every_required_parameter(params, temp
         "CodeBucket", "CodeKey"}  # make deploy fills these in
     assert required <= set(given), required - set(given)
     assert set(given) <= set(declared)
+
+
+def test_with_discovery_writes_need_the_tags_and_removal_only_our_own_keys(network):
+    done = run(DEPLOY, "--bucket", "tgsync-artifacts", "--stack-name", "found",
+               "-p", "Discover=tags", "-p", "Owner=team-a",
+               "-p", f"SubnetIds={network['subnet']}", "-p",
+               f"SecurityGroupIds={network['group']}", env=dict(os.environ))
+    assert done.returncode == 0, done.stderr + done.stdout
+    statements = {s["Sid"]: s for s in role_policy("found")["Statement"]}
+    assert set(statements) == {"ObserveTargetGroups", "ChangeOnlyGroupsThatAskForIt",
+                               "WriteOnlyOwnMemoryTagsOnThoseGroups", "RemoveOnlyOwnMemoryTags"}
+    on_tagged = {f"aws:ResourceTag/{TAG_HOSTNAME}": "false"}
+    owner = {f"aws:ResourceTag/{TAG_OWNER}": "team-a"}
+    change = statements["ChangeOnlyGroupsThatAskForIt"]
+    assert sorted(change["Action"]) == ["elasticloadbalancing:DeregisterTargets",
+                                        "elasticloadbalancing:RegisterTargets"]
+    assert change["Condition"] == {"Null": on_tagged, "StringEquals": owner}
+    our_keys = {"aws:TagKeys": [f"{TAG_PREFIX}*"]}
+    add = statements["WriteOnlyOwnMemoryTagsOnThoseGroups"]
+    assert add["Condition"] == {"Null": on_tagged, "StringEquals": owner,
+                                "ForAllValues:StringLike": our_keys}
+    remove = statements["RemoveOnlyOwnMemoryTags"]
+    assert remove["Condition"] == {"ForAllValues:StringLike": our_keys}
+    for statement in (change, add, remove):
+        assert statement["Resource"].endswith(":targetgroup/*")
+    # The preflight's RemoveTags check stays inside what this role allows.
+    assert CHECK_TAG.startswith(TAG_PREFIX)

@@ -27,4 +27,6 @@ def test_the_quick_benchmark_runs_and_reports_calls_side_by_side(tmp_path):
     assert "10 target group(s), steady cycle" in table
     assert "inside Describe budget: yes" in table
     assert "peak RSS" in table
-    assert "bench [1/4] steady and changing cycles" in done.stderr  # progress per stage
+    assert "bench [1/5] steady and changing cycles" in done.stderr  # progress per stage
+    assert ("| discovery read of 100 target groups (10 tagged) |" in table
+            and "1 DescribeTargetGroups, 5 DescribeTags" in table)

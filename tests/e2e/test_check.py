@@ -76,3 +76,20 @@ def test_refused_answers_are_named(check, dns, elbv2, target_group):
     dns.set(HOSTNAME, a=["10.0.1.5", "198.51.100.7"])
     lines = check(code=0)
     assert any("198.51.100.7 would be refused" in line for line in lines), lines
+
+
+def test_check_with_discovery_lists_and_checks_the_adopted_groups(
+        moto, dns, proxy, elbv2, target_group):
+    attach(elbv2, target_group)
+    elbv2.add_tags(ResourceArns=[target_group], Tags=[{"Key": "tgsync:hostname",
+                                                       "Value": HOSTNAME}])
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TGSYNC_")}
+    done = subprocess.run([TGSYNC, "check", "--discover", "tags", "--dns-servers", dns.address],
+                          env={**base, **moto.environ()}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("OK") and "1 group(s) read, 1 adopted (no owner tag)" in line
+               for line in lines), lines
+    assert any("target group opensearch" in line for line in lines)

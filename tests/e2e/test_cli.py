@@ -153,3 +153,17 @@ def test_watch_stops_after_the_requested_cycles(env, dns, target_group):
     lines = done.stdout.splitlines()
     assert len(lines) == 3
     assert "registered 3" in lines[0] and "registered 0" in lines[2]
+
+
+def test_plan_shows_what_discovery_would_adopt_and_where_each_setting_came_from(
+        env, dns, elbv2, target_group):
+    elbv2.add_tags(ResourceArns=[target_group], Tags=[
+        {"Key": "tgsync:hostname", "Value": HOSTNAME}, {"Key": "tgsync:port", "Value": "9200"}])
+    dns.set(HOSTNAME, a=IPS)
+    done = tgsync("plan", "--discover", "tags", "--stale-after", "60", env=env, check_code=0)
+    assert f"{HOSTNAME} -> opensearch (port 9200)" in done.stdout
+    settings = next(line for line in done.stdout.splitlines() if "settings:" in line)
+    for origin in ("hostname from tag tgsync:hostname", "port from tag tgsync:port",
+                   "stale_after from function default", "dns_servers from function default"):
+        assert origin in settings
+    assert registered(elbv2, target_group) == {}  # plan changes nothing

@@ -171,3 +171,30 @@ class TestMappings:
     def test_malformed_entries_are_invalid_not_crashes(self, entry):
         cfg = load({config.MAPPINGS: json.dumps([entry])})
         assert cfg.mappings == () and len(cfg.invalid) == 1
+
+
+class TestDiscoverySettings:
+    def test_discovery_alone_is_enough_to_sync(self):
+        cfg = load({config.DISCOVER: "tags", "AWS_REGION": "eu-west-1", config.STALE_AFTER: "60",
+                    config.OWNER: "team-search", config.DISCOVER_EVERY: "120"})
+        assert cfg.mappings == () and cfg.discovery is not None
+        assert (cfg.discovery.owner, cfg.discovery.every, cfg.discovery.region) == (
+            "team-search", 120.0, "eu-west-1")
+        assert dict(cfg.discovery.defaults) == {"stale_after": 60.0}
+
+    def test_discovery_is_off_unless_asked(self):
+        assert load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN}).discovery is None
+        assert load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN,
+                     config.DISCOVER: "off"}).discovery is None
+
+    @pytest.mark.parametrize(("env", "words"), [
+        ({config.DISCOVER: "tag", "AWS_REGION": "eu-west-1"},
+         "TGSYNC_DISCOVER: 'tag' is not a discovery mode; use tags"),
+        ({config.DISCOVER: "tags"}, "needs the region to look in: set AWS_REGION"),
+        ({config.DISCOVER: "tags", "AWS_REGION": "eu-west-1", config.OWNER: "a,b"},
+         "TGSYNC_OWNER: 'a,b' cannot be a tag value"),
+        ({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN, config.OWNER: "team"},
+         "TGSYNC_OWNER is set but TGSYNC_DISCOVER is not"),
+    ])
+    def test_bad_discovery_settings_say_what_to_do(self, env, words):
+        assert any(words in problem for problem in problems(env))

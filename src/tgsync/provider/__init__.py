@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from tgsync.discovery import Candidate
 from tgsync.model import Rejection, Target, TargetGroupFacts
 
 __all__ = ["Provider"]
@@ -12,6 +13,10 @@ __all__ = ["Provider"]
 
 class Provider(Protocol):
     """The few ELB operations a sync cycle needs. Errors are ``ProviderError``."""
+
+    def discover(self, region: str) -> list[Candidate]:
+        """Every target group of ``region`` with its tags (discovery)."""
+        ...
 
     def facts(self, arn: str) -> TargetGroupFacts:
         """Port, protocol, IP type and VPC of the group; cached per process."""

@@ -20,6 +20,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tgsync.arn import region_of
+from tgsync.discovery import Candidate
 from tgsync.errors import ProviderError
 from tgsync.model import Rejection, Target, TargetGroupFacts, canonical_ip
 from tgsync.pacing import Pacer, unpaced
@@ -35,6 +36,8 @@ else:
 READ_OPERATIONS = ("DescribeTargetGroups", "DescribeTargetHealth", "DescribeTags")
 WRITE_OPERATIONS = ("RegisterTargets", "DeregisterTargets", "AddTags", "RemoveTags")
 OPERATIONS = READ_OPERATIONS + WRITE_OPERATIONS
+#: Target groups per DescribeTargetGroups page when listing a region (API maximum 400).
+DISCOVERY_PAGE = 400
 #: Targets per RegisterTargets/DeregisterTargets call (no documented maximum).
 TARGET_CHUNK = 200
 #: Tags per AddTags call, and resource ARNs per DescribeTags call (API maximum 20).
@@ -179,7 +182,9 @@ class Elbv2Provider:
     # ------------------------------------------------------------------ plumbing
 
     def _client(self, arn: str) -> ElasticLoadBalancingv2Client:
-        region = region_of(arn)
+        return self._client_in(region_of(arn))
+
+    def _client_in(self, region: str) -> ElasticLoadBalancingv2Client:
         with self._lock:
             if region not in self._clients:
                 self._clients[region] = self._client_for_region(region)
@@ -187,7 +192,11 @@ class Elbv2Provider:
 
     @contextlib.contextmanager
     def _calling(self, operation: str, arn: str) -> Iterator[ElasticLoadBalancingv2Client]:
-        """Pace one call of ``operation`` and turn its failure into a ProviderError."""
+        """Pace one call of ``operation`` and turn its failure into a ProviderError.
+
+        ``arn`` names what the call is about (its region picks the client); a call
+        about a whole region passes ``arn:aws:elasticloadbalancing:REGION``.
+        """
         if operation not in OPERATIONS:
             raise ValueError(f"{operation} is not in OPERATIONS: the role would not allow it")
         client = self._client(arn)
@@ -227,6 +236,27 @@ class Elbv2Provider:
                 continue
             for group in response.get("TargetGroups", []):
                 self._facts[group["TargetGroupArn"]] = _facts(group)
+
+    def discover(self, region: str) -> list[Candidate]:
+        """Every target group of ``region`` with its tags: DescribeTargetGroups 400 to a
+        page, DescribeTags 20 groups to a call, all paced. Facts are cached on the way."""
+        where = f"arn:aws:elasticloadbalancing:{region}"
+        groups: list[TargetGroupTypeDef] = []
+        marker: str | None = None
+        while True:
+            with self._calling("DescribeTargetGroups", where) as client:
+                page = (client.describe_target_groups(PageSize=DISCOVERY_PAGE, Marker=marker)
+                        if marker else client.describe_target_groups(PageSize=DISCOVERY_PAGE))
+            groups.extend(page.get("TargetGroups", []))
+            marker = page.get("NextMarker")
+            if not marker:
+                break
+        for group in groups:
+            self._facts[group["TargetGroupArn"]] = _facts(group)
+        tags = self.tags_many([g["TargetGroupArn"] for g in groups])
+        return [Candidate(g["TargetGroupArn"], g.get("TargetGroupName", ""),
+                          g.get("TargetType", ""), tags.get(g["TargetGroupArn"], {}))
+                for g in groups]
 
     def targets(self, arn: str) -> list[Target]:
         """DescribeTargetHealth: one call, every target on every port."""

@@ -1,0 +1,139 @@
+"""Discovery: target groups that declare their own hostname in tags.
+
+Pure: the provider lists the region's target groups with their tags; this module
+decides which of them this function manages, with which settings, and why not.
+
+A group is adopted when it is of type ``ip``, carries ``tgsync:hostname``, and its
+``tgsync:owner`` tag matches the function's ``TGSYNC_OWNER`` (a function without an
+owner takes only groups with no ``tgsync:owner`` tag), so several functions can split
+an account and never act on each other's groups:
+
+==========================  ===========================  ==========================
+function's TGSYNC_OWNER     group's tgsync:owner tag     managed?
+==========================  ===========================  ==========================
+unset                       absent                       yes
+unset                       any value                    no (another function's)
+``team-a``                  ``team-a``                   yes
+``team-a``                  absent or another value      no
+==========================  ===========================  ==========================
+
+Optional tags override the function's defaults for that group, with the values the
+settings take: ``tgsync:port``, ``tgsync:stale-after``, ``tgsync:policy``,
+``tgsync:lookups`` and ``tgsync:allowed-cidrs`` (networks separated by spaces, since
+ELB's tag values cannot hold commas). A tag that does not parse refuses that group
+alone, with an error naming the group, the tag and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tgsync.config import (
+    MAX_LOOKUPS,
+    MAX_STALE_AFTER,
+    Discovery,
+    InvalidMapping,
+    MappingConfig,
+    normalize_hostname,
+    parse_cidrs,
+    parse_int,
+    parse_policy,
+    parse_seconds,
+)
+
+TAG_HOSTNAME = "tgsync:hostname"
+TAG_OWNER = "tgsync:owner"
+#: Tag -> (setting, parser), with the values the settings take.
+TAG_SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "tgsync:port": ("port", lambda v: parse_int(v, 1, 65535)),
+    "tgsync:stale-after": ("stale_after", lambda v: parse_seconds(v, MAX_STALE_AFTER)),
+    "tgsync:policy": ("policy", parse_policy),
+    "tgsync:lookups": ("lookups", lambda v: parse_int(v, 1, MAX_LOOKUPS)),
+    "tgsync:allowed-cidrs": ("allowed_cidrs", lambda v: parse_cidrs(str(v).split())),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A target group of the region as discovery sees it."""
+
+    arn: str
+    name: str
+    target_type: str
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """What one discovery read adopted, refused and passed over."""
+
+    mappings: tuple[MappingConfig, ...] = ()
+    refused: tuple[InvalidMapping, ...] = ()
+    #: Groups with ``tgsync:hostname`` that belong to another owner.
+    others: tuple[str, ...] = ()
+    read: int = 0  # groups looked at
+    at: float = 0.0
+
+    @property
+    def arns(self) -> frozenset[str]:
+        """The groups adopted."""
+        return frozenset(m.target_group_arn for m in self.mappings)
+
+
+def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 0.0
+          ) -> Discovered:
+    """The mappings this function manages among ``candidates``, and the refusals."""
+    mappings: list[MappingConfig] = []
+    refused: list[InvalidMapping] = []
+    others: list[str] = []
+    read = 0
+    defaults = dict(discovery.defaults)
+    for group in sorted(candidates, key=lambda c: c.arn):
+        read += 1
+        if TAG_HOSTNAME not in group.tags:
+            continue
+        if group.tags.get(TAG_OWNER) != discovery.owner:
+            others.append(group.arn)
+            continue
+        where = f"target group {group.name} (tags)"
+        if group.target_type != "ip":
+            refused.append(InvalidMapping(len(refused), where, (
+                f"{where}: target type {group.target_type!r}; tgsync keeps groups of type ip "
+                f"only: remove the {TAG_HOSTNAME} tag, or use an ip target group",),
+                group.arn))
+            continue
+        mapping = _mapping(group, defaults, where)
+        if isinstance(mapping, InvalidMapping):
+            refused.append(mapping)
+        else:
+            mappings.append(mapping)
+    return Discovered(tuple(mappings), tuple(refused), tuple(others), read, at)
+
+
+def _mapping(group: Candidate, defaults: dict[str, Any], where: str
+             ) -> MappingConfig | InvalidMapping:
+    problems: list[str] = []
+    values = dict(defaults)
+    origins = [(setting, "function default") for setting in sorted(defaults)]
+    try:
+        hostname = normalize_hostname(group.tags[TAG_HOSTNAME])
+    except ValueError as exc:
+        problems.append(f"{where}: tag {TAG_HOSTNAME}: {exc}")
+        hostname = ""
+    for tag, (setting, parser) in TAG_SETTINGS.items():
+        if tag not in group.tags:
+            continue
+        try:
+            values[setting] = parser(group.tags[tag])
+        except ValueError as exc:
+            problems.append(f"{where}: tag {tag}: {exc}")
+            continue
+        origins = [o for o in origins if o[0] != setting] + [(setting, f"tag {tag}")]
+    if problems:
+        return InvalidMapping(0, where, tuple(problems), group.arn)
+    values.pop("alb_id", None)  # AlbId names one load balancer: not for discovered groups
+    return MappingConfig(hostname=hostname, target_group_arn=group.arn, source=where,
+                         origins=(("hostname", f"tag {TAG_HOSTNAME}"), *sorted(origins)),
+                         **values)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import platform
 import statistics
@@ -52,8 +53,9 @@ from testlab.peers import (
 from tgsync import config
 from tgsync.controller import Controller
 from tgsync.pacing import DEFAULT_BURST
+from tgsync.registry import TagRegistry
 from tgsync.report import logger
-from tgsync.wiring import build_controller, build_provider
+from tgsync.wiring import build_controller, build_provider, dns_source
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent.parent / "out" / "benchmarks.md"
@@ -174,9 +176,12 @@ class Bench:
         return attach_to_load_balancer(elbv2, arn, "alb"), arn
 
     def tgsync(self, arn: str, hostname: str = HOST) -> tuple[Controller, config.Config]:
+        """A controller whose clock stands still: back-to-back cycles are one minute's."""
         cfg = config.load({config.HOSTNAME: hostname, config.TARGET_GROUP_ARN: arn,
                            config.DNS_SERVERS: self.dns.address})
-        return build_controller(cfg), cfg
+        provider = build_provider(cfg)
+        return Controller(provider, TagRegistry(provider), dns_source,
+                          clock=lambda: 1_700_000_000.0), cfg
 
     def measure(self, run: Callable[[], Any]) -> tuple[float, Counter[str], int]:
         """(seconds, ELB requests by operation, DNS queries) of one call of ``run``."""
@@ -300,6 +305,47 @@ class Bench:
             f"(bursts of {DESCRIBE_BURST}, about {DESCRIBE_RATE:.0f} a second, per account "
             "and region) with room left for other callers.")
 
+    def thousands(self, size: int) -> None:
+        """One function keeping ``size`` groups: a steady minute, and its cold start."""
+        self.moto.reset()
+        elbv2 = boto3.client("elbv2", region_name=REGION, endpoint_url=self.moto.endpoint)
+        vpc = boto3.client("ec2", region_name=REGION).create_vpc(
+            CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        mappings = []
+        for i in range(size):
+            arn = create_target_group(elbv2, f"tg-{i}", vpc_id=vpc)
+            hostname = f"vpc-d{i}-abc.eu-west-1.es.amazonaws.com"
+            self.dns.set(hostname, a=[f"10.{1 + i // 250}.{i % 250}.10"])
+            mappings.append({"hostname": hostname, "target_group_arn": arn})
+        env = {**os.environ, "PYTHONPATH": str(ROOT), config.MAPPINGS: json.dumps(mappings),
+               config.DNS_SERVERS: self.dns.address, "POWERTOOLS_LOG_LEVEL": "ERROR"}
+        before = len(self.dns.queries)
+        found = _child(THOUSANDS_SCRIPT, env)
+        queries = (len(self.dns.queries) - before) / found["cycles"]
+        minute = Figure()
+        calls = Figure()
+        for took, made in zip(found["minutes"], found["calls"], strict=True):
+            minute.add(took)
+            calls.add(made)
+        cold: dict[str, int] = found["cold"]
+        rss = found["rss_kb"] / 1024
+        self.rows.append((
+            f"steady minute with {size:,} target groups (one function)",
+            f"{minute.show(' s', 1)}, {calls.show()} ELB calls, {queries:,.0f} DNS queries",
+            "", "targets: under 30 s, at most 600 calls"))
+        self.rows.append((
+            f"peak RSS of one function process keeping {size:,} groups (target: under 96 MB)",
+            f"{rss:.1f} MB", "", ""))
+        describes = sum(n for op, n in cold.items() if op.startswith("Describe"))
+        usable = 55 - 10  # the function's timeout less the margin it keeps
+        rate = config.DEFAULT_API_RATE
+        minutes = max(1, math.ceil(describes / rate / usable))
+        self.rows.append((
+            f"cold start with {size:,} target groups: minutes until every group was read",
+            f"{minutes:.0f} ({describes:,} Describe calls at {rate:.0f} a second, "
+            f"{usable} s an invocation)", "",
+            "paced, never a burst: the rest is deferred to the next invocation"))
+
     def discovery(self, size: int) -> None:
         """What a discovery read of ``size`` groups costs (a tenth of them tagged)."""
         self.moto.reset()
@@ -365,10 +411,14 @@ class Bench:
             "per month at one cycle a minute: Lambda GB-seconds (steady cycles)",
             f"{ours:.0f} GB-s, ${ours * PRICE_GB_SECOND['arm64'] + requests:.3f}",
             f"{theirs:.0f} GB-s, ${theirs * PRICE_GB_SECOND['x86_64'] + requests:.3f}", ""))
+        resyncs = MINUTES_PER_MONTH * 60 / config.DEFAULT_RESYNC_EVERY
+        ours_calls = self.steady_calls * MINUTES_PER_MONTH + resyncs
         self.rows.append((
-            "per month: ELB API calls per target group (steady)",
-            f"{self.steady_calls * MINUTES_PER_MONTH:,.0f}",
-            f"{self.original_steady_calls * MINUTES_PER_MONTH:,.0f}", ""))
+            "per month: ELB API calls per target group (steady), i.e. CloudTrail "
+            "management events", f"{ours_calls:,.0f}",
+            f"{self.original_steady_calls * MINUTES_PER_MONTH:,.0f}",
+            f"steady cycles plus one read per TGSYNC_RESYNC_EVERY "
+            f"({config.DEFAULT_RESYNC_EVERY:.0f} s)"))
         self.notes.append(
             f"Cost note: {MINUTES_PER_MONTH:,} invocations a month; GB-seconds = "
             "invocations x measured steady-cycle time here (on AWS add the round trip to "
@@ -406,6 +456,41 @@ print(json.dumps({"import": imported - started, "first_cycle": done - imported,
                   "rss_kb": int(hwm.split()[1])}))
 """
 
+# One function keeping many groups, in a process of its own (so its RSS is its own):
+# a cold start (unpaced here; paced it takes minutes, computed by the caller), a
+# settling cycle, then five steady minutes on a simulated clock, paced as deployed.
+THOUSANDS_SCRIPT = """
+import json, os, time
+from testlab.counting import CountingProvider
+from tgsync import config
+from tgsync.controller import Controller
+from tgsync.pacing import TokenBucket
+from tgsync.provider.elbv2 import make_client
+from tgsync.registry import TagRegistry
+from tgsync.wiring import dns_source
+cfg = config.load(os.environ)
+clock = [1_700_000_000.0]
+provider = CountingProvider(client_for_region=lambda r: make_client(r, max_pool_connections=10))
+controller = Controller(provider, TagRegistry(provider), dns_source, clock=lambda: clock[0])
+controller.run_once(cfg)
+cold = dict(provider.calls)
+clock[0] += 60
+controller.run_once(cfg)
+provider._pacer = TokenBucket(rate=cfg.api_rate)
+provider._write_pacer = TokenBucket(rate=cfg.api_rate)
+minutes, calls = [], []
+for _ in range(5):
+    clock[0] += 60
+    before = sum(provider.calls.values())
+    started = time.perf_counter()
+    controller.run_once(cfg)
+    minutes.append(time.perf_counter() - started)
+    calls.append(sum(provider.calls.values()) - before)
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(json.dumps({"cold": cold, "minutes": minutes, "calls": calls, "cycles": 7,
+                  "rss_kb": int(hwm.split()[1])}))
+"""
+
 BOTO_IMPORT_SCRIPT = """
 import json, time
 started = time.perf_counter()
@@ -440,12 +525,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, nargs="*", default=[1, 10, 100, 500])
     parser.add_argument("--quick", action="store_true",
                         help="3 repeats, 1 and 10 target groups, no zip (a smoke run)")
+    parser.add_argument("--thousands", type=int, default=3000,
+                        help="target groups for the one-function steady minute (0: skip)")
     parser.add_argument("--discover", type=int, default=1000,
                         help="target groups for the discovery read (default 1000)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeats, args.scale, args.discover = 3, [1, 10], 100
+        args.repeats, args.scale, args.discover, args.thousands = 3, [1, 10], 100, 50
     logger.setLevel("ERROR")  # the bench prints its own table
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tgsync-bench-") as workdir:
@@ -456,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
             (f"scale: {', '.join(map(str, args.scale))} target groups (paced: the biggest "
              "takes minutes)", lambda: bench.scale(args.scale)),
         ]
+        if args.thousands:
+            stages.append((f"{args.thousands:,} target groups, steady minutes",
+                           lambda: bench.thousands(args.thousands)))
         stages.append((f"discovery read of {args.discover} target groups",
                        lambda: bench.discovery(args.discover)))
         if not args.quick:

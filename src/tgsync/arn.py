@@ -6,7 +6,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-import botocore.session
+import botocore.loaders
 
 _TARGET_GROUP = re.compile(
     r"^arn:(?P<partition>[a-z][a-z0-9-]*):elasticloadbalancing:"
@@ -17,8 +17,12 @@ _TARGET_GROUP = re.compile(
 
 @functools.cache
 def partitions() -> frozenset[str]:
-    """Every AWS partition botocore knows (``aws``, ``aws-cn``, ``aws-eusc``, ...)."""
-    return frozenset(botocore.session.get_session().get_available_partitions())
+    """Every AWS partition botocore knows (``aws``, ``aws-cn``, ``aws-eusc``, ...).
+
+    Read from botocore's small ``partitions`` data, not the 1 MB endpoint list.
+    """
+    data = botocore.loaders.Loader().load_data("partitions")
+    return frozenset(str(p["id"]) for p in data["partitions"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,9 @@ _FLAGS: tuple[tuple[str, str, str], ...] = (
      f"target groups synced in parallel (default {settings.DEFAULT_CONCURRENCY})"),
     ("--api-rate", settings.API_RATE,
      f"ELB API calls per second at most (default {settings.DEFAULT_API_RATE:.0f})"),
+    ("--resync-every", settings.RESYNC_EVERY,
+     f"seconds after which a settled group is read again (default "
+     f"{settings.DEFAULT_RESYNC_EVERY:.0f}; 0: read every group every cycle)"),
     ("--discover", settings.DISCOVER,
      "tags: also keep every ip target group of the region tagged tgsync:hostname"),
     ("--owner", settings.OWNER, "with --discover: manage only groups tagged tgsync:owner "

@@ -39,6 +39,9 @@ Environment variables
 ``TGSYNC_API_RATE``
     ELB API calls per second across all mappings (default 8, bursts of up to 20), to
     stay inside the account's ELB throttling budget.
+``TGSYNC_RESYNC_EVERY``
+    Seconds after which a settled group is read again even if nothing changed in DNS
+    (default 300; ``0`` reads every group every cycle). See :mod:`tgsync.resync`.
 ``TGSYNC_DISCOVER``
     ``tags`` to also keep every ``ip`` target group of the region that carries the tag
     ``tgsync:hostname`` (see :mod:`tgsync.discovery`); unset or ``off``: only the
@@ -79,6 +82,7 @@ MAPPINGS = "TGSYNC_MAPPINGS"
 CONCURRENCY = "TGSYNC_CONCURRENCY"
 API_RATE = "TGSYNC_API_RATE"
 DISCOVER = "TGSYNC_DISCOVER"
+RESYNC_EVERY = "TGSYNC_RESYNC_EVERY"
 OWNER = "TGSYNC_OWNER"
 DISCOVER_EVERY = "TGSYNC_DISCOVER_EVERY"
 # The original Go function's names keep working.
@@ -97,6 +101,8 @@ MAX_API_RATE = 100.0
 MAX_HOSTNAME_LENGTH = 253  # RFC 1035, without the trailing dot
 MAX_MAPPINGS = 1000
 DEFAULT_DISCOVER_EVERY = 300.0
+DEFAULT_RESYNC_EVERY = 300.0
+MAX_RESYNC_EVERY = 3600.0
 MAX_DISCOVER_EVERY = 86_400.0
 
 #: Keys an entry of TGSYNC_MAPPINGS may have; anything else is a typo and an error.
@@ -172,6 +178,7 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     api_rate: float = DEFAULT_API_RATE
     discovery: Discovery | None = None
+    resync_every: float = DEFAULT_RESYNC_EVERY
 
 
 # --------------------------------------------------------------------------- values
@@ -457,6 +464,10 @@ def load(env: Mapping[str, str]) -> Config:
     api_rate = DEFAULT_API_RATE
     if (raw := _env(env, API_RATE)) is not None:
         api_rate = problems.parse(API_RATE, raw, parse_rate)
+    resync_every = DEFAULT_RESYNC_EVERY
+    if (raw := _env(env, RESYNC_EVERY)) is not None:
+        resync_every = problems.parse(RESYNC_EVERY, raw,
+                                      lambda v: parse_seconds(v, MAX_RESYNC_EVERY))
 
     discovery = _discovery(env, defaults, problems)
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
@@ -489,6 +500,7 @@ def load(env: Mapping[str, str]) -> Config:
         concurrency=concurrency,
         api_rate=api_rate,
         discovery=discovery,
+        resync_every=resync_every,
     )
 
 

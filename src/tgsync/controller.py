@@ -24,6 +24,7 @@ from tgsync.plan import Action, MissingSince, Plan, apply_policy, plan
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
 from tgsync.report import CycleReport, DiscoveryReport, MappingReport, logger
+from tgsync.resync import Settled, is_settled, may_skip, settle
 from tgsync.source import Nameserver, Source
 
 #: Stop starting new mappings when the Lambda has less time left than this.
@@ -59,6 +60,9 @@ class Controller:
         self._alb_checked: set[str] = set()
         self._lock = threading.Lock()
         self._discovery: Discovered | None = None
+        self._settled: dict[str, Settled] = {}
+        self._last_read: dict[str, float] = {}
+        self._resync_every = 0.0
         self._discovery_report: DiscoveryReport | None = None
 
     # ------------------------------------------------------------------ one mapping
@@ -88,10 +92,16 @@ class Controller:
 
         # 1. desired state
         view = self._desired(mapping, facts, report)
+        key = f"{arn}:{port}"
+        now = self._clock()
+        if not dry_run and may_skip(self._settled.get(key), view.wanted, now):
+            report.read_skipped = True  # settled, same answer, not yet due: trust it
+            return report
 
         # 2. actual state
         targets = self.provider.targets(arn)
         report.observed = True
+        self._last_read[key] = now
         ours = {t.ip: t for t in targets if t.port == port}
         report.registered = len(ours)
         report.healthy = sum(1 for t in ours.values() if t.state == "healthy")
@@ -103,7 +113,6 @@ class Controller:
                 now=now, stale_after=mapping.stale_after, answers=view.distinct,
                 largest_answer=view.largest), mapping.policy)
 
-        now = self._clock()
         result = planned({})
         if view.wanted is not None:
             recalled = self.registry.recall(arn, port, fresh=result.waiting)
@@ -130,7 +139,18 @@ class Controller:
             problems.insert(0, f"DNS resolution failed, nothing changed: {view.failure}")
         if problems:
             report.fail("; ".join(problems))
+        settled = not problems and not dry_run and is_settled(result, ours.values())
+        self._note_settled(key, view.wanted if settled else None, now)
         return report
+
+    def _note_settled(self, key: str, wanted: frozenset[str] | None, now: float) -> None:
+        """Remember a group that a fresh read found settled for ``wanted``, or forget it."""
+        with self._lock:
+            if self._resync_every > 0 and wanted is not None:
+                self._settled[key] = settle(key, wanted, now, self._resync_every,
+                                            self._settled.get(key))
+            else:
+                self._settled.pop(key, None)
 
     def _desired(self, mapping: MappingConfig, facts: TargetGroupFacts, report: MappingReport
                  ) -> _DnsView:
@@ -249,6 +269,7 @@ class Controller:
         finish before the function times out; they are reported as failed.
         """
         dry = config.dry_run if dry_run is None else dry_run
+        self._resync_every = config.resync_every
         mappings: Sequence[MappingConfig] = config.mappings
         found: list[MappingReport] = []
         if config.discovery is not None:
@@ -259,6 +280,10 @@ class Controller:
             self.provider.prefetch(arns)
             self.registry.prefetch(arns)
         refused = self._clashes(mappings)
+        # Groups read longest ago first: a cold start spreads its first reads over as
+        # many cycles as the time allows, and no group falls behind for long.
+        order = sorted(range(len(mappings)), key=lambda i: self._read_at(mappings[i]))
+        now = self._clock()
 
         def one(index: int) -> MappingReport:
             mapping = mappings[index]
@@ -269,15 +294,26 @@ class Controller:
                              extra={"mapping": mapping.label, "error": refused[index]})
                 return report.fail(refused[index])
             if time_left is not None and time_left() < DEADLINE_MARGIN_SECONDS:
-                return report.fail("skipped: the function was about to time out; raise its "
-                                   "timeout or TGSYNC_CONCURRENCY")
+                last = self._read_at(mapping)
+                if now - last <= max(config.resync_every, 0) or last == float("-inf"):
+                    report.deferred = True  # read soon enough: next cycle carries on
+                    return report
+                return report.fail("skipped: the function was about to time out and this "
+                                   f"group was last read {now - last:.0f}s ago; raise the "
+                                   "function's timeout, TGSYNC_API_RATE or TGSYNC_CONCURRENCY")
             return self.sync_mapping(mapping, dry_run=dry)
 
         if len(mappings) <= 1 or config.concurrency <= 1:
-            reports = [one(i) for i in range(len(mappings))]
+            done = {i: one(i) for i in order}
         else:
             with ThreadPoolExecutor(max_workers=min(config.concurrency, len(mappings))) as pool:
-                reports = list(pool.map(one, range(len(mappings))))
+                done = dict(zip(order, pool.map(one, order), strict=True))
+        reports = [done[i] for i in range(len(mappings))]
+        deferred = sum(1 for r in reports if r.deferred)
+        if deferred:
+            logger.warning("not every group could be read in this invocation: the next "
+                           "carries on", extra={"deferred": deferred,
+                                                "read": len(reports) - deferred})
         reports.extend(_invalid_report(bad, dry) for bad in config.invalid)
         reports.extend(found)
         cycle = CycleReport(reports, dry_run=dry, discovery=self._discovery_report)
@@ -341,6 +377,11 @@ class Controller:
             except ProviderError as exc:  # deleted, or denied: nothing of ours to keep
                 logger.warning("let go, but its memory tags could not be removed",
                                extra={"target_group": arn, "error": str(exc)})
+
+    def _read_at(self, mapping: MappingConfig) -> float:
+        """When this process last read the mapping's group (-inf: never)."""
+        port = mapping.port or self._port_of(mapping)
+        return self._last_read.get(f"{mapping.target_group_arn}:{port}", float("-inf"))
 
     def _port_of(self, mapping: MappingConfig) -> int:
         """The port a mapping keeps: its own, or its group's (0 if the group is unknown)."""

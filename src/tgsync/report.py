@@ -51,6 +51,10 @@ class MappingReport:
     dry_run: bool = False
     #: Where each setting came from (discovered mappings): (setting, origin) pairs.
     origins: list[tuple[str, str]] = field(default_factory=list)
+    #: Settled and DNS unchanged: the group was not read this cycle (see tgsync.resync).
+    read_skipped: bool = False
+    #: Not reached in this invocation, in time: the next one carries on.
+    deferred: bool = False
 
     @property
     def target_group_name(self) -> str:
@@ -80,6 +84,9 @@ class MappingReport:
             "deregistered": self.deregistered_ips,
             "dns_queries": self.dns_queries,
             "dry_run": self.dry_run,
+            "read": "deferred" if self.deferred else (
+                "skipped: settled" if self.read_skipped else
+                "read" if self.observed else "not read"),
         }
 
 
@@ -207,11 +214,13 @@ def _emit(dimensions: dict[str, str], values: Iterable[tuple[str, float]]) -> No
 
 
 def mapping_metrics(report: MappingReport) -> list[tuple[str, float]]:
-    """The per-target-group figures of one cycle."""
+    """The per-target-group figures of one cycle; target counts only after a fresh
+    read (a settled group that was not read says nothing about its health)."""
+    observed = [("Registered", report.registered), ("HealthyTargets", report.healthy)]
     return [
         ("Wanted", len(report.wanted)),
-        ("Registered", report.registered),
-        ("HealthyTargets", report.healthy),
+        *(observed if report.observed else []),
+        ("GroupsRead", 1 if report.observed else 0),
         ("Registrations", len(report.registered_ips)),
         ("Deregistrations", len(report.deregistered_ips)),
         ("RefusedAnswers", len(report.refused)),

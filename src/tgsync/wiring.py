@@ -22,11 +22,13 @@ def dns_source(nameservers: tuple[Nameserver, ...]) -> Source:
 
 
 def build_provider(config: Config) -> Elbv2Provider:
-    """The ELB provider over boto3, paced to ``config.api_rate``."""
+    """The ELB provider over boto3; Describe calls and writes each paced to
+    ``config.api_rate`` in buckets of their own, as ELB throttles them."""
     pool = max(10, config.concurrency)
     return Elbv2Provider(
         client_for_region=lambda region: make_client(region, max_pool_connections=pool),
         pacer=TokenBucket(rate=config.api_rate),
+        write_pacer=TokenBucket(rate=config.api_rate),
     )
 
 

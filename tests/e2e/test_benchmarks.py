@@ -22,11 +22,12 @@ def test_the_quick_benchmark_runs_and_reports_calls_side_by_side(tmp_path):
                           timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     table = output.read_text()
-    assert "| ELB API requests per steady cycle, per target group | 1 |" in table
+    assert "| ELB API requests per steady cycle, per target group | 0 |" in table
     assert "| DNS queries per steady cycle | 2 |" in table
     assert "10 target group(s), steady cycle" in table
     assert "inside Describe budget: yes" in table
     assert "peak RSS" in table
-    assert "bench [1/5] steady and changing cycles" in done.stderr  # progress per stage
+    assert "bench [1/6] steady and changing cycles" in done.stderr  # progress per stage
+    assert "| steady minute with 50 target groups (one function) |" in table
     assert ("| discovery read of 100 target groups (10 tagged) |" in table
             and "1 DescribeTargetGroups, 5 DescribeTags" in table)

@@ -142,14 +142,19 @@ def test_only_refused_answers_is_a_failed_resolution(make, dns, elbv2, target_gr
     assert set(states(elbv2, target_group)) == {"10.0.1.5"}
 
 
-def test_a_steady_cycle_costs_one_api_call(make, dns, target_group):
-    dns.set(HOSTNAME, a=OLD)
-    controller, cfg = make(target_group)
-    controller.run_once(cfg)
+def spent(controller, run):
     before = dict(controller.provider.calls)
+    run()
+    return {k: v - before.get(k, 0) for k, v in controller.provider.calls.items()
+            if v - before.get(k, 0)}
+
+
+def test_a_steady_cycle_costs_one_api_call_without_resync_trust(make, dns, target_group):
+    dns.set(HOSTNAME, a=OLD)
+    controller, cfg = make(target_group, TGSYNC_RESYNC_EVERY=0)
     controller.run_once(cfg)
-    spent = {k: v - before.get(k, 0) for k, v in controller.provider.calls.items()}
-    assert {k: v for k, v in spent.items() if v} == {"DescribeTargetHealth": 1}
+    for _ in range(3):
+        assert spent(controller, lambda: controller.run_once(cfg)) == {"DescribeTargetHealth": 1}
 
 
 def test_dry_run_plans_but_changes_nothing(make, dns, elbv2, target_group):
@@ -254,3 +259,87 @@ def test_one_wrong_arn_in_a_batch_fails_only_its_own_mapping(make, dns, elbv2, t
     cycle = controller.run_once(cfg)
     assert [m.ok for m in cycle.mappings] == [True, False, True]
     assert "not found" in cycle.mappings[1].error
+
+
+class TestTrustWhatNothingChanged:
+    def settle(self, make, dns, target_group, **env):
+        dns.set(HOSTNAME, a=OLD)
+        controller, cfg = make(target_group, **env)
+        controller.run_once(cfg)  # registers
+        controller.run_once(cfg)  # reads: settled
+        return controller, cfg
+
+    def test_a_settled_group_costs_no_elb_call_until_it_is_due(
+            self, make, dns, target_group, clock):
+        controller, cfg = self.settle(make, dns, target_group)
+        due = controller._settled[f"{target_group}:443"].due
+        while clock.now + 60 < due:
+            clock.now += 60
+            assert spent(controller, lambda: controller.run_once(cfg)) == {}
+        clock.now = due
+        assert spent(controller, lambda: controller.run_once(cfg)) == {
+            "DescribeTargetHealth": 1}
+        clock.now += 299
+        assert spent(controller, lambda: controller.run_once(cfg)) == {}
+        clock.now += 1  # from now on, every TGSYNC_RESYNC_EVERY exactly
+        assert spent(controller, lambda: controller.run_once(cfg)) == {
+            "DescribeTargetHealth": 1}
+
+    def test_a_dns_change_is_read_at_once(self, make, dns, elbv2, target_group, clock):
+        controller, cfg = self.settle(make, dns, target_group)
+        dns.set(HOSTNAME, a=[*OLD, "10.0.4.5"])
+        clock.now += 1
+        report = controller.run_once(cfg).mappings[0]
+        assert report.observed and report.registered_ips == ["10.0.4.5"]
+
+    def test_a_target_removed_by_hand_is_repaired_at_the_next_resync(
+            self, make, dns, elbv2, target_group, clock):
+        controller, cfg = self.settle(make, dns, target_group, TGSYNC_RESYNC_EVERY=120)
+        elbv2.deregister_targets(TargetGroupArn=target_group,
+                                 Targets=[{"Id": OLD[0], "Port": 443}])
+        for _ in range(3):
+            clock.now += 60
+            controller.run_once(cfg)
+        assert set(states(elbv2, target_group)) == set(OLD)
+
+    def test_an_unhealthy_target_keeps_its_group_read_every_cycle(
+            self, make, dns, moto, target_group, clock):
+        controller, cfg = self.settle(make, dns, target_group)
+        clock.now += 600  # due
+        moto.set_health(OLD[1], "unhealthy", "Target.Timeout")
+        for _ in range(3):
+            clock.now += 60
+            report = controller.run_once(cfg).mappings[0]
+            assert report.observed and report.healthy == 2
+
+    def test_a_dry_run_always_reads(self, make, dns, target_group, clock):
+        controller, cfg = self.settle(make, dns, target_group)
+        clock.now += 1
+        assert controller.run_once(cfg, dry_run=True).mappings[0].observed
+
+    def test_a_skipped_read_reports_no_health(self, make, dns, target_group, clock):
+        from tgsync.report import mapping_metrics
+
+        controller, cfg = self.settle(make, dns, target_group)
+        clock.now = controller._settled[f"{target_group}:443"].due - 1
+        report = controller.run_once(cfg).mappings[0]
+        assert report.read_skipped and report.to_dict()["read"] == "skipped: settled"
+        names = dict(mapping_metrics(report))
+        assert "HealthyTargets" not in names and names["GroupsRead"] == 0
+
+
+def test_a_cold_start_with_too_many_groups_defers_what_time_does_not_allow(
+        make, dns, elbv2):
+    arns = [create_target_group(elbv2, f"tg-{i}") for i in range(6)]
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    controller, _ = make(arns[0])
+    cfg = config.load({config.DNS_SERVERS: f"127.0.0.1:{dns.port}", config.MAPPINGS: json.dumps(
+        [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns])})
+    budget = iter([60.0, 60.0, 60.0] + [1.0] * 100)  # time for three groups, then none
+    first = controller.run_once(cfg, time_left=lambda: next(budget))
+    assert first.ok
+    assert sum(1 for m in first.mappings if m.deferred) == 3
+    deferred = {m.target_group_arn for m in first.mappings if m.deferred}
+    second = controller.run_once(cfg)
+    assert second.ok
+    assert deferred <= {m.target_group_arn for m in second.mappings if m.observed}

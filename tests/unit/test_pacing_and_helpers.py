@@ -112,3 +112,23 @@ def test_errors_are_explained_with_the_fix():
     assert "50-tag limit" in str(full)
     unreachable = explain("DescribeTargetHealth", "arn", OSError("timed out"))
     assert "VPC interface endpoint" in str(unreachable)
+
+
+def test_describe_calls_and_writes_draw_on_budgets_of_their_own():
+    from tgsync.provider.elbv2 import READ_OPERATIONS, WRITE_OPERATIONS, Elbv2Provider
+
+    class Counting:
+        def __init__(self):
+            self.taken = 0
+
+        def acquire(self):
+            self.taken += 1
+
+    reads, writes = Counting(), Counting()
+    provider = Elbv2Provider(client_for_region=lambda region: object(), pacer=reads,
+                             write_pacer=writes)
+    arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/x/0123456789abcdef"
+    for operation in (*READ_OPERATIONS, *WRITE_OPERATIONS, "DescribeTags"):
+        with provider._calling(operation, arn):
+            pass
+    assert (reads.taken, writes.taken) == (len(READ_OPERATIONS) + 1, len(WRITE_OPERATIONS))

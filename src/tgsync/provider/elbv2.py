@@ -171,12 +171,15 @@ class Elbv2Provider:
         self,
         client_for_region: Callable[[str], ElasticLoadBalancingv2Client] = make_client,
         pacer: Pacer = unpaced,
+        write_pacer: Pacer | None = None,
     ) -> None:
         self._client_for_region = client_for_region
         self._clients: dict[str, ElasticLoadBalancingv2Client] = {}
         self._facts: dict[str, TargetGroupFacts] = {}
         self._outside: dict[str, set[str]] = {}
+        # ELB throttles Describe calls and writes in separate buckets: pace them so.
         self._pacer = pacer
+        self._write_pacer = write_pacer or pacer
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ plumbing
@@ -200,7 +203,7 @@ class Elbv2Provider:
         if operation not in OPERATIONS:
             raise ValueError(f"{operation} is not in OPERATIONS: the role would not allow it")
         client = self._client(arn)
-        self._pacer.acquire()
+        (self._pacer if operation in READ_OPERATIONS else self._write_pacer).acquire()
         try:
             yield client
         except (ClientError, BotoCoreError) as exc:

@@ -175,6 +175,20 @@ class Bench:
         arn = create_target_group(elbv2, name)
         return attach_to_load_balancer(elbv2, arn, "alb"), arn
 
+    def many_groups(self, size: int) -> tuple[Any, list[dict[str, str]]]:
+        """A clean moto with ``size`` groups in one VPC, a name for each in DNS."""
+        self.moto.reset()
+        elbv2 = boto3.client("elbv2", region_name=REGION, endpoint_url=self.moto.endpoint)
+        vpc = boto3.client("ec2", region_name=REGION).create_vpc(
+            CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        mappings = []
+        for i in range(size):
+            arn = create_target_group(elbv2, f"tg-{i}", vpc_id=vpc)
+            hostname = f"vpc-d{i}-abc.eu-west-1.es.amazonaws.com"
+            self.dns.set(hostname, a=[f"10.{1 + i // 250}.{i % 250}.10"])
+            mappings.append({"hostname": hostname, "target_group_arn": arn})
+        return elbv2, mappings
+
     def tgsync(self, arn: str, hostname: str = HOST) -> tuple[Controller, config.Config]:
         """A controller whose clock stands still: back-to-back cycles are one minute's."""
         cfg = config.load({config.HOSTNAME: hostname, config.TARGET_GROUP_ARN: arn,
@@ -267,16 +281,7 @@ class Bench:
 
     def scale(self, sizes: Sequence[int]) -> None:
         for size in sizes:
-            self.moto.reset()
-            elbv2 = boto3.client("elbv2", region_name=REGION, endpoint_url=self.moto.endpoint)
-            vpc = boto3.client("ec2", region_name=REGION).create_vpc(
-                CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-            mappings = []
-            for i in range(size):
-                arn = create_target_group(elbv2, f"tg-{i}", vpc_id=vpc)
-                hostname = f"vpc-d{i}-abc.eu-west-1.es.amazonaws.com"
-                self.dns.set(hostname, a=[f"10.{1 + i // 250}.{i % 250}.10"])
-                mappings.append({"hostname": hostname, "target_group_arn": arn})
+            elbv2, mappings = self.many_groups(size)
             cfg = config.load({config.MAPPINGS: json.dumps(mappings),
                                config.DNS_SERVERS: self.dns.address})
             controller = build_controller(cfg)
@@ -306,21 +311,21 @@ class Bench:
             "and region) with room left for other callers.")
 
     def thousands(self, size: int) -> None:
-        """One function keeping ``size`` groups: a steady minute, and its cold start."""
-        self.moto.reset()
-        elbv2 = boto3.client("elbv2", region_name=REGION, endpoint_url=self.moto.endpoint)
-        vpc = boto3.client("ec2", region_name=REGION).create_vpc(
-            CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        mappings = []
-        for i in range(size):
-            arn = create_target_group(elbv2, f"tg-{i}", vpc_id=vpc)
-            hostname = f"vpc-d{i}-abc.eu-west-1.es.amazonaws.com"
-            self.dns.set(hostname, a=[f"10.{1 + i // 250}.{i % 250}.10"])
-            mappings.append({"hostname": hostname, "target_group_arn": arn})
-        env = {**os.environ, "PYTHONPATH": str(ROOT), config.MAPPINGS: json.dumps(mappings),
-               config.DNS_SERVERS: self.dns.address, "POWERTOOLS_LOG_LEVEL": "ERROR"}
+        """One function keeping ``size`` groups found by discovery (a Lambda function's
+        environment could not list them): steady minutes, and its cold start."""
+        elbv2, mappings = self.many_groups(size)
+        for mapping in mappings:  # so many groups declare themselves: discovery finds them
+            elbv2.add_tags(ResourceArns=[mapping["target_group_arn"]], Tags=[
+                {"Key": "tgsync:hostname", "Value": mapping["hostname"]}])
+        # Re-reads of settled groups are what a steady minute costs: groups x 60 /
+        # TGSYNC_RESYNC_EVERY Describe calls. At the default pace (8 a second) they take
+        # under 30 s for RESYNC_EVERY >= groups / 4 s: 900 s for 3,000 groups.
+        resync = max(config.DEFAULT_RESYNC_EVERY, 300 * math.ceil(size / 4 / 300))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), config.DISCOVER: "tags",
+               "AWS_REGION": REGION, config.DNS_SERVERS: self.dns.address,
+               config.RESYNC_EVERY: str(resync), "POWERTOOLS_LOG_LEVEL": "ERROR"}
         before = len(self.dns.queries)
-        found = _child(THOUSANDS_SCRIPT, env)
+        found = _child(THOUSANDS_SCRIPT, env, timeout=1800)
         queries = (len(self.dns.queries) - before) / found["cycles"]
         minute = Figure()
         calls = Figure()
@@ -330,12 +335,18 @@ class Bench:
         cold: dict[str, int] = found["cold"]
         rss = found["rss_kb"] / 1024
         self.rows.append((
-            f"steady minute with {size:,} target groups (one function)",
+            f"steady minute with {size:,} target groups (one function, "
+            f"TGSYNC_RESYNC_EVERY={resync:.0f})",
             f"{minute.show(' s', 1)}, {calls.show()} ELB calls, {queries:,.0f} DNS queries",
             "", "targets: under 30 s, at most 600 calls"))
         self.rows.append((
             f"peak RSS of one function process keeping {size:,} groups (target: under 96 MB)",
             f"{rss:.1f} MB", "", ""))
+        original = getattr(self, "original_steady_calls", 4.0)
+        self.rows.append((
+            f"{size:,} target groups, original, steady minute (computed)", "",
+            f"{size:,} functions, {size * original:,.0f} Describe calls on the minute",
+            f"ELB's Describe budget: about {DESCRIBE_RATE * 60:.0f} a minute"))
         describes = sum(n for op, n in cold.items() if op.startswith("Describe"))
         usable = 55 - 10  # the function's timeout less the margin it keeps
         rate = config.DEFAULT_API_RATE
@@ -436,9 +447,9 @@ def _ratio(ours: Figure, theirs: Figure) -> str:
     return f"x{ours.median / theirs.median:.2f}"
 
 
-def _child(script: str, env: dict[str, str]) -> dict[str, Any]:
+def _child(script: str, env: dict[str, str], timeout: float = 120) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=120, check=True)
+                          text=True, timeout=timeout, check=True)
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
 

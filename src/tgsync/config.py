@@ -458,16 +458,11 @@ def load(env: Mapping[str, str]) -> Config:
     problems = _Problems()
     defaults = _present(_defaults(env, problems))
     dry_run = problems.parse(DRY_RUN, env.get(DRY_RUN, ""), parse_bool)
-    concurrency = DEFAULT_CONCURRENCY
-    if (raw := _env(env, CONCURRENCY)) is not None:
-        concurrency = problems.parse(CONCURRENCY, raw, lambda v: parse_int(v, 1, MAX_CONCURRENCY))
-    api_rate = DEFAULT_API_RATE
-    if (raw := _env(env, API_RATE)) is not None:
-        api_rate = problems.parse(API_RATE, raw, parse_rate)
-    resync_every = DEFAULT_RESYNC_EVERY
-    if (raw := _env(env, RESYNC_EVERY)) is not None:
-        resync_every = problems.parse(RESYNC_EVERY, raw,
-                                      lambda v: parse_seconds(v, MAX_RESYNC_EVERY))
+    concurrency = _setting(env, problems, CONCURRENCY, DEFAULT_CONCURRENCY,
+                           lambda v: parse_int(v, 1, MAX_CONCURRENCY))
+    api_rate = _setting(env, problems, API_RATE, DEFAULT_API_RATE, parse_rate)
+    resync_every = _setting(env, problems, RESYNC_EVERY, DEFAULT_RESYNC_EVERY,
+                            lambda v: parse_seconds(v, MAX_RESYNC_EVERY))
 
     discovery = _discovery(env, defaults, problems)
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
@@ -504,6 +499,13 @@ def load(env: Mapping[str, str]) -> Config:
     )
 
 
+def _setting(env: Mapping[str, str], problems: _Problems, name: str, default: Any,
+             parser: Callable[[Any], Any]) -> Any:
+    """A global setting: its default when unset, parsed (a problem noted) when set."""
+    raw = _env(env, name)
+    return default if raw is None else problems.parse(name, raw, parser)
+
+
 def _discovery(env: Mapping[str, str], defaults: dict[str, Any], problems: _Problems
                ) -> Discovery | None:
     """The discovery settings, or ``None`` when discovery is off."""
@@ -512,13 +514,9 @@ def _discovery(env: Mapping[str, str], defaults: dict[str, Any], problems: _Prob
             problems.items.append(f"{OWNER} is set but {DISCOVER} is not: set {DISCOVER}=tags "
                                   f"or unset {OWNER}")
         return None
-    owner = None
-    if (raw := _env(env, OWNER)) is not None:
-        owner = problems.parse(OWNER, raw, parse_owner)
-    every = DEFAULT_DISCOVER_EVERY
-    if (raw := _env(env, DISCOVER_EVERY)) is not None:
-        every = problems.parse(DISCOVER_EVERY, raw,
-                               lambda v: parse_seconds(v, MAX_DISCOVER_EVERY)) or every
+    owner = _setting(env, problems, OWNER, None, parse_owner)
+    every = _setting(env, problems, DISCOVER_EVERY, DEFAULT_DISCOVER_EVERY,
+                     lambda v: parse_seconds(v, MAX_DISCOVER_EVERY))
     region = (_env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION") or "").strip()
     if not region:
         problems.items.append(f"{DISCOVER}=tags needs the region to look in: set AWS_REGION "

@@ -111,14 +111,11 @@ def _mapping_checks(mapping: MappingConfig, provider: Elbv2Provider,
     try:
         targets = provider.targets(arn)
         yield Check(OK, f"read {group}", f"DescribeTargetHealth: {len(targets)} target(s)")
-    except ProviderError as exc:
-        yield Check(FAIL, f"read {group}", _denied_or_failed(exc, "DescribeTargetHealth"))
-        return
-    try:
         tags = provider.tags(arn)
         yield Check(OK, f"read {group}", f"DescribeTags: {len(tags)} tag(s)")
     except ProviderError as exc:
-        yield Check(FAIL, f"read {group}", _denied_or_failed(exc, "DescribeTags"))
+        action = "DescribeTags" if "DescribeTags" in str(exc) else "DescribeTargetHealth"
+        yield Check(FAIL, f"read {group}", _denied_or_failed(exc, action))
         return
     yield _write(f"write {group}", "DeregisterTargets",
                  lambda: provider.deregister(arn, [Target(NEVER_A_TARGET, port)]),

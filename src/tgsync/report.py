@@ -159,6 +159,11 @@ def render_line(report: MappingReport, stamp: str) -> str:
     """One mapping's outcome as one line: what ``sync`` and ``watch`` print."""
     if not report.ok:
         return f"{stamp} {report.label}: FAILED: {report.error}"
+    if report.deferred:
+        return f"{stamp} {report.label}: deferred to the next cycle (no time left)"
+    if report.read_skipped:
+        return (f"{stamp} {report.label}: unchanged, {len(report.wanted)} in DNS as at the "
+                "last read (settled: not read this cycle)")
     if report.dry_run:
         added = sum(1 for d in report.decisions if d.action is Action.REGISTER)
         retired = sum(1 for d in report.decisions if d.action is Action.DEREGISTER)

@@ -171,6 +171,7 @@ def test_an_explicit_mapping_wins_over_a_tag_for_the_same_group_and_port(
     assert ips(elbv2, arn) == {"10.0.1.5"}
 
 
+@pytest.mark.slow
 def test_a_thousand_groups_are_paged_through_within_the_budget(discover, dns, elbv2, vpc):
     arns = [create_target_group(elbv2, f"tg-{i}", vpc_id=vpc) for i in range(1000)]
     for arn in arns[::100]:

@@ -136,13 +136,17 @@ def test_a_jumping_clock_never_retires_a_healthy_ip_early(
     assert IPS[2] not in ips(elbv2, target_group)
 
 
-def test_mappings_that_cannot_finish_before_the_timeout_are_skipped(
-        dns, elbv2, target_group, cycle):
+def test_mappings_that_cannot_start_before_the_timeout_are_deferred_then_failed(
+        dns, elbv2, target_group, cycle, clock):
     dns.set(HOSTNAME, a=IPS)
     controller, cfg = cycle(target_group)
-    result = controller.run_once(cfg, time_left=lambda: 5.0)
-    assert "about to time out" in result.mappings[0].error
+    first = controller.run_once(cfg, time_left=lambda: 5.0)
+    assert first.ok and first.mappings[0].deferred  # never read: the next one carries on
     assert ips(elbv2, target_group) == set()
+    assert controller.run_once(cfg).ok
+    clock.now += cfg.resync_every + 1  # falling behind: no read for a resync interval
+    late = controller.run_once(cfg, time_left=lambda: 5.0)
+    assert "about to time out and this group was last read 301s ago" in late.mappings[0].error
 
 
 @pytest.mark.parametrize("env", [

@@ -78,7 +78,8 @@ class TestTargetsMissingFromDns:
         memory = {"10.0.1.5": MissingSince(NOW - STALE, NOW - 60)}
         result = run({"10.0.9.9"}, [t("10.0.9.9"), t("10.0.1.5")], memory)
         (retired,) = result.deregister
-        assert (retired.ip, retired.in_dns, retired.state) == ("10.0.1.5", False, "healthy")
+        assert (retired.ip, retired.port, retired.in_dns, retired.state) == (
+            "10.0.1.5", PORT, False, "healthy")
         assert retired.reason == ("not in DNS for 180s (stale after 180s) though healthy: a "
                                   "freed IP can be reused by another host")
         assert result.memory == {}

@@ -255,3 +255,12 @@ class TestTagRegistry:
         registry.prefetch(["arn"])  # failed: each mapping reads its own later
         registry.recall("arn", 443, fresh=False)
         assert store.calls[-2:] == [("tags_many", ("arn",)), ("tags", "arn")]
+
+
+def test_tags_read_elsewhere_become_the_cache():
+    store = FakeStore()
+    registry = TagRegistry(store)
+    registry.remember({"arn": {tag_key(443, 1): "10.0.1.5=1/2/1"}})
+    assert registry.recall("arn", 443, fresh=False).memory == {
+        "10.0.1.5": MissingSince(1, 2, 1)}
+    assert store.calls == []

@@ -40,3 +40,16 @@ def test_an_entry_with_no_group_lands_in_the_totals_once(capsys):
     assert sorted(map(tuple, dimension_sets)) == [("TargetGroup", "service"), ("service",)]
     totals = next(b for b in blobs if "TargetGroup" not in b)
     assert totals["MappingFailures"] == [1.0] and totals["Mappings"] == [2.0]
+
+
+def test_a_settled_group_that_was_not_read_says_so_rather_than_zero_targets():
+    from tgsync.report import render_line
+
+    report = MappingReport("h -> opensearch", "h", ARN, resolved=True, wanted=["10.0.1.5"],
+                           read_skipped=True)
+    assert render_line(report, "T") == (
+        "T h -> opensearch: unchanged, 1 in DNS as at the last read (settled: not read this "
+        "cycle)")
+    deferred = MappingReport("h -> opensearch", "h", ARN, deferred=True)
+    assert render_line(deferred, "T") == (
+        "T h -> opensearch: deferred to the next cycle (no time left)")

@@ -351,8 +351,13 @@ class Controller:
                                              let_go=[])
         if last is None:
             return [], [failure] if failure else []
-        explicit = {(m.target_group_arn, self._port_of(m)) for m in config.mappings}
-        kept = [m for m in last.mappings if (m.target_group_arn, self._port_of(m)) not in explicit]
+        # Ports are compared only where a group is both explicit and discovered: reading
+        # facts for every explicit mapping here would come before their batched prefetch.
+        both = {m.target_group_arn for m in config.mappings} & last.arns
+        explicit = {(m.target_group_arn, self._port_of(m)) for m in config.mappings
+                    if m.target_group_arn in both}
+        kept = [m for m in last.mappings if m.target_group_arn not in both
+                or (m.target_group_arn, self._port_of(m)) not in explicit]
         refused = [MappingReport(bad.label, "", bad.target_group_arn, dry_run=dry_run).fail(
             "; ".join(bad.problems)) for bad in last.refused]
         return kept, [*refused, *([failure] if failure else [])]

@@ -116,9 +116,9 @@ class Controller:
         result = planned({})
         if view.wanted is not None:
             recalled = self.registry.recall(arn, port, fresh=result.waiting)
-            for key in recalled.unreadable:
+            for tag in recalled.unreadable:
                 logger.warning("unreadable tag left alone", extra={"mapping": report.label,
-                                                                   "tag": key})
+                                                                   "tag": tag})
             if recalled.memory:
                 result = planned(recalled.memory)
 

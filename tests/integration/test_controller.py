@@ -285,6 +285,15 @@ class TestTrustWhatNothingChanged:
         assert spent(controller, lambda: controller.run_once(cfg)) == {
             "DescribeTargetHealth": 1}
 
+    def test_a_group_with_a_tag_we_cannot_read_settles_too(
+            self, make, dns, elbv2, target_group, clock):
+        elbv2.add_tags(ResourceArns=[target_group], Tags=[
+            {"Key": "tgsync:missing:443:1", "Value": "not a record"}])
+        controller, cfg = self.settle(make, dns, target_group)
+        assert set(controller._settled) == {f"{target_group}:443"}
+        clock.now = controller._settled[f"{target_group}:443"].due - 1
+        assert controller.run_once(cfg).mappings[0].read_skipped
+
     def test_a_dns_change_is_read_at_once(self, make, dns, elbv2, target_group, clock):
         controller, cfg = self.settle(make, dns, target_group)
         dns.set(HOSTNAME, a=[*OLD, "10.0.4.5"])

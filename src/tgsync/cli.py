@@ -13,6 +13,7 @@ called; 130 interrupted during a one-shot command.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from typing import Any, TextIO
 
 from tgsync import __version__
 from tgsync import config as settings
+from tgsync.controller import Controller
 from tgsync.errors import ConfigError
 from tgsync.plan import CONTINUITY_WINDOW_SECONDS, MAX_CYCLE_INTERVAL_SECONDS
 from tgsync.report import CycleReport, emit_metrics, log_to, logger, render_line, render_table
@@ -66,6 +68,14 @@ _FLAGS: tuple[tuple[str, str, str], ...] = (
      "with this value (default: only groups with no owner tag)"),
     ("--discover-every", settings.DISCOVER_EVERY,
      f"seconds between discovery reads (default {settings.DEFAULT_DISCOVER_EVERY:.0f})"),
+)
+_WATCH_FLAGS = (
+    ("--follow-interval", settings.FOLLOW_INTERVAL,
+     f"seconds between follow-up cycles of the mappings that move (default "
+     f"{settings.DEFAULT_FOLLOW_INTERVAL:.0f}; 0: off)"),
+    ("--follow-for", settings.FOLLOW_FOR,
+     f"seconds after a mapping's last change that it is followed while something stays "
+     f"pending (default {settings.DEFAULT_FOLLOW_FOR:.0f})"),
 )
 _LEGACY = {settings.HOSTNAME: settings.LEGACY_HOSTNAME,
            settings.TARGET_GROUP_ARN: settings.LEGACY_TARGET_GROUP_ARN}
@@ -116,13 +126,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds between cycle starts (default 60)")
     watch.add_argument("--cycles", type=int, default=0, metavar="N",
                        help="stop after N cycles (default 0: run until stopped)")
+    following = watch.add_argument_group("following (between cycles, re-check only what "
+                                         "moves; each also read from the environment)")
+    for flag, env, text in _WATCH_FLAGS:
+        following.add_argument(flag, metavar="SECONDS", help=f"{text} [{env}]")
     return parser
 
 
 def flags_given(args: argparse.Namespace) -> dict[str, str]:
     """Environment variable -> the flag that set it, for the flags on the command line."""
-    given = {name: flag for flag, name, _ in _FLAGS
-             if getattr(args, flag[2:].replace("-", "_")) is not None}
+    given = {name: flag for flag, name, _ in (*_FLAGS, *_WATCH_FLAGS)
+             if getattr(args, flag[2:].replace("-", "_"), None) is not None}
     if args.dry_run:
         given[settings.DRY_RUN] = "--dry-run"
     return given
@@ -142,8 +156,8 @@ def name_flags(problem: str, given: dict[str, str]) -> str:
 def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
     """The environment the configuration is read from, with the flags applied."""
     env = dict(base)
-    for flag, name, _ in _FLAGS:
-        value = getattr(args, flag[2:].replace("-", "_"))
+    for flag, name, _ in (*_FLAGS, *_WATCH_FLAGS):
+        value = getattr(args, flag[2:].replace("-", "_"), None)
         if value is None:
             continue
         if name == settings.MAPPINGS:
@@ -209,7 +223,7 @@ def _check(config: settings.Config, args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _watch(controller: Any, config: settings.Config, args: argparse.Namespace) -> int:
+def _watch(controller: Controller, config: settings.Config, args: argparse.Namespace) -> int:
     if not 0 < args.interval <= MAX_CYCLE_INTERVAL_SECONDS:
         print(f"tgsync: --interval must be above 0 and at most "
               f"{MAX_CYCLE_INTERVAL_SECONDS:.0f} seconds: a missing-since record not "
@@ -227,20 +241,30 @@ def _watch(controller: Any, config: settings.Config, args: argparse.Namespace) -
     cycles = failed = 0
     logger.info("watching", extra={"interval": args.interval,
                                    "mappings": [m.label for m in config.mappings]})
-    while not stop.is_set():
-        started = time.monotonic()
-        cycle = controller.run_once(config)
+    def show(cycle: CycleReport) -> None:
         _print(cycle, args, sys.stdout, table=False)
         sys.stdout.flush()
+
+    while not stop.is_set():
+        tick = time.monotonic() + args.interval
+        # Follow-up cycles (of what moves) fit between this tick and the next.
+        invocation = controller.run(config, follow_within=functools.partial(_until, tick),
+                                    sleep=stop.wait, stopping=stop.is_set, margin=0.0,
+                                    on_cycle=show)
         cycles += 1
-        if not cycle.ok:
+        if not invocation.ok:
             failed += 1
-            print(f"tgsync: {cycle.failure_summary()}", file=sys.stderr)
+            print(f"tgsync: {invocation.final.failure_summary()}", file=sys.stderr)
         if args.cycles and cycles >= args.cycles:
             break
-        stop.wait(max(0.0, args.interval - (time.monotonic() - started)))
+        stop.wait(max(0.0, tick - time.monotonic()))
     logger.info("stopped", extra={"cycles": cycles, "failed_cycles": failed})
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _until(moment: float) -> float:
+    """Seconds from now to ``moment`` on the monotonic clock."""
+    return moment - time.monotonic()
 
 
 def _print(cycle: CycleReport, args: argparse.Namespace, out: TextIO, *, table: bool) -> None:

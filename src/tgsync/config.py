@@ -51,6 +51,13 @@ Environment variables
     (unset: only groups with no ``tgsync:owner`` tag).
 ``TGSYNC_DISCOVER_EVERY``
     Seconds between discovery reads (default 300; every cold start reads too).
+``TGSYNC_FOLLOW_INTERVAL``
+    While a mapping moves (something registered, retired or pending), seconds between
+    the follow-up cycles the same invocation runs for it (default 10; ``0``: off).
+    See :mod:`tgsync.follow`.
+``TGSYNC_FOLLOW_FOR``
+    Seconds after a mapping's last change (or event) that it is still followed while
+    something stays pending (default 120).
 """
 
 from __future__ import annotations
@@ -85,6 +92,8 @@ DISCOVER = "TGSYNC_DISCOVER"
 RESYNC_EVERY = "TGSYNC_RESYNC_EVERY"
 OWNER = "TGSYNC_OWNER"
 DISCOVER_EVERY = "TGSYNC_DISCOVER_EVERY"
+FOLLOW_INTERVAL = "TGSYNC_FOLLOW_INTERVAL"
+FOLLOW_FOR = "TGSYNC_FOLLOW_FOR"
 # The original Go function's names keep working.
 LEGACY_HOSTNAME = "DomainEndpoint"
 LEGACY_TARGET_GROUP_ARN = "AlbTargetGroupId"
@@ -104,6 +113,10 @@ DEFAULT_DISCOVER_EVERY = 300.0
 DEFAULT_RESYNC_EVERY = 300.0
 MAX_RESYNC_EVERY = 3600.0
 MAX_DISCOVER_EVERY = 86_400.0
+DEFAULT_FOLLOW_INTERVAL = 10.0
+MAX_FOLLOW_INTERVAL = 60.0  # slower than the schedule's tick would never follow
+DEFAULT_FOLLOW_FOR = 120.0
+MAX_FOLLOW_FOR = 3600.0
 
 #: Keys an entry of TGSYNC_MAPPINGS may have; anything else is a typo and an error.
 MAPPING_KEYS = (
@@ -179,6 +192,8 @@ class Config:
     api_rate: float = DEFAULT_API_RATE
     discovery: Discovery | None = None
     resync_every: float = DEFAULT_RESYNC_EVERY
+    follow_interval: float = DEFAULT_FOLLOW_INTERVAL
+    follow_for: float = DEFAULT_FOLLOW_FOR
 
 
 # --------------------------------------------------------------------------- values
@@ -463,6 +478,10 @@ def load(env: Mapping[str, str]) -> Config:
     api_rate = _setting(env, problems, API_RATE, DEFAULT_API_RATE, parse_rate)
     resync_every = _setting(env, problems, RESYNC_EVERY, DEFAULT_RESYNC_EVERY,
                             lambda v: parse_seconds(v, MAX_RESYNC_EVERY))
+    follow_interval = _setting(env, problems, FOLLOW_INTERVAL, DEFAULT_FOLLOW_INTERVAL,
+                               lambda v: parse_seconds(v, MAX_FOLLOW_INTERVAL))
+    follow_for = _setting(env, problems, FOLLOW_FOR, DEFAULT_FOLLOW_FOR,
+                          lambda v: parse_seconds(v, MAX_FOLLOW_FOR))
 
     discovery = _discovery(env, defaults, problems)
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
@@ -496,6 +515,8 @@ def load(env: Mapping[str, str]) -> Config:
         api_rate=api_rate,
         discovery=discovery,
         resync_every=resync_every,
+        follow_interval=follow_interval,
+        follow_for=follow_for,
     )
 
 

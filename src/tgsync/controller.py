@@ -18,12 +18,20 @@ from tgsync.arn import load_balancer_name
 from tgsync.config import Config, Discovery, InvalidMapping, MappingConfig, clashes
 from tgsync.discovery import Discovered, adopt
 from tgsync.errors import ProviderError
+from tgsync.events import Trigger
+from tgsync.follow import Motion, announce, followed, is_pending, observe, room_for_another
 from tgsync.guard import screen
 from tgsync.model import Target, TargetGroupFacts
 from tgsync.plan import Action, MissingSince, Plan, apply_policy, plan
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
-from tgsync.report import CycleReport, DiscoveryReport, MappingReport, logger
+from tgsync.report import (
+    CycleReport,
+    DiscoveryReport,
+    InvocationReport,
+    MappingReport,
+    logger,
+)
 from tgsync.resync import Settled, is_settled, may_skip, settle
 from tgsync.source import Nameserver, Source
 
@@ -64,6 +72,8 @@ class Controller:
         self._last_read: dict[str, float] = {}
         self._resync_every = 0.0
         self._discovery_report: DiscoveryReport | None = None
+        self._motion: dict[str, Motion] = {}
+        self._mappings: Sequence[MappingConfig] = ()
 
     # ------------------------------------------------------------------ one mapping
 
@@ -96,6 +106,7 @@ class Controller:
         now = self._clock()
         if not dry_run and may_skip(self._settled.get(key), view.wanted, now):
             report.read_skipped = True  # settled, same answer, not yet due: trust it
+            self._note_motion(key, report, now)
             return report
 
         # 2. actual state
@@ -141,7 +152,20 @@ class Controller:
             report.fail("; ".join(problems))
         settled = not problems and not dry_run and is_settled(result, ours.values())
         self._note_settled(key, view.wanted if settled else None, now)
+        if not dry_run:
+            self._note_motion(key, report, now)
         return report
+
+    def _note_motion(self, key: str, report: MappingReport, now: float) -> None:
+        """Update the mapping's follow record (see :mod:`tgsync.follow`) after a cycle."""
+        changed = bool(report.registered_ips or report.deregistered_ips)
+        pending = is_pending(report.decisions, report.lookup_failed)
+        with self._lock:
+            after = observe(self._motion.get(key), changed=changed, pending=pending, now=now)
+            if after is None:
+                self._motion.pop(key, None)
+            else:
+                self._motion[key] = after
 
     def _note_settled(self, key: str, wanted: frozenset[str] | None, now: float) -> None:
         """Remember a group that a fresh read found settled for ``wanted``, or forget it."""
@@ -262,11 +286,13 @@ class Controller:
         *,
         dry_run: bool | None = None,
         time_left: Callable[[], float] | None = None,
+        only: frozenset[str] | None = None,
     ) -> CycleReport:
         """One cycle over every mapping, ``config.concurrency`` at a time.
 
         ``time_left`` (seconds) lets the Lambda handler skip mappings it could not
-        finish before the function times out; they are reported as failed.
+        finish before the function times out; they are reported as failed. ``only``
+        limits the cycle to the mappings with these keys (a follow-up cycle).
         """
         dry = config.dry_run if dry_run is None else dry_run
         self._resync_every = config.resync_every
@@ -275,6 +301,11 @@ class Controller:
         if config.discovery is not None:
             discovered, found = self._discovered(config, config.discovery, dry)
             mappings = [*mappings, *discovered]
+        if only is None:
+            self._mappings = mappings
+        else:
+            mappings = [m for m in mappings if self._key(m) in only]
+            found = []
         if len(mappings) > 1:  # a cold start with many groups: batch the one-off reads
             arns = [m.target_group_arn for m in mappings]
             self.provider.prefetch(arns)
@@ -314,12 +345,87 @@ class Controller:
             logger.warning("not every group could be read in this invocation: the next "
                            "carries on", extra={"deferred": deferred,
                                                 "read": len(reports) - deferred})
-        reports.extend(_invalid_report(bad, dry) for bad in config.invalid)
+        if only is None:
+            reports.extend(_invalid_report(bad, dry) for bad in config.invalid)
         reports.extend(found)
         cycle = CycleReport(reports, dry_run=dry, discovery=self._discovery_report)
         for report in reports:
             logger.info("mapping summary", extra=report.to_dict())
         return cycle
+
+    # ------------------------------------------------------------------ following
+
+    def run(
+        self,
+        config: Config,
+        *,
+        dry_run: bool | None = None,
+        time_left: Callable[[], float] | None = None,
+        follow_within: Callable[[], float] | None = None,
+        trigger: Trigger | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        stopping: Callable[[], bool] = lambda: False,
+        margin: float = DEADLINE_MARGIN_SECONDS,
+        on_cycle: Callable[[CycleReport], object] = lambda _cycle: None,
+    ) -> InvocationReport:
+        """One invocation: a cycle over every mapping, then follow-up cycles every
+        ``config.follow_interval`` seconds for the mappings that move (see
+        :mod:`tgsync.follow`) while they move and the time allows: ``follow_within()``
+        seconds (default ``time_left``, the invocation's deadline; ``None``: no limit but
+        the follow window) less ``margin``. ``on_cycle`` sees each cycle as it ends."""
+        limit = follow_within or time_left
+        dry = config.dry_run if dry_run is None else dry_run
+        started = self._clock()
+        cycles = [self.run_once(config, dry_run=dry, time_left=time_left)]
+        seconds = self._clock() - started
+        on_cycle(cycles[0])
+        announced: list[str] = []
+        if trigger is not None and trigger.domains and not dry:
+            announced = self._announce(trigger, config.follow_for)
+        if dry or config.follow_interval <= 0:
+            stopped = "dry run" if dry else "following is off"
+            return InvocationReport(cycles, stopped, announced)
+        while True:
+            keys = self._following(config.follow_for)
+            if not keys:
+                stopped = "nothing moves"
+                break
+            if not room_for_another(limit() if limit else None,
+                                    config.follow_interval, seconds, margin):
+                stopped = "no time left in this invocation: the next one carries on"
+                break
+            sleep(config.follow_interval)
+            if stopping():  # a signal during the sleep: no new cycle
+                stopped = "stopped"
+                break
+            started = self._clock()
+            cycles.append(self.run_once(config, dry_run=dry, time_left=time_left, only=keys))
+            seconds = self._clock() - started
+            on_cycle(cycles[-1])
+        logger.info("following done", extra={"cycles": len(cycles), "stopped": stopped})
+        return InvocationReport(cycles, stopped, announced)
+
+    def _following(self, follow_for: float) -> frozenset[str]:
+        """Keys of the mappings of the last full cycle within their follow window."""
+        now = self._clock()
+        with self._lock:
+            return frozenset(key for key in map(self._key, self._mappings)
+                             if followed(self._motion.get(key), now, follow_for))
+
+    def _announce(self, trigger: Trigger, follow_for: float) -> list[str]:
+        """Mark the mappings whose hostname is an event's domain as moving."""
+        now = self._clock()
+        labels = []
+        for mapping in self._mappings:
+            if any(domain.serves(mapping.hostname) for domain in trigger.domains):
+                key = self._key(mapping)
+                with self._lock:
+                    self._motion[key] = announce(self._motion.get(key), now, follow_for)
+                labels.append(mapping.label)
+        logger.info("event announced a change", extra={
+            "event": trigger.what, "domains": [d.name for d in trigger.domains],
+            "followed": labels})
+        return labels
 
     # ------------------------------------------------------------------ discovery
 
@@ -385,8 +491,11 @@ class Controller:
 
     def _read_at(self, mapping: MappingConfig) -> float:
         """When this process last read the mapping's group (-inf: never)."""
-        port = mapping.port or self._port_of(mapping)
-        return self._last_read.get(f"{mapping.target_group_arn}:{port}", float("-inf"))
+        return self._last_read.get(self._key(mapping), float("-inf"))
+
+    def _key(self, mapping: MappingConfig) -> str:
+        """The mapping's key in the per-process records: its group and port."""
+        return f"{mapping.target_group_arn}:{mapping.port or self._port_of(mapping)}"
 
     def _port_of(self, mapping: MappingConfig) -> int:
         """The port a mapping keeps: its own, or its group's (0 if the group is unknown)."""

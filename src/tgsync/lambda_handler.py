@@ -1,22 +1,29 @@
 """AWS Lambda entry point: ``tgsync.lambda_handler.handler``.
 
-Configuration comes from environment variables (see :mod:`tgsync.config`). The
-handler returns the cycle's JSON summary and raises :class:`~tgsync.errors.SyncFailed`
-after all mappings are done if any of them failed, so Lambda's Errors metric and
-alarms see it. An event ``{"dry_run": true}`` plans without changing anything;
-``{"check": true}`` runs the preflight checks (see :mod:`tgsync.preflight`) from the
-function's own subnets and role, and raises :class:`~tgsync.errors.CheckFailed` if
-one failed.
+Configuration comes from environment variables (see :mod:`tgsync.config`). Each
+invocation runs a cycle over every mapping and then follows the mappings that move
+(see :mod:`tgsync.follow`); the handler returns the JSON summary and raises
+:class:`~tgsync.errors.SyncFailed` after all mappings are done if any of them failed
+in its last cycle, so Lambda's Errors metric and alarms see it.
+
+Events (see :mod:`tgsync.events`): the schedule's, an OpenSearch event (which also
+announces a change of its domain's mappings), or a direct one: ``{"dry_run": true}``
+plans without changing anything; ``{"check": true}`` runs the preflight checks (see
+:mod:`tgsync.preflight`) from the function's own subnets and role, and raises
+:class:`~tgsync.errors.CheckFailed` if one failed. Any other event is ignored with a
+log line and never fails.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 from tgsync import config as settings
 from tgsync.controller import Controller
 from tgsync.errors import CheckFailed, ConfigError, SyncFailed
+from tgsync.events import classify
 from tgsync.report import emit_metrics, logger
 from tgsync.wiring import build_controller, preflight
 
@@ -48,12 +55,17 @@ def _check(config: settings.Config) -> dict[str, Any]:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Run one sync cycle over every configured mapping."""
+    """Run a sync cycle over every configured mapping, and follow what moves."""
     global _cold_start  # noqa: PLW0603 - true for the first invocation of a sandbox only
     # Powertools' field names, so every line of one invocation can be found together.
     logger.append_keys(function_request_id=getattr(context, "aws_request_id", None),
                        cold_start=_cold_start)
     _cold_start = False
+    trigger = classify(event)
+    if not trigger.runs:  # a stray event must neither fail nor change anything
+        logger.info("event ignored", extra={"event": trigger.what})
+        return {"ignored": True, "event": trigger.what}
+    logger.info("invoked", extra={"trigger": trigger.kind, "event": trigger.what})
     try:
         config = settings.load(os.environ)
     except ConfigError as exc:
@@ -69,9 +81,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         def time_left() -> float:
             return float(context.get_remaining_time_in_millis()) / 1000.0
-    cycle = _get_controller(config).run_once(config, dry_run=dry_run, time_left=time_left)
-    emit_metrics(cycle)
-    summary = cycle.to_dict()
-    if not cycle.ok:
-        raise SyncFailed(cycle.failure_summary(), summary)
+    else:  # a local call has no deadline to follow within: one cycle
+        config = replace(config, follow_interval=0.0)
+    invocation = _get_controller(config).run(config, dry_run=dry_run, time_left=time_left,
+                                             trigger=trigger, on_cycle=emit_metrics)
+    summary = invocation.to_dict()
+    if not invocation.ok:
+        raise SyncFailed(invocation.final.failure_summary(), summary)
     return summary

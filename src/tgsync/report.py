@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from aws_lambda_powertools import Logger
@@ -60,6 +60,16 @@ class MappingReport:
     def target_group_name(self) -> str:
         """The target group's name, from its ARN."""
         return target_group_name(self.target_group_arn)
+
+    @property
+    def key(self) -> tuple[str, str, int | None]:
+        """What identifies the mapping across the cycles of one invocation."""
+        return (self.label, self.target_group_arn, self.port)
+
+    def then(self, later: MappingReport) -> MappingReport:
+        """``later`` (the same mapping, a later cycle), with this cycle's changes too."""
+        return replace(later, registered_ips=[*self.registered_ips, *later.registered_ips],
+                       deregistered_ips=[*self.deregistered_ips, *later.deregistered_ips])
 
     def fail(self, error: str) -> MappingReport:
         """Mark the mapping failed with ``error`` and return it."""
@@ -153,6 +163,39 @@ class CycleReport:
             "mappings": [m.to_dict() for m in self.mappings],
             **({"discovery": self.discovery.to_dict()} if self.discovery else {}),
         }
+
+
+@dataclass
+class InvocationReport:
+    """One invocation: its first cycle (every mapping), the follow-up cycles (the
+    mappings that moved), why following stopped, and the mappings an event announced."""
+
+    cycles: list[CycleReport]
+    stopped: str
+    announced: list[str] = field(default_factory=list)
+
+    @property
+    def final(self) -> CycleReport:
+        """Every mapping as its last cycle left it, with the changes of all cycles."""
+        first = self.cycles[0]
+        latest = {m.key: m for m in first.mappings}
+        for cycle in self.cycles[1:]:
+            for report in cycle.mappings:
+                before = latest.get(report.key)
+                latest[report.key] = before.then(report) if before else report
+        return replace(first, mappings=list(latest.values()))
+
+    @property
+    def ok(self) -> bool:
+        """True when every mapping's last cycle synced."""
+        return self.final.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: the final cycle's, with how following went."""
+        return {**self.final.to_dict(), "follow": {
+            "cycles": len(self.cycles) - 1, "stopped": self.stopped,
+            "announced": self.announced,
+            "followed": [[m.label for m in c.mappings] for c in self.cycles[1:]]}}
 
 
 def render_line(report: MappingReport, stamp: str) -> str:

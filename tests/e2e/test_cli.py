@@ -140,6 +140,24 @@ def test_watch_runs_cycles_and_stops_cleanly_on_sigterm(env, dns, elbv2, target_
     assert '"message":"stopped"' in err and '"signal":"SIGTERM"' in err
 
 
+def test_watch_follows_what_moves_between_its_cycles(env, dns, moto, elbv2, target_group):
+    moto.update_control(default_state="initial")  # never healthy: followed for the window
+    dns.set(HOSTNAME, a=IPS)
+    done = tgsync("watch", "--interval", "30", "--cycles", "1", "--follow-interval", "0.2",
+                  "--follow-for", "1", "--hostname", HOSTNAME, "--target-group-arn",
+                  target_group, "--output", "json", env=env, check_code=0)
+    cycles = [json.loads(line) for line in done.stdout.splitlines()]
+    assert cycles[0]["registered"] == 3
+    assert len(cycles) >= 2  # follow-ups (their count depends on speed: not asserted)
+    assert all(c["mappings"][0]["read"] == "read" for c in cycles)
+
+
+def test_watch_names_a_bad_follow_interval_as_its_flag(env, target_group):
+    done = tgsync("watch", "--follow-interval", "-1", "--hostname", HOSTNAME,
+                  "--target-group-arn", target_group, env=env, check_code=2)
+    assert "--follow-interval: '-1' is out of range" in done.stderr
+
+
 def test_watch_refuses_an_interval_that_would_never_retire_a_stale_ip(env, target_group):
     done = tgsync("watch", "--interval", "301", "--hostname", HOSTNAME,
                   "--target-group-arn", target_group, env=env, check_code=2)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -23,8 +25,9 @@ def runtime(moto, tmp_path):
     def start(env, handler=HANDLER):
         api = RuntimeApi().start()
         log = (tmp_path / "runtime.log").open("wb")
-        process = start_runtime(api, {**moto.environ(), **env}, handler,
-                                stdout=log, stderr=subprocess.STDOUT)
+        # Following is off unless a test turns it on: its follow-ups would only add time.
+        process = start_runtime(api, {**moto.environ(), "TGSYNC_FOLLOW_INTERVAL": "0", **env},
+                                handler, stdout=log, stderr=subprocess.STDOUT)
         started.append((api, process))
         return api
     yield start
@@ -114,3 +117,69 @@ def test_the_deployed_function_checks_itself(runtime, dns, elbv2, target_group):
     outcome = api.invoke({"check": True})
     assert outcome.ok and outcome.body["ok"]
     assert registered(elbv2, target_group) == {}
+
+
+def wait_until(condition, seconds=30.0):
+    """Poll ``condition`` until it holds (a wait for an event, not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.05)
+
+
+def test_one_invocation_follows_a_dns_change_made_while_it_runs(
+        runtime, dns, moto, elbv2, target_group):
+    new = ["10.0.1.9", "10.0.2.9"]
+    moto.update_control(default_state="initial")  # pending: the invocation keeps following
+    dns.set(HOSTNAME, a=IPS)
+    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
+                   "TGSYNC_DNS_SERVERS": dns.address, "TGSYNC_FOLLOW_INTERVAL": "0.5"})
+    outcomes = []
+    invocation = threading.Thread(target=lambda: outcomes.append(api.invoke()))
+    invocation.start()
+    wait_until(lambda: {ip for ip, _ in registered(elbv2, target_group)} == set(IPS))
+    dns.set(HOSTNAME, a=IPS + new)  # nodes join while the invocation runs
+    wait_until(lambda: {ip for ip, _ in registered(elbv2, target_group)} == set(IPS + new))
+    moto.update_control(default_state="healthy")  # all healthy: following ends
+    invocation.join(timeout=60)
+    (outcome,) = outcomes
+    assert outcome.ok, outcome.body
+    assert outcome.body["mappings"][0]["registered"] == IPS + new
+    assert outcome.body["follow"]["cycles"] >= 1
+    assert outcome.body["follow"]["stopped"] == "nothing moves"
+
+
+OPENSEARCH_EVENTS = [
+    {"source": "aws.events", "detail-type": "Scheduled Event", "resources": []},
+    {"source": "aws.es", "detail-type": "Amazon OpenSearch Service Software Update Notification",
+     "region": "eu-west-1", "resources": ["arn:aws:es:eu-west-1:123456789012:domain/logs"],
+     "detail": {"event": "Service Software Update", "status": "Started"}},
+    {"source": "aws.es", "detail-type": "Amazon OpenSearch Service Notification",
+     "region": "eu-west-1", "resources": ["arn:aws:es:eu-west-1:123456789012:domain/logs"],
+     "detail": {"event": "Node Retirement", "status": "Started"}},
+    {"source": "aws.es", "detail-type": "AWS API Call via CloudTrail", "region": "eu-west-1",
+     "resources": [], "detail": {"eventSource": "es.amazonaws.com",
+                                 "eventName": "UpdateDomainConfig", "awsRegion": "eu-west-1",
+                                 "requestParameters": {"domainName": "logs"}}},
+]
+
+
+def test_every_eventbridge_event_kind_runs_a_cycle_and_a_stray_one_is_ignored(
+        runtime, dns, elbv2, target_group, tmp_path):
+    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
+                   "TGSYNC_DNS_SERVERS": dns.address})
+    for index, event in enumerate(OPENSEARCH_EVENTS):
+        dns.set(HOSTNAME, a=[f"10.0.1.{index + 1}"])  # a new answer for each event
+        outcome = api.invoke({"version": "0", "id": str(index), "account": "123456789012",
+                              **event})
+        assert outcome.ok, (event, outcome.body)
+        assert outcome.body["mappings"][0]["registered"] == [f"10.0.1.{index + 1}"], event
+    announced = [line for line in logs(tmp_path)
+                 if line.get("message") == "event announced a change"]
+    assert [line["followed"] for line in announced] == [[f"{HOSTNAME} -> opensearch"]] * 3
+    stray = api.invoke({"source": "aws.ec2", "detail-type": "EC2 Instance State-change "
+                        "Notification", "detail": {}})
+    assert stray.ok and stray.body["ignored"]
+    assert "aws.ec2" in stray.body["event"]
+    assert {ip for ip, _ in registered(elbv2, target_group)} == {
+        f"10.0.1.{i + 1}" for i in range(len(OPENSEARCH_EVENTS))}

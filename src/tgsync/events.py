@@ -1,0 +1,121 @@
+"""What invoked the function: the schedule, an OpenSearch event, a person. Pure.
+
+The Lambda handler runs a cycle for the schedule (the stack's EventBridge Scheduler
+input ``{"source": "tgsync.schedule"}``, or a classic EventBridge "Scheduled Event"),
+for a direct invocation (``{}``, ``{"dry_run": true}``, ``{"check": true}``) and for
+the Amazon OpenSearch Service events the stack subscribes to (parameter
+``DomainArns``): the service's notifications (software update, Auto-Tune, cluster
+status, domain update, node retirement) and the CloudTrail records of the API calls
+that start a blue/green deployment. An OpenSearch event also *announces* the change to
+the mappings whose hostname is that domain's endpoint, so they are followed for
+``TGSYNC_FOLLOW_FOR`` seconds even before DNS moves (see :mod:`tgsync.follow`).
+
+Anything else is ignored with a log line, never a failure: a stray event must not
+raise the Errors alarm, nor change a target group. None of these events says which
+IPs changed; they are triggers, the schedule stays the backstop.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Sources of the schedule's own input (ours, and Scheduler's name for itself).
+SCHEDULE_SOURCES = frozenset({"tgsync.schedule", "aws.scheduler"})
+#: Keys a direct invocation may carry.
+DIRECT_KEYS = frozenset({"dry_run", "check", "source"})
+#: Event sources of Amazon OpenSearch Service (the second is the newer API's).
+OPENSEARCH_SOURCES = frozenset({"aws.es", "aws.opensearchservice"})
+#: The service's own notifications, new and legacy names (EventBridge events reference).
+OPENSEARCH_NOTIFICATIONS = frozenset({
+    "Amazon OpenSearch Service Software Update Notification",
+    "Amazon OpenSearch Service Auto-Tune Notification",
+    "Amazon OpenSearch Service Cluster Status Notification",
+    "Amazon OpenSearch Service Domain Update Notification",
+    "Amazon OpenSearch Service Notification",  # node retirement
+    "Amazon ES Service Software Update Notification",
+    "Amazon ES Auto-Tune Notification",
+})
+API_CALL = "AWS API Call via CloudTrail"
+#: The configuration API calls that start a blue/green deployment.
+OPENSEARCH_API_CALLS = frozenset({"UpdateDomainConfig", "UpgradeDomain",
+                                  "StartServiceSoftwareUpdate"})
+
+_DOMAIN_ARN = re.compile(r"^arn:[a-z-]+:es:([a-z0-9-]+):\d{12}:domain/([a-z0-9-]+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """An OpenSearch domain an event is about."""
+
+    region: str
+    name: str
+
+    def serves(self, hostname: str) -> bool:
+        """True if ``hostname`` is this domain's endpoint (VPC or public), as OpenSearch
+        names it: ``vpc-<name>-<id>.<region>.es.amazonaws.com``."""
+        pattern = (rf"^(vpc|search)-{re.escape(self.name)}-[a-z0-9]+\."
+                   rf"{re.escape(self.region)}\.es\.amazonaws\.com(\.cn)?$")
+        return re.match(pattern, hostname.lower().rstrip(".")) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Why the function runs. ``kind`` is ``schedule``, ``direct``, ``opensearch`` or
+    ``ignored``; ``what`` names it for the log; ``domains`` are the domains an
+    OpenSearch event is about."""
+
+    kind: str
+    what: str
+    domains: tuple[Domain, ...] = ()
+
+    @property
+    def runs(self) -> bool:
+        """True if the function should run a cycle."""
+        return self.kind != "ignored"
+
+
+def classify(event: Any) -> Trigger:
+    """The trigger an invocation's event describes."""
+    if not isinstance(event, Mapping):
+        return Trigger("ignored", f"an event that is not a JSON object ({type(event).__name__})")
+    if "detail-type" in event and "source" in event:
+        return _eventbridge(event)
+    source = event.get("source")
+    if isinstance(source, str) and source in SCHEDULE_SOURCES:
+        return Trigger("schedule", source)
+    if source is None and set(event) <= DIRECT_KEYS:
+        return Trigger("direct", "direct invocation")
+    keys = ", ".join(sorted(map(str, event)))[:120]
+    return Trigger("ignored", f"an event tgsync does not know (keys: {keys})")
+
+
+def _eventbridge(event: Mapping[str, Any]) -> Trigger:
+    source, kind = str(event.get("source")), str(event.get("detail-type"))
+    if source == "aws.events" and kind == "Scheduled Event":
+        return Trigger("schedule", "EventBridge Scheduled Event")
+    if source in OPENSEARCH_SOURCES and kind in OPENSEARCH_NOTIFICATIONS:
+        arns = event.get("resources")
+        domains = tuple(d for d in map(_domain, arns if isinstance(arns, list) else [])
+                        if d is not None)
+        return Trigger("opensearch", kind, domains)
+    detail = event.get("detail")
+    if source in OPENSEARCH_SOURCES and kind == API_CALL and isinstance(detail, Mapping):
+        name = detail.get("eventName")
+        if name in OPENSEARCH_API_CALLS:
+            params = detail.get("requestParameters")
+            domain = params.get("domainName") if isinstance(params, Mapping) else None
+            region = detail.get("awsRegion") or event.get("region")
+            domains = ((Domain(str(region), str(domain).lower()),)
+                       if isinstance(domain, str) and isinstance(region, str) else ())
+            return Trigger("opensearch", f"{API_CALL}: {name}", domains)
+        return Trigger("ignored", f"{API_CALL}: {name} (not a call that moves nodes)")
+    return Trigger("ignored", f"EventBridge event {kind!r} from {source!r} (not one tgsync "
+                              "acts on)")
+
+
+def _domain(arn: Any) -> Domain | None:
+    match = _DOMAIN_ARN.match(arn) if isinstance(arn, str) else None
+    return Domain(match.group(1), match.group(2)) if match else None

@@ -44,6 +44,9 @@ Rules moto lacks, each as strict as ELB where a promise of tgsync depends on it:
 - DescribeTargetGroups pages its answer: ``PageSize`` 1 to 400 (400 if unset), the rest
   behind ``NextMarker`` (moto returns everything at once). Source: the
   DescribeTargetGroups API reference (PageSize, Marker, NextMarker).
+- EventBridge's TestEventPattern answers ``Result`` (moto answers nothing), with the
+  matcher moto itself routes PutEvents with. Source: the TestEventPattern API
+  reference (EventPattern, Event; Result).
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.elbv2 import models, responses
 from moto.elbv2.exceptions import ELBClientError, TooManyTagsError, ValidationError
+from moto.events import responses as events_responses
+from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 _control_path: Path | None = None
@@ -257,6 +262,15 @@ models.ELBv2Backend.add_tags = _add_tags  # type: ignore[method-assign]
 _original_describe_groups = responses.ELBV2Response.describe_target_groups
 responses.ELBV2Response.describe_target_groups = _describe_target_groups  # type: ignore[method-assign]
 models.FakeHealthStatus.target = property(_target_with_zone)  # type: ignore[assignment,method-assign]
+
+
+def _test_event_pattern(self: events_responses.EventsHandler) -> tuple[str, dict[str, Any]]:
+    pattern = EventPattern.load(self._get_param("EventPattern"))
+    matched = pattern.matches_event(json.loads(self._get_param("Event")))
+    return json.dumps({"Result": matched}), self.response_headers
+
+
+events_responses.EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign,assignment]
 
 
 def main() -> None:

@@ -262,3 +262,67 @@ def test_with_discovery_writes_need_the_tags_and_removal_only_our_own_keys(netwo
         assert statement["Resource"].endswith(":targetgroup/*")
     # The preflight's RemoveTags check stays inside what this role allows.
     assert CHECK_TAG.startswith(TAG_PREFIX)
+
+
+DOMAINS = ["arn:aws:es:eu-west-1:123456789012:domain/logs",
+           "arn:aws:es:eu-west-1:123456789012:domain/search-2"]
+
+
+def test_domain_arns_subscribe_the_function_to_their_events_with_a_dead_letter_queue(
+        network, target_group):
+    done = deploy(network, target_group, "-p", f"DomainArns={','.join(DOMAINS)}",
+                  stack="events")
+    assert done.returncode == 0, done.stderr + done.stdout
+    events = boto3.client("events", region_name=REGION)
+    rules = {r["Name"]: r for r in events.list_rules()["Rules"] if "events" in r["Name"]}
+    assert len(rules) == 2
+    function = boto3.client("lambda", region_name=REGION).get_function(
+        FunctionName=next(f["FunctionName"] for f in boto3.client(
+            "lambda", region_name=REGION).list_functions()["Functions"]
+            if f["FunctionName"].startswith("events")))["Configuration"]
+    assert function["Environment"]["Variables"]["TGSYNC_FOLLOW_INTERVAL"] in ("10", 10)
+    queues = boto3.client("sqs", region_name=REGION).list_queues()["QueueUrls"]
+    (queue,) = [q for q in queues if "EventDeadLetterQueue" in q]
+    queue_arn = boto3.client("sqs", region_name=REGION).get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    matched = {}
+    for name, rule in rules.items():
+        (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
+        assert target["Arn"] == function["FunctionArn"]
+        assert target["DeadLetterConfig"]["Arn"] == queue_arn
+        pattern = rule["EventPattern"]
+        for event in (_notification("logs"), _api_call("search-2"), _notification("other"),
+                      _api_call("other")):
+            result = events.test_event_pattern(EventPattern=pattern, Event=json.dumps(event))
+            matched.setdefault(event["id"], []).append(result["Result"])
+    # Each event of a served domain matches exactly one rule; another domain's none.
+    assert {event: sorted(results) for event, results in matched.items()} == {
+        "n-logs": [False, True], "c-search-2": [False, True],
+        "n-other": [False, False], "c-other": [False, False]}
+    statement = json.loads(boto3.client("lambda", region_name=REGION).get_policy(
+        FunctionName=function["FunctionName"])["Policy"])["Statement"]
+    assert {s["Principal"]["Service"] for s in statement} == {"events.amazonaws.com"}
+    assert {s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in statement} == {
+        r["Arn"] for r in rules.values()}
+
+
+def test_without_domain_arns_there_is_no_rule(network, target_group):
+    assert deploy(network, target_group, stack="quiet").returncode == 0
+    rules = boto3.client("events", region_name=REGION).list_rules()["Rules"]
+    assert not [r for r in rules if r["Name"].startswith("quiet")]
+
+
+def _notification(domain):
+    return {"id": f"n-{domain}", "source": "aws.es", "account": "123456789012",
+            "time": "2026-11-26T03:00:00Z", "region": REGION,
+            "detail-type": "Amazon OpenSearch Service Software Update Notification",
+            "resources": [f"arn:aws:es:eu-west-1:123456789012:domain/{domain}"],
+            "detail": {"event": "Service Software Update", "status": "Started"}}
+
+
+def _api_call(domain):
+    return {"id": f"c-{domain}", "source": "aws.es", "account": "123456789012",
+            "time": "2026-11-26T03:00:00Z", "region": REGION, "resources": [],
+            "detail-type": "AWS API Call via CloudTrail",
+            "detail": {"eventSource": "es.amazonaws.com", "eventName": "UpdateDomainConfig",
+                       "awsRegion": REGION, "requestParameters": {"domainName": domain}}}

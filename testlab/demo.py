@@ -13,15 +13,17 @@ Exit status: 0 when every step of the story happened as expected, 1 otherwise,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ HOSTNAME = "vpc-logs-demo123.eu-west-1.es.amazonaws.com"
 BLUE = ["10.0.1.10", "10.0.2.10", "10.0.3.10"]
 GREEN = ["10.0.1.20", "10.0.2.20", "10.0.3.20"]
 REPLACEMENT = "10.0.2.30"
+UNFOLLOWED = ["10.0.1.40", "10.0.2.40", "10.0.3.40"]  # chapter 6, following off
+FOLLOWED = ["10.0.1.50", "10.0.2.50", "10.0.3.50"]  # chapter 6, following on
 POISON = "198.51.100.7"  # documentation range: a public address DNS should never give
 
 
@@ -59,6 +63,10 @@ class Demo:
     timeline: Timeline = field(default_factory=Timeline)
     outcomes: list[Outcome] = field(default_factory=list)
     log_lines: list[dict[str, Any]] = field(default_factory=list)
+    #: (demo time the line arrived, message, ip) of REGISTER and DEREGISTER lines
+    changes: list[tuple[float, str, str]] = field(default_factory=list)
+    #: demo time the health checks first found each IP unhealthy
+    failed_at: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ output
 
@@ -173,6 +181,82 @@ class Demo:
         stack.invoke()
         self.expect("it is never registered", POISON not in stack.states())
 
+        self.chapter(stack, "6. blue/green, timed: following off, then on")
+        stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT])
+        off = self.timed_blue_green(stack, [GREEN[0], REPLACEMENT], UNFOLLOWED, follow=False)
+        self.timeline.mark(self.now(), "the same with following on")
+        on = self.timed_blue_green(stack, UNFOLLOWED, FOLLOWED, follow=True)
+        for name, times in (("off", off), ("on", on)):
+            scale = 60 / self.tick  # one tick plays a minute
+            self.say(f"following {name}: " + "; ".join(
+                f"{kind} median {statistics.median(v):.2f}s, worst {max(v):.2f}s (at a "
+                f"one-minute schedule: {statistics.median(v) * scale:.0f}s and "
+                f"{max(v) * scale:.0f}s)" for kind, v in times.items() if v))
+        counts = {name: sum(map(len, times.values())) for name, times in (("off", off),
+                                                                          ("on", on))}
+        self.expect("every node was registered and every failed node retired, both times",
+                    counts == {"off": 5, "on": 6}, f"{counts['off']} of 5 off, {counts['on']} "
+                                                   "of 6 on")
+        joins = "registered after entering DNS"
+        if off[joins] and on[joins]:
+            median_off, median_on = (statistics.median(t[joins]) for t in (off, on))
+            self.expect("while a blue/green is under way, following registers new nodes in "
+                        "a fraction of a tick", median_on < median_off / 2,
+                        f"median {median_on:.2f}s with following, {median_off:.2f}s without; "
+                        f"one tick is {self.tick:g}s")
+
+    def wait_for_line(self, message: str, ip: str, since: float) -> None:
+        """Wait until the function logged ``message`` for ``ip`` after ``since``."""
+        deadline = time.monotonic() + 8 * self.tick + 30
+        while time.monotonic() < deadline and not any(
+                what == message and which == ip and at >= since
+                for at, what, which in list(self.changes)):
+            time.sleep(self.tick / 50)
+
+    def timed_blue_green(self, stack: Stack, old: list[str], new: list[str], *,
+                         follow: bool) -> dict[str, list[float]]:
+        """Replace ``old`` with ``new`` one node at a time while the schedule ticks;
+        the seconds from each node entering DNS to its registration, and from each
+        node being out of DNS and failed to its retirement."""
+        stack.restart_runtime(follow=follow)
+        entered: dict[str, float] = {}
+        left: dict[str, float] = {}
+        with stack.ticking():
+            # The first node lands just after a scheduled invocation started (the worst
+            # moment for the schedule alone, which sees it a tick later); each next one
+            # just after its predecessor was registered, as nodes join in a blue/green.
+            for index, ip in enumerate(new):
+                stack.fleet.start(ip)
+                if index == 0:
+                    stack.after_next_invocation(0.1 * self.tick)
+                else:
+                    self.wait_for_line("REGISTER", new[index - 1], entered[new[index - 1]])
+                    time.sleep(0.1 * self.tick)
+                stack.dns.set(HOSTNAME, a=old + new[:index + 1])
+                entered[ip] = self.now()
+            stack.wait_for(lambda s: all(s.get(ip) == "healthy" for ip in new), 12)
+            for index, ip in enumerate(old):
+                stack.after_next_invocation(0.1 * self.tick)
+                stack.dns.set(HOSTNAME, a=old[index + 1:] + new)
+                stack.fleet.stop(ip)
+                left[ip] = self.now()
+            stack.wait_for(lambda s: not any(ip in s and s[ip] != "draining" for ip in old),
+                           14)
+
+        def first(message: str, ip: str, since: float) -> float | None:
+            return next((at for at, what, which in self.changes
+                         if what == message and which == ip and at >= since), None)
+
+        joins = [at - entered[ip] for ip in new
+                 if (at := first("REGISTER", ip, entered[ip])) is not None]
+        leaves = []
+        for ip in old:
+            gone = max(left[ip], self.failed_at.get(ip, left[ip]))
+            at = first("DEREGISTER", ip, left[ip])
+            if at is not None:
+                leaves.append(max(at - gone, 0.0))
+        return {"registered after entering DNS": joins, "retired after failing": leaves}
+
     def chapter(self, stack: Stack, title: str) -> None:
         print(flush=True)
         self.say(f"== {title}")
@@ -211,13 +295,17 @@ class Stack:
         self.moto = MotoPeer(workdir)
         self.dns = DnsPeer(seed=7)
         self.fleet = Fleet()
-        self.api = RuntimeApi(timeout_seconds=30)
+        # The function's timeout scaled like its minute: 55 s of 60 leave 45 s for
+        # following after the 10 s margin; here 3/4 of a tick does.
+        self.api = RuntimeApi(timeout_seconds=10 + 0.75 * tick)
         self.runtime: subprocess.Popen[bytes] | None = None
         self.checker: HealthChecker | None = None
         self.arn = ""
         self.interrupted = False
         self._last_invoke = 0.0
         self._control_lock = threading.Lock()
+        self._invoked = threading.Condition()
+        self._invocations = 0
 
     def start(self) -> None:
         self.moto.start()
@@ -229,21 +317,71 @@ class Stack:
         self.arn = create_target_group(self.elbv2, "opensearch-dashboards")
         self.checker = HealthChecker(self.fleet, self._registered, self._publish,
                                      self.check).start()
+        self._start_runtime(follow=True)
+        self.demo.say(f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
+                      f"Lambda runtime on {self.api.address}; one tick = "
+                      f"{self.demo.tick:g}s, stale after {self.stale_after:g}s, health "
+                      f"checks every {self.check.interval:g}s (2 to pass, 2 to fail)")
+
+    def _start_runtime(self, *, follow: bool) -> None:
         env = {
             **self.moto.environ(),
             "DomainEndpoint": f"https://{HOSTNAME}",  # the original's variable names
             "AlbTargetGroupId": self.arn,
             "TGSYNC_DNS_SERVERS": self.dns.address,
             "TGSYNC_STALE_AFTER": str(self.stale_after),
+            # 10 s and 120 s of a 60 s minute, scaled to the tick.
+            "TGSYNC_FOLLOW_INTERVAL": str(self.demo.tick / 6 if follow else 0),
+            "TGSYNC_FOLLOW_FOR": str(2 * self.demo.tick),
             "PYTHONUNBUFFERED": "1",
         }
         self.runtime = start_runtime(self.api, env, "tgsync.lambda_handler.handler",
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        threading.Thread(target=self._follow_logs, daemon=True).start()
-        self.demo.say(f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
-                      f"Lambda runtime on {self.api.address}; one tick = "
-                      f"{self.demo.tick:g}s, stale after {self.stale_after:g}s, health "
-                      f"checks every {self.check.interval:g}s (2 to pass, 2 to fail)")
+        threading.Thread(target=self._follow_logs, args=(self.runtime,), daemon=True).start()
+
+    def restart_runtime(self, *, follow: bool) -> None:
+        """A new execution environment with following on or off (a redeploy)."""
+        if self.runtime:
+            self.runtime.kill()
+            self.runtime.wait()
+        # A fresh Runtime API too: the old process may have taken the next event with it.
+        self.api.stop()
+        self.api = RuntimeApi(timeout_seconds=self.api.timeout_seconds).start()
+        self._start_runtime(follow=follow)
+        self.demo.say(f"function redeployed with following {'on' if follow else 'off'}")
+
+    def after_next_invocation(self, delay: float) -> None:
+        """Return ``delay`` seconds after the next scheduled invocation starts."""
+        with self._invoked:
+            seen = self._invocations
+            self._invoked.wait_for(lambda: self._invocations > seen, 4 * self.demo.tick + 30)
+        time.sleep(delay)
+
+    @contextlib.contextmanager
+    def ticking(self) -> Iterator[None]:
+        """The schedule in the background: one invocation per tick until the block ends."""
+        done = threading.Event()
+
+        def tick() -> None:
+            while not done.is_set():
+                self.invoke()
+
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def wait_for(self, condition: Callable[[dict[str, str]], bool], ticks: int) -> bool:
+        """Watch the group (no invocation) until ``condition`` holds, at most ``ticks``."""
+        deadline = time.monotonic() + ticks * self.demo.tick
+        while time.monotonic() < deadline:
+            if condition(self.states()):
+                return True
+            time.sleep(self.demo.tick / 20)
+        return False
 
     def stop(self) -> None:
         if self.checker:
@@ -264,6 +402,9 @@ class Stack:
                 for d in found["TargetHealthDescriptions"]]
 
     def _publish(self, health: dict[str, dict[str, Any]]) -> None:
+        for ip, found in health.items():
+            if found.get("state") == "unhealthy":
+                self.demo.failed_at.setdefault(ip, self.demo.now())
         with self._control_lock:
             self.moto.update_control(health=health)
 
@@ -287,6 +428,9 @@ class Stack:
         if wait > 0:
             time.sleep(wait)  # the schedule: one invocation per tick, like EventBridge
         self._last_invoke = time.monotonic()
+        with self._invoked:
+            self._invocations += 1
+            self._invoked.notify_all()
         started = self.demo.now()
         outcome = self.api.invoke({"source": "aws.scheduler", "detail-type": "Scheduled Event"})
         self.demo.outcomes.append(outcome)
@@ -312,10 +456,10 @@ class Stack:
         return {line["ip"]: line.get("reason", "") for line in self.demo.log_lines
                 if line.get("message") == message and line.get("ip") in ips}
 
-    def _follow_logs(self) -> None:
-        if self.runtime is None or self.runtime.stdout is None:
+    def _follow_logs(self, runtime: subprocess.Popen[bytes]) -> None:
+        if runtime.stdout is None:
             return
-        for raw in self.runtime.stdout:
+        for raw in runtime.stdout:
             text = raw if isinstance(raw, str) else raw.decode()
             try:
                 line = json.loads(text)
@@ -325,6 +469,10 @@ class Stack:
                 continue
             self.demo.log_lines.append(line)
             message = line.get("message")
+            if message in ("REGISTER", "DEREGISTER"):
+                self.demo.changes.append((self.demo.now(), message, str(line.get("ip"))))
+            if message == "follow-up cycle":
+                self.demo.timeline.followed(self.demo.now())
             if message in ("REGISTER", "DEREGISTER", "WAIT"):
                 self.demo.say(f"  {message:<10} {line.get('ip')}:{line.get('port')}  "
                               f"{line.get('reason')}")

@@ -30,6 +30,8 @@ class Timeline:
     invocations: list[tuple[float, bool]] = field(default_factory=list)
     #: (time, an answer the guard refused)
     refusals: list[tuple[float, str]] = field(default_factory=list)
+    #: times of the follow-up cycles an invocation ran for what moved
+    follow_ups: list[float] = field(default_factory=list)
 
     def snap(self, at: float, states: dict[str, str],
              dns: frozenset[str] | None = frozenset()) -> None:
@@ -43,6 +45,10 @@ class Timeline:
         """An invocation that started at ``at``, and the answers it refused."""
         self.invocations.append((at, ok))
         self.refusals.extend((at, answer) for answer in refused or ())
+
+    def followed(self, at: float) -> None:
+        """A follow-up cycle that started at ``at``."""
+        self.follow_ups.append(at)
 
     def ips(self) -> list[str]:
         seen = {ip for _, states in self.snapshots for ip in states}
@@ -112,6 +118,8 @@ class Timeline:
                     row[column(at)] = "R"
             lines.append(f"{answer:<16} {''.join(row)}")
         runs = [" "] * width
+        for at in self.follow_ups:
+            runs[column(at)] = "+"
         for at, ok in self.invocations:
             runs[column(at)] = "o" if ok and runs[column(at)] != "F" else "F"
         lines.append(f"{'invocations':<16} {''.join(runs)}")
@@ -120,7 +128,8 @@ class Timeline:
             marks[column(at)] = "^"
         lines.append(f"{'steps':<16} {''.join(marks)}")
         lines.append("legend: i initial, # healthy, x unhealthy, ~ draining, blank: not "
-                     "registered; R refused answer; invocations: o ok, F failed; ^ story steps")
+                     "registered; R refused answer; invocations: o ok, F failed, + follow-up "
+                     "cycle; ^ story steps")
         return "\n".join(lines)
 
     def svg(self, title: str) -> str:
@@ -196,6 +205,10 @@ class Timeline:
         out.append(f'<circle cx="{lx + 6}" cy="{legend_y - 4}" r="5" fill="#2e9e4f"/>')
         out.append(f'<circle cx="{lx + 20}" cy="{legend_y - 4}" r="5" fill="#d64541"/>')
         out.append(f'<text x="{lx + 30}" y="{legend_y}">invocation ok / failed</text>')
+        lx += 165
+        out.append(f'<circle cx="{lx + 6}" cy="{legend_y - 4}" r="3" fill="none" '
+                   'stroke="#2e9e4f"/>')
+        out.append(f'<text x="{lx + 14}" y="{legend_y}">follow-up cycle</text>')
         out.append("</svg>")
         height_needed = bottom + 56 + 15 * len(self.markers) + 10
         out[0] = out[0].replace(f'height="{height}"', f'height="{max(height, height_needed)}"')
@@ -205,6 +218,9 @@ class Timeline:
         """A dot per invocation along the top: green ok, red failed."""
         out = [f'<text x="{x(self.snapshots[0][0]) - 10:.1f}" y="{top - 22}" '
                'text-anchor="end">invocations</text>'] if self.invocations else []
+        for at in self.follow_ups:
+            out.append(f'<circle cx="{x(at):.1f}" cy="{top - 26}" r="3" fill="none" '
+                       'stroke="#2e9e4f"><title>follow-up cycle</title></circle>')
         for at, ok in self.invocations:
             colour = "#2e9e4f" if ok else "#d64541"
             out.append(f'<circle cx="{x(at):.1f}" cy="{top - 26}" r="4" fill="{colour}">'

@@ -398,6 +398,7 @@ class Controller:
             if stopping():  # a signal during the sleep: no new cycle
                 stopped = "stopped"
                 break
+            logger.info("follow-up cycle", extra={"mappings": len(keys)})
             started = self._clock()
             cycles.append(self.run_once(config, dry_run=dry, time_left=time_left, only=keys))
             seconds = self._clock() - started

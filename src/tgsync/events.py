@@ -81,11 +81,11 @@ def classify(event: Any) -> Trigger:
     """The trigger an invocation's event describes."""
     if not isinstance(event, Mapping):
         return Trigger("ignored", f"an event that is not a JSON object ({type(event).__name__})")
-    if "detail-type" in event and "source" in event:
-        return _eventbridge(event)
     source = event.get("source")
     if isinstance(source, str) and source in SCHEDULE_SOURCES:
         return Trigger("schedule", source)
+    if "detail-type" in event and "source" in event:
+        return _eventbridge(event)
     if source is None and set(event) <= DIRECT_KEYS:
         return Trigger("direct", "direct invocation")
     keys = ", ".join(sorted(map(str, event)))[:120]

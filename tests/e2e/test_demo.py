@@ -19,6 +19,7 @@ CHAPTERS = [
     "== 3. a stale IP",
     "== 4. DNS stops answering",
     "== 5. DNS hands out an address outside the allowed ranges",
+    "== 6. blue/green, timed: following off, then on",
 ]
 
 
@@ -85,7 +86,8 @@ def test_the_demo_tells_the_whole_story_and_exits_0(tmp_path):
     for chapter in CHAPTERS:
         assert chapter in out
     assert "FAIL:" not in out
-    assert "13 passed, 0 failed" in out
+    assert "15 passed, 0 failed" in out
+    assert "following on: registered after entering DNS median" in out
     assert out.count("REGISTER   10.0.1.10:443  in DNS, not registered") == 1
     assert "DEREGISTER 10.0.3.20:443  not in DNS for" in out
     assert "REFUSED    198.51.100.7" in out
@@ -94,6 +96,7 @@ def test_the_demo_tells_the_whole_story_and_exits_0(tmp_path):
     assert svg.startswith("<svg") and "10.0.3.20" in svg
     assert "198.51.100.7 (refused)" in svg  # the refused address has its row
     assert "invocation failed" in svg and "invocation ok" in svg
+    assert "<title>follow-up cycle</title>" in svg
     assert ">5s</text>" in svg  # the axis is ticked
     assert not alive(helpers)  # nothing of the demo's left running
 

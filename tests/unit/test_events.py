@@ -60,6 +60,7 @@ def test_other_api_calls_and_other_sources_are_ignored():
 
 @pytest.mark.parametrize("event", [
     {"source": "tgsync.schedule"}, {"source": "aws.scheduler", "id": "x"},
+    {"source": "aws.scheduler", "detail-type": "Scheduled Event"},
     {"source": "aws.events", "detail-type": "Scheduled Event", "resources": []},
 ])
 def test_the_schedule_runs_a_cycle(event):

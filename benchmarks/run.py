@@ -10,6 +10,9 @@ process:
   against the cost of importing boto3 alone, and that process's peak RSS;
 - scale: 1, 10, 100 and 500 target groups in one invocation, checked against ELB's
   Describe budget (bursts of 40, about 10 a second);
+- following: how soon a node joining DNS during a blue/green is registered, with and
+  without follow mode, and what following costs in GB-seconds (a simulated clock for
+  the schedule and the follow interval; every cycle real);
 - the deployable zip's size, and a monthly cost note.
 
 The baseline is the original Go function's call sequence, re-created here with boto3
@@ -28,6 +31,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -35,7 +39,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +70,7 @@ MINUTES_PER_MONTH = 60 * 24 * 30
 PRICE_GB_SECOND = {"arm64": 0.0000133334, "x86_64": 0.0000166667}
 PRICE_REQUEST = 0.20 / 1_000_000
 DESCRIBE_BURST, DESCRIBE_RATE = 40, 10.0
+MEMORY_GB = 0.25  # the stack's MemorySize: 256 MB
 
 
 # --------------------------------------------------------------------------- figures
@@ -277,6 +282,101 @@ class Bench:
         self.rows.append(("peak RSS of that process (target: under 64 MB)",
                           rss.show(" MB", 1), f"boto3 alone: {boto_rss.show(' MB', 1)}", ""))
 
+    # ------------------------------------------------------------------ following
+
+    def following(self) -> None:
+        """A node joins DNS at a random moment of the minute after another one did (a
+        blue/green under way): how long until it is registered, with following and
+        without, and the GB-seconds the invocations took."""
+        rng = random.Random(7)
+        phases = [rng.uniform(0, 60) for _ in range(self.repeats)]
+        figures = {}
+        for follow in (True, False):
+            reaction, busy, longest = Figure(), Figure(), Figure()
+            for phase in phases:
+                seconds, used, invocation = self._join_during_blue_green(phase, follow)
+                reaction.add(seconds)
+                busy.add(used * MEMORY_GB)
+                longest.add(invocation)
+            figures[follow] = (reaction, busy, longest)
+        (on, on_gbs, on_longest), (off, off_gbs, _) = figures[True], figures[False]
+        self.rows.append(("following: seconds from a node joining DNS (mid blue/green) to "
+                          "its registration, median (min to max)",
+                          f"following on: {on.show(' s', 1)}",
+                          f"following off: {off.show(' s', 1)}", _ratio(on, off)))
+        extra = Figure([a - b for a, b in zip(on_gbs.samples, off_gbs.samples, strict=True)])
+        self.rows.append(("following: extra Lambda GB-seconds per blue/green join (256 MB)",
+                          extra.show(" GB-s", 1),
+                          f"${extra.median * PRICE_GB_SECOND['arm64']:.5f} a join", ""))
+        worst = MINUTES_PER_MONTH * max(on_longest.samples) * MEMORY_GB
+        self.rows.append(("following: worst case a month, every invocation following to "
+                          "its limit (DNS changing every minute, forever)",
+                          f"{worst:,.0f} GB-s, ${worst * PRICE_GB_SECOND['arm64']:.2f}",
+                          "", f"longest invocation {max(on_longest.samples):.1f} s"))
+        self.notes.append(
+            "Following: the schedule ticks every 60 s and the function times out at 55 s "
+            "(the stack's values) on a simulated clock, follow-ups every 10 s; the first "
+            "new node is registered at a tick, the second joins DNS at a random moment of "
+            "the next minute (the same moments with and without following) while the "
+            "first is still initial (healthy 90 s after registration). Cycles are real "
+            "(moto and DNS on 127.0.0.1); their wall time is added to the simulated one.")
+
+    def _join_during_blue_green(self, phase: float, follow: bool) -> tuple[float, float,
+                                                                             float]:
+        """(seconds from B joining DNS to its registration, invocation seconds over
+        eight minutes, the longest invocation)."""
+        _, arn = self.fresh_group()
+        first, second = "10.0.1.20", "10.0.2.20"
+        for ip in IPS:
+            self.moto.set_health(ip, "healthy")
+        self.moto.update_control(default_state="initial")
+        self.dns.set(HOST, a=IPS)
+        clock = [1_700_000_000.0]
+        cfg = config.load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: arn,
+                           config.DNS_SERVERS: self.dns.address,
+                           config.FOLLOW_INTERVAL: "10" if follow else "0"})
+        provider = build_provider(cfg)
+        controller = Controller(provider, TagRegistry(provider), dns_source,
+                                clock=lambda: clock[0])
+        settle = replace(cfg, follow_interval=0.0)
+        controller.run(settle)
+        clock[0] += 60
+        controller.run(settle)
+        start = clock[0] + 60
+        joins_at = start + phase
+        registered_at: dict[str, float] = {}
+        self.dns.set(HOST, a=[*IPS, first])
+
+        def world() -> None:
+            if clock[0] >= joins_at:
+                self.dns.set(HOST, a=[*IPS, first, second])
+            for ip, at in registered_at.items():
+                if clock[0] >= at + 90:
+                    self.moto.set_health(ip, "healthy")
+
+        def sleep(seconds: float) -> None:
+            clock[0] += seconds
+            world()
+
+        def seen(cycle: Any) -> None:
+            for report in cycle.mappings:
+                for ip in report.registered_ips:
+                    registered_at.setdefault(ip, clock[0] + time.perf_counter() - began[0])
+
+        busy, longest, began = 0.0, 0.0, [0.0]
+        for minute in range(8):
+            clock[0] = start + 60 * minute
+            world()
+            def time_left(deadline: float = clock[0] + 55) -> float:
+                return deadline - clock[0]
+
+            began[0], at = time.perf_counter(), clock[0]
+            controller.run(cfg, sleep=sleep, on_cycle=seen, time_left=time_left)
+            took = clock[0] - at + time.perf_counter() - began[0]
+            busy, longest = busy + took, max(longest, took)
+        self.moto.update_control(default_state="healthy")
+        return registered_at[second] - joins_at, busy, longest
+
     # ------------------------------------------------------------------ scale
 
     def scale(self, sizes: Sequence[int]) -> None:
@@ -413,7 +513,7 @@ class Bench:
         self.rows.append(("deployable zip (arm64)", f"{size / 1e6:.2f} MB", "", ""))
 
     def cost(self) -> None:
-        memory_gb = 0.25  # the stack's MemorySize: 256 MB
+        memory_gb = MEMORY_GB
         original_gb = 0.125  # the original set none: Lambda's default, 128 MB
         ours = MINUTES_PER_MONTH * max(1.0, self.steady_ms) / 1000 * memory_gb
         theirs = MINUTES_PER_MONTH * max(1.0, self.original_steady_ms) / 1000 * original_gb
@@ -554,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
             (f"scale: {', '.join(map(str, args.scale))} target groups (paced: the biggest "
              "takes minutes)", lambda: bench.scale(args.scale)),
         ]
+        stages.append((f"following a blue/green, {args.repeats} joins with and without",
+                       bench.following))
         if args.thousands:
             stages.append((f"{args.thousands:,} target groups, steady minutes",
                            lambda: bench.thousands(args.thousands)))

@@ -27,7 +27,8 @@ def test_the_quick_benchmark_runs_and_reports_calls_side_by_side(tmp_path):
     assert "10 target group(s), steady cycle" in table
     assert "inside Describe budget: yes" in table
     assert "peak RSS" in table
-    assert "bench [1/6] steady and changing cycles" in done.stderr  # progress per stage
+    assert "bench [1/7] steady and changing cycles" in done.stderr  # progress per stage
+    assert "| following: seconds from a node joining DNS" in table
     assert ("| steady minute with 50 target groups (one function, TGSYNC_RESYNC_EVERY=300) |"
             in table)
     assert ("| discovery read of 100 target groups (10 tagged) |" in table

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-test
 # Every target that is not a file is phony (a stray folder named like one, such as
 # deploy/, must not make it "up to date").
 .PHONY: help install check test lint unit soak demo bench bench-update package deploy \
-        check-templates sam-template mutate clean
+        check-templates sam-template cdk-synth mutate clean
 
 help:
 	@echo "make check            lint, types, unit, property and integration tests (under a minute)"
@@ -23,13 +23,14 @@ help:
 	@echo "make deploy           build, upload and deploy: BUCKET=... [STACK=...] [PARAMS=...]"
 	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates"
 	@echo "make sam-template     regenerate deploy/sam/template.yaml from deploy/tgsync.yaml"
+	@echo "make cdk-synth        synthesise the example CDK app (deploy/cdk) into out/cdk"
 	@echo "make install          set up .venv only"
 	@echo "make clean            remove .venv, build outputs and caches"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cdk]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -90,14 +91,23 @@ $(TOOLS)/%/.installed:
 	$(TOOLS)/$*/bin/python -m pip install --quiet $(TOOL_$*)
 	touch $@
 
-check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed
+check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed cdk-synth
 	$(TOOLS)/cfnlint/bin/cfn-lint deploy/tgsync.yaml deploy/example-opensearch-alb.yaml deploy/sam/template.yaml
+	# W3005: CDK adds a DependsOn on the role's policy beside the role's GetAtt, on purpose.
+	$(TOOLS)/cfnlint/bin/cfn-lint --ignore-checks W3005 -- out/cdk/*.template.json
 	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation \
-	  -f deploy/tgsync.yaml -f deploy/example-opensearch-alb.yaml
+	  -f deploy/tgsync.yaml -f deploy/example-opensearch-alb.yaml \
+	  $$(for f in out/cdk/*.template.json; do printf -- '-f %s ' "$$f"; done)
 	cd deploy/sam && SAM_CLI_TELEMETRY=0 ../../$(TOOLS)/sam/bin/sam validate --lint --region eu-west-1
 
 sam-template:
 	$(PYTHON) deploy/sam_template.py
+
+# The example CDK app's template (what `cdk synth` writes), into out/cdk; needs Node.js.
+cdk-synth: $(STAMP)
+	rm -rf out/cdk
+	cd deploy/cdk && CDK_OUTDIR=../../out/cdk JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 \
+	  ../../$(BIN)/python app.py
 
 # Benchmarks against the original's call pattern; writes out/benchmarks.md.
 bench: $(STAMP)

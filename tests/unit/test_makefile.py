@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 MAKEFILE = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
@@ -16,3 +17,11 @@ def test_every_command_target_is_phony_and_in_the_help():
     listed = set(re.findall(r'@echo "make ([a-z-]+)', help_text))
     assert targets == phony
     assert targets - {"help"} == listed
+
+
+def test_the_zip_bundles_the_pins_sam_builds_with():
+    from tgsync.bundle import PINNED
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy"))
+    import package
+    assert tuple(package.requirements()) == PINNED

@@ -11,4 +11,4 @@ The pipeline is a reconcile loop, one module per stage:
 Entry points: :mod:`tgsync.lambda_handler` and :mod:`tgsync.cli`.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -421,7 +421,7 @@ class Controller:
             if any(domain.serves(mapping.hostname) for domain in trigger.domains):
                 key = self._key(mapping)
                 with self._lock:
-                    self._motion[key] = announce(self._motion.get(key), now, follow_for)
+                    self._motion[key] = announce(now, follow_for)
                 labels.append(mapping.label)
         logger.info("event announced a change", extra={
             "event": trigger.what, "domains": [d.name for d in trigger.domains],

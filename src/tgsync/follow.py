@@ -61,9 +61,10 @@ def observe(before: Motion | None, *, changed: bool, pending: bool, now: float
     return None
 
 
-def announce(before: Motion | None, now: float, follow_for: float) -> Motion:
-    """The record of a mapping whose domain an event says is changing."""
-    return Motion(before.since if before else now, now + follow_for)
+def announce(now: float, follow_for: float) -> Motion:
+    """The record of a mapping whose domain an event says is changing: followed for
+    ``follow_for`` from now, moving or not (whatever record it had before)."""
+    return Motion(now, now + follow_for)
 
 
 def followed(motion: Motion | None, now: float, follow_for: float) -> bool:

@@ -27,6 +27,7 @@ def test_healthy_unhealthy_and_unused_targets_are_not_pending():
 def test_a_change_starts_the_window_and_a_still_cycle_ends_it():
     moving = observe(None, changed=True, pending=False, now=100.0)
     assert moving == Motion(100.0)
+    assert followed(moving, 100.0, FOR)  # at once: the cycle that changed it asks
     assert followed(moving, 100.0 + FOR - 1, FOR)
     assert observe(moving, changed=False, pending=False, now=110.0) is None
 
@@ -49,24 +50,28 @@ def test_a_new_change_restarts_the_window():
 
 
 def test_an_announcement_is_followed_while_nothing_moves_until_its_window_ends():
-    motion = announce(None, 0.0, FOR)
+    motion = announce(0.0, FOR)
     assert followed(motion, 0.0, FOR)
     still = observe(motion, changed=False, pending=False, now=60.0)
     assert still == motion
     assert followed(still, 119.0, FOR)
+    assert not followed(still, FOR, FOR)
     assert observe(still, changed=False, pending=False, now=FOR) is None
 
 
 def test_an_announcement_survives_a_change_inside_its_window():
-    motion = observe(announce(None, 0.0, FOR), changed=True, pending=False, now=30.0)
+    motion = observe(announce(0.0, FOR), changed=True, pending=False, now=30.0)
     assert motion == Motion(30.0, announced_until=FOR)
     assert observe(motion, changed=False, pending=False, now=100.0) == motion
+    # A clock back to the announcement still follows it; before it, nothing.
+    assert followed(motion, 0.0, FOR)
+    assert not followed(motion, -1.0, FOR)
 
 
 def test_an_announcement_opens_a_window_for_an_old_pending_record():
     old = Motion(0.0)
     assert not followed(old, 500.0, FOR)
-    assert followed(announce(old, 500.0, FOR), 600.0, FOR)
+    assert followed(announce(500.0, FOR), 600.0, FOR)
 
 
 def test_nothing_recorded_is_not_followed_and_a_clock_going_back_is_not_either():

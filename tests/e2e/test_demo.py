@@ -129,7 +129,7 @@ def test_keep_leaves_a_stack_that_tgsync_plan_can_use(tmp_path):
         done = subprocess.run([str(tgsync), *command], env=env, capture_output=True,
                               text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr
-        assert "10.0.1.20" in done.stdout
+        assert "10.0.1.50" in done.stdout  # the last blue/green's node
         assert "KEEP" in done.stdout
     finally:
         process.send_signal(signal.SIGINT)

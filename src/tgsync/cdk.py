@@ -15,7 +15,7 @@ own code (the same reproducible zip, built at synth time unless ``code`` is give
 with a dropped-not-retried policy, a least-privilege role whose writes are scoped to
 the target groups given, a log group with retention, the alarms, and optionally the
 OpenSearch event rules and the ``elasticloadbalancing`` interface endpoint.
-``function``, ``role`` and ``log_group`` are exposed for extension.
+``function``, ``role``, ``log_group`` and ``dashboard`` are exposed for extension.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
@@ -75,6 +76,7 @@ class HostnameTargetSync(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         port: int | None = None,
+        alb_id: str | None = None,
         stale_after: Duration | None = None,
         lookups: int | None = None,
         dns_servers: Sequence[str] | None = None,
@@ -94,6 +96,7 @@ class HostnameTargetSync(Construct):
         memory_size: int = 256,
         architecture: lambda_.Architecture | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_encryption_key: kms.IKey | None = None,
         log_level: str = "INFO",
         alarm_topic: sns.ITopic | None = None,
         create_elb_endpoint: bool = False,
@@ -113,7 +116,8 @@ class HostnameTargetSync(Construct):
         self._mappings: list[dict[str, Any]] = []
         self._groups: list[str] = []
 
-        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention)
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention,
+                                       encryption_key=log_encryption_key)
         self.role = iam.Role(
             self, "Role", description="tgsync function role, least privilege",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions={
@@ -140,6 +144,7 @@ class HostnameTargetSync(Construct):
             settings.DISCOVER: "tags" if discover else None,
             settings.OWNER: owner,
             settings.DISCOVER_EVERY: discover_every and discover_every.to_seconds(),
+            settings.ALB_ID: alb_id,
             "POWERTOOLS_SERVICE_NAME": "tgsync",
             "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
             "POWERTOOLS_LOG_LEVEL": log_level,
@@ -284,7 +289,8 @@ class HostnameTargetSync(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
 
     def _alarms(self, topic: sns.ITopic | None) -> None:
-        """The stack's alarms: errors, not running, failed lookups, no healthy target."""
+        """The stack's alarms (errors, not running, failed lookups, no healthy target)
+        and its dashboard."""
         def metric(name: str, statistic: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(namespace="tgsync", metric_name=name,
                                      dimensions_map={"service": "tgsync"},
@@ -308,6 +314,22 @@ class HostnameTargetSync(Construct):
              cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
              cloudwatch.TreatMissingData.NOT_BREACHING),
         ]
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Targets wanted; registered and healthy in the groups read", left=[
+                    metric(name, "Average") for name in ("Wanted", "Registered",
+                                                         "HealthyTargets")]),
+            cloudwatch.GraphWidget(title="Registrations and retirements", left=[
+                metric(name, "Sum") for name in ("Registrations", "Deregistrations")]),
+            cloudwatch.GraphWidget(title="Failures", left=[
+                *(metric(name, "Sum") for name in ("ResolutionFailures", "MappingFailures",
+                                                    "RefusedAnswers")),
+                self.function.metric_errors(period=Duration.minutes(1), statistic="Sum")]),
+            cloudwatch.GraphWidget(title="Function", left=[
+                self.function.metric_duration(period=Duration.minutes(1), statistic="p99"),
+                self.function.metric_invocations(period=Duration.minutes(1), statistic="Sum"),
+                self.function.metric_throttles(period=Duration.minutes(1), statistic="Sum")]))
         for name, text, measured, threshold, periods, comparison, missing in alarms:
             alarm = cloudwatch.Alarm(self, name, alarm_description=text, metric=measured,
                                      threshold=threshold, evaluation_periods=periods,

@@ -23,6 +23,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 from aws_cdk import App, Duration, Stack, assertions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 
@@ -137,6 +138,10 @@ def test_the_alarms_of_the_stack_are_there(five_lines):
     template, _, _ = five_lines
     metrics = sorted(a["MetricName"] for a in of_type(template, "AWS::CloudWatch::Alarm"))
     assert metrics == ["Errors", "Invocations", "MinHealthyTargets", "ResolutionFailures"]
+    (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["DashboardBody"])
+    assert all(name in body for name in ("HealthyTargets", "Registrations", "MappingFailures",
+                                         "Throttles"))
 
 
 def test_add_mapping_keeps_more_groups_and_scopes_writes_to_each(code):
@@ -169,7 +174,8 @@ def test_every_option_reaches_the_function_as_its_variable(code):
         dry_run=True, concurrency=8, api_rate=4, resync_every=Duration.minutes(10),
         follow_interval=Duration.seconds(5), follow_for=Duration.minutes(3),
         schedule=Duration.minutes(2), memory_size=512, alarm_topic=topic,
-        architecture=lambda_.Architecture.X86_64, log_level="DEBUG")
+        architecture=lambda_.Architecture.X86_64, log_level="DEBUG", alb_id="front",
+        log_encryption_key=kms.Key(topic_stack, "Logs"))
     template = assertions.Template.from_stack(topic_stack).to_json()
     (function,) = of_type(template, "AWS::Lambda::Function")
     variables = function["Environment"]["Variables"]
@@ -178,7 +184,7 @@ def test_every_option_reaches_the_function_as_its_variable(code):
         "TGSYNC_ALLOWED_CIDRS": "10.0.0.0/16", "TGSYNC_POLICY": "upsert-only",
         "TGSYNC_DRY_RUN": "true", "TGSYNC_CONCURRENCY": "8", "TGSYNC_API_RATE": "4",
         "TGSYNC_RESYNC_EVERY": "600", "TGSYNC_FOLLOW_INTERVAL": "5",
-        "TGSYNC_FOLLOW_FOR": "180", "POWERTOOLS_SERVICE_NAME": "tgsync",
+        "TGSYNC_FOLLOW_FOR": "180", "AlbId": "front", "POWERTOOLS_SERVICE_NAME": "tgsync",
         "POWERTOOLS_METRICS_NAMESPACE": "tgsync", "POWERTOOLS_LOG_LEVEL": "DEBUG"}
     assert f'"hostname":"{HOSTNAME}"' in variables["TGSYNC_MAPPINGS"]["Fn::Join"][1][0]
     assert '"port":9200' in variables["TGSYNC_MAPPINGS"]["Fn::Join"][1][2]
@@ -186,6 +192,8 @@ def test_every_option_reaches_the_function_as_its_variable(code):
     (schedule,) = of_type(template, "AWS::Scheduler::Schedule")
     assert schedule["ScheduleExpression"] == "rate(2 minutes)"
     assert all(alarm["AlarmActions"] for alarm in of_type(template, "AWS::CloudWatch::Alarm"))
+    (logs,) = of_type(template, "AWS::Logs::LogGroup")
+    assert "Fn::GetAtt" in logs["KmsKeyId"]
 
 
 def test_domain_arns_add_both_event_rules_with_a_dead_letter_queue(code):

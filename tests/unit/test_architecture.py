@@ -46,3 +46,14 @@ def test_the_planning_core_and_the_guard_do_no_io():
                "tgsync.model"}
     for module in ("tgsync.plan", "tgsync.guard", "tgsync.model"):
         assert imports()[module] <= allowed, module
+
+
+def test_the_follow_rules_and_the_event_reading_do_no_io():
+    allowed = {"__future__", "collections.abc", "dataclasses", "re", "typing", "tgsync.plan"}
+    for module in ("tgsync.follow", "tgsync.events"):
+        assert imports()[module] <= allowed, module
+
+
+def test_nothing_the_function_runs_imports_the_cdk_construct():
+    graph = imports()
+    assert not [m for m, targets in graph.items() if "tgsync.cdk" in targets]

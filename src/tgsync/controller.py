@@ -409,8 +409,9 @@ class Controller:
     def _following(self, follow_for: float) -> frozenset[str]:
         """Keys of the mappings of the last full cycle within their follow window."""
         now = self._clock()
+        keys = [self._key(mapping) for mapping in self._mappings]  # may read facts: unlocked
         with self._lock:
-            return frozenset(key for key in map(self._key, self._mappings)
+            return frozenset(key for key in keys
                              if followed(self._motion.get(key), now, follow_for))
 
     def _announce(self, trigger: Trigger, follow_for: float) -> list[str]:

@@ -198,7 +198,7 @@ def test_the_opensearch_example_deploys_with_the_sync_stack_wired_to_its_alb(net
         "VpcId": network["vpc"], "VpcCidr": "10.20.0.0/16",
         "AlbSubnetIds": f"{network['subnet']},{second}", "FunctionSubnetIds": network["subnet"],
         "DomainEndpoint": HOSTNAME, "DomainSecurityGroupId": network["group"],
-        "ClientCidr": "10.0.0.0/8", "CertificateArn": certificate,
+        "ClientCidr": "10.0.0.0/8", "CertificateArn": certificate, "DomainArn": DOMAINS[0],
     }
     done = run(DEPLOY, "--bucket", "tgsync-artifacts", "--stack-name", "opensearch-alb",
                "--template", REPO / "deploy" / "example-opensearch-alb.yaml",
@@ -219,6 +219,9 @@ def test_the_opensearch_example_deploys_with_the_sync_stack_wired_to_its_alb(net
     assert variables["TGSYNC_TARGET_GROUP_ARN"] == group["TargetGroupArn"]
     assert variables["TGSYNC_HOSTNAME"] == HOSTNAME
     assert variables["AlbId"] == alb["LoadBalancerArn"]
+    rules = boto3.client("events", region_name=REGION).list_rules()["Rules"]
+    patterns = [json.loads(rule["EventPattern"]) for rule in rules]
+    assert [p["resources"] for p in patterns if "resources" in p] == [[DOMAINS[0]]]
 
 
 @pytest.mark.parametrize(("params", "template"), [

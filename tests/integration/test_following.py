@@ -150,3 +150,13 @@ def test_an_event_for_another_domain_announces_nothing(cycle, dns, moto, elbv2,
     event = Trigger("opensearch", "x", (Domain("eu-west-1", "metrics"),))
     run = controller.run(cfg, trigger=event, sleep=Sleeper(clock))
     assert (run.announced, len(run.cycles)) == ([], 1)
+
+
+def test_a_stop_during_the_sleep_starts_no_new_cycle(cycle, dns, moto, elbv2, target_group,
+                                                     clock):
+    moto.update_control(default_state="initial")  # pending: it would follow
+    dns.set(HOSTNAME, a=OLD)
+    controller, cfg = cycle(target_group)
+    sleeper = Sleeper(clock)
+    run = controller.run(cfg, sleep=sleeper, stopping=lambda: bool(sleeper.slept))
+    assert (len(run.cycles), run.stopped) == (1, "stopped")

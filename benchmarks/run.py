@@ -194,13 +194,15 @@ class Bench:
             mappings.append({"hostname": hostname, "target_group_arn": arn})
         return elbv2, mappings
 
-    def tgsync(self, arn: str, hostname: str = HOST) -> tuple[Controller, config.Config]:
-        """A controller whose clock stands still: back-to-back cycles are one minute's."""
+    def tgsync(self, arn: str, hostname: str = HOST,
+               clock: Callable[[], float] = lambda: 1_700_000_000.0,
+               **env: str) -> tuple[Controller, config.Config]:
+        """A controller on ``clock`` (by default one that stands still: back-to-back
+        cycles are one minute's), with ``env`` added to its configuration."""
         cfg = config.load({config.HOSTNAME: hostname, config.TARGET_GROUP_ARN: arn,
-                           config.DNS_SERVERS: self.dns.address})
+                           config.DNS_SERVERS: self.dns.address, **env})
         provider = build_provider(cfg)
-        return Controller(provider, TagRegistry(provider), dns_source,
-                          clock=lambda: 1_700_000_000.0), cfg
+        return Controller(provider, TagRegistry(provider), dns_source, clock=clock), cfg
 
     def measure(self, run: Callable[[], Any]) -> tuple[float, Counter[str], int]:
         """(seconds, ELB requests by operation, DNS queries) of one call of ``run``."""
@@ -332,12 +334,8 @@ class Bench:
         self.moto.update_control(default_state="initial")
         self.dns.set(HOST, a=IPS)
         clock = [1_700_000_000.0]
-        cfg = config.load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: arn,
-                           config.DNS_SERVERS: self.dns.address,
-                           config.FOLLOW_INTERVAL: "10" if follow else "0"})
-        provider = build_provider(cfg)
-        controller = Controller(provider, TagRegistry(provider), dns_source,
-                                clock=lambda: clock[0])
+        controller, cfg = self.tgsync(arn, clock=lambda: clock[0], **{
+            config.FOLLOW_INTERVAL: "10" if follow else "0"})
         settle = replace(cfg, follow_interval=0.0)
         controller.run(settle)
         clock[0] += 60

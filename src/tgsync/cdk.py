@@ -46,16 +46,20 @@ from tgsync import bundle
 from tgsync import config as settings
 from tgsync.events import API_CALL, OPENSEARCH_API_CALLS, OPENSEARCH_NOTIFICATIONS
 from tgsync.plan import MAX_CYCLE_INTERVAL_SECONDS
+from tgsync.provider.elbv2 import READ_OPERATIONS, WRITE_OPERATIONS
 
 HANDLER = "tgsync.lambda_handler.handler"
 #: The function's timeout: the retry budget, and following until 10 s before it.
 TIMEOUT = Duration.seconds(55)
-ELB_ACTIONS_READ = ["elasticloadbalancing:DescribeTargetHealth",
-                    "elasticloadbalancing:DescribeTargetGroups",
-                    "elasticloadbalancing:DescribeTags"]
-ELB_ACTIONS_WRITE = ["elasticloadbalancing:RegisterTargets",
-                     "elasticloadbalancing:DeregisterTargets",
-                     "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"]
+
+
+def _actions(*operations: str) -> list[str]:
+    return [f"elasticloadbalancing:{operation}" for operation in operations]
+
+
+#: The calls the provider makes: the role allows exactly these (as the stack's does).
+ELB_ACTIONS_READ = _actions(*READ_OPERATIONS)
+ELB_ACTIONS_WRITE = _actions(*WRITE_OPERATIONS)
 
 
 class HostnameTargetSync(Construct):
@@ -222,13 +226,14 @@ class HostnameTargetSync(Construct):
             asks["Null"]["aws:ResourceTag/tgsync:owner"] = "true"
         own_keys = {"ForAllValues:StringLike": {"aws:TagKeys": ["tgsync:missing:*"]}}
         self.role.add_to_policy(iam.PolicyStatement(
-            sid="ChangeOnlyGroupsThatAskForIt", actions=ELB_ACTIONS_WRITE[:2],
+            sid="ChangeOnlyGroupsThatAskForIt",
+            actions=_actions("RegisterTargets", "DeregisterTargets"),
             resources=[groups], conditions=asks))
         self.role.add_to_policy(iam.PolicyStatement(
-            sid="WriteOnlyOwnMemoryTagsOnThoseGroups", actions=[ELB_ACTIONS_WRITE[2]],
+            sid="WriteOnlyOwnMemoryTagsOnThoseGroups", actions=_actions("AddTags"),
             resources=[groups], conditions={**asks, **own_keys}))
         self.role.add_to_policy(iam.PolicyStatement(
-            sid="RemoveOnlyOwnMemoryTags", actions=[ELB_ACTIONS_WRITE[3]],
+            sid="RemoveOnlyOwnMemoryTags", actions=_actions("RemoveTags"),
             resources=[groups], conditions=own_keys))
 
     def _schedule(self, every: Duration) -> None:

@@ -125,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=float, default=60.0, metavar="SECONDS",
                        help="seconds between cycle starts (default 60)")
     watch.add_argument("--cycles", type=int, default=0, metavar="N",
-                       help="stop after N cycles (default 0: run until stopped)")
+                       help="stop after N cycles, each with its follow-ups (default 0: run "
+                            "until stopped)")
     following = watch.add_argument_group("following (between cycles, re-check only what "
                                          "moves; each also read from the environment)")
     for flag, env, text in _WATCH_FLAGS:

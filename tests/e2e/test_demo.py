@@ -114,7 +114,9 @@ def test_ctrl_c_stops_everything(tmp_path):
 def test_keep_leaves_a_stack_that_tgsync_plan_can_use(tmp_path):
     process = demo(tmp_path, "--tick", "0.5", "--keep")
     export = command = None
+    seen = []
     for line in process.stdout:
+        seen.append(line)
         if line.strip().startswith("export "):
             export = line.strip()[len("export "):]
         elif line.strip().startswith(".venv/bin/tgsync plan"):
@@ -133,5 +135,5 @@ def test_keep_leaves_a_stack_that_tgsync_plan_can_use(tmp_path):
         assert "KEEP" in done.stdout
     finally:
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
-    assert process.returncode == 0
+        rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, "".join(seen) + rest  # which step failed, if one did

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tgsync import __version__
-from tgsync import config as settings
+from tgsync import config as conf
 from tgsync.controller import Controller
 from tgsync.errors import ConfigError
 from tgsync.plan import CONTINUITY_WINDOW_SECONDS, MAX_CYCLE_INTERVAL_SECONDS
 from tgsync.report import CycleReport, emit_metrics, log_to, logger, render_line, render_table
+from tgsync.settings import SETTINGS, Setting, shown
 from tgsync.wiring import build_controller, preflight
 
 EXIT_OK = 0
@@ -37,50 +38,26 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
 
-#: (flag, environment variable, help) for every setting.
-_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("--hostname", settings.HOSTNAME, "name to resolve (or env DomainEndpoint)"),
-    ("--target-group-arn", settings.TARGET_GROUP_ARN,
-     "target group ARN, type ip (or env AlbTargetGroupId)"),
-    ("--alb-id", settings.ALB_ID, "load balancer ARN or name; warn if the group is not on it"),
-    ("--port", settings.PORT, "port to register on (default: the target group's port)"),
-    ("--dns-servers", settings.DNS_SERVERS,
-     "comma-separated host[:port], IPv6 as [addr]:port (default: system resolver)"),
-    ("--lookups", settings.LOOKUPS, f"DNS queries per cycle, united (default "
-     f"{settings.DEFAULT_LOOKUPS}; stops early when answers repeat)"),
-    ("--stale-after", settings.STALE_AFTER, "seconds an IP must be missing from DNS before a "
-     f"healthy target is retired (default {settings.DEFAULT_STALE_AFTER:.0f})"),
-    ("--allowed-cidrs", settings.ALLOWED_CIDRS,
-     "comma-separated networks answers must fall in (default RFC 1918, RFC 6598, fc00::/7)"),
-    ("--policy", settings.POLICY, "sync (default) or upsert-only (never deregister)"),
-    ("--mappings", settings.MAPPINGS,
-     "JSON list of {hostname, target_group_arn, ...}, or @FILE holding it"),
-    ("--concurrency", settings.CONCURRENCY,
-     f"target groups synced in parallel (default {settings.DEFAULT_CONCURRENCY})"),
-    ("--api-rate", settings.API_RATE,
-     f"ELB API calls per second at most (default {settings.DEFAULT_API_RATE:.0f})"),
-    ("--resync-every", settings.RESYNC_EVERY,
-     f"seconds after which a settled group is read again (default "
-     f"{settings.DEFAULT_RESYNC_EVERY:.0f}; 0: read every group every cycle)"),
-    ("--discover", settings.DISCOVER,
-     "tags: also keep every ip target group of the region tagged tgsync:hostname"),
-    ("--owner", settings.OWNER, "with --discover: manage only groups tagged tgsync:owner "
-     "with this value (default: only groups with no owner tag)"),
-    ("--discover-every", settings.DISCOVER_EVERY,
-     f"seconds between discovery reads (default {settings.DEFAULT_DISCOVER_EVERY:.0f})"),
-)
-_WATCH_FLAGS = (
-    ("--follow-interval", settings.FOLLOW_INTERVAL,
-     f"seconds between follow-up cycles of the mappings that move (default "
-     f"{settings.DEFAULT_FOLLOW_INTERVAL:.0f}; 0: off)"),
-    ("--follow-for", settings.FOLLOW_FOR,
-     f"seconds after a mapping's last change that it is followed while something stays "
-     f"pending (default {settings.DEFAULT_FOLLOW_FOR:.0f})"),
-)
-_LEGACY = {settings.HOSTNAME: settings.LEGACY_HOSTNAME,
-           settings.TARGET_GROUP_ARN: settings.LEGACY_TARGET_GROUP_ARN}
-_SINGLE = (settings.HOSTNAME, settings.LEGACY_HOSTNAME,
-           settings.TARGET_GROUP_ARN, settings.LEGACY_TARGET_GROUP_ARN)
+#: Settings only ``watch`` takes: following between its cycles.
+_WATCH_ONLY = ("follow_interval", "follow_for")
+
+
+def _flag_help(item: Setting) -> str:
+    default = shown(item)
+    legacy = f" (or env {item.legacy_env})" if item.legacy_env else ""
+    return item.help + legacy + (f" (default {default})" if default else "")
+
+
+#: (flag, environment variable, help) for every setting, from the table of settings.
+_FLAGS: tuple[tuple[str, str, str], ...] = tuple(
+    (s.flag, s.env, _flag_help(s)) for s in SETTINGS
+    if s.flag and s.key != "dry_run" and s.key not in _WATCH_ONLY)
+_WATCH_FLAGS: tuple[tuple[str, str, str], ...] = tuple(
+    (s.flag, s.env, _flag_help(s)) for s in SETTINGS if s.flag and s.key in _WATCH_ONLY)
+_LEGACY = {conf.HOSTNAME: conf.LEGACY_HOSTNAME,
+           conf.TARGET_GROUP_ARN: conf.LEGACY_TARGET_GROUP_ARN}
+_SINGLE = (conf.HOSTNAME, conf.LEGACY_HOSTNAME,
+           conf.TARGET_GROUP_ARN, conf.LEGACY_TARGET_GROUP_ARN)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     for flag, env, text in _FLAGS:
         group.add_argument(flag, metavar="VALUE", help=f"{text} [{env}]")
     group.add_argument("--dry-run", action="store_true", default=None,
-                       help=f"plan and report, change nothing [{settings.DRY_RUN}]")
+                       help=f"plan and report, change nothing [{conf.DRY_RUN}]")
     common.add_argument("--output", choices=("text", "json"), default="text",
                         help="what to print on stdout (logs go to stderr as JSON lines)")
     common.add_argument("--metrics", action="store_true",
@@ -139,7 +116,7 @@ def flags_given(args: argparse.Namespace) -> dict[str, str]:
     given = {name: flag for flag, name, _ in (*_FLAGS, *_WATCH_FLAGS)
              if getattr(args, flag[2:].replace("-", "_"), None) is not None}
     if args.dry_run:
-        given[settings.DRY_RUN] = "--dry-run"
+        given[conf.DRY_RUN] = "--dry-run"
     return given
 
 
@@ -161,7 +138,7 @@ def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str
         value = getattr(args, flag[2:].replace("-", "_"), None)
         if value is None:
             continue
-        if name == settings.MAPPINGS:
+        if name == conf.MAPPINGS:
             if value.startswith("@"):
                 try:
                     value = Path(value[1:]).read_text(encoding="utf-8")
@@ -172,10 +149,10 @@ def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str
                 env.pop(single, None)
         elif name in _LEGACY:
             env.pop(_LEGACY[name], None)
-            env.pop(settings.MAPPINGS, None)
+            env.pop(conf.MAPPINGS, None)
         env[name] = value
     if args.dry_run:
-        env[settings.DRY_RUN] = "true"
+        env[conf.DRY_RUN] = "true"
     return env
 
 
@@ -185,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_to(sys.stderr)
     given = flags_given(args)
     try:
-        config = settings.load(environment(args, dict(os.environ)))
+        config = conf.load(environment(args, dict(os.environ)))
     except ConfigError as exc:
         problems = [name_flags(problem, given) for problem in exc.problems]
         print(f"tgsync: {ConfigError(problems)}", file=sys.stderr)
@@ -211,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK if cycle.ok else EXIT_FAILED
 
 
-def _check(config: settings.Config, args: argparse.Namespace) -> int:
+def _check(config: conf.Config, args: argparse.Namespace) -> int:
     checks = preflight(config)
     if args.output == "json":
         print(json.dumps([{"status": c.status, "check": c.name, "detail": c.detail}
@@ -224,7 +201,7 @@ def _check(config: settings.Config, args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _watch(controller: Controller, config: settings.Config, args: argparse.Namespace) -> int:
+def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace) -> int:
     if not 0 < args.interval <= MAX_CYCLE_INTERVAL_SECONDS:
         print(f"tgsync: --interval must be above 0 and at most "
               f"{MAX_CYCLE_INTERVAL_SECONDS:.0f} seconds: a missing-since record not "

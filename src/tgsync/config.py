@@ -74,59 +74,67 @@ from tgsync.arn import TargetGroupArn, target_group_name
 from tgsync.errors import ConfigError
 from tgsync.guard import DEFAULT_ALLOWED_CIDRS, IPNetwork, parse_networks
 from tgsync.plan import Policy
+from tgsync.settings import (
+    MAX_LOOKUPS,
+    MAX_STALE_AFTER,
+    mapping_settings,
+    parse_bool,
+    parse_cidrs,
+    parse_int,
+    parse_nameservers,
+    parse_owner,
+    parse_policy,
+    parse_seconds,
+    setting,
+)
 from tgsync.source import Nameserver
 
-HOSTNAME = "TGSYNC_HOSTNAME"
-TARGET_GROUP_ARN = "TGSYNC_TARGET_GROUP_ARN"
-PORT = "TGSYNC_PORT"
-DNS_SERVERS = "TGSYNC_DNS_SERVERS"
-LOOKUPS = "TGSYNC_LOOKUPS"
-STALE_AFTER = "TGSYNC_STALE_AFTER"
-ALLOWED_CIDRS = "TGSYNC_ALLOWED_CIDRS"
-POLICY = "TGSYNC_POLICY"
-DRY_RUN = "TGSYNC_DRY_RUN"
-MAPPINGS = "TGSYNC_MAPPINGS"
-CONCURRENCY = "TGSYNC_CONCURRENCY"
-API_RATE = "TGSYNC_API_RATE"
-DISCOVER = "TGSYNC_DISCOVER"
-RESYNC_EVERY = "TGSYNC_RESYNC_EVERY"
-OWNER = "TGSYNC_OWNER"
-DISCOVER_EVERY = "TGSYNC_DISCOVER_EVERY"
-FOLLOW_INTERVAL = "TGSYNC_FOLLOW_INTERVAL"
-FOLLOW_FOR = "TGSYNC_FOLLOW_FOR"
+__all__ = [  # the parsers other modules use are re-exported from tgsync.settings
+    "MAX_LOOKUPS", "MAX_STALE_AFTER", "parse_bool", "parse_cidrs", "parse_int",
+    "parse_nameservers", "parse_owner", "parse_policy", "parse_seconds",
+]
+
+HOSTNAME = setting("hostname").env
+TARGET_GROUP_ARN = setting("target_group_arn").env
+PORT = setting("port").env
+DNS_SERVERS = setting("dns_servers").env
+LOOKUPS = setting("lookups").env
+STALE_AFTER = setting("stale_after").env
+ALLOWED_CIDRS = setting("allowed_cidrs").env
+POLICY = setting("policy").env
+DRY_RUN = setting("dry_run").env
+MAPPINGS = setting("mappings").env
+CONCURRENCY = setting("concurrency").env
+API_RATE = setting("api_rate").env
+DISCOVER = setting("discover").env
+RESYNC_EVERY = setting("resync_every").env
+OWNER = setting("owner").env
+DISCOVER_PREFIX = setting("discover_prefix").env
+DISCOVER_EVERY = setting("discover_every").env
+OUTSIDE_VPC = setting("outside_vpc").env
+FOLLOW_INTERVAL = setting("follow_interval").env
+FOLLOW_FOR = setting("follow_for").env
 # The original Go function's names keep working.
 LEGACY_HOSTNAME = "DomainEndpoint"
 LEGACY_TARGET_GROUP_ARN = "AlbTargetGroupId"
-ALB_ID = "AlbId"
+ALB_ID = setting("alb_id").env
 
-DEFAULT_LOOKUPS = 3
-MAX_LOOKUPS = 10
-DEFAULT_STALE_AFTER = 180.0
-MAX_STALE_AFTER = 7 * 24 * 3600.0
-DEFAULT_CONCURRENCY = 4
-MAX_CONCURRENCY = 32
-DEFAULT_API_RATE = 8.0
-MAX_API_RATE = 100.0
+DEFAULT_LOOKUPS: int = setting("lookups").default
+DEFAULT_STALE_AFTER: float = setting("stale_after").default
+DEFAULT_CONCURRENCY: int = setting("concurrency").default
+DEFAULT_API_RATE: float = setting("api_rate").default
+DEFAULT_DISCOVER_EVERY: float = setting("discover_every").default
+DEFAULT_RESYNC_EVERY: float = setting("resync_every").default
+DEFAULT_FOLLOW_INTERVAL: float = setting("follow_interval").default
+DEFAULT_FOLLOW_FOR: float = setting("follow_for").default
 MAX_HOSTNAME_LENGTH = 253  # RFC 1035, without the trailing dot
 MAX_MAPPINGS = 1000
-DEFAULT_DISCOVER_EVERY = 300.0
-DEFAULT_RESYNC_EVERY = 300.0
-MAX_RESYNC_EVERY = 3600.0
-MAX_DISCOVER_EVERY = 86_400.0
-DEFAULT_FOLLOW_INTERVAL = 10.0
-MAX_FOLLOW_INTERVAL = 60.0  # slower than the schedule's tick would never follow
-DEFAULT_FOLLOW_FOR = 120.0
-MAX_FOLLOW_FOR = 3600.0
 
 #: Keys an entry of TGSYNC_MAPPINGS may have; anything else is a typo and an error.
-MAPPING_KEYS = (
-    "hostname", "target_group_arn", "port", "dns_servers", "lookups",
-    "stale_after", "allowed_cidrs", "policy", "alb_id",
-)
+MAPPING_KEYS = ("hostname", "target_group_arn",
+                *(s.key for s in mapping_settings()))
 
 _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,9 @@ class MappingConfig:
     )
     policy: Policy = Policy.SYNC
     alb_id: str | None = None
+    #: Ranges a discovered group's ``tgsync:allowed-cidrs`` tag narrows the function's to:
+    #: an answer must fall in ``allowed_cidrs`` *and* in one of these (empty: no tag).
+    narrowed_cidrs: tuple[IPNetwork, ...] = ()
     #: Where the user wrote it: ``TGSYNC_MAPPINGS[2]``, the single-mapping variable, or
     #: the tags of a discovered group.
     source: str = HOSTNAME
@@ -176,6 +187,8 @@ class Discovery:
     """Discovery by tags: whose groups, how often, and the defaults tags override."""
 
     owner: str | None = None
+    #: Only groups whose name starts with this are adopted (empty: every name).
+    prefix: str = ""
     every: float = DEFAULT_DISCOVER_EVERY
     region: str = ""
     defaults: tuple[tuple[str, Any], ...] = ()
@@ -194,6 +207,8 @@ class Config:
     resync_every: float = DEFAULT_RESYNC_EVERY
     follow_interval: float = DEFAULT_FOLLOW_INTERVAL
     follow_for: float = DEFAULT_FOLLOW_FOR
+    #: Register answers outside the group's VPC (with zone ``all``) instead of refusing.
+    outside_vpc: bool = False
 
 
 # --------------------------------------------------------------------------- values
@@ -237,143 +252,7 @@ def parse_arn(raw: str) -> str:
     return raw.strip()
 
 
-def parse_int(raw: Any, low: int, high: int) -> int:
-    """A whole number in ``[low, high]``."""
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise ValueError(f"{raw!r} is not a whole number; give one from {low} to {high}")
-    try:
-        value = int(str(raw).strip(), 10)
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a whole number; give one from {low} to {high}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{value} is out of range; give a whole number from {low} to {high}")
-    return value
-
-
-def parse_seconds(raw: Any, high: float) -> float:
-    """A finite number of seconds in ``[0, high]``."""
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise ValueError(f"{raw!r} is not a number of seconds; give one from 0 to {high:.0f}")
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a number of seconds; give one from 0 to "
-                         f"{high:.0f}") from None
-    if not 0 <= value <= high:  # also rejects nan and inf
-        raise ValueError(f"{raw!r} is out of range; give seconds from 0 to {high:.0f}")
-    return value
-
-
-def parse_rate(raw: Any) -> float:
-    """API calls per second: a number above 0 and at most 100."""
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a number; give calls per second, e.g. 8") from None
-    if not 0 < value <= MAX_API_RATE:
-        raise ValueError(f"{raw!r} is out of range; give calls per second above 0, at most "
-                         f"{MAX_API_RATE:.0f}")
-    return value
-
-
-def parse_bool(raw: Any) -> bool:
-    """``true``/``false`` and the usual spellings."""
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"{raw!r} is not a boolean; use true or false")
-
-
-_TAG_VALUE = re.compile(r"^[\w\s+\-=.:/@]{1,256}$")
-
-
-def parse_owner(raw: Any) -> str:
-    """An owner id: what a ``tgsync:owner`` tag value may hold."""
-    text = str(raw).strip()
-    if not _TAG_VALUE.match(text):
-        raise ValueError(f"{raw!r} cannot be a tag value; use 1 to 256 letters, digits, "
-                         "spaces and + - = . _ : / @, e.g. team-search")
-    return text
-
-
-def parse_discover(raw: Any) -> bool:
-    """``tags`` turns discovery on; ``off`` or empty leaves it off."""
-    text = str(raw).strip().lower()
-    if text in ("", "off"):
-        return False
-    if text == "tags":
-        return True
-    raise ValueError(f"{raw!r} is not a discovery mode; use tags (or off)")
-
-
-def parse_policy(raw: Any) -> Policy:
-    """``sync`` or ``upsert-only``."""
-    text = str(raw).strip().lower()
-    try:
-        return Policy(text)
-    except ValueError:
-        choices = ", ".join(p.value for p in Policy)
-        raise ValueError(f"{raw!r} is not a policy; use one of: {choices}") from None
-
-
-def _split_list(raw: Any) -> list[str]:
-    if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
-        return [x.strip() for x in raw if x.strip()]
-    if isinstance(raw, str):
-        return [x.strip() for x in raw.split(",") if x.strip()]
-    raise ValueError(f"{raw!r} is not a list; give a comma-separated string or a JSON list")
-
-
-def parse_nameservers(raw: Any) -> tuple[Nameserver, ...]:
-    """``host``, ``host:port``, ``ipv6`` or ``[ipv6]:port``, comma-separated."""
-    servers = []
-    for item in _split_list(raw):
-        host, port = item, 53
-        if item.startswith("["):
-            host, _, rest = item[1:].partition("]")
-            if rest:
-                if not rest.startswith(":"):
-                    raise ValueError(f"{item!r} is not host:port; write [addr]:port for IPv6")
-                port = parse_int(rest[1:], 1, 65535)
-        elif item.count(":") == 1:
-            host, _, port_text = item.partition(":")
-            port = parse_int(port_text, 1, 65535)
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError(f"{item!r}: nameserver must be an IP address (optionally with "
-                             ":port, IPv6 as [addr]:port), e.g. 10.0.0.2 or 127.0.0.1:5353"
-                             ) from None
-        servers.append(Nameserver(str(address), port))
-    if not servers:
-        raise ValueError("lists no nameserver; unset it to use the system resolver")
-    return tuple(servers)
-
-
-def parse_cidrs(raw: Any) -> tuple[IPNetwork, ...]:
-    """A non-empty list of networks."""
-    networks = parse_networks(_split_list(raw))
-    if not networks:
-        raise ValueError("lists no network; unset it for the default private ranges")
-    return networks
-
-
 # --------------------------------------------------------------------------- loading
-
-#: Per-mapping settings: (JSON key, environment variable, parser).
-_MAPPING_SETTINGS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
-    ("port", PORT, lambda v: parse_int(v, 1, 65535)),
-    ("dns_servers", DNS_SERVERS, parse_nameservers),
-    ("lookups", LOOKUPS, lambda v: parse_int(v, 1, MAX_LOOKUPS)),
-    ("stale_after", STALE_AFTER, lambda v: parse_seconds(v, MAX_STALE_AFTER)),
-    ("allowed_cidrs", ALLOWED_CIDRS, parse_cidrs),
-    ("policy", POLICY, parse_policy),
-)
-
 
 class _Problems:
     """Collects problems so that all of them are reported at once."""
@@ -405,12 +284,14 @@ def _either(env: Mapping[str, str], new: str, old: str, problems: _Problems) -> 
 def _defaults(env: Mapping[str, str], problems: _Problems) -> dict[str, Any]:
     """Global per-mapping defaults from the environment."""
     defaults: dict[str, Any] = {}
-    for key, name, parser in _MAPPING_SETTINGS:
-        raw = _env(env, name)
+    for item in mapping_settings():
+        if item.key == "alb_id":
+            if (alb := _env(env, item.env)) is not None:
+                defaults["alb_id"] = alb.strip()
+            continue
+        raw = _env(env, item.env)
         if raw is not None:
-            defaults[key] = problems.parse(name, raw, parser)
-    if (alb := _env(env, ALB_ID)) is not None:
-        defaults["alb_id"] = alb.strip()
+            defaults[item.key] = problems.parse(item.env, raw, item.parse)
     return defaults
 
 
@@ -427,9 +308,10 @@ def _mapping_from_json(
         problems.items.append(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: "
                               + ", ".join(MAPPING_KEYS))
     values = dict(defaults)
-    for key, _, parser in _MAPPING_SETTINGS:
-        if key in entry:
-            values[key] = problems.parse(f"{where}.{key}", entry[key], parser)
+    for item in mapping_settings():
+        if item.key in entry and item.key != "alb_id":
+            values[item.key] = problems.parse(f"{where}.{item.key}", entry[item.key],
+                                              item.parse)
     hostname = _required(problems, where, entry, "hostname", normalize_hostname)
     arn = _required(problems, where, entry, "target_group_arn", parse_arn)
     if "alb_id" in entry:
@@ -472,17 +354,15 @@ def load(env: Mapping[str, str]) -> Config:
     """
     problems = _Problems()
     defaults = _present(_defaults(env, problems))
-    dry_run = problems.parse(DRY_RUN, env.get(DRY_RUN, ""), parse_bool)
-    concurrency = _setting(env, problems, CONCURRENCY, DEFAULT_CONCURRENCY,
-                           lambda v: parse_int(v, 1, MAX_CONCURRENCY))
-    api_rate = _setting(env, problems, API_RATE, DEFAULT_API_RATE, parse_rate)
-    resync_every = _setting(env, problems, RESYNC_EVERY, DEFAULT_RESYNC_EVERY,
-                            lambda v: parse_seconds(v, MAX_RESYNC_EVERY))
-    follow_interval = _setting(env, problems, FOLLOW_INTERVAL, DEFAULT_FOLLOW_INTERVAL,
-                               lambda v: parse_seconds(v, MAX_FOLLOW_INTERVAL))
-    follow_for = _setting(env, problems, FOLLOW_FOR, DEFAULT_FOLLOW_FOR,
-                          lambda v: parse_seconds(v, MAX_FOLLOW_FOR))
 
+    def function_setting(key: str) -> Any:
+        item = setting(key)
+        raw = _env(env, item.env)
+        return item.default if raw is None else problems.parse(item.env, raw, item.parse)
+
+    values = {key: function_setting(key) for key in (
+        "dry_run", "concurrency", "api_rate", "resync_every", "follow_interval",
+        "follow_for", "outside_vpc")}
     discovery = _discovery(env, defaults, problems)
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
     arn = _either(env, TARGET_GROUP_ARN, LEGACY_TARGET_GROUP_ARN, problems)
@@ -510,39 +390,33 @@ def load(env: Mapping[str, str]) -> Config:
     return Config(
         mappings=tuple(r for r in results if isinstance(r, MappingConfig)),
         invalid=tuple(r for r in results if isinstance(r, InvalidMapping)),
-        dry_run=bool(dry_run),
-        concurrency=concurrency,
-        api_rate=api_rate,
         discovery=discovery,
-        resync_every=resync_every,
-        follow_interval=follow_interval,
-        follow_for=follow_for,
+        **values,
     )
-
-
-def _setting(env: Mapping[str, str], problems: _Problems, name: str, default: Any,
-             parser: Callable[[Any], Any]) -> Any:
-    """A global setting: its default when unset, parsed (a problem noted) when set."""
-    raw = _env(env, name)
-    return default if raw is None else problems.parse(name, raw, parser)
 
 
 def _discovery(env: Mapping[str, str], defaults: dict[str, Any], problems: _Problems
                ) -> Discovery | None:
     """The discovery settings, or ``None`` when discovery is off."""
-    if not problems.parse(DISCOVER, env.get(DISCOVER, ""), parse_discover):
-        if _env(env, OWNER) is not None:
-            problems.items.append(f"{OWNER} is set but {DISCOVER} is not: set {DISCOVER}=tags "
-                                  f"or unset {OWNER}")
+    on = setting("discover")
+    if not problems.parse(on.env, env.get(on.env, ""), on.parse):
+        for key in ("owner", "discover_prefix"):
+            if _env(env, setting(key).env) is not None:
+                problems.items.append(f"{setting(key).env} is set but {DISCOVER} is not: set "
+                                      f"{DISCOVER}=tags or unset {setting(key).env}")
         return None
-    owner = _setting(env, problems, OWNER, None, parse_owner)
-    every = _setting(env, problems, DISCOVER_EVERY, DEFAULT_DISCOVER_EVERY,
-                     lambda v: parse_seconds(v, MAX_DISCOVER_EVERY))
+
+    def value(key: str) -> Any:
+        item = setting(key)
+        raw = _env(env, item.env)
+        return item.default if raw is None else problems.parse(item.env, raw, item.parse)
+
     region = (_env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION") or "").strip()
     if not region:
         problems.items.append(f"{DISCOVER}=tags needs the region to look in: set AWS_REGION "
                               "(Lambda sets it) or AWS_DEFAULT_REGION")
-    return Discovery(owner=owner, every=every, region=region,
+    return Discovery(owner=value("owner"), prefix=value("discover_prefix") or "",
+                     every=value("discover_every"), region=region,
                      defaults=tuple(sorted(defaults.items())))
 
 

@@ -182,7 +182,8 @@ class Controller:
         resolution = self._source_for(mapping.dns_servers).resolve(
             mapping.hostname, facts.record_type, mapping.lookups)
         report.dns_queries = resolution.queries
-        allowed, refused = screen(resolution.answers, mapping.allowed_cidrs)
+        allowed, refused = screen(resolution.answers, mapping.allowed_cidrs,
+                                 mapping.narrowed_cidrs)
         report.refused = list(refused)
         for refusal in refused:
             logger.warning("REFUSED", extra={"mapping": report.label, "answer": refusal.answer,

@@ -17,11 +17,19 @@ unset                       any value                    no (another function's)
 ``team-a``                  absent or another value      no
 ==========================  ===========================  ==========================
 
+The function's ``TGSYNC_DISCOVER_PREFIX`` is a scope no tag can change: a group whose
+name does not start with it is never adopted, whatever its tags say (reported as
+refused when it carries ``tgsync:hostname``). Whoever may tag a group may point tgsync
+at it, so keep ``tgsync:*`` tags with the people who may register targets (see the
+docs' trust model).
+
 Optional tags override the function's defaults for that group, with the values the
-settings take: ``tgsync:port``, ``tgsync:stale-after``, ``tgsync:policy``,
-``tgsync:lookups`` and ``tgsync:allowed-cidrs`` (networks separated by spaces, since
-ELB's tag values cannot hold commas). A tag that does not parse refuses that group
-alone, with an error naming the group, the tag and the fix.
+settings take (see :data:`tgsync.settings.SETTINGS`): ``tgsync:port``,
+``tgsync:stale-after``, ``tgsync:policy``, ``tgsync:lookups``, and
+``tgsync:allowed-cidrs`` (networks separated by spaces, since ELB's tag values cannot
+hold commas), which only *narrows* the function's ranges: an answer must fall in both.
+A tag that does not parse refuses that group alone, with an error naming the group, the
+tag and the fix.
 """
 
 from __future__ import annotations
@@ -30,29 +38,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tgsync.config import (
-    MAX_LOOKUPS,
-    MAX_STALE_AFTER,
-    Discovery,
-    InvalidMapping,
-    MappingConfig,
-    normalize_hostname,
-    parse_cidrs,
-    parse_int,
-    parse_policy,
-    parse_seconds,
-)
+from tgsync.config import Discovery, InvalidMapping, MappingConfig, normalize_hostname
+from tgsync.settings import parse_cidrs, tag_settings
 
 TAG_HOSTNAME = "tgsync:hostname"
 TAG_OWNER = "tgsync:owner"
+TAG_ALLOWED_CIDRS = "tgsync:allowed-cidrs"
+
+
+def _tag_parser(key: str, parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    if key == "allowed_cidrs":  # tag values cannot hold commas: spaces separate networks
+        return lambda v: parse_cidrs(str(v).split())
+    return parse
+
+
 #: Tag -> (setting, parser), with the values the settings take.
 TAG_SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "tgsync:port": ("port", lambda v: parse_int(v, 1, 65535)),
-    "tgsync:stale-after": ("stale_after", lambda v: parse_seconds(v, MAX_STALE_AFTER)),
-    "tgsync:policy": ("policy", parse_policy),
-    "tgsync:lookups": ("lookups", lambda v: parse_int(v, 1, MAX_LOOKUPS)),
-    "tgsync:allowed-cidrs": ("allowed_cidrs", lambda v: parse_cidrs(str(v).split())),
-}
+    s.tag: (s.key, _tag_parser(s.key, s.parse)) for s in tag_settings() if s.tag}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,12 @@ def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 
             others.append(group.arn)
             continue
         where = f"target group {group.name} (tags)"
+        if not group.name.startswith(discovery.prefix):
+            refused.append(InvalidMapping(len(refused), where, (
+                f"{where}: its name does not start with {discovery.prefix!r} "
+                "(TGSYNC_DISCOVER_PREFIX), so this function never adopts it: rename the "
+                f"group, or remove its {TAG_HOSTNAME} tag",), group.arn))
+            continue
         if group.target_type != "ip":
             refused.append(InvalidMapping(len(refused), where, (
                 f"{where}: target type {group.target_type!r}; tgsync keeps groups of type ip "
@@ -126,10 +134,12 @@ def _mapping(group: Candidate, defaults: dict[str, Any], where: str
         if tag not in group.tags:
             continue
         try:
-            values[setting] = parser(group.tags[tag])
+            value = parser(group.tags[tag])
         except ValueError as exc:
             problems.append(f"{where}: tag {tag}: {exc}")
             continue
+        # A tag narrows the function's ranges, never widens them.
+        values["narrowed_cidrs" if setting == "allowed_cidrs" else setting] = value
         origins = [o for o in origins if o[0] != setting] + [(setting, f"tag {tag}")]
     if problems:
         return InvalidMapping(0, where, tuple(problems), group.arn)

@@ -69,9 +69,14 @@ def _never_allowed(address: IPAddress) -> str | None:
 
 
 def screen(
-    answers: Iterable[str], allowed: tuple[IPNetwork, ...]
+    answers: Iterable[str], allowed: tuple[IPNetwork, ...],
+    narrowed: tuple[IPNetwork, ...] = (),
 ) -> tuple[frozenset[str], tuple[Refusal, ...]]:
     """Split DNS answers into addresses allowed as targets and refusals with reasons.
+
+    An answer must fall in ``allowed`` (the function's ranges) and, when ``narrowed``
+    is given (a group's ``tgsync:allowed-cidrs`` tag), in ``narrowed`` too: a tag may
+    narrow the deployer's ranges, never widen them.
 
     Addresses come back in canonical form (``ipaddress``'s ``str``), so the same IP
     written two ways is one target. Anything that is not a strict IP literal (a
@@ -91,6 +96,8 @@ def screen(
         reason = _never_allowed(address)
         if reason is None and not any(address in net for net in allowed):
             reason = "outside the allowed ranges (TGSYNC_ALLOWED_CIDRS)"
+        if reason is None and narrowed and not any(address in net for net in narrowed):
+            reason = "outside the ranges the group's tgsync:allowed-cidrs tag allows"
         if reason is None:
             accepted.add(str(address))
         else:

@@ -20,7 +20,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from tgsync import config as settings
+from tgsync import config as conf
 from tgsync.controller import Controller
 from tgsync.errors import CheckFailed, ConfigError, SyncFailed
 from tgsync.events import classify
@@ -33,14 +33,14 @@ _controller: Controller | None = None
 _cold_start = True
 
 
-def _get_controller(config: settings.Config) -> Controller:
+def _get_controller(config: conf.Config) -> Controller:
     global _controller  # noqa: PLW0603 - the per-cold-start cache is the point
     if _controller is None:
         _controller = build_controller(config)
     return _controller
 
 
-def _check(config: settings.Config) -> dict[str, Any]:
+def _check(config: conf.Config) -> dict[str, Any]:
     """The preflight checks, from the function's own subnets and role."""
     checks = preflight(config)
     for check in checks:
@@ -67,16 +67,16 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         return {"ignored": True, "event": trigger.what}
     logger.info("invoked", extra={"trigger": trigger.kind, "event": trigger.what})
     try:
-        config = settings.load(os.environ)
+        config = conf.load(os.environ)
     except ConfigError as exc:
         logger.error("invalid configuration: nothing was changed",
                      extra={"problems": exc.problems})
         raise
-    if isinstance(event, dict) and settings.parse_bool(event.get("check", False)):
+    if isinstance(event, dict) and conf.parse_bool(event.get("check", False)):
         return _check(config)
     dry_run = None
     if isinstance(event, dict) and "dry_run" in event:
-        dry_run = settings.parse_bool(event["dry_run"])
+        dry_run = conf.parse_bool(event["dry_run"])
     time_left = None
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         def time_left() -> float:

@@ -188,7 +188,8 @@ def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts,
         yield Check(FAIL, name, f"{resolution.error} (asked {servers}); allow UDP and TCP 53 "
                     "to the resolver in the function's security group")
         return
-    allowed, refused = screen(resolution.answers, mapping.allowed_cidrs)
+    allowed, refused = screen(resolution.answers, mapping.allowed_cidrs,
+                                 mapping.narrowed_cidrs)
     for refusal in refused:
         yield Check(FAIL if not allowed else OK, name,
                     f"{refusal.answer} would be refused: {refusal.reason}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tgsync.config import DEFAULT_STALE_AFTER, Discovery
+from tgsync.config import DEFAULT_STALE_AFTER, Discovery, MappingConfig
 from tgsync.discovery import TAG_HOSTNAME, TAG_OWNER, Candidate, adopt
 from tgsync.plan import Policy
 
@@ -47,7 +47,8 @@ class TestSettingsFromTags:
                            discovery).mappings
         assert (mapping.hostname, mapping.port, mapping.policy, mapping.lookups,
                 mapping.stale_after) == (HOST, 9200, Policy.UPSERT_ONLY, 5, 60.0)
-        assert [str(n) for n in mapping.allowed_cidrs] == ["10.0.0.0/16", "fd00::/8"]
+        assert [str(n) for n in mapping.narrowed_cidrs] == ["10.0.0.0/16", "fd00::/8"]
+        assert mapping.allowed_cidrs == MappingConfig("h", "a").allowed_cidrs  # not widened
         assert dict(mapping.origins) == {
             "hostname": "tag tgsync:hostname", "port": "tag tgsync:port",
             "policy": "tag tgsync:policy", "allowed_cidrs": "tag tgsync:allowed-cidrs",

@@ -48,7 +48,8 @@ from tgsync import config
 from tgsync.controller import Controller
 from tgsync.model import NOT_SERVING_STATES
 from tgsync.plan import required_absences
-from tgsync.provider.elbv2 import TOTAL_MAX_ATTEMPTS, Elbv2Provider, make_client
+from tgsync.provider.elbv2 import Elbv2Provider, make_client
+from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS
 from tgsync.registry import TagRegistry
 from tgsync.report import MappingReport, logger
 from tgsync.source.resolver import DnsSource
@@ -202,7 +203,7 @@ class Soak:
         self.controller = Controller(
             provider, TagRegistry(provider),
             lambda servers: DnsSource(servers, timeout=0.05, lifetime=0.1),
-            clock=lambda: self.now)
+            config=self.config, clock=lambda: self.now)
 
     # ------------------------------------------------------------------ observation
 
@@ -254,7 +255,7 @@ class Soak:
             self.inject()
         before = self.group()
         mark = self.proxy.mark()
-        report = self.controller.run_once(self.config).mappings[0]
+        report = self.controller.run_once().mappings[0]
         requests = self.proxy.since(mark)
         self.proxy.faults.clear()
         after = self.group()

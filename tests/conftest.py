@@ -108,7 +108,8 @@ def cycle(elbv2, dns, proxy, clock):
                   config.DNS_SERVERS: servers or dns.address}
         values.update({k: str(v) for k, v in env.items()})
         cfg = config.load(values)
-        provider = CountingProvider(client_for_region=lambda region: make_client(region, **FAST))
+        provider = CountingProvider(client_for_region=lambda region: make_client(region, **FAST),
+                                    outside_vpc=cfg.outside_vpc)
         source = lambda servers: DnsSource(servers, timeout=0.2, lifetime=0.5)  # noqa: E731
-        return Controller(provider, TagRegistry(provider), source, clock=clock), cfg
+        return Controller(provider, TagRegistry(provider), source, config=cfg, clock=clock), cfg
     return build

@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _watch(controller, config, args)
     dry_run = True if args.command == "plan" else None
     try:
-        cycle = controller.run_once(config, dry_run=dry_run)
+        cycle = controller.run_once(dry_run=dry_run)
     except KeyboardInterrupt:
         print("tgsync: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -225,10 +225,16 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
 
     while not stop.is_set():
         tick = time.monotonic() + args.interval
-        # Follow-up cycles (of what moves) fit between this tick and the next.
-        invocation = controller.run(config, follow_within=functools.partial(_until, tick),
-                                    sleep=stop.wait, stopping=stop.is_set, margin=0.0,
-                                    on_cycle=show)
+        # A cycle, and the follow-ups (of what moves), end before the next tick: every
+        # lookup and ELB call gets the time left until then.
+        until_tick = functools.partial(_until, tick)
+        try:
+            invocation = controller.run(time_left=until_tick, follow_within=until_tick,
+                                        sleep=stop.wait, stopping=stop.is_set, margin=0.0,
+                                        on_cycle=show)
+        except BrokenPipeError:  # the reader of our output went away: a clean stop
+            _quiet_stdout()
+            break
         cycles += 1
         if not invocation.ok:
             failed += 1
@@ -238,6 +244,13 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
         stop.wait(max(0.0, tick - time.monotonic()))
     logger.info("stopped", extra={"cycles": cycles, "failed_cycles": failed})
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, send stdout nowhere, so the interpreter's flush at exit does
+    not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _until(moment: float) -> float:

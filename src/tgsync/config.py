@@ -6,58 +6,9 @@ problem is collected and reported at once, each naming the setting, the bad valu
 and the fix. A problem inside one entry of ``TGSYNC_MAPPINGS`` fails that mapping
 alone; the others still sync.
 
-Environment variables
----------------------
-``TGSYNC_HOSTNAME`` (or the original ``DomainEndpoint``)
-    Name to resolve. ``https://name/``, ``name:443`` and a trailing dot are accepted.
-``TGSYNC_TARGET_GROUP_ARN`` (or the original ``AlbTargetGroupId``)
-    ARN of an ELBv2 target group of type ``ip``.
-``AlbId`` (original, optional)
-    Load balancer ARN or name; a warning is logged once per cold start when the
-    target group is not attached to it.
-``TGSYNC_PORT``
-    Port to register targets on (default: the target group's own port).
-``TGSYNC_DNS_SERVERS``
-    Comma-separated ``host``, ``host:port`` or ``[ipv6]:port`` (default: system resolver).
-``TGSYNC_LOOKUPS``
-    DNS queries per cycle whose answers are united (default 3; stops early once an
-    answer repeats).
-``TGSYNC_STALE_AFTER``
-    Seconds an IP must be missing from DNS before a still-healthy target is retired
-    (default 180).
-``TGSYNC_ALLOWED_CIDRS``
-    Comma-separated networks answers must fall in (default RFC 1918, RFC 6598, ULA).
-``TGSYNC_POLICY``
-    ``sync`` (default) or ``upsert-only`` (register, never retire).
-``TGSYNC_DRY_RUN``
-    ``true`` to plan and report without changing anything.
-``TGSYNC_MAPPINGS``
-    JSON list of objects with the keys in :data:`MAPPING_KEYS`; the single-mapping
-    variables above are the shorthand for a list of one.
-``TGSYNC_CONCURRENCY``
-    Target groups synced in parallel (default 4).
-``TGSYNC_API_RATE``
-    ELB API calls per second across all mappings (default 8, bursts of up to 20), to
-    stay inside the account's ELB throttling budget.
-``TGSYNC_RESYNC_EVERY``
-    Seconds after which a settled group is read again even if nothing changed in DNS
-    (default 300; ``0`` reads every group every cycle). See :mod:`tgsync.resync`.
-``TGSYNC_DISCOVER``
-    ``tags`` to also keep every ``ip`` target group of the region that carries the tag
-    ``tgsync:hostname`` (see :mod:`tgsync.discovery`); unset or ``off``: only the
-    configured mappings.
-``TGSYNC_OWNER``
-    With discovery: manage only groups tagged ``tgsync:owner`` with this value
-    (unset: only groups with no ``tgsync:owner`` tag).
-``TGSYNC_DISCOVER_EVERY``
-    Seconds between discovery reads (default 300; every cold start reads too).
-``TGSYNC_FOLLOW_INTERVAL``
-    While a mapping moves (something registered, retired or pending), seconds between
-    the follow-up cycles the same invocation runs for it (default 10; ``0``: off).
-    See :mod:`tgsync.follow`.
-``TGSYNC_FOLLOW_FOR``
-    Seconds after a mapping's last change (or event) that it is still followed while
-    something stays pending (default 120).
+Every setting, its name on each surface, default, bounds and help live once, in
+:mod:`tgsync.settings`; this module applies them to an environment. The names of the
+environment variables are kept here as constants for the code that reads them.
 """
 
 from __future__ import annotations

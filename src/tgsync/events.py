@@ -22,6 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tgsync.errors import EventError
+from tgsync.settings import parse_bool
+
 #: Sources of the schedule's own input (ours, and Scheduler's name for itself).
 SCHEDULE_SOURCES = frozenset({"tgsync.schedule", "aws.scheduler"})
 #: Keys a direct invocation may carry.
@@ -43,7 +46,11 @@ API_CALL = "AWS API Call via CloudTrail"
 OPENSEARCH_API_CALLS = frozenset({"UpdateDomainConfig", "UpgradeDomain",
                                   "StartServiceSoftwareUpdate"})
 
-_DOMAIN_ARN = re.compile(r"^arn:[a-z-]+:es:([a-z0-9-]+):\d{12}:domain/([a-z0-9-]+)$")
+_DOMAIN_ARN = re.compile(r"^arn:[a-z-]+:es:([a-z0-9-]+):(\d{12}):domain/([a-z0-9-]+)$")
+#: The account in a target group's ARN.
+_ACCOUNT = re.compile(r"^arn:[a-z-]+:elasticloadbalancing:[a-z0-9-]+:(\d{12}):")
+#: Characters of an event's description kept in a log line.
+WHAT_LIMIT = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +59,20 @@ class Domain:
 
     region: str
     name: str
+    #: The domain's account, when the event says it.
+    account: str | None = None
 
-    def serves(self, hostname: str) -> bool:
+    def serves(self, hostname: str, target_group_arn: str = "") -> bool:
         """True if ``hostname`` is this domain's endpoint (VPC or public), as OpenSearch
-        names it: ``vpc-<name>-<id>.<region>.es.amazonaws.com``."""
+        names it: ``vpc-<name>-<id>.<region>.es.amazonaws.com``, and the domain is in the
+        target group's account (a same-named domain of another account is not it)."""
         pattern = (rf"^(vpc|search)-{re.escape(self.name)}-[a-z0-9]+\."
                    rf"{re.escape(self.region)}\.es\.amazonaws\.com(\.cn)?$")
-        return re.match(pattern, hostname.lower().rstrip(".")) is not None
+        if re.match(pattern, hostname.lower().rstrip(".")) is None:
+            return False
+        group_account = _ACCOUNT.match(target_group_arn)
+        return (self.account is None or group_account is None
+                or group_account.group(1) == self.account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +102,42 @@ def classify(event: Any) -> Trigger:
         return _eventbridge(event)
     if source is None and set(event) <= DIRECT_KEYS:
         return Trigger("direct", "direct invocation")
-    keys = ", ".join(sorted(map(str, event)))[:120]
-    return Trigger("ignored", f"an event tgsync does not know (keys: {keys})")
+    keys = ", ".join(sorted(map(str, event)))
+    return Trigger("ignored", _short(f"an event tgsync does not know (keys: {keys})"))
+
+
+def direct_options(event: Any) -> tuple[bool, bool]:
+    """``(check, dry_run)`` asked by a direct invocation (both false for other events).
+
+    A value that is not a boolean is an :class:`~tgsync.errors.EventError` naming the
+    key: ``{"dry_run": "maybe"}`` must never be taken as a real sync. An event may turn
+    dry-run on, never off: ``False`` here means "not asked", and the function's own
+    ``TGSYNC_DRY_RUN`` still holds.
+    """
+    if not isinstance(event, Mapping) or event.get("source") is not None:
+        return False, False
+    found = {}
+    for name in ("check", "dry_run"):
+        try:
+            found[name] = parse_bool(event.get(name, False))
+        except ValueError as exc:
+            raise EventError(f"the event's {name!r} key: {exc} (e.g. "
+                             f'{{"{name}": true}}); nothing was changed') from None
+    return found["check"], found["dry_run"]
+
+
+def _short(text: str) -> str:
+    """``text`` cut to :data:`WHAT_LIMIT` characters: an event's fields are not ours to
+    log whole (a 200 KB detail-type must not become a 200 KB log line)."""
+    return text if len(text) <= WHAT_LIMIT else text[:WHAT_LIMIT - 1] + "…"
 
 
 def _eventbridge(event: Mapping[str, Any]) -> Trigger:
-    source, kind = str(event.get("source")), str(event.get("detail-type"))
+    source, kind = event.get("source"), event.get("detail-type")
+    if not isinstance(source, str) or not isinstance(kind, str):
+        return Trigger("ignored", "an EventBridge-shaped event whose source or detail-type "
+                                  "is not a string")
+    account = event.get("account") if isinstance(event.get("account"), str) else None
     if source == "aws.events" and kind == "Scheduled Event":
         return Trigger("schedule", "EventBridge Scheduled Event")
     if source in OPENSEARCH_SOURCES and kind in OPENSEARCH_NOTIFICATIONS:
@@ -104,18 +148,20 @@ def _eventbridge(event: Mapping[str, Any]) -> Trigger:
     detail = event.get("detail")
     if source in OPENSEARCH_SOURCES and kind == API_CALL and isinstance(detail, Mapping):
         name = detail.get("eventName")
-        if name in OPENSEARCH_API_CALLS:
+        if isinstance(name, str) and name in OPENSEARCH_API_CALLS:
             params = detail.get("requestParameters")
             domain = params.get("domainName") if isinstance(params, Mapping) else None
             region = detail.get("awsRegion") or event.get("region")
-            domains = ((Domain(str(region), str(domain).lower()),)
+            caller = detail.get("recipientAccountId") or account
+            domains = ((Domain(region, domain.lower(),
+                               caller if isinstance(caller, str) else None),)
                        if isinstance(domain, str) and isinstance(region, str) else ())
             return Trigger("opensearch", f"{API_CALL}: {name}", domains)
-        return Trigger("ignored", f"{API_CALL}: {name} (not a call that moves nodes)")
-    return Trigger("ignored", f"EventBridge event {kind!r} from {source!r} (not one tgsync "
-                              "acts on)")
+        return Trigger("ignored", _short(f"{API_CALL}: {name} (not a call that moves nodes)"))
+    return Trigger("ignored", _short(f"EventBridge event {kind!r} from {source!r} (not one "
+                                     "tgsync acts on)"))
 
 
 def _domain(arn: Any) -> Domain | None:
     match = _DOMAIN_ARN.match(arn) if isinstance(arn, str) else None
-    return Domain(match.group(1), match.group(2)) if match else None
+    return Domain(match.group(1), match.group(3), match.group(2)) if match else None

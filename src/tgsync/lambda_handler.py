@@ -8,22 +8,24 @@ in its last cycle, so Lambda's Errors metric and alarms see it.
 
 Events (see :mod:`tgsync.events`): the schedule's, an OpenSearch event (which also
 announces a change of its domain's mappings), or a direct one: ``{"dry_run": true}``
-plans without changing anything; ``{"check": true}`` runs the preflight checks (see
-:mod:`tgsync.preflight`) from the function's own subnets and role, and raises
-:class:`~tgsync.errors.CheckFailed` if one failed. Any other event is ignored with a
-log line and never fails.
+plans without changing anything (an event may turn dry-run on, never off);
+``{"check": true}`` runs the preflight checks (see :mod:`tgsync.preflight`) from the
+function's own subnets and role, and raises :class:`~tgsync.errors.CheckFailed` if one
+failed. A direct event whose ``dry_run`` or ``check`` is not a boolean raises
+:class:`~tgsync.errors.EventError` naming the key, and changes nothing. An event of a
+kind tgsync does not know is ignored with a log line.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 from tgsync import config as conf
 from tgsync.controller import Controller
-from tgsync.errors import CheckFailed, ConfigError, SyncFailed
-from tgsync.events import classify
+from tgsync.errors import CheckFailed, ConfigError, EventError, SyncFailed
+from tgsync.events import classify, direct_options
 from tgsync.report import emit_metrics, logger
 from tgsync.wiring import build_controller, preflight
 
@@ -40,9 +42,17 @@ def _get_controller(config: conf.Config) -> Controller:
     return _controller
 
 
-def _check(config: conf.Config) -> dict[str, Any]:
-    """The preflight checks, from the function's own subnets and role."""
-    checks = preflight(config)
+def _time_left(context: Any) -> Callable[[], float] | None:
+    """Seconds left before the invocation's deadline, from Lambda's context."""
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return None
+    return lambda: float(context.get_remaining_time_in_millis()) / 1000.0
+
+
+def _check(config: conf.Config, context: Any) -> dict[str, Any]:
+    """The preflight checks, from the function's own subnets and role, answered before
+    the invocation's deadline."""
+    checks = preflight(config, _time_left(context))
     for check in checks:
         logger.info(check.status, extra={"check": check.name, "detail": check.detail})
     summary = {"ok": all(c.status != "FAIL" for c in checks),
@@ -67,24 +77,26 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         return {"ignored": True, "event": trigger.what}
     logger.info("invoked", extra={"trigger": trigger.kind, "event": trigger.what})
     try:
+        check, dry_run = direct_options(event)
+    except EventError as exc:
+        logger.error("invalid event: nothing was changed", extra={"error": str(exc)})
+        raise
+    try:
         config = conf.load(os.environ)
     except ConfigError as exc:
         logger.error("invalid configuration: nothing was changed",
                      extra={"problems": exc.problems})
         raise
-    if isinstance(event, dict) and conf.parse_bool(event.get("check", False)):
-        return _check(config)
-    dry_run = None
-    if isinstance(event, dict) and "dry_run" in event:
-        dry_run = conf.parse_bool(event["dry_run"])
-    time_left = None
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        def time_left() -> float:
-            return float(context.get_remaining_time_in_millis()) / 1000.0
-    else:  # a local call has no deadline to follow within: one cycle
-        config = replace(config, follow_interval=0.0)
-    invocation = _get_controller(config).run(config, dry_run=dry_run, time_left=time_left,
-                                             trigger=trigger, on_cycle=emit_metrics)
+    if check:
+        return _check(config, context)
+    if config.dry_run and isinstance(event, dict) and event.get("dry_run") is not None \
+            and not dry_run:
+        logger.warning("an event cannot turn dry-run off: TGSYNC_DRY_RUN=true holds")
+    time_left = _time_left(context)
+    # A local call has no deadline to follow within: one cycle.
+    invocation = _get_controller(config).run(dry_run=dry_run, time_left=time_left,
+                                             trigger=trigger, on_cycle=emit_metrics,
+                                             follow=time_left is not None)
     summary = invocation.to_dict()
     if not invocation.ok:
         raise SyncFailed(invocation.final.failure_summary(), summary)

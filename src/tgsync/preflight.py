@@ -1,23 +1,28 @@
 """Preflight: ``tgsync check`` and the Lambda event ``{"check": true}``.
 
-Reports one line per check, OK / FAIL / UNVERIFIED with the fix, and changes nothing.
-Most failed deployments of a function like this come from the network and IAM, so
-the checks follow a cycle's path: the ELB endpoint, each target group, the read
-permissions, the name through the configured DNS servers, and the write permissions.
+Reports one line per check, OK / FAIL / UNVERIFIED with the fix, and never writes a key
+or a target a sync may write. Most failed deployments of a function like this come
+from the network and IAM, so the checks follow a cycle's path: the ELB endpoint, each
+target group, the name through the configured DNS servers, the read permissions and
+the write permissions. When the ELB endpoint cannot be reached, the DNS checks still
+run, one line each.
 
-Writes are checked only with requests that cannot change anything:
+Writes are checked only with requests that change nothing a sync relies on:
 
 - ``DeregisterTargets`` of ``192.0.2.1`` (TEST-NET-1, a public address ELB never
   accepts as a target, so it is never registered; deregistering an unknown target
   succeeds and does nothing);
 - ``RegisterTargets`` of a target already registered on the port and not draining,
-  exactly as ELB reported it (registering a registered target changes nothing);
+  sent exactly as ELB reported it (its Id spelled as ELB spells it, its port and zone:
+  registering a registered target changes nothing);
 - ``RemoveTags`` of the key ``tgsync:missing:check``, after checking the group has no
-  such tag;
-- ``AddTags`` of one of tgsync's own memory tags with the value it already has.
+  such tag, and ``AddTags`` of that key followed by its removal: a key only the check
+  uses (no mapping reads or writes it, its port is not a number), allowed by the
+  role's ``tgsync:missing:*`` condition, and only while the group has a free tag.
 
-Where no such request exists (an empty group, no memory tag), the permission is
-reported UNVERIFIED, plainly, rather than risking a change.
+Where no such request exists (an empty group, no free tag), the permission is reported
+UNVERIFIED, plainly, rather than risking a change. The checks end before the
+invocation's deadline: groups not reached are named in one line.
 """
 
 from __future__ import annotations
@@ -25,24 +30,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
-
 from tgsync.arn import load_balancer_name
 from tgsync.config import Config, Discovery, MappingConfig
+from tgsync.deadline import Deadline
 from tgsync.discovery import adopt
 from tgsync.errors import ProviderError
 from tgsync.guard import screen
 from tgsync.model import Target, TargetGroupFacts
-from tgsync.provider.elbv2 import Elbv2Provider, is_access_denied
-from tgsync.registry import TAG_PREFIX
+from tgsync.provider import Provider
+from tgsync.registry import MAX_TAGS
 from tgsync.source import Nameserver, Source
 
 OK, FAIL, UNVERIFIED = "OK", "FAIL", "UNVERIFIED"
 #: TEST-NET-1: public, so ELB never registers it; deregistering it changes nothing.
 NEVER_A_TARGET = "192.0.2.1"
-#: Under tgsync's own prefix, so that a discovery role (RemoveTags of tgsync:missing:*
-#: only) may remove it; no mapping reads it (its port is not a number).
+#: Under tgsync's own prefix, so that the role's ``tgsync:missing:*`` condition allows
+#: it; no mapping reads or writes it (its port is not a number).
 CHECK_TAG = "tgsync:missing:check"
+#: Seconds one group's checks may take at worst with every call slow: a new group is
+#: not started with less time left (its calls are also cut by the deadline).
+GROUP_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,54 +65,90 @@ class Check:
         return f"{self.status:<10} {self.name}: {self.detail}"
 
 
-def run(config: Config, provider: Elbv2Provider,
-        source_for: Callable[[tuple[Nameserver, ...]], Source]) -> list[Check]:
-    """Every check for every mapping; never raises for AWS or DNS faults."""
+def run(config: Config, provider: Provider,
+        source_for: Callable[[tuple[Nameserver, ...]], Source],
+        time_left: Callable[[], float] | None = None) -> list[Check]:
+    """Every check for every mapping, before ``time_left()`` runs out; never raises for
+    AWS or DNS faults."""
+    deadline = Deadline(time_left)
+    provider.within(deadline)
     checks: list[Check] = []
     mappings = list(config.mappings)
+    reachable = True
     if config.discovery is not None:
-        mappings += _discovery_checks(config.discovery, provider, checks)
-    for mapping in mappings:
-        checks.extend(_mapping_checks(mapping, provider, source_for))
-    for bad in config.invalid:
-        checks.append(Check(FAIL, bad.label, "; ".join(bad.problems)))
+        found, reachable = _discovery_checks(config.discovery, provider, checks)
+        mappings += found
+    for index, mapping in enumerate(mappings):
+        if deadline.bounded and not deadline.allows(GROUP_SECONDS):
+            rest = ", ".join(m.target_group_name for m in mappings[index:])
+            checks.append(Check(UNVERIFIED, "not checked", f"no time left before the "
+                                f"invocation's deadline for {len(mappings) - index} group(s): "
+                                f"{rest}; run the check again, or raise the timeout"))
+            break
+        group = list(_mapping_checks(mapping, provider, source_for, deadline, reachable))
+        checks.extend(group)
+        if any(c.name == "ELB endpoint" for c in group):
+            reachable = False
+    checks.extend(Check(FAIL, bad.label, "; ".join(bad.problems)) for bad in config.invalid)
     return checks
 
 
-def _discovery_checks(discovery: Discovery, provider: Elbv2Provider, checks: list[Check]
-                      ) -> list[MappingConfig]:
-    """List the region's groups as discovery does; the adopted ones are checked next."""
+def _discovery_checks(discovery: Discovery, provider: Provider, checks: list[Check]
+                      ) -> tuple[list[MappingConfig], bool]:
+    """List the region's groups as discovery does; the adopted ones are checked next.
+    Returns them, and whether the ELB endpoint answered."""
     name = f"discovery in {discovery.region}"
     try:
         found = adopt(provider.discover(discovery.region), discovery)
     except ProviderError as exc:
-        checks.append(Check(FAIL, name, _denied_or_failed(exc, "DescribeTargetGroups")))
-        return []
+        if exc.unreachable:
+            checks.append(_unreachable(exc))
+            return [], False
+        checks.append(Check(FAIL, name, _denied_or_failed(exc)))
+        return [], True
     owner = f"owner {discovery.owner}" if discovery.owner else "no owner tag"
+    prefix = f", names starting {discovery.prefix!r}" if discovery.prefix else ""
     checks.append(Check(OK, name, f"{found.read} group(s) read, {len(found.mappings)} "
-                        f"adopted ({owner}), {len(found.others)} of other owners"))
+                        f"adopted ({owner}{prefix}), {len(found.others)} of other owners"))
     checks.extend(Check(FAIL, bad.label, "; ".join(bad.problems)) for bad in found.refused)
-    return list(found.mappings)
+    return list(found.mappings), True
 
 
-def _denied_or_failed(exc: ProviderError, action: str) -> str:
-    cause = exc.__cause__
-    if isinstance(cause, ClientError) and is_access_denied(cause):
-        return f"denied: allow elasticloadbalancing:{action} on this group in the role"
+def _denied_or_failed(exc: ProviderError) -> str:
+    if exc.denied:
+        return (f"denied: allow elasticloadbalancing:{exc.operation} on this group in the "
+                "role")
     return str(exc)
 
 
-def _mapping_checks(mapping: MappingConfig, provider: Elbv2Provider,
-                    source_for: Callable[[tuple[Nameserver, ...]], Source]) -> Iterator[Check]:
+def _unreachable(exc: ProviderError) -> Check:
+    return Check(FAIL, "ELB endpoint", f"{exc}; the DNS checks below still ran")
+
+
+def _mapping_checks(mapping: MappingConfig, provider: Provider,
+                    source_for: Callable[[tuple[Nameserver, ...]], Source],
+                    deadline: Deadline, reachable: bool) -> Iterator[Check]:
     group = mapping.target_group_name
-    try:
-        facts = provider.facts(mapping.target_group_arn)
-    except ProviderError as exc:
-        yield Check(FAIL, f"target group {group}",
-                    _denied_or_failed(exc, "DescribeTargetGroups"))
+    facts: TargetGroupFacts | None = None
+    if reachable:
+        try:
+            facts = provider.facts(mapping.target_group_arn)
+        except ProviderError as exc:
+            if exc.unreachable:
+                yield _unreachable(exc)
+            else:
+                yield Check(FAIL, f"target group {group}", _denied_or_failed(exc))
+    if facts is None:  # no group to read: the name is still worth checking
+        yield from _dns_check(mapping, None, source_for, deadline)
         return
     yield _group_check(mapping, facts)
-    yield from _dns_check(mapping, facts, source_for)
+    yield from _dns_check(mapping, facts, source_for, deadline)
+    yield from _permission_checks(mapping, facts, provider)
+
+
+def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider: Provider
+                       ) -> Iterator[Check]:
+    group = mapping.target_group_name
     port = mapping.port or facts.port
     arn = mapping.target_group_arn
     try:
@@ -114,50 +157,48 @@ def _mapping_checks(mapping: MappingConfig, provider: Elbv2Provider,
         tags = provider.tags(arn)
         yield Check(OK, f"read {group}", f"DescribeTags: {len(tags)} tag(s)")
     except ProviderError as exc:
-        action = "DescribeTags" if "DescribeTags" in str(exc) else "DescribeTargetHealth"
-        yield Check(FAIL, f"read {group}", _denied_or_failed(exc, action))
+        yield Check(FAIL, f"read {group}", _denied_or_failed(exc))
         return
-    yield _write(f"write {group}", "DeregisterTargets",
+    name = f"write {group}"
+    yield _write(name, "DeregisterTargets",
                  lambda: provider.deregister(arn, [Target(NEVER_A_TARGET, port)]),
                  f"allowed (checked with {NEVER_A_TARGET}, which is never a target)")
     settled = [t for t in targets if t.port == port and not t.is_draining]
     if settled:
         target = settled[0]
-        yield _write(f"write {group}", "RegisterTargets",
-                     lambda: _register_again(provider, arn, target),
-                     f"allowed (checked by registering {target.ip}:{port} again, as it is)")
+        yield _write(name, "RegisterTargets",
+                     lambda: provider.register_as_reported(arn, target),
+                     f"allowed (checked by registering {target.id}:{port} again, exactly as "
+                     "ELB reported it)")
     else:
-        yield Check(UNVERIFIED, f"write {group}", "RegisterTargets: no target on the port to "
-                    "register again without a change; it is checked at the first sync")
+        yield Check(UNVERIFIED, name, "RegisterTargets: no target on the port to register "
+                    "again without a change; it is checked at the first sync")
     if CHECK_TAG in tags:
-        yield Check(UNVERIFIED, f"write {group}", f"RemoveTags: the group has a tag "
-                    f"{CHECK_TAG}, which a check must not remove")
-    else:
-        yield _write(f"write {group}", "RemoveTags",
-                     lambda: provider.change_tags(arn, {}, [CHECK_TAG]),
-                     f"allowed (checked by removing {CHECK_TAG}, which the group does not have)")
-    ours = sorted(k for k in tags if k.startswith(TAG_PREFIX))
-    if ours:
-        key = ours[0]
-        yield _write(f"write {group}", "AddTags",
-                     lambda: provider.change_tags(arn, {key: tags[key]}, []),
-                     f"allowed (checked by writing {key} with the value it has)")
-    else:
-        yield Check(UNVERIFIED, f"write {group}", "AddTags: no tag of tgsync's to write again "
-                    "without a change; it is checked when a healthy IP first leaves DNS")
+        yield Check(UNVERIFIED, name, f"RemoveTags and AddTags: the group has a tag "
+                    f"{CHECK_TAG} (left by an interrupted check?), which a check must not "
+                    "touch; remove it by hand")
+        return
+    yield _write(name, "RemoveTags", lambda: provider.change_tags(arn, {}, [CHECK_TAG]),
+                 f"allowed (checked by removing {CHECK_TAG}, which the group does not have)")
+    if len(tags) >= MAX_TAGS:
+        yield Check(UNVERIFIED, name, f"AddTags: the group has all {MAX_TAGS} tags ELB allows, "
+                    "so none can be written without a change; free some for tgsync's memory")
+        return
+    yield _write(name, "AddTags", lambda: _add_and_remove(provider, arn),
+                 f"allowed (checked by adding {CHECK_TAG}, which only the check uses, and "
+                 "removing it)")
 
 
-def _register_again(provider: Elbv2Provider, arn: str, target: Target) -> None:
-    rejected = provider.register(arn, [target.ip], target.port)
-    if rejected:  # ELB refused what it already holds: say so in ELB's words
-        raise ProviderError(rejected[0].message)
+def _add_and_remove(provider: Provider, arn: str) -> None:
+    provider.change_tags(arn, {CHECK_TAG: "preflight"}, [])
+    provider.change_tags(arn, {}, [CHECK_TAG])
 
 
 def _write(name: str, action: str, call: Callable[[], object], ok: str) -> Check:
     try:
         call()
     except ProviderError as exc:
-        return Check(FAIL, name, f"{action}: {_denied_or_failed(exc, action)}")
+        return Check(FAIL, name, f"{action}: {_denied_or_failed(exc)}")
     return Check(OK, name, f"{action}: {ok}")
 
 
@@ -178,22 +219,26 @@ def _group_check(mapping: MappingConfig, facts: TargetGroupFacts) -> Check:
     return Check(OK, name, detail)
 
 
-def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts,
-               source_for: Callable[[tuple[Nameserver, ...]], Source]) -> Iterator[Check]:
+def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts | None,
+               source_for: Callable[[tuple[Nameserver, ...]], Source],
+               deadline: Deadline) -> Iterator[Check]:
+    """The name through the configured servers; without the group's facts (ELB not
+    reached) its A records, as an ipv4 group would ask."""
     servers = ", ".join(str(s) for s in mapping.dns_servers) or "the system resolver"
     name = f"DNS {mapping.hostname}"
+    record_type = facts.record_type if facts else "A"
     resolution = source_for(mapping.dns_servers).resolve(
-        mapping.hostname, facts.record_type, mapping.lookups)
+        mapping.hostname, record_type, mapping.lookups, time_left=deadline.left())
     if resolution.error:
         yield Check(FAIL, name, f"{resolution.error} (asked {servers}); allow UDP and TCP 53 "
                     "to the resolver in the function's security group")
         return
     allowed, refused = screen(resolution.answers, mapping.allowed_cidrs,
-                                 mapping.narrowed_cidrs)
+                              mapping.narrowed_cidrs)
     for refusal in refused:
         yield Check(FAIL if not allowed else OK, name,
                     f"{refusal.answer} would be refused: {refusal.reason}")
     if allowed:
-        yield Check(OK, name, f"{facts.record_type} {', '.join(sorted(allowed))} via {servers}")
+        yield Check(OK, name, f"{record_type} {', '.join(sorted(allowed))} via {servers}")
     else:
         yield Check(FAIL, name, "no answer the guard allows; check TGSYNC_ALLOWED_CIDRS")

@@ -13,7 +13,12 @@ one-record-per-tag form (``tgsync:missing:<port>:<ip> = <first>/<last>``) is sti
 and is replaced on the next write.
 
 Tags are read once per process and then only while something is missing, and written
-only when the memory changes, so a steady cycle costs nothing here. Tags under our
+only when a record must move: a new record, a record gone, or a record whose stored
+``last`` is :data:`REFRESH_SECONDS` old (it must be confirmed well inside the planner's
+300 s continuity window). So a steady cycle costs nothing here, and waiting out the
+stale period (a WAIT only the timer ends, followed every few seconds) writes a group's
+tags at most once a minute. A record not refreshed only counts its absence later,
+which can only delay a retirement. Tags under our
 prefix that cannot be parsed are reported and left alone, never deleted. When the
 group has no room left, the oldest records are kept (they are nearest to their
 retirement), the rest start counting again next cycle (which can only delay a
@@ -25,6 +30,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import math
+import re
 import threading
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -37,6 +43,9 @@ TAG_PREFIX = "tgsync:missing:"
 #: ELB's limits: tags per resource and characters per tag value.
 MAX_TAGS = 50
 MAX_VALUE_LENGTH = 256
+#: How old a stored record's ``last`` may grow before it is written again.
+REFRESH_SECONDS = 60.0
+_DIGITS = re.compile(r"^[0-9]+$")  # ASCII only: "²" and "٣" are digits to str.isdigit
 
 
 class TagStore(Protocol):
@@ -109,7 +118,9 @@ def _decode_record(text: str, *, legacy_ip: str | None = None) -> tuple[str, Mis
     ipaddress.ip_address(ip)
     if legacy_ip is not None:
         numbers.append("1")  # the older form counted no answers: one
-    first, last, absent = (int(n, 10) for n in numbers)  # ValueError if not 3 numbers
+    if len(numbers) != 3 or not all(_DIGITS.match(n) for n in numbers):  # noqa: PLR2004
+        raise ValueError(text)
+    first, last, absent = (int(n, 10) for n in numbers)
     if absent < 1:
         raise ValueError(text)
     return ip, MissingSince(float(first), float(last), absent)
@@ -129,13 +140,13 @@ def decode(tags: Mapping[str, str], port: int) -> Recalled:
         if not key.startswith(TAG_PREFIX):
             continue
         port_text, _, suffix = key[len(TAG_PREFIX):].partition(":")
-        if not port_text.isdigit() or not suffix:
+        if not _DIGITS.match(port_text) or not suffix:
             unreadable.append(key)
             continue
         if int(port_text) != port:
             continue  # another port's memory: another mapping's business
         try:
-            if suffix.isdigit():
+            if _DIGITS.match(suffix):
                 records = [_decode_record(text) for text in value.split()]
             else:
                 records = [_decode_record(value, legacy_ip=suffix)]
@@ -148,6 +159,16 @@ def decode(tags: Mapping[str, str], port: int) -> Recalled:
             if older is None or record.first < older.first:
                 memory[canonical] = record
     return Recalled(memory, tuple(sorted(unreadable)))
+
+
+def must_write(stored: Mapping[str, MissingSince], new: Mapping[str, MissingSince],
+               now: float) -> bool:
+    """True if ``new`` differs from what the tags hold in a way that must be written:
+    an IP added or gone, a record restarted, or a stored ``last`` due for a refresh."""
+    if set(stored) != set(new):
+        return True
+    return any(math.ceil(new[ip].first) != stored[ip].first
+               or now - stored[ip].last >= REFRESH_SECONDS for ip in new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +211,8 @@ class TagRegistry:
         self._store = store
         self._tags: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
+        # Two ports of one group save one set of tags: their saves take turns.
+        self._saving: dict[str, threading.Lock] = {}
 
     def prefetch(self, arns: Sequence[str]) -> None:
         """Read the tags of many groups in batches; best effort (a cold start)."""
@@ -209,6 +232,12 @@ class TagRegistry:
         with self._lock:
             self._tags.update({arn: dict(found) for arn, found in tags.items()})
 
+    def keep_only(self, arns: Set[str]) -> None:
+        """Forget the tags of groups no longer kept (bounded memory over days)."""
+        with self._lock:
+            for arn in [a for a in self._tags if a not in arns]:
+                del self._tags[arn]
+
     def recall(self, arn: str, port: int, *, fresh: bool) -> Recalled:
         """The memory, read from tags on first use and whenever ``fresh`` is asked."""
         with self._lock:
@@ -219,24 +248,38 @@ class TagRegistry:
                 self._tags[arn] = cached
         return decode(cached, port)
 
-    def save(self, arn: str, port: int, new: Mapping[str, MissingSince]) -> bool:
-        """Write what changed; return True if any tag call was made.
+    def save(self, arn: str, port: int, new: Mapping[str, MissingSince], *,
+             now: float | None = None) -> bool:
+        """Write what must be written (see :func:`must_write`; every change when ``now``
+        is not given); return True if any tag call was made.
 
         Raises :class:`TagSpaceExhausted` after writing what fits, when the group's
         other tags leave too little room.
         """
         with self._lock:
+            turn = self._saving.setdefault(arn, threading.Lock())
+        with turn:
+            return self._save(arn, port, new, now)
+
+    def _save(self, arn: str, port: int, new: Mapping[str, MissingSince], now: float | None
+              ) -> bool:
+        with self._lock:
             tags = dict(self._tags.get(arn, {}))
-        todo = change(tags, port, new, decode(tags, port).unreadable)
+        stored = decode(tags, port)
+        if now is not None and not must_write(stored.memory, new, now):
+            return False
+        todo = change(tags, port, new, stored.unreadable)
         if todo.add or todo.remove:
             try:
                 self._store.change_tags(arn, todo.add, todo.remove)
             except ProviderError:
                 self.forget(arn)  # what was written is unknown: read it next time
                 raise
-            with self._lock:
-                kept = {k: v for k, v in tags.items() if k not in todo.remove}
-                self._tags[arn] = {**kept, **todo.add}
+            with self._lock:  # applied to the cache as it is now, not as it was read
+                current = self._tags.setdefault(arn, {})
+                for gone in todo.remove:
+                    current.pop(gone, None)
+                current.update(todo.add)
         if todo.left_out:
             mine = ", ".join(ours({**tags, **todo.add}, port)) or "none"
             raise TagSpaceExhausted(
@@ -244,7 +287,8 @@ class TagRegistry:
                 f"use by others, so tgsync's memory of IPs missing from DNS needs "
                 f"{todo.needed} tag(s) but has {todo.free}: {todo.left_out} record(s) could "
                 "not be kept and their healthy IPs are not retired until tags are freed. "
-                f"Remove tags you do not need; tgsync's own are {TAG_PREFIX}* ({mine}).")
+                f"Remove tags you do not need; tgsync's own are {TAG_PREFIX}* ({mine}).",
+                operation="AddTags", target_group=arn, code="TooManyTags")
         return bool(todo.add or todo.remove)
 
     def forget(self, arn: str) -> None:

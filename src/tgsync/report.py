@@ -55,6 +55,10 @@ class MappingReport:
     read_skipped: bool = False
     #: Not reached in this invocation, in time: the next one carries on.
     deferred: bool = False
+    #: An AWS call of this cycle failed (denied, throttled, unreachable, out of time).
+    aws_failed: bool = False
+    #: The mapping's key in the per-process records, when its port is known.
+    mapping_key: str | None = None
 
     @property
     def target_group_name(self) -> str:

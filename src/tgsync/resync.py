@@ -60,7 +60,14 @@ def settle(key: str, answer: frozenset[str], now: float, every: float,
     return Settled(answer, now, due)
 
 
-def may_skip(record: Settled | None, answer: frozenset[str] | None, now: float) -> bool:
-    """True if the group need not be read this cycle."""
+def may_skip(record: Settled | None, answer: frozenset[str] | None, now: float,
+             horizon: float = 0.0) -> bool:
+    """True if the group need not be read this cycle.
+
+    ``horizon`` is how soon the next cycle is expected: a group is read in the last
+    cycle before it falls due, not in the first one after, so re-reads are never
+    further apart than ``TGSYNC_RESYNC_EVERY`` (a tick a little early must not push the
+    read a whole tick late).
+    """
     return (record is not None and answer is not None and answer == record.answer
-            and record.read_at <= now < record.due)
+            and record.read_at <= now and now + horizon <= record.due)

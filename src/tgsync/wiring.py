@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from tgsync.config import Config
 from tgsync.controller import Controller
@@ -29,15 +30,17 @@ def build_provider(config: Config) -> Elbv2Provider:
         client_for_region=lambda region: make_client(region, max_pool_connections=pool),
         pacer=TokenBucket(rate=config.api_rate),
         write_pacer=TokenBucket(rate=config.api_rate),
+        outside_vpc=config.outside_vpc,
     )
 
 
 def build_controller(config: Config) -> Controller:
     """A controller over boto3 and dnspython."""
     provider = build_provider(config)
-    return Controller(provider, TagRegistry(provider), dns_source)
+    return Controller(provider, TagRegistry(provider), dns_source, config=config)
 
 
-def preflight(config: Config) -> list[Check]:
-    """Every preflight check (see :mod:`tgsync.preflight`), over the real adapters."""
-    return run_checks(config, build_provider(config), dns_source)
+def preflight(config: Config, time_left: Callable[[], float] | None = None) -> list[Check]:
+    """Every preflight check (see :mod:`tgsync.preflight`), over the real adapters,
+    answered before ``time_left()`` runs out."""
+    return run_checks(config, build_provider(config), dns_source, time_left)

@@ -42,7 +42,8 @@ def discover(cycle, dns, monkeypatch):
         values = {config.DISCOVER: "tags", "AWS_REGION": REGION,
                   config.DNS_SERVERS: dns.address, config.STALE_AFTER: "120"}
         values.update({k: str(v) for k, v in env.items()})
-        return controller, config.load(values)
+        cfg = config.load(values)
+        return controller.with_config(cfg), cfg
     return build
 
 
@@ -62,8 +63,8 @@ def test_tagged_groups_are_adopted_and_the_rest_left_alone(discover, dns, elbv2,
     tag(elbv2, theirs, **{"tgsync:hostname": HOSTNAME, "tgsync:owner": "team-b"})
     dns.set(HOSTNAME, a=["10.0.1.5"])
     dns.set(OTHER, a=["10.0.2.5"])
-    controller, cfg = discover()
-    cycle = controller.run_once(cfg)
+    controller, _cfg = discover()
+    cycle = controller.run_once()
     assert cycle.ok, [m.error for m in cycle.failed]
     assert ips(elbv2, logs) == {"10.0.1.5"}
     assert set(registered(elbv2, db)) == {("10.0.2.5", 6432)}
@@ -78,8 +79,8 @@ def test_an_owner_takes_only_its_own_groups(discover, dns, elbv2, vpc):
     tag(elbv2, mine, **{"tgsync:hostname": HOSTNAME, "tgsync:owner": "team-a"})
     tag(elbv2, unowned, **{"tgsync:hostname": HOSTNAME})
     dns.set(HOSTNAME, a=["10.0.1.5"])
-    controller, cfg = discover(TGSYNC_OWNER="team-a")
-    assert controller.run_once(cfg).ok
+    controller, _cfg = discover(TGSYNC_OWNER="team-a")
+    assert controller.run_once().ok
     assert ips(elbv2, mine) == {"10.0.1.5"} and ips(elbv2, unowned) == set()
 
 
@@ -92,8 +93,8 @@ def test_a_bad_tag_or_type_fails_that_group_alone(discover, dns, elbv2, vpc):
     tag(elbv2, bad, **{"tgsync:hostname": HOSTNAME, "tgsync:policy": "maybe"})
     tag(elbv2, web, **{"tgsync:hostname": HOSTNAME})
     dns.set(HOSTNAME, a=["10.0.1.5"])
-    controller, cfg = discover()
-    cycle = controller.run_once(cfg)
+    controller, _cfg = discover()
+    cycle = controller.run_once()
     errors = {m.label: m.error for m in cycle.failed}
     assert set(errors) == {"target group bad (tags)", "target group web (tags)"}
     assert "tag tgsync:policy: 'maybe' is not a policy; use one of" in errors[
@@ -106,17 +107,17 @@ def test_untagging_lets_go_leaving_the_targets_and_removing_the_memory(
     arn = create_target_group(elbv2, "logs", vpc_id=vpc)
     tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME, "team": "search"})
     dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
-    controller, cfg = discover(TGSYNC_DISCOVER_EVERY=300)
-    assert controller.run_once(cfg).ok
+    controller, _cfg = discover(TGSYNC_DISCOVER_EVERY=300)
+    assert controller.run_once().ok
     dns.set(HOSTNAME, a=["10.0.1.5"])  # 10.0.2.5 healthy but gone: remembered
     clock.now += 60
-    assert controller.run_once(cfg).ok
+    assert controller.run_once().ok
     assert memory_keys(elbv2, arn)
     untag(elbv2, arn, "tgsync:hostname")
     clock.now += 60  # not yet time to read again: still managed
-    assert controller.run_once(cfg).to_dict()["discovery"]["let_go"] == []
+    assert controller.run_once().to_dict()["discovery"]["let_go"] == []
     clock.now += 300
-    cycle = controller.run_once(cfg)
+    cycle = controller.run_once()
     assert cycle.to_dict()["discovery"]["let_go"] == ["logs"]
     assert ips(elbv2, arn) == {"10.0.1.5", "10.0.2.5"}  # exactly as they were
     assert memory_keys(elbv2, arn) == set()
@@ -124,21 +125,21 @@ def test_untagging_lets_go_leaving_the_targets_and_removing_the_memory(
     assert {t["Key"] for t in tags} == {"team"}  # the user's own tags stay
     clock.now += 600
     dns.set(HOSTNAME, a=["10.0.3.5"])
-    assert controller.run_once(cfg).ok
+    assert controller.run_once().ok
     assert ips(elbv2, arn) == {"10.0.1.5", "10.0.2.5"}  # no longer acted on
 
 
 def test_a_newly_tagged_group_is_picked_up_at_the_next_read(discover, dns, elbv2, vpc, clock):
     dns.set(HOSTNAME, a=["10.0.1.5"])
-    controller, cfg = discover(TGSYNC_DISCOVER_EVERY=300)
-    assert controller.run_once(cfg).ok
+    controller, _cfg = discover(TGSYNC_DISCOVER_EVERY=300)
+    assert controller.run_once().ok
     arn = create_target_group(elbv2, "late", vpc_id=vpc)
     tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME})
     clock.now += 299
-    controller.run_once(cfg)
+    controller.run_once()
     assert ips(elbv2, arn) == set()
     clock.now += 1
-    cycle = controller.run_once(cfg)
+    cycle = controller.run_once()
     assert ips(elbv2, arn) == {"10.0.1.5"}
     assert cycle.to_dict()["discovery"]["newly_adopted"] == ["late"]
 
@@ -148,13 +149,13 @@ def test_a_group_deleted_mid_run_fails_until_the_next_read_lets_it_go(
     arn = create_target_group(elbv2, "gone", vpc_id=vpc)
     tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME})
     dns.set(HOSTNAME, a=["10.0.1.5"])
-    controller, cfg = discover(TGSYNC_DISCOVER_EVERY=300)
-    assert controller.run_once(cfg).ok
+    controller, _cfg = discover(TGSYNC_DISCOVER_EVERY=300)
+    assert controller.run_once().ok
     elbv2.delete_target_group(TargetGroupArn=arn)
     clock.now += 60
-    assert "not found" in controller.run_once(cfg).mappings[0].error
+    assert "not found" in controller.run_once().mappings[0].error
     clock.now += 300
-    cycle = controller.run_once(cfg)
+    cycle = controller.run_once()
     assert cycle.ok and cycle.to_dict()["discovery"]["let_go"] == ["gone"]
 
 
@@ -164,9 +165,9 @@ def test_an_explicit_mapping_wins_over_a_tag_for_the_same_group_and_port(
     tag(elbv2, arn, **{"tgsync:hostname": OTHER})
     dns.set(HOSTNAME, a=["10.0.1.5"])
     dns.set(OTHER, a=["10.0.2.5"])
-    controller, cfg = discover(TGSYNC_MAPPINGS=json.dumps(
+    controller, _cfg = discover(TGSYNC_MAPPINGS=json.dumps(
         [{"hostname": HOSTNAME, "target_group_arn": arn}]))
-    cycle = controller.run_once(cfg)
+    cycle = controller.run_once()
     assert cycle.ok and len(cycle.mappings) == 1
     assert ips(elbv2, arn) == {"10.0.1.5"}
 
@@ -177,8 +178,8 @@ def test_a_thousand_groups_are_paged_through_within_the_budget(discover, dns, el
     for arn in arns[::100]:
         tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME})
     dns.set(HOSTNAME, a=["10.0.1.5"])
-    controller, cfg = discover()
-    cycle = controller.run_once(cfg)
+    controller, _cfg = discover()
+    cycle = controller.run_once()
     assert cycle.ok and cycle.to_dict()["discovery"]["groups_read"] == 1000
     assert len(cycle.mappings) == 10
     # 3 pages of 400, 50 DescribeTags of 20; the adopted groups' facts came with the pages

@@ -48,7 +48,7 @@ class TestDuplicateMappings:
             {"hostname": OTHER_HOST, "target_group_arn": target_group, "port": 443},
             {"hostname": OTHER_HOST, "target_group_arn": other},
         ])})
-        reports = {m.label: m for m in controller.run_once(cfg).mappings}
+        reports = {m.label: m for m in controller.with_config(cfg).run_once().mappings}
         first = reports[f"{HOSTNAME} -> opensearch"]
         third = reports[f"{OTHER_HOST} -> opensearch"]
         for report in (first, third):
@@ -65,7 +65,7 @@ class TestDuplicateMappings:
             {"hostname": HOSTNAME, "target_group_arn": target_group},
             {"hostname": HOSTNAME, "target_group_arn": target_group, "port": 9200},
         ])})
-        cycle_report = controller.run_once(cfg)
+        cycle_report = controller.with_config(cfg).run_once()
         assert cycle_report.ok  # (moto keys targets by IP alone, so the group is not read)
         assert [(m.port, m.registered_ips) for m in cycle_report.mappings] == [
             (443, ["10.0.1.5"]), (9200, ["10.0.1.5"])]
@@ -78,14 +78,14 @@ class TestAFullTagSet:
         elbv2.register_targets(TargetGroupArn=target_group,
                                Targets=[{"Id": "10.0.1.5"}, {"Id": "10.0.2.5"}])
         dns.set(HOSTNAME, a=["10.0.2.5"])
-        controller, cfg = cycle(target_group, TGSYNC_STALE_AFTER=120)
-        assert controller.run_once(cfg).ok  # 10.0.1.5 missing: remembered (tag 50)
+        controller, _cfg = cycle(target_group, TGSYNC_STALE_AFTER=120)
+        assert controller.run_once().ok  # 10.0.1.5 missing: remembered (tag 50)
         clock.now += 60
         dns.set(HOSTNAME, a=["10.0.1.5"])  # swapped: 10.0.2.5 is the missing one now
-        assert controller.run_once(cfg).ok
+        assert controller.run_once().ok
         for _ in range(2):
             clock.now += 60
-            report = controller.run_once(cfg).mappings[0]
+            report = controller.run_once().mappings[0]
             assert report.ok, report.error
         assert ips(elbv2, target_group) == {"10.0.1.5"}
         assert len(tags_of(elbv2, target_group)) == MAX_TAGS - 1  # memory cleared
@@ -96,12 +96,12 @@ class TestAFullTagSet:
         green = [f"10.0.{i // 10 + 4}.{i % 10 + 10}" for i in range(30)]
         user_tags(elbv2, target_group, 40)
         dns.set(HOSTNAME, a=blue)
-        controller, cfg = cycle(target_group, TGSYNC_STALE_AFTER=120)
-        assert controller.run_once(cfg).ok
+        controller, _cfg = cycle(target_group, TGSYNC_STALE_AFTER=120)
+        assert controller.run_once().ok
         dns.set(HOSTNAME, a=green)
         for _ in range(3):
             clock.now += 60
-            report = controller.run_once(cfg).mappings[0]
+            report = controller.run_once().mappings[0]
             assert report.ok, report.error
         assert ips(elbv2, target_group) == set(green)
 
@@ -112,9 +112,9 @@ class TestAFullTagSet:
             {"Id": "10.0.1.5"}, {"Id": "10.0.2.5"}, {"Id": "10.0.3.5"}])
         moto.set_health("10.0.3.5", "unhealthy", "Target.FailedHealthChecks")
         dns.set(HOSTNAME, a=["10.0.1.5"])
-        controller, cfg = cycle(target_group, TGSYNC_STALE_AFTER=120)
+        controller, _cfg = cycle(target_group, TGSYNC_STALE_AFTER=120)
         for _ in range(5):
-            report = controller.run_once(cfg).mappings[0]
+            report = controller.run_once().mappings[0]
             assert not report.ok
             assert "tgsync's own are tgsync:missing:*" in report.error
             assert "10.0.2.5" in ips(elbv2, target_group)  # never retired without memory
@@ -130,8 +130,8 @@ class TestAnIpElbRefuses:
         moto.set_health("10.0.9.9", "unhealthy", "Target.FailedHealthChecks")
         # 10.0.0.2 is the resolver of the group's VPC (10.0.0.0/16): ELB refuses it.
         dns.set(HOSTNAME, a=["10.0.0.2", "10.0.1.5", "10.0.2.5"])
-        controller, cfg = cycle(target_group)
-        report = controller.run_once(cfg).mappings[0]
+        controller, _cfg = cycle(target_group)
+        report = controller.run_once().mappings[0]
         assert not report.ok
         assert "RegisterTargets refused 10.0.0.2: The IP address '10.0.0.2'" in report.error
         assert ips(elbv2, target_group) == {"10.0.1.5", "10.0.2.5", "10.0.8.8"}
@@ -145,8 +145,8 @@ class TestAnIpElbRefuses:
         elbv2.deregister_targets(TargetGroupArn=target_group, Targets=[{"Id": "10.0.1.5",
                                                                           "Port": 443}])
         dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
-        controller, cfg = cycle(target_group)
-        report = controller.run_once(cfg).mappings[0]
+        controller, _cfg = cycle(target_group)
+        report = controller.run_once().mappings[0]
         assert report.ok, report.error
         (decision,) = [d for d in report.decisions if d.ip == "10.0.1.5"]
         assert decision.action == "WAIT" and "will not take it back yet" in decision.reason
@@ -159,15 +159,28 @@ class TestOutsideTheVpc:
                             zone_message="The IP address '{ip}' is not within any of the "
                                          "subnets of the target group's VPC")
         dns.set(HOSTNAME, a=["10.0.1.5", "192.168.7.7"])
-        controller, cfg = cycle(target_group)
-        assert controller.run_once(cfg).ok
+        controller, cfg = cycle(target_group, TGSYNC_OUTSIDE_VPC="allow")
+        assert controller.run_once().ok
         assert ips(elbv2, target_group) == {"10.0.1.5", "192.168.7.7"}
         dns.set(HOSTNAME, a=["10.0.1.5"])
         moto.set_health("192.168.7.7", "unhealthy", "Target.Timeout")
-        fresh, _ = cycle(target_group)  # a cold start: nothing learnt in memory
-        report = fresh.run_once(cfg).mappings[0]
+        fresh, _ = cycle(target_group, TGSYNC_OUTSIDE_VPC="allow")  # a cold start
+        report = fresh.with_config(cfg).run_once().mappings[0]
         assert report.ok, report.error
         assert ips(elbv2, target_group) == {"10.0.1.5"}
+
+
+    def test_outside_the_vpc_is_refused_unless_allowed_naming_the_setting(
+            self, cycle, dns, moto, elbv2, target_group):
+        moto.update_control(outside_vpc=["192.168.0.0/16"],
+                            zone_message="The IP address '{ip}' is not within any of the "
+                                         "subnets of the target group's VPC")
+        dns.set(HOSTNAME, a=["10.0.1.5", "192.168.7.7"])
+        controller, _cfg = cycle(target_group)
+        report = controller.run_once().mappings[0]
+        assert not report.ok
+        assert "TGSYNC_OUTSIDE_VPC=allow" in report.error
+        assert ips(elbv2, target_group) == {"10.0.1.5"}  # the rest registered
 
 
 class TestIpv6Spellings:
@@ -178,8 +191,8 @@ class TestIpv6Spellings:
             {"Id": "fd00:0db8:0000::0001"}, {"Id": "fd00:0db8::0009"}])
         moto.set_health("fd00:0db8::0009", "unhealthy")
         dns.set(HOSTNAME, aaaa=["fd00:db8::1"])
-        controller, cfg = cycle(arn)
-        report = controller.run_once(cfg).mappings[0]
+        controller, _cfg = cycle(arn)
+        report = controller.run_once().mappings[0]
         assert report.ok, report.error
         assert report.registered_ips == []
         assert report.deregistered_ips == ["fd00:db8::9"]
@@ -193,9 +206,9 @@ class TestCappedAnswers:
     def test_no_live_node_is_retired_behind_answers_of_8(
             self, cycle, dns, moto, elbv2, target_group, clock, sticky):
         dns.set(HOSTNAME, a=self.NODES, subset=8, sticky=sticky)
-        controller, cfg = cycle(target_group, TGSYNC_STALE_AFTER=120)
+        controller, _cfg = cycle(target_group, TGSYNC_STALE_AFTER=120)
         for _ in range(30):
-            report = controller.run_once(cfg).mappings[0]
+            report = controller.run_once().mappings[0]
             assert report.ok, report.error
             assert report.deregistered_ips == []
             dns.reshuffle(HOSTNAME)

@@ -12,7 +12,8 @@ from tgsync.errors import ProviderError
 
 @pytest.fixture
 def provider(elbv2):
-    return CountingProvider()
+    """A provider allowed to reach outside the group's VPC (TGSYNC_OUTSIDE_VPC=allow)."""
+    return CountingProvider(outside_vpc=True)
 
 
 def test_facts_are_read_once_per_process(provider, target_group):
@@ -148,5 +149,8 @@ class TestTheLabIsAsStrictAsElbAboutTags:
 
 def test_a_missing_target_group_is_a_clear_error(provider, target_group):
     gone = target_group.replace(target_group.rsplit("/", 1)[1], "00000000deadbeef")
-    with pytest.raises(ProviderError, match="not found; check TGSYNC_TARGET_GROUP_ARN"):
+    with pytest.raises(ProviderError, match=r"not found \(deleted, or in another account") as err:
         provider.targets(gone)
+    assert (err.value.operation, err.value.target_group, err.value.code) == (
+        "DescribeTargetHealth", gone, "TargetGroupNotFound")
+    assert "TGSYNC_TARGET_GROUP_ARN" not in str(err.value)  # the setting may not be in use

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault
-from tgsync.provider.elbv2 import OPERATIONS, TOTAL_MAX_ATTEMPTS
+from tgsync.provider.elbv2 import OPERATIONS
+from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS
 from tgsync.registry import TAG_PREFIX, decode
 
 
@@ -30,8 +31,8 @@ def converged(elbv2, arn):
 
 def test_the_busy_cycle_uses_every_operation_the_role_allows_once(
         cycle, proxy, elbv2, busy_group):
-    controller, cfg = cycle(busy_group)
-    assert controller.run_once(cfg).ok
+    controller, _cfg = cycle(busy_group)
+    assert controller.run_once().ok
     assert sorted(proxy.calls()) == sorted(OPERATIONS)
     assert converged(elbv2, busy_group)
 
@@ -41,8 +42,8 @@ def test_the_busy_cycle_uses_every_operation_the_role_allows_once(
 def test_a_transient_fault_on_any_operation_is_retried(
         cycle, proxy, elbv2, busy_group, kind, operation):
     proxy.inject(Fault(kind, operation, times=TOTAL_MAX_ATTEMPTS - 1))
-    controller, cfg = cycle(busy_group)
-    result = controller.run_once(cfg)
+    controller, _cfg = cycle(busy_group)
+    result = controller.run_once()
     assert result.ok, result.mappings[0].error
     assert proxy.calls().count(operation) == TOTAL_MAX_ATTEMPTS
     assert converged(elbv2, busy_group)
@@ -51,16 +52,16 @@ def test_a_transient_fault_on_any_operation_is_retried(
 @pytest.mark.parametrize("operation", ["DescribeTargetHealth", "RegisterTargets"])
 def test_a_read_timeout_is_retried(cycle, proxy, elbv2, busy_group, operation):
     proxy.inject(Fault("delay", operation, times=1, seconds=1.0))
-    controller, cfg = cycle(busy_group)
-    assert controller.run_once(cfg).ok
+    controller, _cfg = cycle(busy_group)
+    assert controller.run_once().ok
     assert converged(elbv2, busy_group)
 
 
 def test_persistent_throttling_fails_clearly_with_bounded_calls(
         cycle, proxy, elbv2, busy_group):
     proxy.inject(Fault("throttle", "DescribeTargetHealth", times=1000))
-    controller, cfg = cycle(busy_group)
-    report = controller.run_once(cfg).mappings[0]
+    controller, _cfg = cycle(busy_group)
+    report = controller.run_once().mappings[0]
     assert not report.ok
     assert "DescribeTargetHealth throttled by ELB" in report.error
     assert "TGSYNC_API_RATE" in report.error
@@ -72,31 +73,31 @@ def test_persistent_throttling_fails_clearly_with_bounded_calls(
 def test_access_denied_names_the_missing_permission_and_is_not_retried(
         cycle, proxy, busy_group, operation):
     proxy.inject(Fault("denied", operation, times=1000))
-    controller, cfg = cycle(busy_group)
-    report = controller.run_once(cfg).mappings[0]
+    controller, _cfg = cycle(busy_group)
+    report = controller.run_once().mappings[0]
     assert f"allow elasticloadbalancing:{operation} in the function's IAM role" in report.error
     assert proxy.calls().count(operation) == 1
 
 
 def test_a_target_group_deleted_mid_run_is_a_clear_error(cycle, elbv2, dns, target_group):
     dns.set(HOSTNAME, a=["10.0.1.5"])
-    controller, cfg = cycle(target_group)
-    assert controller.run_once(cfg).ok
+    controller, _cfg = cycle(target_group)
+    assert controller.run_once().ok
     elbv2.delete_target_group(TargetGroupArn=target_group)
-    report = controller.run_once(cfg).mappings[0]
+    report = controller.run_once().mappings[0]
     assert "not found; check TGSYNC_TARGET_GROUP_ARN" in report.error
 
 
 def test_a_failed_tag_write_after_a_register_is_reported_and_then_healed(
         cycle, proxy, elbv2, busy_group, clock):
     proxy.inject(Fault("500", "AddTags", times=TOTAL_MAX_ATTEMPTS))
-    controller, cfg = cycle(busy_group)
-    report = controller.run_once(cfg).mappings[0]
+    controller, _cfg = cycle(busy_group)
+    report = controller.run_once().mappings[0]
     assert not report.ok
     assert "AddTags failed" in report.error
     assert ("10.0.1.5", 443) in registered(elbv2, busy_group)  # the register stands
     clock.now += 60
-    again = controller.run_once(cfg)
+    again = controller.run_once()
     assert again.ok
     tags = {t["Key"]: t["Value"] for t in elbv2.describe_tags(ResourceArns=[busy_group])
             ["TagDescriptions"][0]["Tags"]}
@@ -109,8 +110,8 @@ def test_an_ip_elb_refuses_fails_the_mapping_with_elbs_words_and_the_rest_happen
         cycle, proxy, elbv2, busy_group):
     proxy.inject(Fault("validation", "RegisterTargets", times=1,
                        message="The IP address '10.0.1.5' is not a valid IPv4 address"))
-    controller, cfg = cycle(busy_group)
-    report = controller.run_once(cfg).mappings[0]
+    controller, _cfg = cycle(busy_group)
+    report = controller.run_once().mappings[0]
     assert not report.ok
     assert ("RegisterTargets refused 10.0.1.5: The IP address '10.0.1.5' is not a valid IPv4 "
             "address") in report.error

@@ -20,7 +20,7 @@ def synced(dns, elbv2, target_group, cycle, moto):
     wrong conclusion from a bad answer would show at once."""
     dns.set(HOSTNAME, a=IPS)
     controller, cfg = cycle(target_group, TGSYNC_STALE_AFTER=0)
-    assert controller.run_once(cfg).ok
+    assert controller.run_once().ok
     moto.set_health(IPS[0], "unhealthy", "Target.FailedHealthChecks")
     return controller, cfg
 
@@ -30,7 +30,7 @@ def test_a_failed_lookup_moves_nothing(synced, dns, elbv2, target_group, proxy, 
     controller, cfg = synced
     dns.mode(HOSTNAME, mode)
     mark = proxy.mark()
-    report = controller.run_once(cfg).mappings[0]
+    report = controller.with_config(cfg).run_once().mappings[0]
     assert not report.resolved
     assert "nothing changed" in report.error
     assert [r.action for r in proxy.since(mark)] == ["DescribeTargetHealth"]
@@ -40,26 +40,26 @@ def test_a_failed_lookup_moves_nothing(synced, dns, elbv2, target_group, proxy, 
 def test_a_truncated_answer_is_fetched_over_tcp(synced, dns, elbv2, target_group):
     controller, cfg = synced
     dns.set(HOSTNAME, a=[*IPS, "10.0.4.5"], mode="truncate")
-    assert controller.run_once(cfg).ok
+    assert controller.with_config(cfg).run_once().ok
     assert "10.0.4.5" in ips(elbv2, target_group)
 
 
 def test_answers_that_change_between_lookups_are_united(dns, elbv2, target_group, cycle):
     every = [f"10.0.{i}.5" for i in range(1, 9)]
     dns.set(HOSTNAME, a=every, subset=4)
-    controller, cfg = cycle(target_group, TGSYNC_LOOKUPS=10, TGSYNC_STALE_AFTER=0)
-    report = controller.run_once(cfg).mappings[0]
+    controller, _cfg = cycle(target_group, TGSYNC_LOOKUPS=10, TGSYNC_STALE_AFTER=0)
+    report = controller.run_once().mappings[0]
     assert len(report.wanted) > 4
     assert set(report.wanted) <= ips(elbv2, target_group)
 
 
 def test_answers_in_random_order_cause_no_churn(dns, elbv2, target_group, cycle, proxy):
     dns.set(HOSTNAME, a=IPS)  # the server shuffles every answer
-    controller, cfg = cycle(target_group)
-    controller.run_once(cfg)
+    controller, _cfg = cycle(target_group)
+    controller.run_once()
     mark = proxy.mark()
     for _ in range(5):
-        assert controller.run_once(cfg).ok
+        assert controller.run_once().ok
     assert {r.action for r in proxy.since(mark)} == {"DescribeTargetHealth"}
 
 
@@ -67,7 +67,7 @@ def test_refused_addresses_mixed_in_are_dropped_the_rest_synced(synced, dns, elb
                                                                target_group):
     controller, cfg = synced
     dns.set(HOSTNAME, a=[*IPS, "8.8.8.8", "127.0.0.1", "169.254.169.254", "224.0.0.5"])
-    report = controller.run_once(cfg).mappings[0]
+    report = controller.with_config(cfg).run_once().mappings[0]
     assert report.ok
     assert len(report.refused) == 4
     assert ips(elbv2, target_group) == set(IPS)
@@ -76,6 +76,6 @@ def test_refused_addresses_mixed_in_are_dropped_the_rest_synced(synced, dns, elb
 def test_a_dead_first_nameserver_falls_over_to_the_live_second(dns, elbv2, target_group,
                                                                cycle):
     dns.set(HOSTNAME, a=IPS)
-    controller, cfg = cycle(target_group, servers=f"127.0.0.1:9,{dns.address}")
-    assert controller.run_once(cfg).ok
+    controller, _cfg = cycle(target_group, servers=f"127.0.0.1:9,{dns.address}")
+    assert controller.run_once().ok
     assert ips(elbv2, target_group) == set(IPS)

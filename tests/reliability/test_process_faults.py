@@ -47,8 +47,8 @@ def test_a_crash_between_register_and_tag_write_is_healed_by_the_next_cycle(
     assert ips(elbv2, target_group) == {*IPS, "10.0.9.9"}
     assert memory_tags(elbv2, target_group) == {}  # the write never landed
     proxy.clear()
-    controller, cfg = cycle(target_group)
-    assert controller.run_once(cfg).ok
+    controller, _cfg = cycle(target_group)
+    assert controller.run_once().ok
     assert set(decode(memory_tags(elbv2, target_group), 443).memory) == {"10.0.9.9"}
 
 
@@ -124,15 +124,15 @@ def test_the_same_event_delivered_twice_changes_nothing_the_second_time(
 def test_a_jumping_clock_never_retires_a_healthy_ip_early(
         dns, elbv2, target_group, cycle, clock):
     dns.set(HOSTNAME, a=IPS)
-    controller, cfg = cycle(target_group, TGSYNC_STALE_AFTER=180)
-    controller.run_once(cfg)
+    controller, _cfg = cycle(target_group, TGSYNC_STALE_AFTER=180)
+    controller.run_once()
     dns.set(HOSTNAME, a=IPS[:2])
     for jump in (60, 86_400, 60, -3_600, 60, 60):  # forward a day, back an hour
         clock.now += jump
-        controller.run_once(cfg)
+        controller.run_once()
         assert IPS[2] in ips(elbv2, target_group)
     clock.now += 60  # 180 s of steady time since the last jump
-    controller.run_once(cfg)
+    controller.run_once()
     assert IPS[2] not in ips(elbv2, target_group)
 
 
@@ -140,12 +140,12 @@ def test_mappings_that_cannot_start_before_the_timeout_are_deferred_then_failed(
         dns, elbv2, target_group, cycle, clock):
     dns.set(HOSTNAME, a=IPS)
     controller, cfg = cycle(target_group)
-    first = controller.run_once(cfg, time_left=lambda: 5.0)
+    first = controller.run_once(time_left=lambda: 5.0)
     assert first.ok and first.mappings[0].deferred  # never read: the next one carries on
     assert ips(elbv2, target_group) == set()
-    assert controller.run_once(cfg).ok
+    assert controller.run_once().ok
     clock.now += cfg.resync_every + 1  # falling behind: no read for a resync interval
-    late = controller.run_once(cfg, time_left=lambda: 5.0)
+    late = controller.run_once(time_left=lambda: 5.0)
     assert "about to time out and this group was last read 301s ago" in late.mappings[0].error
 
 

@@ -49,9 +49,37 @@ def test_the_planning_core_and_the_guard_do_no_io():
 
 
 def test_the_follow_rules_and_the_event_reading_do_no_io():
-    allowed = {"__future__", "collections.abc", "dataclasses", "re", "typing", "tgsync.plan"}
+    allowed = {"__future__", "collections.abc", "dataclasses", "re", "typing", "tgsync.plan",
+               "tgsync.errors", "tgsync.settings"}
     for module in ("tgsync.follow", "tgsync.events"):
         assert imports()[module] <= allowed, module
+
+
+def test_the_table_of_settings_and_the_adoption_rules_do_no_io():
+    allowed = {"__future__", "collections.abc", "dataclasses", "ipaddress", "re", "typing",
+               "urllib.parse", "json", "tgsync.plan", "tgsync.guard", "tgsync.source",
+               "tgsync.arn", "tgsync.errors", "tgsync.settings", "tgsync.config"}
+    for module in ("tgsync.settings", "tgsync.config", "tgsync.discovery"):
+        assert imports()[module] <= allowed, module
+
+
+#: The size limits the house keeps (issue "one table of settings ..."): a module that
+#: grows past them has more than one job.
+MAX_MODULE_LINES, MAX_CLASS_LINES = 450, 300
+
+
+def test_no_module_and_no_class_is_too_big_to_hold_in_one_head():
+    too_big = []
+    for path in SRC.rglob("*.py"):
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_big.append(f"{path.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_CLASS_LINES:
+                    too_big.append(f"{path.name}: class {node.name}: {lines} lines")
+    assert too_big == []
 
 
 def test_nothing_the_function_runs_imports_the_cdk_construct():

@@ -38,7 +38,7 @@ def test_each_opensearch_notification_names_its_domain(detail_type):
     trigger = classify(notification(detail_type))
     assert trigger.kind == "opensearch"
     assert trigger.what == detail_type
-    assert trigger.domains == (Domain("eu-west-1", "logs"),)
+    assert trigger.domains == (Domain("eu-west-1", "logs", "123456789012"),)
 
 
 @pytest.mark.parametrize("name", ["UpdateDomainConfig", "UpgradeDomain",
@@ -46,7 +46,7 @@ def test_each_opensearch_notification_names_its_domain(detail_type):
 def test_each_api_call_that_starts_a_blue_green_names_its_domain(name):
     trigger = classify(api_call(name))
     assert trigger.kind == "opensearch"
-    assert trigger.domains == (Domain("eu-west-1", "logs"),)
+    assert trigger.domains == (Domain("eu-west-1", "logs", "123456789012"),)
 
 
 def test_other_api_calls_and_other_sources_are_ignored():

@@ -6,13 +6,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tgsync.pacing import TokenBucket
-from tgsync.provider.elbv2 import (
-    chunks,
-    explain,
-    is_throttled,
-    is_zone_error,
-    refused_target,
-)
+from tgsync.provider.elbv2 import chunks
+from tgsync.provider.errors import explain, is_throttled, is_zone_error, refused_target
 
 
 class FakeTime:
@@ -124,11 +119,14 @@ def test_describe_calls_and_writes_draw_on_budgets_of_their_own():
         def acquire(self):
             self.taken += 1
 
+    class Answering:
+        def __getattr__(self, _method):
+            return lambda **_params: {}
+
     reads, writes = Counting(), Counting()
-    provider = Elbv2Provider(client_for_region=lambda region: object(), pacer=reads,
+    provider = Elbv2Provider(client_for_region=lambda region: Answering(), pacer=reads,
                              write_pacer=writes)
     arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/x/0123456789abcdef"
     for operation in (*READ_OPERATIONS, *WRITE_OPERATIONS, "DescribeTags"):
-        with provider._calling(operation, arn):
-            pass
+        provider._call(operation, arn)
     assert (reads.taken, writes.taken) == (len(READ_OPERATIONS) + 1, len(WRITE_OPERATIONS))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+from tgsync.deadline import Deadline
 from tgsync.discovery import Candidate
 from tgsync.model import Rejection, Target, TargetGroupFacts
 
@@ -13,6 +14,14 @@ __all__ = ["Provider"]
 
 class Provider(Protocol):
     """The few ELB operations a sync cycle needs. Errors are ``ProviderError``."""
+
+    def within(self, deadline: Deadline) -> None:
+        """Make every later call respect ``deadline`` (one invocation's)."""
+        ...
+
+    def keep_only(self, arns: Iterable[str]) -> None:
+        """Forget what is cached about groups no longer kept."""
+        ...
 
     def discover(self, region: str) -> list[Candidate]:
         """Every target group of ``region`` with its tags (discovery)."""
@@ -36,4 +45,20 @@ class Provider(Protocol):
 
     def deregister(self, arn: str, targets: Sequence[Target]) -> None:
         """Deregister ``targets``, each with its port and the zone ELB reported."""
+        ...
+
+    def register_as_reported(self, arn: str, target: Target) -> None:
+        """Register one target exactly as ELB reported it (a preflight's probe)."""
+        ...
+
+    def tags(self, arn: str) -> dict[str, str]:
+        """The group's tags."""
+        ...
+
+    def tags_many(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The tags of many groups, by ARN."""
+        ...
+
+    def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
+        """Remove the keys in ``remove``, then add or overwrite ``add``."""
         ...

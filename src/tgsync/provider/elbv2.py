@@ -1,29 +1,49 @@
 """ELBv2 provider: the target group through boto3.
 
 Thin on purpose: each method is one API call (or a few, batched), errors become
-:class:`~tgsync.errors.ProviderError` with the operation, the cause and the fix. The
-endpoint comes from boto3's standard settings (``AWS_ENDPOINT_URL``,
-``AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2``), retries from botocore's standard
-mode with bounded attempts and timeouts far inside the function's own.
+:class:`~tgsync.errors.ProviderError` with the operation, the group, ELB's code and
+the fix. The endpoint comes from boto3's standard settings (``AWS_ENDPOINT_URL``,
+``AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2``).
+
+Retries are tgsync's own, not botocore's, so that each attempt gets the time that is
+left before the invocation's :class:`~tgsync.deadline.Deadline`: an attempt takes at
+most ``ATTEMPT_SECONDS`` (2 s to connect, 5 s to read), or, with less time left, a
+client whose timeouts end before the deadline; with under ``MIN_ATTEMPT_SECONDS`` left
+the call is not made. Throttling, 5xx and network failures are retried up to
+``TOTAL_MAX_ATTEMPTS`` with jittered backoff, within the same deadline.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
+import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+)
 
 from tgsync.arn import region_of
+from tgsync.deadline import NONE, Deadline
 from tgsync.discovery import Candidate
-from tgsync.errors import ProviderError
+from tgsync.errors import NO_TIME_LEFT, ProviderError
 from tgsync.model import Rejection, Target, TargetGroupFacts, canonical_ip
 from tgsync.pacing import Pacer, unpaced
+from tgsync.provider.errors import (
+    TARGET_ERRORS,
+    TOTAL_MAX_ATTEMPTS,
+    explain,
+    is_zone_error,
+    refused_target,
+    retried,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
@@ -42,22 +62,13 @@ DISCOVERY_PAGE = 400
 TARGET_CHUNK = 200
 #: Tags per AddTags call, and resource ARNs per DescribeTags call (API maximum 20).
 TAG_CHUNK = 20
-#: Requests per API call, first try included; retried: throttling, 5xx, resets.
-TOTAL_MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_SECONDS = 2
 READ_TIMEOUT_SECONDS = 5
-
-#: Error codes with which ELB refuses one target of a batch.
-TARGET_ERRORS = ("ValidationError", "InvalidTarget")
-#: An IP literal in quotes, as ELB quotes the target it refuses.
-_QUOTED = re.compile(r"""['"]([0-9A-Fa-f:.]+)['"]""")
-#: Words of every known "Availability Zone required / not allowed" wording (all name
-#: the VPC or the zone): "... because it is not in the VPC", "... is outside the VPC",
-#: "... must be 'all' ... when not within the VPC", "... not within any of the subnets
-#: of the target group's VPC", "... is within the VPC, and cannot have its Availability
-#: Zone overridden to 'all'".
-_ZONE_WORDS = re.compile(r"\bvpc\b|availability zone", re.IGNORECASE)
-
+#: The longest one attempt can take; the longest backoff before the next.
+ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+MAX_BACKOFF_SECONDS = 2.0
+#: The shortest attempt worth making: with less time left, the call is not made.
+MIN_ATTEMPT_SECONDS = 1.0
 T = TypeVar("T")
 
 
@@ -69,7 +80,8 @@ def boto_config(
 ) -> BotoConfig:
     """The botocore settings every ELB client uses."""
     return BotoConfig(
-        retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
+        # One attempt per request: tgsync retries itself, within the deadline.
+        retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         max_pool_connections=max_pool_connections,
@@ -91,80 +103,12 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
-def error_code(exc: ClientError) -> str:
-    """The AWS error code of a ``ClientError``."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def is_access_denied(exc: ClientError) -> bool:
-    """IAM refused the call."""
-    return error_code(exc) in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
-
-
-def is_target_group_not_found(exc: ClientError) -> bool:
-    """The target group does not exist (wrong ARN, deleted, other region or account)."""
-    return error_code(exc) == "TargetGroupNotFound"
-
-
-def is_throttled(exc: ClientError) -> bool:
-    """ELB's throttling buckets are empty, even after botocore's retries."""
-    return error_code(exc) in ("Throttling", "ThrottlingException", "RequestLimitExceeded")
-
-
-def error_message(exc: ClientError) -> str:
-    """ELB's own words for a ``ClientError``."""
-    return str(exc.response.get("Error", {}).get("Message", ""))
-
-
-def refused_target(exc: ClientError, batch: Iterable[str]) -> str | None:
-    """The IP of ``batch`` that ELB's error quotes, for errors about one target."""
-    if error_code(exc) not in TARGET_ERRORS:
-        return None
-    members = {canonical_ip(ip) for ip in batch}
-    for quoted in _QUOTED.findall(error_message(exc)):
-        if canonical_ip(quoted) in members:
-            return canonical_ip(quoted)
-    return None
-
-
-def is_zone_error(exc: ClientError) -> bool:
-    """ELB's error is about the Availability Zone of an IP inside or outside the VPC."""
-    return error_code(exc) == "ValidationError" and bool(_ZONE_WORDS.search(error_message(exc)))
-
-
-def explain(operation: str, arn: str, exc: Exception) -> ProviderError:
-    """Turn a botocore failure into an error that says what to do."""
-    if isinstance(exc, ClientError):
-        message = exc.response.get("Error", {}).get("Message", "")
-        if is_access_denied(exc):
-            return ProviderError(
-                f"{operation} denied for {arn}: allow elasticloadbalancing:{operation} "
-                f"in the function's IAM role ({message})")
-        if is_target_group_not_found(exc):
-            return ProviderError(
-                f"{operation}: target group {arn} not found; check TGSYNC_TARGET_GROUP_ARN "
-                "(deleted, or in another account or region?)")
-        if error_code(exc) == "TooManyTags":
-            return ProviderError(
-                f"{operation}: target group {arn} has reached ELB's 50-tag limit; tgsync "
-                "keeps its memory of IPs missing from DNS in tags named tgsync:missing:*: "
-                "remove other tags you no longer need (until then, healthy IPs missing "
-                "from DNS are not retired)")
-        if is_throttled(exc):
-            return ProviderError(
-                f"{operation} throttled by ELB after {TOTAL_MAX_ATTEMPTS} attempts; lower "
-                "TGSYNC_API_RATE or TGSYNC_CONCURRENCY, or look for other heavy ELB callers")
-        return ProviderError(f"{operation} failed for {arn}: {error_code(exc)}: {message}")
-    return ProviderError(
-        f"{operation} failed for {arn}: {exc}; is the elasticloadbalancing endpoint "
-        "reachable (VPC interface endpoint with private DNS, security group on 443)?")
-
-
 class Elbv2Provider:
     """A :class:`~tgsync.provider.Provider` over one ELBv2 client per region.
 
     Keep one instance per process: it caches target group facts, and which IPs
-    proved to be outside the group's VPC, for the life of the execution environment.
+    proved to be outside the group's VPC, for the life of the execution environment
+    (pruned to the groups still kept, see :meth:`keep_only`).
     """
 
     def __init__(
@@ -172,42 +116,94 @@ class Elbv2Provider:
         client_for_region: Callable[[str], ElasticLoadBalancingv2Client] = make_client,
         pacer: Pacer = unpaced,
         write_pacer: Pacer | None = None,
+        *,
+        outside_vpc: bool = False,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self._client_for_region = client_for_region
         self._clients: dict[str, ElasticLoadBalancingv2Client] = {}
+        self._hurried: dict[tuple[str, float], ElasticLoadBalancingv2Client] = {}
         self._facts: dict[str, TargetGroupFacts] = {}
         self._outside: dict[str, set[str]] = {}
         # ELB throttles Describe calls and writes in separate buckets: pace them so.
         self._pacer = pacer
         self._write_pacer = write_pacer or pacer
+        self._outside_vpc = outside_vpc
+        self._sleep = sleep
         self._lock = threading.Lock()
+        self.deadline: Deadline = NONE
 
     # ------------------------------------------------------------------ plumbing
 
-    def _client(self, arn: str) -> ElasticLoadBalancingv2Client:
-        return self._client_in(region_of(arn))
+    def within(self, deadline: Deadline) -> None:
+        """Make every later call respect ``deadline`` (one invocation's)."""
+        self.deadline = deadline
+
+    def keep_only(self, arns: Iterable[str]) -> None:
+        """Forget what is cached about groups no longer kept (bounded memory over days)."""
+        kept = set(arns)
+        with self._lock:
+            for cache in (self._facts, self._outside):
+                for arn in [a for a in cache if a not in kept]:
+                    del cache[arn]
 
     def _client_in(self, region: str) -> ElasticLoadBalancingv2Client:
         with self._lock:
-            if region not in self._clients:
-                self._clients[region] = self._client_for_region(region)
-            return self._clients[region]
+            return self._client_in_unlocked(region)
 
-    @contextlib.contextmanager
-    def _calling(self, operation: str, arn: str) -> Iterator[ElasticLoadBalancingv2Client]:
-        """Pace one call of ``operation`` and turn its failure into a ProviderError.
+    def _client_in_unlocked(self, region: str) -> ElasticLoadBalancingv2Client:
+        if region not in self._clients:
+            self._clients[region] = self._client_for_region(region)
+        return self._clients[region]
 
-        ``arn`` names what the call is about (its region picks the client); a call
-        about a whole region passes ``arn:aws:elasticloadbalancing:REGION``.
+    def _call(self, operation: str, arn: str, **params: Any) -> Any:
+        """One call of ``operation`` with ``params``, paced, retried within the deadline,
+        its failure a :class:`ProviderError`. ``arn`` names what the call is about (its
+        region picks the client); a call about a whole region passes
+        ``arn:aws:elasticloadbalancing:REGION``.
         """
         if operation not in OPERATIONS:
             raise ValueError(f"{operation} is not in OPERATIONS: the role would not allow it")
-        client = self._client(arn)
-        (self._pacer if operation in READ_OPERATIONS else self._write_pacer).acquire()
-        try:
-            yield client
-        except (ClientError, BotoCoreError) as exc:
-            raise explain(operation, arn, exc) from exc
+        region = region_of(arn)
+        pacer = self._pacer if operation in READ_OPERATIONS else self._write_pacer
+        for attempt in range(1, TOTAL_MAX_ATTEMPTS + 1):
+            pacer.acquire()
+            client = self._client_within(region, operation, arn)
+            try:
+                return getattr(client, _method(operation))(**params)
+            except (ClientError, BotoCoreError) as exc:
+                backoff = random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt))  # noqa: S311
+                if (attempt == TOTAL_MAX_ATTEMPTS or not retried(exc)
+                        or not self.deadline.allows(backoff + MIN_ATTEMPT_SECONDS)):
+                    raise explain(operation, arn, exc) from exc
+            # Full jitter, as botocore's standard mode, within a short cap.
+            self._sleep(backoff)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _client_within(self, region: str, operation: str, arn: str
+                       ) -> ElasticLoadBalancingv2Client:
+        """The region's client, or one whose timeouts end before the deadline."""
+        left = self.deadline.left()
+        if left >= ATTEMPT_SECONDS:
+            return self._client_in(region)
+        if left < MIN_ATTEMPT_SECONDS:
+            raise ProviderError(
+                f"{operation} for {arn} not attempted: {max(left, 0):.1f}s left before the "
+                "invocation's deadline; the next invocation carries on (raise the function's "
+                "timeout if this recurs)", operation=operation,
+                target_group=arn if ":targetgroup/" in arn else "", code=NO_TIME_LEFT)
+        budget = math.floor(left * 2) / 2  # half-second steps: a few clients at most
+        key = (region, budget)
+        with self._lock:
+            if key not in self._hurried:
+                usual = self._client_in_unlocked(region)
+                connect = min(float(CONNECT_TIMEOUT_SECONDS), budget / 3)
+                self._hurried[key] = boto3.session.Session().client(
+                    "elbv2", region_name=usual.meta.region_name,
+                    endpoint_url=usual.meta.endpoint_url,
+                    config=usual.meta.config.merge(BotoConfig(
+                        connect_timeout=connect, read_timeout=budget - connect)))
+            return self._hurried[key]
 
     # ------------------------------------------------------------------ reads
 
@@ -216,11 +212,12 @@ class Elbv2Provider:
         cached = self._facts.get(arn)
         if cached is not None:
             return cached
-        with self._calling("DescribeTargetGroups", arn) as client:
-            response = client.describe_target_groups(TargetGroupArns=[arn])
+        response = self._call("DescribeTargetGroups", arn, TargetGroupArns=[arn])
         groups = response.get("TargetGroups", [])
         if not groups:
-            raise ProviderError(f"DescribeTargetGroups: target group {arn} not found")
+            raise ProviderError(f"DescribeTargetGroups: target group {arn} not found",
+                                operation="DescribeTargetGroups", target_group=arn,
+                                code="TargetGroupNotFound")
         self._facts[arn] = _facts(groups[0])
         return self._facts[arn]
 
@@ -232,9 +229,8 @@ class Elbv2Provider:
         """
         for batch in _batches_by_region([a for a in arns if a not in self._facts]):
             try:
-                with self._calling("DescribeTargetGroups", batch[0]) as client:
-                    response = client.describe_target_groups(TargetGroupArns=list(batch),
-                                                             PageSize=len(batch))
+                response = self._call("DescribeTargetGroups", batch[0],
+                                      TargetGroupArns=list(batch), PageSize=len(batch))
             except ProviderError:
                 continue
             for group in response.get("TargetGroups", []):
@@ -242,29 +238,55 @@ class Elbv2Provider:
 
     def discover(self, region: str) -> list[Candidate]:
         """Every target group of ``region`` with its tags: DescribeTargetGroups 400 to a
-        page, DescribeTags 20 groups to a call, all paced. Facts are cached on the way."""
+        page, DescribeTags 20 groups to a call, all paced. Facts are cached on the way.
+
+        A group deleted between the listing and its tags is left out (ELB refuses the
+        whole DescribeTags batch that names it: the batch is read again without it).
+        """
         where = f"arn:aws:elasticloadbalancing:{region}"
         groups: list[TargetGroupTypeDef] = []
         marker: str | None = None
         while True:
-            with self._calling("DescribeTargetGroups", where) as client:
-                page = (client.describe_target_groups(PageSize=DISCOVERY_PAGE, Marker=marker)
-                        if marker else client.describe_target_groups(PageSize=DISCOVERY_PAGE))
+            paging = {"Marker": marker} if marker else {}
+            page = self._call("DescribeTargetGroups", where, PageSize=DISCOVERY_PAGE, **paging)
             groups.extend(page.get("TargetGroups", []))
             marker = page.get("NextMarker")
             if not marker:
                 break
         for group in groups:
             self._facts[group["TargetGroupArn"]] = _facts(group)
-        tags = self.tags_many([g["TargetGroupArn"] for g in groups])
+        tags = self._tags_of_existing([g["TargetGroupArn"] for g in groups])
         return [Candidate(g["TargetGroupArn"], g.get("TargetGroupName", ""),
-                          g.get("TargetType", ""), tags.get(g["TargetGroupArn"], {}))
-                for g in groups]
+                          g.get("TargetType", ""), tags[g["TargetGroupArn"]])
+                for g in groups if g["TargetGroupArn"] in tags]
+
+    def _tags_of_existing(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Tags of the groups of ``arns`` that still exist: a batch refused because one
+        of its groups is gone is split in halves until the gone ones stand alone."""
+        found: dict[str, dict[str, str]] = {}
+        todo = list(_batches_by_region(arns))
+        while todo:
+            batch = todo.pop()
+            try:
+                found.update(self._describe_tags(batch))
+            except ProviderError as exc:
+                if not exc.not_found:
+                    raise
+                if len(batch) > 1:
+                    half = len(batch) // 2
+                    todo += [batch[:half], batch[half:]]
+                else:
+                    self._facts.pop(batch[0], None)
+        return found
+
+    def _describe_tags(self, batch: Sequence[str]) -> dict[str, dict[str, str]]:
+        response = self._call("DescribeTags", batch[0], ResourceArns=list(batch))
+        return {d.get("ResourceArn", ""): {t["Key"]: t.get("Value", "") for t in d.get("Tags", [])}
+                for d in response.get("TagDescriptions", [])}
 
     def targets(self, arn: str) -> list[Target]:
         """DescribeTargetHealth: one call, every target on every port."""
-        with self._calling("DescribeTargetHealth", arn) as client:
-            response = client.describe_target_health(TargetGroupArn=arn)
+        response = self._call("DescribeTargetHealth", arn, TargetGroupArn=arn)
         found = []
         for item in response.get("TargetHealthDescriptions", []):
             target = item.get("Target", {})
@@ -281,7 +303,8 @@ class Elbv2Provider:
             ))
         outside = {t.ip for t in found if t.availability_zone == "all"}
         if outside:
-            self._outside.setdefault(arn, set()).update(outside)
+            with self._lock:
+                self._outside.setdefault(arn, set()).update(outside)
         return found
 
     def tags(self, arn: str) -> dict[str, str]:
@@ -292,25 +315,23 @@ class Elbv2Provider:
         """DescribeTags of many groups, 20 to a call."""
         found: dict[str, dict[str, str]] = {}
         for batch in _batches_by_region(arns):
-            with self._calling("DescribeTags", batch[0]) as client:
-                response = client.describe_tags(ResourceArns=list(batch))
-            for description in response.get("TagDescriptions", []):
-                found[description.get("ResourceArn", "")] = {
-                    t["Key"]: t.get("Value", "") for t in description.get("Tags", [])}
+            found.update(self._describe_tags(batch))
         return found
 
     # ------------------------------------------------------------------ writes
 
     def register(self, arn: str, ips: Iterable[str], port: int) -> list[Rejection]:
-        """RegisterTargets with the port; ``AvailabilityZone: all`` for IPs outside the VPC.
+        """RegisterTargets with the port; IPs ELB refuses are set aside, with its words.
 
-        Which IPs are outside the VPC is learnt from ELB itself: a ValidationError about
-        the zone that quotes an IP is retried with the zone flipped, and remembered.
-        Any other refusal of one target (an address ELB does not take) sets that IP
-        aside and registers the rest; the refused IPs are returned with ELB's words.
+        An IP outside the group's VPC needs ``AvailabilityZone: all``; which IPs are
+        outside is learnt from ELB itself (a ValidationError about the zone that quotes
+        the IP). Registering them is an explicit choice (``TGSYNC_OUTSIDE_VPC=allow``):
+        peered and on-premises hosts are where a poisoned answer does most harm.
+        Otherwise such an IP is refused, naming the setting.
         """
         rejected: dict[str, str] = {}
-        outside = self._outside.setdefault(arn, set())
+        with self._lock:
+            outside = self._outside.setdefault(arn, set()) if self._outside_vpc else set()
         for batch in chunks(sorted({canonical_ip(ip) for ip in ips}), TARGET_CHUNK):
             self._register_batch(arn, list(batch), port, outside, rejected)
         return [Rejection(ip, message) for ip, message in sorted(rejected.items())]
@@ -321,48 +342,63 @@ class Elbv2Provider:
         flipped: dict[str, str] = {}  # IP -> ELB's first words, once its zone was flipped
         while todo:
             try:
-                with self._calling("RegisterTargets", arn) as client:
-                    client.register_targets(TargetGroupArn=arn, Targets=[
-                        _target(ip, port, "all" if ip in outside else None) for ip in todo])
+                self._call("RegisterTargets", arn, TargetGroupArn=arn, Targets=[
+                    _target(ip, port, "all" if ip in outside else None) for ip in todo])
                 return
             except ProviderError as exc:
                 cause = exc.__cause__
-                if not isinstance(cause, ClientError) or error_code(cause) not in TARGET_ERRORS:
+                if not isinstance(cause, ClientError) or exc.code not in TARGET_ERRORS:
                     raise
                 ip = refused_target(cause, todo)
                 if ip is None:  # ELB named no IP: find the refused ones one at a time
                     if len(todo) == 1:
-                        rejected[todo[0]] = error_message(cause)
+                        rejected[todo[0]] = exc.aws_message
                         return
                     for one in todo:
                         self._register_batch(arn, [one], port, outside, rejected)
                     return
-                if ip not in flipped and is_zone_error(cause):
-                    flipped[ip] = error_message(cause)
+                zone = is_zone_error(cause)
+                if zone and not self._outside_vpc and ip not in outside:
+                    rejected[ip] = (f"{exc.aws_message} (outside the target group's VPC: "
+                                    "set TGSYNC_OUTSIDE_VPC=allow to register such addresses "
+                                    "with AvailabilityZone all)")
+                    todo.remove(ip)
+                    continue
+                if ip not in flipped and zone:
+                    flipped[ip] = exc.aws_message
                     outside ^= {ip}
                     continue
                 if ip in flipped:
                     outside ^= {ip}  # neither zone worked: as it was
-                rejected[ip] = flipped.get(ip, error_message(cause))
+                rejected[ip] = flipped.get(ip, exc.aws_message)
                 todo.remove(ip)
+
+    def register_as_reported(self, arn: str, target: Target) -> None:
+        """RegisterTargets of one target exactly as ELB reported it (its Id spelling, port
+        and zone): what a preflight sends to prove the permission without a change."""
+        self._call("RegisterTargets", arn, TargetGroupArn=arn, Targets=[
+            _target(target.id, target.port, target.availability_zone)])
 
     def deregister(self, arn: str, targets: Sequence[Target]) -> None:
         """DeregisterTargets with each target's port (without it ELB silently does
         nothing) and the zone ELB reported for it (required outside the VPC)."""
         for batch in chunks(sorted(targets, key=lambda t: (t.ip, t.port)), TARGET_CHUNK):
-            with self._calling("DeregisterTargets", arn) as client:
-                client.deregister_targets(TargetGroupArn=arn, Targets=[
-                    _target(t.id, t.port, t.availability_zone) for t in batch])
+            self._call("DeregisterTargets", arn, TargetGroupArn=arn, Targets=[
+                _target(t.id, t.port, t.availability_zone) for t in batch])
 
     def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
         """RemoveTags, then AddTags, each batched: a full tag set must first make room."""
         for keys in chunks(sorted(remove), TAG_CHUNK):
-            with self._calling("RemoveTags", arn) as client:
-                client.remove_tags(ResourceArns=[arn], TagKeys=list(keys))
+            self._call("RemoveTags", arn, ResourceArns=[arn], TagKeys=list(keys))
         for batch in chunks(sorted(add.items()), TAG_CHUNK):
-            with self._calling("AddTags", arn) as client:
-                client.add_tags(ResourceArns=[arn], Tags=[{"Key": k, "Value": v}
-                                                          for k, v in batch])
+            self._call("AddTags", arn, ResourceArns=[arn],
+                       Tags=[{"Key": k, "Value": v} for k, v in batch])
+
+
+def _method(operation: str) -> str:
+    """boto3's method for an API operation: ``DescribeTargetHealth`` ->
+    ``describe_target_health``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
 
 def _facts(group: TargetGroupTypeDef) -> TargetGroupFacts:

@@ -40,6 +40,8 @@ class Resolution:
 class Source(Protocol):
     """Resolves a hostname to the addresses a target group should hold."""
 
-    def resolve(self, hostname: str, record_type: str, lookups: int) -> Resolution:
-        """Ask ``lookups`` times at most; unite the answers; never raise for DNS faults."""
+    def resolve(self, hostname: str, record_type: str, lookups: int, *,
+                time_left: float = float("inf")) -> Resolution:
+        """Ask ``lookups`` times at most, within ``time_left`` seconds; unite the
+        answers; never raise for DNS faults."""
         ...

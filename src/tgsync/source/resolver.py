@@ -9,6 +9,7 @@ whole resolution: a partial view must not retire targets.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import dns.exception
@@ -22,6 +23,8 @@ from tgsync.source import Nameserver, Resolution
 #: retries included). Both end far inside the function's own timeout.
 QUERY_TIMEOUT_SECONDS = 2.0
 QUERY_LIFETIME_SECONDS = 4.0
+#: A query with less time than this left is not sent: it could not be answered.
+MIN_QUERY_SECONDS = 0.5
 
 
 class DnsSource:
@@ -50,18 +53,25 @@ class DnsSource:
         resolver.lifetime = lifetime
         self._resolver = resolver
 
-    def resolve(self, hostname: str, record_type: str, lookups: int) -> Resolution:
-        """Query up to ``lookups`` times and unite the answers."""
+    def resolve(self, hostname: str, record_type: str, lookups: int, *,
+                time_left: float = float("inf")) -> Resolution:
+        """Query up to ``lookups`` times and unite the answers; every query gets the
+        time that is left (``time_left`` from now), at most its usual lifetime."""
         union: set[str] = set()
         seen: set[frozenset[str]] = set()
         largest = 0
         queries = 0
+        ends = time.monotonic() + time_left
         for _ in range(max(1, lookups)):
+            lifetime = min(self._resolver.lifetime, ends - time.monotonic())
+            if lifetime < MIN_QUERY_SECONDS:
+                return Resolution(frozenset(union), queries, f"not resolved: {time_left:.0f}s "
+                                  "were left before the invocation's deadline")
             queries += 1
             try:
                 answer = self._resolver.resolve(
-                    hostname, record_type, search=False, raise_on_no_answer=False
-                )
+                    hostname, record_type, search=False, raise_on_no_answer=False,
+                    lifetime=lifetime)
             except dns.exception.DNSException as exc:
                 return Resolution(frozenset(union), queries,
                                   describe_failure(exc, hostname, record_type))

@@ -1,0 +1,98 @@
+"""Discovery over time: reading the region's tagged groups, adopting and letting go.
+
+:mod:`tgsync.discovery` decides, purely, which groups one listing adopts. This module
+keeps the last good listing for the process, reads again every
+``TGSYNC_DISCOVER_EVERY`` seconds (a failed read keeps the groups found before, and
+is reported), and lets go of groups no longer discovered: their targets stay as they
+are, tgsync stops acting on them and removes its memory tags. A dry run removes
+nothing; the let-go waits for the first real cycle, so the tags are never forgotten.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from tgsync.config import Discovery, MappingConfig
+from tgsync.discovery import Discovered, adopt
+from tgsync.errors import ProviderError
+from tgsync.provider import Provider
+from tgsync.registry import TagRegistry
+from tgsync.report import DiscoveryReport, MappingReport, logger
+
+
+class Adoption:
+    """The groups this process adopted by discovery, read again when due."""
+
+    def __init__(self, provider: Provider, registry: TagRegistry, discovery: Discovery,
+                 port_of: Callable[[MappingConfig], int]) -> None:
+        self._provider = provider
+        self._registry = registry
+        self._discovery = discovery
+        self._port_of = port_of
+        self._last: Discovered | None = None
+        self._lock = threading.Lock()
+        #: Groups let go during dry runs: their memory tags are removed by the next
+        #: real cycle.
+        self._letting_go: dict[str, MappingConfig] = {}
+        self.report: DiscoveryReport | None = None
+
+    def mappings(self, now: float, *, dry_run: bool
+                 ) -> tuple[Sequence[MappingConfig], list[MappingReport]]:
+        """The adopted mappings, and reports for groups refused and for a failed read."""
+        failure: MappingReport | None = None
+        last = self._last
+        if last is None or not 0 <= now - last.at < self._discovery.every:
+            try:
+                candidates = self._provider.discover(self._discovery.region)
+                fresh = adopt(candidates, self._discovery, at=now)
+                # The listing read every group's tags: the memory needs no read of its own.
+                self._registry.remember({c.arn: dict(c.tags) for c in candidates
+                                         if c.arn in fresh.arns})
+            except ProviderError as exc:
+                logger.error("discovery failed: keeping the groups found before",
+                             extra={"error": str(exc)})
+                failure = MappingReport("discovery", "", "", dry_run=dry_run).fail(
+                    f"discovery failed, the groups found before are kept: {exc}")
+                failure.aws_failed = True
+            else:
+                self._adopted(last, fresh)
+                self._last = last = fresh
+        elif self.report is not None:  # the read of an earlier cycle
+            self.report = replace(self.report, read=0, new=[], let_go=[])
+        if not dry_run:
+            self._let_go()
+        if last is None:
+            return [], [failure] if failure else []
+        refused = [MappingReport(bad.label, "", bad.target_group_arn, dry_run=dry_run).fail(
+            "; ".join(bad.problems)) for bad in last.refused]
+        return last.mappings, [*refused, *([failure] if failure else [])]
+
+    def _adopted(self, before: Discovered | None, after: Discovered) -> None:
+        """Log what changed; note the groups let go (their tags are removed later)."""
+        old = {m.target_group_arn: m for m in before.mappings} if before else {}
+        new = {m.target_group_arn: m for m in after.mappings}
+        self.report = DiscoveryReport(
+            read=after.read, adopted=sorted(new), new=sorted(set(new) - set(old)),
+            let_go=sorted(set(old) - set(new)), refused=[b.label for b in after.refused],
+            others=len(after.others))
+        logger.info("discovery", extra=self.report.to_dict())
+        with self._lock:
+            for arn in set(new) & set(self._letting_go):  # adopted again: nothing to remove
+                del self._letting_go[arn]
+            self._letting_go.update({arn: old[arn] for arn in self.report.let_go})
+
+    def _let_go(self) -> None:
+        """Remove the memory tags of the groups let go; a failure is logged, not retried
+        (a deleted group, or a denied call: nothing of ours is left to keep)."""
+        with self._lock:
+            todo, self._letting_go = self._letting_go, {}
+        for arn, mapping in todo.items():
+            port = mapping.port or self._port_of(mapping)
+            try:
+                self._registry.recall(arn, port, fresh=True)
+                self._registry.save(arn, port, {})
+            except ProviderError as exc:
+                logger.warning("let go, but its memory tags could not be removed",
+                               extra={"target_group": arn, "error": str(exc)})

@@ -10,11 +10,15 @@ from pathlib import Path
 
 from testlab import demo
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def test_tgsync_check_finds_the_demos_group_behind_a_load_balancer(moto, elbv2, dns):
     arn = demo.build_group(elbv2)  # what the demo's stack builds, without the story
     dns.set(demo.HOSTNAME, a=demo.BLUE)
-    env = {**os.environ, **moto.environ()}
+    # This checkout's tgsync, whatever the virtualenv has installed.
+    env = {**os.environ, **moto.environ(),
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     env.pop("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", None)
     tgsync = Path(sys.executable).parent / "tgsync"
     done = subprocess.run(

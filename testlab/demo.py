@@ -5,6 +5,9 @@ client (awslambdaric) and is invoked on a schedule; it talks to the AWS API serv
 by moto and to a real DNS server; target health comes from real HTTPS probes of
 pretend OpenSearch nodes, made by an ALB-style health checker. One "minute" is one
 ``--tick``; the stale period, health-check interval and draining delay scale with it.
+Following re-checks every sixth of a tick (10 s of a minute) and tgsync takes no
+interval under 1 s, so the function follows only at a tick of 6 s or more: chapter 6,
+which times following, plays at least that tick, whatever ``--tick`` says.
 
 Exit status: 0 when every step of the story happened as expected, 1 otherwise,
 130 when interrupted. Everything started is stopped on the way out.
@@ -547,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--tick", type=float, default=2.0,
                         help="seconds per schedule tick, i.e. per 'minute' (default 2; "
-                             "smaller is faster)")
+                             f"smaller is faster; chapter 6 ticks at {FOLLOW_TICK:g} at least)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the local stack up at the end, for tgsync plan/sync by hand")
     parser.add_argument("--out", type=Path, default=Path("out"),

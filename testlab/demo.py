@@ -550,9 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--tick", type=float, default=2.0,
                         help="seconds per schedule tick, i.e. per 'minute' (default 2; "
-                             f"smaller is faster; chapter 6 ticks at {FOLLOW_TICK:g} at least)")
+                             f"smaller is faster; chapter 6 ticks at {FOLLOW_TICK:g} s at least)")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the local stack up at the end, for tgsync plan/sync by hand")
+                        help="keep the local stack up at the end, for tgsync plan/check/sync "
+                             "by hand")
     parser.add_argument("--out", type=Path, default=Path("out"),
                         help="where to write demo-timeline.svg (default out/)")
     args = parser.parse_args(argv)

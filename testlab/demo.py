@@ -5,6 +5,9 @@ client (awslambdaric) and is invoked on a schedule; it talks to the AWS API serv
 by moto and to a real DNS server; target health comes from real HTTPS probes of
 pretend OpenSearch nodes, made by an ALB-style health checker. One "minute" is one
 ``--tick``; the stale period, health-check interval and draining delay scale with it.
+Following re-checks every sixth of a tick (10 s of a minute) and tgsync takes no
+interval under 1 s, so the function follows only at a tick of 6 s or more: chapter 6,
+which times following, plays at least that tick, whatever ``--tick`` says.
 
 Exit status: 0 when every step of the story happened as expected, 1 otherwise,
 130 when interrupted. Everything started is stopped on the way out.
@@ -31,9 +34,10 @@ from typing import Any
 import boto3
 
 from testlab.nodes import CheckSettings, Fleet, HealthChecker
-from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
+from testlab.peers import REGION, DnsPeer, MotoPeer, attach_to_load_balancer, create_target_group
 from testlab.runtime_api import Outcome, RuntimeApi, start_runtime
 from testlab.timeline import Timeline
+from tgsync.settings import MIN_FOLLOW_INTERVAL
 
 HOSTNAME = "vpc-logs-demo123.eu-west-1.es.amazonaws.com"
 BLUE = ["10.0.1.10", "10.0.2.10", "10.0.3.10"]
@@ -42,6 +46,18 @@ REPLACEMENT = "10.0.2.30"
 UNFOLLOWED = ["10.0.1.40", "10.0.2.40", "10.0.3.40"]  # chapter 6, following off
 FOLLOWED = ["10.0.1.50", "10.0.2.50", "10.0.3.50"]  # chapter 6, following on
 POISON = "198.51.100.7"  # documentation range: a public address DNS should never give
+GROUP = "opensearch-dashboards"
+#: Following re-checks every 10 s of a 60 s minute, a sixth of a tick, and tgsync takes
+#: no interval under MIN_FOLLOW_INTERVAL: the shortest tick at which it can follow.
+FOLLOW_TICK = 6 * MIN_FOLLOW_INTERVAL
+
+
+def build_group(elbv2: Any) -> str:
+    """The demo's target group, behind a listener of an internal ALB as in the original
+    (HTTP:80 forwarding to it); returns the group's ARN."""
+    arn = create_target_group(elbv2, GROUP)
+    attach_to_load_balancer(elbv2, arn, name="opensearch-front")
+    return arn
 
 
 @dataclass
@@ -55,6 +71,7 @@ class Step:
 
 @dataclass
 class Demo:
+    #: seconds per schedule tick now (chapter 6 raises it to FOLLOW_TICK at least)
     tick: float
     out: Path
     keep: bool
@@ -182,6 +199,11 @@ class Demo:
         self.expect("it is never registered", POISON not in stack.states())
 
         self.chapter(stack, "6. blue/green, timed: following off, then on")
+        if self.tick < FOLLOW_TICK:
+            self.say(f"one tick is {FOLLOW_TICK:g}s from here: following's interval, a "
+                     f"sixth of a tick (10 s of a minute), cannot be under "
+                     f"{MIN_FOLLOW_INTERVAL:g}s")
+            stack.retime(FOLLOW_TICK)
         stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT])
         off = self.timed_blue_green(stack, [GREEN[0], REPLACEMENT], UNFOLLOWED, follow=False)
         self.timeline.mark(self.now(), "the same with following on")
@@ -291,19 +313,14 @@ class Stack:
     def __init__(self, demo: Demo, workdir: Path) -> None:
         self.demo = demo
         self.workdir = workdir
-        tick = demo.tick
-        self.stale_after = 4 * tick
-        # A generous probe timeout: a busy machine must not fail a healthy node.
-        self.check = CheckSettings(interval=tick / 2, timeout=max(0.5, min(2.0, tick / 2)),
-                                   healthy_threshold=2, unhealthy_threshold=2)
+        self.stale_after = 0.0
+        self.check = CheckSettings(healthy_threshold=2, unhealthy_threshold=2)
+        self.api_timeout = 0.0
         self.moto = MotoPeer(workdir)
         self.dns = DnsPeer(seed=7)
         self.fleet = Fleet()
-        # The function's timeout, after its fixed 10 s margin, leaves most of a tick for
-        # following (45 s of 60 on AWS). A demo cycle does not shrink with the tick, so
-        # the demo leaves 9/10 of one: at a 0.5 s tick, 3/4 would leave room for two
-        # follow-ups only, and a join just after them would wait for the next tick.
-        self.api = RuntimeApi(timeout_seconds=10 + 0.9 * tick)
+        self.retime(demo.tick)
+        self.api = RuntimeApi(timeout_seconds=self.api_timeout)
         self.runtime: subprocess.Popen[bytes] | None = None
         self.checker: HealthChecker | None = None
         self.arn = ""
@@ -313,6 +330,27 @@ class Stack:
         self._invoked = threading.Condition()
         self._invocations = 0
 
+    def retime(self, tick: float) -> None:
+        """Play one minute in ``tick`` seconds from now on; the stale period, health
+        checks, draining, the function's timeout and following scale with it (a
+        redeploy, :meth:`restart_runtime`, brings the function's settings along)."""
+        self.demo.tick = tick
+        self.stale_after = 4 * tick
+        self.check.interval = tick / 2
+        # A generous probe timeout: a busy machine must not fail a healthy node.
+        self.check.timeout = max(0.5, min(2.0, tick / 2))
+        # The function's timeout, after its fixed 10 s margin, leaves most of a tick for
+        # following (45 s of 60 on AWS). A demo cycle does not shrink with the tick, so
+        # the demo leaves 9/10 of one: 3/4 would leave room for fewer follow-ups, and a
+        # join just after them would wait for the next tick.
+        self.api_timeout = 10 + 0.9 * tick
+        if self.moto.port:
+            self.moto.update_control(draining_seconds=2 * tick)
+
+    def can_follow(self) -> bool:
+        """Whether following's interval, a sixth of a tick, is one tgsync takes."""
+        return self.demo.tick >= FOLLOW_TICK
+
     def start(self) -> None:
         self.moto.start()
         self.dns.start()
@@ -320,14 +358,15 @@ class Stack:
         self.moto.update_control(draining_seconds=2 * self.demo.tick, default_state="initial")
         os.environ.update(self.moto.environ())
         self.elbv2 = boto3.client("elbv2", region_name=REGION)
-        self.arn = create_target_group(self.elbv2, "opensearch-dashboards")
+        self.arn = build_group(self.elbv2)
         self.checker = HealthChecker(self.fleet, self._registered, self._publish,
                                      self.check).start()
-        self._start_runtime(follow=True)
+        self._start_runtime(follow=self.can_follow())
         self.demo.say(f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
                       f"Lambda runtime on {self.api.address}; one tick = "
                       f"{self.demo.tick:g}s, stale after {self.stale_after:g}s, health "
-                      f"checks every {self.check.interval:g}s (2 to pass, 2 to fail)")
+                      f"checks every {self.check.interval:g}s (2 to pass, 2 to fail), "
+                      f"following {'on' if self.can_follow() else 'off until chapter 6'}")
 
     def _start_runtime(self, *, follow: bool) -> None:
         env = {
@@ -352,7 +391,7 @@ class Stack:
             self.runtime.wait()
         # A fresh Runtime API too: the old process may have taken the next event with it.
         self.api.stop()
-        self.api = RuntimeApi(timeout_seconds=self.api.timeout_seconds).start()
+        self.api = RuntimeApi(timeout_seconds=self.api_timeout).start()
         self._start_runtime(follow=follow)
         self.demo.say(f"function redeployed with following {'on' if follow else 'off'}")
 
@@ -493,8 +532,9 @@ class Stack:
         env = self.moto.environ()
         print("\nThe local stack is still up. In another shell:\n", flush=True)
         print("  export " + " ".join(f"{k}={v}" for k, v in env.items()), flush=True)
-        print(f"  .venv/bin/tgsync plan --hostname {HOSTNAME} --target-group-arn {self.arn} "
-              f"--dns-servers {self.dns.address}", flush=True)
+        for command in ("plan", "check"):
+            print(f"  .venv/bin/tgsync {command} --hostname {HOSTNAME} --target-group-arn "
+                  f"{self.arn} --dns-servers {self.dns.address}", flush=True)
         print("\nPress Ctrl-C to stop everything.", flush=True)
         try:
             threading.Event().wait()
@@ -510,9 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--tick", type=float, default=2.0,
                         help="seconds per schedule tick, i.e. per 'minute' (default 2; "
-                             "smaller is faster)")
+                             f"smaller is faster; chapter 6 ticks at {FOLLOW_TICK:g} s at least)")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the local stack up at the end, for tgsync plan/sync by hand")
+                        help="keep the local stack up at the end, for tgsync plan/check/sync "
+                             "by hand")
     parser.add_argument("--out", type=Path, default=Path("out"),
                         help="where to write demo-timeline.svg (default out/)")
     args = parser.parse_args(argv)

@@ -10,6 +10,16 @@ connection is closed with a TCP reset, no response), ``delay`` (the response com
 after ``seconds``: a read timeout for a client that waits less), ``denied`` (403
 AccessDenied), ``not_found`` (400 TargetGroupNotFound), ``validation`` (400
 ValidationError with ``message``).
+
+Hooks change the world between two calls, as another actor would: :meth:`after` runs a
+callable once moto has answered an operation and before the client reads that answer,
+so the client's next call already sees the change. :meth:`delete_after` uses it to
+delete a target group in moto right after, say, ``DescribeTargetGroups`` listed it, so
+that the ``DescribeTags`` which follows asks about a group that no longer exists (ELB
+then fails the whole call with ``TargetGroupNotFound``). The deletion goes to moto
+directly, so it is not in :attr:`FaultProxy.log`; an error a hook raises (moto refuses
+to delete a group a listener uses, as ELB does: ``ResourceInUse``) is kept in
+:attr:`FaultProxy.hook_errors` and the client still gets its answer.
 """
 
 from __future__ import annotations
@@ -20,10 +30,13 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+import boto3
 
 _ERRORS = {
     "throttle": (400, "Throttling", "Rate exceeded"),
@@ -48,6 +61,15 @@ class Fault:
     message: str = ""
 
 
+@dataclass
+class Hook:
+    """Run ``then`` after moto answered ``action`` (``*``: any), ``times`` times."""
+
+    action: str
+    then: Callable[[], object]
+    times: int = 1
+
+
 @dataclass(frozen=True)
 class Request:
     """One request seen by the proxy and what it got."""
@@ -64,6 +86,8 @@ class FaultProxy:
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
         self.upstream = (upstream_host, upstream_port)
         self.faults: list[Fault] = []
+        self.hooks: list[Hook] = []
+        self.hook_errors: list[Exception] = []
         self.log: list[Request] = []
         self.lock = threading.Lock()
         self._arrived = threading.Condition(self.lock)
@@ -108,9 +132,26 @@ class FaultProxy:
         with self.lock:
             self.faults.extend(faults)
 
+    def after(self, action: str, then: Callable[[], object], times: int = 1) -> None:
+        """Run ``then`` right after moto answers the next ``times`` requests of ``action``,
+        before that answer is passed on to the client."""
+        with self.lock:
+            self.hooks.append(Hook(action, then, times))
+
+    def delete_after(self, action: str, arn: str) -> None:
+        """Delete target group ``arn`` in moto right after moto answers the next
+        ``action``: it vanishes between that call and the client's next one."""
+        host, port = self.upstream
+        region = arn.split(":")[3]  # moto keeps a backend per region
+        # Credentials from the environment: the dummy ones MotoPeer.environ() gives.
+        client = boto3.client("elbv2", region_name=region, endpoint_url=f"http://{host}:{port}")
+        self.after(action, lambda: client.delete_target_group(TargetGroupArn=arn))
+
     def clear(self) -> None:
         with self.lock:
             self.faults.clear()
+            self.hooks.clear()
+            self.hook_errors.clear()
             self.log.clear()
 
     def calls(self, outcome: str | None = None) -> list[str]:
@@ -133,6 +174,13 @@ class FaultProxy:
             return self._arrived.wait_for(
                 lambda: any(r.action == action for r in self.log), timeout)
 
+    def _hooks_for(self, action: str) -> list[Hook]:
+        with self.lock:
+            due = [h for h in self.hooks if h.times > 0 and h.action in ("*", action)]
+            for hook in due:
+                hook.times -= 1
+            return due
+
     def _take(self, action: str) -> Fault | None:
         with self.lock:
             for fault in self.faults:
@@ -154,7 +202,7 @@ class FaultProxy:
                                     time.monotonic()))
             self._arrived.notify_all()
         if fault is None:
-            self._forward(handler, body)
+            self._forward(handler, body, action)
         elif fault.kind == "reset":
             sock = handler.connection
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -162,7 +210,7 @@ class FaultProxy:
             sock.close()
         elif fault.kind == "delay":
             time.sleep(fault.seconds)  # injected latency: the client's read timeout fires
-            self._forward(handler, body)
+            self._forward(handler, body, action)
         else:
             status, code, message = _ERRORS[fault.kind]
             text = message.format(action=action, message=fault.message)
@@ -173,7 +221,7 @@ class FaultProxy:
                 "</ErrorResponse>").encode()
             self._reply(handler, status, payload, "text/xml")
 
-    def _forward(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+    def _forward(self, handler: BaseHTTPRequestHandler, body: bytes, action: str) -> None:
         connection = http.client.HTTPConnection(*self.upstream, timeout=30)
         headers = {k: v for k, v in handler.headers.items()
                    if k.lower() not in ("host", "content-length", "connection")}
@@ -182,11 +230,20 @@ class FaultProxy:
             response = connection.getresponse()
             payload = response.read()
             content_type = response.getheader("Content-Type", "text/xml")
+            self._run_hooks(action)
             self._reply(handler, response.status, payload, content_type)
         except OSError:
             return
         finally:
             connection.close()
+
+    def _run_hooks(self, action: str) -> None:
+        for hook in self._hooks_for(action):
+            try:
+                hook.then()
+            except Exception as exc:  # kept for the test; the client still gets its answer
+                with self.lock:
+                    self.hook_errors.append(exc)
 
     @staticmethod
     def _reply(handler: BaseHTTPRequestHandler, status: int, payload: bytes,

@@ -41,6 +41,12 @@ Rules moto lacks, each as strict as ELB where a promise of tgsync depends on it:
 - Target Ids are kept and returned exactly as registered (an IPv6 address written
   ``2001:0db8::1`` stays so), and DeregisterTargets matches them as written.
 - Targets registered with ``AvailabilityZone`` report it in DescribeTargetHealth.
+- DescribeTags of an ARN that does not exist (a target group deleted since it was
+  listed) fails the whole call with ``TargetGroupNotFound`` (``LoadBalancerNotFound``,
+  ``ListenerNotFound``, ``RuleNotFound`` for those resources), and answers no tags for
+  the other ARNs; moto answers an empty tag list for it, or the deleted group's old
+  tags. Source: the DescribeTags API reference, Errors: "TargetGroupNotFound: The
+  specified target group does not exist. HTTP Status Code: 400".
 - DescribeTargetGroups pages its answer: ``PageSize`` 1 to 400 (400 if unset), the rest
   behind ``NextMarker`` (moto returns everything at once). Source: the
   DescribeTargetGroups API reference (PageSize, Marker, NextMarker).
@@ -178,6 +184,13 @@ def _add_tags(self: models.ELBv2Backend, resource_arns: list[str],
         self.tagging_service.tag_resource(arn, tags)
 
 
+def _describe_tags(self: models.ELBv2Backend, resource_arns: list[str]
+                   ) -> dict[str, dict[str, str]]:
+    for arn in resource_arns:
+        self._get_resource_by_arn(arn)  # ELB's *NotFound for the whole call
+    return _original_describe_tags(self, resource_arns)
+
+
 MAX_PAGE = 400
 
 
@@ -254,11 +267,13 @@ def _describe_target_health(self: models.ELBv2Backend, target_group_arn: str,
 _original_register = models.FakeTargetGroup.register
 _original_health_for = models.FakeTargetGroup.health_for
 _original_describe = models.ELBv2Backend.describe_target_health
+_original_describe_tags = models.ELBv2Backend.describe_tags
 models.FakeTargetGroup.register = _register  # type: ignore[method-assign]
 models.FakeTargetGroup.deregister = _deregister  # type: ignore[method-assign]
 models.FakeTargetGroup.health_for = _health_for  # type: ignore[method-assign]
 models.ELBv2Backend.describe_target_health = _describe_target_health  # type: ignore[method-assign]
 models.ELBv2Backend.add_tags = _add_tags  # type: ignore[method-assign]
+models.ELBv2Backend.describe_tags = _describe_tags  # type: ignore[method-assign]
 _original_describe_groups = responses.ELBV2Response.describe_target_groups
 responses.ELBV2Response.describe_target_groups = _describe_target_groups  # type: ignore[method-assign]
 models.FakeHealthStatus.target = property(_target_with_zone)  # type: ignore[assignment,method-assign]

@@ -38,13 +38,17 @@ class Name:
     aaaa: list[str] = field(default_factory=list)
     #: answer | servfail | refused | nxdomain | timeout | empty | truncate
     mode: str = "answer"
-    #: if set, each answer is a random subset of this size (round-robin subsets)
+    #: if set, each answer is a subset of this size (round-robin subsets): the next
+    #: ``subset`` records of a rotation through the name's records, so that back-to-back
+    #: answers always differ (see :meth:`DnsPeer.set`)
     subset: int | None = None
-    #: with ``subset``: the same subset until :meth:`DnsPeer.reshuffle`, as a caching
-    #: resolver repeats one answer for its TTL; otherwise a new one per query
+    #: with ``subset``: one random subset until :meth:`DnsPeer.reshuffle`, as a caching
+    #: resolver repeats one answer for its TTL, instead of the rotation
     sticky: bool = False
     ttl: int = 60
     current: list[str] | None = None
+    #: the rotation per record type: (the records in a seeded order, the next start)
+    rotation: dict[str, tuple[list[str], int]] = field(default_factory=dict)
 
 
 class _Resolver(BaseResolver):  # type: ignore[misc]  # dnslib is untyped
@@ -70,7 +74,7 @@ class _Resolver(BaseResolver):  # type: ignore[misc]  # dnslib is untyped
                     name.current = name.current or rng.sample(values, subset)
                     values = list(name.current)
                 else:
-                    values = rng.sample(values, subset)
+                    values = self.peer.rotate(qname, name, qtype, values, subset)
             rng.shuffle(values)
         if mode == "timeout":
             raise DNSError("simulated timeout: no reply sent")
@@ -95,6 +99,7 @@ class DnsPeer:
         self.names: dict[str, Name] = {}
         self.queries: list[tuple[str, str, str]] = []
         self.lock = threading.Lock()
+        self.seed = seed
         self.rng = random.Random(seed)
         quiet = DNSLogger(log="-send,-recv,-request,-reply,-truncated,-error", prefix=False,
                           logf=lambda _s: None)
@@ -129,9 +134,43 @@ class DnsPeer:
 
     def set(self, hostname: str, a: Iterable[str] = (), aaaa: Iterable[str] = (),
             **options: Any) -> None:
-        """Serve ``hostname`` with these records and options (see :class:`Name`)."""
+        """Serve ``hostname`` with these records and options (see :class:`Name`).
+
+        With ``subset`` (and not ``sticky``), the answers rotate through the records as
+        a round-robin server does (BIND's ``rrset-order cyclic``): the records in an
+        order drawn from the peer's seed and the name, then each answer the next
+        ``subset`` of them, wrapping around. So two answers in a row are never the same
+        subset (a window of ``subset`` < n records is set by where it starts), the
+        sequence is the same for a seed whatever ran before, and every record is
+        handed out within ceil(n / subset) answers. Setting the name again restarts it.
+        """
         with self.lock:
             self.names[hostname.lower()] = Name(list(a), list(aaaa), **options)
+
+    def rotate(self, hostname: str, name: Name, qtype: str, values: list[str],
+               size: int) -> list[str]:
+        """The next ``size`` of ``values`` in ``name``'s rotation (the lock is held)."""
+        records = sorted(set(values))
+        if len(records) <= size:
+            return records
+        order, start = name.rotation.get(qtype, ([], 0))
+        if sorted(order) != records:  # the first query, or the records changed
+            order = records
+            seeded = random.Random(f"{self.seed}/{hostname}/{qtype}")
+            seeded.shuffle(order)
+            start = seeded.randrange(len(order))
+        window = [order[(start + i) % len(order)] for i in range(size)]
+        name.rotation[qtype] = (order, (start + size) % len(order))
+        return window
+
+    def reseed(self, seed: int) -> None:
+        """Draw rotations and answer orders from ``seed`` from now on (names set after
+        this, or whose records change, rotate in the order this seed gives)."""
+        with self.lock:
+            self.seed = seed
+            self.rng = random.Random(seed)
+            for name in self.names.values():
+                name.rotation.clear()
 
     def mode(self, hostname: str, mode: str) -> None:
         """Switch how ``hostname`` is answered (answer, servfail, timeout, ...)."""

@@ -83,12 +83,14 @@ def test_one_command_deploys_the_stack_and_prints_its_outputs(network, target_gr
     assert "already up to date" in again.stdout or "UPDATE_COMPLETE" in again.stdout
 
 
-def role_policy(stack="tgsync"):
-    """The function role's inline policy document, as CloudFormation made it."""
+def role_policy(stack="tgsync", name="tgsync-elb"):
+    """One inline policy document of the function role, as CloudFormation made it."""
     iam = boto3.client("iam", region_name=REGION)
     role = next(r for r in iam.list_roles()["Roles"]
                 if "FunctionRole" in r["RoleName"] and r["RoleName"].startswith(stack))
-    (name,) = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+    names = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+    assert sorted(names) == ["tgsync-elb", "tgsync-runtime"]
+    assert not iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
     document = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
     if isinstance(document, str):  # moto keeps a CloudFormation-made policy as a repr
         document = ast.literal_eval(urllib.parse.unquote(document))
@@ -113,10 +115,20 @@ def test_the_role_allows_exactly_the_elb_calls_the_code_makes(network, target_gr
         assert granted[f"elasticloadbalancing:{op}"] == [target_group]
     for op in READ_OPERATIONS:
         assert granted[f"elasticloadbalancing:{op}"] == ["*"]
-    # moto does not attach ManagedPolicyArns made by CloudFormation: read the template.
-    template = (REPO / "deploy" / "tgsync.yaml").read_text()
-    managed = re.findall(r"policy/(?:service-role/)?([\w-]+)", template)
-    assert managed == ["AWSLambdaVPCAccessExecutionRole"]
+    for statement in document["Statement"]:  # tags: tgsync's own keys only
+        if "elasticloadbalancing:AddTags" in statement["Action"]:
+            assert statement["Condition"] == {
+                "ForAllValues:StringLike": {"aws:TagKeys": [f"{TAG_PREFIX}*"]}}
+    # No managed policy: what Lambda needs for logs and VPC access, for this stack only.
+    # (moto does not attach ManagedPolicyArns made by CloudFormation: read the template.)
+    assert "policy/" not in (REPO / "deploy" / "tgsync.yaml").read_text()
+    runtime = {s["Sid"]: s for s in role_policy(name="tgsync-runtime")["Statement"] if s}
+    logs = runtime["WriteOwnLogGroup"]["Resource"]
+    assert [r.split(":log-group:")[1] for r in logs] == [
+        "/aws/lambda/tgsync", "/aws/lambda/tgsync:log-stream:*"]
+    create = runtime["CreateInterfacesInOwnSubnets"]["Resource"]
+    assert create[1:] == [f"arn:*:ec2:*:*:subnet/{network['subnet']}",
+                          f"arn:*:ec2:*:*:security-group/{network['group']}"]
 
 
 def test_missing_credentials_are_named(tmp_path):
@@ -243,7 +255,7 @@ def test_each_example_parameter_file_fills_every_required_parameter(params, temp
 
 def test_with_discovery_writes_need_the_tags_and_removal_only_our_own_keys(network):
     done = run(DEPLOY, "--bucket", "tgsync-artifacts", "--stack-name", "found",
-               "-p", "Discover=tags", "-p", "Owner=team-a",
+               "-p", "Discover=tags", "-p", "Owner=team-a", "-p", "DiscoverPrefix=tgsync-",
                "-p", f"SubnetIds={network['subnet']}", "-p",
                f"SecurityGroupIds={network['group']}", env=dict(os.environ))
     assert done.returncode == 0, done.stderr + done.stdout
@@ -261,9 +273,10 @@ def test_with_discovery_writes_need_the_tags_and_removal_only_our_own_keys(netwo
     assert add["Condition"] == {"Null": on_tagged, "StringEquals": owner,
                                 "ForAllValues:StringLike": our_keys}
     remove = statements["RemoveOnlyOwnMemoryTags"]
-    assert remove["Condition"] == {"ForAllValues:StringLike": our_keys}
-    for statement in (change, add, remove):
-        assert statement["Resource"].endswith(":targetgroup/*")
+    # No tgsync:hostname needed to let go (the user removed it), but the owner is.
+    assert remove["Condition"] == {"StringEquals": owner, "ForAllValues:StringLike": our_keys}
+    for statement in (change, add, remove):  # only groups named with the prefix
+        assert statement["Resource"].endswith(":targetgroup/tgsync-*")
     # The preflight's RemoveTags check stays inside what this role allows.
     assert CHECK_TAG.startswith(TAG_PREFIX)
 
@@ -296,13 +309,14 @@ def test_domain_arns_subscribe_the_function_to_their_events_with_a_dead_letter_q
         assert target["DeadLetterConfig"]["Arn"] == queue_arn
         pattern = rule["EventPattern"]
         for event in (_notification("logs"), _api_call("search-2"), _notification("other"),
-                      _api_call("other")):
+                      _api_call("other"), _api_call("logs", failed=True)):
             result = events.test_event_pattern(EventPattern=pattern, Event=json.dumps(event))
             matched.setdefault(event["id"], []).append(result["Result"])
     # Each event of a served domain matches exactly one rule; another domain's none.
     assert {event: sorted(results) for event, results in matched.items()} == {
         "n-logs": [False, True], "c-search-2": [False, True],
-        "n-other": [False, False], "c-other": [False, False]}
+        "n-other": [False, False], "c-other": [False, False],
+        "c-logs-failed": [False, False]}  # a refused call starts no deployment
     statement = json.loads(boto3.client("lambda", region_name=REGION).get_policy(
         FunctionName=function["FunctionName"])["Policy"])["Statement"]
     assert {s["Principal"]["Service"] for s in statement} == {"events.amazonaws.com"}
@@ -324,9 +338,11 @@ def _notification(domain):
             "detail": {"event": "Service Software Update", "status": "Started"}}
 
 
-def _api_call(domain):
-    return {"id": f"c-{domain}", "source": "aws.es", "account": "123456789012",
-            "time": "2026-11-26T03:00:00Z", "region": REGION, "resources": [],
-            "detail-type": "AWS API Call via CloudTrail",
-            "detail": {"eventSource": "es.amazonaws.com", "eventName": "UpdateDomainConfig",
-                       "awsRegion": REGION, "requestParameters": {"domainName": domain}}}
+def _api_call(domain, failed=False):
+    detail = {"eventSource": "es.amazonaws.com", "eventName": "UpdateDomainConfig",
+              "awsRegion": REGION, "requestParameters": {"domainName": domain}}
+    if failed:
+        detail["errorCode"] = "AccessDenied"
+    return {"id": f"c-{domain}" + ("-failed" if failed else ""), "source": "aws.es",
+            "account": "123456789012", "time": "2026-11-26T03:00:00Z", "region": REGION,
+            "resources": [], "detail-type": "AWS API Call via CloudTrail", "detail": detail}

@@ -1,0 +1,441 @@
+"""The CloudFormation and SAM templates against tgsync.settings (one table of settings)
+and the stack's security and alarm promises, read from the templates themselves.
+
+A small evaluator resolves the intrinsic functions these checks need (Ref, Fn::If,
+Fn::Sub, Fn::Select, Fn::Split, Fn::Join, Fn::FindInMap and the conditions) for given
+parameter values, so a test sees what CloudFormation would make of a stack."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tgsync.registry import TAG_PREFIX
+from tgsync.settings import SETTINGS, parse_group_prefix, shown
+
+REPO = Path(__file__).resolve().parents[2]
+MAIN = REPO / "deploy" / "tgsync.yaml"
+SAM = REPO / "deploy" / "sam" / "template.yaml"
+EXAMPLE = REPO / "deploy" / "example-opensearch-alb.yaml"
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/0123456789abcdef"
+
+#: Parameters of the stack itself, not tgsync settings. A new parameter must be one
+#: or the other, so that none drifts from the table unnoticed.
+STACK_ONLY = {
+    "MappedTargetGroupArns", "DomainArns", "SubnetIds", "SecurityGroupIds",
+    "CreateElbEndpoint", "VpcId", "CodeBucket", "CodeKey", "Architecture", "MemorySize",
+    "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
+    "AlarmTopicArn", "HealthAlarmFilter"}
+#: What the SAM template drops (sam build packages src/ itself).
+NOT_IN_SAM = {"CodeBucket", "CodeKey"}
+CFN_SETTINGS = [s for s in SETTINGS if s.cfn]
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """CloudFormation's short forms (!Ref, !Sub, ...) as their long JSON forms."""
+
+
+def _construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "Condition":
+        return {"Condition": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_Loader.add_multi_constructor("!", _construct)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The template as CloudFormation reads it."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
+
+
+TEMPLATES = {"tgsync.yaml": load(MAIN), "sam/template.yaml": load(SAM)}
+
+
+@pytest.fixture(params=sorted(TEMPLATES))
+def template(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return TEMPLATES[request.param]
+
+
+# ----------------------------------------------------------------------------- evaluating
+
+
+class Stack:
+    """Resolves intrinsic functions for parameter values (the rest default)."""
+
+    def __init__(self, template: dict[str, Any], **given: Any) -> None:
+        self.template = template
+        self.values: dict[str, Any] = {}
+        for name, spec in template["Parameters"].items():
+            value = given.get(name, spec.get("Default"))
+            if spec["Type"] in ("CommaDelimitedList",) or spec["Type"].startswith("List<"):
+                value = value if isinstance(value, list) else str(value or "").split(",")
+            self.values[name] = value
+        self.values.update({"AWS::AccountId": ACCOUNT, "AWS::Region": REGION,
+                            "AWS::Partition": "aws", "AWS::StackName": "tgsync",
+                            "AWS::NoValue": None, "AWS::StackId":
+                            f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/tgsync/"
+                            "0f0e0d0c-0b0a-0908-0706-050403020100"})
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template["Conditions"][name]))
+
+    def resolve(self, node: Any, scope: dict[str, Any] | None = None) -> Any:
+        """``node`` with its intrinsic functions applied; AWS::NoValue dropped."""
+        scope = scope or {}
+        if isinstance(node, list):
+            items = [self.resolve(item, scope) for item in node]
+            return [item for item in items if item is not None]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, arg),) = node.items()
+            function = _FUNCTIONS.get(key)
+            if function is not None:
+                return function(self, arg, scope)
+        resolved = {key: self.resolve(value, scope) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not None}
+
+    def sub(self, arg: Any, scope: dict[str, Any]) -> str:
+        """Fn::Sub, in its string and its list form."""
+        text, extra = (arg, {}) if isinstance(arg, str) else arg
+        names = {**self.values, **scope,
+                 **{key: self.resolve(value, scope) for key, value in extra.items()}}
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(names.get(m[1], f"<{m[1]}>")), text)
+
+
+_Function = Callable[[Stack, Any, dict[str, Any]], Any]
+_FUNCTIONS: dict[str, _Function] = {
+    # A resource's Ref is its physical ID, written <Name> here.
+    "Ref": lambda stack, arg, _: stack.values.get(arg, f"<{arg}>"),
+    "Condition": lambda stack, arg, _: stack.condition(arg),
+    "Fn::If": lambda stack, arg, scope: stack.resolve(
+        arg[1] if stack.condition(arg[0]) else arg[2], scope),
+    "Fn::Equals": lambda stack, arg, scope: (
+        stack.resolve(arg[0], scope) == stack.resolve(arg[1], scope)),
+    "Fn::Not": lambda stack, arg, scope: not stack.resolve(arg[0], scope),
+    "Fn::And": lambda stack, arg, scope: all(stack.resolve(a, scope) for a in arg),
+    "Fn::Or": lambda stack, arg, scope: any(stack.resolve(a, scope) for a in arg),
+    "Fn::Sub": lambda stack, arg, scope: stack.sub(arg, scope),
+    "Fn::Select": lambda stack, arg, scope: stack.resolve(arg[1], scope)[int(arg[0])],
+    "Fn::Split": lambda stack, arg, scope: stack.resolve(arg[1], scope).split(arg[0]),
+    "Fn::Join": lambda stack, arg, scope: arg[0].join(
+        str(item) for item in stack.resolve(arg[1], scope)),
+    "Fn::FindInMap": lambda stack, arg, _: stack.template["Mappings"][arg[0]][arg[1]][arg[2]],
+    "Fn::GetAtt": lambda stack, arg, _: f"<{'.'.join(arg)}>",
+}
+
+
+def resource(template: dict[str, Any], name: str) -> dict[str, Any]:
+    return template["Resources"][name]
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+@pytest.mark.parametrize("item", CFN_SETTINGS, ids=lambda s: s.cfn)
+def test_each_setting_has_its_parameter_with_the_table_s_default_bounds_and_choices(
+        template: dict[str, Any], item: Any) -> None:
+    parameters = template["Parameters"]
+    assert item.cfn in parameters, f"{item.cfn} ({item.env}) is not a parameter"
+    spec = parameters[item.cfn]
+    default = spec.get("Default", "")
+    assert str(default) == shown(item), (item.cfn, default, shown(item))
+    if spec["Type"] == "Number":
+        assert (spec.get("MinValue"), spec.get("MaxValue")) == (item.low, item.high), item.cfn
+    if item.choices is not None:
+        assert [str(v) for v in spec.get("AllowedValues", [])] == list(item.choices), item.cfn
+
+
+@pytest.mark.parametrize("item", CFN_SETTINGS, ids=lambda s: s.cfn)
+def test_the_function_s_environment_maps_each_setting_to_its_parameter(
+        template: dict[str, Any], item: Any) -> None:
+    variables = resource(template, "Function")["Properties"]["Environment"]["Variables"]
+    assert item.env in variables, f"{item.env} is not in the function's environment"
+    value = variables[item.env]
+    if "Fn::If" in value:  # Hostname and group give way to Mappings, and back
+        refs = [branch for branch in value["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"}]
+        assert refs == [{"Ref": item.cfn}], (item.env, value)
+    else:
+        assert value == {"Ref": item.cfn}, (item.env, value)
+
+
+def test_every_parameter_is_a_setting_or_listed_as_the_stack_s_own(
+        template: dict[str, Any]) -> None:
+    settings = {s.cfn for s in CFN_SETTINGS}
+    declared = set(template["Parameters"])
+    assert not declared & settings & STACK_ONLY
+    assert declared - settings <= STACK_ONLY, sorted(declared - settings - STACK_ONLY)
+    assert STACK_ONLY - declared <= NOT_IN_SAM
+
+
+def test_every_parameter_is_in_one_group_of_the_console_s_interface(
+        template: dict[str, Any]) -> None:
+    groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(template["Parameters"])
+
+
+def _matches(template: dict[str, Any], name: str, value: str) -> bool:
+    return re.fullmatch(template["Parameters"][name]["AllowedPattern"], value) is not None
+
+
+@pytest.mark.parametrize(("value", "allowed"), [
+    ("", True), ("1", True), ("443", True), ("65535", True), ("0", False),
+    ("65536", False), ("99999", False), ("00443", False), ("-1", False), ("8o", False)])
+def test_port_takes_empty_or_1_to_65535_exactly(
+        template: dict[str, Any], value: str, allowed: bool) -> None:
+    assert _matches(template, "Port", value) is allowed
+
+
+@pytest.mark.parametrize("value", [
+    "", "tgsync-", "a", "A1-b", "x" * 32, "-tgsync", "x" * 33, "tg_sync", "tg sync", "tg*"])
+def test_discover_prefix_takes_what_the_parser_takes(template: dict[str, Any], value: str) -> None:
+    try:
+        parse_group_prefix(value)
+        parsed = True
+    except ValueError:
+        parsed = False
+    assert _matches(template, "DiscoverPrefix", value) is (parsed or value == "")
+
+
+@pytest.mark.parametrize(("value", "allowed"), [
+    ("", True), (GROUP, True), ("*", False), (f"{GROUP[:GROUP.index('/') + 1]}*", False),
+    (GROUP.replace("/0123", "/*"), False), (GROUP.replace("search", "se?rch"), False),
+    (GROUP.replace(REGION, "*"), False), (f"{GROUP},{GROUP}", False)])
+def test_each_mapped_target_group_arn_is_a_whole_arn_without_wildcards(
+        template: dict[str, Any], value: str, allowed: bool) -> None:
+    # CloudFormation matches the pattern of a CommaDelimitedList against each entry.
+    spec = template["Parameters"]["MappedTargetGroupArns"]
+    assert spec["Type"] == "CommaDelimitedList"
+    assert _matches(template, "MappedTargetGroupArns", value) is allowed
+
+
+# ----------------------------------------------------------------------------- IAM
+
+
+def _statements(stack: Stack, policy: str) -> dict[str, dict[str, Any]]:
+    role = stack.resolve(resource(stack.template, "FunctionRole")["Properties"])
+    (document,) = [p["PolicyDocument"] for p in role["Policies"] if p["PolicyName"] == policy]
+    return {s["Sid"]: s for s in document["Statement"]}
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else action
+
+
+def _resources(statement: dict[str, Any]) -> list[str]:
+    found = statement["Resource"]
+    return [found] if isinstance(found, str) else found
+
+
+@pytest.mark.parametrize("prefix", ["", "tgsync-"])
+@pytest.mark.parametrize("owner", ["", "team-a"])
+def test_discovery_writes_only_groups_named_with_the_prefix_and_owned_as_configured(
+        template: dict[str, Any], prefix: str, owner: str) -> None:
+    stack = Stack(template, Discover="tags", DiscoverPrefix=prefix, Owner=owner)
+    statements = _statements(stack, "tgsync-elb")
+    owned = ({"StringEquals": {"aws:ResourceTag/tgsync:owner": owner}} if owner
+             else {"Null": {"aws:ResourceTag/tgsync:owner": "true"}})
+    our_keys = {"ForAllValues:StringLike": {"aws:TagKeys": [f"{TAG_PREFIX}*"]}}
+    for sid in ("ChangeOnlyGroupsThatAskForIt", "WriteOnlyOwnMemoryTagsOnThoseGroups",
+                "RemoveOnlyOwnMemoryTags"):
+        statement = statements[sid]
+        assert _resources(statement) == [
+            f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/{prefix}*"], sid
+        condition = statement["Condition"]
+        for operator, keys in owned.items():  # the owner's condition on every write
+            for key, value in keys.items():
+                assert condition[operator][key] == value, (sid, condition)
+    # Letting go happens after the user removed tgsync:hostname: RemoveTags does not
+    # ask for it, but it asks for the owner, and allows tgsync's keys only.
+    remove = statements["RemoveOnlyOwnMemoryTags"]["Condition"]
+    assert remove == {**owned, **our_keys}
+    add = statements["WriteOnlyOwnMemoryTagsOnThoseGroups"]["Condition"]
+    assert add["ForAllValues:StringLike"] == our_keys["ForAllValues:StringLike"]
+    assert add["Null"]["aws:ResourceTag/tgsync:hostname"] == "false"
+    assert _actions(statements["RemoveOnlyOwnMemoryTags"]) == ["elasticloadbalancing:RemoveTags"]
+
+
+def test_the_discover_description_recommends_a_prefix(template: dict[str, Any]) -> None:
+    for name in ("Discover", "DiscoverPrefix"):
+        assert "recommended" in template["Parameters"][name]["Description"], name
+
+
+@pytest.mark.parametrize("given", [{"Hostname": "h", "TargetGroupArn": GROUP},
+                                   {"Mappings": "[]", "MappedTargetGroupArns": [GROUP, GROUP]}])
+def test_on_kept_groups_tags_are_limited_to_tgsync_s_own_keys(
+        template: dict[str, Any], given: dict[str, Any]) -> None:
+    statements = _statements(Stack(template, **given), "tgsync-elb")
+    tagging = [s for s in statements.values()
+               if {"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"}
+               & set(_actions(s))]
+    assert tagging, statements
+    for statement in tagging:
+        assert statement["Condition"] == {
+            "ForAllValues:StringLike": {"aws:TagKeys": [f"{TAG_PREFIX}*"]}}, statement
+        assert set(_resources(statement)) == {GROUP}
+
+
+def test_one_list_of_tgsync_s_tag_keys_serves_every_tag_statement() -> None:
+    text = MAIN.read_text(encoding="utf-8")
+    assert load(MAIN)["Mappings"]["TgsyncTags"]["Keys"]["Own"] == [f"{TAG_PREFIX}*"]
+    assert text.count(f'"{TAG_PREFIX}*"') == 1  # written once, found in the map elsewhere
+
+
+def test_the_role_has_no_managed_policy_and_logs_only_to_its_own_group(
+        template: dict[str, Any]) -> None:
+    role = resource(template, "FunctionRole")["Properties"]
+    assert "ManagedPolicyArns" not in role
+    stack = Stack(template, Hostname="h", TargetGroupArn=GROUP,
+                  SubnetIds=["subnet-0a", "subnet-0b"], SecurityGroupIds=["sg-0c"])
+    statements = _statements(stack, "tgsync-runtime")
+    logs = statements["WriteOwnLogGroup"]
+    assert sorted(_actions(logs)) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:<LogGroup>"
+    assert _resources(logs) == [group, f"{group}:log-stream:*"]
+    actions = {a: s for s in statements.values() for a in _actions(s)}
+    assert set(actions) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
+    # Only the Describe calls stay on "*" (EC2 scopes them to no resource).
+    on_everything = {a for a, s in actions.items() if "*" in _resources(s)}
+    assert on_everything == {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}
+    create = _resources(actions["ec2:CreateNetworkInterface"])
+    assert create == [f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/*",
+                      "arn:*:ec2:*:*:subnet/subnet-0a", "arn:*:ec2:*:*:subnet/subnet-0b",
+                      "arn:*:ec2:*:*:security-group/sg-0c"]
+    for action in ("ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                   "ec2:UnassignPrivateIpAddresses"):
+        assert _resources(actions[action]) == [
+            f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/*"], action
+
+
+def test_the_scheduler_role_trusts_only_this_stack_s_schedule(template: dict[str, Any]) -> None:
+    stack = Stack(template)
+    schedule = stack.resolve(resource(template, "Schedule")["Properties"])
+    trust = stack.resolve(resource(template, "SchedulerRole")["Properties"])[
+        "AssumeRolePolicyDocument"]
+    (statement,) = trust["Statement"]
+    name = schedule["Name"]
+    assert len(name) <= 64
+    assert statement["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": ACCOUNT,
+        "aws:SourceArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/"
+                         f"{schedule.get('GroupName', 'default')}/{name}"}
+
+
+def test_the_cloudtrail_rule_matches_only_successful_calls(template: dict[str, Any]) -> None:
+    detail = resource(template, "DomainApiCallRule")["Properties"]["EventPattern"]["detail"]
+    assert detail["errorCode"] == [{"exists": False}]
+
+
+def test_the_dead_letter_queue_refuses_plain_http(template: dict[str, Any]) -> None:
+    document = resource(template, "EventDeadLetterQueuePolicy")["Properties"]["PolicyDocument"]
+    (deny,) = [s for s in document["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "sqs:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_elb_endpoint_serves_only_this_account(template: dict[str, Any]) -> None:
+    stack = Stack(template)
+    document = stack.resolve(resource(template, "ElbEndpoint")["Properties"]["PolicyDocument"])
+    (statement,) = document["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Condition"] == {"StringEquals": {
+        "aws:PrincipalAccount": ACCOUNT, "aws:ResourceAccount": ACCOUNT}}
+
+
+# ----------------------------------------------------------------------------- alarms
+
+
+ALARMS = {"NoHealthyTargetAlarm": "AWS/ApplicationELB",
+          "NoHealthyTargetNlbAlarm": "AWS/NetworkELB"}
+
+
+def _query(namespace: str, where: str) -> str:
+    # A Metrics Insights query, compared as text and never run (S608 is about SQL).
+    head = f'SELECT MIN(HealthyHostCount) FROM SCHEMA("{namespace}", LoadBalancer, TargetGroup)'  # noqa: S608
+    return f"{head} {where}GROUP BY LoadBalancer, TargetGroup ORDER BY MIN() ASC"
+
+
+@pytest.mark.parametrize(("given", "where"), [
+    ({"Hostname": "h", "TargetGroupArn": GROUP},
+     "WHERE TargetGroup = 'targetgroup/search/0123456789abcdef' "),
+    ({"Hostname": "h", "TargetGroupArn": GROUP, "HealthAlarmFilter": "LoadBalancer = 'x'"},
+     "WHERE TargetGroup = 'targetgroup/search/0123456789abcdef' "),
+    ({"Mappings": "[]", "MappedTargetGroupArns": [GROUP]}, ""),
+    ({"Mappings": "[]", "MappedTargetGroupArns": [GROUP],
+      "HealthAlarmFilter": "LoadBalancer = 'app/x/123'"}, "WHERE LoadBalancer = 'app/x/123' "),
+    ({"Discover": "tags", "HealthAlarmFilter": 'tag."tgsync:owner" = \'team-a\''},
+     "WHERE tag.\"tgsync:owner\" = 'team-a' "),
+    ({"Discover": "tags", "Hostname": "h", "TargetGroupArn": GROUP}, ""),
+])
+def test_the_no_healthy_target_alarms_read_elb_s_own_metric_per_group(
+        template: dict[str, Any], given: dict[str, Any], where: str) -> None:
+    stack = Stack(template, **given)
+    for name, namespace in ALARMS.items():
+        alarm = stack.resolve(resource(template, name)["Properties"])
+        assert "MetricName" not in alarm and "Namespace" not in alarm
+        (query,) = alarm["Metrics"]
+        assert query["ReturnData"] is True
+        assert query["Period"] == 60
+        assert " ".join(query["Expression"].split()) == " ".join(
+            _query(namespace, where).split())
+        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["Threshold"],
+                alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+            3, 3, 1, "LessThanThreshold", "notBreaching")
+
+
+def test_the_dashboard_keeps_tgsync_s_reads_and_shows_elb_s_count(
+        template: dict[str, Any]) -> None:
+    for given in ({"Hostname": "h", "TargetGroupArn": GROUP},
+                  {"Discover": "tags", "HealthAlarmFilter": 'tag."a" = \'b\''}):
+        stack = Stack(template, **given)
+        body = json.loads(stack.resolve(resource(template, "Dashboard")["Properties"][
+            "DashboardBody"]))
+        lines = [line for widget in body["widgets"]
+                 for line in widget["properties"]["metrics"]]
+        labels = [item.get("label", "") for line in lines for item in line
+                  if isinstance(item, dict)]
+        assert "MinHealthyTargets (from tgsync's reads)" in labels
+        expressions = [item["expression"] for line in lines for item in line
+                       if isinstance(item, dict) and "expression" in item]
+        assert len(expressions) == 1
+        assert 'SCHEMA("AWS/ApplicationELB", LoadBalancer, TargetGroup)' in expressions[0]
+
+
+# ----------------------------------------------------------------------------- the example
+
+
+def test_the_example_passes_the_new_settings_to_the_nested_stack() -> None:
+    example = load(EXAMPLE)
+    passed = resource(example, "Sync")["Properties"]["Parameters"]
+    for name in ("DiscoverPrefix", "OutsideVpc"):
+        assert passed[name] == {"Ref": name}
+        assert example["Parameters"][name]["Default"] == load(MAIN)["Parameters"][name][
+            "Default"]
+    assert set(passed) <= set(load(MAIN)["Parameters"])

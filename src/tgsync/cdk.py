@@ -113,9 +113,12 @@ class HostnameTargetSync(Construct):
     with ``create_elb_endpoint``, else any address of the VPC: the VPC must then have
     such an endpoint) and DNS to the VPC's resolver (or to ``dns_servers``). A function
     that reaches the ELB API through a NAT needs ``security_groups`` of your own.
-    ``health_alarm_filter`` narrows the no-healthy-target alarms (a Metrics Insights
-    ``WHERE`` condition, e.g. ``LoadBalancer = 'app/search/0123456789abcdef'``) when
-    they cannot name the one group kept.
+    The no-healthy-target alarms watch ELB's ``HealthyHostCount`` of the one target
+    group kept when there is exactly one and discovery is off; otherwise every group of
+    the region behind a load balancer, or those ``health_alarm_filter`` selects (a
+    Metrics Insights ``WHERE`` condition, ``=``, ``!=`` and ``AND`` only, e.g.
+    ``LoadBalancer = 'app/search/0123456789abcdef'``), which replaces the one-group
+    condition when given.
     """
 
     def __init__(
@@ -158,16 +161,11 @@ class HostnameTargetSync(Construct):
         create_elb_endpoint: bool = False,
         code: lambda_.Code | None = None,
     ) -> None:
+        arguments = locals()  # first: the keywords only, read by the table's names
         super().__init__(scope, construct_id)
-        given = {"port": port, "alb_id": alb_id, "stale_after": stale_after,
-                 "lookups": lookups, "dns_servers": dns_servers,
-                 "allowed_cidrs": allowed_cidrs, "policy": policy, "dry_run": dry_run,
-                 "concurrency": concurrency, "api_rate": api_rate,
-                 "resync_every": resync_every, "follow_interval": follow_interval,
-                 "follow_for": follow_for, "discover": discover, "owner": owner,
-                 "discover_prefix": discover_prefix, "discover_every": discover_every,
-                 "outside_vpc": outside_vpc}
-        variables = setting_variables({k: v for k, v in given.items() if k != "port"})
+        # port is the first mapping's (a key of TGSYNC_MAPPINGS), not the function's.
+        variables = setting_variables({item.cdk: arguments[item.cdk] for item in
+                                       KEYWORD_SETTINGS if item.cdk and item.cdk != "port"})
         on = discover_on(discover)
         every = schedule or Duration.minutes(1)
         _check_schedule(every)

@@ -47,7 +47,10 @@ class OpenSearchBehindAlb(Stack):
                  **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         vpc = ec2.Vpc.from_lookup(self, "Vpc", vpc_id=settings["vpc_id"])
-        private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+        # Nothing here needs the internet: the ALB is internal, the domain is in the VPC,
+        # and tgsync reaches the ELB API through the interface endpoint it creates (its
+        # logs go through Lambda itself). So isolated subnets, no NAT.
+        private = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
         alb_group = ec2.SecurityGroup(self, "AlbSecurityGroup", vpc=vpc,
                                       description="internal ALB: HTTPS from the clients",
@@ -86,9 +89,11 @@ class OpenSearchBehindAlb(Stack):
                 self, "Certificate", settings["certificate_arn"])],
             default_target_groups=[group])
 
+        # create_elb_endpoint: leave it out if the VPC has an elasticloadbalancing
+        # endpoint already (the function's security group then allows HTTPS to the VPC).
         HostnameTargetSync(self, "OpenSearch", hostname=settings["domain_endpoint"],
                            target_group=group, vpc=vpc, vpc_subnets=private,
-                           follow_interval=Duration.seconds(10))
+                           follow_interval=Duration.seconds(10), create_elb_endpoint=True)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ substance, the role writes only to the groups given, bad options are named."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -27,8 +28,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 
-from tgsync.cdk import ELB_ACTIONS_WRITE, HostnameTargetSync
-from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS, WRITE_OPERATIONS
+from tgsync.cdk import ELB_ACTIONS_TARGETS, HostnameTargetSync
+from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS
+from tgsync.settings import SETTINGS
 
 HOSTNAME = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
 DOMAIN = "arn:aws:es:eu-west-1:111122223333:domain/logs"
@@ -63,6 +65,10 @@ def code(tmp_path_factory) -> Placeholder:
 def synth(code, **options) -> tuple[dict, HostnameTargetSync, Stack]:
     stack = Stack(App(), "Test")
     vpc, group = network(stack)
+    return finish(stack, vpc, group, code, **options)
+
+
+def finish(stack, vpc, group, code, **options) -> tuple[dict, HostnameTargetSync, Stack]:
     options.setdefault("hostname", HOSTNAME)
     options.setdefault("target_group", group)
     sync = HostnameTargetSync(stack, "OpenSearch", vpc=vpc, code=code(), vpc_subnets=(
@@ -92,7 +98,8 @@ def test_the_five_line_example_deploys_the_function_as_the_stack_does(five_lines
     assert function["Handler"] == "tgsync.lambda_handler.handler"
     assert (function["ReservedConcurrentExecutions"], function["Timeout"],
             function["MemorySize"]) == (1, 55, 256)
-    assert function["LoggingConfig"]["LogFormat"] == "JSON"
+    assert {k: v for k, v in function["LoggingConfig"].items() if k != "LogGroup"} == {
+        "LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
     assert len(function["VpcConfig"]["SubnetIds"]) == 2
     mappings = function["Environment"]["Variables"]["TGSYNC_MAPPINGS"]["Fn::Join"][1]
     assert mappings[0] == f'[{{"hostname":"{HOSTNAME}","target_group_arn":"'
@@ -115,33 +122,147 @@ def test_the_schedule_ticks_every_minute_and_drops_late_ticks(five_lines):
     assert json.loads(target["Input"]) == {"source": "tgsync.schedule"}
 
 
+def test_only_the_schedule_group_of_the_schedule_may_use_its_role(five_lines):
+    template, _, _ = five_lines
+    (schedule,) = of_type(template, "AWS::Scheduler::Schedule")
+    (group,) = of_type(template, "AWS::Scheduler::ScheduleGroup")
+    assert schedule["GroupName"] == group["Name"]
+    (role,) = [r for r in of_type(template, "AWS::IAM::Role")
+               if "scheduler.amazonaws.com" in json.dumps(r["AssumeRolePolicyDocument"])]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    condition = trust["Condition"]["StringEquals"]
+    assert condition["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    # Scheduler reports the schedule group as the source, never the schedule itself.
+    arn = condition["aws:SourceArn"]["Fn::Join"][1]
+    assert arn[-2:] == [":schedule-group/", group["Name"]] or arn[-1].endswith(
+        f":schedule-group/{group['Name']}")
+
+
 def test_the_role_reads_everywhere_but_writes_only_to_the_group_given(five_lines):
     template, _, _ = five_lines
     granted = {}
     for statement in statements(template):
         actions = statement["Action"]
         for action in [actions] if isinstance(actions, str) else actions:
-            granted.setdefault(action, []).append(statement["Resource"])
+            granted.setdefault(action, []).append(statement)
     elb = {a for a in granted if a.startswith("elasticloadbalancing:")}
     assert elb == {f"elasticloadbalancing:{op}" for op in OPERATIONS}
     for op in READ_OPERATIONS:
-        assert granted[f"elasticloadbalancing:{op}"] == ["*"]
-    for op in WRITE_OPERATIONS:  # no write action on "*"
-        (resource,) = granted[f"elasticloadbalancing:{op}"]
-        assert resource != "*" and "Ref" in resource
+        assert [s["Resource"] for s in granted[f"elasticloadbalancing:{op}"]] == ["*"]
+    for op in ("RegisterTargets", "DeregisterTargets"):  # no write action on "*"
+        (statement,) = granted[f"elasticloadbalancing:{op}"]
+        assert statement["Resource"] != "*" and "Ref" in statement["Resource"]
+        assert "Condition" not in statement
+    for op in ("AddTags", "RemoveTags"):  # and only tgsync's own memory tags
+        (statement,) = granted[f"elasticloadbalancing:{op}"]
+        assert "Ref" in statement["Resource"]
+        assert statement["Condition"] == {
+            "ForAllValues:StringLike": {"aws:TagKeys": ["tgsync:missing:*"]}}
+
+
+def test_the_role_has_no_managed_policy_and_writes_only_its_own_logs(five_lines):
+    template, _, _ = five_lines
     (role,) = [r for r in of_type(template, "AWS::IAM::Role")
                if "lambda.amazonaws.com" in json.dumps(r["AssumeRolePolicyDocument"])]
-    assert "AWSLambdaVPCAccessExecutionRole" in json.dumps(role["ManagedPolicyArns"])
+    assert "ManagedPolicyArns" not in role
+    by_sid = {s.get("Sid"): s for s in statements(template)}
+    logs = by_sid["WriteOwnLogGroupOnly"]
+    assert sorted(logs["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    (log_group,) = [k for k, r in template["Resources"].items()
+                    if r["Type"] == "AWS::Logs::LogGroup"]
+    assert logs["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
+    ec2_actions = {a: s for s in statements(template) for a in
+                   ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+                   if a.startswith("ec2:")}
+    assert set(ec2_actions) == {
+        "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses"}
+    for action, statement in ec2_actions.items():
+        if action.startswith("ec2:Describe"):
+            assert statement["Resource"] == "*"
+        else:  # network interfaces of this account and region, never "*"
+            resources = statement["Resource"]
+            resources = resources if isinstance(resources, list) else [resources]
+            assert "*" not in resources
+            assert any(":network-interface/*" in json.dumps(r) for r in resources)
+    create = json.dumps(ec2_actions["ec2:CreateNetworkInterface"]["Resource"])
+    assert create.count(":subnet/") == 2 and create.count(":security-group/") == 1
+
+
+def health_query(namespace: str, where: str) -> str:
+    """The Metrics Insights query of ELB's HealthyHostCount the brief asks for."""
+    return ("SELECT MIN(HealthyHostCount) "  # noqa: S608 - CloudWatch's query, no database
+            f'FROM SCHEMA("{namespace}", LoadBalancer, TargetGroup){where} '
+            "GROUP BY LoadBalancer, TargetGroup ORDER BY MIN() ASC")
+
+
+def health_alarms(template: dict) -> dict[str, str]:
+    """The Metrics Insights alarms: namespace -> query (a token's parts as <TOKEN>)."""
+    found = {}
+    for alarm in of_type(template, "AWS::CloudWatch::Alarm"):
+        if "Metrics" not in alarm:
+            continue
+        (query,) = alarm["Metrics"]
+        assert (query["Period"], query["ReturnData"]) == (60, True)
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "LessThanThreshold")
+        assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 3)
+        assert alarm["TreatMissingData"] == "notBreaching"
+        expression = query["Expression"]
+        if isinstance(expression, dict):
+            expression = "".join(part if isinstance(part, str) else "<TOKEN>"
+                                 for part in expression["Fn::Join"][1])
+        namespace = expression.split('SCHEMA("')[1].split('"')[0]
+        found[namespace] = expression
+    assert set(found) == {"AWS/ApplicationELB", "AWS/NetworkELB"}
+    return found
 
 
 def test_the_alarms_of_the_stack_are_there(five_lines):
     template, _, _ = five_lines
-    metrics = sorted(a["MetricName"] for a in of_type(template, "AWS::CloudWatch::Alarm"))
-    assert metrics == ["Errors", "Invocations", "MinHealthyTargets", "ResolutionFailures"]
+    metrics = sorted(a["MetricName"] for a in of_type(template, "AWS::CloudWatch::Alarm")
+                     if "MetricName" in a)
+    assert metrics == ["Errors", "Invocations", "ResolutionFailures"]
     (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["DashboardBody"])
-    assert all(name in body for name in ("HealthyTargets", "Registrations", "MappingFailures",
-                                         "Throttles"))
+    assert all(name in body for name in ("HealthyTargets", "MinHealthyTargets", "Registrations",
+                                         "MappingFailures", "Throttles"))
+
+
+def test_no_healthy_target_alarms_read_elb_metric_for_the_one_group_kept(five_lines):
+    template, _, _ = five_lines
+    queries = health_alarms(template)
+    for namespace, query in queries.items():
+        assert query == health_query(namespace, " WHERE TargetGroup = '<TOKEN>'")
+    (alarm, _) = [a for a in of_type(template, "AWS::CloudWatch::Alarm") if "Metrics" in a]
+    (group,) = [k for k, r in template["Resources"].items()
+                if r["Type"] == "AWS::ElasticLoadBalancingV2::TargetGroup"]
+    # targetgroup/name/id: the sixth field of the group's ARN.
+    assert alarm["Metrics"][0]["Expression"]["Fn::Join"][1][1] == {
+        "Fn::Select": [5, {"Fn::Split": [":", {"Ref": group}]}]}
+
+
+@pytest.mark.parametrize(("options", "where"), [
+    ({"discover": True}, ""),
+    ({"discover": True, "health_alarm_filter": "LoadBalancer = 'app/search/0123'"},
+     " WHERE LoadBalancer = 'app/search/0123'"),
+])
+def test_no_healthy_target_alarms_without_one_group_take_the_filter(code, options, where):
+    template, _, _ = synth(code, **options)
+    for namespace, query in health_alarms(template).items():
+        assert query == health_query(namespace, where)
+
+
+def test_no_healthy_target_alarms_see_mappings_added_later(code):
+    stack = Stack(App(), "Later")
+    vpc, group = network(stack)
+    other = elbv2.NetworkTargetGroup(stack, "Db", vpc=vpc, port=5432,
+                                     target_type=elbv2.TargetType.IP)
+    sync = HostnameTargetSync(stack, "Sync", vpc=vpc, code=code(), hostname=HOSTNAME,
+                              target_group=group)
+    sync.add_mapping("db.internal.example.com", other)
+    queries = health_alarms(assertions.Template.from_stack(stack).to_json())
+    assert all("WHERE" not in query for query in queries.values())
 
 
 def test_add_mapping_keeps_more_groups_and_scopes_writes_to_each(code):
@@ -159,33 +280,84 @@ def test_add_mapping_keeps_more_groups_and_scopes_writes_to_each(code):
     assert json.loads(text) == [
         {"hostname": HOSTNAME, "target_group_arn": "ARN"},
         {"hostname": "db.internal.example.com", "target_group_arn": "ARN", "port": 5432}]
-    (writes,) = [s for s in statements(template) if ELB_ACTIONS_WRITE[0] in s["Action"]]
+    (writes,) = [s for s in statements(template) if ELB_ACTIONS_TARGETS[0] in s["Action"]]
     assert len(writes["Resource"]) == 2
 
 
-def test_every_option_reaches_the_function_as_its_variable(code):
-    topic_stack = Stack(App(), "Options")
-    vpc, group = network(topic_stack)
-    topic = sns.Topic(topic_stack, "Alarms")
+#: A value for every CDK keyword of SETTINGS, and what the function's variable then holds.
+GOOD = {
+    "port": (9200, None), "alb_id": ("front", "front"),
+    "stale_after": (Duration.minutes(5), "300"), "lookups": (5, "5"),
+    "dns_servers": (["10.0.0.2", "[fd00::53]:5353"], "10.0.0.2,[fd00::53]:5353"),
+    "allowed_cidrs": (["10.0.0.0/16"], "10.0.0.0/16"), "policy": ("upsert-only", "upsert-only"),
+    "dry_run": (True, "true"), "concurrency": (8, "8"), "api_rate": (4, "4"),
+    "resync_every": (600, "600"), "discover": (True, "tags"), "owner": ("team-a", "team-a"),
+    "discover_prefix": ("search-", "search-"), "discover_every": (Duration.minutes(10), "600"),
+    "outside_vpc": ("allow", "allow"), "follow_interval": (Duration.seconds(5), "5"),
+    "follow_for": (Duration.minutes(3), "180"),
+}
+#: A value the function refuses, for keywords with neither bounds nor choices.
+BAD = {"dns_servers": ["dns.example.com"], "allowed_cidrs": ["10.0.0.0/33"],
+       "owner": "team a!", "discover_prefix": "-search"}
+#: Keywords the function takes any string for.
+ANY_TEXT = {"alb_id"}
+#: What a keyword needs beside it to be allowed at all.
+NEEDS = {"owner": {"discover": True}, "discover_prefix": {"discover": True}}
+KEYWORDS = [item for item in SETTINGS if item.cdk is not None]
+
+
+def refused(item) -> list:
+    """Values of this setting the function refuses: just past each bound, a bad choice."""
+    if item.low is not None:
+        return [item.low - 1, item.high + 1]
+    if item.choices is not None:
+        return ["bogus"]
+    return [] if item.cdk in ANY_TEXT else [BAD[item.cdk]]
+
+
+def test_every_setting_with_a_cdk_name_is_a_keyword_with_a_test_value():
+    parameters = inspect.signature(HostnameTargetSync.__init__).parameters
+    for item in KEYWORDS:
+        assert item.cdk in parameters, f"{item.cdk} ({item.env}) is no keyword of the construct"
+        assert item.cdk in GOOD, f"give {item.cdk} a value in GOOD"
+        assert refused(item) or item.cdk in ANY_TEXT
+
+
+@pytest.mark.parametrize(("keyword", "value"), [
+    (item.cdk, value) for item in KEYWORDS for value in refused(item)])
+def test_a_value_the_function_refuses_fails_the_synth_naming_the_keyword(code, keyword, value):
+    with pytest.raises(ValueError, match=rf"^{keyword}=") as caught:
+        synth(code, **NEEDS.get(keyword, {}), **{keyword: value})
+    # Then what the function itself would say of its variable, which names the fix.
+    text = (",".join(value) if isinstance(value, list) else
+            str(int(value)) if isinstance(value, float) and value.is_integer() else str(value))
+    item = next(item for item in KEYWORDS if item.cdk == keyword)
+    with pytest.raises(ValueError, match=r".") as parsed:
+        item.parse(text)
+    assert str(caught.value).endswith(f": {parsed.value}")
+
+
+def test_every_setting_given_reaches_the_function_as_its_variable(code):
+    stack = Stack(App(), "Options")
+    vpc, group = network(stack)
+    topic = sns.Topic(stack, "Alarms")
     HostnameTargetSync(
-        topic_stack, "Sync", vpc=vpc, code=code(), hostname=f"https://{HOSTNAME}/",
-        target_group=group, port=9200, stale_after=Duration.minutes(5), lookups=5,
-        dns_servers=["10.0.0.2"], allowed_cidrs=["10.0.0.0/16"], policy="upsert-only",
-        dry_run=True, concurrency=8, api_rate=4, resync_every=Duration.minutes(10),
-        follow_interval=Duration.seconds(5), follow_for=Duration.minutes(3),
+        stack, "Sync", vpc=vpc, code=code(), hostname=f"https://{HOSTNAME}/",
+        target_group=group, **{keyword: value for keyword, (value, _) in GOOD.items()},
         schedule=Duration.minutes(2), memory_size=512, alarm_topic=topic,
-        architecture=lambda_.Architecture.X86_64, log_level="DEBUG", alb_id="front",
-        log_encryption_key=kms.Key(topic_stack, "Logs"))
-    template = assertions.Template.from_stack(topic_stack).to_json()
+        architecture=lambda_.Architecture.X86_64, log_level="DEBUG",
+        log_encryption_key=kms.Key(stack, "Logs"))
+    template = assertions.Template.from_stack(stack).to_json()
     (function,) = of_type(template, "AWS::Lambda::Function")
     variables = function["Environment"]["Variables"]
+    by_keyword = {item.cdk: item for item in KEYWORDS}
     assert {k: v for k, v in variables.items() if k != "TGSYNC_MAPPINGS"} == {
-        "TGSYNC_STALE_AFTER": "300", "TGSYNC_LOOKUPS": "5", "TGSYNC_DNS_SERVERS": "10.0.0.2",
-        "TGSYNC_ALLOWED_CIDRS": "10.0.0.0/16", "TGSYNC_POLICY": "upsert-only",
-        "TGSYNC_DRY_RUN": "true", "TGSYNC_CONCURRENCY": "8", "TGSYNC_API_RATE": "4",
-        "TGSYNC_RESYNC_EVERY": "600", "TGSYNC_FOLLOW_INTERVAL": "5",
-        "TGSYNC_FOLLOW_FOR": "180", "AlbId": "front", "POWERTOOLS_SERVICE_NAME": "tgsync",
-        "POWERTOOLS_METRICS_NAMESPACE": "tgsync", "POWERTOOLS_LOG_LEVEL": "DEBUG"}
+        **{by_keyword[keyword].env: text for keyword, (_, text) in GOOD.items()
+           if text is not None},
+        "POWERTOOLS_SERVICE_NAME": "tgsync", "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG"}
+    assert function["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+    # port is the first mapping's (add_mapping takes one per group).
     assert f'"hostname":"{HOSTNAME}"' in variables["TGSYNC_MAPPINGS"]["Fn::Join"][1][0]
     assert '"port":9200' in variables["TGSYNC_MAPPINGS"]["Fn::Join"][1][2]
     assert (function["MemorySize"], function["Architectures"]) == (512, ["x86_64"])
@@ -196,11 +368,20 @@ def test_every_option_reaches_the_function_as_its_variable(code):
     assert "Fn::GetAtt" in logs["KmsKeyId"]
 
 
+@pytest.mark.parametrize(("value", "text"), [(True, "allow"), (False, "refuse"),
+                                             ("refuse", "refuse")])
+def test_outside_vpc_takes_a_bool_or_the_stack_word(code, value, text):
+    template, _, _ = synth(code, outside_vpc=value)
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert function["Environment"]["Variables"]["TGSYNC_OUTSIDE_VPC"] == text
+
+
 def test_domain_arns_add_both_event_rules_with_a_dead_letter_queue(code):
     template, _, _ = synth(code, domain_arns=[DOMAIN], create_elb_endpoint=True)
     rules = of_type(template, "AWS::Events::Rule")
     patterns = sorted((r["EventPattern"] for r in rules), key=json.dumps)
     assert patterns[0]["detail"]["requestParameters"] == {"domainName": ["logs"]}
+    assert patterns[0]["detail"]["errorCode"] == [{"exists": False}]  # calls that failed: none
     assert patterns[1]["resources"] == [DOMAIN]
     assert all(r["Targets"][0]["DeadLetterConfig"] for r in rules)
     permissions = of_type(template, "AWS::Lambda::Permission")
@@ -211,32 +392,150 @@ def test_domain_arns_add_both_event_rules_with_a_dead_letter_queue(code):
     assert "elasticloadbalancing" in json.dumps(endpoint["ServiceName"])
 
 
-def test_discovery_writes_only_where_the_tags_ask(code):
+@pytest.mark.parametrize(("owner", "owned"), [
+    ("team-a", {"StringEquals": {"aws:ResourceTag/tgsync:owner": "team-a"}}),
+    (None, {"Null": {"aws:ResourceTag/tgsync:owner": "true"}}),
+])
+def test_discovery_writes_only_where_the_tags_ask(code, owner, owned):
     template, _, _ = synth(code, hostname=None, target_group=None, discover=True,
-                           owner="team-a")
+                           owner=owner)
     by_sid = {s.get("Sid"): s for s in statements(template)}
-    assert by_sid["ChangeOnlyGroupsThatAskForIt"]["Condition"] == {
-        "Null": {"aws:ResourceTag/tgsync:hostname": "false"},
-        "StringEquals": {"aws:ResourceTag/tgsync:owner": "team-a"}}
-    assert by_sid["RemoveOnlyOwnMemoryTags"]["Condition"] == {
-        "ForAllValues:StringLike": {"aws:TagKeys": ["tgsync:missing:*"]}}
+    hostname = {"aws:ResourceTag/tgsync:hostname": "false"}
+    asks = ({"Null": hostname, **owned} if owner else
+            {"Null": {**hostname, **owned["Null"]}})
+    assert by_sid["ChangeOnlyGroupsThatAskForIt"]["Condition"] == asks
+    own_keys = {"ForAllValues:StringLike": {"aws:TagKeys": ["tgsync:missing:*"]}}
+    assert by_sid["WriteOnlyOwnMemoryTagsOnThoseGroups"]["Condition"] == {**asks, **own_keys}
+    # Letting go: no hostname tag needed any more, but the owner still must match.
+    assert by_sid["RemoveOnlyOwnMemoryTags"]["Condition"] == {**owned, **own_keys}
     assert "ChangeOnlyTheKeptTargetGroups" not in by_sid
+    for sid in ("ChangeOnlyGroupsThatAskForIt", "WriteOnlyOwnMemoryTagsOnThoseGroups",
+                "RemoveOnlyOwnMemoryTags"):
+        assert by_sid[sid]["Resource"]["Fn::Join"][1][-1].endswith(":targetgroup/*")
     (function,) = of_type(template, "AWS::Lambda::Function")
-    assert function["Environment"]["Variables"]["TGSYNC_OWNER"] == "team-a"
+    assert function["Environment"]["Variables"].get("TGSYNC_OWNER") == owner
+
+
+def test_a_discover_prefix_scopes_every_discovery_write_to_those_names(code):
+    template, _, _ = synth(code, hostname=None, target_group=None, discover=True,
+                           discover_prefix="search-")
+    by_sid = {s.get("Sid"): s for s in statements(template)}
+    for sid in ("ChangeOnlyGroupsThatAskForIt", "WriteOnlyOwnMemoryTagsOnThoseGroups",
+                "RemoveOnlyOwnMemoryTags"):
+        assert by_sid[sid]["Resource"]["Fn::Join"][1][-1].endswith(":targetgroup/search-*")
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert function["Environment"]["Variables"]["TGSYNC_DISCOVER_PREFIX"] == "search-"
 
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"schedule": Duration.minutes(5)}, "schedule=300s: give 1 to 4 whole minutes"),
     ({"hostname": "ftp://logs.example.com"}, "hostname 'ftp://logs.example.com' has scheme"),
-    ({"port": 70000}, "port=70000: give a port from 1 to 65535"),
-    ({"policy": "delete"}, "policy='delete': use 'sync' or 'upsert-only'"),
+    ({"port": 70000}, "port=70000: 70000 is out of range; give a whole number from 1 to 65535"),
+    ({"policy": "delete"}, "policy='delete': 'delete' is not a policy; use one of: sync, "
+                           "upsert-only"),
     ({"owner": "team-a"}, "owner is set but discover is not"),
+    ({"discover_prefix": "search-"}, "discover_prefix is set but discover is not"),
     ({"hostname": None}, "give hostname and target_group together"),
+    ({"log_level": "TRACE"}, "log_level='TRACE': use one of DEBUG, INFO, WARN, ERROR"),
+    ({"stale_after": Duration.days(8)}, "stale_after=691200s: '691200' is out of range; "
+                                        "give seconds from 0 to 604800"),
+    ({"follow_interval": 0.5}, "follow_interval=0.5: '0.5' is out of range; give seconds "
+                               "from 1 to 60 (0 turns it off)"),
 ])
 def test_a_bad_option_is_named_with_its_fix(code, options, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")) as caught:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
         synth(code, **options)
     assert message in str(caught.value)
+
+
+def function_groups(template: dict) -> list[str]:
+    """The logical IDs of the function's security groups."""
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    return [ref["Fn::GetAtt"][0] for ref in function["VpcConfig"]["SecurityGroupIds"]]
+
+
+def egress(template: dict) -> list[dict]:
+    """The function's security group's egress rules, inline and separate."""
+    (group_id,) = function_groups(template)
+    rules = list(template["Resources"][group_id]["Properties"].get("SecurityGroupEgress", []))
+    rules += [r for r in of_type(template, "AWS::EC2::SecurityGroupEgress")
+              if r["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}]
+    return rules
+
+
+def test_the_function_may_reach_the_elb_api_and_the_resolver_only(five_lines):
+    template, _, _ = five_lines
+    (vpc,) = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::EC2::VPC"]
+    cidr = {"Fn::GetAtt": [vpc, "CidrBlock"]}
+    # base+2 (the resolver) and base+3 (reserved by AWS): the second /31 of the VPC.
+    resolver = {"Fn::Select": [1, {"Fn::Cidr": [cidr, 2, "1"]}]}
+    assert sorted(((r["IpProtocol"], r["FromPort"], r["ToPort"], json.dumps(r["CidrIp"]))
+                   for r in egress(template)), key=str) == sorted([
+        ("tcp", 443, 443, json.dumps(cidr)), ("udp", 53, 53, json.dumps(resolver)),
+        ("tcp", 53, 53, json.dumps(resolver))], key=str)
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert len(function["VpcConfig"]["SecurityGroupIds"]) == 1
+
+
+def test_a_looked_up_vpc_gets_its_resolver_address_and_dns_servers_their_own(code):
+    stack = Stack(App(), "Looked")
+    vpc = ec2.Vpc.from_vpc_attributes(stack, "Vpc", vpc_id="vpc-0123",
+                                      vpc_cidr_block="10.20.0.0/16",
+                                      availability_zones=["eu-west-1a"],
+                                      isolated_subnet_ids=["subnet-0123"])
+    group = elbv2.ApplicationTargetGroup.from_target_group_attributes(
+        stack, "Group", target_group_arn="arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
+                                         "targetgroup/search/0123456789abcdef")
+    template, _, _ = finish(stack, vpc, group, code)
+    dns = {(r["IpProtocol"], r["FromPort"], r["CidrIp"]) for r in egress(template)
+           if r["FromPort"] != 443}
+    assert dns == {("udp", 53, "10.20.0.2/32"), ("tcp", 53, "10.20.0.2/32")}
+    query = health_alarms(template)["AWS/ApplicationELB"]
+    assert "WHERE TargetGroup = 'targetgroup/search/0123456789abcdef'" in query
+
+    stack = Stack(App(), "Servers")
+    vpc, group = network(stack)
+    template, _, _ = finish(stack, vpc, group, code, dns_servers=["10.0.0.2", "[fd00::53]:5353"])
+    dns = {(r["IpProtocol"], r["FromPort"], r.get("CidrIp") or r.get("CidrIpv6"))
+           for r in egress(template) if r["FromPort"] != 443}
+    assert dns == {("udp", 53, "10.0.0.2/32"), ("tcp", 53, "10.0.0.2/32"),
+                   ("udp", 5353, "fd00::53/128"), ("tcp", 5353, "fd00::53/128")}
+
+
+def test_the_elb_endpoint_admits_the_function_only_and_this_account_only(code):
+    template, _, _ = synth(code, create_elb_endpoint=True)
+    groups = {k: r["Properties"] for k, r in template["Resources"].items()
+              if r["Type"] == "AWS::EC2::SecurityGroup"}
+    (function_group,) = function_groups(template)
+    (endpoint_group,) = [k for k in groups if k != function_group]
+    assert "SecurityGroupIngress" not in groups[endpoint_group]  # no CIDR, least of all the VPC's
+    (ingress,) = of_type(template, "AWS::EC2::SecurityGroupIngress")
+    assert ingress["SourceSecurityGroupId"] == {"Fn::GetAtt": [function_group, "GroupId"]}
+    assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"]) == ("tcp", 443, 443)
+    https = [r for r in egress(template) if r["FromPort"] == 443]
+    assert [r.get("DestinationSecurityGroupId") for r in https] == [
+        {"Fn::GetAtt": [endpoint_group, "GroupId"]}]
+    (endpoint,) = of_type(template, "AWS::EC2::VPCEndpoint")
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"AWS": "*"}
+    assert statement["Condition"] == {"StringEquals": {
+        "aws:PrincipalAccount": {"Ref": "AWS::AccountId"},
+        "aws:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_security_groups_given_are_used_as_they_are(code):
+    stack = Stack(App(), "Own")
+    vpc, group = network(stack)
+    own = ec2.SecurityGroup(stack, "Own", vpc=vpc, description="the users own")
+    template, sync, _ = finish(stack, vpc, group, code, security_groups=[own],
+                               create_elb_endpoint=True)
+    assert sync.security_group is None
+    assert function_groups(template) == [
+        k for k, r in template["Resources"].items() if k.startswith("Own")
+        and r["Type"] == "AWS::EC2::SecurityGroup"]
+    assert len(of_type(template, "AWS::EC2::SecurityGroup")) == 2  # the user's, the endpoint's
+    (ingress,) = of_type(template, "AWS::EC2::SecurityGroupIngress")
+    assert ingress["SourceSecurityGroupId"]["Fn::GetAtt"][0].startswith("Own")
 
 
 def test_the_example_app_synthesises_the_alb_in_front_of_opensearch(tmp_path):
@@ -257,3 +556,12 @@ def test_the_example_app_synthesises_the_alb_in_front_of_opensearch(tmp_path):
     assert (listener["Protocol"], listener["Port"]) == ("HTTPS", 443)
     (group,) = of_type(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
     assert group["TargetType"] == "ip"
+    # Isolated subnets, no NAT: the ELB API through the endpoint the construct creates.
+    (endpoint,) = of_type(template, "AWS::EC2::VPCEndpoint")
+    assert "elasticloadbalancing" in json.dumps(endpoint["ServiceName"])
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert function["VpcConfig"]["SubnetIds"] == endpoint["SubnetIds"] == [
+        "subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    dns = [r for g in of_type(template, "AWS::EC2::SecurityGroup")
+           for r in g.get("SecurityGroupEgress", []) if r["FromPort"] == 53]
+    assert {r["CidrIp"] for r in dns} == {"10.0.0.2/32"}

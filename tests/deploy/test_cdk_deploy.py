@@ -22,6 +22,7 @@ if shutil.which("node") is None:
                 allow_module_level=True)
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 ACCOUNT = "123456789012"  # moto's account
+CIDR = "10.0.0.0/16"
 
 
 def synthesise(outdir: Path) -> Path:
@@ -32,11 +33,17 @@ def synthesise(outdir: Path) -> Path:
     from tgsync.cdk import HostnameTargetSync
     app = App(outdir=str(outdir))
     stack = Stack(app, "CdkSync", env=Environment(account=ACCOUNT, region=REGION))
-    vpc = ec2.Vpc(stack, "Vpc", availability_zones=[f"{REGION}a", f"{REGION}b"], nat_gateways=0,
-                  restrict_default_security_group=False,
-                  subnet_configuration=[ec2.SubnetConfiguration(
-                      name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)])
-    group = elbv2.ApplicationTargetGroup(stack, "Group", vpc=vpc, port=443,
+    zones = [f"{REGION}a", f"{REGION}b"]
+    made = ec2.Vpc(stack, "Vpc", availability_zones=zones, nat_gateways=0,
+                   ip_addresses=ec2.IpAddresses.cidr(CIDR), restrict_default_security_group=False,
+                   subnet_configuration=[ec2.SubnetConfiguration(
+                       name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)])
+    # moto's CloudFormation has no Fn::Cidr, which the construct needs to find the
+    # resolver of a VPC whose CIDR is a token: give it the CIDR as a looked-up VPC does.
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack, "Network", vpc_id=made.vpc_id, vpc_cidr_block=CIDR, availability_zones=zones,
+        isolated_subnet_ids=[subnet.subnet_id for subnet in made.isolated_subnets])
+    group = elbv2.ApplicationTargetGroup(stack, "Group", vpc=made, port=443,
                                          protocol=elbv2.ApplicationProtocol.HTTPS,
                                          target_type=elbv2.TargetType.IP)
     HostnameTargetSync(stack, "OpenSearch", hostname=HOSTNAME, target_group=group, vpc=vpc)

@@ -7,30 +7,35 @@ STAMP  := $(VENV)/.installed-test
 # Every target that is not a file is phony (a stray folder named like one, such as
 # deploy/, must not make it "up to date").
 .PHONY: help install check test lint unit soak demo bench bench-update package deploy \
-        check-templates sam-template cdk-synth mutate clean
+        check-templates sam-template cdk-synth mutate clean lock constraints
 
 help:
 	@echo "make check            lint, types, unit, property and integration tests (under a minute)"
-	@echo "make test             set up .venv, lint, run the whole test suite (what CI runs)"
+	@echo "make test             set up .venv, lint, run the whole suite with branch coverage (what CI runs)"
 	@echo "make lint             ruff and mypy --strict"
 	@echo "make unit             unit and property tests only (seconds)"
 	@echo "make demo             the failover story, locally, no AWS account needed"
 	@echo "make soak             the long randomized soak (10,000+ cycles, about 15 minutes)"
 	@echo "make bench            benchmarks against the original (about 10 minutes; out/benchmarks.md)"
 	@echo "make bench-update     the same, rewriting the tracked benchmarks/results.md"
-	@echo "make mutate           mutation testing of plan.py, guard.py and registry.py (mutmut)"
-	@echo "make package          build the Lambda zip (ARCH=arm64|x86_64)"
-	@echo "make deploy           build, upload and deploy: BUCKET=... [STACK=...] [PARAMS=...]"
-	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates"
+	@echo "make mutate           mutation testing of plan.py, guard.py, registry.py and follow.py (mutmut)"
+	@echo "make package          build the Lambda zip from git-tracked source and the hashed lock (ARCH=arm64|x86_64)"
+	@echo "make deploy           build, upload, deploy and verify the function's code: BUCKET=... [STACK=...] [PARAMS=...]"
+	@echo "make lock             rewrite src/tgsync/requirements.lock (hashes) from src/requirements.txt"
+	@echo "make constraints      rewrite constraints/dev.txt with the newest test, lint and CDK tools"
+	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates (and the CDK app's)"
 	@echo "make sam-template     regenerate deploy/sam/template.yaml from deploy/tgsync.yaml"
 	@echo "make cdk-synth        synthesise the example CDK app (deploy/cdk) into out/cdk"
-	@echo "make install          set up .venv only"
-	@echo "make clean            remove .venv, build outputs and caches"
+	@echo "make install          set up .venv only (tools at the versions of constraints/dev.txt)"
+	@echo "make clean            remove .venv, .tools, build outputs, caches and coverage data"
 
-$(STAMP): pyproject.toml
+# The tools at the versions of constraints/dev.txt: a new moto (whose internals the test
+# lab patches) or linter must not break a fresh clone.
+CONSTRAINTS := constraints/dev.txt
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,cdk]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,cdk]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,8 +44,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Branch coverage of tgsync; the floor is fail_under in pyproject.toml.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=tgsync --cov-branch --cov-report=term:skip-covered
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/property
@@ -50,7 +56,8 @@ check: lint
 	$(BIN)/pytest -m "not slow" tests/unit tests/property tests/integration
 
 clean:
-	rm -rf $(VENV) build dist out .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) build dist out mutants .pytest_cache .ruff_cache .mypy_cache \
+	  .hypothesis .coverage
 
 # The failover story on 127.0.0.1. DEMO_ARGS="--tick 1" runs faster, "--keep" leaves it up.
 demo: $(STAMP)
@@ -67,10 +74,30 @@ mutate: $(STAMP)
 soak: $(STAMP)
 	PYTHONPATH=. $(BIN)/python -m testlab.soak $(SOAK_ARGS)
 
-# The Lambda zip, reproducible: ARCH=arm64 (default) or x86_64.
+# The Lambda zip, reproducible: ARCH=arm64 (default) or x86_64. tgsync's git-tracked
+# files, and the dependencies installed with pip --require-hashes from the lock.
 ARCH ?= arm64
 package: $(STAMP)
 	$(BIN)/python deploy/package.py --arch $(ARCH)
+
+# After changing a pin in src/requirements.txt: the hash of each pin's wheel for both
+# architectures (pip download), into src/tgsync/requirements.lock. Commit both files.
+lock: $(STAMP)
+	$(BIN)/python deploy/package.py --lock
+
+# Upgrading the test, lint and CDK tools on purpose: a clean virtualenv with the newest
+# versions the extras allow, frozen into constraints/dev.txt (its comment header kept).
+# Run make test on the result before committing it.
+CONSTRAINTS_VENV := build/constraints-venv
+constraints:
+	rm -rf $(CONSTRAINTS_VENV)
+	$(PYTHON) -m venv $(CONSTRAINTS_VENV)
+	$(CONSTRAINTS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CONSTRAINTS_VENV)/bin/python -m pip install --quiet '.[test,cdk]'
+	{ grep '^#' $(CONSTRAINTS); $(CONSTRAINTS_VENV)/bin/python -m pip freeze --exclude tgsync \
+	  | sort -f; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(CONSTRAINTS_VENV)
 
 # One-command deployment: make deploy BUCKET=my-bucket [STACK=tgsync] [PARAMS=params.json]
 STACK ?= tgsync

@@ -1,22 +1,31 @@
 """Deploy tgsync in one command: ``make deploy BUCKET=my-bucket`` (see README).
 
-Builds the Lambda zip, uploads it (and the template, and any nested template) to the
-S3 bucket you name, creates or updates the CloudFormation stack, waits, and prints
-the stack's outputs. AWS credentials, region and endpoint come from the standard
-AWS settings (``AWS_PROFILE``, ``AWS_REGION``, ...).
+Builds the Lambda zip, uploads it (and any nested template) to the S3 bucket you name,
+creates or updates the CloudFormation stack, waits, checks that the function runs the
+zip built here, and prints the stack's outputs. AWS credentials, region and endpoint
+come from the standard AWS settings (``AWS_PROFILE``, ``AWS_REGION``, ...).
 
-Exit codes: 0 deployed (or nothing to change), 1 the stack failed, 2 bad input or
-missing credentials, region or bucket.
+What it trusts: nothing already in the bucket. Keys are content hashes anyone can
+compute, so every object is uploaded again, with its SHA-256 for S3 to check, and
+every S3 call names the caller's account as the bucket's expected owner (a bucket of
+another account is refused). The object version is passed to a template that declares
+``CodeObjectVersion``. After the deployment each function of the stack must report the
+zip's SHA-256 as its ``CodeSha256``, or the deployment is reported as failed.
+
+Exit codes: 0 deployed (or nothing to change), 1 the stack failed or its function does
+not run this zip, 2 bad input or missing credentials, region or bucket.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +38,13 @@ import package  # the sibling script, importable wherever deploy.py is run from
 HERE = Path(__file__).resolve().parent
 DEFAULT_TEMPLATE = HERE / "tgsync.yaml"
 PREFIX = "tgsync"
+#: The stack parameter that pins the zip's S3 object version, when a template declares
+#: it (for ``Code.S3ObjectVersion``).
+VERSION_PARAMETER = "CodeObjectVersion"
+#: Parameters that deploy.py fills in itself: a caller's own would bypass the checks.
+OWN_PARAMETERS = ("CodeBucket", "CodeKey", VERSION_PARAMETER)
+#: CreateStack's limit for a template given inline (TemplateBody), in bytes.
+TEMPLATE_BODY_LIMIT = 51_200
 _NESTED = re.compile(r"^(?P<indent>\s*)TemplateURL:\s*(?P<path>\S+\.ya?ml)\s*$", re.MULTILINE)
 
 
@@ -77,16 +93,50 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def upload(s3: Any, bucket: str, key: str, body: bytes) -> str:
-    """Put ``body`` at ``key`` unless it is there already; return the key."""
+@dataclass(frozen=True)
+class Stored:
+    """An object deploy.py has just put: where, its version (versioned buckets), and
+    whether it replaced different content found at the key."""
+
+    key: str
+    version: str | None
+    replaced: bool
+
+
+def checksum(body: bytes) -> str:
+    """The SHA-256 of ``body`` in base64: S3's ``ChecksumSHA256``, Lambda's ``CodeSha256``."""
+    return base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+
+
+def upload(s3: Any, bucket: str, key: str, body: bytes, owner: str) -> Stored:
+    """Put ``body`` at ``key``, always, in a bucket that account ``owner`` owns.
+
+    Whatever was at the key is not trusted (anyone may compute the key and plant an
+    object there first); S3 checks the bytes against their SHA-256.
+    """
+    digest = checksum(body)
     try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return key
+        found = s3.head_object(Bucket=bucket, Key=key, ExpectedBucketOwner=owner,
+                               ChecksumMode="ENABLED")
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
             raise
-    s3.put_object(Bucket=bucket, Key=key, Body=body)
-    return key
+        found = None
+    put = s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumSHA256=digest,
+                        ExpectedBucketOwner=owner)
+    replaced = found is not None and found.get("ChecksumSHA256") != digest
+    return Stored(key, put.get("VersionId"), replaced)
+
+
+def _stored(bucket: str, stored: Stored, body: bytes) -> str:
+    """One line about an upload, saying when it replaced an object that was not ours."""
+    line = f"uploaded s3://{bucket}/{stored.key} ({len(body) / 1e6:.2f} MB)"
+    if stored.version:
+        line += f" (version {stored.version})"
+    if stored.replaced:
+        line += ("; it replaced a different object found at that key (planted, or left "
+                 "by an interrupted upload): that object was not used")
+    return line
 
 
 def content_key(stem: str, body: bytes, suffix: str) -> str:
@@ -101,7 +151,7 @@ def s3_url(s3: Any, bucket: str, key: str) -> str:
     return f"https://{bucket}.s3.{region}.{suffix}/{key}"
 
 
-def package_template(s3: Any, bucket: str, template: Path) -> str:
+def package_template(s3: Any, bucket: str, template: Path, owner: str) -> str:
     """The template text, with local nested templates uploaded and pointed at S3."""
     text = template.read_text(encoding="utf-8")
 
@@ -109,47 +159,92 @@ def package_template(s3: Any, bucket: str, template: Path) -> str:
         child = (template.parent / match["path"]).resolve()
         if not child.exists():
             raise DeployError(f"{template}: nested template {match['path']} not found")
-        body = package_template(s3, bucket, child).encode()
-        key = upload(s3, bucket, content_key(f"templates/{child.stem}", body, ".yaml"), body)
-        return f"{match['indent']}TemplateURL: {s3_url(s3, bucket, key)}"
+        body = package_template(s3, bucket, child, owner).encode()
+        stored = upload(s3, bucket, content_key(f"templates/{child.stem}", body, ".yaml"),
+                        body, owner)
+        print(_stored(bucket, stored, body))
+        return f"{match['indent']}TemplateURL: {s3_url(s3, bucket, stored.key)}"
 
     return _NESTED.sub(nested, text)
+
+
+def declared_parameters(text: str) -> set[str]:
+    """The parameter names a YAML template declares under its top-level ``Parameters``."""
+    block = re.search(r"^Parameters:[ \t]*\n((?:[ \t]+\S.*\n|[ \t]*(?:#.*)?\n)*)", text,
+                      re.MULTILINE)
+    if block is None:
+        return set()
+    keys = re.findall(r"^( +)([A-Za-z0-9]+):", block[1], re.MULTILINE)
+    if not keys:
+        return set()
+    indent = min(len(spaces) for spaces, _ in keys)
+    return {name for spaces, name in keys if len(spaces) == indent}
+
+
+def caller_account(session: boto3.session.Session) -> str:
+    """The account of the credentials: the owner every S3 call expects of the bucket."""
+    try:
+        return str(session.client("sts").get_caller_identity()["Account"])
+    except NoCredentialsError as exc:
+        raise DeployError(str(exc)) from None
+
+
+def check_bucket(s3: Any, bucket: str, owner: str, region: str) -> None:
+    """Refuse a bucket that another account owns, or that these credentials cannot use."""
+    try:
+        s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("403", "AccessDenied"):
+            raise DeployError(f"bucket {bucket!r} refused: it is not owned by account {owner} "
+                              "(the one these credentials belong to), or they may not use it "
+                              "(403). Deploy from a bucket of your own account with BUCKET="
+                              ) from None
+        raise DeployError(f"bucket {bucket!r} is not reachable with these credentials "
+                          f"({code}); create it in {region} or name another with BUCKET="
+                          ) from None
 
 
 def deploy(args: argparse.Namespace) -> int:
     session = session_for(args.region)
     s3 = session.client("s3")
     cloudformation = session.client("cloudformation")
-    try:
-        s3.head_bucket(Bucket=args.bucket)
-    except ClientError as exc:
-        raise DeployError(f"bucket {args.bucket!r} is not reachable with these credentials "
-                          f"({exc.response.get('Error', {}).get('Code')}); create it in "
-                          f"{session.region_name} or name another with BUCKET=") from None
-    except NoCredentialsError as exc:
-        raise DeployError(str(exc)) from None
+    owner = caller_account(session)
+    check_bucket(s3, args.bucket, owner, str(session.region_name))
 
     parameters = parse_parameters(args.parameter, args.parameters_file)
+    own = sorted(set(parameters) & set(OWN_PARAMETERS))
+    if own:
+        raise DeployError(f"{', '.join(own)}: make deploy sets these itself, to the zip it "
+                          "builds and uploads; leave them out")
     zip_path = package.build(args.arch)
     code = zip_path.read_bytes()
-    code_key = upload(s3, args.bucket, content_key(f"tgsync-lambda-{args.arch}", code, ".zip"),
-                      code)
-    print(f"uploaded s3://{args.bucket}/{code_key} ({zip_path.stat().st_size / 1e6:.2f} MB)")
-    parameters.setdefault("CodeBucket", args.bucket)
-    parameters.setdefault("CodeKey", code_key)
+    stored = upload(s3, args.bucket, content_key(f"tgsync-lambda-{args.arch}", code, ".zip"),
+                    code, owner)
+    print(_stored(args.bucket, stored, code))
+    print(f"zip sha256 {hashlib.sha256(code).hexdigest()}  CodeSha256 {checksum(code)}")
+    parameters.update(CodeBucket=args.bucket, CodeKey=stored.key)
     parameters.setdefault("Architecture", args.arch)
 
-    body = package_template(s3, args.bucket, args.template).encode()
-    template_key = upload(s3, args.bucket,
-                          content_key(f"templates/{args.template.stem}", body, ".yaml"), body)
-    request = {
+    text = package_template(s3, args.bucket, args.template, owner)
+    if VERSION_PARAMETER in declared_parameters(text) and stored.version:
+        parameters[VERSION_PARAMETER] = stored.version
+    body = text.encode()
+    request: dict[str, Any] = {
         "StackName": args.stack_name,
-        "TemplateURL": s3_url(s3, args.bucket, template_key),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v}
                        for k, v in sorted(parameters.items())],
         "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
         "Tags": [{"Key": "app", "Value": "tgsync"}],
     }
+    if len(body) <= TEMPLATE_BODY_LIMIT:  # inline: no S3 object to swap
+        request["TemplateBody"] = text
+    else:
+        template = upload(s3, args.bucket,
+                          content_key(f"templates/{args.template.stem}", body, ".yaml"),
+                          body, owner)
+        print(_stored(args.bucket, template, body))
+        request["TemplateURL"] = s3_url(s3, args.bucket, template.key)
     exists = _stack_exists(cloudformation, args.stack_name)
     try:
         if exists:
@@ -160,7 +255,8 @@ def deploy(args: argparse.Namespace) -> int:
         message = exc.response.get("Error", {}).get("Message", "")
         if "No updates are to be performed" in message:
             print(f"stack {args.stack_name}: already up to date")
-            return _print_outputs(cloudformation, args.stack_name)
+            return _verified(session, args.stack_name, code) or _print_outputs(
+                cloudformation, args.stack_name)
         raise DeployError(f"CloudFormation refused the stack: {message}") from None
     verb = "updating" if exists else "creating"
     print(f"{verb} stack {args.stack_name} in {session.region_name} ...")
@@ -171,7 +267,47 @@ def deploy(args: argparse.Namespace) -> int:
     except WaiterError:
         _print_failures(cloudformation, args.stack_name)
         return 1
-    return _print_outputs(cloudformation, args.stack_name)
+    return _verified(session, args.stack_name, code) or _print_outputs(cloudformation,
+                                                                       args.stack_name)
+
+
+def stack_functions(cloudformation: Any, stack: str) -> list[str]:
+    """The names of the Lambda functions of ``stack`` and of its nested stacks."""
+    names: list[str] = []
+    for resource in cloudformation.describe_stack_resources(StackName=stack)["StackResources"]:
+        kind, physical = resource.get("ResourceType"), resource.get("PhysicalResourceId")
+        if not physical:
+            continue
+        if kind == "AWS::Lambda::Function":
+            names.append(physical)
+        elif kind == "AWS::CloudFormation::Stack":
+            names.extend(stack_functions(cloudformation, physical))
+    return names
+
+
+def _verified(session: boto3.session.Session, stack: str, code: bytes) -> int:
+    """0 when every function of the stack runs ``code``; 1, loudly, when one does not."""
+    expected = checksum(code)
+    functions = stack_functions(session.client("cloudformation"), stack)
+    if not functions:
+        print(f"deploy: stack {stack} has no Lambda function: no code to check",
+              file=sys.stderr)
+        return 0
+    lambda_ = session.client("lambda")
+    wrong = []
+    for name in functions:
+        actual = lambda_.get_function(FunctionName=name)["Configuration"]["CodeSha256"]
+        if actual != expected:
+            wrong.append(f"{name} (CodeSha256 {actual})")
+    if wrong:
+        print(f"deploy: CODE MISMATCH: the stack's function runs code that is not the zip "
+              f"built and uploaded here (CodeSha256 {expected}): {', '.join(wrong)}. The "
+              "object in the bucket changed between the upload and the deployment: do not "
+              "trust this function; find who can write to the bucket, then deploy again.",
+              file=sys.stderr)
+        return 1
+    print(f"verified: {', '.join(functions)} run the zip built here (CodeSha256 {expected})")
+    return 0
 
 
 def _stack_exists(cloudformation: Any, name: str) -> bool:

@@ -1,0 +1,298 @@
+"""What make deploy trusts in the bucket (nothing) and what make package puts in the zip
+(git-tracked source, hash-checked dependencies), against moto's server.
+
+The deploy tests run deploy.py in this process with a small stand-in zip, so that they
+need no network; the package tests build the real zip (pip, as test_deploy does).
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import io
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+
+from conftest import HOSTNAME
+from testlab.peers import REGION
+
+REPO = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"  # moto's account for the default test credentials
+OTHER_ACCOUNT = "111111111111"
+BUCKET = "tgsync-artifacts"
+
+
+def load_deploy():
+    """deploy/deploy.py as a module (the folder deploy/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("tgsync_deploy_script",
+                                                  REPO / "deploy" / "deploy.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def small_zip(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("tgsync/lambda_handler.py", date_time=(1980, 1, 1, 0, 0, 0))
+        archive.writestr(info, f"def handler(event, context):\n    return {text!r}\n")
+    return buffer.getvalue()
+
+
+class OwnerCheckingS3:
+    """A proxy in front of moto's S3 that answers ``x-amz-expected-bucket-owner`` as S3
+    does (403 when the bucket's account differs; moto ignores the header), and records
+    every request."""
+
+    def __init__(self, upstream_port: int, owners: dict[str, str]) -> None:
+        self.owners = owners
+        self.requests: list[tuple[str, str, str | None]] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args):
+                pass
+
+            def handle_one(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                expected = self.headers.get("x-amz-expected-bucket-owner")
+                bucket = urlsplit(self.path).path.lstrip("/").split("/", 1)[0]
+                proxy.requests.append((self.command, self.path, expected))
+                if expected is not None and bucket and expected != proxy.owners.get(
+                        bucket, ACCOUNT):
+                    payload = b"" if self.command == "HEAD" else (
+                        b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message>"
+                        b"</Error>")
+                    self.send_response(403)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length",
+                                 response.getheader("Content-Length") or str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = handle_one
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def s3_proxy(moto, monkeypatch):
+    proxy = OwnerCheckingS3(moto.port, {})
+    proxy.thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.endpoint)
+    yield proxy
+    proxy.server.shutdown()
+    proxy.server.server_close()
+
+
+@pytest.fixture
+def network(moto, elbv2):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="tgsync", Description="tgsync",
+                                      VpcId=vpc)["GroupId"]
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    return {"vpc": vpc, "subnet": subnet, "group": group}
+
+
+@pytest.fixture
+def deployer(tmp_path, monkeypatch):
+    """``(module, code)``: deploy.py, its build replaced by a small zip of ``code``."""
+    module = load_deploy()
+    code = small_zip("ours")
+    path = tmp_path / "tgsync-lambda-arm64.zip"
+    path.write_bytes(code)
+    monkeypatch.setattr(module.package, "build", lambda arch: path)
+    return module, code
+
+
+def run_deploy(module, network, target_group, *extra, bucket=BUCKET, stack="tgsync"):
+    return module.main([
+        "--bucket", bucket, "--stack-name", stack,
+        "-p", f"Hostname={HOSTNAME}", "-p", f"TargetGroupArn={target_group}",
+        "-p", f"SubnetIds={network['subnet']}", "-p", f"SecurityGroupIds={network['group']}",
+        *map(str, extra)])
+
+
+def deployed_code_sha256(stack="tgsync"):
+    resources = boto3.client("cloudformation", region_name=REGION).describe_stack_resources(
+        StackName=stack)["StackResources"]
+    (name,) = [r["PhysicalResourceId"] for r in resources
+               if r.get("ResourceType") == "AWS::Lambda::Function"]
+    return boto3.client("lambda", region_name=REGION).get_function(
+        FunctionName=name)["Configuration"]["CodeSha256"]
+
+
+def stack_parameters(stack="tgsync"):
+    stack = boto3.client("cloudformation", region_name=REGION).describe_stacks(
+        StackName=stack)["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+
+def test_a_planted_object_at_the_predictable_key_is_replaced_not_deployed(
+        network, target_group, deployer, s3_proxy, capsys):
+    module, code = deployer
+    key = module.content_key("tgsync-lambda-arm64", code, ".zip")
+    planted = small_zip("planted")
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=planted)
+    mark = len(s3_proxy.requests)
+
+    assert run_deploy(module, network, target_group) == 0
+    out = capsys.readouterr().out
+    assert f"uploaded s3://{BUCKET}/{key}" in out
+    assert "replaced a different object found at that key" in out
+    assert deployed_code_sha256() == module.checksum(code) != module.checksum(planted)
+    assert f"CodeSha256 {module.checksum(code)}" in out
+    assert "verified: " in out
+    # Every S3 call named the caller's account as the bucket's owner.
+    assert {expected for _, _, expected in s3_proxy.requests[mark:]} == {ACCOUNT}
+    # A template without CodeObjectVersion gets no such parameter.
+    assert "CodeObjectVersion" not in stack_parameters()
+
+
+def test_a_bucket_another_account_owns_is_refused(network, target_group, deployer,
+                                                  s3_proxy, capsys):
+    module, _ = deployer
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/planter",
+        RoleSessionName="planter")["Credentials"]
+    boto3.client("s3", region_name=REGION, aws_access_key_id=credentials["AccessKeyId"],
+                 aws_secret_access_key=credentials["SecretAccessKey"],
+                 aws_session_token=credentials["SessionToken"]).create_bucket(
+        Bucket="their-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3_proxy.owners["their-bucket"] = OTHER_ACCOUNT
+    mark = len(s3_proxy.requests)
+
+    assert run_deploy(module, network, target_group, bucket="their-bucket") == 2
+    err = capsys.readouterr().err
+    assert "bucket 'their-bucket' refused: it is not owned by account 123456789012" in err
+    assert [r[0] for r in s3_proxy.requests[mark:]] == ["HEAD"]  # nothing uploaded
+    stacks = boto3.client("cloudformation", region_name=REGION).list_stacks()["StackSummaries"]
+    assert not [s for s in stacks if s["StackName"] == "tgsync"]
+
+
+def test_code_swapped_after_the_upload_fails_the_deploy_loudly(network, target_group,
+                                                               deployer, capsys, monkeypatch):
+    module, code = deployer
+    swapped = small_zip("swapped")
+    upload = module.upload
+
+    def upload_then_swap(s3, bucket, key, body, owner):
+        stored = upload(s3, bucket, key, body, owner)
+        if key.endswith(".zip"):  # someone with write access wins the race
+            boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key,
+                                                              Body=swapped)
+        return stored
+
+    monkeypatch.setattr(module, "upload", upload_then_swap)
+    assert run_deploy(module, network, target_group) == 1
+    err = capsys.readouterr().err
+    assert "CODE MISMATCH" in err
+    assert module.checksum(code) in err
+    assert f"CodeSha256 {module.checksum(swapped)}" in err
+
+
+def test_the_object_version_is_passed_when_the_template_declares_it(
+        network, target_group, deployer, tmp_path):
+    module, _ = deployer
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    text = (REPO / "deploy" / "tgsync.yaml").read_text()
+    anchor = "  CodeKey:\n    Type: String\n"
+    assert anchor in text
+    template = tmp_path / "versioned.yaml"
+    template.write_text(text.replace(anchor, anchor.replace(
+        "CodeKey", "CodeObjectVersion") + '    Default: ""\n' + anchor, 1))
+    assert module.declared_parameters(template.read_text()) >= {"CodeKey",
+                                                               "CodeObjectVersion"}
+
+    assert run_deploy(module, network, target_group, "--template", template) == 0
+    parameters = stack_parameters()
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix=parameters["CodeKey"])["Versions"]
+    (latest,) = [v["VersionId"] for v in versions if v["IsLatest"]]
+    assert parameters["CodeObjectVersion"] == latest
+
+
+def test_the_code_parameters_are_not_the_callers_to_set(network, target_group, deployer,
+                                                         capsys):
+    module, _ = deployer
+    assert run_deploy(module, network, target_group, "-p", "CodeKey=tgsync/other.zip") == 2
+    assert "CodeKey: make deploy sets these itself" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the real zip
+
+
+def package(*args):
+    return subprocess.run([sys.executable, str(REPO / "deploy" / "package.py"), *map(str, args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(),
+                    reason="needs a git checkout")
+def test_an_untracked_file_in_src_tgsync_does_not_reach_the_zip(tmp_path):
+    stray = REPO / "src" / "tgsync" / "zz_untracked_probe.py"
+    stray.write_text("LEAKED = True\n")
+    try:
+        done = package("--output", tmp_path / "tgsync.zip")
+    finally:
+        stray.unlink()
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(tmp_path / "tgsync.zip") as archive:
+        names = archive.namelist()
+    assert "tgsync/lambda_handler.py" in names
+    assert "tgsync/zz_untracked_probe.py" not in names
+    assert "tgsync/requirements.lock" not in names
+    # Both forms of the digest: hex, and base64 as Lambda's CodeSha256.
+    assert " sha256 " in done.stdout
+    assert " CodeSha256 " in done.stdout
+
+
+@pytest.mark.slow
+def test_a_dependency_whose_hash_is_not_in_the_lock_is_refused(tmp_path):
+    from tgsync import bundle
+
+    lock = tmp_path / "requirements.lock"
+    pin = bundle.PINNED[-1]
+    lock.write_text(f"{pin} --hash=sha256:{'0' * 64}\n")
+    with pytest.raises(subprocess.CalledProcessError):
+        bundle.build("arm64", tmp_path / "out.zip", [pin], lock=lock)
+    assert not (tmp_path / "out.zip").exists()

@@ -123,11 +123,8 @@ def controller(cfg: Config, clock: Callable[[], float] = time.time,
     """tgsync on ``cfg`` and ``clock``, over ``provider`` (default: the deployed one,
     paced). The only place the bench builds or calls a Controller."""
     provider = provider or build_provider(cfg)
-    made = Controller(provider, TagRegistry(provider), dns_source, clock=clock)
-    return Tgsync(
-        run_once=lambda **options: made.run_once(cfg, **options),
-        run=lambda **options: made.run(cfg, **options),
-    )
+    made = Controller(provider, TagRegistry(provider), dns_source, config=cfg, clock=clock)
+    return Tgsync(run_once=made.run_once, run=made.run)
 
 
 # --------------------------------------------------------------------------- processes

@@ -22,7 +22,7 @@ _REPLACEMENTS = (
     ('AWSTemplateFormatVersion: "2010-09-09"\n',
      'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'),
     ("      - Label: { default: Function }\n"
-     "        Parameters: [CodeBucket, CodeKey, Architecture,",
+     "        Parameters: [CodeBucket, CodeKey, CodeObjectVersion, Architecture,",
      "      - Label: { default: Function }\n"
      "        Parameters: [Architecture,"),
     ("  CodeBucket:\n"
@@ -30,14 +30,23 @@ _REPLACEMENTS = (
      "    Description: S3 bucket holding the function zip (make deploy uploads it).\n"
      "  CodeKey:\n"
      "    Type: String\n"
-     "    Description: S3 key of the function zip.\n", ""),
+     "    Description: S3 key of the function zip.\n"
+     "  CodeObjectVersion:\n"
+     "    Type: String\n"
+     "    Default: \"\"\n"
+     "    Description: >-\n"
+     "      S3 object version of the function zip; make deploy sets it on a versioned bucket,\n"
+     "      so the stack deploys exactly the object it uploaded.\n", ""),
+    ("  HasCodeObjectVersion: !Not [!Equals [!Ref CodeObjectVersion, \"\"]]\n", ""),
     ("    Description: Build the zip for the same architecture (make package ARCH=...).",
      "    Description: Architecture of the function (sam build installs for it)."),
     ("  Function:\n    Type: AWS::Lambda::Function\n",
      "  Function:\n    Type: AWS::Serverless::Function\n"),
     ("      Code:\n"
      "        S3Bucket: !Ref CodeBucket\n"
-     "        S3Key: !Ref CodeKey\n",
+     "        S3Key: !Ref CodeKey\n"
+     "        S3ObjectVersion: !If [HasCodeObjectVersion, !Ref CodeObjectVersion, "
+     "!Ref AWS::NoValue]\n",
      "      CodeUri: ../../src\n"),
     ("      TracingConfig: { Mode: PassThrough }\n", "      Tracing: PassThrough\n"),
 )

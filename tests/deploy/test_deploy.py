@@ -248,7 +248,7 @@ def test_each_example_parameter_file_fills_every_required_parameter(params, temp
     declared = yaml.load(text, Loader=Loader)["Parameters"]  # noqa: S506 - SafeLoader's child
     given = json.loads((REPO / "deploy" / params).read_text())
     required = {name for name, spec in declared.items() if "Default" not in spec} - {
-        "CodeBucket", "CodeKey"}  # make deploy fills these in
+        "CodeBucket", "CodeKey", "CodeObjectVersion"}  # make deploy fills these in
     assert required <= set(given), required - set(given)
     assert set(given) <= set(declared)
 

@@ -30,11 +30,11 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 #: or the other, so that none drifts from the table unnoticed.
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "SubnetIds", "SecurityGroupIds",
-    "CreateElbEndpoint", "VpcId", "CodeBucket", "CodeKey", "Architecture", "MemorySize",
+    "CreateElbEndpoint", "VpcId", "CodeBucket", "CodeKey", "CodeObjectVersion", "Architecture", "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
     "AlarmTopicArn", "HealthAlarmFilter"}
 #: What the SAM template drops (sam build packages src/ itself).
-NOT_IN_SAM = {"CodeBucket", "CodeKey"}
+NOT_IN_SAM = {"CodeBucket", "CodeKey", "CodeObjectVersion"}
 CFN_SETTINGS = [s for s in SETTINGS if s.cfn]
 
 
@@ -333,18 +333,20 @@ def test_the_role_has_no_managed_policy_and_logs_only_to_its_own_group(
             f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/*"], action
 
 
-def test_the_scheduler_role_trusts_only_this_stack_s_schedule(template: dict[str, Any]) -> None:
+def test_the_scheduler_role_trusts_only_this_stack_s_schedule_group(
+        template: dict[str, Any]) -> None:
+    # Scheduler's confused-deputy guidance: aws:SourceArn is the schedule group's ARN.
     stack = Stack(template)
-    schedule = stack.resolve(resource(template, "Schedule")["Properties"])
+    group = stack.resolve(resource(template, "ScheduleGroup")["Properties"])["Name"]
+    schedule = resource(template, "Schedule")["Properties"]
     trust = stack.resolve(resource(template, "SchedulerRole")["Properties"])[
         "AssumeRolePolicyDocument"]
     (statement,) = trust["Statement"]
-    name = schedule["Name"]
-    assert len(name) <= 64
+    assert len(group) <= 64
+    assert schedule["GroupName"] == {"Ref": "ScheduleGroup"}  # its group holds it alone
     assert statement["Condition"]["StringEquals"] == {
         "aws:SourceAccount": ACCOUNT,
-        "aws:SourceArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/"
-                         f"{schedule.get('GroupName', 'default')}/{name}"}
+        "aws:SourceArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/{group}"}
 
 
 def test_the_cloudtrail_rule_matches_only_successful_calls(template: dict[str, Any]) -> None:

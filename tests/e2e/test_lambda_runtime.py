@@ -133,7 +133,7 @@ def test_one_invocation_follows_a_dns_change_made_while_it_runs(
     moto.update_control(default_state="initial")  # pending: the invocation keeps following
     dns.set(HOSTNAME, a=IPS)
     api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
-                   "TGSYNC_DNS_SERVERS": dns.address, "TGSYNC_FOLLOW_INTERVAL": "0.5"})
+                   "TGSYNC_DNS_SERVERS": dns.address, "TGSYNC_FOLLOW_INTERVAL": "1"})
     outcomes = []
     invocation = threading.Thread(target=lambda: outcomes.append(api.invoke()))
     invocation.start()

@@ -30,7 +30,8 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 #: or the other, so that none drifts from the table unnoticed.
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "SubnetIds", "SecurityGroupIds",
-    "CreateElbEndpoint", "VpcId", "CodeBucket", "CodeKey", "CodeObjectVersion", "Architecture", "MemorySize",
+    "CreateElbEndpoint", "VpcId", "CodeBucket", "CodeKey", "CodeObjectVersion", "Architecture",
+    "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
     "AlarmTopicArn", "HealthAlarmFilter"}
 #: What the SAM template drops (sam build packages src/ itself).

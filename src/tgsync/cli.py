@@ -37,6 +37,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
+#: The longest one ``watch`` cycle runs (its follow-ups end at the next tick).
+WATCH_CYCLE_SECONDS = 25.0
 
 #: Settings only ``watch`` takes: following between its cycles.
 _WATCH_ONLY = ("follow_interval", "follow_for")
@@ -224,12 +226,15 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
         sys.stdout.flush()
 
     while not stop.is_set():
-        tick = time.monotonic() + args.interval
-        # A cycle, and the follow-ups (of what moves), end before the next tick: every
-        # lookup and ELB call gets the time left until then.
+        started = time.monotonic()
+        tick = started + args.interval
+        # Follow-ups (of what moves) fit before the next tick. Every lookup and ELB call
+        # of a cycle ends within WATCH_CYCLE_SECONDS, so a stop signal is answered
+        # before a container's stop timeout (ECS's default: 30 s) kills the process.
         until_tick = functools.partial(_until, tick)
+        cycle_ends = functools.partial(_until, started + WATCH_CYCLE_SECONDS)
         try:
-            invocation = controller.run(time_left=until_tick, follow_within=until_tick,
+            invocation = controller.run(time_left=cycle_ends, follow_within=until_tick,
                                         sleep=stop.wait, stopping=stop.is_set, margin=0.0,
                                         on_cycle=show)
         except BrokenPipeError:  # the reader of our output went away: a clean stop

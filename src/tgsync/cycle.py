@@ -89,7 +89,9 @@ class MappingCycle:
             self._sync(mapping, report, dry_run, horizon)
         except ProviderError as exc:
             report.aws_failed = True
-            if exc.out_of_time:  # nothing was changed: the next cycle carries on
+            if exc.out_of_time and report.lookup_error:  # the lookup failed first
+                report.fail(f"DNS resolution failed, nothing changed: {report.lookup_error}")
+            elif exc.out_of_time:  # nothing was changed: the next cycle carries on
                 logger.warning("cut short by the deadline", extra={"mapping": report.label})
                 report.deferred = True
             else:
@@ -195,6 +197,7 @@ class MappingCycle:
                        + (": every answer was refused" if refused else ""))
         report.resolved = failure is None
         report.lookup_failed = failure is not None
+        report.lookup_error = failure
         report.wanted = sorted(allowed) if failure is None else []
         if failure:
             return _DnsView(None, failure)

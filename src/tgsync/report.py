@@ -39,6 +39,8 @@ class MappingReport:
     resolved: bool = False
     #: A lookup was made and failed (a failure of anything else leaves this False).
     lookup_failed: bool = False
+    #: Why the lookup failed (``None``: it did not).
+    lookup_error: str | None = None
     observed: bool = False
     wanted: list[str] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)

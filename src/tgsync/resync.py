@@ -70,4 +70,4 @@ def may_skip(record: Settled | None, answer: frozenset[str] | None, now: float,
     read a whole tick late).
     """
     return (record is not None and answer is not None and answer == record.answer
-            and record.read_at <= now and now + horizon <= record.due)
+            and record.read_at <= now < record.due and now + horizon <= record.due)

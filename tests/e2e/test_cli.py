@@ -143,7 +143,7 @@ def test_watch_runs_cycles_and_stops_cleanly_on_sigterm(env, dns, elbv2, target_
 def test_watch_follows_what_moves_between_its_cycles(env, dns, moto, elbv2, target_group):
     moto.update_control(default_state="initial")  # never healthy: followed for the window
     dns.set(HOSTNAME, a=IPS)
-    done = tgsync("watch", "--interval", "30", "--cycles", "1", "--follow-interval", "0.2",
+    done = tgsync("watch", "--interval", "30", "--cycles", "1", "--follow-interval", "1",
                   "--follow-for", "1", "--hostname", HOSTNAME, "--target-group-arn",
                   target_group, "--output", "json", env=env, check_code=0)
     cycles = [json.loads(line) for line in done.stdout.splitlines()]

@@ -185,3 +185,22 @@ def test_a_thousand_groups_are_paged_through_within_the_budget(discover, dns, el
     # 3 pages of 400, 50 DescribeTags of 20; the adopted groups' facts came with the pages
     assert controller.provider.calls["DescribeTargetGroups"] == 3
     assert controller.provider.calls["DescribeTags"] == 50
+
+
+def test_a_let_go_seen_in_a_dry_run_still_removes_the_memory_at_the_next_real_cycle(
+        discover, dns, moto, elbv2, vpc, clock):
+    arn = create_target_group(elbv2, "logs", vpc_id=vpc)
+    tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME})
+    dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
+    controller, _cfg = discover(TGSYNC_DISCOVER_EVERY=60)
+    assert controller.run_once().ok
+    dns.set(HOSTNAME, a=["10.0.1.5"])  # 10.0.2.5 healthy but gone: remembered
+    clock.now += 60
+    assert controller.run_once().ok and memory_keys(elbv2, arn)
+    untag(elbv2, arn, "tgsync:hostname")
+    clock.now += 60
+    dry = controller.run_once(dry_run=True)  # sees the let-go, changes nothing
+    assert dry.to_dict()["discovery"]["let_go"] == ["logs"] and memory_keys(elbv2, arn)
+    clock.now += 60
+    controller.run_once()  # the first real cycle removes what the dry run left
+    assert memory_keys(elbv2, arn) == set()

@@ -85,7 +85,8 @@ def test_a_target_group_deleted_mid_run_is_a_clear_error(cycle, elbv2, dns, targ
     assert controller.run_once().ok
     elbv2.delete_target_group(TargetGroupArn=target_group)
     report = controller.run_once().mappings[0]
-    assert "not found; check TGSYNC_TARGET_GROUP_ARN" in report.error
+    assert "not found (deleted, or in another account or region?); check TGSYNC_HOSTNAME" \
+        in report.error  # the setting the mapping came from
 
 
 def test_a_failed_tag_write_after_a_register_is_reported_and_then_healed(

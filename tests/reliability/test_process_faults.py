@@ -87,13 +87,13 @@ def test_a_lambda_killed_mid_cycle_is_healed_by_the_next_invocation(
 
 def test_two_cycles_at_once_never_retire_what_dns_returns(
         proxy, moto, dns, elbv2, target_group, cycle, clock):
-    first, cfg = cycle(target_group, TGSYNC_STALE_AFTER=0)
+    first, _ = cycle(target_group, TGSYNC_STALE_AFTER=0)
     second, _ = cycle(target_group, TGSYNC_STALE_AFTER=0)
     for round_number in range(12):
         wanted = IPS[: 1 + round_number % 3]
         dns.set(HOSTNAME, a=wanted)
         mark = proxy.mark()
-        threads = [threading.Thread(target=c.run_once, args=(cfg,)) for c in (first, second)]
+        threads = [threading.Thread(target=c.run_once) for c in (first, second)]
         for thread in threads:
             thread.start()
         for thread in threads:

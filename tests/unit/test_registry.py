@@ -264,3 +264,46 @@ def test_tags_read_elsewhere_become_the_cache():
     assert registry.recall("arn", 443, fresh=False).memory == {
         "10.0.1.5": MissingSince(1, 2, 1)}
     assert store.calls == []
+
+
+def test_two_ports_of_one_group_saving_at_once_lose_no_update():
+    import contextlib
+    import threading
+
+    from tgsync.plan import MissingSince
+    from tgsync.registry import TagRegistry
+
+    class SlowStore:
+        """Tags of one group; a write takes a while, so two saves overlap."""
+
+        def __init__(self):
+            self.held: dict[str, str] = {}
+            self.entered = threading.Barrier(2, timeout=0.2)
+
+        def tags_many(self, arns):
+            return {arn: dict(self.held) for arn in arns}
+
+        def tags(self, arn):
+            return dict(self.held)
+
+        def change_tags(self, arn, add, remove):
+            # Both saves inside at once, if nothing serialises them.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.entered.wait()
+            for key in remove:
+                self.held.pop(key, None)
+            self.held.update(add)
+
+    store, arn = SlowStore(), "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/t/1"
+    registry = TagRegistry(store)
+    registry.recall(arn, 443, fresh=True)
+    saves = [threading.Thread(target=registry.save, args=(arn, port, {
+        "10.0.1.5": MissingSince(100.0, 100.0, 1)})) for port in (443, 9200)]
+    for save in saves:
+        save.start()
+    for save in saves:
+        save.join()
+    # The cache holds both ports' records, as the group does (one update was lost before).
+    cached = registry.recall(arn, 443, fresh=False)
+    assert cached.memory and registry.recall(arn, 9200, fresh=False).memory
+    assert set(store.held) == {"tgsync:missing:443:1", "tgsync:missing:9200:1"}

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-test
 # Every target that is not a file is phony (a stray folder named like one, such as
 # deploy/, must not make it "up to date").
 .PHONY: help install check test lint unit soak demo bench bench-update package deploy \
-        check-templates sam-template cdk-synth mutate clean lock constraints
+        check-templates sam-template cdk-synth mutate clean lock constraints docs docs-serve
 
 help:
 	@echo "make check            lint, types, unit, property and integration tests (under a minute)"
@@ -27,6 +27,8 @@ help:
 	@echo "make sam-template     regenerate deploy/sam/template.yaml from deploy/tgsync.yaml"
 	@echo "make cdk-synth        synthesise the example CDK app (deploy/cdk) into out/cdk"
 	@echo "make install          set up .venv only (tools at the versions of constraints/dev.txt)"
+	@echo "make docs             the documentation site into out/site (mkdocs build --strict, .venv-docs)"
+	@echo "make docs-serve       preview the documentation site on 127.0.0.1:8000"
 	@echo "make clean            remove .venv, .tools, build outputs, caches and coverage data"
 
 # The tools at the versions of constraints/dev.txt: a new moto (whose internals the test
@@ -143,3 +145,23 @@ bench: $(STAMP)
 # The same, rewriting the tracked copy that README quotes.
 bench-update: $(STAMP)
 	$(BIN)/python -m benchmarks.run --output benchmarks/results.md $(BENCH_ARGS)
+
+# The documentation site: MkDocs with the Material theme, in a virtualenv of its own at
+# the versions of docs/requirements.txt. The configuration page is generated from
+# tgsync.settings first (standard library only, so src on the path is enough).
+DOCS_VENV  ?= .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed
+$(DOCS_STAMP): docs/requirements.txt
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DOCS_VENV)/bin/python -m pip install --quiet -r docs/requirements.txt
+	touch $(DOCS_STAMP)
+
+# NO_MKDOCS_2_WARNING: Material prints a banner about its successor on every build.
+docs: $(DOCS_STAMP)
+	$(DOCS_VENV)/bin/python docs/gen_config.py
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
+docs-serve: $(DOCS_STAMP)
+	$(DOCS_VENV)/bin/python docs/gen_config.py
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000

@@ -58,8 +58,8 @@ check: lint
 	$(BIN)/pytest -m "not slow" tests/unit tests/property tests/integration
 
 clean:
-	rm -rf $(VENV) $(TOOLS) build dist out mutants .pytest_cache .ruff_cache .mypy_cache \
-	  .hypothesis .coverage
+	rm -rf $(VENV) $(TOOLS) .venv-docs build dist out mutants .pytest_cache .ruff_cache \
+	  .mypy_cache .hypothesis .coverage
 
 # The failover story on 127.0.0.1. DEMO_ARGS="--tick 1" runs faster, "--keep" leaves it up.
 demo: $(STAMP)
@@ -142,7 +142,7 @@ cdk-synth: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
-# The same, rewriting the tracked copy that README quotes.
+# The same, rewriting the tracked copy that docs/benchmarks.md includes.
 bench-update: $(STAMP)
 	$(BIN)/python -m benchmarks.run --output benchmarks/results.md $(BENCH_ARGS)
 

@@ -6,9 +6,15 @@ The pipeline is a reconcile loop, one module per stage:
 - :mod:`tgsync.provider` reads and changes the target group (actual state);
 - :mod:`tgsync.registry` remembers, in the target group's tags, when an IP left DNS;
 - :mod:`tgsync.plan`     is the pure diff of the three, with a reason per action;
-- :mod:`tgsync.controller` runs one cycle per mapping and reports it.
+- :mod:`tgsync.cycle`    runs one mapping's cycle (resolve, observe, plan, apply, log);
+- :mod:`tgsync.controller` shapes an invocation: a cycle over every mapping, follow-ups
+  for what moves (:mod:`tgsync.follow`), stopping in time (:mod:`tgsync.deadline`);
+- :mod:`tgsync.memory`   keeps what one process remembers between cycles;
+- :mod:`tgsync.adoption` adopts and lets go of the groups discovery finds
+  (:mod:`tgsync.discovery` decides, purely).
 
+Every setting lives once in :mod:`tgsync.settings`; :mod:`tgsync.config` applies it.
 Entry points: :mod:`tgsync.lambda_handler` and :mod:`tgsync.cli`.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -10,8 +10,10 @@ that start a blue/green deployment. An OpenSearch event also *announces* the cha
 the mappings whose hostname is that domain's endpoint, so they are followed for
 ``TGSYNC_FOLLOW_FOR`` seconds even before DNS moves (see :mod:`tgsync.follow`).
 
-Anything else is ignored with a log line, never a failure: a stray event must not
-raise the Errors alarm, nor change a target group. None of these events says which
+An event of a kind tgsync does not know is ignored with a log line: a stray event
+must not raise the Errors alarm, nor change a target group. A direct invocation whose
+``dry_run`` or ``check`` is not a boolean is refused (:func:`direct_options`), naming
+the key: it must never be taken for a real sync. None of these events says which
 IPs changed; they are triggers, the schedule stays the backstop.
 """
 

@@ -85,3 +85,17 @@ class TestSettingsFromTags:
 
 def test_owner_tag_name_is_the_documented_one():
     assert TAG_OWNER == "tgsync:owner"
+
+
+class TestPrefix:
+    def test_a_tagged_group_outside_the_prefix_is_refused_never_adopted(self):
+        found = adopt([tagged("tgsync-logs"), tagged("payments")],
+                      Discovery(prefix="tgsync-"))
+        assert [m.target_group_name for m in found.mappings] == ["tgsync-logs"]
+        (refused,) = found.refused
+        assert refused.label == "target group payments (tags)"
+        assert "TGSYNC_DISCOVER_PREFIX" in refused.problems[0]
+
+    def test_without_a_prefix_every_name_is_taken_as_before(self):
+        found = adopt([tagged("tgsync-logs"), tagged("payments")], Discovery())
+        assert sorted(m.target_group_name for m in found.mappings) == ["payments", "tgsync-logs"]

@@ -83,3 +83,15 @@ def test_a_network_that_is_not_one_is_an_error_with_an_example():
         parse_networks(["bogus"])
     assert str(caught.value).startswith("'bogus' is not a network (")
     assert str(caught.value).endswith("); write a network such as 10.0.0.0/8 or fd00::/8")
+
+
+def test_a_tag_narrows_the_allowed_ranges_and_never_widens_them():
+    function = parse_networks(["10.0.0.0/8"])
+    wider_tag = parse_networks(["0.0.0.0/0"])
+    narrower_tag = parse_networks(["10.0.1.0/24"])
+    answers = ["10.0.1.5", "10.0.2.5", "198.51.100.7"]
+    allowed, _ = screen(answers, function, wider_tag)
+    assert allowed == {"10.0.1.5", "10.0.2.5"}  # the public answer stays refused
+    allowed, refused = screen(answers, function, narrower_tag)
+    assert allowed == {"10.0.1.5"}
+    assert any("tgsync:allowed-cidrs" in r.reason for r in refused)

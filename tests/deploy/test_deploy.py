@@ -237,7 +237,8 @@ def test_the_opensearch_example_deploys_with_the_sync_stack_wired_to_its_alb(net
 
 
 @pytest.mark.parametrize(("params", "template"), [
-    ("params.example.json", "tgsync.yaml"), ("example-params.json", "example-opensearch-alb.yaml")])
+    ("tgsync.params.example.json", "tgsync.yaml"),
+    ("example-opensearch-alb.params.example.json", "example-opensearch-alb.yaml")])
 def test_each_example_parameter_file_fills_every_required_parameter(params, template):
     import yaml
 

@@ -186,3 +186,17 @@ def test_plan_shows_what_discovery_would_adopt_and_where_each_setting_came_from(
                    "stale_after from function default", "dns_servers from function default"):
         assert origin in settings
     assert registered(elbv2, target_group) == {}  # plan changes nothing
+
+
+def test_watch_stops_cleanly_when_its_reader_goes_away(env, dns, target_group):
+    dns.set(HOSTNAME, a=IPS)
+    process = subprocess.Popen(
+        [TGSYNC, "watch", "--interval", "0.2", "--cycles", "50", "--hostname", HOSTNAME,
+         "--target-group-arn", target_group], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    process.stdout.readline()  # the first cycle's line, then the reader goes away
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err[-2000:]  # exited 1 with BrokenPipeError before
+    assert "BrokenPipeError" not in err

@@ -60,8 +60,11 @@ OPERATIONS = READ_OPERATIONS + WRITE_OPERATIONS
 DISCOVERY_PAGE = 400
 #: Targets per RegisterTargets/DeregisterTargets call (no documented maximum).
 TARGET_CHUNK = 200
-#: Tags per AddTags call, and resource ARNs per DescribeTags call (API maximum 20).
-TAG_CHUNK = 20
+#: Tags per AddTags call and keys per RemoveTags call (API maximum 20 each).
+TAGS_PER_CALL = 20
+#: Groups per DescribeTags call (API maximum 20 ARNs) and per DescribeTargetGroups call
+#: by ARN (batched alike, to read a cold start's facts and tags in step).
+ARNS_PER_CALL = 20
 CONNECT_TIMEOUT_SECONDS = 2
 READ_TIMEOUT_SECONDS = 5
 #: The longest one attempt can take; the longest backoff before the next.
@@ -156,15 +159,16 @@ class Elbv2Provider:
             self._clients[region] = self._client_for_region(region)
         return self._clients[region]
 
-    def _call(self, operation: str, arn: str, **params: Any) -> Any:
+    def _call(self, operation: str, arn: str, *, region: str | None = None,
+              **params: Any) -> Any:
         """One call of ``operation`` with ``params``, paced, retried within the deadline,
         its failure a :class:`ProviderError`. ``arn`` names what the call is about (its
-        region picks the client); a call about a whole region passes
-        ``arn:aws:elasticloadbalancing:REGION``.
+        region picks the client); a call about a whole region names it in words and
+        passes ``region``.
         """
         if operation not in OPERATIONS:
             raise ValueError(f"{operation} is not in OPERATIONS: the role would not allow it")
-        region = region_of(arn)
+        region = region or region_of(arn)
         pacer = self._pacer if operation in READ_OPERATIONS else self._write_pacer
         for attempt in range(1, TOTAL_MAX_ATTEMPTS + 1):
             pacer.acquire()
@@ -243,12 +247,13 @@ class Elbv2Provider:
         A group deleted between the listing and its tags is left out (ELB refuses the
         whole DescribeTags batch that names it: the batch is read again without it).
         """
-        where = f"arn:aws:elasticloadbalancing:{region}"
+        where = f"the target groups of {region}"
         groups: list[TargetGroupTypeDef] = []
         marker: str | None = None
         while True:
             paging = {"Marker": marker} if marker else {}
-            page = self._call("DescribeTargetGroups", where, PageSize=DISCOVERY_PAGE, **paging)
+            page = self._call("DescribeTargetGroups", where, region=region,
+                              PageSize=DISCOVERY_PAGE, **paging)
             groups.extend(page.get("TargetGroups", []))
             marker = page.get("NextMarker")
             if not marker:
@@ -388,9 +393,9 @@ class Elbv2Provider:
 
     def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
         """RemoveTags, then AddTags, each batched: a full tag set must first make room."""
-        for keys in chunks(sorted(remove), TAG_CHUNK):
+        for keys in chunks(sorted(remove), TAGS_PER_CALL):
             self._call("RemoveTags", arn, ResourceArns=[arn], TagKeys=list(keys))
-        for batch in chunks(sorted(add.items()), TAG_CHUNK):
+        for batch in chunks(sorted(add.items()), TAGS_PER_CALL):
             self._call("AddTags", arn, ResourceArns=[arn],
                        Tags=[{"Key": k, "Value": v} for k, v in batch])
 
@@ -420,7 +425,7 @@ def _batches_by_region(arns: Sequence[str]) -> Iterator[Sequence[str]]:
     for arn in dict.fromkeys(arns):
         regions.setdefault(region_of(arn), []).append(arn)
     for same_region in regions.values():
-        yield from chunks(same_region, TAG_CHUNK)
+        yield from chunks(same_region, ARNS_PER_CALL)
 
 
 def _target(ip: str, port: int, zone: str | None) -> TargetDescriptionTypeDef:

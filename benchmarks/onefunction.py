@@ -34,9 +34,9 @@ class Switch:
         """Defer to ``pacer`` from now on."""
         self.pacer = pacer
 
-    def acquire(self) -> None:
+    def acquire(self, within: float = float("inf")) -> bool:
         """Wait as the current pacer says."""
-        self.pacer.acquire()
+        return self.pacer.acquire(within)
 
 
 def main() -> int:

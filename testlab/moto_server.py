@@ -102,10 +102,23 @@ class InvalidTarget(ELBClientError):
         super().__init__("InvalidTarget", message)
 
 
+#: The only IPv4 ranges an ip target may come from (Application and Network Load
+#: Balancer guides, "Target type": the VPC's subnets, RFC 1918 and RFC 6598; "you can't
+#: specify publicly routable IP addresses"). moto registers any address.
+_TARGET_RANGES = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
 _ZONE_REQUIRED = ("The Availability Zone is required for IP address '{ip}' because it is "
                   "not in the VPC")
 _TAG_CHARACTERS = re.compile(r"^[\w\s+\-=.:/@]*$")
 MAX_TAGS = 50
+
+
+def _publicly_routable(ip: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False  # moto's own validation answers
+    return address.version == 4 and not any(address in net for net in _TARGET_RANGES)
 
 
 def _vpc_resolver(group: models.FakeTargetGroup) -> str | None:
@@ -128,6 +141,9 @@ def _register(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> No
         ip, zone = target["Id"], target.get("AvailabilityZone")
         if ip in refused:
             raise InvalidTarget(refused[ip])
+        if _publicly_routable(ip):
+            raise ValidationError(f"The IP address '{ip}' is not a valid target: IP targets "
+                                  "must be in the VPC, RFC 1918 or RFC 6598 ranges")
         if settings.get("refuse_draining") and (self.arn, ip) in _draining:
             raise InvalidTarget(f"The target '{ip}' is still draining and cannot be "
                                 "registered again yet")

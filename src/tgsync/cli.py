@@ -37,8 +37,10 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
-#: The longest one ``watch`` cycle runs (its follow-ups end at the next tick).
+#: The least time a ``watch`` cycle gets, however short the interval.
 WATCH_CYCLE_SECONDS = 25.0
+#: After SIGTERM or SIGINT, the cycle under way ends within this many seconds.
+WATCH_STOP_SECONDS = 20.0
 
 #: Settings only ``watch`` takes: following between its cycles.
 _WATCH_ONLY = ("follow_interval", "follow_for")
@@ -211,9 +213,11 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
               "watch would never retire a healthy stale IP", file=sys.stderr)
         return EXIT_CONFIG
     stop = threading.Event()
+    stop_by = [float("inf")]  # once signalled: when the cycle under way must be over
 
     def on_signal(signum: int, _frame: Any) -> None:
         logger.info("stopping after this cycle", extra={"signal": signal.Signals(signum).name})
+        stop_by[0] = min(stop_by[0], time.monotonic() + WATCH_STOP_SECONDS)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -229,10 +233,15 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
         started = time.monotonic()
         tick = started + args.interval
         # Follow-ups (of what moves) fit before the next tick. Every lookup and ELB call
-        # of a cycle ends within WATCH_CYCLE_SECONDS, so a stop signal is answered
-        # before a container's stop timeout (ECS's default: 30 s) kills the process.
+        # ends by the tick (or WATCH_CYCLE_SECONDS after the start, for short intervals:
+        # the next tick then starts late), and within WATCH_STOP_SECONDS of a stop
+        # signal, before a container's stop timeout (ECS's default: 30 s) kills it.
         until_tick = functools.partial(_until, tick)
-        cycle_ends = functools.partial(_until, started + WATCH_CYCLE_SECONDS)
+        ends = max(tick, started + WATCH_CYCLE_SECONDS)
+
+        def cycle_ends(ends: float = ends) -> float:
+            return min(ends, stop_by[0]) - time.monotonic()
+
         try:
             invocation = controller.run(time_left=cycle_ends, follow_within=until_tick,
                                         sleep=stop.wait, stopping=stop.is_set, margin=0.0,

@@ -130,7 +130,7 @@ class Controller:
                              extra={"mapping": mapping.label, "error": refused[index]})
                 return MappingReport(mapping.label, mapping.hostname, mapping.target_group_arn,
                                      mapping.port, dry_run=dry).fail(refused[index])
-            if deadline.bounded and deadline.left() <= 0:
+            if deadline.bounded and not deadline.allows(MIN_CYCLE_SECONDS):
                 return self._out_of_time(mapping, now, dry)
             return self.cycle.run(mapping, dry_run=dry, horizon=self._tick)
 

@@ -37,6 +37,7 @@ class _DnsView:
     failure: str | None
     distinct: int = 1
     largest: int | None = None
+    out_of_time: bool = False
 
 
 class MappingCycle:
@@ -117,6 +118,9 @@ class MappingCycle:
 
         # 1. desired state
         view = self._desired(mapping, facts, report)
+        if view.out_of_time:  # not a DNS fault: the next cycle carries on, unchanged
+            report.deferred, report.lookup_failed, report.lookup_error = True, False, None
+            return report
         mapping_key = key(arn, port)
         now = self._clock()
         if not dry_run and self._memory.may_skip(mapping_key, view.wanted, now, horizon):
@@ -200,7 +204,7 @@ class MappingCycle:
         report.lookup_error = failure
         report.wanted = sorted(allowed) if failure is None else []
         if failure:
-            return _DnsView(None, failure)
+            return _DnsView(None, failure, out_of_time=resolution.out_of_time)
         return _DnsView(allowed, None, resolution.distinct, resolution.largest)
 
     def _apply(self, arn: str, port: int, ours: Mapping[str, Target], result: Plan,
@@ -213,6 +217,8 @@ class MappingCycle:
         problems: list[str] = []
         waits: dict[str, str] = {}
         register_failed = False
+        refused: dict[str, str] = {}
+        wanted = {d.ip for d in result.decisions if d.in_dns}
         if result.register:
             try:
                 rejections = self.provider.register(arn, [d.ip for d in result.register], port)
@@ -232,12 +238,18 @@ class MappingCycle:
                     logger.error("RegisterTargets refused an IP", extra={
                         "mapping": report.label, "ip": ip, "error": message})
                     problems.append(f"RegisterTargets refused {ip}: {message}")
-        retire = [d for d in result.deregister
-                  if not (register_failed and not ours[d.ip].is_not_serving)]
+        # Serving targets are never retired while nothing takes their place: when the
+        # registration failed, or ELB refused every new IP and no IP DNS returns is
+        # registered and serving (retiring them would empty the group).
+        accepted = {d.ip for d in result.register} - set(refused)
+        replaced = accepted or any(t.ip in wanted and not t.is_not_serving
+                                   for t in ours.values())
+        hold = register_failed or (bool(result.register) and not replaced)
+        retire = [d for d in result.deregister if not (hold and not ours[d.ip].is_not_serving)]
         for decision in result.deregister:
             if decision not in retire:
-                waits[decision.ip] = (f"{decision.reason}; not retired while registration "
-                                      "fails")
+                waits[decision.ip] = (f"{decision.reason}; not retired while no new IP "
+                                      "could be registered in its place")
         if retire:
             try:
                 self.provider.deregister(arn, [ours[d.ip] for d in retire])

@@ -109,14 +109,15 @@ def classify(event: Any) -> Trigger:
 
 
 def direct_options(event: Any) -> tuple[bool, bool]:
-    """``(check, dry_run)`` asked by a direct invocation (both false for other events).
+    """``(check, dry_run)`` an event asks for (both false when it names neither), whatever
+    its source: a schedule-shaped payload with ``"dry_run": true`` must not sync for real.
 
     A value that is not a boolean is an :class:`~tgsync.errors.EventError` naming the
     key: ``{"dry_run": "maybe"}`` must never be taken as a real sync. An event may turn
     dry-run on, never off: ``False`` here means "not asked", and the function's own
     ``TGSYNC_DRY_RUN`` still holds.
     """
-    if not isinstance(event, Mapping) or event.get("source") is not None:
+    if not isinstance(event, Mapping):  # any object's keys count, the schedule's too
         return False, False
     found = {}
     for name in ("check", "dry_run"):

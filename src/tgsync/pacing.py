@@ -15,14 +15,15 @@ DEFAULT_BURST = 20
 class Pacer(Protocol):
     """Blocks until the next API call may go."""
 
-    def acquire(self) -> None:
-        """Wait for a token."""
+    def acquire(self, within: float = float("inf")) -> bool:
+        """Wait for a token; ``False`` (no token taken, no wait) if it would take longer
+        than ``within`` seconds."""
         ...
 
 
 class _Unpaced:
-    def acquire(self) -> None:
-        return None
+    def acquire(self, within: float = float("inf")) -> bool:
+        return True
 
 
 #: A pacer that never waits (tests, single target groups).
@@ -50,13 +51,18 @@ class TokenBucket:
         self._stamp = clock()
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
-        """Take one token, waiting for it if the bucket is empty."""
+    def acquire(self, within: float = float("inf")) -> bool:
+        """Take one token, waiting for it if the bucket is empty; take none and return
+        ``False`` at once if the wait would be longer than ``within`` seconds (a call
+        that would start past its invocation's deadline)."""
         with self._lock:
             now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
+            wait = (1 - self._tokens) / self.rate if self._tokens < 1 else 0.0
+            if wait > within:
+                return False
             self._tokens -= 1
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait > 0:
             self._sleep(wait)
+        return True

@@ -9,12 +9,13 @@ run, one line each.
 
 Writes are checked only with requests that change nothing a sync relies on:
 
-- ``DeregisterTargets`` of ``192.0.2.1`` (TEST-NET-1, a public address ELB never
-  accepts as a target, so it is never registered; deregistering an unknown target
-  succeeds and does nothing);
-- ``RegisterTargets`` of a target already registered on the port and not draining,
-  sent exactly as ELB reported it (its Id spelled as ELB spells it, its port and zone:
-  registering a registered target changes nothing);
+- ``RegisterTargets`` of ``192.0.2.1`` (TEST-NET-1, a public address ELB never accepts
+  as a target: IAM allows or denies the call first, then ELB refuses the address, so a
+  refusal of the *address* proves the permission and nothing is registered). Never a
+  target the group holds: re-registering one that a sync retires meanwhile would bring
+  a stale IP back;
+- ``DeregisterTargets`` of ``192.0.2.1`` (never registered; deregistering an unknown
+  target succeeds and does nothing);
 - ``RemoveTags`` of the key ``tgsync:missing:check``, after checking the group has no
   such tag, and ``AddTags`` of that key followed by its removal: a key only the check
   uses (no mapping reads or writes it, its port is not a number), allowed by the
@@ -38,6 +39,8 @@ from tgsync.errors import ProviderError
 from tgsync.guard import screen
 from tgsync.model import Target, TargetGroupFacts
 from tgsync.provider import Provider
+from tgsync.provider.elbv2 import ATTEMPT_SECONDS
+from tgsync.provider.errors import TARGET_ERRORS
 from tgsync.registry import MAX_TAGS
 from tgsync.source import Nameserver, Source
 
@@ -143,11 +146,11 @@ def _mapping_checks(mapping: MappingConfig, provider: Provider,
         return
     yield _group_check(mapping, facts)
     yield from _dns_check(mapping, facts, source_for, deadline)
-    yield from _permission_checks(mapping, facts, provider)
+    yield from _permission_checks(mapping, facts, provider, deadline)
 
 
-def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider: Provider
-                       ) -> Iterator[Check]:
+def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider: Provider,
+                       deadline: Deadline) -> Iterator[Check]:
     group = mapping.target_group_name
     port = mapping.port or facts.port
     arn = mapping.target_group_arn
@@ -160,26 +163,28 @@ def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider
         yield Check(FAIL, f"read {group}", _denied_or_failed(exc))
         return
     name = f"write {group}"
+    yield _write(name, "RegisterTargets", lambda: _register_nothing(provider, arn, port),
+                 f"allowed (checked with {NEVER_A_TARGET}, an address ELB never takes)")
     yield _write(name, "DeregisterTargets",
                  lambda: provider.deregister(arn, [Target(NEVER_A_TARGET, port)]),
                  f"allowed (checked with {NEVER_A_TARGET}, which is never a target)")
-    settled = [t for t in targets if t.port == port and not t.is_draining]
-    if settled:
-        target = settled[0]
-        yield _write(name, "RegisterTargets",
-                     lambda: provider.register_as_reported(arn, target),
-                     f"allowed (checked by registering {target.id}:{port} again, exactly as "
-                     "ELB reported it)")
-    else:
-        yield Check(UNVERIFIED, name, "RegisterTargets: no target on the port to register "
-                    "again without a change; it is checked at the first sync")
     if CHECK_TAG in tags:
         yield Check(UNVERIFIED, name, f"RemoveTags and AddTags: the group has a tag "
                     f"{CHECK_TAG} (left by an interrupted check?), which a check must not "
                     "touch; remove it by hand")
         return
-    yield _write(name, "RemoveTags", lambda: provider.change_tags(arn, {}, [CHECK_TAG]),
-                 f"allowed (checked by removing {CHECK_TAG}, which the group does not have)")
+    removal = _write(name, "RemoveTags", lambda: provider.change_tags(arn, {}, [CHECK_TAG]),
+                     f"allowed (checked by removing {CHECK_TAG}, which the group does not "
+                     "have)")
+    yield removal
+    if removal.status != OK:  # a tag added now could not be removed again
+        yield Check(UNVERIFIED, name, "AddTags: not checked, since the tag it adds could "
+                    "not be removed; allow RemoveTags first")
+        return
+    if not deadline.allows(2 * ATTEMPT_SECONDS):
+        yield Check(UNVERIFIED, name, "AddTags: not checked, too little time was left to "
+                    "add and remove a tag before the invocation's deadline")
+        return
     if len(tags) >= MAX_TAGS:
         yield Check(UNVERIFIED, name, f"AddTags: the group has all {MAX_TAGS} tags ELB allows, "
                     "so none can be written without a change; free some for tgsync's memory")
@@ -187,6 +192,15 @@ def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider
     yield _write(name, "AddTags", lambda: _add_and_remove(provider, arn),
                  f"allowed (checked by adding {CHECK_TAG}, which only the check uses, and "
                  "removing it)")
+
+
+def _register_nothing(provider: Provider, arn: str, port: int) -> None:
+    """RegisterTargets of an address ELB refuses: allowed unless IAM denies it."""
+    try:
+        provider.register_as_reported(arn, Target(NEVER_A_TARGET, port))
+    except ProviderError as exc:
+        if exc.denied or exc.code not in TARGET_ERRORS:
+            raise
 
 
 def _add_and_remove(provider: Provider, arn: str) -> None:

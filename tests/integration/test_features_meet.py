@@ -75,7 +75,7 @@ def test_waiting_out_the_stale_period_writes_the_memory_at_most_once_a_minute(
     assert [r.action for r in writes] == ["AddTags"] * (1 + int(minutes))
 
 
-def test_the_check_writes_no_memory_tag_and_sends_targets_as_elb_holds_them(
+def test_the_check_writes_no_memory_tag_and_registers_no_target_the_group_holds(
         moto, dns, proxy, elbv2, clock):
     arn = create_target_group(elbv2, "v6check", ip_type="ipv6")
     attach_to_load_balancer(elbv2, arn, name="front6")
@@ -94,8 +94,8 @@ def test_the_check_writes_no_memory_tag_and_sends_targets_as_elb_holds_them(
             keys = [v[0] for k, v in request.params.items() if k.endswith(".Key")
                     or k.startswith("TagKeys.member")]
             assert keys == [CHECK_TAG], (request.action, keys)  # never a sync's key
-        if request.action == "RegisterTargets":
-            assert request.params["Targets.member.1.Id"] == ["fd00:0db8::0001"]
+        if request.action == "RegisterTargets":  # never a target the group holds
+            assert request.params["Targets.member.1.Id"] == [NEVER_A_TARGET]
         if request.action == "DeregisterTargets":
             assert request.params["Targets.member.1.Id"] == [NEVER_A_TARGET]
     tags = elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"]
@@ -192,3 +192,19 @@ def test_a_hanging_elb_call_ends_before_the_invocation_s_deadline(
 def _provider():
     return CountingProvider(client_for_region=lambda region: make_client(
         region, connect_timeout=0.5, read_timeout=0.5), sleep=lambda _s: None)
+
+
+def test_a_group_is_never_emptied_when_elb_refuses_every_new_ip(
+        cycle, dns, moto, elbv2, target_group, clock):
+    dns.set(HOSTNAME, a=OLD)
+    controller, _cfg = cycle(target_group, TGSYNC_STALE_AFTER=0)
+    assert controller.run_once().ok
+    moto.update_control(outside_vpc=["192.168.0.0/16"])
+    dns.set(HOSTNAME, a=["192.168.7.7", "192.168.8.8"])  # outside the VPC: refused
+    for _ in range(3):
+        clock.now += 60
+        report = controller.run_once().mappings[0]
+        assert not report.ok and "TGSYNC_OUTSIDE_VPC=allow" in report.error
+    # Retiring the healthy old targets would leave nothing: they stay until a new IP is
+    # taken (on the code before, the group was empty after the first cycle).
+    assert {ip for ip, _ in registered(elbv2, target_group)} == set(OLD)

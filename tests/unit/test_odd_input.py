@@ -92,3 +92,28 @@ class TestSettings:
     def test_following_off_or_from_a_second_is_taken(self, value):
         assert config.load({config.HOSTNAME: "a.example.com", config.TARGET_GROUP_ARN: ARN,
                             config.FOLLOW_INTERVAL: value}).follow_interval == float(value)
+
+
+def test_a_schedule_shaped_event_that_asks_for_a_dry_run_gets_one():
+    assert direct_options({"source": "tgsync.schedule", "dry_run": True}) == (False, True)
+    with pytest.raises(EventError, match="'check'"):
+        direct_options({"source": "tgsync.schedule", "check": "maybe"})
+
+
+def test_missing_credentials_are_named_as_such_not_as_an_unreachable_endpoint():
+    from botocore.exceptions import NoCredentialsError
+
+    from tgsync.provider.errors import explain
+
+    error = explain("DescribeTargetHealth", ARN, NoCredentialsError())
+    assert error.code == "NoCredentials" and not error.unreachable
+    assert "credentials" in str(error) and "endpoint" not in str(error)
+
+
+def test_a_lookup_without_the_time_to_ask_is_not_a_dns_fault():
+    from tgsync.source import Nameserver
+    from tgsync.source.resolver import DnsSource
+
+    resolution = DnsSource((Nameserver("127.0.0.1", 9),)).resolve(
+        "a.example.com", "A", 3, time_left=0.1)
+    assert resolution.out_of_time and resolution.queries == 0

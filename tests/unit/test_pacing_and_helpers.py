@@ -116,8 +116,9 @@ def test_describe_calls_and_writes_draw_on_budgets_of_their_own():
         def __init__(self):
             self.taken = 0
 
-        def acquire(self):
+        def acquire(self, within=float("inf")):
             self.taken += 1
+            return True
 
     class Answering:
         def __getattr__(self, _method):
@@ -130,3 +131,12 @@ def test_describe_calls_and_writes_draw_on_budgets_of_their_own():
     for operation in (*READ_OPERATIONS, *WRITE_OPERATIONS, "DescribeTags"):
         provider._call(operation, arn)
     assert (reads.taken, writes.taken) == (len(READ_OPERATIONS) + 1, len(WRITE_OPERATIONS))
+
+
+def test_a_token_that_would_come_after_the_deadline_is_not_waited_for():
+    clock = FakeTime()
+    bucket = TokenBucket(rate=1.0, burst=1, clock=clock.clock, sleep=clock.sleep)
+    assert bucket.acquire(within=10.0)  # the burst: at once
+    assert not bucket.acquire(within=0.5)  # the next token comes in 1 s: too late
+    assert clock.now == 0.0  # no wait, and no token taken
+    assert bucket.acquire(within=1.0) and clock.now == 1.0

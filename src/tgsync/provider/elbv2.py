@@ -171,7 +171,8 @@ class Elbv2Provider:
         region = region or region_of(arn)
         pacer = self._pacer if operation in READ_OPERATIONS else self._write_pacer
         for attempt in range(1, TOTAL_MAX_ATTEMPTS + 1):
-            pacer.acquire()
+            if not pacer.acquire(within=self.deadline.left() - MIN_ATTEMPT_SECONDS):
+                raise self._no_time(operation, arn)  # the queue ahead is past the deadline
             client = self._client_within(region, operation, arn)
             try:
                 return getattr(client, _method(operation))(**params)
@@ -184,6 +185,14 @@ class Elbv2Provider:
             self._sleep(backoff)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _no_time(self, operation: str, arn: str) -> ProviderError:
+        return ProviderError(
+            f"{operation} for {arn} not attempted: {max(self.deadline.left(), 0):.1f}s left "
+            "before the invocation's deadline; the next invocation carries on (raise the "
+            "function's timeout, TGSYNC_API_RATE or lower TGSYNC_CONCURRENCY if this "
+            "recurs)", operation=operation,
+            target_group=arn if ":targetgroup/" in arn else "", code=NO_TIME_LEFT)
+
     def _client_within(self, region: str, operation: str, arn: str
                        ) -> ElasticLoadBalancingv2Client:
         """The region's client, or one whose timeouts end before the deadline."""
@@ -191,11 +200,7 @@ class Elbv2Provider:
         if left >= ATTEMPT_SECONDS:
             return self._client_in(region)
         if left < MIN_ATTEMPT_SECONDS:
-            raise ProviderError(
-                f"{operation} for {arn} not attempted: {max(left, 0):.1f}s left before the "
-                "invocation's deadline; the next invocation carries on (raise the function's "
-                "timeout if this recurs)", operation=operation,
-                target_group=arn if ":targetgroup/" in arn else "", code=NO_TIME_LEFT)
+            raise self._no_time(operation, arn)
         budget = math.floor(left * 2) / 2  # half-second steps: a few clients at most
         key = (region, budget)
         with self._lock:

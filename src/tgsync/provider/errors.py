@@ -104,6 +104,20 @@ def explain(operation: str, arn: str, exc: Exception) -> ProviderError:
                 "TGSYNC_API_RATE or TGSYNC_CONCURRENCY, or look for other heavy ELB callers",
                 **fields)
         return ProviderError(f"{operation} failed for {arn}: {code}: {message}", **fields)
+    return _explain_unanswered(operation, arn, exc, fields)
+
+
+def _explain_unanswered(operation: str, arn: str, exc: Exception, fields: dict[str, str]
+                        ) -> ProviderError:
+    """A call ELB never answered: no credentials, no region, or the network."""
+    if isinstance(exc, NoCredentialsError):
+        return ProviderError(
+            f"{operation}: no AWS credentials were found; in Lambda the function's role "
+            "gives them, elsewhere set AWS_PROFILE or the AWS_* variables", **fields,
+            code="NoCredentials")
+    if isinstance(exc, NoRegionError):
+        return ProviderError(f"{operation}: no AWS region is set; set AWS_REGION", **fields,
+                             code="NoRegion")
     return ProviderError(
         f"{operation} failed for {arn}: {exc}; is the elasticloadbalancing endpoint "
         "reachable (VPC interface endpoint with private DNS, security group on 443)?",

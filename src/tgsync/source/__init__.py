@@ -35,6 +35,8 @@ class Resolution:
     #: or capped answers, what the planner needs to weigh an IP's absence.
     distinct: int = 1
     largest: int = 0
+    #: Not (fully) asked: too little time was left before the deadline. Not a DNS fault.
+    out_of_time: bool = False
 
 
 class Source(Protocol):

@@ -65,8 +65,9 @@ class DnsSource:
         for _ in range(max(1, lookups)):
             lifetime = min(self._resolver.lifetime, ends - time.monotonic())
             if lifetime < MIN_QUERY_SECONDS:
-                return Resolution(frozenset(union), queries, f"not resolved: {time_left:.0f}s "
-                                  "were left before the invocation's deadline")
+                return Resolution(frozenset(union), queries, f"not resolved: {time_left:.1f}s "
+                                  "were left before the invocation's deadline",
+                                  out_of_time=True)
             queries += 1
             try:
                 answer = self._resolver.resolve(

@@ -49,8 +49,10 @@ _SKIP_DIRS = {"__pycache__", "tests"}
 #: most of its size. The zip test runs a real cycle from the unpacked zip to prove it.
 _POWERTOOLS_KEEP_UTILITIES = {"jmespath_utils", "typing"}
 _UTILITY_DEPTH = 3  # aws_lambda_powertools/utilities/<name>/...
-#: tgsync files that are build-time only: the construct and the lock itself.
-_SOURCE_ONLY = {"cdk.py", LOCK.name}
+#: tgsync files that are build-time only: the lock itself...
+_SOURCE_ONLY = {LOCK.name}
+#: ... and tgsync folders that are: the CDK construct's package, every file in it.
+_SOURCE_ONLY_PACKAGES = {"cdk"}
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)$")
 _HASH = re.compile(r"--hash=sha256:(?P<digest>[0-9a-f]{64})\b")
 
@@ -188,8 +190,10 @@ def _pruned(relative: Path) -> bool:
     parts = relative.parts
     if parts[:2] == ("aws_lambda_powertools", "event_handler"):
         return True
-    if len(parts) == 2 and parts[0] == "tgsync" and parts[1] in _SOURCE_ONLY:  # noqa: PLR2004
-        return True
+    if parts[0] == "tgsync" and len(parts) > 1:
+        name, inside = parts[1], parts[2:]
+        if (name in _SOURCE_ONLY and not inside) or (name in _SOURCE_ONLY_PACKAGES and inside):
+            return True
     return (parts[:2] == ("aws_lambda_powertools", "utilities") and len(parts) > _UTILITY_DEPTH
             and parts[2] not in _POWERTOOLS_KEEP_UTILITIES)
 

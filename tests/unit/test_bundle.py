@@ -26,12 +26,15 @@ def git(cwd: Path, *args: str) -> None:
 
 @pytest.fixture
 def checkout(tmp_path):
-    """A git checkout whose package ``tgsync`` has two tracked modules and the construct."""
+    """A git checkout whose package ``tgsync`` has two tracked modules and the construct's
+    package."""
     package = tmp_path / "repo" / "tgsync"
     (package / "sub").mkdir(parents=True)
+    (package / "cdk" / "parts").mkdir(parents=True)
     (package / "__init__.py").write_text("VERSION = 1\n")
     (package / "sub" / "mod.py").write_text("X = 1\n")
-    (package / "cdk.py").write_text("# synth time only\n")
+    for name in ("__init__.py", "construct.py", "parts/role.py"):
+        (package / "cdk" / name).write_text("# synth time only\n")
     git(package.parent, "init", "-q")
     git(package.parent, "add", ".")
     git(package.parent, "commit", "-q", "-m", "source")
@@ -129,5 +132,22 @@ def test_the_lock_ships_in_the_package_and_stays_out_of_the_zip():
     pyproject = (REPO / "pyproject.toml").read_text()
     assert '"requirements.lock"' in pyproject
     assert bundle._pruned(Path("tgsync") / bundle.LOCK.name)
-    assert bundle._pruned(Path("tgsync/cdk.py"))
     assert not bundle._pruned(Path("tgsync/plan.py"))
+
+
+def test_no_file_of_the_cdk_package_is_bundled():
+    for name in ("__init__.py", "construct.py", "role.py", "parts/deeper.py", "cdk.py"):
+        assert bundle._pruned(Path("tgsync/cdk") / name), name
+    assert not bundle._pruned(Path("tgsync/cdkish.py"))
+    assert not bundle._pruned(Path("tgsync/provider/cdk.py"))
+
+
+@needs_git
+def test_the_real_package_zips_without_its_cdk_package(tmp_path):
+    """tgsync's own source (no dependencies, so offline): the construct's package is
+    tracked, and none of its files reaches the zip the function runs from."""
+    tracked = [p.as_posix() for p in bundle.source_files()]
+    assert "cdk/__init__.py" in tracked and "cdk/construct.py" in tracked
+    zipped = names(bundle.build("arm64", tmp_path / "out.zip", []))
+    assert [n for n in zipped if n.startswith("tgsync/cdk")] == []
+    assert "tgsync/lambda_handler.py" in zipped and "tgsync/provider/elbv2.py" in zipped

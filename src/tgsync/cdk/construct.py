@@ -1,0 +1,214 @@
+"""The construct :class:`HostnameTargetSync`: the function and what it needs, put
+together from the package's parts (environment, role, network, triggers, alarms)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from tgsync import bundle
+from tgsync.cdk.alarms import add_alarms, health_query
+from tgsync.cdk.checkov import skip_checks
+from tgsync.cdk.environment import (
+    KEYWORD_SETTINGS,
+    check_health_alarm_filter,
+    check_keyword,
+    check_log_level,
+    check_schedule,
+    check_targets,
+    discover_on,
+    mapping_hostname,
+    setting_variables,
+)
+from tgsync.cdk.network import (
+    elb_endpoint,
+    function_security_group,
+    restrict_egress,
+    subnet_selection,
+)
+from tgsync.cdk.role import (
+    add_base_statements,
+    add_discovery_statements,
+    add_read_statement,
+    allow_writes,
+    function_role,
+    write_statements,
+)
+from tgsync.cdk.triggers import add_domain_events, add_schedule
+from tgsync.settings import setting
+
+HANDLER = "tgsync.lambda_handler.handler"
+#: The function's timeout: the retry budget, and following until 10 s before it.
+TIMEOUT = Duration.seconds(55)
+
+
+class HostnameTargetSync(Construct):
+    """Keeps ip target groups pointed at hostnames with tgsync's Lambda function.
+
+    Every keyword is a setting of the function stack (``deploy/tgsync.yaml``); unset
+    ones keep tgsync's defaults. Durations take a :class:`~aws_cdk.Duration` or a
+    number of seconds. Mappings beyond the first: :meth:`add_mapping`.
+
+    Without ``security_groups`` the construct makes the function's security group:
+    outbound HTTPS to the ``elasticloadbalancing`` endpoint only (the one it creates
+    with ``create_elb_endpoint``, else any address of the VPC: the VPC must then have
+    such an endpoint) and DNS to the VPC's resolver (or to ``dns_servers``). A function
+    that reaches the ELB API through a NAT needs ``security_groups`` of your own.
+    The no-healthy-target alarms watch ELB's ``HealthyHostCount`` of the one target
+    group kept when there is exactly one and discovery is off; otherwise every group of
+    the region behind a load balancer, or those ``health_alarm_filter`` selects (a
+    Metrics Insights ``WHERE`` condition, ``=``, ``!=`` and ``AND`` only, e.g.
+    ``LoadBalancer = 'app/search/0123456789abcdef'``), which replaces the one-group
+    condition when given.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        hostname: str | None = None,
+        target_group: elbv2.ITargetGroup | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        port: int | None = None,
+        alb_id: str | None = None,
+        stale_after: Duration | float | None = None,
+        lookups: int | None = None,
+        dns_servers: Sequence[str] | None = None,
+        allowed_cidrs: Sequence[str] | None = None,
+        policy: str | None = None,
+        dry_run: bool | None = None,
+        concurrency: int | None = None,
+        api_rate: float | None = None,
+        resync_every: Duration | float | None = None,
+        follow_interval: Duration | float | None = None,
+        follow_for: Duration | float | None = None,
+        discover: bool | str | None = None,
+        owner: str | None = None,
+        discover_prefix: str | None = None,
+        discover_every: Duration | float | None = None,
+        outside_vpc: bool | str | None = None,
+        domain_arns: Sequence[str] = (),
+        schedule: Duration | None = None,
+        memory_size: int = 256,
+        architecture: lambda_.Architecture | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        log_encryption_key: kms.IKey | None = None,
+        log_level: str = "INFO",
+        alarm_topic: sns.ITopic | None = None,
+        health_alarm_filter: str | None = None,
+        create_elb_endpoint: bool = False,
+        code: lambda_.Code | None = None,
+    ) -> None:
+        arguments = locals()  # first: the keywords only, read by the table's names
+        super().__init__(scope, construct_id)
+        # port is the first mapping's (a key of TGSYNC_MAPPINGS), not the function's.
+        variables = setting_variables({
+            item.cdk: arguments[item.cdk] for item in KEYWORD_SETTINGS
+            if item.cdk and item.cdk != "port"})
+        on = discover_on(discover)
+        every = schedule or Duration.minutes(1)
+        check_schedule(every)
+        check_log_level(log_level)
+        check_health_alarm_filter(health_alarm_filter)
+        check_targets(hostname=hostname is not None, target_group=target_group is not None,
+                      port=port is not None, discover=on)
+        arch = architecture or lambda_.Architecture.ARM_64
+        self._mappings: list[dict[str, Any]] = []
+        self._discover = on
+        self._health_filter = health_alarm_filter
+
+        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention,
+                                       encryption_key=log_encryption_key)
+        subnets = vpc.select_subnets(**subnet_selection(vpc_subnets))
+        self.security_group: ec2.SecurityGroup | None = None
+        if security_groups is None:
+            self.security_group = function_security_group(self, vpc)
+            groups: list[ec2.ISecurityGroup] = [self.security_group]
+        else:
+            groups = list(security_groups)
+        self.role = function_role(self)
+        add_base_statements(self.role, self.log_group.log_group_arn, subnets.subnet_ids,
+                            groups)
+        add_read_statement(self.role)
+        self._writes = write_statements()
+        self.function = lambda_.Function(
+            self, "Function",
+            description="Keeps ELBv2 ip target groups pointed at hostnames (tgsync)",
+            runtime=lambda_.Runtime.PYTHON_3_13, architecture=arch, handler=HANDLER,
+            code=code or built_code(arch), role=self.role, memory_size=memory_size,
+            timeout=TIMEOUT, reserved_concurrent_executions=1,
+            vpc=vpc, vpc_subnets=vpc_subnets, security_groups=groups,
+            log_group=self.log_group, logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel[log_level],
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            environment={**variables, "POWERTOOLS_SERVICE_NAME": "tgsync",
+                         "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
+                         "POWERTOOLS_LOG_LEVEL": log_level})
+        skip_checks(self.function, {
+            "CKV_AWS_116": "No dead-letter queue: a missed one-minute tick has no value "
+                           "later; the next tick converges, and errors raise the Errors alarm.",
+            "CKV_AWS_173": "The environment holds configuration only (hostnames, ARNs), no "
+                           "secrets; the default AWS-managed key encrypts it at rest.",
+            "CKV_AWS_272": "Code signing is a separate organisational choice."})
+        skip_checks(self.log_group, {
+            "CKV_AWS_158": "CloudWatch Logs encrypts every log group at rest; the logs hold "
+                           "IPs and ARNs, no secrets."})
+        # A tick that could not run within a minute is worthless: drop it, never retry.
+        self.function.configure_async_invoke(max_event_age=Duration.seconds(60),
+                                             retry_attempts=0)
+        if on:
+            add_discovery_statements(self.role, owner,
+                                     variables.get(setting("discover_prefix").env))
+        if hostname is not None and target_group is not None:
+            self.add_mapping(hostname, target_group, port)
+        add_schedule(self, self.function, every)
+        if domain_arns:
+            self.dead_letter_queue = add_domain_events(self, self.function, domain_arns)
+        self.dashboard = add_alarms(self, self.function, alarm_topic, self._health_query)
+        self.elb_endpoint: ec2.InterfaceVpcEndpoint | None = None
+        endpoint_group = None
+        if create_elb_endpoint:
+            self.elb_endpoint, endpoint_group = elb_endpoint(self, vpc, vpc_subnets, groups)
+        if self.security_group is not None:
+            restrict_egress(self.security_group, vpc, endpoint_group,
+                            variables.get(setting("dns_servers").env))
+
+    def add_mapping(self, hostname: str, target_group: elbv2.ITargetGroup,
+                    port: int | None = None) -> None:
+        """Keep one more target group pointed at ``hostname`` (a string or a token),
+        on ``port`` (default: the group's own)."""
+        if port is not None:
+            check_keyword("port", port, str(port))
+        entry: dict[str, Any] = {"hostname": mapping_hostname(hostname),
+                                 "target_group_arn": target_group.target_group_arn}
+        if port is not None:
+            entry["port"] = port
+        self._mappings.append(entry)
+        allow_writes(self.role, self._writes, target_group.target_group_arn)
+        self.function.add_environment(
+            setting("mappings").env, Stack.of(self).to_json_string(self._mappings))
+
+    def _health_query(self, namespace: str) -> str:
+        """The no-healthy-target alarm's query, once every mapping is known."""
+        return health_query(namespace, self._mappings, self._discover, self._health_filter)
+
+
+def built_code(arch: lambda_.Architecture) -> lambda_.Code:
+    """This package's own code as the reproducible zip, built at synth time."""
+    name = "arm64" if arch.name == lambda_.Architecture.ARM_64.name else "x86_64"
+    destination = Path(tempfile.mkdtemp(prefix="tgsync-cdk-")) / f"tgsync-lambda-{name}.zip"
+    return lambda_.Code.from_asset(str(bundle.build(name, destination)))

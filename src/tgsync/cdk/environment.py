@@ -1,0 +1,135 @@
+"""The construct's keywords as the function's environment, checked at synth time.
+
+Every check runs the function's own parser (:data:`tgsync.settings.SETTINGS`), so a
+value the function would refuse at run time fails ``cdk synth`` instead, with a
+:class:`ValueError` that names the keyword and the fix. A token (known at deploy time
+only) is passed through: the function checks it when it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Duration, Token
+
+from tgsync.config import normalize_hostname
+from tgsync.plan import MAX_CYCLE_INTERVAL_SECONDS
+from tgsync.settings import SETTINGS
+
+#: The settings the construct takes as keywords: every one with a CDK name.
+KEYWORD_SETTINGS = tuple(item for item in SETTINGS if item.cdk is not None)
+#: The log levels the stack's LogLevel parameter allows.
+LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
+#: How a bool keyword is written into the variable (off, on), as the stack writes it.
+SWITCHES = {"dry_run": ("false", "true"), "discover": ("", "tags"),
+            "outside_vpc": ("refuse", "allow")}
+#: Settings that apply to discovery only: the function refuses them without it.
+DISCOVERY_ONLY = ("owner", "discover_prefix")
+
+
+def setting_variables(given: Mapping[str, Any]) -> dict[str, str]:
+    """The function's variables for the setting keywords given (``None``: not given),
+    each checked with the function's own parser; :class:`ValueError` names the keyword
+    and the fix."""
+    variables: dict[str, str] = {}
+    for item in KEYWORD_SETTINGS:
+        raw = given.get(item.cdk or "")
+        if raw is None:
+            continue
+        text = as_text(item.key, raw)
+        check_keyword(item.cdk or item.key, raw, text)
+        variables[item.env] = text
+    if not discover_on(given.get("discover")):
+        for key in DISCOVERY_ONLY:
+            if given.get(key) is not None:
+                raise ValueError(f"{key} is set but discover is not: set discover=True or "
+                                 f"drop {key}")
+    return variables
+
+
+def discover_on(raw: Any) -> bool:
+    """Whether the ``discover`` keyword turns discovery on (checked as the function does)."""
+    if raw is None:
+        return False
+    return bool(check_keyword("discover", raw, as_text("discover", raw)))
+
+
+def check_keyword(keyword: str, raw: Any, text: str) -> Any:
+    """The value as the function parses ``text``, or a ValueError naming the keyword."""
+    if Token.is_unresolved(text):  # known at deploy time only: the function checks it
+        return text
+    item = next(s for s in KEYWORD_SETTINGS if s.cdk == keyword)
+    try:
+        return item.parse(text)
+    except ValueError as exc:
+        raise ValueError(f"{keyword}={shown(raw)}: {exc}") from None
+
+
+def as_text(key: str, value: Any) -> str:
+    """A keyword's value as its variable holds it."""
+    if isinstance(value, bool) and key in SWITCHES:
+        return SWITCHES[key][value]
+    if isinstance(value, Duration):
+        return number_text(value.to_seconds())
+    if isinstance(value, list | tuple):
+        return ",".join(str(part) for part in value)
+    return number_text(value)
+
+
+def shown(value: Any) -> str:
+    """A keyword's value as an error message quotes it."""
+    if isinstance(value, Duration):
+        return f"{value.to_seconds():g}s"
+    return repr(value)
+
+
+def number_text(value: Any) -> str:
+    """``str(value)``, a whole float without its ``.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def check_schedule(every: Duration) -> None:
+    """One to four whole minutes: a memory record not confirmed for 300 s is not trusted."""
+    seconds, minute = every.to_seconds(), 60
+    if seconds % minute or not minute <= seconds <= MAX_CYCLE_INTERVAL_SECONDS:
+        raise ValueError(f"schedule={seconds:.0f}s: give 1 to "
+                         f"{MAX_CYCLE_INTERVAL_SECONDS / 60:.0f} whole minutes; a slower "
+                         "schedule would never retire a healthy stale IP")
+
+
+def check_log_level(log_level: str) -> None:
+    """One of :data:`LOG_LEVELS`, as the stack's LogLevel parameter allows."""
+    if log_level not in LOG_LEVELS:
+        raise ValueError(f"log_level={log_level!r}: use one of {', '.join(LOG_LEVELS)}")
+
+
+def check_health_alarm_filter(health_alarm_filter: str | None) -> None:
+    """None, or a condition with some text in it."""
+    if health_alarm_filter is not None and not health_alarm_filter.strip():
+        raise ValueError("health_alarm_filter is empty: give a Metrics Insights "
+                         "condition such as LoadBalancer = 'app/name/id', or None")
+
+
+def check_targets(*, hostname: bool, target_group: bool, port: bool, discover: bool) -> None:
+    """Which of the first mapping's keywords were given (``True``): both of hostname and
+    target_group, or neither with discovery on; port only with them."""
+    if hostname != target_group or (not hostname and not discover):
+        raise ValueError("give hostname and target_group together (more with add_mapping), "
+                         "or discover=True to keep the groups tagged tgsync:hostname")
+    if port and not hostname:
+        raise ValueError("port applies to hostname and target_group: give them, or tag "
+                         "the discovered groups tgsync:port")
+
+
+def mapping_hostname(hostname: str) -> str:
+    """A mapping's hostname as the function reads it; a token as it is (the function
+    checks it)."""
+    if Token.is_unresolved(hostname):
+        return hostname
+    try:
+        return normalize_hostname(hostname)
+    except ValueError as exc:
+        raise ValueError(f"hostname {exc}") from None

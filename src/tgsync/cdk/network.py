@@ -1,0 +1,93 @@
+"""The function's network: its security group (HTTPS to the ELB API and DNS, nothing
+else) and, when asked for, the ``elasticloadbalancing`` interface endpoint and its
+policy (this account's principals on this account's resources only)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import Fn, Stack, Token
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from tgsync.settings import parse_nameservers
+
+
+def subnet_selection(selection: ec2.SubnetSelection | None) -> dict[str, Any]:
+    """A SubnetSelection as select_subnets' keywords (its Python form takes no struct)."""
+    if selection is None:
+        return {}
+    return {"availability_zones": selection.availability_zones,
+            "one_per_az": selection.one_per_az, "subnet_filters": selection.subnet_filters,
+            "subnet_group_name": selection.subnet_group_name, "subnets": selection.subnets,
+            "subnet_type": selection.subnet_type}
+
+
+def function_security_group(scope: Construct, vpc: ec2.IVpc) -> ec2.SecurityGroup:
+    """The function's security group (``SecurityGroup`` in ``scope``), with no egress
+    yet: :func:`restrict_egress` adds the only rules it gets."""
+    return ec2.SecurityGroup(
+        scope, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
+        description="tgsync function: HTTPS to the ELB API and DNS, nothing else")
+
+
+def elb_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
+                 groups: Sequence[ec2.ISecurityGroup],
+                 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+    """The elasticloadbalancing interface endpoint and its security group: HTTPS from
+    the function only, for this account's principals on this account's resources only."""
+    group = ec2.SecurityGroup(
+        scope, "ElbEndpointSecurityGroup", vpc=vpc, allow_all_outbound=False,
+        description="elasticloadbalancing endpoint, HTTPS from the tgsync function only")
+    for source in groups:
+        group.add_ingress_rule(source, ec2.Port.tcp(443), "HTTPS from the tgsync function")
+    endpoint = ec2.InterfaceVpcEndpoint(
+        scope, "ElbEndpoint", vpc=vpc,
+        service=ec2.InterfaceVpcEndpointAwsService.ELASTIC_LOAD_BALANCING,
+        subnets=vpc_subnets, private_dns_enabled=True, security_groups=[group],
+        open=False)  # open would admit the whole VPC CIDR
+    account = Stack.of(scope).account
+    endpoint.add_to_policy(iam.PolicyStatement(
+        sid="ThisAccountOnly", principals=[iam.AnyPrincipal()],
+        actions=["elasticloadbalancing:*"], resources=["*"],
+        conditions={"StringEquals": {"aws:PrincipalAccount": account,
+                                     "aws:ResourceAccount": account}}))
+    return endpoint, group
+
+
+def restrict_egress(group: ec2.SecurityGroup, vpc: ec2.IVpc,
+                    endpoint: ec2.SecurityGroup | None, dns_servers: str | None) -> None:
+    """The function's security group: HTTPS to the ELB API (``endpoint``'s group, else
+    the VPC), DNS to ``dns_servers`` (else the VPC resolver), nothing else."""
+    if endpoint is not None:
+        group.add_egress_rule(endpoint, ec2.Port.tcp(443),
+                              "HTTPS to the elasticloadbalancing endpoint")
+    else:
+        group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443),
+                              "HTTPS to the VPC's elasticloadbalancing endpoint")
+    if dns_servers is not None and not Token.is_unresolved(dns_servers):
+        servers = [(server.address, server.port) for server in parse_nameservers(dns_servers)]
+        peers = [(ec2.Peer.ipv6(f"{host}/128") if ":" in host else ec2.Peer.ipv4(
+            f"{host}/32"), port, host) for host, port in servers]
+    else:
+        peers = [(ec2.Peer.ipv4(resolver(vpc.vpc_cidr_block)), 53, "the VPC resolver")]
+    for peer, port, name in peers:
+        group.add_egress_rule(peer, ec2.Port.udp(port), f"DNS to {name}")
+        group.add_egress_rule(peer, ec2.Port.tcp(port), f"DNS over TCP to {name}")
+
+
+def resolver(cidr: str) -> str:
+    """The VPC resolver: the VPC's primary CIDR base plus two.
+
+    Known at synth (a looked-up VPC): that /32. A token (a VPC of this app): CloudFormation
+    cannot add 2 to an address, but Fn::Cidr can cut the block into /31s; the second is
+    base+2 and base+3, the resolver and an address AWS reserves in every VPC, so the rule
+    admits the resolver and no host. (The whole VPC CIDR would admit any host on 53.)
+    """
+    if Token.is_unresolved(cidr):
+        return Fn.select(1, Fn.cidr(cidr, 2, "1"))
+    network = ipaddress.ip_network(cidr, strict=False)
+    return f"{network.network_address + 2}/32"

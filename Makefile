@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-test
 
 # Every target that is not a file is phony (a stray folder named like one, such as
 # deploy/, must not make it "up to date").
-.PHONY: help install check test lint unit soak demo bench bench-update package deploy \
+.PHONY: help install check test lint unit soak demo bench bench-update package deploy stackset \
         check-templates sam-template cdk-synth mutate clean lock constraints docs docs-serve \
         actionlint release
 
@@ -22,6 +22,7 @@ help:
 	@echo "make mutate           mutation testing of plan.py, guard.py, registry.py and follow.py (mutmut)"
 	@echo "make package          build the Lambda zip from git-tracked source and the hashed lock (ARCH=arm64|x86_64)"
 	@echo "make deploy           build, upload, deploy and verify the function's code: BUCKET=... [STACK=...] [PARAMS=...]"
+	@echo "make stackset         a service-managed StackSet across OUs and regions: STACKSET=... BUCKET_PREFIX=... OUS=... REGIONS=... [PARAMS=...]"
 	@echo "make lock             rewrite src/tgsync/requirements.lock (hashes) from src/requirements.txt"
 	@echo "make constraints      rewrite constraints/dev.txt with the newest test, lint and CDK tools"
 	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates (and the CDK app's)"
@@ -111,6 +112,20 @@ deploy: $(STAMP)
 	@test -n "$(BUCKET)" || { echo "make deploy: set BUCKET=<an S3 bucket in your region>"; exit 2; }
 	$(BIN)/python deploy/deploy.py --bucket $(BUCKET) --stack-name $(STACK) --arch $(ARCH) \
 	  --template $(TEMPLATE) $(if $(PARAMS),--parameters-file $(PARAMS))
+
+# Across an organisation (docs/stacksets.md): make stackset STACKSET=tgsync
+# BUCKET_PREFIX=my-artifacts OUS=ou-abcd-11111111[,...] REGIONS=eu-west-1,ap-northeast-1
+# [PARAMS=params.json] [REGION_PARAMS=per-region.json] [STACKSET_ARGS="--call-as DELEGATED_ADMIN
+# --max-concurrent-percentage 25 --failure-tolerance-count 1"]
+STACKSET ?= tgsync
+stackset: $(STAMP)
+	@test -n "$(BUCKET_PREFIX)" -a -n "$(OUS)" -a -n "$(REGIONS)" || { echo "make stackset: set \
+	  BUCKET_PREFIX=<prefix of the buckets <prefix>-<region>> OUS=<ou-...,...> REGIONS=<region,...>"; \
+	  exit 2; }
+	$(BIN)/python deploy/stackset.py --stack-set-name $(STACKSET) --bucket-prefix $(BUCKET_PREFIX) \
+	  --ous $(OUS) --regions $(REGIONS) --arch $(ARCH) \
+	  $(if $(PARAMS),--parameters-file $(PARAMS)) \
+	  $(if $(REGION_PARAMS),--region-parameters-file $(REGION_PARAMS)) $(STACKSET_ARGS)
 
 # Template checks, each tool in its own virtual environment (they pin their own boto3).
 TOOLS ?= .tools

@@ -42,7 +42,7 @@ PREFIX = "tgsync"
 #: it (for ``Code.S3ObjectVersion``).
 VERSION_PARAMETER = "CodeObjectVersion"
 #: Parameters that deploy.py fills in itself: a caller's own would bypass the checks.
-OWN_PARAMETERS = ("CodeBucket", "CodeKey", VERSION_PARAMETER)
+OWN_PARAMETERS = ("CodeBucket", "CodeBucketPrefix", "CodeKey", VERSION_PARAMETER)
 #: CreateStack's limit for a template given inline (TemplateBody), in bytes.
 TEMPLATE_BODY_LIMIT = 51_200
 _NESTED = re.compile(r"^(?P<indent>\s*)TemplateURL:\s*(?P<path>\S+\.ya?ml)\s*$", re.MULTILINE)

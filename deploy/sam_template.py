@@ -40,12 +40,28 @@ _REPLACEMENTS = (
     ('AWSTemplateFormatVersion: "2010-09-09"\n',
      'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'),
     ("      - Label: { default: Function }\n"
-     "        Parameters: [CodeBucket, CodeKey, CodeObjectVersion, Architecture,",
+     "        Parameters: [CodeBucket, CodeBucketPrefix, CodeKey, CodeObjectVersion, "
+     "Architecture,",
      "      - Label: { default: Function }\n"
      "        Parameters: [Architecture,"),
     ("  CodeBucket:\n"
      "    Type: String\n"
-     "    Description: S3 bucket holding the function zip (make deploy uploads it).\n"
+     "    Default: \"\"\n"
+     "    Description: >-\n"
+     "      S3 bucket holding the function zip (make deploy uploads it). Empty when\n"
+     "      CodeBucketPrefix is set.\n"
+     "  CodeBucketPrefix:\n"
+     "    Type: String\n"
+     "    Default: \"\"\n"
+     "    # The bucket is PREFIX-REGION, at most 63 characters: the longest region is 14.\n"
+     "    AllowedPattern: \"^([a-z0-9][a-z0-9.-]{0,47})?$\"\n"
+     "    ConstraintDescription: empty, or up to 48 lowercase letters, digits, dots and "
+     "hyphens\n"
+     "    Description: >-\n"
+     "      Instead of CodeBucket: the zip is in the bucket PREFIX-REGION of the stack's own\n"
+     "      region (make stackset uploads it to each), so one parameter set serves every "
+     "region\n"
+     "      of a StackSet.\n"
      "  CodeKey:\n"
      "    Type: String\n"
      "    Description: S3 key of the function zip.\n"
@@ -55,13 +71,24 @@ _REPLACEMENTS = (
      "    Description: >-\n"
      "      S3 object version of the function zip; make deploy sets it on a versioned bucket,\n"
      "      so the stack deploys exactly the object it uploaded.\n", ""),
-    ("  HasCodeObjectVersion: !Not [!Equals [!Ref CodeObjectVersion, \"\"]]\n", ""),
+    ("  HasCodeObjectVersion: !Not [!Equals [!Ref CodeObjectVersion, \"\"]]\n"
+     "  HasCodeBucketPrefix: !Not [!Equals [!Ref CodeBucketPrefix, \"\"]]\n", ""),
+    ("  OneCodeBucket:\n"
+     "    Assertions:\n"
+     "      - Assert: !Or\n"
+     "          - !And [!Equals [!Ref CodeBucket, \"\"], !Not [!Equals [!Ref CodeBucketPrefix, "
+     "\"\"]]]\n"
+     "          - !And [!Not [!Equals [!Ref CodeBucket, \"\"]], !Equals [!Ref CodeBucketPrefix, "
+     "\"\"]]\n"
+     "        AssertDescription: Set CodeBucket, or CodeBucketPrefix for a bucket per region; "
+     "not both.\n", ""),
     ("    Description: Build the zip for the same architecture (make package ARCH=...).",
      "    Description: Architecture of the function (sam build installs for it)."),
     ("  Function:\n    Type: AWS::Lambda::Function\n",
      "  Function:\n    Type: AWS::Serverless::Function\n"),
     ("      Code:\n"
-     "        S3Bucket: !Ref CodeBucket\n"
+     "        S3Bucket: !If [HasCodeBucketPrefix, !Sub \"${CodeBucketPrefix}-${AWS::Region}\", "
+     "!Ref CodeBucket]\n"
      "        S3Key: !Ref CodeKey\n"
      "        S3ObjectVersion: !If [HasCodeObjectVersion, !Ref CodeObjectVersion, "
      "!Ref AWS::NoValue]\n",

@@ -30,12 +30,13 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 #: or the other, so that none drifts from the table unnoticed.
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "SubnetIds", "SecurityGroupIds",
-    "CreateElbEndpoint", "VpcId", "CodeBucket", "CodeKey", "CodeObjectVersion", "Architecture",
+    "CreateElbEndpoint", "VpcId", "CodeBucket", "CodeBucketPrefix", "CodeKey",
+    "CodeObjectVersion", "Architecture",
     "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
     "AlarmTopicArn", "HealthAlarmFilter"}
 #: What the SAM template drops (sam build packages src/ itself).
-NOT_IN_SAM = {"CodeBucket", "CodeKey", "CodeObjectVersion"}
+NOT_IN_SAM = {"CodeBucket", "CodeBucketPrefix", "CodeKey", "CodeObjectVersion"}
 CFN_SETTINGS = [s for s in SETTINGS if s.cfn]
 
 

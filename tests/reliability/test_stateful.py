@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
@@ -35,11 +35,19 @@ from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS
 
 DOMAINS = ["alpha", "beta", "logs", "wide"]
 #: Examples and steps of the short run; SOAK-like longer runs: raise them.
-EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "3"))
-STEPS = int(os.environ.get("STATEFUL_STEPS", "25"))
+EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "2"))
+STEPS = int(os.environ.get("STATEFUL_STEPS", "20"))
+#: Shrinking replays steps against the real peers for minutes: on demand only (the
+#: failing run's steps are printed either way).
+SHRINK = os.environ.get("STATEFUL_SHRINK", "") == "1"
 
 domains = st.sampled_from(DOMAINS)
 ips = st.sampled_from(POOL)
+ticks = st.booleans()
+DNS_CHANGES = ["add", "remove", "blue/green", "rotate", "whole", "poison", "clean", "answer",
+               *DNS_FAILURES]
+ENVIRONMENT = [*(f"clock {s:+g}" for s in CLOCK_STEPS), "cold start",
+               "group deleted mid-discovery", "default healthy", "default initial"]
 
 
 def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedStateMachine]:
@@ -50,74 +58,73 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
             super().__init__()
             self.lab: Lab = new_lab(moto, dns, proxy)
 
-        @rule(seconds=st.sampled_from([60.0, 60.0, 55.0, 65.0]))
-        def tick(self, seconds: float) -> None:
+        def then(self, tick: bool) -> None:
+            """A change is often followed by the schedule's next tick: the invariants are
+            checked at every invocation."""
+            if tick:
+                self.lab.tick()
+
+        @rule(seconds=st.sampled_from([60.0, 60.0, 55.0, 65.0]), check=st.booleans())
+        def tick(self, seconds: float, check: bool) -> None:
+            if check:  # {"check": true} beside the syncs
+                self.lab.check()
             self.lab.tick(seconds)
 
         @rule(domain=domains, seconds=st.integers(1, 30))
         def opensearch_event(self, domain: str, seconds: int) -> None:
             self.lab.event(domain, float(seconds))
 
-        @rule()
-        def preflight_check(self) -> None:
-            self.lab.check()
+        @rule(domain=domains, change=st.sampled_from(DNS_CHANGES), ip=ips,
+              new=st.sets(ips, min_size=1, max_size=4), then=ticks)
+        def dns_change(self, domain: str, change: str, ip: str, new: set[str],
+                       then: bool) -> None:
+            lab = self.lab
+            if change == "add":
+                lab.dns_add(domain, ip)
+            elif change == "remove":
+                lab.dns_remove(domain, POOL.index(ip))
+            elif change == "blue/green":
+                lab.dns_replace(domain, new)
+            elif change in ("rotate", "whole"):
+                lab.dns_rotate(domain, change == "rotate")
+            elif change in ("poison", "clean"):
+                lab.dns_poison(domain, change == "poison")
+            else:
+                lab.dns_mode(domain, change)
+            self.then(then)
 
-        @rule(domain=domains, ip=ips)
-        def dns_add(self, domain: str, ip: str) -> None:
-            self.lab.dns_add(domain, ip)
-
-        @rule(domain=domains, ip=ips)
-        def dns_remove(self, domain: str, ip: str) -> None:
-            self.lab.dns_remove(domain, ip)
-
-        @rule(domain=domains, new=st.sets(ips, min_size=1, max_size=4))
-        def dns_blue_green(self, domain: str, new: set[str]) -> None:
-            self.lab.dns_replace(domain, new)
-
-        @rule(domain=domains, on=st.booleans())
-        def dns_rotate(self, domain: str, on: bool) -> None:
-            self.lab.dns_rotate(domain, on)
-
-        @rule(domain=domains, mode=st.sampled_from(["answer", *DNS_FAILURES]))
-        def dns_fail(self, domain: str, mode: str) -> None:
-            self.lab.dns_mode(domain, mode)
-
-        @rule(domain=domains, on=st.booleans())
-        def dns_poison(self, domain: str, on: bool) -> None:
-            self.lab.dns_poison(domain, on)
-
-        @rule(ip=ips, state=st.sampled_from(HEALTH))
-        def health(self, ip: str, state: str) -> None:
+        @rule(ip=ips, state=st.sampled_from(HEALTH), then=ticks)
+        def health(self, ip: str, state: str, then: bool) -> None:
             self.lab.health(ip, state)
+            self.then(then)
 
-        @rule(state=st.sampled_from(["healthy", "initial"]))
-        def default_health(self, state: str) -> None:
-            self.lab.default_health(state)
-
-        @rule(group=st.integers(0, 5), ip=st.sampled_from(POOL + POISON))
-        def hand_register(self, group: int, ip: str) -> None:
-            self.lab.hand_register(group, ip)
-
-        @rule(group=st.integers(0, 5), ip=ips)
-        def hand_deregister(self, group: int, ip: str) -> None:
-            self.lab.hand_deregister(group, ip)
+        @rule(group=st.integers(0, 5), ip=st.sampled_from(POOL + POISON), register=st.booleans(),
+              then=ticks)
+        def hand_edit(self, group: int, ip: str, register: bool, then: bool) -> None:
+            if register:
+                self.lab.hand_register(group, ip)
+            else:
+                self.lab.hand_deregister(group, ip)
+            self.then(then)
 
         @rule(kind=st.sampled_from(FAULTS), action=st.sampled_from([*OPERATIONS, "*"]),
-              times=st.integers(1, TOTAL_MAX_ATTEMPTS))
-        def elb_fault(self, kind: str, action: str, times: int) -> None:
+              times=st.integers(1, TOTAL_MAX_ATTEMPTS), then=ticks)
+        def elb_fault(self, kind: str, action: str, times: int, then: bool) -> None:
             self.lab.fault(kind, action, times)
+            self.then(then)
 
-        @rule(seconds=st.sampled_from(CLOCK_STEPS))
-        def clock_step(self, seconds: float) -> None:
-            self.lab.step_clock(seconds)
-
-        @rule()
-        def cold_start(self) -> None:
-            self.lab.cold_start()
-
-        @rule()
-        def group_deleted_mid_discovery(self) -> None:
-            self.lab.delete_mid_discovery()
+        @rule(change=st.sampled_from(ENVIRONMENT), then=ticks)
+        def environment(self, change: str, then: bool) -> None:
+            lab = self.lab
+            if change.startswith("clock"):
+                lab.step_clock(float(change.split()[1]))
+            elif change == "cold start":
+                lab.cold_start()
+            elif change == "group deleted mid-discovery":
+                lab.delete_mid_discovery()
+            else:
+                lab.default_health(change.split()[1])
+            self.then(then)
 
     return EveryFeatureAtOnce
 
@@ -127,6 +134,7 @@ def test_every_feature_at_once_keeps_every_invariant(moto, dns, proxy):
         run_state_machine_as_test(machine(moto, dns, proxy), settings=settings(
             max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
             derandomize=True, database=None, print_blob=True,
+            phases=[p for p in Phase if SHRINK or p not in (Phase.shrink, Phase.explain)],
             suppress_health_check=list(HealthCheck)))
 
 

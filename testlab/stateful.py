@@ -418,8 +418,8 @@ class Lab:
         self._pacing(self.function, requests)
         self._retirements(requests, before)
         self._not_followed_after_failure(report, marks)
-        self._served_behind_load_balancer(report, requests)
         self._only_allowed(requests, sync=True)
+        self._served_behind_load_balancer(report, requests)
         return report
 
     def check(self) -> list[preflight.Check]:

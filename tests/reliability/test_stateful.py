@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
@@ -35,19 +34,23 @@ from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS
 
 DOMAINS = ["alpha", "beta", "logs", "wide"]
 #: Examples and steps of the short run; SOAK-like longer runs: raise them.
-EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "2"))
-STEPS = int(os.environ.get("STATEFUL_STEPS", "20"))
+EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "4"))
+STEPS = int(os.environ.get("STATEFUL_STEPS", "12"))
 #: Shrinking replays steps against the real peers for minutes: on demand only (the
 #: failing run's steps are printed either way).
 SHRINK = os.environ.get("STATEFUL_SHRINK", "") == "1"
 
 domains = st.sampled_from(DOMAINS)
 ips = st.sampled_from(POOL)
-ticks = st.booleans()
-DNS_CHANGES = ["add", "remove", "blue/green", "rotate", "whole", "poison", "clean", "answer",
+# Hypothesis leans on the first of each list (its simplest): the changes that matter most
+# come first, so that even a short run meets them.
+ticks = st.sampled_from([True, False])
+DNS_CHANGES = ["remove", "blue/green", "add", "rotate", "whole", "poison", "clean", "answer",
                *DNS_FAILURES]
-ENVIRONMENT = [*(f"clock {s:+g}" for s in CLOCK_STEPS), "cold start",
-               "group deleted mid-discovery", "default healthy", "default initial"]
+ENVIRONMENT = ["default initial", "default healthy", "cold start",
+               "group deleted mid-discovery", *(f"clock {s:+g}" for s in CLOCK_STEPS)]
+STATES = sorted(HEALTH, key=lambda state: state != "unhealthy")
+ACTIONS = ["*", *OPERATIONS]
 
 
 def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedStateMachine]:
@@ -74,17 +77,16 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
         def opensearch_event(self, domain: str, seconds: int) -> None:
             self.lab.event(domain, float(seconds))
 
-        @rule(domain=domains, change=st.sampled_from(DNS_CHANGES), ip=ips,
-              new=st.sets(ips, min_size=1, max_size=4), then=ticks)
-        def dns_change(self, domain: str, change: str, ip: str, new: set[str],
-                       then: bool) -> None:
+        @rule(domain=domains, change=st.sampled_from(DNS_CHANGES), ip=ips, then=ticks)
+        def dns_change(self, domain: str, change: str, ip: str, then: bool) -> None:
             lab = self.lab
             if change == "add":
                 lab.dns_add(domain, ip)
             elif change == "remove":
                 lab.dns_remove(domain, POOL.index(ip))
             elif change == "blue/green":
-                lab.dns_replace(domain, new)
+                first = POOL.index(ip)  # a new set of nodes, from ip on
+                lab.dns_replace(domain, POOL[first:first + 1 + first % 3])
             elif change in ("rotate", "whole"):
                 lab.dns_rotate(domain, change == "rotate")
             elif change in ("poison", "clean"):
@@ -93,7 +95,7 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
                 lab.dns_mode(domain, change)
             self.then(then)
 
-        @rule(ip=ips, state=st.sampled_from(HEALTH), then=ticks)
+        @rule(ip=ips, state=st.sampled_from(STATES), then=ticks)
         def health(self, ip: str, state: str, then: bool) -> None:
             self.lab.health(ip, state)
             self.then(then)
@@ -107,7 +109,7 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
                 self.lab.hand_deregister(group, ip)
             self.then(then)
 
-        @rule(kind=st.sampled_from(FAULTS), action=st.sampled_from([*OPERATIONS, "*"]),
+        @rule(kind=st.sampled_from(FAULTS), action=st.sampled_from(ACTIONS),
               times=st.integers(1, TOTAL_MAX_ATTEMPTS), then=ticks)
         def elb_fault(self, kind: str, action: str, times: int, then: bool) -> None:
             self.lab.fault(kind, action, times)
@@ -136,15 +138,3 @@ def test_every_feature_at_once_keeps_every_invariant(moto, dns, proxy):
             derandomize=True, database=None, print_blob=True,
             phases=[p for p in Phase if SHRINK or p not in (Phase.shrink, Phase.explain)],
             suppress_health_check=list(HealthCheck)))
-
-
-@pytest.mark.slow
-def test_a_seeded_run_through_the_same_steps(moto, dns, proxy):
-    import random
-
-    lab = new_lab(moto, dns, proxy, seed=7)
-    rng = random.Random(7)
-    with quiet_logs():
-        for _ in range(60):
-            lab.random_step(rng)
-    assert lab.invocations > 0

@@ -366,9 +366,12 @@ class Lab:
             self.truth.deregister_targets(TargetGroupArn=group.arn,
                                           Targets=[{"Id": ip, "Port": 443}])
 
-    def fault(self, kind: str, action: str, times: int) -> None:
-        """The next ``times`` requests of ``action`` fail as ``kind`` says."""
+    def fault(self, kind: str, action: str, times: int, *, then_tick: bool = False) -> None:
+        """The next ``times`` requests of ``action`` fail as ``kind`` says (met by the
+        next invocation or check; ``then_tick``: the schedule's, at once)."""
         self.proxy.inject(Fault(kind, action, times=times))
+        if then_tick:
+            self.tick()
 
     def step_clock(self, seconds: float) -> None:
         """The clock jumps (a frozen environment thawed, an NTP step back)."""
@@ -653,8 +656,9 @@ class Lab:
             lambda: self.hand_deregister(rng.randrange(6), rng.choice(POOL)),
             lambda: self.fault(rng.choice(FAULTS), rng.choice([*OPERATIONS, "*", "*"]),
                                rng.randint(1, TOTAL_MAX_ATTEMPTS)),
-            lambda: self.fault(rng.choice(FAULTS), rng.choice(OPERATIONS[:2]),
-                               rng.randint(1, TOTAL_MAX_ATTEMPTS)),
+            # A call that fails for good, met by the very next invocation.
+            lambda: self.fault(rng.choice(FAULTS), rng.choice(OPERATIONS[1:]),
+                               TOTAL_MAX_ATTEMPTS, then_tick=True),
             lambda: self.step_clock(rng.choice(CLOCK_STEPS)),
             self.cold_start,
             self.delete_mid_discovery,

@@ -22,6 +22,11 @@ Invariants, after every cycle:
    and no node still in the name's full record set is ever deregistered (churn: zero).
    After faults stop, cycles go on until the group holds exactly the full record set,
    within the bound README states: :func:`tgsync.plan.required_absences` cycles.
+
+Then ``--steps`` steps of :mod:`testlab.stateful`'s lab, drawn from the same seed: every
+feature on at once (explicit and discovered groups, following, settled groups skipped,
+OpenSearch events, the preflight check beside the syncs, clock steps, cold starts), with
+its own seven invariants checked after every invocation and check.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from botocore.retries import standard
 
 from testlab.faultproxy import Fault, FaultProxy
 from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
+from testlab.stateful import InvariantBroken as LabInvariantBroken
+from testlab.stateful import Lab, new_lab
 from tgsync import config
 from tgsync.controller import Controller
 from tgsync.model import NOT_SERVING_STATES
@@ -52,7 +59,7 @@ from tgsync.provider.elbv2 import Elbv2Provider, make_client
 from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS
 from tgsync.registry import TagRegistry
 from tgsync.report import MappingReport, logger
-from tgsync.source.resolver import DnsSource
+from tgsync.source.resolver import MIN_QUERY_SECONDS, DnsSource
 
 HOSTNAME = "vpc-soak-abc123.eu-west-1.es.amazonaws.com"
 POOL = [f"10.0.{subnet}.{host}" for subnet in (1, 2, 3) for host in range(10, 16)]
@@ -202,7 +209,8 @@ class Soak:
             region, connect_timeout=0.5, read_timeout=0.5))
         self.controller = Controller(
             provider, TagRegistry(provider),
-            lambda servers: DnsSource(servers, timeout=0.05, lifetime=0.1),
+            # The shortest lifetime the resolver accepts: a shorter one never asks.
+            lambda servers: DnsSource(servers, timeout=0.1, lifetime=MIN_QUERY_SECONDS),
             config=self.config, clock=lambda: self.now)
 
     # ------------------------------------------------------------------ observation
@@ -376,15 +384,35 @@ class Soak:
         return self.stats
 
 
+def every_feature(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, seed: int, steps: int,
+                  *, progress: bool = False) -> Lab:
+    """The stateful lab (every feature on at once, see :mod:`testlab.stateful`) through
+    ``steps`` steps drawn from ``seed``; raises its ``InvariantBroken`` on a breach."""
+    rng = random.Random(seed)
+    started = time.monotonic()
+    with quiet_logs():
+        lab = new_lab(moto, dns, proxy, seed=seed)
+        for number in range(1, steps + 1):
+            lab.random_step(rng)
+            if progress and number % 500 == 0:
+                print(f"  {number} steps, {lab.invocations} invocations, {lab.checks} checks, "
+                      f"{time.monotonic() - started:.0f}s", flush=True)
+    return lab
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make soak", description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=1_000,
+                        help="then this many steps of the stateful lab, every feature on at "
+                             "once (0: none)")
     parser.add_argument("--seed", type=int, default=None,
                         help="replay a run (default: a new seed, printed)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
-    print(f"soak: {args.cycles} cycles, seed {seed} (replay: make soak SOAK_ARGS='--seed "
-          f"{seed} --cycles {args.cycles}')", flush=True)
+    print(f"soak: {args.cycles} cycles and {args.steps} stateful steps, seed {seed} (replay: "
+          f"make soak SOAK_ARGS='--seed {seed} --cycles {args.cycles} --steps {args.steps}')",
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="tgsync-soak-") as workdir:
         moto = MotoPeer(Path(workdir)).start()
         dns = DnsPeer(seed=seed).start()
@@ -394,13 +422,18 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         try:
             stats = Soak(moto, dns, proxy, seed).run(args.cycles, progress=True)
-        except InvariantBroken as exc:
+            lab = every_feature(moto, dns, proxy, seed, args.steps, progress=True) \
+                if args.steps else None
+        except (InvariantBroken, LabInvariantBroken) as exc:
             print(f"FAILED: {exc}", flush=True)
             return 1
         finally:
             proxy.stop()
             dns.stop()
             moto.stop()
+    if lab is not None:
+        print(f"stateful: {args.steps} steps, {lab.invocations} invocations, {lab.checks} "
+              "checks, every feature on at once; every invariant held", flush=True)
     elapsed = time.monotonic() - started
     print(f"soak: {stats.cycles} cycles in {elapsed:.0f}s ({stats.resolved} resolved, "
           f"{stats.dns_faults} DNS failures, {stats.api_faults} API faults injected, "

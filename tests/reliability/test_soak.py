@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from testlab.soak import Soak
+from testlab.soak import Soak, every_feature
 
 pytestmark = pytest.mark.slow
 
@@ -24,3 +24,9 @@ def test_every_invariant_holds_through_a_randomized_history(moto, dns, proxy, mo
     assert stats.api_faults > 0
     assert stats.deregistered > 0
     assert stats.convergences >= CYCLES // 50
+
+
+def test_every_feature_at_once_through_a_seeded_run(moto, dns, proxy):
+    steps = int(os.environ.get("SOAK_STEPS", "150"))
+    lab = every_feature(moto, dns, proxy, SEED, steps)
+    assert lab.invocations >= steps // 4 and lab.checks > 0

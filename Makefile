@@ -16,7 +16,7 @@ help:
 	@echo "make lint             ruff and mypy --strict"
 	@echo "make unit             unit and property tests only (seconds)"
 	@echo "make demo             the failover story, locally, no AWS account needed"
-	@echo "make soak             the long randomized soak (10,000+ cycles, about 15 minutes)"
+	@echo "make soak             the long randomized soak (10,000+ cycles, then 1,000 stateful steps with every feature on; about 25 minutes)"
 	@echo "make bench            benchmarks against the original (about 10 minutes; out/benchmarks.md)"
 	@echo "make bench-update     the same, rewriting the tracked benchmarks/results.md"
 	@echo "make mutate           mutation testing of plan.py, guard.py, registry.py and follow.py (mutmut)"
@@ -59,7 +59,8 @@ unit: $(STAMP)
 
 # Fast feedback while working: no demo, benchmark, soak, deployment or fault suites.
 check: lint actionlint
-	$(BIN)/pytest -m "not slow" tests/unit tests/property tests/integration
+	$(BIN)/pytest -m "not slow" tests/unit tests/property tests/integration \
+	  tests/reliability/test_stateful.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .venv-docs build dist out mutants .pytest_cache .ruff_cache \

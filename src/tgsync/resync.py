@@ -34,6 +34,9 @@ class Settled:
     answer: frozenset[str]
     read_at: float
     due: float
+    #: The latest moment the next read may come: ``read_at + TGSYNC_RESYNC_EVERY``
+    #: (``due`` is earlier for a group's first, staggered, re-read).
+    limit: float = float("inf")
 
 
 def is_settled(result: Plan, ours: Iterable[Target]) -> bool:
@@ -57,7 +60,7 @@ def settle(key: str, answer: frozenset[str], now: float, every: float,
            before: Settled | None) -> Settled:
     """The record of a group just read and found settled (``before``: it already was)."""
     due = now + every if before is not None else now + every * stagger(key)
-    return Settled(answer, now, due)
+    return Settled(answer, now, due, now + every)
 
 
 def may_skip(record: Settled | None, answer: frozenset[str] | None, now: float,
@@ -70,4 +73,4 @@ def may_skip(record: Settled | None, answer: frozenset[str] | None, now: float,
     read a whole tick late).
     """
     return (record is not None and answer is not None and answer == record.answer
-            and record.read_at <= now < record.due and now + horizon <= record.due)
+            and record.read_at <= now < record.due and now + horizon <= record.limit)

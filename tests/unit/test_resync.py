@@ -60,3 +60,13 @@ class TestSkipping:
         assert all(0 <= f < 1 for f in fractions)
         per_fifth = [sum(1 for f in fractions if k / 5 <= f < (k + 1) / 5) for k in range(5)]
         assert all(500 < n < 700 for n in per_fifth)  # about 600 in each minute of five
+
+
+def test_a_first_staggered_re_read_is_never_pulled_a_tick_early_by_the_limit_rule():
+    first = settle("arn:443", IPS, 1000.0, 300.0, None)
+    assert first.limit == 1300.0 and first.due <= first.limit
+    # Before the staggered point the group is trusted, however near the next tick.
+    if first.due > 1000.0:
+        assert may_skip(first, IPS, 1000.0, horizon=60.0)
+    # Never later than the limit: the last tick before it reads.
+    assert not may_skip(first, IPS, 1241.0, horizon=60.0)

@@ -65,8 +65,10 @@ class TestSkipping:
 def test_a_first_staggered_re_read_is_never_pulled_a_tick_early_by_the_limit_rule():
     first = settle("arn:443", IPS, 1000.0, 300.0, None)
     assert first.limit == 1300.0 and first.due <= first.limit
-    # Before the staggered point the group is trusted, however near the next tick.
-    if first.due > 1000.0:
-        assert may_skip(first, IPS, 1000.0, horizon=60.0)
+    assert first.due == 1000.0 + 300.0 * stagger("arn:443")  # about 1124
+    # Before the staggered point the group is trusted, however near the next tick;
+    # from it on, read.
+    assert may_skip(first, IPS, 1100.0, horizon=60.0)
+    assert not may_skip(first, IPS, first.due, horizon=60.0)
     # Never later than the limit: the last tick before it reads.
     assert not may_skip(first, IPS, 1241.0, horizon=60.0)

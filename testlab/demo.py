@@ -37,6 +37,7 @@ from testlab.nodes import CheckSettings, Fleet, HealthChecker
 from testlab.peers import REGION, DnsPeer, MotoPeer, attach_to_load_balancer, create_target_group
 from testlab.runtime_api import Outcome, RuntimeApi, start_runtime
 from testlab.timeline import Timeline
+from tgsync.controller import MIN_CYCLE_SECONDS
 from tgsync.settings import MIN_FOLLOW_INTERVAL
 
 HOSTNAME = "vpc-logs-demo123.eu-west-1.es.amazonaws.com"
@@ -343,7 +344,10 @@ class Stack:
         # following (45 s of 60 on AWS). A demo cycle does not shrink with the tick, so
         # the demo leaves 9/10 of one: 3/4 would leave room for fewer follow-ups, and a
         # join just after them would wait for the next tick.
-        self.api_timeout = 10 + 0.9 * tick
+        # Never under the least a cycle needs past the margin (a lookup and two ELB
+        # attempts: tgsync.controller.MIN_CYCLE_SECONDS), or short ticks would defer
+        # every cycle; the demo's cycles take milliseconds, so this costs no time.
+        self.api_timeout = 10 + max(0.9 * tick, MIN_CYCLE_SECONDS + 0.5)
         if self.moto.port:
             self.moto.update_control(draining_seconds=2 * tick)
 

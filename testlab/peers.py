@@ -142,10 +142,16 @@ class DnsPeer:
         ``subset`` of them, wrapping around. So two answers in a row are never the same
         subset (a window of ``subset`` < n records is set by where it starts), the
         sequence is the same for a seed whatever ran before, and every record is
-        handed out within ceil(n / subset) answers. Setting the name again restarts it.
+        handed out within ceil(n / subset) answers. Setting the name again with the same
+        records carries the rotation on (a server republishing its zone does not restart
+        its rotation); new records start a new one.
         """
         with self.lock:
-            self.names[hostname.lower()] = Name(list(a), list(aaaa), **options)
+            fresh = Name(list(a), list(aaaa), **options)
+            before = self.names.get(hostname.lower())
+            if before is not None:
+                fresh.rotation = before.rotation  # rotate() restarts it if records changed
+            self.names[hostname.lower()] = fresh
 
     def rotate(self, hostname: str, name: Name, qtype: str, values: list[str],
                size: int) -> list[str]:

@@ -78,8 +78,10 @@ def test_the_rotation_is_the_same_for_a_seed_and_differs_between_seeds(dns):
     assert runs[1] != alone
 
 
-def test_setting_the_name_again_restarts_its_rotation(dns):
+def test_setting_the_name_again_carries_its_rotation_on(dns):
+    # The soak sets its names before every cycle: a restart would hand out the same
+    # first records for ever, and a big domain would never be seen whole.
     dns.set(NAME, a=EVERY, subset=4)
-    first = answers(dns, 3)
+    first = answers(dns, 2)
     dns.set(NAME, a=EVERY, subset=4)
-    assert answers(dns, 3) == first
+    assert answers(dns, 1)[0] not in first  # the third answer, not the first again

@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-test
         actionlint release
 
 help:
-	@echo "make check            lint, types, workflows, unit, property and integration tests (under a minute)"
+	@echo "make check            lint, types, workflows, unit and property tests, a short stateful run (under a minute)"
 	@echo "make test             set up .venv, lint, run the whole suite with branch coverage (what CI runs)"
 	@echo "make lint             ruff and mypy --strict"
 	@echo "make unit             unit and property tests only (seconds)"
@@ -57,10 +57,10 @@ test: lint
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/property
 
-# Fast feedback while working: no demo, benchmark, soak, deployment or fault suites.
+# Fast feedback while working, under a minute: the integration, e2e, fault, deployment
+# suites, the demo, the benchmark and the soak run in make test (and CI).
 check: lint actionlint
-	$(BIN)/pytest -m "not slow" tests/unit tests/property tests/integration \
-	  tests/reliability/test_stateful.py
+	$(BIN)/pytest -m "not slow" tests/unit tests/property tests/reliability/test_stateful.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .venv-docs build dist out mutants .pytest_cache .ruff_cache \

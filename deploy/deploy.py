@@ -25,6 +25,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -349,13 +350,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parameters-file", type=Path, default=None,
                         help='JSON object of parameters, e.g. {"Hostname": "...", ...}')
     args = parser.parse_args(argv)
+    return exit_code("deploy", lambda: deploy(args))
+
+
+def exit_code(tool: str, run: Callable[[], int]) -> int:
+    """``run()``, with a refusal (exit 2) or an AWS failure (exit 1) said in one line."""
     try:
-        return deploy(args)
+        return run()
     except DeployError as exc:
-        print(f"deploy: {exc}", file=sys.stderr)
+        print(f"{tool}: {exc}", file=sys.stderr)
         return 2
     except (BotoCoreError, ClientError) as exc:
-        print(f"deploy: AWS said: {exc}", file=sys.stderr)
+        print(f"{tool}: AWS said: {exc}", file=sys.stderr)
         return 1
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import package  # the sibling script that builds the zip
@@ -364,14 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 100:
             parser.error(f"--{name.replace('_', '-')}: 0 to 100")
-    try:
-        return stackset(args)
-    except DeployError as exc:
-        print(f"stackset: {exc}", file=sys.stderr)
-        return 2
-    except (BotoCoreError, ClientError) as exc:
-        print(f"stackset: AWS said: {exc}", file=sys.stderr)
-        return 1
+    return single.exit_code("stackset", lambda: stackset(args))
 
 
 if __name__ == "__main__":

@@ -103,6 +103,11 @@ class MappingConfig:
     )
     policy: Policy = Policy.SYNC
     alb_id: str | None = None
+    #: ``dns`` (the hostname's answers) or ``rds`` (a cluster endpoint's members).
+    resolve: str = "dns"
+    #: ``all`` (every target on the port is ours) or ``owned`` (only what tgsync
+    #: registered: a shared group).
+    retire: str = "all"
     #: Ranges a discovered group's ``tgsync:allowed-cidrs`` tag narrows the function's to:
     #: an answer must fall in ``allowed_cidrs`` *and* in one of these (empty: no tag).
     narrowed_cidrs: tuple[IPNetwork, ...] = ()

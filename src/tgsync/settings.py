@@ -213,6 +213,8 @@ MIN_FOLLOW_INTERVAL = 1.0
 MAX_FOLLOW_INTERVAL = 60.0  # slower than the schedule's tick would never follow
 MAX_FOLLOW_FOR = 3600.0
 OUTSIDE_VPC_CHOICES = ("refuse", "allow")
+RESOLVE_CHOICES = ("dns", "rds")
+RETIRE_CHOICES = ("all", "owned")
 DISCOVER_CHOICES = ("", "tags")
 
 
@@ -266,6 +268,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("policy", "TGSYNC_POLICY", "sync, or upsert-only to register and never retire",
             parse_policy, Policy.SYNC, scope="mapping", flag="--policy", tag="tgsync:policy",
             cfn="Policy", cdk="policy", choices=tuple(p.value for p in Policy)),
+    Setting("resolve", "TGSYNC_RESOLVE", "dns: the hostname's DNS answers; rds: an Aurora or "
+            "Multi-AZ DB cluster endpoint's members from the RDS API (each member's instance "
+            "endpoint resolved through DNS)", lambda v: parse_choice(v, RESOLVE_CHOICES),
+            "dns", scope="mapping", flag="--resolve", tag="tgsync:resolve", cfn="Resolve",
+            cdk="resolve", choices=RESOLVE_CHOICES),
+    Setting("retire", "TGSYNC_RETIRE", "all: retire any target on the port the answer does "
+            "not hold; owned: only targets tgsync registered (a shared group)",
+            lambda v: parse_choice(v, RETIRE_CHOICES), "all", scope="mapping",
+            flag="--retire", tag="tgsync:retire", cfn="Retire", cdk="retire",
+            choices=RETIRE_CHOICES),
     # -- the whole function
     Setting("dry_run", "TGSYNC_DRY_RUN", "plan and report, change nothing (an event may turn "
             "it on, never off)", parse_bool, False, flag="--dry-run", cfn="DryRun",

@@ -290,6 +290,7 @@ GOOD = {
     "stale_after": (Duration.minutes(5), "300"), "lookups": (5, "5"),
     "dns_servers": (["10.0.0.2", "[fd00::53]:5353"], "10.0.0.2,[fd00::53]:5353"),
     "allowed_cidrs": (["10.0.0.0/16"], "10.0.0.0/16"), "policy": ("upsert-only", "upsert-only"),
+    "retire": ("owned", "owned"), "resolve": ("rds", "rds"),
     "dry_run": (True, "true"), "concurrency": (8, "8"), "api_rate": (4, "4"),
     "resync_every": (600, "600"), "discover": (True, "tags"), "owner": ("team-a", "team-a"),
     "discover_prefix": ("search-", "search-"), "discover_every": (Duration.minutes(10), "600"),

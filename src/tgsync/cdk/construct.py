@@ -90,6 +90,8 @@ class HostnameTargetSync(Construct):
         dns_servers: Sequence[str] | None = None,
         allowed_cidrs: Sequence[str] | None = None,
         policy: str | None = None,
+        retire: str | None = None,
+        resolve: str | None = None,
         dry_run: bool | None = None,
         concurrency: int | None = None,
         api_rate: float | None = None,

@@ -38,7 +38,7 @@ from tgsync.settings import (
     parse_seconds,
     setting,
 )
-from tgsync.source import Nameserver
+from tgsync.source import Nameserver, rds_problem
 
 __all__ = [  # the parsers other modules use are re-exported from tgsync.settings
     "MAX_LOOKUPS", "MAX_STALE_AFTER", "parse_bool", "parse_cidrs", "parse_int",
@@ -276,6 +276,8 @@ def _mapping_from_json(
         else:
             problems.items.append(f"{where}.alb_id: must be a string (ARN or name)")
     label = f"{where} ({hostname or entry.get('hostname', '?')})"
+    if hostname and (rds := rds_problem(hostname, values.get("resolve"))):
+        problems.items.append(f"{where}.resolve: {rds}")
     if problems.items or hostname is None or arn is None:
         return InvalidMapping(index, label, tuple(problems.items))
     return MappingConfig(hostname=hostname, target_group_arn=arn, source=where,
@@ -389,7 +391,9 @@ def _single_mapping(env: Mapping[str, str], hostname: str | None, arn: str | Non
     host = problems.parse(name, hostname, normalize_hostname) if hostname else None
     arn_name = TARGET_GROUP_ARN if _env(env, TARGET_GROUP_ARN) else LEGACY_TARGET_GROUP_ARN
     group = problems.parse(arn_name, arn, parse_arn) if arn else None
-    if host and group:
+    if host and (rds := rds_problem(host, defaults.get("resolve"))):
+        problems.items.append(f"{setting('resolve').env} (mapping {name}): {rds}")
+    elif host and group:
         return [MappingConfig(hostname=host, target_group_arn=group, source=name, **defaults)]
     return []
 

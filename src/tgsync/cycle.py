@@ -25,7 +25,7 @@ from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
 from tgsync.report import MappingReport, logger
 from tgsync.resync import is_settled
-from tgsync.source import Nameserver, Source
+from tgsync.source import Nameserver, Source, source_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class _DnsView:
     distinct: int = 1
     largest: int | None = None
     out_of_time: bool = False
+    authoritative: bool = False
 
 
 class MappingCycle:
@@ -140,7 +141,8 @@ class MappingCycle:
         def planned(memory: Mapping[str, MissingSince]) -> Plan:
             return apply_policy(plan(
                 wanted=view.wanted, targets=targets, port=port, memory=memory,
-                now=now, stale_after=mapping.stale_after, answers=view.distinct,
+                now=now, stale_after=0 if view.authoritative else mapping.stale_after,
+                answers=view.distinct,
                 largest_answer=view.largest), mapping.policy)
 
         result = planned({})
@@ -185,7 +187,7 @@ class MappingCycle:
     def _desired(self, mapping: MappingConfig, facts: TargetGroupFacts, report: MappingReport
                  ) -> _DnsView:
         """Resolve and screen: the allowed IPs, or why resolution failed."""
-        resolution = self._source_for(mapping.dns_servers).resolve(
+        resolution = source_of(self._source_for, mapping.dns_servers, mapping.resolve).resolve(
             mapping.hostname, facts.record_type, mapping.lookups,
             time_left=self.deadline.left())
         report.dns_queries = resolution.queries
@@ -205,6 +207,8 @@ class MappingCycle:
         report.wanted = sorted(allowed) if failure is None else []
         if failure:
             return _DnsView(None, failure, out_of_time=resolution.out_of_time)
+        if resolution.authoritative:  # complete and consistent: retire at once
+            return _DnsView(allowed, None, authoritative=True)
         return _DnsView(allowed, None, resolution.distinct, resolution.largest)
 
     def _apply(self, arn: str, port: int, ours: Mapping[str, Target], result: Plan,

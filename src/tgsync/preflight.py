@@ -5,7 +5,9 @@ or a target a sync may write. Most failed deployments of a function like this co
 from the network and IAM, so the checks follow a cycle's path: the ELB endpoint, each
 target group, the name through the configured DNS servers, the read permissions and
 the write permissions. When the ELB endpoint cannot be reached, the DNS checks still
-run, one line each.
+run, one line each. A ``resolve=rds`` mapping's name is checked through the RDS read
+(read-only calls), the cluster's members for the role and each member's instance
+endpoint.
 
 Writes are checked only with requests that change nothing a sync relies on:
 
@@ -42,7 +44,8 @@ from tgsync.provider import Provider
 from tgsync.provider.elbv2 import ATTEMPT_SECONDS
 from tgsync.provider.errors import TARGET_ERRORS
 from tgsync.registry import MAX_TAGS
-from tgsync.source import Nameserver, Source
+from tgsync.source import Nameserver, Source, source_of
+from tgsync.source.rds import OPERATIONS as RDS_OPERATIONS
 
 OK, FAIL, UNVERIFIED = "OK", "FAIL", "UNVERIFIED"
 #: TEST-NET-1: public, so ELB never registers it; deregistering it changes nothing.
@@ -239,14 +242,20 @@ def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts | None,
     """The name through the configured servers; without the group's facts (ELB not
     reached) its A records, as an ipv4 group would ask."""
     servers = ", ".join(str(s) for s in mapping.dns_servers) or "the system resolver"
-    name = f"DNS {mapping.hostname}"
+    rds = mapping.resolve == "rds"
+    name = f"{'RDS' if rds else 'DNS'} {mapping.hostname}"
     record_type = facts.record_type if facts else "A"
-    resolution = source_for(mapping.dns_servers).resolve(
+    resolution = source_of(source_for, mapping.dns_servers, mapping.resolve).resolve(
         mapping.hostname, record_type, mapping.lookups, time_left=deadline.left())
     if resolution.error:
-        yield Check(FAIL, name, f"{resolution.error} (asked {servers}); allow UDP and TCP 53 "
-                    "to the resolver in the function's security group")
+        yield Check(FAIL, name, _rds_failure(resolution.error, servers) if rds else
+                    f"{resolution.error} (asked {servers}); allow UDP and TCP 53 to the "
+                    "resolver in the function's security group")
         return
+    if rds:  # the read, the members for the role, and each member's instance endpoint
+        calls = RDS_OPERATIONS if ".cluster-custom-" in mapping.hostname else RDS_OPERATIONS[:2]
+        yield Check(OK, name, f"{', '.join(calls)} allowed and answered: {resolution.note}; "
+                    "their instance endpoints resolve (below)")
     allowed, refused = screen(resolution.answers, mapping.allowed_cidrs,
                               mapping.narrowed_cidrs)
     for refusal in refused:
@@ -256,3 +265,14 @@ def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts | None,
         yield Check(OK, name, f"{record_type} {', '.join(sorted(allowed))} via {servers}")
     else:
         yield Check(FAIL, name, "no answer the guard allows; check TGSYNC_ALLOWED_CIDRS")
+
+
+def _rds_failure(error: str, servers: str) -> str:
+    """A failed ``resolve=rds`` check: an RDS call (its message names the call and the
+    permission), the cluster's members, or an instance endpoint's lookup."""
+    if error.startswith("rds:"):
+        return error
+    if error.startswith("instance "):
+        return (f"{error} (asked {servers}); allow UDP and TCP 53 to the resolver in the "
+                "function's security group")
+    return error

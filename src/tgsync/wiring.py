@@ -13,6 +13,7 @@ from tgsync.preflight import run as run_checks
 from tgsync.provider.elbv2 import Elbv2Provider, make_client
 from tgsync.registry import TagRegistry
 from tgsync.source import Nameserver, Source
+from tgsync.source.rds import RdsApi, RdsSource
 from tgsync.source.resolver import DnsSource
 
 
@@ -20,6 +21,23 @@ from tgsync.source.resolver import DnsSource
 def dns_source(nameservers: tuple[Nameserver, ...]) -> Source:
     """One DNS source per distinct nameserver list, kept for the process."""
     return DnsSource(nameservers)
+
+
+class Sources:
+    """The sources of one process (a :class:`~tgsync.source.SourceFor`): DNS per
+    nameserver list, and for ``resolve=rds`` an RDS source over one shared
+    :class:`~tgsync.source.rds.RdsApi` (paced to ``api_rate``, its reads kept for the
+    cycle that ``provider``'s current deadline names)."""
+
+    def __init__(self, provider: Elbv2Provider, api_rate: float) -> None:
+        self.rds = RdsApi(pacer=TokenBucket(rate=api_rate), cycle=lambda: provider.deadline)
+        self._rds_sources: dict[tuple[Nameserver, ...], Source] = {}
+
+    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns", /) -> Source:
+        """The source for a mapping's nameservers and ``resolve`` mode."""
+        if resolve != "rds":
+            return dns_source(servers)
+        return self._rds_sources.setdefault(servers, RdsSource(self.rds, dns_source(servers)))
 
 
 def build_provider(config: Config) -> Elbv2Provider:
@@ -37,10 +55,12 @@ def build_provider(config: Config) -> Elbv2Provider:
 def build_controller(config: Config) -> Controller:
     """A controller over boto3 and dnspython."""
     provider = build_provider(config)
-    return Controller(provider, TagRegistry(provider), dns_source, config=config)
+    return Controller(provider, TagRegistry(provider), Sources(provider, config.api_rate),
+                      config=config)
 
 
 def preflight(config: Config, time_left: Callable[[], float] | None = None) -> list[Check]:
     """Every preflight check (see :mod:`tgsync.preflight`), over the real adapters,
     answered before ``time_left()`` runs out."""
-    return run_checks(config, build_provider(config), dns_source, time_left)
+    provider = build_provider(config)
+    return run_checks(config, provider, Sources(provider, config.api_rate), time_left)

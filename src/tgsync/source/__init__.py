@@ -1,11 +1,15 @@
-"""Source: where the desired state comes from (the hostname's DNS answers)."""
+"""Source: where the desired state comes from (the hostname's DNS answers, or with
+``resolve=rds`` a cluster endpoint's members from the RDS API)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Nameserver", "Resolution", "Source"]
+from tgsync.source.rds_endpoint import parse_rds_endpoint
+
+__all__ = ["Nameserver", "Resolution", "Source", "SourceFor", "rds_problem", "source_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,12 @@ class Resolution:
     largest: int = 0
     #: Not (fully) asked: too little time was left before the deadline. Not a DNS fault.
     out_of_time: bool = False
+    #: The answer is complete and consistent (the RDS API's members): an IP it no longer
+    #: holds is retired at once, healthy or not, as with ``stale_after=0``.
+    authoritative: bool = False
+    #: Why these answers, in words (``resolve=rds``: which members, e.g. the writer
+    #: standing in for a cluster without an available reader).
+    note: str | None = None
 
 
 class Source(Protocol):
@@ -47,3 +57,35 @@ class Source(Protocol):
         """Ask ``lookups`` times at most, within ``time_left`` seconds; unite the
         answers; never raise for DNS faults."""
         ...
+
+
+class SourceFor(Protocol):
+    """Gives the source for a mapping's nameservers and ``resolve`` mode (``dns``,
+    ``rds``)."""
+
+    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns", /) -> Source:
+        """The source to ask."""
+        ...
+
+
+def source_of(source_for: Callable[..., Source], servers: tuple[Nameserver, ...],
+              resolve: str) -> Source:
+    """The source for a mapping. A ``resolve=dns`` mapping asks with the nameservers
+    alone, so a plain ``servers -> Source`` callable keeps serving DNS mappings."""
+    return source_for(servers) if resolve == "dns" else source_for(servers, resolve)
+
+
+def rds_problem(hostname: str, resolve: str | None) -> str | None:
+    """Why ``resolve=rds`` cannot take its members for ``hostname`` (``None``: it can,
+    or the mapping resolves through DNS)."""
+    if resolve != "rds":
+        return None
+    endpoint = parse_rds_endpoint(hostname)
+    if endpoint is not None and endpoint.names_cluster:
+        return None
+    what = (f"is the endpoint of DB instance {endpoint.identifier}" if endpoint is not None
+            else "is not an RDS endpoint name")
+    return (f"resolve=rds takes a cluster's members, and {hostname} {what}: give the "
+            "cluster's writer (<cluster>.cluster-<id>.<region>.rds.amazonaws.com), reader "
+            "(.cluster-ro-) or custom (.cluster-custom-) endpoint, or set resolve=dns (with "
+            "stale_after=0 for a Multi-AZ DB instance's endpoint)")

@@ -1,0 +1,248 @@
+"""resolve=rds through the real handler against moto's RDS and ELB and the DNS server,
+and TGSYNC_STALE_AFTER=0 with resolve=dns through the DNS server (issue 21, items 1, 2).
+
+What moto (5.x) models and what it does not, checked first below: clusters with their
+members and ``IsClusterWriter``, ``FailoverDBCluster`` (the writer flag moves to the
+target instance at once, with no intermediate state), instances with
+``Endpoint.Address`` and ``DescribeDBInstances`` filtered by ``db-cluster-id``,
+``StopDBInstance`` of a member (real Aurora refuses it; it stands here for a reader
+that is not ``available``). Not modelled: custom endpoints
+(``CreateDBClusterEndpoint`` is not implemented: the unit tests cover them), DNS for
+any endpoint (the DNS server answers the instance endpoints), and the reader endpoint's
+rotation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from conftest import HOSTNAME, registered
+from testlab.faultproxy import Fault, FaultProxy
+from testlab.peers import REGION, create_target_group
+from tgsync import config, lambda_handler
+from tgsync.errors import SyncFailed
+from tgsync.wiring import preflight
+
+MEMBERS = ("orders-0", "orders-1", "orders-2")
+IPS = {"orders-0": "10.0.1.10", "orders-1": "10.0.2.10", "orders-2": "10.0.3.10"}
+
+
+@dataclass
+class Aurora:
+    rds: Any
+    writer: str  # the cluster (writer) endpoint
+    reader: str  # the reader endpoint
+
+
+@pytest.fixture
+def aurora(elbv2: Any, dns: Any) -> Aurora:
+    """An aurora-postgresql cluster of three instances in a clean moto (orders-0 the
+    writer); the DNS server answers each instance endpoint with its IP."""
+    rds = boto3.client("rds", region_name=REGION)
+    made = rds.create_db_cluster(DBClusterIdentifier="orders", Engine="aurora-postgresql",
+                                 MasterUsername="app", MasterUserPassword="not-a-secret-1")
+    for name in MEMBERS:
+        instance = rds.create_db_instance(
+            DBInstanceIdentifier=name, DBClusterIdentifier="orders", Engine="aurora-postgresql",
+            DBInstanceClass="db.r6g.large")["DBInstance"]
+        dns.set(instance["Endpoint"]["Address"], a=[IPS[name]])
+    return Aurora(rds, made["DBCluster"]["Endpoint"], made["DBCluster"]["ReaderEndpoint"])
+
+
+@pytest.fixture
+def rds_proxy(moto: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """The fault proxy in front of moto for RDS calls alone (boto3's standard variable)."""
+    server = FaultProxy(moto.port).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_RDS", server.endpoint)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def groups(elbv2: Any) -> tuple[str, str]:
+    """A writer group and a reader group (TCP 5432) in one VPC."""
+    writer = create_target_group(elbv2, "orders-writer", port=5432, protocol="TCP")
+    vpc = elbv2.describe_target_groups(TargetGroupArns=[writer])["TargetGroups"][0]["VpcId"]
+    reader = create_target_group(elbv2, "orders-reader", port=5432, protocol="TCP", vpc_id=vpc)
+    return writer, reader
+
+
+@pytest.fixture
+def handler(aurora: Aurora, groups: tuple[str, str], dns: Any, rds_proxy: FaultProxy,
+            monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The Lambda handler, cold, keeping the writer and the reader group with
+    TGSYNC_RESOLVE=rds."""
+    writer, reader = groups
+    monkeypatch.setenv(config.MAPPINGS, json.dumps([
+        {"hostname": aurora.writer, "target_group_arn": writer},
+        {"hostname": aurora.reader, "target_group_arn": reader}]))
+    monkeypatch.setenv("TGSYNC_RESOLVE", "rds")
+    monkeypatch.setenv(config.DNS_SERVERS, dns.address)
+    monkeypatch.setattr(lambda_handler, "_controller", None)
+    return lambda_handler.handler
+
+
+def serving(elbv2: Any, arn: str) -> set[str]:
+    """The IPs of the group's targets that are not leaving."""
+    return {ip for (ip, _), state in registered(elbv2, arn).items() if state != "draining"}
+
+
+def rds_calls(proxy: FaultProxy) -> list[str]:
+    return [request.action for request in proxy.log]
+
+
+def test_moto_answers_the_cluster_as_the_source_reads_it(aurora):
+    members = aurora.rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0][
+        "DBClusterMembers"]
+    assert {m["DBInstanceIdentifier"]: m["IsClusterWriter"] for m in members} == {
+        "orders-0": True, "orders-1": False, "orders-2": False}
+    described = aurora.rds.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": ["orders"]}])["DBInstances"]
+    assert sorted(i["DBInstanceIdentifier"] for i in described) == list(MEMBERS)
+    assert all(i["DBInstanceStatus"] == "available" and i["Endpoint"]["Address"]
+               for i in described)
+    aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
+                                   TargetDBInstanceIdentifier="orders-1")
+    members = aurora.rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0][
+        "DBClusterMembers"]
+    assert [m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"]] == ["orders-1"]
+
+
+def test_the_writer_group_holds_the_writer_and_the_reader_group_the_readers(
+        handler, elbv2, groups, rds_proxy):
+    writer, reader = groups
+    summary = handler({}, None)
+    assert summary["ok"] is True
+    assert serving(elbv2, writer) == {IPS["orders-0"]}
+    assert serving(elbv2, reader) == {IPS["orders-1"], IPS["orders-2"]}
+    # Both mappings of the cluster: one DescribeDBClusters, one DescribeDBInstances.
+    assert sorted(rds_calls(rds_proxy)) == ["DescribeDBClusters", "DescribeDBInstances"]
+
+
+def test_after_a_failover_the_old_writer_is_retired_at_once_though_healthy(
+        handler, aurora, elbv2, groups, moto, rds_proxy):
+    writer, reader = groups
+    for ip in IPS.values():
+        moto.set_health(ip, "healthy")
+    handler({}, None)
+    rds_proxy.log.clear()
+    handler({}, None)  # a steady minute: the same two reads, nothing else from RDS
+    assert sorted(rds_calls(rds_proxy)) == ["DescribeDBClusters", "DescribeDBInstances"]
+    aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
+                                   TargetDBInstanceIdentifier="orders-1")
+    summary = handler({}, None)
+    assert summary["ok"] is True
+    assert serving(elbv2, writer) == {IPS["orders-1"]}  # the default stale_after is 180 s
+    assert serving(elbv2, reader) == {IPS["orders-0"], IPS["orders-2"]}
+    writer_report = summary["mappings"][0]
+    assert writer_report["deregistered"] == [IPS["orders-0"]]
+    assert writer_report["healthy_targets"] == 1  # read before the change: the old writer
+
+
+def test_a_cluster_without_an_available_reader_puts_the_writer_in_the_reader_group(
+        handler, aurora, elbv2, groups):
+    _, reader = groups
+    for name in ("orders-1", "orders-2"):
+        aurora.rds.stop_db_instance(DBInstanceIdentifier=name)
+    assert handler({}, None)["ok"] is True
+    assert serving(elbv2, reader) == {IPS["orders-0"]}  # as RDS's reader endpoint does
+
+
+def test_a_denied_rds_call_changes_nothing_and_fails_the_invocation_naming_it(
+        handler, aurora, elbv2, groups, rds_proxy):
+    writer, reader = groups
+    handler({}, None)
+    aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
+                                   TargetDBInstanceIdentifier="orders-1")
+    rds_proxy.log.clear()
+    rds_proxy.faults.append(Fault("denied", "DescribeDBInstances", times=10))
+    with pytest.raises(SyncFailed, match=r"rds:DescribeDBInstances was denied for cluster "
+                                         r"orders: add it to the function's role") as failed:
+        handler({}, None)
+    assert [m["ok"] for m in failed.value.summary["mappings"]] == [False, False]
+    assert serving(elbv2, writer) == {IPS["orders-0"]}
+    assert serving(elbv2, reader) == {IPS["orders-1"], IPS["orders-2"]}
+    # Denied once for both mappings of the cluster: the read is kept for the cycle.
+    assert rds_calls(rds_proxy).count("DescribeDBInstances") == 1
+
+
+def test_a_throttled_rds_api_changes_nothing(handler, aurora, elbv2, groups, rds_proxy):
+    writer, _ = groups
+    handler({}, None)
+    aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
+                                   TargetDBInstanceIdentifier="orders-1")
+    rds_proxy.faults.append(Fault("throttle", "DescribeDBClusters", times=10))
+    with pytest.raises(SyncFailed, match="rds:DescribeDBClusters for cluster orders throttled"):
+        handler({}, None)
+    assert serving(elbv2, writer) == {IPS["orders-0"]}
+    assert rds_calls(rds_proxy).count("DescribeDBClusters") == 1 + 3  # bounded retries
+
+
+def rds_checks() -> list[Any]:
+    """``tgsync check``'s lines about the RDS names, over the real adapters."""
+    return [c for c in preflight(config.load(os.environ)) if c.name.startswith("RDS ")]
+
+
+def test_the_check_reads_the_cluster_and_resolves_each_member(handler):
+    lines = [c.line() for c in rds_checks()]
+    assert any("DescribeDBClusters, DescribeDBInstances allowed and answered: writer "
+               "orders-0" in line for line in lines), lines
+    assert any("available readers orders-1, orders-2" in line for line in lines), lines
+    assert any(line.startswith("OK") and IPS["orders-2"] in line for line in lines), lines
+    assert not [line for line in lines if not line.startswith("OK")]
+
+
+def test_the_check_names_a_denied_rds_call(handler, rds_proxy):
+    rds_proxy.faults.append(Fault("denied", "DescribeDBClusters", times=10))
+    checks = rds_checks()
+    assert len(checks) == 2
+    assert all(c.status == "FAIL" and "rds:DescribeDBClusters was denied for cluster orders"
+               in c.detail for c in checks), checks
+
+
+# --------------------------------------------------------------------------- stale_after=0
+
+
+OLD, NEW = "10.0.1.5", "10.0.2.5"
+
+
+def test_stale_after_0_keeps_both_while_queries_disagree_then_retires_the_old_at_once(
+        cycle, dns, moto, elbv2, target_group):
+    """A writer endpoint flips: while the cycle's queries disagree, the answer is not
+    consistent and both stay; the next consistent answer retires the old at once,
+    though it is healthy."""
+    dns.set(HOSTNAME, a=[OLD])
+    controller, _ = cycle(target_group, **{config.STALE_AFTER: 0})
+    moto.set_health(OLD, "healthy")
+    moto.set_health(NEW, "healthy")
+    assert controller.run_once().ok
+    assert serving(elbv2, target_group) == {OLD}
+    # Mid-flip: each query gets one of the two (a round-robin of one record).
+    dns.set(HOSTNAME, a=[OLD, NEW], subset=1)
+    report = controller.run_once().mappings[0]
+    assert report.dns_queries > 1
+    assert serving(elbv2, target_group) == {OLD, NEW}
+    assert report.deregistered_ips == []
+    dns.set(HOSTNAME, a=[NEW])  # the flip is done: every query agrees
+    report = controller.run_once().mappings[0]
+    assert report.deregistered_ips == [OLD]
+    assert serving(elbv2, target_group) == {NEW}
+
+
+def test_without_stale_after_0_the_old_healthy_writer_stays(cycle, dns, moto, elbv2,
+                                                             target_group):
+    dns.set(HOSTNAME, a=[OLD])
+    controller, _ = cycle(target_group)
+    moto.set_health(OLD, "healthy")
+    controller.run_once()
+    dns.set(HOSTNAME, a=[NEW])
+    report = controller.run_once().mappings[0]
+    assert report.deregistered_ips == []
+    assert serving(elbv2, target_group) == {OLD, NEW}

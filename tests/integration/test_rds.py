@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,9 @@ from testlab.faultproxy import Fault, FaultProxy
 from testlab.peers import REGION, create_target_group
 from tgsync import config, lambda_handler
 from tgsync.errors import SyncFailed
+from tgsync.pacing import TokenBucket
+from tgsync.source.rds import RdsApi, RdsError
+from tgsync.source.rds_endpoint import parse_rds_endpoint
 from tgsync.wiring import preflight
 
 MEMBERS = ("orders-0", "orders-1", "orders-2")
@@ -246,3 +250,18 @@ def test_without_stale_after_0_the_old_healthy_writer_stays(cycle, dns, moto, el
     report = controller.run_once().mappings[0]
     assert report.deregistered_ips == []
     assert serving(elbv2, target_group) == {OLD, NEW}
+
+
+def test_a_hanging_rds_read_ends_within_the_time_that_is_left(aurora, rds_proxy):
+    """Near the deadline the read gets a client whose timeouts end in time, and the
+    retries stop with the time: not botocore's usual 2 s + 5 s per attempt."""
+    api = RdsApi(pacer=TokenBucket(rate=8))
+    rds_proxy.faults.append(Fault("delay", "DescribeDBClusters", times=10, seconds=6.0))
+    started = time.monotonic()
+    with pytest.raises(RdsError, match="rds:DescribeDBClusters failed for cluster orders"):
+        api.selection(parse_rds_endpoint(aurora.writer), 3.0)
+    assert time.monotonic() - started < 3.5
+    rds_proxy.faults.clear()
+    # With time enough, the same process reads the cluster.
+    assert [m for m, _ in api.selection(parse_rds_endpoint(aurora.writer), 30).members
+            ] == ["orders-0"]

@@ -12,9 +12,12 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tgsync import config
-from tgsync.source import Resolution
+from tgsync.provider.elbv2 import Elbv2Provider
+from tgsync.source import Nameserver, Resolution, source_of
 from tgsync.source.rds import RdsApi, RdsError, RdsSource, select_members
 from tgsync.source.rds_endpoint import parse_rds_endpoint
+from tgsync.source.resolver import DnsSource
+from tgsync.wiring import Sources
 
 SUFFIX = "abc123xyz.eu-west-1.rds.amazonaws.com"
 WRITER = f"orders.cluster-{SUFFIX}"
@@ -304,3 +307,18 @@ def test_the_single_mapping_with_resolve_rds_is_checked_too():
     loaded = config.load({config.HOSTNAME: READER, config.TARGET_GROUP_ARN: ARN,
                           "TGSYNC_RESOLVE": "rds"})
     assert loaded.mappings[0].resolve == "rds"
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def test_a_process_has_one_rds_api_and_plain_source_callables_keep_serving_dns():
+    servers = (Nameserver("127.0.0.1", 5353),)
+    sources = Sources(Elbv2Provider(), api_rate=8)
+    assert isinstance(source_of(sources, servers, "dns"), DnsSource)
+    one, other = source_of(sources, servers, "rds"), source_of(sources, (), "rds")
+    assert isinstance(one, RdsSource) and isinstance(other, RdsSource)
+    assert one.api is other.api is sources.rds  # one read per cluster, whatever the servers
+    # The form the lab and the tests pass: one argument.
+    plain = source_of(lambda s: DnsSource(s, timeout=0.2), servers, "dns")
+    assert isinstance(plain, DnsSource)

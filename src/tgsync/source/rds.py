@@ -249,14 +249,15 @@ class RdsApi:
             token = self._cycle()
             if token is not self._token:
                 self._token, self._kept, self._locks = token, {}, {}
+            kept = self._kept  # this cycle's: a read that outlives it lands nowhere else
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            if key not in self._kept:
+            if key not in kept:
                 try:
-                    self._kept[key] = (True, read())
+                    kept[key] = (True, read())
                 except RdsError as exc:
-                    self._kept[key] = (False, exc)
-            ok, value = self._kept[key]
+                    kept[key] = (False, exc)
+            ok, value = kept[key]
         if not ok:
             raise value
         return value

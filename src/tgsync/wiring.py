@@ -37,7 +37,9 @@ class Sources:
         """The source for a mapping's nameservers and ``resolve`` mode."""
         if resolve != "rds":
             return dns_source(servers)
-        return self._rds_sources.setdefault(servers, RdsSource(self.rds, dns_source(servers)))
+        if servers not in self._rds_sources:
+            self._rds_sources[servers] = RdsSource(self.rds, dns_source(servers))
+        return self._rds_sources[servers]
 
 
 def build_provider(config: Config) -> Elbv2Provider:

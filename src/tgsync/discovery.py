@@ -40,6 +40,7 @@ from typing import Any
 
 from tgsync.config import Discovery, InvalidMapping, MappingConfig, normalize_hostname
 from tgsync.settings import parse_cidrs, tag_settings
+from tgsync.source import rds_problem
 
 TAG_HOSTNAME = "tgsync:hostname"
 TAG_OWNER = "tgsync:owner"
@@ -141,6 +142,8 @@ def _mapping(group: Candidate, defaults: dict[str, Any], where: str
         # A tag narrows the function's ranges, never widens them.
         values["narrowed_cidrs" if setting == "allowed_cidrs" else setting] = value
         origins = [o for o in origins if o[0] != setting] + [(setting, f"tag {tag}")]
+    if hostname and (problem := rds_problem(hostname, values.get("resolve"))):
+        problems.append(f"{where}: tag tgsync:resolve: {problem}")
     if problems:
         return InvalidMapping(0, where, tuple(problems), group.arn)
     values.pop("alb_id", None)  # AlbId names one load balancer: not for discovered groups

@@ -99,3 +99,18 @@ class TestPrefix:
     def test_without_a_prefix_every_name_is_taken_as_before(self):
         found = adopt([tagged("tgsync-logs"), tagged("payments")], Discovery())
         assert sorted(m.target_group_name for m in found.mappings) == ["payments", "tgsync-logs"]
+
+
+class TestResolveTag:
+    def test_a_resolve_rds_tag_on_a_name_that_is_no_cluster_endpoint_is_refused(self):
+        found = adopt([tagged("search", tgsync_resolve="rds")], Discovery())
+        (refused,) = found.refused
+        assert "tag tgsync:resolve: resolve=rds takes a cluster's members" in refused.problems[0]
+        assert found.mappings == ()
+
+    def test_a_resolve_rds_tag_on_a_cluster_endpoint_is_adopted(self):
+        writer = "orders.cluster-c9akciq32.eu-west-1.rds.amazonaws.com"
+        found = adopt([group("orders", tgsync_hostname=writer, tgsync_resolve="rds")],
+                      Discovery())
+        (mapping,) = found.mappings
+        assert (mapping.hostname, mapping.resolve) == (writer, "rds")

@@ -219,3 +219,44 @@ def test_a_dry_run_plans_with_ownership_and_writes_nothing(cycle, dns, elbv2, ta
     table = render_table(report)
     assert "FOREIGN" in table and "not registered by tgsync (retire=owned): left alone" in table
     assert "foreign (not registered by this mapping, left alone): 10.0.9.9" in table
+
+
+def test_a_mapping_waiting_out_the_stale_period_keeps_its_memory_beside_another(
+        cycle, dns, elbv2, target_group, clock):
+    dns.set(HOSTNAME, a=["10.0.1.5", "10.0.1.6"])
+    dns.set(OTHER_HOST, a=["10.0.2.5"])
+    base, _ = cycle(target_group)
+    cfg = config.load({config.DNS_SERVERS: dns.address, config.STALE_AFTER: "90",
+                       config.MAPPINGS: json.dumps([
+                           {"hostname": HOSTNAME, "target_group_arn": target_group,
+                            "retire": "owned"},
+                           {"hostname": OTHER_HOST, "target_group_arn": target_group,
+                            "retire": "owned"}])})
+    controller = base.with_config(cfg)
+    assert controller.run_once().ok
+    dns.set(HOSTNAME, a=["10.0.1.5"])  # 10.0.1.6 leaves DNS, still healthy
+    retired_at = None
+    for step in range(5):
+        clock.now += 30
+        report = controller.run_once()
+        assert report.ok, report.failure_summary()
+        if any(m.deregistered_ips for m in report.mappings):
+            retired_at = step
+            break
+    assert retired_at == 3  # missing for 90 s: the other mapping's saves kept the count
+    assert set(states(elbv2, target_group)) == {"10.0.1.5", "10.0.2.5"}
+
+
+def test_an_unreadable_ownership_tag_is_left_alone_and_its_ips_never_retired(
+        cycle, dns, elbv2, moto, target_group):
+    by_hand(elbv2, target_group, HAND)
+    moto.set_health(HAND, "unhealthy", "Target.Timeout")
+    bad = {"Key": f"{OWNED_PREFIX}443:1", "Value": f"{owner_id(HOSTNAME)} {HAND} 10.0.09.1"}
+    elbv2.add_tags(ResourceArns=[target_group], Tags=[bad])
+    dns.set(HOSTNAME, a=OLD)
+    controller, _ = cycle(target_group, **{RETIRE: "owned", config.STALE_AFTER: 0})
+    report = controller.run_once().mappings[0]
+    assert report.ok and report.foreign == [HAND] and report.deregistered_ips == []
+    assert owned_tags(elbv2, target_group) == {
+        bad["Key"]: bad["Value"],
+        f"{OWNED_PREFIX}443:2": f"{owner_id(HOSTNAME)} {' '.join(OLD)}"}

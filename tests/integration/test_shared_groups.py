@@ -10,7 +10,7 @@ import json
 from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault
 from testlab.peers import REGION, create_target_group
-from tgsync import config
+from tgsync import config, preflight
 from tgsync.ownership import OWNED_PREFIX, owner_id
 from tgsync.registry import MAX_TAGS
 from tgsync.report import render_table
@@ -260,3 +260,13 @@ def test_an_unreadable_ownership_tag_is_left_alone_and_its_ips_never_retired(
     assert owned_tags(elbv2, target_group) == {
         bad["Key"]: bad["Value"],
         f"{OWNED_PREFIX}443:2": f"{owner_id(HOSTNAME)} {' '.join(OLD)}"}
+
+
+def test_the_check_says_which_targets_are_foreign(cycle, dns, elbv2, target_group):
+    by_hand(elbv2, target_group, HAND)
+    dns.set(HOSTNAME, a=OLD)
+    controller, cfg = cycle(target_group, **{RETIRE: "owned"})
+    assert controller.run_once().ok
+    checks = preflight.run(cfg, controller.provider, controller.source_for)
+    (line,) = [c.line() for c in checks if "retire=owned" in c.line()]
+    assert f"1 foreign target(s) on port 443, left alone unless DNS returns them: {HAND}" in line

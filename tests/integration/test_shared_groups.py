@@ -6,6 +6,7 @@ never retired."""
 from __future__ import annotations
 
 import json
+import threading
 
 from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault
@@ -270,3 +271,37 @@ def test_the_check_says_which_targets_are_foreign(cycle, dns, elbv2, target_grou
     checks = preflight.run(cfg, controller.provider, controller.source_for)
     (line,) = [c.line() for c in checks if "retire=owned" in c.line()]
     assert f"1 foreign target(s) on port 443, left alone unless DNS returns them: {HAND}" in line
+
+
+def test_mappings_sharing_a_group_and_port_take_turns_with_their_ownership(
+        cycle, dns, elbv2, target_group):
+    """From reading ownership to the last write, one mapping of a group and port at a
+    time: two letting go of one IP at once could otherwise both drop it (a leak)."""
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    dns.set(OTHER_HOST, a=["10.0.2.5"])
+    base, _ = cycle(target_group)
+    controller = base.with_config(two_hostnames(dns, target_group))
+    registry = controller.cycle.registry
+    recall, save = registry.recall_owned, registry.save
+    guard, inside, peak, both = threading.Lock(), set(), [0], threading.Event()
+
+    def recall_owned(*args, **kwargs):
+        with guard:
+            inside.add(threading.get_ident())
+            peak[0] = max(peak[0], len(inside))
+            if len(inside) > 1:
+                both.set()
+        both.wait(timeout=1.0)  # gives the other mapping every chance to come in too
+        return recall(*args, **kwargs)
+
+    def memory_save(*args, **kwargs):  # the last write of a mapping's turn
+        try:
+            return save(*args, **kwargs)
+        finally:
+            with guard:
+                inside.discard(threading.get_ident())
+
+    registry.recall_owned = recall_owned
+    registry.save = memory_save
+    report = controller.run_once()
+    assert report.ok and peak[0] == 1 and not both.is_set()

@@ -218,8 +218,8 @@ class MappingCycle:
         self._log_plan(report, result, dry_run)
         if not dry_run and view.wanted is not None:
             try:
-                self.registry.save(arn, port, result.memory, now=now, planned=None if not owner
-                                   else view.wanted | mine)
+                self.registry.save(arn, port, result.memory, now=now,
+                                   planned=_planned_on(view.wanted, ours, mine, owned, owner))
             except ProviderError as exc:
                 _note(exc, problems, report)
         return result, problems
@@ -372,6 +372,17 @@ def _disown(registry: TagRegistry, arn: str, port: int, mapping: MappingConfig, 
     if registry.cached_owned(arn, port).mine(owner):
         _record(registry, arn, port, owner, frozenset(), stored=frozenset(), problems=problems,
                 report=report)
+
+
+def _planned_on(wanted: frozenset[str], ours: Mapping[str, Target], mine: frozenset[str],
+               owned: Owned | None, owner: str | None) -> frozenset[str] | None:
+    """The IPs whose memory records a mapping's save replaces (``None``: every IP's, as
+    with ``retire=all``): its answer, what it owns, and registered IPs no other mapping
+    owns (records left by ``retire=all``); other mappings' records are kept."""
+    if owner is None or owned is None:
+        return None
+    others = owned.others(owner)
+    return wanted | mine | {ip for ip in ours if ip not in others}
 
 
 def _owner(mapping: MappingConfig) -> str | None:

@@ -13,7 +13,7 @@ from testlab.faultproxy import Fault
 from testlab.peers import REGION, create_target_group
 from tgsync import config, preflight
 from tgsync.ownership import OWNED_PREFIX, owner_id
-from tgsync.registry import MAX_TAGS
+from tgsync.registry import MAX_TAGS, TAG_PREFIX
 from tgsync.report import render_table
 
 RETIRE = "TGSYNC_RETIRE"
@@ -30,6 +30,10 @@ def tags_of(elbv2, arn):
 
 def owned_tags(elbv2, arn):
     return {k: v for k, v in tags_of(elbv2, arn).items() if k.startswith(OWNED_PREFIX)}
+
+
+def memory_tags(elbv2, arn):
+    return {k: v for k, v in tags_of(elbv2, arn).items() if k.startswith(TAG_PREFIX)}
 
 
 def states(elbv2, arn):
@@ -124,13 +128,16 @@ def test_two_hostnames_retiring_all_on_one_group_and_port_still_clash(
 
 def test_switching_to_owned_adopts_the_answer_and_back_to_all_drops_the_records(
         cycle, dns, elbv2, moto, target_group, clock):
-    by_hand(elbv2, target_group, "10.0.1.5", HAND)  # as a run of retire=all left them
+    by_hand(elbv2, target_group, "10.0.1.5", HAND)
     dns.set(HOSTNAME, a=["10.0.1.5"])
+    before, _ = cycle(target_group)  # retire=all: the healthy HAND waits, remembered
+    assert before.run_once().ok and memory_tags(elbv2, target_group)
     owned, _ = cycle(target_group, **{RETIRE: "owned"})
     report = owned.run_once().mappings[0]
     assert report.ok and report.foreign == [HAND] and report.registered_ips == []
     assert owned_tags(elbv2, target_group) == {
         f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} 10.0.1.5"}
+    assert memory_tags(elbv2, target_group) == {}  # nobody waits on a foreign target
 
     back, _ = cycle(target_group, **{config.STALE_AFTER: 0})  # retire=all, a new function
     moto.set_health(HAND, "unhealthy", "Target.Timeout")

@@ -360,7 +360,8 @@ class TagRegistry:
                 f"use by others, so tgsync's memory of IPs missing from DNS needs "
                 f"{todo.needed} tag(s) but has {todo.free}: {todo.left_out} record(s) could "
                 "not be kept and their healthy IPs are not retired until tags are freed. "
-                f"Remove tags you do not need; tgsync's own are {TAG_PREFIX}* ({mine}).",
+                f"Remove tags you do not need; tgsync's own are {TAG_PREFIX}* ({mine})"
+                + _and_ownership(tags) + ".",
                 operation="AddTags", target_group=arn, code="TooManyTags")
         return bool(todo.add or todo.remove)
 
@@ -388,3 +389,10 @@ class TagRegistry:
 def _tgsync_keys(tags: Mapping[str, str]) -> str:
     """tgsync's tag keys, for an error message."""
     return ", ".join(sorted(k for k in tags if k.startswith((TAG_PREFIX, OWNED_PREFIX)))) or "none"
+
+
+def _and_ownership(tags: Mapping[str, str]) -> str:
+    """The ownership tags too, when there are any (they come before memory)."""
+    owned = sorted(k for k in tags if k.startswith(OWNED_PREFIX))
+    return (f" and, recording what it registered (kept before memory), {OWNED_PREFIX}* "
+            f"({', '.join(owned)})" if owned else "")

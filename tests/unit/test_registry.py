@@ -349,8 +349,9 @@ class TestOwnershipInTheRegistry:
         registry.save_owned("arn", 443, self.A, {"10.0.1.5"})
         assert tag_key(443, 1) not in store.groups["arn"]
         assert store.groups["arn"]["tgsync:owned:443:1"] == f"{self.A} 10.0.1.5"
-        with pytest.raises(TagSpaceExhausted):
+        with pytest.raises(TagSpaceExhausted) as caught:
             registry.save("arn", 443, {"10.0.7.7": MissingSince(T0, T0)})
+        assert "tgsync:owned:* (tgsync:owned:443:1)" in str(caught.value)
         assert store.groups["arn"]["tgsync:owned:443:1"] == f"{self.A} 10.0.1.5"
 
     def test_a_save_with_a_planned_set_keeps_other_mappings_records(self):

@@ -14,7 +14,7 @@ from testlab.peers import REGION, create_target_group
 from tgsync import config, preflight
 from tgsync.ownership import OWNED_PREFIX, owner_id
 from tgsync.registry import MAX_TAGS, TAG_PREFIX
-from tgsync.report import render_table
+from tgsync.report import mapping_metrics, render_table
 
 RETIRE = "TGSYNC_RETIRE"
 OTHER_HOST = "search.internal.example.com"
@@ -59,6 +59,7 @@ def test_a_hand_registered_target_is_untouched_across_a_blue_green(
     first = controller.run_once().mappings[0]
     assert first.ok and first.registered_ips == OLD and first.foreign == [HAND]
     assert first.to_dict()["foreign"] == [HAND]
+    assert dict(mapping_metrics(first))["ForeignTargets"] == 1
     assert owned_tags(elbv2, target_group) == {
         f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {' '.join(OLD)}"}
 
@@ -312,3 +313,15 @@ def test_mappings_sharing_a_group_and_port_take_turns_with_their_ownership(
     registry.save = memory_save
     report = controller.run_once()
     assert report.ok and peak[0] == 1 and not both.is_set()
+
+
+def test_one_hostname_twice_on_one_group_and_port_clashes_even_when_owned():
+    arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shared/0123456789abcdef"
+    cfg = config.load({config.MAPPINGS: json.dumps([
+        {"hostname": HOSTNAME, "target_group_arn": arn, "retire": "owned"},
+        {"hostname": HOSTNAME.upper(), "target_group_arn": arn, "retire": "owned"},
+        {"hostname": OTHER_HOST, "target_group_arn": arn, "retire": "owned"},
+    ])})
+    refused = config.clashes(cfg.mappings, lambda _arn: 443)
+    assert sorted(refused) == [0, 1]
+    assert "keep the same hostname in the same target group (shared)" in refused[0]

@@ -418,9 +418,10 @@ def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int |
     """Mappings that keep the same target group on the same port, by index, with why.
 
     Two such mappings would undo each other's work (each treats the other's IPs as
-    missing), so every one of them is refused. ``group_port`` gives a group's own port,
-    which an unset ``port`` means, or ``None`` when it is not known: then only explicit
-    ports are compared.
+    missing), so every one of them is refused, unless each retires only what it
+    registered (``retire=owned``) and their hostnames differ: then they share the
+    group. ``group_port`` gives a group's own port, which an unset ``port`` means, or
+    ``None`` when it is not known: then only explicit ports are compared.
     """
     by_key: dict[tuple[str, int], list[int]] = {}
     for index, mapping in enumerate(mappings):
@@ -431,11 +432,23 @@ def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int |
     for (_, port), indexes in by_key.items():
         if len(indexes) == 1:
             continue
-        where = " and ".join(mappings[i].source for i in indexes)
         name = mappings[indexes[0]].target_group_name
+        if all(mappings[i].retire == "owned" for i in indexes):
+            by_host: dict[str, list[int]] = {}
+            for i in indexes:
+                by_host.setdefault(mappings[i].hostname.rstrip(".").lower(), []).append(i)
+            for same in (group for group in by_host.values() if len(group) > 1):
+                where = " and ".join(mappings[i].source for i in same)
+                for index in same:
+                    refused[index] = (
+                        f"{where} keep the same hostname in the same target group ({name}) "
+                        f"on the same port ({port}): keep one of them")
+            continue
+        where = " and ".join(mappings[i].source for i in indexes)
         for index in indexes:
             refused[index] = (
                 f"{where} keep the same target group ({name}) on the same port ({port}; an "
                 "unset port means the group's own) and would undo each other's work, so "
-                "none of them is synced: remove all but one, or give each its own port")
+                "none of them is synced: remove all but one, give each its own port, or "
+                "give both retire=owned to share a group")
     return refused

@@ -5,11 +5,17 @@ registry for the memory kept in its tags, a source per nameserver list, the proc
 :class:`~tgsync.memory.Memory` and a clock. Dry runs are decided at the very last step,
 after every intended change has been logged. A cycle never raises for DNS or AWS
 faults: it reports them, and leaves the group as it was wherever it could not act.
+
+With ``retire=owned`` the cycle also reads and writes the mapping's ownership records
+(see :mod:`tgsync.ownership` and, for the write order, :mod:`tgsync.registry`), holding
+the group and port's turn from reading them to writing them, so that two mappings
+sharing a group and port in one process never interleave.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 from tgsync.arn import load_balancer_name
@@ -20,9 +26,10 @@ from tgsync.follow import is_pending
 from tgsync.guard import screen
 from tgsync.memory import Memory, key
 from tgsync.model import Target, TargetGroupFacts
+from tgsync.ownership import Owned, owner_id
 from tgsync.plan import Action, MissingSince, Plan, apply_policy, plan
 from tgsync.provider import Provider
-from tgsync.registry import TagRegistry
+from tgsync.registry import OwnershipNotRecorded, TagRegistry
 from tgsync.report import MappingReport, logger
 from tgsync.resync import is_settled
 from tgsync.source import Nameserver, Source, source_of
@@ -73,13 +80,13 @@ class MappingCycle:
 
     def key_of(self, mapping: MappingConfig) -> str:
         """The mapping's key in the per-process records (may read the group's facts)."""
-        return key(mapping.target_group_arn, self.port_of(mapping))
+        return key(mapping.target_group_arn, self.port_of(mapping), _owner(mapping))
 
     def known_key(self, mapping: MappingConfig) -> str | None:
         """The mapping's key if its port is known without an AWS call (``None``: its
         group was never read)."""
         port = mapping.port or self._ports.get(mapping.target_group_arn)
-        return key(mapping.target_group_arn, port) if port else None
+        return key(mapping.target_group_arn, port, _owner(mapping)) if port else None
 
     def run(self, mapping: MappingConfig, *, dry_run: bool = False,
             horizon: float = 0.0) -> MappingReport:
@@ -122,7 +129,8 @@ class MappingCycle:
         if view.out_of_time:  # not a DNS fault: the next cycle carries on, unchanged
             report.deferred, report.lookup_failed, report.lookup_error = True, False, None
             return report
-        mapping_key = key(arn, port)
+        owner = _owner(mapping)
+        mapping_key = key(arn, port, owner)
         now = self._clock()
         if not dry_run and self._memory.may_skip(mapping_key, view.wanted, now, horizon):
             report.read_skipped = True  # settled, same answer, not yet due: trust it
@@ -137,34 +145,10 @@ class MappingCycle:
         report.registered = len(ours)
         report.healthy = sum(1 for t in ours.values() if t.state == "healthy")
 
-        # 3. plan; memory is read only when the plan waits on it (or to clear it)
-        def planned(memory: Mapping[str, MissingSince]) -> Plan:
-            return apply_policy(plan(
-                wanted=view.wanted, targets=targets, port=port, memory=memory,
-                now=now, stale_after=0 if view.authoritative else mapping.stale_after,
-                answers=view.distinct,
-                largest_answer=view.largest), mapping.policy)
-
-        result = planned({})
-        if view.wanted is not None:
-            recalled = self.registry.recall(arn, port, fresh=result.waiting)
-            for tag in recalled.unreadable:
-                logger.warning("unreadable tag left alone", extra={"mapping": report.label,
-                                                                   "tag": tag})
-            if recalled.memory:
-                result = planned(recalled.memory)
-
-        # 4. act
-        problems: list[str] = []
-        if not dry_run:
-            result, problems = self._apply(arn, port, ours, result, report)
-        report.decisions = list(result.decisions)
-        self._log_plan(report, result, dry_run)
-        if not dry_run and view.wanted is not None:
-            try:
-                self.registry.save(arn, port, result.memory, now=now)
-            except ProviderError as exc:
-                _note(exc, problems, report)
+        # Mappings sharing the group and port take turns from here to the last write.
+        with self.registry.turn(arn, port) if owner else nullcontext():
+            result, problems = self._plan_and_act(mapping, view, targets, ours=ours, port=port,
+                                                  now=now, report=report, dry_run=dry_run)
         if view.failure:
             logger.error("DNS resolution failed: nothing changed",
                          extra={"mapping": report.label, "error": view.failure})
@@ -177,6 +161,69 @@ class MappingCycle:
         if not dry_run:
             self._note_motion(mapping_key, report, now)
         return report
+
+    def _plan_and_act(self, mapping: MappingConfig, view: _DnsView, targets: list[Target], *,
+                      ours: Mapping[str, Target], port: int, now: float,
+                      report: MappingReport, dry_run: bool) -> tuple[Plan, list[str]]:
+        """Plan (memory and ownership are read only when they matter), then act."""
+        arn, owner = mapping.target_group_arn, _owner(mapping)
+        owned: Owned | None = None
+
+        def planned(memory: Mapping[str, MissingSince]) -> Plan:
+            return apply_policy(plan(
+                wanted=view.wanted, targets=targets, port=port, memory=memory,
+                now=now, stale_after=0 if view.authoritative else mapping.stale_after,
+                answers=view.distinct, largest_answer=view.largest,
+                owned_by_me=None if owned is None or owner is None else owned.mine(owner),
+                owned_by_others=None if owned is None or owner is None
+                else owned.others(owner)), mapping.policy)
+
+        fresh = False
+        if owner and view.wanted is not None:
+            owned = self.registry.recall_owned(arn, port, fresh=False)
+            probe = planned({})
+            # Before any change of records or retirement, the records as they are now
+            # (another process may have written them).
+            if probe.deregister or probe.owned != owned.mine(owner) or probe.waiting:
+                owned, fresh = self.registry.recall_owned(arn, port, fresh=True), True
+            for tag in owned.unreadable:
+                logger.warning("unreadable tag left alone", extra={"mapping": report.label,
+                                                                   "tag": tag})
+        result = planned({})
+        if view.wanted is not None:
+            recalled = self.registry.recall(arn, port, fresh=result.waiting and not fresh)
+            for tag in recalled.unreadable:
+                logger.warning("unreadable tag left alone", extra={"mapping": report.label,
+                                                                   "tag": tag})
+            if recalled.memory:
+                result = planned(recalled.memory)
+
+        problems: list[str] = []
+        recorded = True
+        mine = owned.mine(owner) if owned is not None and owner else frozenset()
+        if not dry_run and owner and result.owned is not None:
+            # Record new IPs before registering them; drop retired ones only afterwards.
+            recorded = _record(self.registry, arn, port, owner, result.owned | (
+                mine & {d.ip for d in result.deregister}), stored=mine, problems=problems,
+                report=report)
+        if not dry_run:
+            result, more = self._apply(arn, port, ours, result, report)
+            problems += more
+        if not dry_run and owner and result.owned is not None and recorded:
+            _record(self.registry, arn, port, owner, result.owned, stored=mine,
+                    problems=problems, report=report)
+        if not dry_run and view.wanted is not None and not owner:
+            _disown(self.registry, arn, port, mapping, problems=problems, report=report)
+        report.decisions = list(result.decisions)
+        report.foreign = list(result.foreign)
+        self._log_plan(report, result, dry_run)
+        if not dry_run and view.wanted is not None:
+            try:
+                self.registry.save(arn, port, result.memory, now=now,
+                                   planned=_planned_on(view.wanted, ours, mine, owned, owner))
+            except ProviderError as exc:
+                _note(exc, problems, report)
+        return result, problems
 
     def _note_motion(self, mapping_key: str, report: MappingReport, now: float) -> None:
         """Update the mapping's follow record (see :mod:`tgsync.follow`) after a cycle."""
@@ -267,7 +314,8 @@ class MappingCycle:
                           if d.ip in waits else d for d in result.decisions)
         memory = {**result.memory, **{ip: record for ip, record in result.retiring.items()
                                       if ip in waits}}
-        return replace(result, decisions=decisions, memory=memory), problems
+        owned = None if result.owned is None else result.owned | set(waits)
+        return replace(result, decisions=decisions, memory=memory, owned=owned), problems
 
     @staticmethod
     def _log_plan(report: MappingReport, result: Plan, dry_run: bool) -> None:
@@ -281,6 +329,10 @@ class MappingCycle:
             elif decision.action is Action.WAIT:
                 logger.info("WAIT", extra={"mapping": report.label, "ip": decision.ip,
                                            "port": decision.port, "reason": decision.reason})
+        if result.foreign:
+            logger.info("FOREIGN", extra={"mapping": report.label, "ips": list(result.foreign),
+                                          "port": report.port,
+                                          "reason": "not registered by this mapping: left alone"})
         if result.resolved and not result.has_changes:
             logger.debug("up to date", extra={"mapping": report.label})
 
@@ -295,6 +347,50 @@ class MappingCycle:
                 "mapping": mapping.label, "alb_id": mapping.alb_id,
                 "attached_to": list(attached),
             })
+
+
+def _record(registry: TagRegistry, arn: str, port: int, owner: str, ips: Set[str], *,
+            stored: Set[str], problems: list[str], report: MappingReport) -> bool:
+    """Write the mapping's ownership records (``stored``: what they held); False, a
+    problem noted, if that failed."""
+    try:
+        registry.save_owned(arn, port, owner, ips)
+    except OwnershipNotRecorded as exc:
+        _note(exc, problems, report)
+        return False
+    except ProviderError as exc:
+        _note(exc, problems, report)
+        new = ", ".join(sorted(set(ips) - set(stored)))
+        if new and not exc.out_of_time:
+            problems[-1] += (f"; tgsync could not record that it registered {new}: "
+                             "they are not retired until it can")
+        return False
+    return True
+
+
+def _disown(registry: TagRegistry, arn: str, port: int, mapping: MappingConfig, *,
+            problems: list[str], report: MappingReport) -> None:
+    """``retire=all``: drop the records the mapping kept when it was ``owned``."""
+    owner = owner_id(mapping.hostname)
+    if registry.cached_owned(arn, port).mine(owner):
+        _record(registry, arn, port, owner, frozenset(), stored=frozenset(), problems=problems,
+                report=report)
+
+
+def _planned_on(wanted: frozenset[str], ours: Mapping[str, Target], mine: frozenset[str],
+               owned: Owned | None, owner: str | None) -> frozenset[str] | None:
+    """The IPs whose memory records a mapping's save replaces (``None``: every IP's, as
+    with ``retire=all``): its answer, what it owns, and registered IPs no other mapping
+    owns (records left by ``retire=all``); other mappings' records are kept."""
+    if owner is None or owned is None:
+        return None
+    others = owned.others(owner)
+    return wanted | mine | {ip for ip in ours if ip not in others}
+
+
+def _owner(mapping: MappingConfig) -> str | None:
+    """The mapping's owner id when it retires only what it registered (else ``None``)."""
+    return owner_id(mapping.hostname) if mapping.retire == "owned" else None
 
 
 def _note(exc: ProviderError, problems: list[str], report: MappingReport) -> None:

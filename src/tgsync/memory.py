@@ -18,9 +18,10 @@ from tgsync.follow import Motion, announce, followed, observe
 from tgsync.resync import Settled, may_skip, settle
 
 
-def key(arn: str, port: int) -> str:
-    """The key of a mapping in every per-process record: its group and port."""
-    return f"{arn}:{port}"
+def key(arn: str, port: int, owner: str | None = None) -> str:
+    """The key of a mapping in every per-process record: its group and port, and with
+    ``retire=owned`` (several mappings may share a group and port) its owner id."""
+    return f"{arn}:{port}" if owner is None else f"{arn}:{port}:{owner}"
 
 
 class Memory:

@@ -20,6 +20,17 @@ no                      healthy / initial / unknown  WAIT until missing for
 DNS failed              anything                     KEEP: change nothing
 ======================  ===========================  =================================
 
+**Owned mode** (``TGSYNC_RETIRE=owned``, a shared group): the caller passes the IPs this
+mapping recorded as its own and those other mappings (or unreadable records) hold, and
+the rules above apply only to targets the mapping alone owns. A registered target DNS
+does not return and the mapping does not own is FOREIGN: left alone whatever its health,
+never waited on or remembered. One the mapping owns with another is KEEP, and the
+mapping lets go of it (the other decides). Every IP in the answer becomes the mapping's
+(registering it records it; switching a group to owned adopts what the answer holds).
+:attr:`Plan.owned` is the mapping's ownership after the plan: the answer, plus what it
+alone owns and does not retire. With no ownership given (``retire=all``) the plan is
+exactly the table above.
+
 **Continuity.** "Missing since" times live in :class:`MissingSince` records that the
 caller stores (in the target group's tags) and hands back next cycle. A record is
 trusted only if it was confirmed at most :data:`CONTINUITY_WINDOW_SECONDS` ago and is
@@ -66,6 +77,8 @@ class Action(StrEnum):
     DEREGISTER = "DEREGISTER"
     KEEP = "KEEP"
     WAIT = "WAIT"
+    #: Owned mode: a target the mapping did not register, left alone.
+    FOREIGN = "FOREIGN"
 
 
 class Policy(StrEnum):
@@ -102,13 +115,16 @@ class Plan:
     """The outcome of one planning round.
 
     ``memory`` holds the records to keep for IPs still waiting; ``retiring`` the
-    records of IPs this plan retires, to keep if their retirement fails.
+    records of IPs this plan retires, to keep if their retirement fails. ``owned`` is
+    the mapping's ownership once the plan is carried out (owned mode only; ``None``:
+    no ownership to record, as in ``retire=all`` or when DNS failed).
     """
 
     decisions: tuple[Decision, ...]
     memory: Mapping[str, MissingSince] = field(default_factory=dict)
     resolved: bool = True
     retiring: Mapping[str, MissingSince] = field(default_factory=dict)
+    owned: frozenset[str] | None = None
 
     @property
     def register(self) -> tuple[Decision, ...]:
@@ -119,6 +135,11 @@ class Plan:
     def deregister(self) -> tuple[Decision, ...]:
         """Decisions to deregister, sorted by IP."""
         return tuple(d for d in self.decisions if d.action is Action.DEREGISTER)
+
+    @property
+    def foreign(self) -> tuple[str, ...]:
+        """The IPs left alone as someone else's (owned mode), sorted."""
+        return tuple(d.ip for d in self.decisions if d.action is Action.FOREIGN)
 
     @property
     def has_changes(self) -> bool:
@@ -215,6 +236,8 @@ def plan(
     stale_after: float,
     answers: int = 1,
     largest_answer: int | None = None,
+    owned_by_me: frozenset[str] | None = None,
+    owned_by_others: Mapping[str, frozenset[str]] | None = None,
 ) -> Plan:
     """Plan one cycle for one target group and port.
 
@@ -223,6 +246,10 @@ def plan(
     the number of distinct answers the cycle's queries gave and ``largest_answer`` the
     size of the largest (``None``: every answer was complete); they tell whether
     answers are capped (see the module's docstring).
+
+    ``owned_by_me`` (owned mode) is what this mapping recorded as its own on the port
+    and ``owned_by_others`` every IP other owners hold, with their names; ``None``
+    (``retire=all``): every target on the port is the mapping's.
     """
     ours = {t.ip: t for t in targets if t.port == port}
     if wanted is None:
@@ -233,20 +260,45 @@ def plan(
         )
         return Plan(unchanged, dict(memory), resolved=False)
 
-    evidence = _evidence(wanted, ours.values(), answers, largest_answer)
+    owned_mode = owned_by_me is not None
+    mine = owned_by_me or frozenset()
+    others = owned_by_others or {}
+    # Foreign targets say nothing about how capped this mapping's answers are.
+    evidence = _evidence(wanted, [t for t in ours.values() if not owned_mode or t.ip in mine],
+                         answers, largest_answer)
     decisions: list[Decision] = []
     new_memory: dict[str, MissingSince] = {}
     retiring: dict[str, MissingSince] = {}
+    owned: set[str] = set()
     for ip in sorted(set(ours) | wanted, key=_sort_key):
         if ip in wanted:
             decisions.append(_wanted_decision(ip, port, ours.get(ip)))
+            owned.add(ip)
             continue
-        decision, record = _missing_decision(ours[ip], memory.get(ip), now, stale_after,
+        target = ours[ip]
+        if owned_mode and (ip not in mine or ip in others):
+            decisions.append(_not_only_mine(target, ip in mine, others.get(ip)))
+            continue
+        decision, record = _missing_decision(target, memory.get(ip), now, stale_after,
                                              evidence)
         decisions.append(decision)
+        if decision.action is not Action.DEREGISTER:
+            owned.add(ip)
         if record is not None:
             (retiring if decision.action is Action.DEREGISTER else new_memory)[ip] = record
-    return Plan(tuple(decisions), new_memory, retiring=retiring)
+    return Plan(tuple(decisions), new_memory, retiring=retiring,
+                owned=frozenset(owned) if owned_mode else None)
+
+
+def _not_only_mine(target: Target, mine: bool, owners: frozenset[str] | None) -> Decision:
+    """Owned mode: a target missing from DNS that is not the mapping's alone."""
+    names = ", ".join(sorted(owners or ()))
+    if mine:
+        return Decision(target.ip, target.port, Action.KEEP,
+                        f"not in DNS; also {names}'s: left to it", False, target.state)
+    reason = (f"registered by another mapping ({names}): left alone" if names else
+              "not registered by tgsync (retire=owned): left alone")
+    return Decision(target.ip, target.port, Action.FOREIGN, reason, False, target.state)
 
 
 def _wanted_decision(ip: str, port: int, target: Target | None) -> Decision:
@@ -276,7 +328,7 @@ def apply_policy(result: Plan, policy: Policy) -> Plan:
     """Filter a finished plan through a policy.
 
     ``upsert-only`` never deregisters and so never waits to: both become KEEP with
-    the reason, and nothing is remembered.
+    the reason, and nothing is remembered; what it keeps stays owned.
     """
     if policy is Policy.SYNC:
         return result
@@ -287,4 +339,6 @@ def apply_policy(result: Plan, policy: Policy) -> Plan:
         for d in result.decisions
     )
     memory = result.memory if not result.resolved else {}
-    return replace(result, decisions=decisions, memory=memory, retiring={})
+    owned = (None if result.owned is None else
+             result.owned | {d.ip for d in result.deregister})
+    return replace(result, decisions=decisions, memory=memory, retiring={}, owned=owned)

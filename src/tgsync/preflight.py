@@ -40,6 +40,7 @@ from tgsync.discovery import adopt
 from tgsync.errors import ProviderError
 from tgsync.guard import screen
 from tgsync.model import Target, TargetGroupFacts
+from tgsync.ownership import decode_owned, owner_id
 from tgsync.provider import Provider
 from tgsync.provider.elbv2 import ATTEMPT_SECONDS
 from tgsync.provider.errors import TARGET_ERRORS
@@ -152,6 +153,19 @@ def _mapping_checks(mapping: MappingConfig, provider: Provider,
     yield from _permission_checks(mapping, facts, provider, deadline)
 
 
+def _foreign_check(group: str, mapping: MappingConfig, targets: list[Target],
+                   tags: dict[str, str], port: int) -> Check:
+    """retire=owned: the targets on the port this mapping did not record as its own."""
+    mine = decode_owned(tags, port).mine(owner_id(mapping.hostname))
+    foreign = sorted({t.ip for t in targets if t.port == port} - mine)
+    if not foreign:
+        return Check(OK, f"targets of {group}", f"retire=owned: every target on port {port} "
+                     "is recorded as this mapping's")
+    return Check(OK, f"targets of {group}", (
+        f"retire=owned: {len(foreign)} foreign target(s) on port {port}, left alone unless "
+        f"DNS returns them: {', '.join(foreign)}"))
+
+
 def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider: Provider,
                        deadline: Deadline) -> Iterator[Check]:
     group = mapping.target_group_name
@@ -162,6 +176,8 @@ def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider
         yield Check(OK, f"read {group}", f"DescribeTargetHealth: {len(targets)} target(s)")
         tags = provider.tags(arn)
         yield Check(OK, f"read {group}", f"DescribeTags: {len(tags)} tag(s)")
+        if mapping.retire == "owned":
+            yield _foreign_check(group, mapping, targets, tags, port)
     except ProviderError as exc:
         yield Check(FAIL, f"read {group}", _denied_or_failed(exc))
         return

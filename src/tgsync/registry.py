@@ -23,6 +23,29 @@ prefix that cannot be parsed are reported and left alone, never deleted. When th
 group has no room left, the oldest records are kept (they are nearest to their
 retirement), the rest start counting again next cycle (which can only delay a
 retirement), and :class:`TagSpaceExhausted` says which tags are tgsync's.
+
+**Several mappings on one port** (``retire=owned``): the memory records of a port are
+shared, so a mapping's save merges: records of IPs outside the set it planned on are
+kept as stored, the rest replaced (see :meth:`TagRegistry.save`).
+
+**Ownership** (``retire=owned``, see :mod:`tgsync.ownership`) is kept in
+``tgsync:owned:<port>:<n>`` tags. The write order makes a crash safe: ownership of new
+IPs is recorded *before* RegisterTargets (a recorded IP that never got registered is
+harmless: not on the group, nothing to retire, and dropped next cycle because it is
+neither registered nor in the answer), and dropped only *after* a successful
+DeregisterTargets (a crash in between leaves a retired IP recorded, dropped the same
+way). So no target of ours is ever unrecorded, and an IP whose record could not be
+written is not ours to retire: it is left alone until its record is written.
+
+**The tag room.** Ownership and memory share what the user's tags leave of ELB's 50,
+and ownership comes first: a memory tag is given up to make room for an ownership
+record (which only delays a retirement), never the other way round. With ``U`` user
+tags and ``M`` memory tags in use, ``50 - U - M`` ownership tags fit, each holding one
+owner's 15 IPv4 addresses at least (``255.255.255.255`` spellings; 20 of the usual
+``10.0.123.45``) or 6 IPv6, so at least ``(50 - U - M) * 15`` IPv4 targets: 10 user
+tags leave room for 600 with no memory, and a mapping of 30 nodes needs 2 ownership
+tags, plus 5 to 8 memory tags while a blue/green's old nodes wait. Each mapping on a
+shared port starts its own tags.
 """
 
 from __future__ import annotations
@@ -37,6 +60,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tgsync.errors import ProviderError
+from tgsync.ownership import OWNED_PREFIX, Owned, change_owned, decode_owned
 from tgsync.plan import MissingSince
 
 TAG_PREFIX = "tgsync:missing:"
@@ -66,6 +90,10 @@ class TagStore(Protocol):
 
 class TagSpaceExhausted(ProviderError):
     """The group's tags leave too little room for tgsync's memory."""
+
+
+class OwnershipNotRecorded(TagSpaceExhausted):
+    """Some IPs' ownership could not be recorded: they are not retired until it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +241,14 @@ class TagRegistry:
         self._lock = threading.Lock()
         # Two ports of one group save one set of tags: their saves take turns.
         self._saving: dict[str, threading.Lock] = {}
+        # Mappings sharing a group and port read, plan and write ownership in turns.
+        self._turns: dict[tuple[str, int], threading.Lock] = {}
+
+    def turn(self, arn: str, port: int) -> threading.Lock:
+        """The lock that mappings sharing ``arn`` and ``port`` hold from reading their
+        ownership to writing it, so two releasing one IP at once cannot leak it."""
+        with self._lock:
+            return self._turns.setdefault((arn, port), threading.Lock())
 
     def prefetch(self, arns: Sequence[str]) -> None:
         """Read the tags of many groups in batches; best effort (a cold start)."""
@@ -248,38 +284,75 @@ class TagRegistry:
                 self._tags[arn] = cached
         return decode(cached, port)
 
+    def recall_owned(self, arn: str, port: int, *, fresh: bool) -> Owned:
+        """Every owner's records for the port, read like :meth:`recall`."""
+        with self._lock:
+            cached = self._tags.get(arn)
+        if cached is None or fresh:
+            cached = self._store.tags(arn)
+            with self._lock:
+                self._tags[arn] = cached
+        return decode_owned(cached, port)
+
+    def cached_owned(self, arn: str, port: int) -> Owned:
+        """The ownership records as last read or written (none if never read)."""
+        with self._lock:
+            return decode_owned(self._tags.get(arn, {}), port)
+
+    def save_owned(self, arn: str, port: int, owner: str, ips: Set[str]) -> bool:
+        """Record ``ips`` as ``owner``'s on the port (nothing: drop its records); return
+        True if any tag call was made.
+
+        Raises :class:`OwnershipNotRecorded` after writing what fits (records already
+        stored first), naming the IPs left out.
+        """
+        with self._lock:
+            turn = self._saving.setdefault(arn, threading.Lock())
+        with turn:
+            with self._lock:
+                tags = dict(self._tags.get(arn, {}))
+            unreadable = set(decode(tags, port).unreadable)
+            evictable = [k for k in ours(tags, port) if k not in unreadable]
+            todo = change_owned(tags, port, owner, ips, max_tags=MAX_TAGS,
+                                memory_keys=evictable)
+            self._write(arn, todo.add, todo.remove)
+        if todo.left_out:
+            after = {k: v for k, v in {**tags, **todo.add}.items() if k not in todo.remove}
+            left = ", ".join(sorted(todo.left_out))
+            raise OwnershipNotRecorded(
+                f"target group {arn} has too few free tags (ELB allows {MAX_TAGS}) to record "
+                f"that tgsync registered {left}: they are registered but not retired until "
+                f"their ownership is recorded. Remove tags you do not need; tgsync's own are "
+                f"{OWNED_PREFIX}* and {TAG_PREFIX}* ({_tgsync_keys(after)}).",
+                operation="AddTags", target_group=arn, code="TooManyTags")
+        return bool(todo.add or todo.remove)
+
     def save(self, arn: str, port: int, new: Mapping[str, MissingSince], *,
-             now: float | None = None) -> bool:
+             now: float | None = None, planned: Set[str] | None = None) -> bool:
         """Write what must be written (see :func:`must_write`; every change when ``now``
         is not given); return True if any tag call was made.
 
+        ``planned``: the IPs this mapping planned on, when others share the port; the
+        stored records of every other IP are kept (``None``: ``new`` is all there is).
         Raises :class:`TagSpaceExhausted` after writing what fits, when the group's
         other tags leave too little room.
         """
         with self._lock:
             turn = self._saving.setdefault(arn, threading.Lock())
         with turn:
-            return self._save(arn, port, new, now)
+            return self._save(arn, port, new, now, planned)
 
-    def _save(self, arn: str, port: int, new: Mapping[str, MissingSince], now: float | None
-              ) -> bool:
+    def _save(self, arn: str, port: int, new: Mapping[str, MissingSince], now: float | None,
+              planned: Set[str] | None) -> bool:
         with self._lock:
             tags = dict(self._tags.get(arn, {}))
         stored = decode(tags, port)
+        if planned is not None:
+            new = {**{ip: r for ip, r in stored.memory.items() if ip not in planned}, **new}
         if now is not None and not must_write(stored.memory, new, now):
             return False
         todo = change(tags, port, new, stored.unreadable)
-        if todo.add or todo.remove:
-            try:
-                self._store.change_tags(arn, todo.add, todo.remove)
-            except ProviderError:
-                self.forget(arn)  # what was written is unknown: read it next time
-                raise
-            with self._lock:  # applied to the cache as it is now, not as it was read
-                current = self._tags.setdefault(arn, {})
-                for gone in todo.remove:
-                    current.pop(gone, None)
-                current.update(todo.add)
+        self._write(arn, todo.add, todo.remove)
         if todo.left_out:
             mine = ", ".join(ours({**tags, **todo.add}, port)) or "none"
             raise TagSpaceExhausted(
@@ -287,11 +360,39 @@ class TagRegistry:
                 f"use by others, so tgsync's memory of IPs missing from DNS needs "
                 f"{todo.needed} tag(s) but has {todo.free}: {todo.left_out} record(s) could "
                 "not be kept and their healthy IPs are not retired until tags are freed. "
-                f"Remove tags you do not need; tgsync's own are {TAG_PREFIX}* ({mine}).",
+                f"Remove tags you do not need; tgsync's own are {TAG_PREFIX}* ({mine})"
+                + _and_ownership(tags) + ".",
                 operation="AddTags", target_group=arn, code="TooManyTags")
         return bool(todo.add or todo.remove)
+
+    def _write(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
+        """Change the group's tags and the cache; on failure forget the cache."""
+        if not add and not remove:
+            return
+        try:
+            self._store.change_tags(arn, add, remove)
+        except ProviderError:
+            self.forget(arn)  # what was written is unknown: read it next time
+            raise
+        with self._lock:  # applied to the cache as it is now, not as it was read
+            current = self._tags.setdefault(arn, {})
+            for gone in remove:
+                current.pop(gone, None)
+            current.update(add)
 
     def forget(self, arn: str) -> None:
         """Drop what is cached for a group, e.g. after a failed tag write."""
         with self._lock:
             self._tags.pop(arn, None)
+
+
+def _tgsync_keys(tags: Mapping[str, str]) -> str:
+    """tgsync's tag keys, for an error message."""
+    return ", ".join(sorted(k for k in tags if k.startswith((TAG_PREFIX, OWNED_PREFIX)))) or "none"
+
+
+def _and_ownership(tags: Mapping[str, str]) -> str:
+    """The ownership tags too, when there are any (they come before memory)."""
+    owned = sorted(k for k in tags if k.startswith(OWNED_PREFIX))
+    return (f" and, recording what it registered (kept before memory), {OWNED_PREFIX}* "
+            f"({', '.join(owned)})" if owned else "")

@@ -48,6 +48,8 @@ class MappingReport:
     healthy: int = 0
     registered_ips: list[str] = field(default_factory=list)
     deregistered_ips: list[str] = field(default_factory=list)
+    #: Targets on the port left alone as someone else's (``retire=owned``).
+    foreign: list[str] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     dns_queries: int = 0
     dry_run: bool = False
@@ -98,6 +100,7 @@ class MappingReport:
             "healthy_targets": self.healthy,
             "registered": self.registered_ips,
             "deregistered": self.deregistered_ips,
+            "foreign": self.foreign,
             "dns_queries": self.dns_queries,
             "dry_run": self.dry_run,
             "read": "deferred" if self.deferred else (
@@ -220,8 +223,9 @@ def render_line(report: MappingReport, stamp: str) -> str:
     else:
         done = (f"registered {len(report.registered_ips)}, "
                 f"deregistered {len(report.deregistered_ips)}")
+    foreign = f", {len(report.foreign)} foreign (left alone)" if report.foreign else ""
     return (f"{stamp} {report.label}: {done}, {report.registered} target(s), "
-            f"{report.healthy} healthy")
+            f"{report.healthy} healthy{foreign}")
 
 
 def render_table(report: MappingReport) -> str:
@@ -244,6 +248,9 @@ def render_table(report: MappingReport) -> str:
         lines.append("  " + "  ".join([*cells, row[4]]).rstrip())
     if not report.decisions:
         lines.append("  (no targets, nothing to do)")
+    if report.foreign:
+        lines.append(f"  foreign (not registered by this mapping, left alone): "
+                     f"{', '.join(report.foreign)}")
     return "\n".join(lines)
 
 
@@ -270,7 +277,8 @@ def _emit(dimensions: dict[str, str], values: Iterable[tuple[str, float]]) -> No
 def mapping_metrics(report: MappingReport) -> list[tuple[str, float]]:
     """The per-target-group figures of one cycle; target counts only after a fresh
     read (a settled group that was not read says nothing about its health)."""
-    observed = [("Registered", report.registered), ("HealthyTargets", report.healthy)]
+    observed = [("Registered", report.registered), ("HealthyTargets", report.healthy),
+                ("ForeignTargets", len(report.foreign))]
     return [
         ("Wanted", len(report.wanted)),
         *(observed if report.observed else []),

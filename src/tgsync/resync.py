@@ -43,9 +43,11 @@ def is_settled(result: Plan, ours: Iterable[Target]) -> bool:
     """True if a fresh read found nothing to do and nothing that may change by itself."""
     if not result.resolved or result.memory:
         return False
-    if any(d.action is not Action.KEEP for d in result.decisions):
+    # Foreign targets (retire=owned) are someone else's: they neither settle nor unsettle.
+    foreign = set(result.foreign)
+    if any(d.action is not Action.KEEP for d in result.decisions if d.ip not in foreign):
         return False
-    targets = list(ours)
+    targets = [t for t in ours if t.ip not in foreign]
     wanted = {d.ip for d in result.decisions if d.in_dns}
     return {t.ip for t in targets} == wanted and all(t.state in SETTLED_STATES
                                                      for t in targets)

@@ -141,3 +141,52 @@ def test_planning_is_deterministic(wanted, found, memory, now, stale_after):
         return plan(wanted=wanted, targets=found, port=PORT, memory=memory, now=now,
                     stale_after=stale_after)
     assert once() == once()
+
+
+# --------------------------------------------------------------------------- retire=owned
+
+ip_sets = st.frozensets(ips, max_size=12)
+owners = st.dictionaries(ips, st.frozensets(st.sampled_from(["abcdef01", "12345678"]),
+                                            min_size=1, max_size=2), max_size=12)
+policies = st.sampled_from(list(Policy))
+views = st.tuples(st.integers(1, 4), st.one_of(st.none(), st.integers(1, 12)))
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.none(), wanted_sets), targets, memories, times, stale, ip_sets, owners,
+       policies, views)
+def test_owned_mode_never_retires_or_waits_on_what_is_not_the_mappings_alone(
+        wanted, found, memory, now, stale_after, mine, others, policy, view):
+    result = apply_policy(plan(wanted=wanted, targets=found, port=PORT, memory=memory,
+                               now=now, stale_after=stale_after, answers=view[0],
+                               largest_answer=view[1], owned_by_me=mine,
+                               owned_by_others=others), policy)
+    only_mine = mine - set(others)
+    touched = {d.ip for d in result.decisions if d.action in (Action.DEREGISTER, Action.WAIT)}
+    assert touched <= only_mine
+    assert set(result.memory) <= only_mine | (set(memory) if wanted is None else set())
+    ours = {t.ip for t in found if t.port == PORT}
+    assert set(result.foreign) == (ours - (wanted or set()) - mine if wanted is not None
+                                   else set())
+    if wanted is None:
+        assert result.owned is None
+    else:
+        assert result.owned is not None and wanted <= result.owned
+        assert not result.owned & {d.ip for d in result.deregister}
+        assert result.owned <= wanted | (only_mine & ours)
+
+
+@given(wanted_sets, targets, memories, times, stale, views, policies)
+def test_owned_mode_owning_everything_alone_plans_exactly_as_retire_all(
+        wanted, found, memory, now, stale_after, view, policy):
+    """retire=all is owned mode where every target is the mapping's alone: the same
+    decisions, the same memory; and retire=all records no ownership."""
+    def planned(**owned):
+        return apply_policy(plan(wanted=wanted, targets=found, port=PORT, memory=memory,
+                                 now=now, stale_after=stale_after, answers=view[0],
+                                 largest_answer=view[1], **owned), policy)
+    everything = frozenset(t.ip for t in found)
+    today, owned = planned(), planned(owned_by_me=everything, owned_by_others={})
+    assert today.owned is None
+    assert (today.decisions, today.memory, today.retiring) == (
+        owned.decisions, owned.memory, owned.retiring)

@@ -294,3 +294,81 @@ class TestCappedAnswers:
         nodes = self.NODES[:4]
         result = run(set(nodes[:3]), [t(ip, "unhealthy") for ip in nodes], largest_answer=3)
         assert [d.ip for d in result.deregister] == [nodes[3]]
+
+
+class TestOwnedMode:
+    """retire=owned: the rules apply only to what the mapping alone registered."""
+
+    def owned(self, wanted, targets, mine=(), others=None, memory=None, **view):
+        return run(wanted, targets, memory, owned_by_me=frozenset(mine),
+                   owned_by_others={ip: frozenset(o) for ip, o in (others or {}).items()},
+                   **view)
+
+    @pytest.mark.parametrize("state", ["healthy", "unhealthy", "unused", "unavailable",
+                                       "initial", "draining", "unhealthy.draining"])
+    def test_a_target_nobody_recorded_is_foreign_and_left_alone_whatever_its_health(self,
+                                                                                    state):
+        memory = {"10.0.7.7": MissingSince(NOW - 10 * STALE, NOW - 1, 99)}
+        result = self.owned({"10.0.1.5"}, [t("10.0.1.5"), t("10.0.7.7", state)],
+                            mine={"10.0.1.5"}, memory=memory, stale_after=0)
+        assert actions(result) == {"10.0.1.5": Action.KEEP, "10.0.7.7": Action.FOREIGN}
+        assert result.foreign == ("10.0.7.7",) and not result.has_changes
+        assert result.decisions[1].reason == ("not registered by tgsync (retire=owned): "
+                                              "left alone")
+        assert result.memory == {} and result.owned == {"10.0.1.5"}
+
+    def test_another_mappings_target_is_foreign_and_named(self):
+        result = self.owned({"10.0.1.5"}, [t("10.0.1.5"), t("10.0.2.5", "unhealthy")],
+                            mine={"10.0.1.5"}, others={"10.0.2.5": {"abcdef01"}})
+        assert actions(result)["10.0.2.5"] is Action.FOREIGN
+        assert result.decisions[1].reason == ("registered by another mapping (abcdef01): "
+                                              "left alone")
+
+    def test_a_target_shared_with_another_mapping_is_kept_and_let_go(self):
+        result = self.owned({"10.0.1.5"}, [t("10.0.1.5"), t("10.0.2.5", "unhealthy")],
+                            mine={"10.0.1.5", "10.0.2.5"}, others={"10.0.2.5": {"abcdef01"}})
+        assert actions(result)["10.0.2.5"] is Action.KEEP
+        assert result.decisions[1].reason == "not in DNS; also abcdef01's: left to it"
+        assert result.owned == {"10.0.1.5"} and result.foreign == ()
+
+    def test_what_the_mapping_alone_owns_follows_todays_rules(self):
+        targets = [t("10.0.1.5"), t("10.0.2.5"), t("10.0.3.5", "unhealthy")]
+        result = self.owned({"10.0.1.5"}, targets, mine={"10.0.1.5", "10.0.2.5", "10.0.3.5"})
+        assert actions(result) == {"10.0.1.5": Action.KEEP, "10.0.2.5": Action.WAIT,
+                                   "10.0.3.5": Action.DEREGISTER}
+        assert result.owned == {"10.0.1.5", "10.0.2.5"}  # the retired one is let go
+        assert result.memory == {"10.0.2.5": MissingSince(NOW, NOW)}
+
+    def test_the_answer_is_adopted_whoever_registered_it(self):
+        result = self.owned({"10.0.1.5", "10.0.2.5"}, [t("10.0.1.5")], mine=(),
+                            others={"10.0.1.5": {"abcdef01"}})
+        assert actions(result) == {"10.0.1.5": Action.KEEP, "10.0.2.5": Action.REGISTER}
+        assert result.owned == {"10.0.1.5", "10.0.2.5"}
+
+    def test_a_recorded_ip_neither_registered_nor_in_the_answer_is_dropped(self):
+        result = self.owned({"10.0.1.5"}, [t("10.0.1.5")], mine={"10.0.1.5", "10.0.9.9"})
+        assert result.owned == {"10.0.1.5"}
+
+    def test_a_failed_resolution_changes_no_ownership(self):
+        result = self.owned(None, [t("10.0.7.7", "unhealthy")], mine={"10.0.7.7"})
+        assert result.owned is None and actions(result) == {"10.0.7.7": Action.KEEP}
+
+    def test_upsert_only_retires_nothing_and_keeps_owning_what_it_kept(self):
+        result = apply_policy(self.owned({"10.0.1.5"}, [t("10.0.3.5", "unhealthy")],
+                                         mine={"10.0.3.5"}), Policy.UPSERT_ONLY)
+        assert actions(result) == {"10.0.1.5": Action.REGISTER, "10.0.3.5": Action.KEEP}
+        assert result.owned == {"10.0.1.5", "10.0.3.5"}
+
+    def test_foreign_targets_do_not_count_in_the_population_of_capped_answers(self):
+        foreign = [t(f"10.0.7.{i}") for i in range(1, 20)]
+        result = self.owned({f"10.0.1.{i}" for i in range(1, 9)},
+                            [*foreign, t("10.0.2.1", "unhealthy")], mine={"10.0.2.1"},
+                            answers=2, largest_answer=8)
+        (waiting,) = [d for d in result.decisions if d.ip == "10.0.2.1"]
+        assert waiting.action is Action.WAIT
+        assert f"2 of {required_absences(8, 9)} answers without it" in waiting.reason
+
+    def test_without_ownership_given_the_plan_is_todays(self):
+        targets = [t("10.0.1.5"), t("10.0.7.7", "unhealthy")]
+        assert run({"10.0.1.5"}, targets).owned is None
+        assert actions(run({"10.0.1.5"}, targets))["10.0.7.7"] is Action.DEREGISTER

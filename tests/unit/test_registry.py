@@ -307,3 +307,59 @@ def test_two_ports_of_one_group_saving_at_once_lose_no_update():
     cached = registry.recall(arn, 443, fresh=False)
     assert cached.memory and registry.recall(arn, 9200, fresh=False).memory
     assert set(store.held) == {"tgsync:missing:443:1", "tgsync:missing:9200:1"}
+
+
+class TestOwnershipInTheRegistry:
+    """retire=owned: records per owner, merged memory saves, ownership before memory."""
+
+    A, B = "aaaaaaaa", "bbbbbbbb"
+
+    def test_ownership_round_trips_and_leaves_other_owners_alone(self):
+        store = FakeStore({"tgsync:owned:443:1": f"{self.B} 10.0.9.9"})
+        registry = TagRegistry(store)
+        registry.recall_owned("arn", 443, fresh=False)
+        assert registry.save_owned("arn", 443, self.A, {"10.0.1.5", "10.0.2.5"})
+        assert store.groups["arn"] == {"tgsync:owned:443:1": f"{self.B} 10.0.9.9",
+                                       "tgsync:owned:443:2": f"{self.A} 10.0.1.5 10.0.2.5"}
+        owned = registry.recall_owned("arn", 443, fresh=True)
+        assert owned.mine(self.A) == {"10.0.1.5", "10.0.2.5"}
+        assert not registry.save_owned("arn", 443, self.A, {"10.0.1.5", "10.0.2.5"})
+        assert registry.save_owned("arn", 443, self.A, set())
+        assert store.groups["arn"] == {"tgsync:owned:443:1": f"{self.B} 10.0.9.9"}
+
+    def test_no_room_for_ownership_records_what_fits_and_names_the_rest(self):
+        users = {f"team-{i}": "x" for i in range(MAX_TAGS - 1)}
+        store = FakeStore({**users, "tgsync:owned:443:1": f"{self.A} 10.0.1.5"})
+        registry = TagRegistry(store)
+        registry.recall_owned("arn", 443, fresh=False)
+        with pytest.raises(TagSpaceExhausted) as caught:
+            registry.save_owned("arn", 443, self.A,
+                                {"10.0.1.5"} | {f"255.255.{i}.255" for i in range(100, 116)})
+        message = str(caught.value)
+        assert "255.255.115.255" in message and "tgsync:owned:443:1" in message
+        assert "10.0.1.5," not in message  # already recorded: kept, not left out
+        assert store.groups["arn"]["tgsync:owned:443:1"].startswith(f"{self.A} 10.0.1.5 ")
+
+    def test_ownership_takes_the_room_of_memory_never_the_other_way_round(self):
+        users = {f"team-{i}": "x" for i in range(MAX_TAGS - 1)}
+        store = FakeStore({**users, tag_key(443, 1): encode_record("10.0.7.7",
+                                                                   MissingSince(T0, T0))})
+        registry = TagRegistry(store)
+        registry.recall("arn", 443, fresh=False)
+        registry.save_owned("arn", 443, self.A, {"10.0.1.5"})
+        assert tag_key(443, 1) not in store.groups["arn"]
+        assert store.groups["arn"]["tgsync:owned:443:1"] == f"{self.A} 10.0.1.5"
+        with pytest.raises(TagSpaceExhausted) as caught:
+            registry.save("arn", 443, {"10.0.7.7": MissingSince(T0, T0)})
+        assert "tgsync:owned:* (tgsync:owned:443:1)" in str(caught.value)
+        assert store.groups["arn"]["tgsync:owned:443:1"] == f"{self.A} 10.0.1.5"
+
+    def test_a_save_with_a_planned_set_keeps_other_mappings_records(self):
+        theirs, mine = MissingSince(T0, T0, 1), MissingSince(T0 + 5, T0 + 5, 1)
+        store = FakeStore(pack(443, {"10.0.9.9": theirs, "10.0.1.5": mine}))
+        registry = TagRegistry(store)
+        registry.recall("arn", 443, fresh=False)
+        registry.save("arn", 443, {}, planned={"10.0.1.5", "10.0.2.5"})
+        assert decode(store.groups["arn"], 443).memory == {"10.0.9.9": theirs}
+        registry.save("arn", 443, {})  # no planned set: the save is all there is
+        assert decode(store.groups["arn"], 443).memory == {}

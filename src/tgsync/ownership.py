@@ -1,0 +1,179 @@
+"""Ownership records: which targets each mapping registered, for ``TGSYNC_RETIRE=owned``.
+
+Pure: the tag codec and the arithmetic of the tag room; :mod:`tgsync.registry` reads
+and writes the tags. A mapping is named by its *owner id*, the first 8 hex digits of
+the SHA-256 of its hostname (two mappings of one group and port differ by hostname),
+and its records are packed like the memory records, several IPs to a tag::
+
+    tgsync:owned:<port>:<n> = <owner-id> <ip> <ip> ...
+
+One owner per value, as many values per owner as its IPs need, ``n`` from 1, at most
+256 characters a value (ELB's limit): 21 IPv4 or 6 to 9 IPv6 addresses a tag. Decoding
+is strict (ASCII digits, canonical IP spellings, a lower-case hex owner id): a tag under
+the prefix that does not read is reported and left alone, never rewritten, and any
+address in it counts as someone else's (never retired by us, never "ours only").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import itertools
+import re
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass, field
+
+OWNED_PREFIX = "tgsync:owned:"
+#: How :class:`Owned` names the owner of an address found in an unreadable tag.
+UNREADABLE = "an unreadable tag"
+MAX_VALUE_LENGTH = 256
+_OWNER = re.compile(r"^[0-9a-f]{8}$")
+_NUMBER = re.compile(r"^[1-9][0-9]*$")  # ASCII only, no leading zero: one spelling
+
+
+def owner_id(hostname: str) -> str:
+    """The short stable id of the mapping that keeps ``hostname`` (case and a trailing
+    dot do not matter)."""
+    normalized = hostname.strip().rstrip(".").lower()
+    return hashlib.sha256(normalized.encode()).hexdigest()[:8]
+
+
+def owned_key(port: int, slot: int) -> str:
+    """The key of the ``slot``-th ownership tag for ``port`` (from 1)."""
+    return f"{OWNED_PREFIX}{port}:{slot}"
+
+
+def _sort_key(ip: str) -> tuple[int, int]:
+    address = ipaddress.ip_address(ip)
+    return (address.version, int(address))
+
+
+@dataclass(frozen=True, slots=True)
+class Owned:
+    """The ownership records of one group and port: IPs by owner id, plus the keys of
+    tags that did not read (their addresses are owned by :data:`UNREADABLE`)."""
+
+    by_owner: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    unreadable: tuple[str, ...] = ()
+    #: Which key holds each owner's values, by owner id.
+    keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def mine(self, owner: str) -> frozenset[str]:
+        """The IPs ``owner`` recorded."""
+        return self.by_owner.get(owner, frozenset())
+
+    def others(self, owner: str) -> dict[str, frozenset[str]]:
+        """Every IP another owner (or an unreadable tag) holds, with those owners."""
+        found: dict[str, set[str]] = {}
+        for other, ips in self.by_owner.items():
+            if other != owner:
+                for ip in ips:
+                    found.setdefault(ip, set()).add(other)
+        return {ip: frozenset(owners) for ip, owners in found.items()}
+
+
+def _read_value(value: str) -> tuple[str, list[str]]:
+    """``<owner> <ip> <ip> ...``, strictly; raises ValueError."""
+    owner, *ips = value.split(" ")
+    if not _OWNER.match(owner) or not ips:
+        raise ValueError(value)
+    for ip in ips:
+        if str(ipaddress.ip_address(ip)) != ip:  # one spelling: 10.0.0.1, 2001:db8::1
+            raise ValueError(value)
+    return owner, ips
+
+
+def _addresses_in(value: str) -> set[str]:
+    """Whatever reads as an address in an unreadable value: someone's, we do not know
+    whose."""
+    found = set()
+    for token in value.split():
+        try:
+            found.add(str(ipaddress.ip_address(token)))
+        except ValueError:
+            continue
+    return found
+
+
+def decode_owned(tags: Mapping[str, str], port: int) -> Owned:
+    """Read every owner's records for ``port`` from a group's tags."""
+    by_owner: dict[str, set[str]] = {}
+    keys: dict[str, list[str]] = {}
+    unreadable: list[str] = []
+    for key, value in tags.items():
+        if not key.startswith(OWNED_PREFIX):
+            continue
+        port_text, _, slot = key[len(OWNED_PREFIX):].partition(":")
+        if not _NUMBER.match(port_text) or not _NUMBER.match(slot):
+            unreadable.append(key)
+            continue
+        if int(port_text) != port:
+            continue  # another port's records: other mappings' business
+        try:
+            owner, ips = _read_value(value)
+        except ValueError:
+            unreadable.append(key)
+            by_owner.setdefault(UNREADABLE, set()).update(_addresses_in(value))
+            continue
+        by_owner.setdefault(owner, set()).update(ips)
+        keys.setdefault(owner, []).append(key)
+    return Owned({o: frozenset(ips) for o, ips in by_owner.items() if ips},
+                 tuple(sorted(unreadable)), {o: tuple(sorted(k)) for o, k in keys.items()})
+
+
+def pack_values(owner: str, ips: Iterable[str], first: Set[str] = frozenset()) -> list[str]:
+    """``owner``'s IPs as tag values; those in ``first`` (already recorded) come first,
+    so that a lack of room leaves out new records, never old ones."""
+    ordered = sorted(set(ips), key=lambda ip: (ip not in first, _sort_key(ip)))
+    values: list[str] = []
+    for ip in ordered:
+        if values and len(values[-1]) + 1 + len(ip) <= MAX_VALUE_LENGTH:
+            values[-1] = f"{values[-1]} {ip}"
+        else:
+            values.append(f"{owner} {ip}")
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedChange:
+    """What a save of one owner's records writes: keys to remove, tags to add, the
+    IPs that did not fit, and the memory tags given up to make room."""
+
+    add: dict[str, str]
+    remove: list[str]
+    left_out: frozenset[str] = frozenset()
+    evicted: tuple[str, ...] = ()
+
+
+def change_owned(tags: Mapping[str, str], port: int, owner: str, ips: Iterable[str],
+                 *, max_tags: int, memory_keys: Iterable[str] = ()) -> OwnedChange:
+    """Turn ``tags`` into ones recording ``ips`` as ``owner``'s on ``port``.
+
+    Only ``owner``'s own tags are rewritten; other owners' and unreadable tags are
+    neither touched nor reused. Ownership comes before memory: when the room left by
+    every other tag is short, tags in ``memory_keys`` (the newest first) are given up,
+    which can only delay a retirement.
+    """
+    stored = decode_owned(tags, port)
+    mine = list(stored.keys.get(owner, ()))
+    values = pack_values(owner, ips, stored.mine(owner))
+    taken = {k for k in tags if k.startswith(f"{OWNED_PREFIX}{port}:")} - set(mine)
+    slots = (k for n in itertools.count(1) if (k := owned_key(port, n)) not in taken)
+    # Reuse our own keys first (in slot order), so an unchanged record writes nothing.
+    order = sorted(mine, key=lambda k: int(k.rsplit(":", 1)[1]))
+    fresh = list(itertools.islice((k for k in slots if k not in mine),
+                                  max(0, len(values) - len(order))))
+    keys = (order + fresh)[:len(values)]
+    free = max_tags - (len(tags) - len(mine))
+    evictable = sorted(memory_keys, key=lambda k: int(k.rsplit(":", 1)[1]) if
+                       _NUMBER.match(k.rsplit(":", 1)[1]) else 0, reverse=True)
+    evicted: list[str] = []
+    while len(values) > free and evictable:
+        evicted.append(evictable.pop(0))
+        free += 1
+    kept = values[:max(free, 0)]
+    left_out = frozenset(ip for value in values[len(kept):] for ip in value.split()[1:])
+    wanted = dict(zip(keys, kept, strict=False))
+    add = {k: v for k, v in wanted.items() if tags.get(k) != v}
+    remove = [k for k in mine if k not in wanted] + evicted
+    return OwnedChange(add, remove, left_out, tuple(evicted))

@@ -17,6 +17,7 @@ from dataclasses import replace
 from tgsync.config import Discovery, MappingConfig
 from tgsync.discovery import Discovered, adopt
 from tgsync.errors import ProviderError
+from tgsync.ownership import owner_id
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
 from tgsync.report import DiscoveryReport, MappingReport, logger
@@ -84,7 +85,8 @@ class Adoption:
             self._letting_go.update({arn: old[arn] for arn in self.report.let_go})
 
     def _let_go(self) -> None:
-        """Remove the memory tags of the groups let go; a failure is logged, not retried
+        """Remove the memory and ownership tags of the groups let go (the mapping's own
+        records only: another mapping may share the group); a failure is logged, not retried
         (a deleted group, or a denied call: nothing of ours is left to keep)."""
         with self._lock:
             todo, self._letting_go = self._letting_go, {}
@@ -93,6 +95,7 @@ class Adoption:
             try:
                 self._registry.recall(arn, port, fresh=True)
                 self._registry.save(arn, port, {})
+                self._registry.save_owned(arn, port, owner_id(mapping.hostname), frozenset())
             except ProviderError as exc:
-                logger.warning("let go, but its memory tags could not be removed",
+                logger.warning("let go, but its tags could not be removed",
                                extra={"target_group": arn, "error": str(exc)})

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -412,43 +412,3 @@ def _parse_mapping_list(raw: str) -> list[Any]:
         raise ValueError(f"has {len(value)} entries; at most {MAX_MAPPINGS} are supported")
     return value
 
-
-def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int | None]
-            ) -> dict[int, str]:
-    """Mappings that keep the same target group on the same port, by index, with why.
-
-    Two such mappings would undo each other's work (each treats the other's IPs as
-    missing), so every one of them is refused, unless each retires only what it
-    registered (``retire=owned``) and their hostnames differ: then they share the
-    group. ``group_port`` gives a group's own port, which an unset ``port`` means, or
-    ``None`` when it is not known: then only explicit ports are compared.
-    """
-    by_key: dict[tuple[str, int], list[int]] = {}
-    for index, mapping in enumerate(mappings):
-        port = mapping.port or group_port(mapping.target_group_arn)
-        if port is not None:
-            by_key.setdefault((mapping.target_group_arn, port), []).append(index)
-    refused: dict[int, str] = {}
-    for (_, port), indexes in by_key.items():
-        if len(indexes) == 1:
-            continue
-        name = mappings[indexes[0]].target_group_name
-        if all(mappings[i].retire == "owned" for i in indexes):
-            by_host: dict[str, list[int]] = {}
-            for i in indexes:
-                by_host.setdefault(mappings[i].hostname.rstrip(".").lower(), []).append(i)
-            for same in (group for group in by_host.values() if len(group) > 1):
-                where = " and ".join(mappings[i].source for i in same)
-                for index in same:
-                    refused[index] = (
-                        f"{where} keep the same hostname in the same target group ({name}) "
-                        f"on the same port ({port}): keep one of them")
-            continue
-        where = " and ".join(mappings[i].source for i in indexes)
-        for index in indexes:
-            refused[index] = (
-                f"{where} keep the same target group ({name}) on the same port ({port}; an "
-                "unset port means the group's own) and would undo each other's work, so "
-                "none of them is synced: remove all but one, give each its own port, or "
-                "give both retire=owned to share a group")
-    return refused

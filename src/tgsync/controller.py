@@ -15,13 +15,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from tgsync.adoption import Adoption
-from tgsync.config import Config, InvalidMapping, MappingConfig, clashes
+from tgsync.config import Config, InvalidMapping, MappingConfig
 from tgsync.cycle import MappingCycle
 from tgsync.deadline import MARGIN_SECONDS, Deadline
 from tgsync.errors import ProviderError
 from tgsync.events import Trigger
 from tgsync.follow import room_for_another
 from tgsync.memory import Memory
+from tgsync.ownership import clashes, may_share
 from tgsync.provider import Provider
 from tgsync.provider.elbv2 import MIN_ATTEMPT_SECONDS
 from tgsync.registry import TagRegistry
@@ -174,17 +175,22 @@ class Controller:
         return self.memory.read_at(known) if known else float("-inf")
 
     def _not_explicit(self, discovered: Sequence[MappingConfig]) -> list[MappingConfig]:
-        """Discovered mappings that no explicit mapping keeps on the same group and port.
+        """Discovered mappings that no explicit mapping keeps on the same group and port
+        (unless the two may share it: see :func:`ownership.may_share`).
 
         Ports are compared only where a group is both explicit and discovered: reading
         facts for every explicit mapping here would come before their batched prefetch.
         """
         explicit = self.config.mappings
         both = {m.target_group_arn for m in explicit} & {m.target_group_arn for m in discovered}
-        kept = {(m.target_group_arn, self.cycle.port_of(m)) for m in explicit
-                if m.target_group_arn in both}
+        kept: dict[tuple[str, int], list[MappingConfig]] = {}
+        for mapping in explicit:
+            if mapping.target_group_arn in both:
+                kept.setdefault((mapping.target_group_arn, self.cycle.port_of(mapping)),
+                                []).append(mapping)
         return [m for m in discovered if m.target_group_arn not in both
-                or (m.target_group_arn, self.cycle.port_of(m)) not in kept]
+                or all(may_share(e, m) for e in
+                       kept.get((m.target_group_arn, self.cycle.port_of(m)), []))]
 
     def _prune(self, mappings: Sequence[MappingConfig]) -> None:
         """Forget what is cached about groups and mappings no longer kept."""

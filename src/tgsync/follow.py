@@ -39,8 +39,9 @@ class Motion:
 
 def is_pending(decisions: Iterable[Decision], lookup_failed: bool) -> bool:
     """True if a cycle left something that may change by itself soon."""
-    return lookup_failed or any(d.action is Action.WAIT or d.state in PENDING_STATES
-                                for d in decisions)
+    # A foreign target's state is someone else's business: it never keeps us following.
+    return lookup_failed or any(d.action is Action.WAIT or (
+        d.state in PENDING_STATES and d.action is not Action.FOREIGN) for d in decisions)
 
 
 def observe(before: Motion | None, *, changed: bool, pending: bool, now: float

@@ -22,6 +22,12 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from tgsync.config import MappingConfig
 
 OWNED_PREFIX = "tgsync:owned:"
 #: How :class:`Owned` names the owner of an address found in an unreadable tag.
@@ -177,3 +183,56 @@ def change_owned(tags: Mapping[str, str], port: int, owner: str, ips: Iterable[s
     add = {k: v for k, v in wanted.items() if tags.get(k) != v}
     remove = [k for k in mine if k not in wanted] + evicted
     return OwnedChange(add, remove, left_out, tuple(evicted))
+
+
+# --------------------------------------------------------------- sharing a group
+
+OWNED = "owned"
+
+
+def may_share(one: MappingConfig, other: MappingConfig) -> bool:
+    """True if two mappings may keep one group and port: each retires only what it
+    registered, and their hostnames differ."""
+    return (one.retire == other.retire == OWNED
+            and owner_id(one.hostname) != owner_id(other.hostname))
+
+
+def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int | None]
+            ) -> dict[int, str]:
+    """Mappings that keep the same target group on the same port, by index, with why.
+
+    Two such mappings would undo each other's work (each treats the other's IPs as
+    missing), so every one of them is refused, unless each retires only what it
+    registered (``retire=owned``) and their hostnames differ: then they share the
+    group. ``group_port`` gives a group's own port, which an unset ``port`` means, or
+    ``None`` when it is not known: then only explicit ports are compared.
+    """
+    by_key: dict[tuple[str, int], list[int]] = {}
+    for index, mapping in enumerate(mappings):
+        port = mapping.port or group_port(mapping.target_group_arn)
+        if port is not None:
+            by_key.setdefault((mapping.target_group_arn, port), []).append(index)
+    refused: dict[int, str] = {}
+    for (_, port), indexes in by_key.items():
+        if len(indexes) == 1:
+            continue
+        name = mappings[indexes[0]].target_group_name
+        if all(mappings[i].retire == OWNED for i in indexes):
+            by_host: dict[str, list[int]] = {}
+            for i in indexes:
+                by_host.setdefault(owner_id(mappings[i].hostname), []).append(i)
+            for same in (group for group in by_host.values() if len(group) > 1):
+                where = " and ".join(mappings[i].source for i in same)
+                for index in same:
+                    refused[index] = (
+                        f"{where} keep the same hostname in the same target group ({name}) "
+                        f"on the same port ({port}): keep one of them")
+            continue
+        where = " and ".join(mappings[i].source for i in indexes)
+        for index in indexes:
+            refused[index] = (
+                f"{where} keep the same target group ({name}) on the same port ({port}; an "
+                "unset port means the group's own) and would undo each other's work, so "
+                "none of them is synced: remove all but one, give each its own port, or "
+                "give both retire=owned to share a group")
+    return refused

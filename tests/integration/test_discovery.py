@@ -172,6 +172,19 @@ def test_an_explicit_mapping_wins_over_a_tag_for_the_same_group_and_port(
     assert ips(elbv2, arn) == {"10.0.1.5"}
 
 
+
+def test_an_explicit_and_a_tagged_mapping_share_a_group_when_both_retire_owned(
+        discover, dns, elbv2, vpc):
+    arn = create_target_group(elbv2, "logs", vpc_id=vpc)
+    tag(elbv2, arn, **{"tgsync:hostname": OTHER, "tgsync:retire": "owned"})
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    dns.set(OTHER, a=["10.0.2.5"])
+    controller, _cfg = discover(TGSYNC_MAPPINGS=json.dumps(
+        [{"hostname": HOSTNAME, "target_group_arn": arn, "retire": "owned"}]))
+    cycle = controller.run_once()
+    assert cycle.ok and len(cycle.mappings) == 2
+    assert ips(elbv2, arn) == {"10.0.1.5", "10.0.2.5"}
+
 @pytest.mark.slow
 def test_a_thousand_groups_are_paged_through_within_the_budget(discover, dns, elbv2, vpc):
     arns = [create_target_group(elbv2, f"tg-{i}", vpc_id=vpc) for i in range(1000)]
@@ -204,3 +217,21 @@ def test_a_let_go_seen_in_a_dry_run_still_removes_the_memory_at_the_next_real_cy
     clock.now += 60
     controller.run_once()  # the first real cycle removes what the dry run left
     assert memory_keys(elbv2, arn) == set()
+
+
+def test_a_group_let_go_loses_its_ownership_records_too(discover, dns, elbv2, vpc, clock):
+    arn = create_target_group(elbv2, "logs", vpc_id=vpc)
+    tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME, "tgsync:retire": "owned"})
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    controller, _cfg = discover(TGSYNC_DISCOVER_EVERY=60)
+    assert controller.run_once().ok
+
+    def owned_keys():
+        found = elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"][0]["Tags"]
+        return {t["Key"] for t in found if t["Key"].startswith("tgsync:owned:")}
+
+    assert owned_keys()
+    untag(elbv2, arn, "tgsync:hostname")
+    clock.now += 60
+    controller.run_once()
+    assert owned_keys() == set()

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from tgsync import config
-from tgsync.config import ConfigError, clashes, load, normalize_hostname
+from tgsync.config import ConfigError, load, normalize_hostname
+from tgsync.ownership import clashes
 from tgsync.plan import Policy
 from tgsync.source import Nameserver
 

@@ -83,3 +83,9 @@ def test_one_more_cycle_needs_the_interval_the_cycle_and_the_margin():
     assert room_for_another(None, 10.0, 5.0, 10.0)
     assert room_for_another(25.0, 10.0, 5.0, 10.0)
     assert not room_for_another(24.9, 10.0, 5.0, 10.0)
+
+
+def test_a_foreign_target_pending_in_someone_elses_hands_keeps_nothing_followed():
+    foreign = Decision("10.0.9.9", 443, Action.FOREIGN, "not ours", in_dns=False,
+                       state="initial")
+    assert not is_pending([foreign, decision(state="healthy")], lookup_failed=False)

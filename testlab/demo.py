@@ -580,8 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.2 <= args.tick <= 60:
         parser.error("--tick must be between 0.2 and 60 seconds")
+    return play(Demo(tick=args.tick, out=args.out, keep=args.keep))
+
+
+def play(demo: Demo) -> int:
+    """Run ``demo`` to its exit status; Ctrl-C or SIGTERM stops everything (130)."""
     signal.signal(signal.SIGTERM, _interrupt)
-    demo = Demo(tick=args.tick, out=args.out, keep=args.keep)
     try:
         return demo.run()
     except KeyboardInterrupt:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import cast
 import boto3
 
 from testlab.aurora import PORT, Aurora, failover_event
-from testlab.demo import FOLLOW_TICK, Demo, Stack, _interrupt
+from testlab.demo import FOLLOW_TICK, Demo, Stack, play
 from testlab.peers import REGION, create_target_group
 from testlab.timeline import Timeline
 
@@ -190,13 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.2 <= args.tick <= 60:
         parser.error("--tick must be between 0.2 and 60 seconds")
-    signal.signal(signal.SIGTERM, _interrupt)
-    demo = AuroraDemo(tick=args.tick, out=args.out, keep=False)
-    try:
-        return demo.run()
-    except KeyboardInterrupt:
-        print("\ninterrupted: everything was stopped", file=sys.stderr, flush=True)
-        return 130
+    return play(AuroraDemo(tick=args.tick, out=args.out, keep=False))
+
 
 if __name__ == "__main__":
     sys.exit(main())

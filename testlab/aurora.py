@@ -13,8 +13,8 @@ IPs are data (10.x addresses as the rest of the lab uses), never destinations.
 
 :meth:`Aurora.failover` calls moto's ``FailoverDBCluster`` and then flips DNS as Aurora
 does: the writer endpoint moves to the new writer, but for a few seconds queries disagree,
-each answering the old or the new writer (a rotation over the two drawn from the DNS
-server's seed, so the same seed gives the same answers). :meth:`Aurora.settle` ends that
+each answering the old or the new writer (a rotation over the two in an order drawn
+from the lab's seed, so the same seed gives the same answers). :meth:`Aurora.settle` ends that
 window: the writer endpoint holds the new writer only and the reader endpoint the new
 readers. Health stands apart: the lab's health control (``MotoPeer.set_health``) plays the
 load balancer's TCP checks, and the old writer stays healthy after a failover (it is a
@@ -142,12 +142,20 @@ class Aurora:
         writer, readers = self.writer(), self.readers()
         self.dns.set(self.endpoint, a=[writer.ip], ttl=TTL)
         # subset=1: the DNS server's rotation hands out one reader per query, in turn.
-        self.dns.set(self.reader_endpoint, a=[r.ip for r in readers] or [writer.ip],
-                     subset=1, ttl=TTL)
+        self._rotate(self.reader_endpoint, [r.ip for r in readers] or [writer.ip], "readers")
         for instance in self.instances.values():
             self.dns.set(instance.address, a=[instance.ip], ttl=TTL)
         self.flipping = None
         self._settled.set()
+
+    def _rotate(self, hostname: str, ips: list[str], what: str) -> None:
+        """Serve ``ips`` one per query, in turn, in an order drawn from the lab's seed
+        (the DNS server's own order depends on the name, which moto draws at random)."""
+        order = sorted(ips)
+        random.Random(f"{self.seed}/{self.cluster}/{what}").shuffle(order)
+        self.dns.set(hostname, a=ips, subset=1, ttl=TTL)
+        with self.dns.lock:  # the DNS server carries on from a rotation it finds
+            self.dns.names[hostname.lower()].rotation["A"] = (order, 0)
 
     def failover(self, target: str | None = None, settle_after: float | None = None
                  ) -> tuple[Instance, Instance]:
@@ -162,9 +170,9 @@ class Aurora:
         self.failovers += 1
         self._settled.clear()
         self.flipping = (old.identifier, new.identifier)
-        # One answer per query from a rotation over both: the order is the DNS server's
-        # seed's, and back-to-back queries disagree, as clients do during a flip.
-        self.dns.set(self.endpoint, a=[old.ip, new.ip], subset=1, ttl=TTL)
+        # One answer per query from a rotation over both: back-to-back queries disagree,
+        # as clients do during a flip.
+        self._rotate(self.endpoint, [old.ip, new.ip], f"flip/{self.failovers}")
         if settle_after is not None:
             self._timer = threading.Timer(settle_after, self.settle)
             self._timer.daemon = True

@@ -5,8 +5,13 @@ the names RDS gives them, the way Aurora's DNS does (Aurora User Guide, "Amazon 
 endpoint connections"):
 
 - the cluster (writer) endpoint: the writer's IP;
-- the reader endpoint: ONE reader per query, rotating through the readers ("Reader
-  endpoint": each connection goes to one of the Aurora Replicas, in turn);
+- the reader endpoint: ONE reader per query. Aurora "balances each connection request
+  among the Aurora Replicas", and the writer when there is no replica (Aurora User Guide,
+  "Reader endpoints for Amazon Aurora"); each resolution gives one instance IP "chosen
+  randomly" (Aurora MySQL Database Administrator's Handbook, "Load balancing with the
+  reader endpoint"). The lab rotates through the readers in an order drawn from its seed
+  instead: as unpredictable to tgsync, but reproducible, and every reader shows within
+  as many queries as there are readers;
 - each instance endpoint: that instance's IP.
 
 IPs are data (10.x addresses as the rest of the lab uses), never destinations.
@@ -14,8 +19,8 @@ IPs are data (10.x addresses as the rest of the lab uses), never destinations.
 :meth:`Aurora.failover` calls moto's ``FailoverDBCluster`` and then flips DNS as Aurora
 does: the writer endpoint moves to the new writer, but for a few seconds queries disagree,
 each answering the old or the new writer (a rotation over the two in an order drawn
-from the lab's seed, so the same seed gives the same answers). :meth:`Aurora.settle` ends that
-window: the writer endpoint holds the new writer only and the reader endpoint the new
+from the lab's seed, so the same seed gives the same answers). :meth:`Aurora.settle` ends
+that window: the writer endpoint holds the new writer only and the reader endpoint the new
 readers. Health stands apart: the lab's health control (``MotoPeer.set_health``) plays the
 load balancer's TCP checks, and the old writer stays healthy after a failover (it is a
 reader now and still accepts TCP), which is the hazard tgsync must not be fooled by.

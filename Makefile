@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-test
 
 # Every target that is not a file is phony (a stray folder named like one, such as
 # deploy/, must not make it "up to date").
-.PHONY: help install check test lint unit soak demo bench bench-update package deploy stackset \
+.PHONY: help install check test lint unit soak demo demo-aurora bench bench-update package deploy stackset \
         check-templates sam-template cdk-synth mutate clean lock constraints docs docs-serve \
         actionlint release
 
@@ -16,6 +16,7 @@ help:
 	@echo "make lint             ruff and mypy --strict"
 	@echo "make unit             unit and property tests only (seconds)"
 	@echo "make demo             the failover story, locally, no AWS account needed"
+	@echo "make demo-aurora      an Aurora failover behind a writer and a reader group, locally"
 	@echo "make soak             the long randomized soak (10,000+ cycles, then 1,000 stateful steps with every feature on; about 25 minutes)"
 	@echo "make bench            benchmarks against the original (about 10 minutes; out/benchmarks.md)"
 	@echo "make bench-update     the same, rewriting the tracked benchmarks/results.md"
@@ -69,6 +70,10 @@ clean:
 # The failover story on 127.0.0.1. DEMO_ARGS="--tick 1" runs faster, "--keep" leaves it up.
 demo: $(STAMP)
 	$(BIN)/python -m testlab.demo $(DEMO_ARGS)
+
+# An Aurora failover: the writer group switches, the reader group swaps roles (out/*.svg).
+demo-aurora: $(STAMP)
+	$(BIN)/python -m testlab.demo_aurora $(DEMO_ARGS)
 
 # Mutation testing of the planning core, the guard and the memory codec against the unit
 # and property tests (settings in pyproject.toml); prints the surviving mutants.

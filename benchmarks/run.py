@@ -13,6 +13,8 @@ each (:mod:`benchmarks.stages`):
 - following: how soon a node joining DNS during a blue/green is registered, with and
   without follow mode, and what following costs in GB-seconds (a simulated clock for
   the schedule and the follow interval; every cycle real);
+- an Aurora failover: how soon the writer group holds only the new writer after the
+  writer endpoint's DNS flip, with the RDS failover event and with the schedule alone;
 - thousands of groups kept by one function, and a discovery read;
 - the deployable zip's size, and a monthly cost note.
 
@@ -37,6 +39,7 @@ from benchmarks.harness import ROOT, Progress, Section, render
 from benchmarks.peers import Peers
 from benchmarks.stages import (
     artifact,
+    aurora,
     coldstart,
     cost,
     cycles,
@@ -80,6 +83,8 @@ def measure(peers: Peers, args: argparse.Namespace) -> list[Section]:
          "takes minutes)", lambda _: scale.stage(peers, args.scale)),
         (f"following a blue/green, {repeats} joins with and without",
          lambda _: following.stage(peers, repeats)),
+        (f"an Aurora failover, {repeats} flips with the RDS event and without",
+         lambda _: aurora.stage(peers, repeats)),
     ]
     if args.thousands:
         later.append((f"{args.thousands:,} target groups, steady minutes",

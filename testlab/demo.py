@@ -103,7 +103,7 @@ class Demo:
 
     def run(self) -> int:
         with tempfile.TemporaryDirectory(prefix="tgsync-demo-") as workdir:
-            stack = Stack(self, Path(workdir))
+            stack = self.stack(Path(workdir))
             try:
                 stack.start()
                 self.story(stack)
@@ -113,6 +113,10 @@ class Demo:
                     stack.keep_up()
                 stack.stop()
         return 0 if self.steps and all(s.passed for s in self.steps) else 1
+
+    def stack(self, workdir: Path) -> Stack:
+        """The local stack this story plays on."""
+        return Stack(self, workdir)
 
     # ------------------------------------------------------------------ the story
 
@@ -292,15 +296,20 @@ class Demo:
 
     # ------------------------------------------------------------------ summary
 
+    def pictures(self) -> list[tuple[str, str, Timeline]]:
+        """(file name, what it shows, timeline) of each picture the report draws."""
+        return [("demo-timeline.svg", "the target group", self.timeline)]
+
     def report(self) -> None:
         print(flush=True)
-        print("Timeline of the target group (one row per IP):", flush=True)
-        print(self.timeline.text(), flush=True)
         self.out.mkdir(parents=True, exist_ok=True)
-        picture = self.out / "demo-timeline.svg"
-        picture.write_text(self.timeline.svg("tgsync demo: the target group over time"),
-                           encoding="utf-8")
-        print(f"\nPicture: {picture}", flush=True)
+        for name, title, timeline in self.pictures():
+            print(f"Timeline of {title} (one row per IP):", flush=True)
+            print(timeline.text(), flush=True)
+            picture = self.out / name
+            picture.write_text(timeline.svg(f"tgsync demo: {title} over time"),
+                               encoding="utf-8")
+            print(f"\nPicture: {picture}\n", flush=True)
         passed = sum(1 for s in self.steps if s.passed)
         failed = [s for s in self.steps if not s.passed]
         print(f"\n{passed} passed, {len(failed)} failed", flush=True)
@@ -384,6 +393,10 @@ class Stack:
             "TGSYNC_FOLLOW_FOR": str(2 * self.demo.tick),
             "PYTHONUNBUFFERED": "1",
         }
+        self._launch(env)
+
+    def _launch(self, env: dict[str, str]) -> None:
+        """Start the runtime client with ``env``, its log lines followed."""
         self.runtime = start_runtime(self.api, env, "tgsync.lambda_handler.handler",
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         threading.Thread(target=self._follow_logs, args=(self.runtime,), daemon=True).start()
@@ -446,9 +459,13 @@ class Stack:
     # ------------------------------------------------------------------ moto glue
 
     def _registered(self) -> list[tuple[str, str]]:
-        found = self.elbv2.describe_target_health(TargetGroupArn=self.arn)
-        return [(d["Target"]["Id"], d["TargetHealth"]["State"])
-                for d in found["TargetHealthDescriptions"]]
+        return list(self._states_of(self.arn).items())
+
+    def _states_of(self, arn: str) -> dict[str, str]:
+        """``{ip: state}`` of the targets of the group ``arn``."""
+        found = self.elbv2.describe_target_health(TargetGroupArn=arn)
+        return {d["Target"]["Id"]: d["TargetHealth"]["State"]
+                for d in found["TargetHealthDescriptions"]}
 
     def _publish(self, health: dict[str, dict[str, Any]]) -> None:
         for ip, found in health.items():
@@ -563,8 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.2 <= args.tick <= 60:
         parser.error("--tick must be between 0.2 and 60 seconds")
+    return play(Demo(tick=args.tick, out=args.out, keep=args.keep))
+
+
+def play(demo: Demo) -> int:
+    """Run ``demo`` to its exit status; Ctrl-C or SIGTERM stops everything (130)."""
     signal.signal(signal.SIGTERM, _interrupt)
-    demo = Demo(tick=args.tick, out=args.out, keep=args.keep)
     try:
         return demo.run()
     except KeyboardInterrupt:

@@ -30,8 +30,14 @@ def test_the_quick_benchmark_runs_and_reports_calls_side_by_side(tmp_path):
     assert "10 target group(s), steady cycle" in table
     assert "inside Describe budget: yes" in table
     assert "peak RSS" in table
-    assert "bench [1/7] steady and changing cycles" in done.stderr  # progress per stage
+    assert "bench [1/8] steady and changing cycles" in done.stderr  # progress per stage
     assert "| following: seconds from a node joining DNS" in table
+    aurora = re.search(r"\| Aurora failover: seconds from the writer endpoint's DNS flip .*?"
+                       r"\| with the event and following: ([\d.]+) s.*?\| schedule alone: "
+                       r"([\d.]+) s", table)
+    assert aurora is not None, table
+    # The failover settles within the five minutes watched, either way.
+    assert all(0 < float(seconds) < 300 for seconds in aurora.groups())
     assert ("| steady minute with 50 target groups (one function, TGSYNC_RESYNC_EVERY=300) |"
             in table)
     # The one-function run (a child process) counts its calls: its cold start reads

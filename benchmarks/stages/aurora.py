@@ -1,0 +1,135 @@
+"""An Aurora failover: seconds from the writer endpoint's DNS flip to the writer group
+holding only the new writer, with the RDS failover event (and following) and with the
+schedule alone. The schedule, the follow interval and the flip run on a simulated clock;
+every cycle is real (moto's RDS and ELB, the lab's DNS server)."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import boto3
+
+from benchmarks.harness import Figure, Section, controller, ratio
+from benchmarks.peers import Peers
+from testlab.aurora import Aurora, failover_event
+from testlab.peers import REGION, create_target_group
+from tgsync import config
+from tgsync.events import Trigger, classify
+from tgsync.report import CycleReport
+
+#: The stack's schedule and function timeout; the default follow interval.
+TICK, TIMEOUT, FOLLOW_EVERY = 60.0, 55.0, 10.0
+#: RDS sends RDS-EVENT-0073 when the failover starts, before DNS moves: the event lands
+#: this many seconds before the flip at most (drawn per run).
+EVENT_LEAD = 30.0
+#: Minutes watched after the flip before a run counts as not settled.
+MINUTES = 5
+GOAL = 10.0
+
+
+def stage(peers: Peers, repeats: int) -> Section:
+    """The same failovers (flip moment in the minute, event lead, DNS window) with the
+    event and without: the seconds until the writer group holds only the new writer."""
+    rng = random.Random(21)
+    runs = [(rng.uniform(0, TICK), rng.uniform(0, EVENT_LEAD), seed) for seed in
+            range(repeats)]
+    figures: dict[bool, Figure] = {}
+    ignored = False
+    saved = peers.dns.seed  # each run reseeds DNS; the later stages get theirs back
+    try:
+        for event in (True, False):
+            figure = Figure()
+            for phase, lead, seed in runs:
+                seconds, heard = _failover(peers, phase=phase, lead=lead, seed=seed,
+                                           event=event)
+                figure.add(seconds)
+                ignored = ignored or (event and not heard)
+            figures[event] = figure
+    finally:
+        peers.dns.reseed(saved)
+    with_event, schedule = figures[True], figures[False]
+    verdict = (f"goal <= {GOAL:.0f} s median with the event: "
+               f"{'met' if with_event.median <= GOAL else 'not met'}")
+    if ignored:
+        verdict = "this tgsync ignores aws.rds events: both are the schedule's; " + verdict
+    rows = [("Aurora failover: seconds from the writer endpoint's DNS flip to the writer "
+             "group holding only the new writer (TGSYNC_STALE_AFTER=0), median (min to max)",
+             f"with the event and following: {with_event.show(' s', 1)}",
+             f"schedule alone: {schedule.show(' s', 1)}",
+             f"{ratio(with_event, schedule)}; {verdict}")]
+    note = (
+        f"Aurora failover: moto's FailoverDBCluster, then the lab's DNS flips the writer "
+        f"endpoint; for a window of 1 to 4 s (seeded) its answers alternate between the old "
+        f"and the new writer, and the old writer stays healthy (a reader still accepts TCP). "
+        f"The flip lands at a random moment of the minute; the schedule ticks every "
+        f"{TICK:.0f} s with a {TIMEOUT:.0f} s timeout and follow-ups every "
+        f"{FOLLOW_EVERY:.0f} s (the stack's values) on a simulated clock. With the event, "
+        f"the aws.rds RDS-EVENT-0073 (failover started) invokes the function 0 to "
+        f"{EVENT_LEAD:.0f} s before the flip, one invocation after another (on AWS it may "
+        "run beside a scheduled one). Cycles are real; their wall time is added.")
+    return Section(rows=rows, notes=[note])
+
+
+def _failover(peers: Peers, *, phase: float, lead: float, seed: int, event: bool
+              ) -> tuple[float, bool]:
+    """(seconds from the flip to the writer group holding only the new writer, whether
+    the event ran a cycle)."""
+    peers.moto.reset()
+    elbv2 = peers.elbv2()
+    arn = create_target_group(elbv2, "aurora-writer", port=5432, protocol="TCP")
+    peers.moto.update_control(default_state="healthy")
+    peers.dns.reseed(seed)
+    lab = Aurora.create(boto3.client("rds", region_name=REGION), peers.dns, seed=seed)
+    window = lab.window()
+    clock = [1_700_000_000.0]
+    cfg = config.load({config.HOSTNAME: lab.endpoint, config.TARGET_GROUP_ARN: arn,
+                       config.DNS_SERVERS: peers.dns.address, config.STALE_AFTER: "0",
+                       config.FOLLOW_INTERVAL: str(FOLLOW_EVERY)})
+    tgsync = controller(cfg, clock=lambda: clock[0])
+    tgsync.run_once()  # the writer is registered before anything moves
+    start = clock[0] + TICK
+    flip_at = start + phase
+    state: dict[str, Any] = {"new": None, "settled": None}
+    began = [0.0]
+
+    def world() -> None:
+        if state["new"] is None and clock[0] >= flip_at:
+            _, state["new"] = lab.failover()
+        if state["new"] is not None and lab.flipping and clock[0] >= flip_at + window:
+            lab.settle()
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+        world()
+
+    def seen(_cycle: CycleReport) -> None:
+        if state["new"] is None or state["settled"] is not None:
+            return
+        held = {d["Target"]["Id"] for d in elbv2.describe_target_health(
+            TargetGroupArn=arn)["TargetHealthDescriptions"]}
+        if held == {state["new"].ip}:
+            state["settled"] = clock[0] + time.perf_counter() - began[0]
+
+    invocations: list[tuple[float, Trigger | None]] = [
+        (start + TICK * minute, None) for minute in range(MINUTES + 1)]
+    heard = False
+    if event:
+        # The event names the new writer; moto's choice is the first reader.
+        announced = classify(failover_event(lab, lab.readers()[0].identifier))
+        heard = announced.runs
+        if heard:
+            invocations.append((flip_at - lead, announced))
+    for at, trigger in sorted(invocations, key=lambda pair: pair[0]):
+        if state["settled"] is not None:
+            break
+        clock[0] = max(clock[0], at)
+        world()
+        deadline = clock[0] + TIMEOUT
+        began[0] = time.perf_counter()
+        tgsync.run(sleep=sleep, on_cycle=seen, trigger=trigger,
+                   time_left=lambda d=deadline: d - clock[0])
+    lab.close()
+    settled = state["settled"] if state["settled"] is not None else start + TICK * MINUTES
+    return settled - flip_at, heard

@@ -202,7 +202,7 @@ class Controller:
 
     def _clashes(self, mappings: Sequence[MappingConfig]) -> dict[int, str]:
         """Mappings that share a target group and its effective port (see
-        :func:`tgsync.config.clashes`); group facts are read only for shared groups."""
+        :func:`tgsync.ownership.clashes`); group facts are read only for shared groups."""
         shared = {arn for arn, n in Counter(m.target_group_arn for m in mappings).items()
                   if n > 1}
 

@@ -11,7 +11,7 @@ import threading
 from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault
 from testlab.peers import REGION, create_target_group
-from tgsync import config, preflight
+from tgsync import config, ownership, preflight
 from tgsync.ownership import OWNED_PREFIX, owner_id
 from tgsync.registry import MAX_TAGS, TAG_PREFIX
 from tgsync.report import mapping_metrics, render_table
@@ -322,6 +322,6 @@ def test_one_hostname_twice_on_one_group_and_port_clashes_even_when_owned():
         {"hostname": HOSTNAME.upper(), "target_group_arn": arn, "retire": "owned"},
         {"hostname": OTHER_HOST, "target_group_arn": arn, "retire": "owned"},
     ])})
-    refused = config.clashes(cfg.mappings, lambda _arn: 443)
+    refused = ownership.clashes(cfg.mappings, lambda _arn: 443)
     assert sorted(refused) == [0, 1]
     assert "keep the same hostname in the same target group (shared)" in refused[0]

@@ -348,3 +348,51 @@ def _api_call(domain, failed=False):
     return {"id": f"c-{domain}" + ("-failed" if failed else ""), "source": "aws.es",
             "account": "123456789012", "time": "2026-11-26T03:00:00Z", "region": REGION,
             "resources": [], "detail-type": "AWS API Call via CloudTrail", "detail": detail}
+
+
+CLUSTER = "arn:aws:rds:eu-west-1:123456789012:cluster:orders"
+INSTANCE = "arn:aws:rds:eu-west-1:123456789012:db:orders-1"
+
+
+def _rds_event(arn, category="failover"):
+    kind = "Cluster" if ":cluster:" in arn else "Instance"
+    name = arn.rsplit(":", 1)[1]
+    return {"id": f"r-{name}-{category}", "source": "aws.rds", "account": "123456789012",
+            "time": "2026-11-26T03:00:00Z", "region": REGION,
+            "detail-type": f"RDS DB {kind} Event", "resources": [arn],
+            "detail": {"EventCategories": [category], "SourceArn": arn,
+                       "SourceIdentifier": name, "EventID": "RDS-EVENT-0072",
+                       "SourceType": "CLUSTER" if kind == "Cluster" else "DB_INSTANCE",
+                       "Message": "failover"}}
+
+
+def test_event_source_arns_route_rds_and_opensearch_events_to_the_function(
+        network, target_group):
+    done = deploy(network, target_group, "-p",
+                  f"EventSourceArns={CLUSTER},{INSTANCE},{DOMAINS[0]}", "-p",
+                  f"DomainArns={DOMAINS[1]}", "-p", "Resolve=rds", stack="sources")
+    assert done.returncode == 0, done.stderr + done.stdout
+    events = boto3.client("events", region_name=REGION)
+    rules = {r["Name"]: r for r in events.list_rules()["Rules"]
+             if r["Name"].startswith("sources")}
+    assert len(rules) == 3
+    cases = [_rds_event(CLUSTER), _rds_event(INSTANCE, "availability"),
+             _rds_event(CLUSTER.replace("orders", "billing")),
+             _rds_event(CLUSTER, "backup"), _notification("logs"),
+             _api_call("search-2"), _notification("other")]
+    matched = {event["id"]: sorted(
+        events.test_event_pattern(EventPattern=rule["EventPattern"],
+                                  Event=json.dumps(event))["Result"]
+        for rule in rules.values()) for event in cases}
+    once, never = [False, False, True], [False, False, False]
+    assert matched == {"r-orders-failover": once, "r-orders-1-availability": once,
+                       "r-billing-failover": never, "r-orders-backup": never,
+                       "n-logs": once, "c-search-2": once, "n-other": never}
+    iam = boto3.client("iam", region_name=REGION)
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"]
+               if r["RoleName"].startswith("sources")
+               and "FunctionRole" in r["RoleName"]]
+    # Resolve=rds: the role reads the clusters (moto returns the document as given).
+    document = iam.get_role_policy(RoleName=role, PolicyName="tgsync-elb")["PolicyDocument"]
+    text = urllib.parse.unquote(document if isinstance(document, str) else json.dumps(document))
+    assert "ReadTheClusters" in text and "rds:DescribeDBClusters" in text and CLUSTER in text

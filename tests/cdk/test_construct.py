@@ -595,7 +595,7 @@ def test_event_source_arns_route_rds_and_opensearch_events_with_one_dead_letter_
         "SourceArn": [CLUSTER, INSTANCE]}
     notifications = [r for r in rules["aws.es"] if "resources" in r["EventPattern"]]
     assert notifications[0]["EventPattern"]["resources"] == [DOMAIN]
-    (queue,) = of_type(template, "AWS::SQS::Queue")
+    assert len(of_type(template, "AWS::SQS::Queue")) == 1
     assert all(r["Targets"][0]["DeadLetterConfig"] for found in rules.values() for r in found)
     assert len(of_type(template, "AWS::Lambda::Permission")) == 3
 

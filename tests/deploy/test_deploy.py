@@ -237,9 +237,64 @@ def test_the_opensearch_example_deploys_with_the_sync_stack_wired_to_its_alb(net
     assert [p["resources"] for p in patterns if "resources" in p] == [[DOMAINS[0]]]
 
 
+WRITER = "orders.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+READER = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+
+
+def test_the_aurora_example_deploys_an_nlb_with_writer_and_reader_groups_kept_by_tgsync(
+        network):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    second = ec2.create_subnet(VpcId=network["vpc"], CidrBlock="10.20.2.0/24",
+                               AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
+    database = ec2.create_security_group(GroupName="aurora", Description="aurora",
+                                         VpcId=network["vpc"])["GroupId"]
+    parameters = {
+        "VpcId": network["vpc"], "VpcCidr": "10.20.0.0/16",
+        "NlbSubnetIds": f"{network['subnet']},{second}", "FunctionSubnetIds": network["subnet"],
+        "ClusterArn": "arn:aws:rds:eu-west-1:123456789012:cluster:orders",
+        "WriterEndpoint": WRITER, "ReaderEndpoint": READER,
+        "DatabaseSecurityGroupId": database, "ClientCidr": "10.0.0.0/8",
+    }
+    done = run(DEPLOY, "--bucket", "tgsync-artifacts", "--stack-name", "aurora-nlb",
+               "--template", REPO / "deploy" / "example-aurora-nlb.yaml",
+               *[arg for key, value in parameters.items() for arg in ("-p", f"{key}={value}")],
+               env=dict(os.environ))
+    assert done.returncode == 0, done.stderr[-3000:]
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    (nlb,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    assert (nlb["Type"], nlb["Scheme"]) == ("network", "internal")
+    attributes = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
+        LoadBalancerArn=nlb["LoadBalancerArn"])["Attributes"]}
+    assert attributes["load_balancing.cross_zone.enabled"] == "true"
+    listeners = elbv2.describe_listeners(LoadBalancerArn=nlb["LoadBalancerArn"])["Listeners"]
+    assert sorted((x["Protocol"], x["Port"]) for x in listeners) == [("TCP", 5432),
+                                                                      ("TCP", 5433)]
+    groups = {g["TargetGroupArn"]: g for g in elbv2.describe_target_groups(
+        LoadBalancerArn=nlb["LoadBalancerArn"])["TargetGroups"]}
+    for group in groups.values():
+        assert (group["TargetType"], group["Protocol"], group["Port"],
+                group["HealthCheckProtocol"]) == ("ip", "TCP", 5432, "TCP")
+        delay = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(
+            TargetGroupArn=group["TargetGroupArn"])["Attributes"]}
+        assert delay["deregistration_delay.timeout_seconds"] == "30"
+    functions = boto3.client("lambda", region_name=REGION).list_functions()["Functions"]
+    (function,) = [f for f in functions if f["FunctionName"].startswith("aurora-nlb")]
+    mappings = json.loads(function["Environment"]["Variables"]["TGSYNC_MAPPINGS"])
+    by_host = {m["hostname"]: m for m in mappings}
+    assert by_host[WRITER]["stale_after"] == 0 and by_host[WRITER]["resolve"] == "rds"
+    assert by_host[READER]["resolve"] == "rds"
+    assert {m["target_group_arn"] for m in mappings} == set(groups)
+    rules = [r for r in boto3.client("events", region_name=REGION).list_rules()["Rules"]
+             if r["Name"].startswith("aurora-nlb")]
+    (rds,) = [json.loads(r["EventPattern"]) for r in rules
+              if "aws.rds" in r["EventPattern"]]
+    assert rds["detail"]["SourceArn"] == [parameters["ClusterArn"]]
+
+
 @pytest.mark.parametrize(("params", "template"), [
     ("tgsync.params.example.json", "tgsync.yaml"),
-    ("example-opensearch-alb.params.example.json", "example-opensearch-alb.yaml")])
+    ("example-opensearch-alb.params.example.json", "example-opensearch-alb.yaml"),
+    ("example-aurora-nlb.params.example.json", "example-aurora-nlb.yaml")])
 def test_each_example_parameter_file_fills_every_required_parameter(params, template):
     import yaml
 
@@ -262,8 +317,10 @@ def test_with_discovery_writes_need_the_tags_and_removal_only_our_own_keys(netwo
                f"SecurityGroupIds={network['group']}", env=dict(os.environ))
     assert done.returncode == 0, done.stderr + done.stdout
     statements = {s["Sid"]: s for s in role_policy("found")["Statement"]}
+    # A discovered group may carry tgsync:resolve=rds: the role reads the clusters too.
     assert set(statements) == {"ObserveTargetGroups", "ChangeOnlyGroupsThatAskForIt",
-                               "WriteOnlyOwnMemoryTagsOnThoseGroups", "RemoveOnlyOwnMemoryTags"}
+                               "WriteOnlyOwnMemoryTagsOnThoseGroups", "RemoveOnlyOwnMemoryTags",
+                               "ReadTheClusters", "ReadMembersAndCustomEndpoints"}
     on_tagged = {f"aws:ResourceTag/{TAG_HOSTNAME}": "false"}
     owner = {f"aws:ResourceTag/{TAG_OWNER}": "team-a"}
     change = statements["ChangeOnlyGroupsThatAskForIt"]

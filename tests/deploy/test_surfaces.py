@@ -514,12 +514,25 @@ def test_the_opensearch_rules_take_domains_from_both_parameters(
     other = DOMAIN_ARN.replace("logs", "metrics")
     stack = Stack(template, DomainArns=[DOMAIN_ARN], EventSourceArns=[other, CLUSTER_ARN])
     events = stack.resolve(resource(template, "DomainEventRule")["Properties"]["EventPattern"])
-    assert {DOMAIN_ARN, other} <= set(events["resources"])
+    assert events["resources"] == [DOMAIN_ARN, other, CLUSTER_ARN]
     calls = stack.resolve(resource(template, "DomainApiCallRule")["Properties"][
         "EventPattern"])
     names = calls["detail"]["requestParameters"]["domainName"]
     # Every domain's name; the rest has a colon, which no domain name has.
-    assert {n for n in names if ":" not in n} == {"logs", "metrics"}
+    assert [n for n in names if ":" not in n] == ["logs", "metrics"]
+
+
+@pytest.mark.parametrize("given", [{"DomainArns": [DOMAIN_ARN]},
+                                   {"EventSourceArns": [DOMAIN_ARN]}])
+def test_one_parameter_alone_leaves_no_empty_entry_in_the_patterns(
+        template: dict[str, Any], given: dict[str, Any]) -> None:
+    stack = Stack(template, **given)
+    events = stack.resolve(resource(template, "DomainEventRule")["Properties"]["EventPattern"])
+    assert events["resources"] == [DOMAIN_ARN]
+    calls = stack.resolve(resource(template, "DomainApiCallRule")["Properties"][
+        "EventPattern"])
+    assert calls["detail"]["requestParameters"]["domainName"] == [
+        DOMAIN_ARN.rsplit("/", 1)[0], "logs"]
 
 
 RDS_ACTIONS = {"rds:DescribeDBClusters", "rds:DescribeDBInstances",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tgsync import config
 from tgsync.events import RDS_CATEGORIES
 from tgsync.registry import TAG_PREFIX
 from tgsync.settings import SETTINGS, parse_group_prefix, shown
@@ -597,3 +598,43 @@ def test_the_rds_endpoint_serves_only_this_account_from_the_function_only(
     (ingress,) = group["SecurityGroupIngress"]
     assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (
         443, 443, "sg-0c")
+
+
+AURORA = REPO / "deploy" / "example-aurora-nlb.yaml"
+WRITER_ENDPOINT = "orders.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+READER_ENDPOINT = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+
+
+@pytest.mark.parametrize("writer_resolve", ["rds", "dns"])
+def test_the_aurora_example_s_mappings_are_what_the_function_reads(writer_resolve: str) -> None:
+    example = load(AURORA)
+    passed = resource(example, "Sync")["Properties"]["Parameters"]
+    assert set(passed) <= set(load(MAIN)["Parameters"])
+    stack = Stack(example, WriterEndpoint=WRITER_ENDPOINT, ReaderEndpoint=READER_ENDPOINT,
+                  WriterResolve=writer_resolve)
+    writer = GROUP.replace("search", "writer")
+    reader = GROUP.replace("search", "reader")
+    text = stack.resolve(passed["Mappings"]).replace("<WriterGroup>", writer).replace(
+        "<ReaderGroup>", reader)
+    loaded = config.load({config.MAPPINGS: text})
+    assert loaded.invalid == ()
+    by_host = {m.hostname: m for m in loaded.mappings}
+    assert (by_host[WRITER_ENDPOINT].stale_after, by_host[WRITER_ENDPOINT].resolve,
+            by_host[WRITER_ENDPOINT].target_group_arn) == (0, writer_resolve, writer)
+    assert (by_host[READER_ENDPOINT].resolve, by_host[READER_ENDPOINT].target_group_arn) == (
+        "rds", reader)
+    # The nested stack sees resolve=rds in the mappings: its role reads the cluster.
+    nested = Stack(load(MAIN), Mappings=text, MappedTargetGroupArns=[writer, reader],
+                   EventSourceArns=[f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders"])
+    assert nested.condition("MayResolveRds") and nested.condition("HasRdsSources")
+    assert passed["EventSourceArns"] == {"Ref": "ClusterArn"}
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), [
+    ("WriterEndpoint", WRITER_ENDPOINT, True), ("WriterEndpoint", READER_ENDPOINT, False),
+    ("ReaderEndpoint", READER_ENDPOINT, True), ("ReaderEndpoint", WRITER_ENDPOINT, False),
+    ("ClusterArn", f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders", True),
+    ("ClusterArn", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders-1", False)])
+def test_the_aurora_example_takes_the_right_endpoint_in_each_parameter(
+        name: str, value: str, allowed: bool) -> None:
+    assert _matches(load(AURORA), name, value) is allowed

@@ -6,12 +6,14 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 # CDK synthesis runs on Node.js (jsii): skip, saying so, only where it is truly absent.
 if shutil.which("node") is None:
@@ -21,7 +23,7 @@ if shutil.which("node") is None:
 # jsii warns on every synth about Node versions near their end of life: noise here.
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from aws_cdk import App, Duration, Stack, assertions
+from aws_cdk import App, CfnParameter, Duration, Stack, assertions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_kms as kms
@@ -29,9 +31,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 
 from tgsync.cdk import ELB_ACTIONS_TARGETS, HostnameTargetSync
+from tgsync.cdk.triggers import DOMAIN_ARN, RDS_ARN
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS
 from tgsync.settings import SETTINGS
 
+REPO = Path(__file__).resolve().parents[2]
 HOSTNAME = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
 DOMAIN = "arn:aws:es:eu-west-1:111122223333:domain/logs"
 
@@ -674,3 +678,30 @@ def test_the_rds_endpoint_admits_the_function_only_and_this_account_only(code):
     https = [r.get("DestinationSecurityGroupId") or r.get("CidrIp")
              for r in egress(template) if r["FromPort"] == 443]
     assert {"Fn::GetAtt": [endpoint_group, "GroupId"]} in https
+
+
+def test_a_token_in_event_source_arns_is_taken_for_an_rds_resource(code):
+    stack = Stack(App(), "Tokens")
+    vpc, group = network(stack)
+    cluster = CfnParameter(stack, "ClusterArn").value_as_string
+    template, _, _ = finish(stack, vpc, group, code, event_source_arns=[cluster],
+                            resolve="rds")
+    (rds,) = rules_by_source(template)["aws.rds"]
+    assert rds["EventPattern"]["detail"]["SourceArn"] == [{"Ref": "ClusterArn"}]
+    assert set(rules_by_source(template)) == {"aws.rds"}
+    # A token alone may be an instance: DescribeDBClusters stays on the region's clusters.
+    assert ":cluster:*" in json.dumps(rds_statements(template)["ReadTheClusters"]["Resource"])
+
+
+@pytest.mark.parametrize("arn", [DOMAIN, CLUSTER, INSTANCE, "", "orders", CLUSTER + "*",
+                                 CLUSTER.replace("orders", "*"),
+                                 CLUSTER.replace(":cluster:", ":cluster-endpoint:"),
+                                 DOMAIN.replace("logs", "Logs"), f"{CLUSTER},{INSTANCE}"])
+def test_the_construct_and_the_stack_take_the_same_event_source_arns(arn):
+    class Loader(yaml.SafeLoader):  # CloudFormation's !Tags read as None
+        pass
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    stack = yaml.load((REPO / "deploy" / "tgsync.yaml").read_text(), Loader=Loader)  # noqa: S506
+    pattern = stack["Parameters"]["EventSourceArns"]["AllowedPattern"]
+    in_stack = bool(arn) and re.fullmatch(pattern, arn) is not None
+    assert in_stack is bool(DOMAIN_ARN.match(arn) or RDS_ARN.match(arn)), arn

@@ -550,6 +550,8 @@ RDS_ACTIONS = {"rds:DescribeDBClusters", "rds:DescribeDBInstances",
       "MappedTargetGroupArns": [GROUP]}, False),
     ({"Mappings": json.dumps([{"hostname": "h", "target_group_arn": GROUP,
                                "resolve": "rds"}]), "MappedTargetGroupArns": [GROUP]}, True),
+    ({"Mappings": '[{"hostname":"h","target_group_arn":"x","resolve":"RDS"}]',
+      "MappedTargetGroupArns": [GROUP]}, True),
 ])
 def test_the_rds_reads_are_granted_only_when_resolve_rds_is_possible(
         template: dict[str, Any], given: dict[str, Any], may: bool) -> None:

@@ -250,7 +250,7 @@ class Controller:
         on_cycle(cycles[0])
         halted = self._failed_at_aws(cycles[0])
         announced: list[str] = []
-        if trigger is not None and trigger.domains and not dry:
+        if trigger is not None and trigger.subjects and not dry:
             announced = self._announce(trigger)
         if dry or config.follow_interval <= 0 or not follow:
             stopped = "dry run" if dry else "following is off"
@@ -291,19 +291,19 @@ class Controller:
         return self.memory.moving(keys, self._clock(), self.config.follow_for)
 
     def _announce(self, trigger: Trigger) -> list[str]:
-        """Mark the mappings whose hostname is an event's domain as moving (a domain of
-        another account never announces a same-named domain's mappings here)."""
+        """Mark the mappings an event's domain, cluster or instance serves as moving (a
+        resource of another account never announces a same-named one's mappings here)."""
         now = self._clock()
         labels = []
         for mapping in self._mappings:
-            if any(domain.serves(mapping.hostname, mapping.target_group_arn)
-                   for domain in trigger.domains):
+            if any(subject.serves(mapping.hostname, mapping.target_group_arn)
+                   for subject in trigger.subjects):
                 self.memory.announce(self.cycle.key_of(mapping), now,
                                      self.config.follow_for)
                 labels.append(mapping.label)
         logger.info("event announced a change", extra={
             "event": trigger.what, "domains": [d.name for d in trigger.domains],
-            "followed": labels})
+            "rds": [r.name for r in trigger.rds], "followed": labels})
         return labels
 
 

@@ -1,4 +1,4 @@
-"""What invoked the function: the schedule, an OpenSearch event, a person. Pure.
+"""What invoked the function: the schedule, an OpenSearch or RDS event, a person. Pure.
 
 The Lambda handler runs a cycle for the schedule (the stack's EventBridge Scheduler
 input ``{"source": "tgsync.schedule"}``, or a classic EventBridge "Scheduled Event"),
@@ -9,6 +9,11 @@ status, domain update, node retirement) and the CloudTrail records of the API ca
 that start a blue/green deployment. An OpenSearch event also *announces* the change to
 the mappings whose hostname is that domain's endpoint, so they are followed for
 ``TGSYNC_FOLLOW_FOR`` seconds even before DNS moves (see :mod:`tgsync.follow`).
+
+Amazon RDS events (parameter ``EventSourceArns``: "RDS DB Cluster Event" and "RDS DB
+Instance Event" in the categories of :data:`RDS_CATEGORIES`) do the same for the
+mappings a cluster or instance serves (see :meth:`RdsSource.serves`). RDS delivers
+them on a best-effort basis: the schedule stays the backstop.
 
 An event of a kind tgsync does not know is ignored with a log line: a stray event
 must not raise the Errors alarm, nor change a target group. A direct invocation whose
@@ -26,6 +31,7 @@ from typing import Any
 
 from tgsync.errors import EventError
 from tgsync.settings import parse_bool
+from tgsync.source.rds_endpoint import Role, parse_rds_endpoint
 
 #: Sources of the schedule's own input (ours, and Scheduler's name for itself).
 SCHEDULE_SOURCES = frozenset({"tgsync.schedule", "aws.scheduler"})
@@ -48,6 +54,18 @@ API_CALL = "AWS API Call via CloudTrail"
 OPENSEARCH_API_CALLS = frozenset({"UpdateDomainConfig", "UpgradeDomain",
                                   "StartServiceSoftwareUpdate"})
 
+#: Amazon RDS's event source and the detail-types of its cluster and instance events.
+RDS_SOURCE = "aws.rds"
+RDS_DETAIL_TYPES = {"RDS DB Cluster Event": "cluster", "RDS DB Instance Event": "instance"}
+#: The event categories that can move a member or a role (RDS User Guide, "Amazon RDS
+#: event categories and event messages"); others (backup, notification, low storage...)
+#: move nothing tgsync follows, and the stack's rule does not route them.
+RDS_CATEGORIES = frozenset({"failover", "failure", "maintenance", "availability",
+                            "deletion", "configuration change"})
+
+_RDS_ARN = re.compile(r"^arn:[a-z-]+:rds:([a-z0-9-]+):(\d{12}):(cluster|db):"
+                      r"([A-Za-z][A-Za-z0-9-]{0,62})$")
+_RDS_KINDS = {"cluster": "cluster", "db": "instance"}
 _DOMAIN_ARN = re.compile(r"^arn:[a-z-]+:es:([a-z0-9-]+):(\d{12}):domain/([a-z0-9-]+)$")
 #: The account in a target group's ARN.
 _ACCOUNT = re.compile(r"^arn:[a-z-]+:elasticloadbalancing:[a-z0-9-]+:(\d{12}):")
@@ -72,20 +90,73 @@ class Domain:
                    rf"{re.escape(self.region)}\.es\.amazonaws\.com(\.cn)?$")
         if re.match(pattern, hostname.lower().rstrip(".")) is None:
             return False
-        group_account = _ACCOUNT.match(target_group_arn)
-        return (self.account is None or group_account is None
-                or group_account.group(1) == self.account)
+        return _same_account(self.account, target_group_arn)
+
+
+@dataclass(frozen=True, slots=True)
+class RdsSource:
+    """An RDS DB cluster or DB instance an event is about."""
+
+    #: ``cluster`` or ``instance``.
+    kind: str
+    region: str
+    identifier: str
+    #: The resource's account, when the event says it.
+    account: str | None = None
+
+    @property
+    def name(self) -> str:
+        """``cluster:NAME`` or ``instance:NAME``, for the log."""
+        return f"{self.kind}:{self.identifier}"
+
+    def serves(self, hostname: str, target_group_arn: str = "") -> bool:
+        """True if ``hostname`` is an RDS endpoint this event may move, in the same
+        region and (when both say it) account as the target group.
+
+        A cluster serves its writer and reader endpoints, and every custom endpoint of
+        the region: a custom endpoint's name does not say its cluster, and announcing
+        costs a few cycles, missing a failover costs a minute. An instance serves its
+        own endpoint and every cluster endpoint of the region: an instance event may be
+        a member's failover, reboot or deletion, which moves its cluster's roles. A
+        cluster event does not serve instance endpoints: an instance endpoint names one
+        instance, which a cluster's failover does not move (the instance's own events
+        announce it).
+        """
+        endpoint = parse_rds_endpoint(hostname)
+        if endpoint is None or endpoint.region != self.region:
+            return False
+        if not _same_account(self.account, target_group_arn):
+            return False
+        if endpoint.role is Role.INSTANCE:
+            return self.kind == "instance" and endpoint.identifier == self.identifier
+        if self.kind == "instance" or endpoint.role is Role.CUSTOM:
+            return True
+        return endpoint.identifier == self.identifier
+
+
+def _same_account(account: str | None, target_group_arn: str) -> bool:
+    """False only when both the event and the target group say an account, and they
+    differ (a same-named resource of another account is not ours)."""
+    group_account = _ACCOUNT.match(target_group_arn)
+    return account is None or group_account is None or group_account.group(1) == account
 
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """Why the function runs. ``kind`` is ``schedule``, ``direct``, ``opensearch`` or
-    ``ignored``; ``what`` names it for the log; ``domains`` are the domains an
-    OpenSearch event is about."""
+    """Why the function runs. ``kind`` is ``schedule``, ``direct``, ``opensearch``,
+    ``rds`` or ``ignored``; ``what`` names it for the log; ``domains`` are the domains
+    an OpenSearch event is about, ``rds`` the clusters and instances an RDS event is
+    about."""
 
     kind: str
     what: str
     domains: tuple[Domain, ...] = ()
+    rds: tuple[RdsSource, ...] = ()
+
+    @property
+    def subjects(self) -> tuple[Domain | RdsSource, ...]:
+        """What the event is about: each says which mappings it serves."""
+        return (*self.domains, *self.rds)
 
     @property
     def runs(self) -> bool:
@@ -149,18 +220,10 @@ def _eventbridge(event: Mapping[str, Any]) -> Trigger:
                         if d is not None)
         return Trigger("opensearch", kind, domains)
     detail = event.get("detail")
+    if source == RDS_SOURCE and kind in RDS_DETAIL_TYPES:
+        return _rds(event, kind, detail)
     if source in OPENSEARCH_SOURCES and kind == API_CALL and isinstance(detail, Mapping):
-        name = detail.get("eventName")
-        if isinstance(name, str) and name in OPENSEARCH_API_CALLS:
-            params = detail.get("requestParameters")
-            domain = params.get("domainName") if isinstance(params, Mapping) else None
-            region = detail.get("awsRegion") or event.get("region")
-            caller = detail.get("recipientAccountId") or account
-            domains = ((Domain(region, domain.lower(),
-                               caller if isinstance(caller, str) else None),)
-                       if isinstance(domain, str) and isinstance(region, str) else ())
-            return Trigger("opensearch", f"{API_CALL}: {name}", domains)
-        return Trigger("ignored", _short(f"{API_CALL}: {name} (not a call that moves nodes)"))
+        return _opensearch_call(event, detail, account)
     return Trigger("ignored", _short(f"EventBridge event {kind!r} from {source!r} (not one "
                                      "tgsync acts on)"))
 
@@ -168,3 +231,51 @@ def _eventbridge(event: Mapping[str, Any]) -> Trigger:
 def _domain(arn: Any) -> Domain | None:
     match = _DOMAIN_ARN.match(arn) if isinstance(arn, str) else None
     return Domain(match.group(1), match.group(3), match.group(2)) if match else None
+
+
+def _opensearch_call(event: Mapping[str, Any], detail: Mapping[str, Any],
+                     account: str | None) -> Trigger:
+    """A CloudTrail record of an OpenSearch API call: runs when it starts a blue/green."""
+    name = detail.get("eventName")
+    if isinstance(name, str) and name in OPENSEARCH_API_CALLS:
+        params = detail.get("requestParameters")
+        domain = params.get("domainName") if isinstance(params, Mapping) else None
+        region = detail.get("awsRegion") or event.get("region")
+        caller = detail.get("recipientAccountId") or account
+        domains = ((Domain(region, domain.lower(),
+                           caller if isinstance(caller, str) else None),)
+                   if isinstance(domain, str) and isinstance(region, str) else ())
+        return Trigger("opensearch", f"{API_CALL}: {name}", domains)
+    return Trigger("ignored", _short(f"{API_CALL}: {name} (not a call that moves nodes)"))
+
+
+def _rds(event: Mapping[str, Any], kind: str, detail: Any) -> Trigger:
+    """An RDS cluster or instance event: runs and announces its source when one of its
+    categories can move a member or a role; anything else is ignored."""
+    if not isinstance(detail, Mapping):
+        return Trigger("ignored", f"{kind} without a detail object")
+    categories = detail.get("EventCategories")
+    names = ([c.lower() for c in categories if isinstance(c, str)]
+             if isinstance(categories, list) else [])
+    event_id = detail.get("EventID")
+    what = _short(f"{kind}: {event_id if isinstance(event_id, str) else '?'} "
+                  f"({', '.join(names) or 'no category'})")
+    if not RDS_CATEGORIES.intersection(names):
+        return Trigger("ignored", _short(f"{what}, not a category that moves members"))
+    arns = [detail.get("SourceArn")]
+    resources = event.get("resources")
+    arns += resources if isinstance(resources, list) else []
+    expected = RDS_DETAIL_TYPES[kind]
+    found = {s for s in map(_rds_source, arns) if s is not None and s.kind == expected}
+    sources = tuple(sorted(found, key=lambda s: s.identifier))
+    if not sources:  # an ARN we cannot read: run, announce nothing
+        return Trigger("rds", what)
+    return Trigger("rds", what, rds=sources)
+
+
+def _rds_source(arn: Any) -> RdsSource | None:
+    match = _RDS_ARN.match(arn) if isinstance(arn, str) else None
+    if match is None:
+        return None
+    return RdsSource(_RDS_KINDS[match.group(3)], match.group(1), match.group(4).lower(),
+                     match.group(2))

@@ -6,8 +6,9 @@ invocation runs a cycle over every mapping and then follows the mappings that mo
 :class:`~tgsync.errors.SyncFailed` after all mappings are done if any of them failed
 in its last cycle, so Lambda's Errors metric and alarms see it.
 
-Events (see :mod:`tgsync.events`): the schedule's, an OpenSearch event (which also
-announces a change of its domain's mappings), or a direct one: ``{"dry_run": true}``
+Events (see :mod:`tgsync.events`): the schedule's, an OpenSearch or RDS event (which
+also announces a change of the mappings its domain, cluster or instance serves), or a
+direct one: ``{"dry_run": true}``
 plans without changing anything (an event may turn dry-run on, never off);
 ``{"check": true}`` runs the preflight checks (see :mod:`tgsync.preflight`) from the
 function's own subnets and role, and raises :class:`~tgsync.errors.CheckFailed` if one

@@ -6,12 +6,14 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 # CDK synthesis runs on Node.js (jsii): skip, saying so, only where it is truly absent.
 if shutil.which("node") is None:
@@ -21,7 +23,7 @@ if shutil.which("node") is None:
 # jsii warns on every synth about Node versions near their end of life: noise here.
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from aws_cdk import App, Duration, Stack, assertions
+from aws_cdk import App, CfnParameter, Duration, Stack, assertions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_kms as kms
@@ -29,9 +31,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 
 from tgsync.cdk import ELB_ACTIONS_TARGETS, HostnameTargetSync
+from tgsync.cdk.triggers import DOMAIN_ARN, RDS_ARN
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS
 from tgsync.settings import SETTINGS
 
+REPO = Path(__file__).resolve().parents[2]
 HOSTNAME = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
 DOMAIN = "arn:aws:es:eu-west-1:111122223333:domain/logs"
 
@@ -566,3 +570,138 @@ def test_the_example_app_synthesises_the_alb_in_front_of_opensearch(tmp_path):
     dns = [r for g in of_type(template, "AWS::EC2::SecurityGroup")
            for r in g.get("SecurityGroupEgress", []) if r["FromPort"] == 53]
     assert {r["CidrIp"] for r in dns} == {"10.0.0.2/32"}
+
+
+# ----------------------------------------------------------------------------- RDS
+
+CLUSTER = "arn:aws:rds:eu-west-1:111122223333:cluster:orders"
+INSTANCE = "arn:aws:rds:eu-west-1:111122223333:db:orders-1"
+
+
+def rules_by_source(template: dict) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for rule in of_type(template, "AWS::Events::Rule"):
+        found.setdefault(rule["EventPattern"]["source"][0], []).append(rule)
+    return found
+
+
+def test_event_source_arns_route_rds_and_opensearch_events_with_one_dead_letter_queue(code):
+    template, _, _ = synth(code, event_source_arns=[CLUSTER, INSTANCE, DOMAIN])
+    rules = rules_by_source(template)
+    assert sorted((source, len(found)) for source, found in rules.items()) == [
+        ("aws.es", 2), ("aws.rds", 1)]
+    (rds,) = rules["aws.rds"]
+    assert rds["EventPattern"]["detail-type"] == ["RDS DB Cluster Event",
+                                                  "RDS DB Instance Event"]
+    assert rds["EventPattern"]["detail"] == {
+        "EventCategories": ["availability", "configuration change", "deletion", "failover",
+                            "failure", "maintenance"],
+        "SourceArn": [CLUSTER, INSTANCE]}
+    notifications = [r for r in rules["aws.es"] if "resources" in r["EventPattern"]]
+    assert notifications[0]["EventPattern"]["resources"] == [DOMAIN]
+    assert len(of_type(template, "AWS::SQS::Queue")) == 1
+    assert all(r["Targets"][0]["DeadLetterConfig"] for found in rules.values() for r in found)
+    assert len(of_type(template, "AWS::Lambda::Permission")) == 3
+
+
+def test_rds_arns_alone_make_only_the_rds_rule_and_domain_arns_still_work(code):
+    template, _, _ = synth(code, event_source_arns=[CLUSTER])
+    assert set(rules_by_source(template)) == {"aws.rds"}
+    template, _, _ = synth(code, domain_arns=[DOMAIN], event_source_arns=[INSTANCE])
+    assert sorted(len(found) for found in rules_by_source(template).values()) == [1, 2]
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"event_source_arns": ["orders"]},
+     "event_source_arns[0]='orders': not an OpenSearch domain, RDS DB cluster or RDS DB "
+     "instance ARN; give"),
+    ({"event_source_arns": [CLUSTER, CLUSTER.replace("orders", "*")]},
+     "event_source_arns[1]="),
+    ({"event_source_arns": [CLUSTER.replace(":cluster:", ":cluster-endpoint:")]},
+     "event_source_arns[0]="),
+    ({"domain_arns": [CLUSTER]},
+     "domain_arns[0]='arn:aws:rds:eu-west-1:111122223333:cluster:orders': not an OpenSearch "
+     "domain ARN; give arn:aws:es:REGION:ACCOUNT:domain/NAME (whole, no wildcards), or pass "
+     "an RDS cluster or instance ARN in event_source_arns"),
+])
+def test_an_event_source_that_is_not_a_whole_arn_is_named_with_its_fix(code, options, message):
+    with pytest.raises(ValueError, match="arns") as caught:
+        synth(code, **options)
+    assert message in str(caught.value)
+
+
+def rds_statements(template: dict) -> dict[str, dict]:
+    return {s["Sid"]: s for s in statements(template)
+            if any(a.startswith("rds:") for a in (s["Action"] if isinstance(s["Action"], list)
+                                                 else [s["Action"]]))}
+
+
+def test_the_role_reads_rds_only_when_resolve_rds_is_possible(code, five_lines):
+    assert rds_statements(five_lines[0]) == {}
+    assert rds_statements(synth(code, event_source_arns=[CLUSTER])[0]) == {}
+    for options in ({"resolve": "rds"}, {"discover": True, "hostname": None,
+                                         "target_group": None}):
+        found = rds_statements(synth(code, **options)[0])
+        assert set(found) == {"ReadTheClusters", "ReadMembersAndCustomEndpoints"}, options
+        assert found["ReadTheClusters"]["Action"] == "rds:DescribeDBClusters"
+        assert sorted(found["ReadMembersAndCustomEndpoints"]["Action"]) == [
+            "rds:DescribeDBClusterEndpoints", "rds:DescribeDBInstances"]
+        text = json.dumps(found["ReadTheClusters"]["Resource"])
+        assert ":cluster:*" in text, text  # no cluster given: every one of the region
+
+
+def test_describe_db_clusters_is_scoped_to_the_cluster_arns_given(code):
+    template, _, _ = synth(code, resolve="rds", event_source_arns=[CLUSTER, INSTANCE, DOMAIN])
+    found = rds_statements(template)
+    assert found["ReadTheClusters"]["Resource"] == CLUSTER
+    members = json.dumps(found["ReadMembersAndCustomEndpoints"]["Resource"])
+    for kind in (":db:*", ":cluster:*", ":cluster-endpoint:*"):
+        assert kind in members
+
+
+def test_the_rds_endpoint_admits_the_function_only_and_this_account_only(code):
+    template, sync, _ = synth(code, resolve="rds", create_rds_endpoint=True)
+    (endpoint,) = of_type(template, "AWS::EC2::VPCEndpoint")
+    assert ".rds" in json.dumps(endpoint["ServiceName"])
+    assert endpoint["PrivateDnsEnabled"] is True
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "rds:*"
+    assert statement["Condition"] == {"StringEquals": {
+        "aws:PrincipalAccount": {"Ref": "AWS::AccountId"},
+        "aws:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert sync.rds_endpoint is not None
+    (function_group,) = function_groups(template)
+    (endpoint_group,) = [k for k, r in template["Resources"].items()
+                         if r["Type"] == "AWS::EC2::SecurityGroup" and k != function_group]
+    (ingress,) = of_type(template, "AWS::EC2::SecurityGroupIngress")
+    assert ingress["SourceSecurityGroupId"] == {"Fn::GetAtt": [function_group, "GroupId"]}
+    https = [r.get("DestinationSecurityGroupId") or r.get("CidrIp")
+             for r in egress(template) if r["FromPort"] == 443]
+    assert {"Fn::GetAtt": [endpoint_group, "GroupId"]} in https
+
+
+def test_a_token_in_event_source_arns_is_taken_for_an_rds_resource(code):
+    stack = Stack(App(), "Tokens")
+    vpc, group = network(stack)
+    cluster = CfnParameter(stack, "ClusterArn").value_as_string
+    template, _, _ = finish(stack, vpc, group, code, event_source_arns=[cluster],
+                            resolve="rds")
+    (rds,) = rules_by_source(template)["aws.rds"]
+    assert rds["EventPattern"]["detail"]["SourceArn"] == [{"Ref": "ClusterArn"}]
+    assert set(rules_by_source(template)) == {"aws.rds"}
+    # A token alone may be an instance: DescribeDBClusters stays on the region's clusters.
+    assert ":cluster:*" in json.dumps(rds_statements(template)["ReadTheClusters"]["Resource"])
+
+
+@pytest.mark.parametrize("arn", [DOMAIN, CLUSTER, INSTANCE, "", "orders", CLUSTER + "*",
+                                 CLUSTER.replace("orders", "*"),
+                                 CLUSTER.replace(":cluster:", ":cluster-endpoint:"),
+                                 DOMAIN.replace("logs", "Logs"), f"{CLUSTER},{INSTANCE}"])
+def test_the_construct_and_the_stack_take_the_same_event_source_arns(arn):
+    class Loader(yaml.SafeLoader):  # CloudFormation's !Tags read as None
+        pass
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    stack = yaml.load((REPO / "deploy" / "tgsync.yaml").read_text(), Loader=Loader)  # noqa: S506
+    pattern = stack["Parameters"]["EventSourceArns"]["AllowedPattern"]
+    in_stack = bool(arn) and re.fullmatch(pattern, arn) is not None
+    assert in_stack is bool(DOMAIN_ARN.match(arn) or RDS_ARN.match(arn)), arn

@@ -237,9 +237,64 @@ def test_the_opensearch_example_deploys_with_the_sync_stack_wired_to_its_alb(net
     assert [p["resources"] for p in patterns if "resources" in p] == [[DOMAINS[0]]]
 
 
+WRITER = "orders.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+READER = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+
+
+def test_the_aurora_example_deploys_an_nlb_with_writer_and_reader_groups_kept_by_tgsync(
+        network):
+    ec2 = boto3.client("ec2", region_name=REGION)
+    second = ec2.create_subnet(VpcId=network["vpc"], CidrBlock="10.20.2.0/24",
+                               AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
+    database = ec2.create_security_group(GroupName="aurora", Description="aurora",
+                                         VpcId=network["vpc"])["GroupId"]
+    parameters = {
+        "VpcId": network["vpc"], "VpcCidr": "10.20.0.0/16",
+        "NlbSubnetIds": f"{network['subnet']},{second}", "FunctionSubnetIds": network["subnet"],
+        "ClusterArn": "arn:aws:rds:eu-west-1:123456789012:cluster:orders",
+        "WriterEndpoint": WRITER, "ReaderEndpoint": READER,
+        "DatabaseSecurityGroupId": database, "ClientCidr": "10.0.0.0/8",
+    }
+    done = run(DEPLOY, "--bucket", "tgsync-artifacts", "--stack-name", "aurora-nlb",
+               "--template", REPO / "deploy" / "example-aurora-nlb.yaml",
+               *[arg for key, value in parameters.items() for arg in ("-p", f"{key}={value}")],
+               env=dict(os.environ))
+    assert done.returncode == 0, done.stderr[-3000:]
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    (nlb,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    assert (nlb["Type"], nlb["Scheme"]) == ("network", "internal")
+    attributes = {a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(
+        LoadBalancerArn=nlb["LoadBalancerArn"])["Attributes"]}
+    assert attributes["load_balancing.cross_zone.enabled"] == "true"
+    listeners = elbv2.describe_listeners(LoadBalancerArn=nlb["LoadBalancerArn"])["Listeners"]
+    assert sorted((x["Protocol"], x["Port"]) for x in listeners) == [("TCP", 5432),
+                                                                      ("TCP", 5433)]
+    groups = {g["TargetGroupArn"]: g for g in elbv2.describe_target_groups(
+        LoadBalancerArn=nlb["LoadBalancerArn"])["TargetGroups"]}
+    for group in groups.values():
+        assert (group["TargetType"], group["Protocol"], group["Port"],
+                group["HealthCheckProtocol"]) == ("ip", "TCP", 5432, "TCP")
+        delay = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(
+            TargetGroupArn=group["TargetGroupArn"])["Attributes"]}
+        assert delay["deregistration_delay.timeout_seconds"] == "30"
+    functions = boto3.client("lambda", region_name=REGION).list_functions()["Functions"]
+    (function,) = [f for f in functions if f["FunctionName"].startswith("aurora-nlb")]
+    mappings = json.loads(function["Environment"]["Variables"]["TGSYNC_MAPPINGS"])
+    by_host = {m["hostname"]: m for m in mappings}
+    assert by_host[WRITER]["stale_after"] == 0 and by_host[WRITER]["resolve"] == "rds"
+    assert by_host[READER]["resolve"] == "rds"
+    assert {m["target_group_arn"] for m in mappings} == set(groups)
+    rules = [r for r in boto3.client("events", region_name=REGION).list_rules()["Rules"]
+             if r["Name"].startswith("aurora-nlb")]
+    (rds,) = [json.loads(r["EventPattern"]) for r in rules
+              if "aws.rds" in r["EventPattern"]]
+    assert rds["detail"]["SourceArn"] == [parameters["ClusterArn"]]
+
+
 @pytest.mark.parametrize(("params", "template"), [
     ("tgsync.params.example.json", "tgsync.yaml"),
-    ("example-opensearch-alb.params.example.json", "example-opensearch-alb.yaml")])
+    ("example-opensearch-alb.params.example.json", "example-opensearch-alb.yaml"),
+    ("example-aurora-nlb.params.example.json", "example-aurora-nlb.yaml")])
 def test_each_example_parameter_file_fills_every_required_parameter(params, template):
     import yaml
 
@@ -262,8 +317,10 @@ def test_with_discovery_writes_need_the_tags_and_removal_only_our_own_keys(netwo
                f"SecurityGroupIds={network['group']}", env=dict(os.environ))
     assert done.returncode == 0, done.stderr + done.stdout
     statements = {s["Sid"]: s for s in role_policy("found")["Statement"]}
+    # A discovered group may carry tgsync:resolve=rds: the role reads the clusters too.
     assert set(statements) == {"ObserveTargetGroups", "ChangeOnlyGroupsThatAskForIt",
-                               "WriteOnlyOwnMemoryTagsOnThoseGroups", "RemoveOnlyOwnMemoryTags"}
+                               "WriteOnlyOwnMemoryTagsOnThoseGroups", "RemoveOnlyOwnMemoryTags",
+                               "ReadTheClusters", "ReadMembersAndCustomEndpoints"}
     on_tagged = {f"aws:ResourceTag/{TAG_HOSTNAME}": "false"}
     owner = {f"aws:ResourceTag/{TAG_OWNER}": "team-a"}
     change = statements["ChangeOnlyGroupsThatAskForIt"]
@@ -348,3 +405,51 @@ def _api_call(domain, failed=False):
     return {"id": f"c-{domain}" + ("-failed" if failed else ""), "source": "aws.es",
             "account": "123456789012", "time": "2026-11-26T03:00:00Z", "region": REGION,
             "resources": [], "detail-type": "AWS API Call via CloudTrail", "detail": detail}
+
+
+CLUSTER = "arn:aws:rds:eu-west-1:123456789012:cluster:orders"
+INSTANCE = "arn:aws:rds:eu-west-1:123456789012:db:orders-1"
+
+
+def _rds_event(arn, category="failover"):
+    kind = "Cluster" if ":cluster:" in arn else "Instance"
+    name = arn.rsplit(":", 1)[1]
+    return {"id": f"r-{name}-{category}", "source": "aws.rds", "account": "123456789012",
+            "time": "2026-11-26T03:00:00Z", "region": REGION,
+            "detail-type": f"RDS DB {kind} Event", "resources": [arn],
+            "detail": {"EventCategories": [category], "SourceArn": arn,
+                       "SourceIdentifier": name, "EventID": "RDS-EVENT-0072",
+                       "SourceType": "CLUSTER" if kind == "Cluster" else "DB_INSTANCE",
+                       "Message": "failover"}}
+
+
+def test_event_source_arns_route_rds_and_opensearch_events_to_the_function(
+        network, target_group):
+    done = deploy(network, target_group, "-p",
+                  f"EventSourceArns={CLUSTER},{INSTANCE},{DOMAINS[0]}", "-p",
+                  f"DomainArns={DOMAINS[1]}", "-p", "Resolve=rds", stack="sources")
+    assert done.returncode == 0, done.stderr + done.stdout
+    events = boto3.client("events", region_name=REGION)
+    rules = {r["Name"]: r for r in events.list_rules()["Rules"]
+             if r["Name"].startswith("sources")}
+    assert len(rules) == 3
+    cases = [_rds_event(CLUSTER), _rds_event(INSTANCE, "availability"),
+             _rds_event(CLUSTER.replace("orders", "billing")),
+             _rds_event(CLUSTER, "backup"), _notification("logs"),
+             _api_call("search-2"), _notification("other")]
+    matched = {event["id"]: sorted(
+        events.test_event_pattern(EventPattern=rule["EventPattern"],
+                                  Event=json.dumps(event))["Result"]
+        for rule in rules.values()) for event in cases}
+    once, never = [False, False, True], [False, False, False]
+    assert matched == {"r-orders-failover": once, "r-orders-1-availability": once,
+                       "r-billing-failover": never, "r-orders-backup": never,
+                       "n-logs": once, "c-search-2": once, "n-other": never}
+    iam = boto3.client("iam", region_name=REGION)
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"]
+               if r["RoleName"].startswith("sources")
+               and "FunctionRole" in r["RoleName"]]
+    # Resolve=rds: the role reads the clusters (moto returns the document as given).
+    document = iam.get_role_policy(RoleName=role, PolicyName="tgsync-elb")["PolicyDocument"]
+    text = urllib.parse.unquote(document if isinstance(document, str) else json.dumps(document))
+    assert "ReadTheClusters" in text and "rds:DescribeDBClusters" in text and CLUSTER in text

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tgsync import config
+from tgsync.events import RDS_CATEGORIES
 from tgsync.registry import TAG_PREFIX
 from tgsync.settings import SETTINGS, parse_group_prefix, shown
 
@@ -29,9 +31,9 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 #: Parameters of the stack itself, not tgsync settings. A new parameter must be one
 #: or the other, so that none drifts from the table unnoticed.
 STACK_ONLY = {
-    "MappedTargetGroupArns", "DomainArns", "SubnetIds", "SecurityGroupIds",
-    "CreateElbEndpoint", "VpcId", "CodeBucket", "CodeBucketPrefix", "CodeKey",
-    "CodeObjectVersion", "Architecture",
+    "MappedTargetGroupArns", "DomainArns", "EventSourceArns", "SubnetIds",
+    "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "VpcId", "CodeBucket",
+    "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "Architecture",
     "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
     "AlarmTopicArn", "HealthAlarmFilter"}
@@ -443,3 +445,198 @@ def test_the_example_passes_the_new_settings_to_the_nested_stack() -> None:
         assert example["Parameters"][name]["Default"] == load(MAIN)["Parameters"][name][
             "Default"]
     assert set(passed) <= set(load(MAIN)["Parameters"])
+
+
+# ----------------------------------------------------------------------------- event sources
+
+
+DOMAIN_ARN = f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs"
+CLUSTER_ARN = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders"
+INSTANCE_ARN = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders-1"
+EVENT_RULES = ("DomainEventRule", "DomainApiCallRule", "RdsEventRule")
+
+
+def _present(stack: Stack, name: str) -> bool:
+    condition = resource(stack.template, name).get("Condition")
+    return condition is None or stack.condition(condition)
+
+
+@pytest.mark.parametrize(("value", "allowed"), [
+    ("", True), (DOMAIN_ARN, True), (CLUSTER_ARN, True), (INSTANCE_ARN, True),
+    (CLUSTER_ARN.replace("arn:aws:", "arn:aws-cn:"), True),
+    (CLUSTER_ARN.replace(":cluster:", ":cluster-endpoint:"), False),
+    (CLUSTER_ARN.replace("orders", "*"), False), (CLUSTER_ARN + "*", False),
+    (CLUSTER_ARN.replace(ACCOUNT, "*"), False), (f"{CLUSTER_ARN},{INSTANCE_ARN}", False),
+    ("orders", False), (GROUP, False)])
+def test_each_event_source_arn_is_a_whole_domain_cluster_or_instance_arn(
+        template: dict[str, Any], value: str, allowed: bool) -> None:
+    assert template["Parameters"]["EventSourceArns"]["Type"] == "CommaDelimitedList"
+    assert _matches(template, "EventSourceArns", value) is allowed
+
+
+@pytest.mark.parametrize(("given", "rules"), [
+    ({}, set()),
+    ({"DomainArns": [DOMAIN_ARN]}, {"DomainEventRule", "DomainApiCallRule"}),
+    ({"EventSourceArns": [DOMAIN_ARN]}, {"DomainEventRule", "DomainApiCallRule"}),
+    ({"EventSourceArns": [CLUSTER_ARN]}, {"RdsEventRule"}),
+    ({"EventSourceArns": [INSTANCE_ARN]}, {"RdsEventRule"}),
+    ({"EventSourceArns": [CLUSTER_ARN, DOMAIN_ARN]}, set(EVENT_RULES)),
+    ({"DomainArns": [DOMAIN_ARN], "EventSourceArns": [CLUSTER_ARN]}, set(EVENT_RULES)),
+])
+def test_event_source_arns_make_the_rules_their_kinds_need(
+        template: dict[str, Any], given: dict[str, Any], rules: set[str]) -> None:
+    stack = Stack(template, **given)
+    assert {name for name in EVENT_RULES if _present(stack, name)} == rules
+    for name in ("EventDeadLetterQueue", "EventDeadLetterQueuePolicy",
+                 "EventDeadLettersAlarm"):
+        assert _present(stack, name) is bool(rules), name
+    if rules:  # the dead-letter queue takes exactly the rules that exist
+        policy = stack.resolve(resource(template, "EventDeadLetterQueuePolicy")["Properties"])
+        (allow,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+        assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == [
+            f"<{name}.Arn>" for name in EVENT_RULES if name in rules]
+    for name in rules:  # each rule has its permission
+        permission = name.replace("Rule", "Permission")
+        assert _present(stack, permission), permission
+
+
+def test_the_rds_rule_matches_the_given_resources_and_the_categories_that_move_members(
+        template: dict[str, Any]) -> None:
+    stack = Stack(template, EventSourceArns=[CLUSTER_ARN, INSTANCE_ARN, DOMAIN_ARN])
+    pattern = stack.resolve(resource(template, "RdsEventRule")["Properties"]["EventPattern"])
+    assert pattern["source"] == ["aws.rds"]
+    assert pattern["detail-type"] == ["RDS DB Cluster Event", "RDS DB Instance Event"]
+    assert set(pattern["detail"]["EventCategories"]) == set(RDS_CATEGORIES)
+    assert pattern["detail"]["SourceArn"] == [CLUSTER_ARN, INSTANCE_ARN, DOMAIN_ARN]
+
+
+def test_the_opensearch_rules_take_domains_from_both_parameters(
+        template: dict[str, Any]) -> None:
+    other = DOMAIN_ARN.replace("logs", "metrics")
+    stack = Stack(template, DomainArns=[DOMAIN_ARN], EventSourceArns=[other, CLUSTER_ARN])
+    events = stack.resolve(resource(template, "DomainEventRule")["Properties"]["EventPattern"])
+    assert events["resources"] == [DOMAIN_ARN, other, CLUSTER_ARN]
+    calls = stack.resolve(resource(template, "DomainApiCallRule")["Properties"][
+        "EventPattern"])
+    names = calls["detail"]["requestParameters"]["domainName"]
+    # Every domain's name; the rest has a colon, which no domain name has.
+    assert [n for n in names if ":" not in n] == ["logs", "metrics"]
+
+
+@pytest.mark.parametrize("given", [{"DomainArns": [DOMAIN_ARN]},
+                                   {"EventSourceArns": [DOMAIN_ARN]}])
+def test_one_parameter_alone_leaves_no_empty_entry_in_the_patterns(
+        template: dict[str, Any], given: dict[str, Any]) -> None:
+    stack = Stack(template, **given)
+    events = stack.resolve(resource(template, "DomainEventRule")["Properties"]["EventPattern"])
+    assert events["resources"] == [DOMAIN_ARN]
+    calls = stack.resolve(resource(template, "DomainApiCallRule")["Properties"][
+        "EventPattern"])
+    assert calls["detail"]["requestParameters"]["domainName"] == [
+        DOMAIN_ARN.rsplit("/", 1)[0], "logs"]
+
+
+RDS_ACTIONS = {"rds:DescribeDBClusters", "rds:DescribeDBInstances",
+               "rds:DescribeDBClusterEndpoints"}
+
+
+@pytest.mark.parametrize(("given", "may"), [
+    ({"Hostname": "h", "TargetGroupArn": GROUP}, False),
+    ({"Hostname": "h", "TargetGroupArn": GROUP, "EventSourceArns": [CLUSTER_ARN]}, False),
+    ({"Hostname": "h", "TargetGroupArn": GROUP, "Resolve": "rds"}, True),
+    ({"Discover": "tags"}, True),
+    ({"Mappings": json.dumps([{"hostname": "orders.cluster-x.eu-west-1.rds.amazonaws.com",
+                               "target_group_arn": GROUP}]),
+      "MappedTargetGroupArns": [GROUP]}, False),
+    ({"Mappings": json.dumps([{"hostname": "h", "target_group_arn": GROUP,
+                               "resolve": "rds"}]), "MappedTargetGroupArns": [GROUP]}, True),
+    ({"Mappings": '[{"hostname":"h","target_group_arn":"x","resolve":"RDS"}]',
+      "MappedTargetGroupArns": [GROUP]}, True),
+])
+def test_the_rds_reads_are_granted_only_when_resolve_rds_is_possible(
+        template: dict[str, Any], given: dict[str, Any], may: bool) -> None:
+    stack = Stack(template, **given)
+    statements = _statements(stack, "tgsync-elb")
+    reads = {sid: s for sid, s in statements.items() if set(_actions(s)) & RDS_ACTIONS}
+    assert set(reads) == ({"ReadTheClusters", "ReadMembersAndCustomEndpoints"} if may
+                          else set())
+    assert {a for s in reads.values() for a in _actions(s)} == (RDS_ACTIONS if may else set())
+    assert all(s["Effect"] == "Allow" and "*" not in _resources(s) for s in reads.values())
+    runtime = _statements(stack, "tgsync-runtime")
+    assert not {a for s in runtime.values() for a in _actions(s)} & RDS_ACTIONS
+
+
+@pytest.mark.parametrize(("sources", "clusters"), [
+    ([], [f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:*"]),
+    ([INSTANCE_ARN, DOMAIN_ARN], [f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:*"]),
+    ([CLUSTER_ARN, DOMAIN_ARN], [CLUSTER_ARN, DOMAIN_ARN]),
+])
+def test_describe_db_clusters_is_scoped_to_the_given_clusters(
+        template: dict[str, Any], sources: list[str], clusters: list[str]) -> None:
+    stack = Stack(template, Hostname="h", TargetGroupArn=GROUP, Resolve="rds",
+                  EventSourceArns=sources)
+    statements = _statements(stack, "tgsync-elb")
+    assert _resources(statements["ReadTheClusters"]) == clusters
+    # The members are read with a db-cluster-id filter and a custom endpoint by its
+    # name: RDS authorizes those on every instance and cluster of the account/region.
+    head = f"arn:aws:rds:{REGION}:{ACCOUNT}"
+    assert _resources(statements["ReadMembersAndCustomEndpoints"]) == [
+        f"{head}:db:*", f"{head}:cluster:*", f"{head}:cluster-endpoint:*"]
+
+
+def test_the_rds_endpoint_serves_only_this_account_from_the_function_only(
+        template: dict[str, Any]) -> None:
+    assert not _present(Stack(template), "RdsEndpoint")
+    stack = Stack(template, CreateRdsEndpoint="true", VpcId="vpc-0a",
+                  SecurityGroupIds=["sg-0c"])
+    assert _present(stack, "RdsEndpoint") and _present(stack, "RdsEndpointSecurityGroup")
+    endpoint = stack.resolve(resource(template, "RdsEndpoint")["Properties"])
+    assert endpoint["ServiceName"] == f"com.amazonaws.{REGION}.rds"
+    assert endpoint["PrivateDnsEnabled"] is True
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert statement["Condition"] == {"StringEquals": {
+        "aws:PrincipalAccount": ACCOUNT, "aws:ResourceAccount": ACCOUNT}}
+    group = stack.resolve(resource(template, "RdsEndpointSecurityGroup")["Properties"])
+    (ingress,) = group["SecurityGroupIngress"]
+    assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (
+        443, 443, "sg-0c")
+
+
+AURORA = REPO / "deploy" / "example-aurora-nlb.yaml"
+WRITER_ENDPOINT = "orders.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+READER_ENDPOINT = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+
+
+@pytest.mark.parametrize("writer_resolve", ["rds", "dns"])
+def test_the_aurora_example_s_mappings_are_what_the_function_reads(writer_resolve: str) -> None:
+    example = load(AURORA)
+    passed = resource(example, "Sync")["Properties"]["Parameters"]
+    assert set(passed) <= set(load(MAIN)["Parameters"])
+    stack = Stack(example, WriterEndpoint=WRITER_ENDPOINT, ReaderEndpoint=READER_ENDPOINT,
+                  WriterResolve=writer_resolve)
+    writer = GROUP.replace("search", "writer")
+    reader = GROUP.replace("search", "reader")
+    text = stack.resolve(passed["Mappings"]).replace("<WriterGroup>", writer).replace(
+        "<ReaderGroup>", reader)
+    loaded = config.load({config.MAPPINGS: text})
+    assert loaded.invalid == ()
+    by_host = {m.hostname: m for m in loaded.mappings}
+    assert (by_host[WRITER_ENDPOINT].stale_after, by_host[WRITER_ENDPOINT].resolve,
+            by_host[WRITER_ENDPOINT].target_group_arn) == (0, writer_resolve, writer)
+    assert (by_host[READER_ENDPOINT].resolve, by_host[READER_ENDPOINT].target_group_arn) == (
+        "rds", reader)
+    # The nested stack sees resolve=rds in the mappings: its role reads the cluster.
+    nested = Stack(load(MAIN), Mappings=text, MappedTargetGroupArns=[writer, reader],
+                   EventSourceArns=[f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders"])
+    assert nested.condition("MayResolveRds") and nested.condition("HasRdsSources")
+    assert passed["EventSourceArns"] == {"Ref": "ClusterArn"}
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), [
+    ("WriterEndpoint", WRITER_ENDPOINT, True), ("WriterEndpoint", READER_ENDPOINT, False),
+    ("ReaderEndpoint", READER_ENDPOINT, True), ("ReaderEndpoint", WRITER_ENDPOINT, False),
+    ("ClusterArn", f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders", True),
+    ("ClusterArn", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders-1", False)])
+def test_the_aurora_example_takes_the_right_endpoint_in_each_parameter(
+        name: str, value: str, allowed: bool) -> None:
+    assert _matches(load(AURORA), name, value) is allowed

@@ -1,11 +1,14 @@
-"""The Lambda handler in-process against moto: what a direct event may and may not do
-(each failed on the code before its fix)."""
+"""The Lambda handler in-process against moto: what a direct event may and may not do,
+and what an RDS event announces (each failed on the code before its fix)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from conftest import HOSTNAME, registered
+from testlab.peers import create_target_group
 from tgsync import lambda_handler
 from tgsync.errors import EventError
 
@@ -39,3 +42,62 @@ def test_a_dry_run_that_is_not_a_boolean_is_an_error_and_changes_nothing(
     with pytest.raises(EventError, match="'dry_run'"):
         handler({"dry_run": "maybe"}, None)
     assert registered(elbv2, target_group) == {}
+
+
+# ----------------------------------------------------------------------- RDS events
+
+WRITER = "orders.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+READER = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+BILLING = "billing.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+
+
+def rds_failover(cluster: str) -> dict:
+    """An Aurora failover as EventBridge delivers it (EventBridge events reference)."""
+    arn = f"arn:aws:rds:eu-west-1:123456789012:cluster:{cluster}"
+    return {"version": "0", "id": "9", "detail-type": "RDS DB Cluster Event",
+            "source": "aws.rds", "account": "123456789012", "time": "2026-11-26T03:00:00Z",
+            "region": "eu-west-1", "resources": [arn],
+            "detail": {"EventCategories": ["failover"], "SourceType": "CLUSTER",
+                       "SourceArn": arn, "SourceIdentifier": cluster,
+                       "EventID": "RDS-EVENT-0072", "Date": "2026-11-26T03:00:00.000Z",
+                       "Message": f"Started cross AZ failover to DB instance: {cluster}-2"}}
+
+
+@pytest.fixture
+def aurora(handler, dns, elbv2, monkeypatch):
+    """Three mappings: the orders cluster's writer and reader, and another cluster's."""
+    groups = {name: create_target_group(elbv2, name, port=5432, protocol="TCP")
+              for name in ("writer", "reader", "billing")}
+    monkeypatch.delenv("TGSYNC_HOSTNAME")
+    monkeypatch.delenv("TGSYNC_TARGET_GROUP_ARN")
+    monkeypatch.setenv("TGSYNC_MAPPINGS", json.dumps([
+        {"hostname": WRITER, "target_group_arn": groups["writer"], "stale_after": 0},
+        {"hostname": READER, "target_group_arn": groups["reader"]},
+        {"hostname": BILLING, "target_group_arn": groups["billing"]}]))
+    dns.set(WRITER, a=["10.0.1.10"])
+    dns.set(READER, a=["10.0.2.20"])
+    dns.set(BILLING, a=["10.0.3.30"])
+    return groups
+
+
+def test_an_rds_failover_runs_a_cycle_and_announces_its_clusters_writer_and_reader(
+        handler, aurora, elbv2):
+    summary = handler(rds_failover("orders"), None)
+    assert summary["follow"]["announced"] == [f"{WRITER} -> writer", f"{READER} -> reader"]
+    assert set(registered(elbv2, aurora["writer"])) == {("10.0.1.10", 5432)}
+    assert set(registered(elbv2, aurora["reader"])) == {("10.0.2.20", 5432)}
+
+
+def test_an_rds_event_for_another_cluster_runs_one_cycle_and_announces_nothing(
+        handler, aurora, elbv2):
+    summary = handler(rds_failover("inventory"), None)
+    assert summary["follow"] == {"cycles": 0, "stopped": "following is off",
+                                 "announced": [], "followed": []}
+    assert set(registered(elbv2, aurora["writer"])) == {("10.0.1.10", 5432)}
+
+
+def test_an_rds_backup_event_is_ignored_and_changes_nothing(handler, aurora, elbv2):
+    event = rds_failover("orders")
+    event["detail"]["EventCategories"] = ["backup"]
+    assert handler(event, None)["ignored"] is True
+    assert registered(elbv2, aurora["writer"]) == {}

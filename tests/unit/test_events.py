@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tgsync import lambda_handler
-from tgsync.events import Domain, classify
+from tgsync.events import Domain, RdsSource, classify
 
 DOMAIN_ARN = "arn:aws:es:eu-west-1:123456789012:domain/logs"
 ENDPOINT = "vpc-logs-abc123def456ghi789jkl012mn.eu-west-1.es.amazonaws.com"
@@ -102,3 +104,115 @@ def test_the_handler_ignores_a_stray_event_before_reading_any_configuration(monk
     answer = lambda_handler.handler({"Records": [{"eventSource": "aws:sqs"}]}, None)
     assert answer["ignored"] is True
     assert "Records" in answer["event"]
+
+
+# ----------------------------------------------------------------------- RDS events
+
+CLUSTER_ARN = "arn:aws:rds:eu-west-1:123456789012:cluster:orders"
+INSTANCE_ARN = "arn:aws:rds:eu-west-1:123456789012:db:orders-2"
+GROUP = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/w/0123456789abcdef"
+WRITER = "orders.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+READER = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+CUSTOM = "analytics.cluster-custom-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+INSTANCE = "orders-2.c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+OTHER_WRITER = "billing.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+
+
+def rds_event(detail_type: str = "RDS DB Cluster Event", arn: str = CLUSTER_ARN,
+              categories=("failover",), event_id: str = "RDS-EVENT-0072") -> dict:
+    """The shape EventBridge delivers (EventBridge events reference, Amazon RDS)."""
+    kind = "CLUSTER" if detail_type == "RDS DB Cluster Event" else "DB_INSTANCE"
+    return {"version": "0", "id": "3", "detail-type": detail_type, "source": "aws.rds",
+            "account": "123456789012", "time": "2026-11-26T03:00:00Z",
+            "region": "eu-west-1", "resources": [arn],
+            "detail": {"EventCategories": list(categories), "SourceType": kind,
+                       "SourceArn": arn, "Date": "2026-11-26T03:00:00.000Z",
+                       "Message": "Completed failover to DB instance: orders-2",
+                       "SourceIdentifier": arn.rsplit(":", 1)[-1], "EventID": event_id}}
+
+
+@pytest.mark.parametrize("category", ["failover", "failure", "maintenance", "availability",
+                                      "deletion", "configuration change"])
+def test_each_rds_category_that_moves_members_runs_and_names_its_cluster(category):
+    trigger = classify(rds_event(categories=[category]))
+    assert trigger.kind == "rds"
+    assert trigger.rds == (RdsSource("cluster", "eu-west-1", "orders", "123456789012"),)
+    assert "RDS-EVENT-0072" in trigger.what and category in trigger.what
+
+
+def test_an_instance_event_names_its_instance():
+    trigger = classify(rds_event("RDS DB Instance Event", INSTANCE_ARN))
+    assert trigger.rds == (RdsSource("instance", "eu-west-1", "orders-2", "123456789012"),)
+    assert trigger.subjects == trigger.rds
+
+
+@pytest.mark.parametrize("categories", [["backup"], ["notification"], [], ["low storage"]])
+def test_rds_events_of_other_categories_are_ignored(categories):
+    trigger = classify(rds_event(categories=categories))
+    assert trigger.kind == "ignored" and not trigger.runs
+    assert "RDS DB Cluster Event" in trigger.what
+
+
+@pytest.mark.parametrize("event", [
+    {**rds_event(), "detail": "failover"},
+    {**rds_event(), "detail-type": "RDS DB Snapshot Event"},
+])
+def test_unknown_rds_shapes_are_ignored(event):
+    assert classify(event).kind == "ignored"
+
+
+def test_an_rds_event_whose_arn_cannot_be_read_runs_but_announces_nothing():
+    event = rds_event(arn="orders")
+    trigger = classify(event)
+    assert (trigger.kind, trigger.subjects) == ("rds", ())
+    # An instance ARN in a cluster event is not taken for the cluster.
+    assert classify(rds_event(arn=INSTANCE_ARN)).rds == ()
+
+
+def test_a_cluster_serves_its_writer_and_reader_and_the_regions_custom_endpoints():
+    orders = RdsSource("cluster", "eu-west-1", "orders", "123456789012")
+    assert orders.serves(WRITER, GROUP)
+    assert orders.serves(READER.upper() + ".", GROUP)
+    assert orders.serves(CUSTOM, GROUP)  # its cluster is not in the name
+    assert not orders.serves(OTHER_WRITER, GROUP)
+    assert not orders.serves(INSTANCE, GROUP)  # a cluster's failover does not move it
+    assert not orders.serves(WRITER.replace("eu-west-1", "us-east-1"), GROUP)
+    assert not orders.serves(ENDPOINT, GROUP)
+    assert not orders.serves("db.example.com", GROUP)
+
+
+def test_an_instance_serves_its_own_endpoint_and_every_cluster_endpoint_of_the_region():
+    member = RdsSource("instance", "eu-west-1", "orders-2", "123456789012")
+    assert member.serves(INSTANCE, GROUP)
+    assert not member.serves(INSTANCE.replace("orders-2", "orders-3"), GROUP)
+    for cluster_endpoint in (WRITER, READER, CUSTOM, OTHER_WRITER):
+        assert member.serves(cluster_endpoint, GROUP)
+    assert not member.serves(WRITER.replace("eu-west-1", "eu-west-2"), GROUP)
+
+
+def test_an_rds_resource_of_another_account_serves_nothing_here():
+    elsewhere = GROUP.replace("123456789012", "210987654321")
+    for source in (RdsSource("cluster", "eu-west-1", "orders", "123456789012"),
+                   RdsSource("instance", "eu-west-1", "orders-2", "123456789012")):
+        assert not source.serves(WRITER, elsewhere)
+        assert source.serves(WRITER, GROUP)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=16), inner, max_size=4),
+                    max_leaves=10)
+
+
+@given(detail_type=st.sampled_from(["RDS DB Cluster Event", "RDS DB Instance Event"]),
+       detail=JSON | st.fixed_dictionaries({}, optional={
+           "EventCategories": JSON | st.lists(st.sampled_from(["failover", "backup"])),
+           "SourceArn": JSON | st.sampled_from([CLUSTER_ARN, INSTANCE_ARN]),
+           "EventID": JSON}),
+       resources=JSON)
+def test_no_rds_shaped_json_makes_classify_raise(detail_type, detail, resources):
+    trigger = classify({"source": "aws.rds", "detail-type": detail_type, "detail": detail,
+                        "resources": resources, "account": "123456789012"})
+    assert trigger.kind in {"rds", "ignored"}
+    for source in trigger.rds:
+        assert source.serves(WRITER, GROUP) in {True, False}

@@ -15,8 +15,9 @@ own code (the same reproducible zip, built at synth time unless ``code`` is give
 ``python3.13`` on arm64, reserved concurrency 1, EventBridge Scheduler every minute
 with a dropped-not-retried policy, a least-privilege role whose writes are scoped to
 the target groups given, a security group that lets the function reach the ELB API and
-DNS only, a log group with retention, the alarms, and optionally the OpenSearch event
-rules and the ``elasticloadbalancing`` interface endpoint.
+DNS only, a log group with retention, the alarms, and optionally the OpenSearch and
+RDS event rules (``domain_arns``, ``event_source_arns``), the RDS reads of
+``resolve="rds"`` and the ``elasticloadbalancing`` and ``rds`` interface endpoints.
 
 The keywords that are settings of the function come from :data:`tgsync.settings.SETTINGS`
 (its ``cdk`` names) and are checked at synth time with the function's own parsers, so a
@@ -27,8 +28,8 @@ for extension.
 The package's modules, each one part: :mod:`~tgsync.cdk.construct` (the construct),
 :mod:`~tgsync.cdk.environment` (keywords to the function's variables, checked),
 :mod:`~tgsync.cdk.role` (the function's IAM statements), :mod:`~tgsync.cdk.network`
-(security groups, the endpoint and its policy), :mod:`~tgsync.cdk.triggers` (the
-schedule and the OpenSearch events), :mod:`~tgsync.cdk.alarms` (alarms and dashboard).
+(security groups, the endpoints and their policies), :mod:`~tgsync.cdk.triggers` (the
+schedule and the OpenSearch and RDS events), :mod:`~tgsync.cdk.alarms` (alarms and dashboard).
 Nothing the function runs imports any of them, and the Lambda zip leaves them out.
 """
 

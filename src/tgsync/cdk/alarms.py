@@ -133,7 +133,7 @@ def add_dead_letter_alarm(scope: Construct, queue: sqs.IQueue) -> cloudwatch.Ala
     """``EventDeadLettersAlarm`` in ``scope``: an event sits in the dead-letter queue."""
     return cloudwatch.Alarm(
         scope, "EventDeadLettersAlarm",
-        alarm_description="An OpenSearch event could not be delivered to tgsync (see "
+        alarm_description="An OpenSearch or RDS event could not be delivered to tgsync (see "
                           "the dead-letter queue); the schedule still converges.",
         metric=queue.metric_approximate_number_of_messages_visible(
             period=Duration.minutes(5), statistic="Maximum"),

@@ -34,18 +34,25 @@ from tgsync.cdk.environment import (
 from tgsync.cdk.network import (
     elb_endpoint,
     function_security_group,
+    rds_endpoint,
     restrict_egress,
     subnet_selection,
 )
 from tgsync.cdk.role import (
     add_base_statements,
     add_discovery_statements,
+    add_rds_statements,
     add_read_statement,
     allow_writes,
     function_role,
     write_statements,
 )
-from tgsync.cdk.triggers import add_domain_events, add_schedule
+from tgsync.cdk.triggers import (
+    add_event_sources,
+    add_schedule,
+    event_sources,
+    rds_cluster_arns,
+)
 from tgsync.settings import setting
 
 HANDLER = "tgsync.lambda_handler.handler"
@@ -71,6 +78,13 @@ class HostnameTargetSync(Construct):
     Metrics Insights ``WHERE`` condition, ``=``, ``!=`` and ``AND`` only, e.g.
     ``LoadBalancer = 'app/search/0123456789abcdef'``), which replaces the one-group
     condition when given.
+
+    ``event_source_arns`` (OpenSearch domain, RDS DB cluster and RDS DB instance ARNs;
+    ``domain_arns`` still takes domains) route their events to the function. With
+    ``resolve="rds"`` or discovery, the role reads the RDS clusters' members
+    (DescribeDBClusters scoped to the cluster ARNs given, if any), and
+    ``create_rds_endpoint`` adds the ``rds`` interface endpoint for subnets with no
+    other way to the RDS API.
     """
 
     def __init__(
@@ -104,6 +118,7 @@ class HostnameTargetSync(Construct):
         discover_every: Duration | float | None = None,
         outside_vpc: bool | str | None = None,
         domain_arns: Sequence[str] = (),
+        event_source_arns: Sequence[str] = (),
         schedule: Duration | None = None,
         memory_size: int = 256,
         architecture: lambda_.Architecture | None = None,
@@ -113,6 +128,7 @@ class HostnameTargetSync(Construct):
         alarm_topic: sns.ITopic | None = None,
         health_alarm_filter: str | None = None,
         create_elb_endpoint: bool = False,
+        create_rds_endpoint: bool = False,
         code: lambda_.Code | None = None,
     ) -> None:
         arguments = locals()  # first: the keywords only, read by the table's names
@@ -126,6 +142,7 @@ class HostnameTargetSync(Construct):
         check_schedule(every)
         check_log_level(log_level)
         check_health_alarm_filter(health_alarm_filter)
+        domains, rds_arns = event_sources(domain_arns, event_source_arns)
         check_targets(hostname=hostname is not None, target_group=target_group is not None,
                       port=port is not None, discover=on)
         arch = architecture or lambda_.Architecture.ARM_64
@@ -175,19 +192,27 @@ class HostnameTargetSync(Construct):
         if on:
             add_discovery_statements(self.role, owner,
                                      variables.get(setting("discover_prefix").env))
+        # resolve=rds is possible: the function's own, or a discovered group's tag.
+        if on or variables.get(setting("resolve").env) == "rds":
+            add_rds_statements(self.role, rds_cluster_arns(rds_arns))
         if hostname is not None and target_group is not None:
             self.add_mapping(hostname, target_group, port)
         add_schedule(self, self.function, every)
-        if domain_arns:
-            self.dead_letter_queue = add_domain_events(self, self.function, domain_arns)
+        if domains or rds_arns:
+            self.dead_letter_queue = add_event_sources(self, self.function, domains,
+                                                       rds_arns)
         self.dashboard = add_alarms(self, self.function, alarm_topic, self._health_query)
         self.elb_endpoint: ec2.InterfaceVpcEndpoint | None = None
         endpoint_group = None
         if create_elb_endpoint:
             self.elb_endpoint, endpoint_group = elb_endpoint(self, vpc, vpc_subnets, groups)
+        self.rds_endpoint: ec2.InterfaceVpcEndpoint | None = None
+        rds_group = None
+        if create_rds_endpoint:
+            self.rds_endpoint, rds_group = rds_endpoint(self, vpc, vpc_subnets, groups)
         if self.security_group is not None:
             restrict_egress(self.security_group, vpc, endpoint_group,
-                            variables.get(setting("dns_servers").env))
+                            variables.get(setting("dns_servers").env), rds_group)
 
     def add_mapping(self, hostname: str, target_group: elbv2.ITargetGroup,
                     port: int | None = None) -> None:

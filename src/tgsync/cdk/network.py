@@ -1,6 +1,6 @@
 """The function's network: its security group (HTTPS to the ELB API and DNS, nothing
-else) and, when asked for, the ``elasticloadbalancing`` interface endpoint and its
-policy (this account's principals on this account's resources only)."""
+else) and, when asked for, the ``elasticloadbalancing`` and ``rds`` interface endpoints
+and their policies (this account's principals on this account's resources only)."""
 
 from __future__ import annotations
 
@@ -39,29 +39,50 @@ def elb_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelecti
                  ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     """The elasticloadbalancing interface endpoint and its security group: HTTPS from
     the function only, for this account's principals on this account's resources only."""
+    return _endpoint(scope, vpc, vpc_subnets, groups, name="Elb",
+                     service=ec2.InterfaceVpcEndpointAwsService.ELASTIC_LOAD_BALANCING,
+                     prefix="elasticloadbalancing")
+
+
+def rds_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
+                 groups: Sequence[ec2.ISecurityGroup],
+                 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+    """The rds interface endpoint (for ``resolve="rds"``), as the elasticloadbalancing one."""
+    return _endpoint(scope, vpc, vpc_subnets, groups, name="Rds",
+                     service=ec2.InterfaceVpcEndpointAwsService.RDS, prefix="rds")
+
+
+def _endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
+              groups: Sequence[ec2.ISecurityGroup], *, name: str,
+              service: ec2.InterfaceVpcEndpointAwsService, prefix: str,
+              ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     group = ec2.SecurityGroup(
-        scope, "ElbEndpointSecurityGroup", vpc=vpc, allow_all_outbound=False,
-        description="elasticloadbalancing endpoint, HTTPS from the tgsync function only")
+        scope, f"{name}EndpointSecurityGroup", vpc=vpc, allow_all_outbound=False,
+        description=f"{prefix} endpoint, HTTPS from the tgsync function only")
     for source in groups:
         group.add_ingress_rule(source, ec2.Port.tcp(443), "HTTPS from the tgsync function")
     endpoint = ec2.InterfaceVpcEndpoint(
-        scope, "ElbEndpoint", vpc=vpc,
-        service=ec2.InterfaceVpcEndpointAwsService.ELASTIC_LOAD_BALANCING,
+        scope, f"{name}Endpoint", vpc=vpc, service=service,
         subnets=vpc_subnets, private_dns_enabled=True, security_groups=[group],
         open=False)  # open would admit the whole VPC CIDR
     account = Stack.of(scope).account
     endpoint.add_to_policy(iam.PolicyStatement(
         sid="ThisAccountOnly", principals=[iam.AnyPrincipal()],
-        actions=["elasticloadbalancing:*"], resources=["*"],
+        actions=[f"{prefix}:*"], resources=["*"],
         conditions={"StringEquals": {"aws:PrincipalAccount": account,
                                      "aws:ResourceAccount": account}}))
     return endpoint, group
 
 
 def restrict_egress(group: ec2.SecurityGroup, vpc: ec2.IVpc,
-                    endpoint: ec2.SecurityGroup | None, dns_servers: str | None) -> None:
+                    endpoint: ec2.SecurityGroup | None, dns_servers: str | None,
+                    rds_endpoint_group: ec2.SecurityGroup | None = None) -> None:
     """The function's security group: HTTPS to the ELB API (``endpoint``'s group, else
-    the VPC), DNS to ``dns_servers`` (else the VPC resolver), nothing else."""
+    the VPC) and to the ``rds`` endpoint it was given, DNS to ``dns_servers`` (else the
+    VPC resolver), nothing else."""
+    if rds_endpoint_group is not None:
+        group.add_egress_rule(rds_endpoint_group, ec2.Port.tcp(443),
+                              "HTTPS to the rds endpoint")
     if endpoint is not None:
         group.add_egress_rule(endpoint, ec2.Port.tcp(443),
                               "HTTPS to the elasticloadbalancing endpoint")

@@ -3,7 +3,8 @@
 It reads every target group (the describe calls allow no narrower resource), writes
 targets and tgsync's memory tags only on the groups kept (or, with discovery, on the
 groups that ask for it), and manages the function's network interfaces only in its
-own subnets and security groups.
+own subnets and security groups. With ``resolve="rds"`` (or discovery, whose groups
+may ask for it) it reads the RDS clusters' members.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -133,3 +134,28 @@ def add_discovery_statements(role: iam.Role, owner: str | None, prefix: str | No
     role.add_to_policy(iam.PolicyStatement(
         sid="RemoveOnlyOwnMemoryTags", actions=elb_actions("RemoveTags"),
         resources=[groups], conditions={**owned, **own_keys}))
+
+
+#: The RDS reads of ``resolve=rds`` (tgsync.source.rds): the role allows exactly these.
+RDS_ACTIONS = ["rds:DescribeDBClusters", "rds:DescribeDBInstances",
+               "rds:DescribeDBClusterEndpoints"]
+
+
+def add_rds_statements(role: iam.Role, cluster_arns: Sequence[str]) -> None:
+    """The RDS reads, as the stack's: DescribeDBClusters on ``cluster_arns`` (else every
+    cluster of this account and region); DescribeDBInstances and
+    DescribeDBClusterEndpoints on every instance, cluster and cluster endpoint of this
+    account and region, since tgsync reads the members with a db-cluster-id filter and a
+    custom endpoint by its name, which RDS authorizes on ``db:*`` and ``cluster:*``."""
+    stack = Stack.of(role)
+
+    def rds_arn(kind: str) -> str:
+        return stack.format_arn(service="rds", resource=kind, resource_name="*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
+
+    role.add_to_policy(iam.PolicyStatement(
+        sid="ReadTheClusters", actions=RDS_ACTIONS[:1],
+        resources=list(cluster_arns) or [rds_arn("cluster")]))
+    role.add_to_policy(iam.PolicyStatement(
+        sid="ReadMembersAndCustomEndpoints", actions=RDS_ACTIONS[1:],
+        resources=[rds_arn("db"), rds_arn("cluster"), rds_arn("cluster-endpoint")]))

@@ -1,12 +1,14 @@
 """What invokes the function: EventBridge Scheduler every minute (a late tick dropped,
-never retried), and optionally the OpenSearch events of the domains it serves."""
+never retried), and optionally the events of the OpenSearch domains, RDS DB clusters
+and RDS DB instances it serves."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
-from aws_cdk import ArnFormat, Duration, Names, Stack
+from aws_cdk import ArnFormat, Duration, Names, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -17,7 +19,60 @@ from constructs import Construct
 
 from tgsync.cdk.alarms import add_dead_letter_alarm
 from tgsync.cdk.checkov import skip_checks
-from tgsync.events import API_CALL, OPENSEARCH_API_CALLS, OPENSEARCH_NOTIFICATIONS
+from tgsync.events import (
+    API_CALL,
+    OPENSEARCH_API_CALLS,
+    OPENSEARCH_NOTIFICATIONS,
+    RDS_CATEGORIES,
+    RDS_DETAIL_TYPES,
+    RDS_SOURCE,
+)
+
+#: Whole ARNs, as the stack's EventSourceArns pattern takes them (no wildcards).
+DOMAIN_ARN = re.compile(r"^arn:aws[a-z-]*:es:[a-z0-9-]+:[0-9]{12}:domain/[a-z][a-z0-9-]{2,27}$")
+RDS_ARN = re.compile(r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:(cluster|db):"
+                     r"[A-Za-z][A-Za-z0-9-]{0,62}$")
+
+
+def event_sources(domain_arns: Sequence[str], event_source_arns: Sequence[str]
+                  ) -> tuple[list[str], list[str]]:
+    """The OpenSearch domain ARNs and the RDS cluster and instance ARNs of both keywords,
+    checked: a :class:`ValueError` names the keyword, the entry and the fix.
+
+    A token is taken as it is given: an OpenSearch domain's in ``domain_arns`` (as
+    before), an RDS cluster's or instance's in ``event_source_arns`` (e.g.
+    ``cluster.cluster_arn``): its kind cannot be read before deployment.
+    """
+    domains, rds = [], []
+    for index, arn in enumerate(domain_arns):
+        if not Token.is_unresolved(arn) and DOMAIN_ARN.match(arn) is None:
+            raise ValueError(
+                f"domain_arns[{index}]={arn!r}: not an OpenSearch domain ARN; give "
+                "arn:aws:es:REGION:ACCOUNT:domain/NAME (whole, no wildcards), or pass an RDS "
+                "cluster or instance ARN in event_source_arns")
+        domains.append(arn)
+    for index, arn in enumerate(event_source_arns):
+        if Token.is_unresolved(arn) or RDS_ARN.match(arn):
+            rds.append(arn)
+        elif DOMAIN_ARN.match(arn):
+            domains.append(arn)
+        else:
+            raise ValueError(
+                f"event_source_arns[{index}]={arn!r}: not an OpenSearch domain, RDS DB "
+                "cluster or RDS DB instance ARN; give arn:aws:es:REGION:ACCOUNT:domain/NAME, "
+                "arn:aws:rds:REGION:ACCOUNT:cluster:NAME or "
+                "arn:aws:rds:REGION:ACCOUNT:db:NAME (whole, no wildcards)")
+    return list(dict.fromkeys(domains)), list(dict.fromkeys(rds))
+
+
+def rds_cluster_arns(rds_arns: Sequence[str]) -> list[str]:
+    """The clusters DescribeDBClusters is scoped to: the literal cluster ARNs and the
+    tokens (which may be clusters), or none (every cluster) without a literal one: a
+    token alone may be an instance, and scoping to it would deny every cluster."""
+    literal = [arn for arn in rds_arns if not Token.is_unresolved(arn)
+               and (match := RDS_ARN.match(arn)) is not None and match.group(1) == "cluster"]
+    return [arn for arn in rds_arns if arn in literal or Token.is_unresolved(arn)
+            ] if literal else []
 
 
 def add_schedule(scope: Construct, function: lambda_.IFunction, every: Duration) -> None:
@@ -53,11 +108,11 @@ def add_schedule(scope: Construct, function: lambda_.IFunction, every: Duration)
     tick.add_resource_dependency(group)
 
 
-def add_domain_events(scope: Construct, function: lambda_.IFunction,
-                      domain_arns: Sequence[str]) -> sqs.Queue:
-    """OpenSearch events of these domains invoke the function at once; those that
-    cannot be delivered land in the dead-letter queue (returned), which alarms."""
-    domain_arns = list(domain_arns)
+def add_event_sources(scope: Construct, function: lambda_.IFunction,
+                      domain_arns: Sequence[str], rds_arns: Sequence[str]) -> sqs.Queue:
+    """Events of these OpenSearch domains and RDS clusters and instances invoke the
+    function at once; those that cannot be delivered land in the dead-letter queue
+    (returned), which alarms."""
     dead_letter_queue = sqs.Queue(
         scope, "EventDeadLetterQueue", encryption=sqs.QueueEncryption.SQS_MANAGED,
         retention_period=Duration.days(14), enforce_ssl=True)
@@ -67,6 +122,23 @@ def add_domain_events(scope: Construct, function: lambda_.IFunction,
     target = targets.LambdaFunction(
         function, dead_letter_queue=dead_letter_queue, retry_attempts=3,
         max_event_age=Duration.minutes(5))
+    if domain_arns:
+        _add_domain_rules(scope, list(domain_arns), target)
+    if rds_arns:
+        # The categories that can move a member or a role; others never invoke it.
+        events.Rule(scope, "RdsEventRule",
+                    description="RDS events of the clusters and instances tgsync serves",
+                    event_pattern=events.EventPattern(
+                        source=[RDS_SOURCE], detail_type=sorted(RDS_DETAIL_TYPES),
+                        detail={"EventCategories": sorted(RDS_CATEGORIES),
+                                "SourceArn": list(rds_arns)}),
+                    targets=[target])
+    add_dead_letter_alarm(scope, dead_letter_queue)
+    return dead_letter_queue
+
+
+def _add_domain_rules(scope: Construct, domain_arns: list[str],
+                      target: targets.LambdaFunction) -> None:
     events.Rule(scope, "DomainEventRule",
                 description="OpenSearch notifications of the domains tgsync serves",
                 event_pattern=events.EventPattern(
@@ -86,5 +158,3 @@ def add_domain_events(scope: Construct, function: lambda_.IFunction,
                             "errorCode": [{"exists": False}],
                             "requestParameters": {"domainName": names}}),
                 targets=[target])
-    add_dead_letter_alarm(scope, dead_letter_queue)
-    return dead_letter_queue

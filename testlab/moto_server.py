@@ -304,6 +304,46 @@ def _test_event_pattern(self: events_responses.EventsHandler) -> tuple[str, dict
 events_responses.EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign,assignment]
 
 
+def _load_balancer_from_cloudformation(cls: type[models.FakeLoadBalancer], /, resource_name: str,
+                                       cloudformation_json: Any, account_id: str,
+                                       region_name: str, **_: Any) -> models.FakeLoadBalancer:
+    """moto's CloudFormation drops a load balancer's Type and attributes (an NLB became an
+    ALB that refused TCP listeners): as CloudFormation, it keeps both."""
+    properties = cloudformation_json["Properties"]
+    backend = models.elbv2_backends[account_id][region_name]
+    balancer = backend.create_load_balancer(
+        resource_name, properties.get("SecurityGroups"), properties.get("Subnets"),
+        scheme=properties.get("Scheme", "internet-facing"),
+        loadbalancer_type=properties.get("Type", "application"))
+    attributes = {a["Key"]: a["Value"] for a in properties.get("LoadBalancerAttributes", [])}
+    if attributes:
+        backend.modify_load_balancer_attributes(balancer.arn, attributes)
+    return balancer
+
+
+models.FakeLoadBalancer.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+    _load_balancer_from_cloudformation)
+_target_group_from_cloudformation = models.FakeTargetGroup.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+
+def _target_group_with_attributes(cls: type[models.FakeTargetGroup], /, resource_name: str,
+                                  cloudformation_json: Any, account_id: str,
+                                  region_name: str, **kwargs: Any) -> models.FakeTargetGroup:
+    """moto's CloudFormation drops a target group's TargetGroupAttributes: it keeps them."""
+    group = _target_group_from_cloudformation(cls, resource_name, cloudformation_json,
+                                              account_id, region_name, **kwargs)
+    attributes = {a["Key"]: a["Value"]
+                  for a in cloudformation_json["Properties"].get("TargetGroupAttributes", [])}
+    if attributes:
+        models.elbv2_backends[account_id][region_name].modify_target_group_attributes(
+            group.arn, attributes)
+    return group  # type: ignore[no-any-return]
+
+
+models.FakeTargetGroup.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+    _target_group_with_attributes)
+
+
 def main() -> None:
     """Start the server on 127.0.0.1, print its port, serve until told to stop."""
     global _control_path  # noqa: PLW0603

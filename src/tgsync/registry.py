@@ -64,6 +64,8 @@ from tgsync.ownership import OWNED_PREFIX, Owned, change_owned, decode_owned
 from tgsync.plan import MissingSince
 
 TAG_PREFIX = "tgsync:missing:"
+#: Every tag key tgsync writes, as IAM patterns: the memory and the ownership records.
+OWN_TAG_KEYS = (f"{TAG_PREFIX}*", f"{OWNED_PREFIX}*")
 #: ELB's limits: tags per resource and characters per tag value.
 MAX_TAGS = 50
 MAX_VALUE_LENGTH = 256

@@ -33,6 +33,7 @@ from aws_cdk import aws_sns as sns
 from tgsync.cdk import ELB_ACTIONS_TARGETS, HostnameTargetSync
 from tgsync.cdk.triggers import DOMAIN_ARN, RDS_ARN
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS
+from tgsync.registry import OWN_TAG_KEYS
 from tgsync.settings import SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,7 +162,7 @@ def test_the_role_reads_everywhere_but_writes_only_to_the_group_given(five_lines
         (statement,) = granted[f"elasticloadbalancing:{op}"]
         assert "Ref" in statement["Resource"]
         assert statement["Condition"] == {
-            "ForAllValues:StringLike": {"aws:TagKeys": ["tgsync:missing:*"]}}
+            "ForAllValues:StringLike": {"aws:TagKeys": list(OWN_TAG_KEYS)}}
 
 
 def test_the_role_has_no_managed_policy_and_writes_only_its_own_logs(five_lines):
@@ -409,7 +410,7 @@ def test_discovery_writes_only_where_the_tags_ask(code, owner, owned):
     asks = ({"Null": hostname, **owned} if owner else
             {"Null": {**hostname, **owned["Null"]}})
     assert by_sid["ChangeOnlyGroupsThatAskForIt"]["Condition"] == asks
-    own_keys = {"ForAllValues:StringLike": {"aws:TagKeys": ["tgsync:missing:*"]}}
+    own_keys = {"ForAllValues:StringLike": {"aws:TagKeys": list(OWN_TAG_KEYS)}}
     assert by_sid["WriteOnlyOwnMemoryTagsOnThoseGroups"]["Condition"] == {**asks, **own_keys}
     # Letting go: no hostname tag needed any more, but the owner still must match.
     assert by_sid["RemoveOnlyOwnMemoryTags"]["Condition"] == {**owned, **own_keys}

@@ -22,7 +22,7 @@ from testlab.peers import REGION, create_target_group
 from tgsync.discovery import TAG_HOSTNAME, TAG_OWNER
 from tgsync.preflight import CHECK_TAG
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS, WRITE_OPERATIONS
-from tgsync.registry import TAG_PREFIX
+from tgsync.registry import OWN_TAG_KEYS, TAG_PREFIX
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +118,7 @@ def test_the_role_allows_exactly_the_elb_calls_the_code_makes(network, target_gr
     for statement in document["Statement"]:  # tags: tgsync's own keys only
         if "elasticloadbalancing:AddTags" in statement["Action"]:
             assert statement["Condition"] == {
-                "ForAllValues:StringLike": {"aws:TagKeys": [f"{TAG_PREFIX}*"]}}
+                "ForAllValues:StringLike": {"aws:TagKeys": list(OWN_TAG_KEYS)}}
     # No managed policy: what Lambda needs for logs and VPC access, for this stack only.
     # (moto does not attach ManagedPolicyArns made by CloudFormation: read the template.)
     assert "policy/" not in (REPO / "deploy" / "tgsync.yaml").read_text()
@@ -327,7 +327,7 @@ def test_with_discovery_writes_need_the_tags_and_removal_only_our_own_keys(netwo
     assert sorted(change["Action"]) == ["elasticloadbalancing:DeregisterTargets",
                                         "elasticloadbalancing:RegisterTargets"]
     assert change["Condition"] == {"Null": on_tagged, "StringEquals": owner}
-    our_keys = {"aws:TagKeys": [f"{TAG_PREFIX}*"]}
+    our_keys = {"aws:TagKeys": list(OWN_TAG_KEYS)}
     add = statements["WriteOnlyOwnMemoryTagsOnThoseGroups"]
     assert add["Condition"] == {"Null": on_tagged, "StringEquals": owner,
                                 "ForAllValues:StringLike": our_keys}

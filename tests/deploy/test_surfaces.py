@@ -18,7 +18,7 @@ import yaml
 
 from tgsync import config
 from tgsync.events import RDS_CATEGORIES
-from tgsync.registry import TAG_PREFIX
+from tgsync.registry import OWN_TAG_KEYS
 from tgsync.settings import SETTINGS, parse_group_prefix, shown
 
 REPO = Path(__file__).resolve().parents[2]
@@ -262,7 +262,7 @@ def test_discovery_writes_only_groups_named_with_the_prefix_and_owned_as_configu
     statements = _statements(stack, "tgsync-elb")
     owned = ({"StringEquals": {"aws:ResourceTag/tgsync:owner": owner}} if owner
              else {"Null": {"aws:ResourceTag/tgsync:owner": "true"}})
-    our_keys = {"ForAllValues:StringLike": {"aws:TagKeys": [f"{TAG_PREFIX}*"]}}
+    our_keys = {"ForAllValues:StringLike": {"aws:TagKeys": list(OWN_TAG_KEYS)}}
     for sid in ("ChangeOnlyGroupsThatAskForIt", "WriteOnlyOwnMemoryTagsOnThoseGroups",
                 "RemoveOnlyOwnMemoryTags"):
         statement = statements[sid]
@@ -298,14 +298,15 @@ def test_on_kept_groups_tags_are_limited_to_tgsync_s_own_keys(
     assert tagging, statements
     for statement in tagging:
         assert statement["Condition"] == {
-            "ForAllValues:StringLike": {"aws:TagKeys": [f"{TAG_PREFIX}*"]}}, statement
+            "ForAllValues:StringLike": {"aws:TagKeys": list(OWN_TAG_KEYS)}}, statement
         assert set(_resources(statement)) == {GROUP}
 
 
 def test_one_list_of_tgsync_s_tag_keys_serves_every_tag_statement() -> None:
     text = MAIN.read_text(encoding="utf-8")
-    assert load(MAIN)["Mappings"]["TgsyncTags"]["Keys"]["Own"] == [f"{TAG_PREFIX}*"]
-    assert text.count(f'"{TAG_PREFIX}*"') == 1  # written once, found in the map elsewhere
+    assert load(MAIN)["Mappings"]["TgsyncTags"]["Keys"]["Own"] == list(OWN_TAG_KEYS)
+    for key in OWN_TAG_KEYS:  # written once, found in the map elsewhere
+        assert text.count(f'"{key}"') == 1, key
 
 
 def test_the_role_has_no_managed_policy_and_logs_only_to_its_own_group(

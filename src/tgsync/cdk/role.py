@@ -18,9 +18,11 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from tgsync.provider.elbv2 import READ_OPERATIONS, WRITE_OPERATIONS
+from tgsync.registry import OWN_TAG_KEYS
 
-#: The tag keys tgsync writes on a group: its memory of when an IP went missing.
-MEMORY_TAG_KEYS = ["tgsync:missing:*"]
+#: The tag keys tgsync writes on a group: its memory of when an IP went missing, and
+#: which targets it registered (retire=owned).
+MEMORY_TAG_KEYS = list(OWN_TAG_KEYS)
 
 
 def elb_actions(*operations: str) -> list[str]:

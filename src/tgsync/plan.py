@@ -217,6 +217,9 @@ def _missing_decision(
         reason = (
             f"not in DNS for {missing_for:.0f}s (stale after {stale_after:.0f}s) though "
             f"{target.state}: a freed IP can be reused by another host{capped}"
+            if stale_after > 0 else
+            f"not in DNS though {target.state}: a consistent answer no longer holds it "
+            f"(stale after 0: retired at once){capped}"
         )
         return Decision(ip, port, Action.DEREGISTER, reason, False, target.state), record
     reason = (

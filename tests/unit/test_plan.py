@@ -372,3 +372,11 @@ class TestOwnedMode:
         targets = [t("10.0.1.5"), t("10.0.7.7", "unhealthy")]
         assert run({"10.0.1.5"}, targets).owned is None
         assert actions(run({"10.0.1.5"}, targets))["10.0.7.7"] is Action.DEREGISTER
+
+
+def test_stale_after_zero_retires_a_healthy_target_at_once_and_says_why():
+    result = run(frozenset({"10.0.2.5"}), [t("10.0.1.5"), t("10.0.2.5")], stale_after=0)
+    (gone,) = result.deregister
+    assert gone.ip == "10.0.1.5"
+    assert gone.reason == ("not in DNS though healthy: a consistent answer no longer holds "
+                           "it (stale after 0: retired at once)")

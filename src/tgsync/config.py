@@ -38,7 +38,7 @@ from tgsync.settings import (
     parse_seconds,
     setting,
 )
-from tgsync.source import Nameserver, rds_problem
+from tgsync.source import Nameserver, rds_problem, stale_problem
 
 __all__ = [  # the parsers other modules use are re-exported from tgsync.settings
     "MAX_LOOKUPS", "MAX_STALE_AFTER", "parse_bool", "parse_cidrs", "parse_int",
@@ -278,6 +278,9 @@ def _mapping_from_json(
     label = f"{where} ({hostname or entry.get('hostname', '?')})"
     if hostname and (rds := rds_problem(hostname, values.get("resolve"))):
         problems.items.append(f"{where}.resolve: {rds}")
+    if hostname and (stale := stale_problem(hostname, values.get("resolve"),
+                                            values.get("stale_after", DEFAULT_STALE_AFTER))):
+        problems.items.append(f"{where}.stale_after: {stale}")
     if problems.items or hostname is None or arn is None:
         return InvalidMapping(index, label, tuple(problems.items))
     return MappingConfig(hostname=hostname, target_group_arn=arn, source=where,
@@ -393,6 +396,9 @@ def _single_mapping(env: Mapping[str, str], hostname: str | None, arn: str | Non
     group = problems.parse(arn_name, arn, parse_arn) if arn else None
     if host and (rds := rds_problem(host, defaults.get("resolve"))):
         problems.items.append(f"{setting('resolve').env} (mapping {name}): {rds}")
+    elif host and (stale := stale_problem(host, defaults.get("resolve"),
+                                          defaults.get("stale_after", DEFAULT_STALE_AFTER))):
+        problems.items.append(f"{setting('stale_after').env} (mapping {name}): {stale}")
     elif host and group:
         return [MappingConfig(hostname=host, target_group_arn=group, source=name, **defaults)]
     return []

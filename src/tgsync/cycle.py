@@ -251,6 +251,7 @@ class MappingCycle:
         report.resolved = failure is None
         report.lookup_failed = failure is not None
         report.lookup_error = failure
+        report.aws_failed = report.aws_failed or resolution.api_failed
         report.wanted = sorted(allowed) if failure is None else []
         if failure:
             return _DnsView(None, failure, out_of_time=resolution.out_of_time)

@@ -38,9 +38,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tgsync.config import Discovery, InvalidMapping, MappingConfig, normalize_hostname
+from tgsync.config import (
+    DEFAULT_STALE_AFTER,
+    Discovery,
+    InvalidMapping,
+    MappingConfig,
+    normalize_hostname,
+)
 from tgsync.settings import parse_cidrs, tag_settings
-from tgsync.source import rds_problem
+from tgsync.source import rds_problem, stale_problem
 
 TAG_HOSTNAME = "tgsync:hostname"
 TAG_OWNER = "tgsync:owner"
@@ -144,6 +150,10 @@ def _mapping(group: Candidate, defaults: dict[str, Any], where: str
         origins = [o for o in origins if o[0] != setting] + [(setting, f"tag {tag}")]
     if hostname and (problem := rds_problem(hostname, values.get("resolve"))):
         problems.append(f"{where}: tag tgsync:resolve: {problem}")
+    if hostname and (stale := stale_problem(hostname, values.get("resolve"),
+                                            values.get("stale_after", DEFAULT_STALE_AFTER))):
+        problems.append(f"{where}: stale_after (tag tgsync:stale-after or the function's "
+                        f"default): {stale}")
     if problems:
         return InvalidMapping(0, where, tuple(problems), group.arn)
     values.pop("alb_id", None)  # AlbId names one load balancer: not for discovered groups

@@ -95,6 +95,15 @@ def parse_choice(raw: Any, choices: tuple[str, ...]) -> str:
     return text
 
 
+def parse_exact_choice(raw: Any, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, exactly as written (no other case, no spaces): for a value the
+    stack must recognise in ``TGSYNC_MAPPINGS`` to grant what it needs."""
+    if not isinstance(raw, str) or raw not in choices:
+        raise ValueError(f"{raw!r} is not one of: {', '.join(choices)} (exactly, in lower "
+                         "case)")
+    return raw
+
+
 def parse_owner(raw: Any) -> str:
     """An owner id: what a ``tgsync:owner`` tag value may hold."""
     text = str(raw).strip()
@@ -270,7 +279,7 @@ SETTINGS: tuple[Setting, ...] = (
             cfn="Policy", cdk="policy", choices=tuple(p.value for p in Policy)),
     Setting("resolve", "TGSYNC_RESOLVE", "dns: the hostname's DNS answers; rds: an Aurora or "
             "Multi-AZ DB cluster endpoint's members from the RDS API (each member's instance "
-            "endpoint resolved through DNS)", lambda v: parse_choice(v, RESOLVE_CHOICES),
+            "endpoint resolved through DNS)", lambda v: parse_exact_choice(v, RESOLVE_CHOICES),
             "dns", scope="mapping", flag="--resolve", tag="tgsync:resolve", cfn="Resolve",
             cdk="resolve", choices=RESOLVE_CHOICES),
     Setting("retire", "TGSYNC_RETIRE", "all: retire any target on the port the answer does "

@@ -199,3 +199,27 @@ class TestDiscoverySettings:
     ])
     def test_bad_discovery_settings_say_what_to_do(self, env, words):
         assert any(words in problem for problem in problems(env))
+
+
+class TestResolveAndStaleAfterZero:
+    ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/db/0123456789abcdef"
+    READER = "orders.cluster-ro-c9akciq32.eu-west-1.rds.amazonaws.com"
+
+    def mappings(self, **entry):
+        return load({"TGSYNC_MAPPINGS": json.dumps(
+            [{"hostname": self.READER, "target_group_arn": self.ARN, **entry}])})
+
+    @pytest.mark.parametrize("spelling", ["Rds", "rDs", " rds", "RDS"])
+    def test_resolve_takes_only_the_exact_lower_case_values_the_stack_recognises(
+            self, spelling):
+        (bad,) = self.mappings(resolve=spelling).invalid
+        assert "resolve" in bad.problems[0] and "exactly, in lower case" in bad.problems[0]
+
+    def test_a_reader_endpoint_through_dns_with_stale_after_zero_is_refused(self):
+        (bad,) = self.mappings(stale_after=0).invalid
+        assert bad.problems[0].startswith("TGSYNC_MAPPINGS[0].stale_after: stale_after=0")
+        assert "resolve=rds" in bad.problems[0]
+
+    def test_the_same_endpoint_with_resolve_rds_or_a_stale_period_is_fine(self):
+        assert self.mappings(stale_after=0, resolve="rds").mappings
+        assert self.mappings(stale_after=60).mappings

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from tgsync.source.rds_endpoint import parse_rds_endpoint
+from tgsync.source.rds_endpoint import Role, parse_rds_endpoint
 
-__all__ = ["Nameserver", "Resolution", "Source", "SourceFor", "rds_problem", "source_of"]
+__all__ = ["Nameserver", "Resolution", "Source", "SourceFor", "rds_problem", "source_of",
+           "stale_problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,9 @@ class Resolution:
     #: The answer is complete and consistent (the RDS API's members): an IP it no longer
     #: holds is retired at once, healthy or not, as with ``stale_after=0``.
     authoritative: bool = False
+    #: The failure was an AWS API call's (``resolve=rds``: denied, throttled, unreachable),
+    #: not DNS's: like a failed ELB call, it is not followed within the invocation.
+    api_failed: bool = False
     #: Why these answers, in words (``resolve=rds``: which members, e.g. the writer
     #: standing in for a cluster without an available reader).
     note: str | None = None
@@ -89,3 +93,19 @@ def rds_problem(hostname: str, resolve: str | None) -> str | None:
             "cluster's writer (<cluster>.cluster-<id>.<region>.rds.amazonaws.com), reader "
             "(.cluster-ro-) or custom (.cluster-custom-) endpoint, or set resolve=dns (with "
             "stale_after=0 for a Multi-AZ DB instance's endpoint)")
+
+
+def stale_problem(hostname: str, resolve: str | None, stale_after: float) -> str | None:
+    """Why ``stale_after=0`` must not be used for ``hostname`` through DNS (``None``: it
+    may): a reader or custom endpoint answers one member per query, and a caching
+    resolver repeats that one for its TTL, so the answer looks complete while it holds one
+    member, and every other member would be retired at once, then the next, every TTL."""
+    if resolve == "rds" or stale_after != 0:
+        return None
+    endpoint = parse_rds_endpoint(hostname)
+    if endpoint is None or endpoint.role not in (Role.READER, Role.CUSTOM):
+        return None
+    return (f"stale_after=0 retires at once what an answer lacks, and {hostname} is a "
+            f"{endpoint.role} endpoint, which answers one member per query (a caching "
+            "resolver repeats one for its TTL): every other member would be retired. Set "
+            "resolve=rds to take its members from the RDS API, or keep a stale period")

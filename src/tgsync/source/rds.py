@@ -357,7 +357,8 @@ class RdsSource:
         try:
             selection = self.api.selection(endpoint, time_left)
         except RdsError as exc:
-            return Resolution(error=str(exc), out_of_time=exc.out_of_time)
+            return Resolution(error=str(exc), out_of_time=exc.out_of_time,
+                              api_failed=bool(exc.operation) and not exc.out_of_time)
         if selection.fallback:
             logger.warning("no available reader: the writer stands in, as on RDS's reader "
                            "endpoint", extra={"hostname": hostname, "note": selection.note})

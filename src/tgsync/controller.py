@@ -119,7 +119,11 @@ class Controller:
             arns = [m.target_group_arn for m in mappings]
             self.provider.prefetch(arns)
             self.registry.prefetch(arns)
-        refused = self._clashes(mappings)
+        # Clashes are judged among every mapping of the full cycle, follow-ups too: a
+        # mapping refused there must not run alone in a follow-up and undo the other's.
+        clashing = self._clashes(self._mappings)
+        why = {self._mappings[i]: reason for i, reason in clashing.items()}
+        refused = {i: why[m] for i, m in enumerate(mappings) if m in why}
         # Groups read longest ago first: a cold start spreads its first reads over as
         # many cycles as the time allows, and no group falls behind for long.
         order = sorted(range(len(mappings)), key=lambda i: self._read_at(mappings[i]))

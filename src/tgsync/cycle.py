@@ -14,7 +14,7 @@ sharing a group and port in one process never interleave.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
@@ -26,10 +26,19 @@ from tgsync.follow import is_pending
 from tgsync.guard import screen
 from tgsync.memory import Memory, key
 from tgsync.model import Target, TargetGroupFacts
-from tgsync.ownership import Owned, owner_id
+from tgsync.ownership import Owned
 from tgsync.plan import Action, MissingSince, Plan, apply_policy, plan
 from tgsync.provider import Provider
-from tgsync.registry import OwnershipNotRecorded, TagRegistry
+from tgsync.records import (
+    disown,
+    note_failure,
+    owner_of,
+    planned_on,
+    record_ownership,
+    shared_with_others,
+    unchanged,
+)
+from tgsync.registry import TagRegistry
 from tgsync.report import MappingReport, logger
 from tgsync.resync import is_settled
 from tgsync.source import Nameserver, Source, source_of
@@ -80,13 +89,13 @@ class MappingCycle:
 
     def key_of(self, mapping: MappingConfig) -> str:
         """The mapping's key in the per-process records (may read the group's facts)."""
-        return key(mapping.target_group_arn, self.port_of(mapping), _owner(mapping))
+        return key(mapping.target_group_arn, self.port_of(mapping), owner_of(mapping))
 
     def known_key(self, mapping: MappingConfig) -> str | None:
         """The mapping's key if its port is known without an AWS call (``None``: its
         group was never read)."""
         port = mapping.port or self._ports.get(mapping.target_group_arn)
-        return key(mapping.target_group_arn, port, _owner(mapping)) if port else None
+        return key(mapping.target_group_arn, port, owner_of(mapping)) if port else None
 
     def run(self, mapping: MappingConfig, *, dry_run: bool = False,
             horizon: float = 0.0) -> MappingReport:
@@ -129,7 +138,7 @@ class MappingCycle:
         if view.out_of_time:  # not a DNS fault: the next cycle carries on, unchanged
             report.deferred, report.lookup_failed, report.lookup_error = True, False, None
             return report
-        owner = _owner(mapping)
+        owner = owner_of(mapping)
         mapping_key = key(arn, port, owner)
         now = self._clock()
         if not dry_run and self._memory.may_skip(mapping_key, view.wanted, now, horizon):
@@ -166,7 +175,19 @@ class MappingCycle:
                       ours: Mapping[str, Target], port: int, now: float,
                       report: MappingReport, dry_run: bool) -> tuple[Plan, list[str]]:
         """Plan (memory and ownership are read only when they matter), then act."""
-        arn, owner = mapping.target_group_arn, _owner(mapping)
+        result, owned = self._plan(mapping, view, targets, port=port, now=now, report=report)
+        if owner_of(mapping) is None and view.wanted is not None and (
+                shared := shared_with_others(self.registry, mapping, port,
+                                             fresh=bool(result.deregister))):
+            return unchanged(result), [shared]
+        return self._act(mapping, view, result, owned, ours=ours, port=port, now=now,
+                         report=report, dry_run=dry_run)
+
+    def _plan(self, mapping: MappingConfig, view: _DnsView, targets: list[Target], *,
+              port: int, now: float, report: MappingReport) -> tuple[Plan, Owned | None]:
+        """The plan, with the memory and (``retire=owned``) the ownership records it
+        needs, read afresh before any change of records or retirement."""
+        arn, owner = mapping.target_group_arn, owner_of(mapping)
         owned: Owned | None = None
 
         def planned(memory: Mapping[str, MissingSince]) -> Plan:
@@ -182,8 +203,7 @@ class MappingCycle:
         if owner and view.wanted is not None:
             owned = self.registry.recall_owned(arn, port, fresh=False)
             probe = planned({})
-            # Before any change of records or retirement, the records as they are now
-            # (another process may have written them).
+            # Another process may have written the records since they were read.
             if probe.deregister or probe.owned != owned.mine(owner) or probe.waiting:
                 owned, fresh = self.registry.recall_owned(arn, port, fresh=True), True
             for tag in owned.unreadable:
@@ -197,32 +217,38 @@ class MappingCycle:
                                                                    "tag": tag})
             if recalled.memory:
                 result = planned(recalled.memory)
+        return result, owned
 
+    def _act(self, mapping: MappingConfig, view: _DnsView, result: Plan, owned: Owned | None,
+             *, ours: Mapping[str, Target], port: int, now: float, report: MappingReport,
+             dry_run: bool) -> tuple[Plan, list[str]]:
+        """Carry the plan out (nothing in a dry run), its records around it."""
+        arn, owner = mapping.target_group_arn, owner_of(mapping)
         problems: list[str] = []
         recorded = True
         mine = owned.mine(owner) if owned is not None and owner else frozenset()
         if not dry_run and owner and result.owned is not None:
             # Record new IPs before registering them; drop retired ones only afterwards.
-            recorded = _record(self.registry, arn, port, owner, result.owned | (
+            recorded = record_ownership(self.registry, arn, port, owner, result.owned | (
                 mine & {d.ip for d in result.deregister}), stored=mine, problems=problems,
                 report=report)
         if not dry_run:
             result, more = self._apply(arn, port, ours, result, report)
             problems += more
         if not dry_run and owner and result.owned is not None and recorded:
-            _record(self.registry, arn, port, owner, result.owned, stored=mine,
+            record_ownership(self.registry, arn, port, owner, result.owned, stored=mine,
                     problems=problems, report=report)
         if not dry_run and view.wanted is not None and not owner:
-            _disown(self.registry, arn, port, mapping, problems=problems, report=report)
+            disown(self.registry, arn, port, mapping, problems=problems, report=report)
         report.decisions = list(result.decisions)
         report.foreign = list(result.foreign)
-        self._log_plan(report, result, dry_run)
+        log_plan(report, result, dry_run)
         if not dry_run and view.wanted is not None:
             try:
                 self.registry.save(arn, port, result.memory, now=now,
-                                   planned=_planned_on(view.wanted, ours, mine, owned, owner))
+                                   planned=planned_on(view.wanted, ours, mine, owned, owner))
             except ProviderError as exc:
-                _note(exc, problems, report)
+                note_failure(exc, problems, report)
         return result, problems
 
     def _note_motion(self, mapping_key: str, report: MappingReport, now: float) -> None:
@@ -275,7 +301,7 @@ class MappingCycle:
             try:
                 rejections = self.provider.register(arn, [d.ip for d in result.register], port)
             except ProviderError as exc:
-                _note(exc, problems, report)
+                note_failure(exc, problems, report)
                 register_failed = True
                 rejections = []
             refused = {r.ip: r.message for r in rejections}
@@ -307,7 +333,7 @@ class MappingCycle:
                 self.provider.deregister(arn, [ours[d.ip] for d in retire])
                 report.deregistered_ips = [d.ip for d in retire]
             except ProviderError as exc:
-                _note(exc, problems, report)
+                note_failure(exc, problems, report)
                 waits.update({d.ip: f"{d.reason}; DeregisterTargets failed" for d in retire})
         if not waits:
             return result, problems
@@ -317,25 +343,6 @@ class MappingCycle:
                                       if ip in waits}}
         owned = None if result.owned is None else result.owned | set(waits)
         return replace(result, decisions=decisions, memory=memory, owned=owned), problems
-
-    @staticmethod
-    def _log_plan(report: MappingReport, result: Plan, dry_run: bool) -> None:
-        for decision in result.decisions:
-            if decision.action in (Action.REGISTER, Action.DEREGISTER):
-                logger.info(decision.action.value, extra={
-                    "mapping": report.label, "ip": decision.ip, "port": decision.port,
-                    "target_group": report.target_group_arn, "reason": decision.reason,
-                    "dry_run": dry_run,
-                })
-            elif decision.action is Action.WAIT:
-                logger.info("WAIT", extra={"mapping": report.label, "ip": decision.ip,
-                                           "port": decision.port, "reason": decision.reason})
-        if result.foreign:
-            logger.info("FOREIGN", extra={"mapping": report.label, "ips": list(result.foreign),
-                                          "port": report.port,
-                                          "reason": "not registered by this mapping: left alone"})
-        if result.resolved and not result.has_changes:
-            logger.debug("up to date", extra={"mapping": report.label})
 
     def _check_alb(self, mapping: MappingConfig, facts: TargetGroupFacts) -> None:
         """Warn once per process when the group is not attached to ``AlbId``."""
@@ -350,58 +357,23 @@ class MappingCycle:
             })
 
 
-def _record(registry: TagRegistry, arn: str, port: int, owner: str, ips: Set[str], *,
-            stored: Set[str], problems: list[str], report: MappingReport) -> bool:
-    """Write the mapping's ownership records (``stored``: what they held); False, a
-    problem noted, if that failed."""
-    try:
-        registry.save_owned(arn, port, owner, ips)
-    except OwnershipNotRecorded as exc:
-        _note(exc, problems, report)
-        return False
-    except ProviderError as exc:
-        _note(exc, problems, report)
-        new = ", ".join(sorted(set(ips) - set(stored)))
-        if new and not exc.out_of_time:
-            problems[-1] += (f"; tgsync could not record that it registered {new}: "
-                             "they are not retired until it can")
-        return False
-    return True
-
-
-def _disown(registry: TagRegistry, arn: str, port: int, mapping: MappingConfig, *,
-            problems: list[str], report: MappingReport) -> None:
-    """``retire=all``: drop the records the mapping kept when it was ``owned``."""
-    owner = owner_id(mapping.hostname)
-    if registry.cached_owned(arn, port).mine(owner):
-        _record(registry, arn, port, owner, frozenset(), stored=frozenset(), problems=problems,
-                report=report)
-
-
-def _planned_on(wanted: frozenset[str], ours: Mapping[str, Target], mine: frozenset[str],
-               owned: Owned | None, owner: str | None) -> frozenset[str] | None:
-    """The IPs whose memory records a mapping's save replaces (``None``: every IP's, as
-    with ``retire=all``): its answer, what it owns, and registered IPs no other mapping
-    owns (records left by ``retire=all``); other mappings' records are kept."""
-    if owner is None or owned is None:
-        return None
-    others = owned.others(owner)
-    return wanted | mine | {ip for ip in ours if ip not in others}
-
-
-def _owner(mapping: MappingConfig) -> str | None:
-    """The mapping's owner id when it retires only what it registered (else ``None``)."""
-    return owner_id(mapping.hostname) if mapping.retire == "owned" else None
-
-
-def _note(exc: ProviderError, problems: list[str], report: MappingReport) -> None:
-    """A failed call of a cycle: a problem, or, cut short by the deadline, a deferral
-    (whatever it left undone only delays a change; the next cycle carries on)."""
-    report.aws_failed = True
-    if exc.out_of_time:
-        report.deferred = True
-    else:
-        problems.append(str(exc))
+def log_plan(report: MappingReport, result: Plan, dry_run: bool) -> None:
+    for decision in result.decisions:
+        if decision.action in (Action.REGISTER, Action.DEREGISTER):
+            logger.info(decision.action.value, extra={
+                "mapping": report.label, "ip": decision.ip, "port": decision.port,
+                "target_group": report.target_group_arn, "reason": decision.reason,
+                "dry_run": dry_run,
+            })
+        elif decision.action is Action.WAIT:
+            logger.info("WAIT", extra={"mapping": report.label, "ip": decision.ip,
+                                       "port": decision.port, "reason": decision.reason})
+    if result.foreign:
+        logger.info("FOREIGN", extra={"mapping": report.label, "ips": list(result.foreign),
+                                      "port": report.port,
+                                      "reason": "not registered by this mapping: left alone"})
+    if result.resolved and not result.has_changes:
+        logger.debug("up to date", extra={"mapping": report.label})
 
 
 def _in_words_of(exc: ProviderError, mapping: MappingConfig) -> str:

@@ -37,6 +37,9 @@ class Adoption:
         #: Groups let go during dry runs: their memory tags are removed by the next
         #: real cycle.
         self._letting_go: dict[str, MappingConfig] = {}
+        #: Groups whose hostname tag changed (old mapping, new): the old hostname's
+        #: ownership records pass to the new one in the next real cycle.
+        self._handing_over: dict[str, tuple[MappingConfig, MappingConfig]] = {}
         self.report: DiscoveryReport | None = None
 
     def mappings(self, now: float, *, dry_run: bool
@@ -64,6 +67,7 @@ class Adoption:
             self.report = replace(self.report, read=0, new=[], let_go=[])
         if not dry_run:
             self._let_go()
+            self._hand_over()
         if last is None:
             return [], [failure] if failure else []
         refused = [MappingReport(bad.label, "", bad.target_group_arn, dry_run=dry_run).fail(
@@ -83,6 +87,9 @@ class Adoption:
             for arn in set(new) & set(self._letting_go):  # adopted again: nothing to remove
                 del self._letting_go[arn]
             self._letting_go.update({arn: old[arn] for arn in self.report.let_go})
+            self._handing_over.update({
+                arn: (old[arn], new[arn]) for arn in set(old) & set(new)
+                if owner_id(old[arn].hostname) != owner_id(new[arn].hostname)})
 
     def _let_go(self) -> None:
         """Remove the memory and ownership tags of the groups let go (the mapping's own
@@ -92,10 +99,34 @@ class Adoption:
             todo, self._letting_go = self._letting_go, {}
         for arn, mapping in todo.items():
             port = mapping.port or self._port_of(mapping)
+            owner = owner_id(mapping.hostname)
             try:
                 self._registry.recall(arn, port, fresh=True)
-                self._registry.save(arn, port, {})
-                self._registry.save_owned(arn, port, owner_id(mapping.hostname), frozenset())
+                owned = self._registry.cached_owned(arn, port).mine(owner)
+                # An owned mapping's memory only: another mapping may share the port.
+                self._registry.save(arn, port, {},
+                                    planned=owned if mapping.retire == "owned" else None)
+                self._registry.save_owned(arn, port, owner, frozenset())
             except ProviderError as exc:
                 logger.warning("let go, but its tags could not be removed",
                                extra={"target_group": arn, "error": str(exc)})
+
+    def _hand_over(self) -> None:
+        """A group's ``tgsync:hostname`` tag changed: what tgsync registered for the old
+        hostname is the new mapping's to retire (an owned mapping's, recorded as its
+        own; a ``retire=all`` one's, no record left to refuse the port for)."""
+        with self._lock:
+            todo, self._handing_over = self._handing_over, {}
+        for arn, (old, new) in todo.items():
+            port = new.port or self._port_of(new)
+            before, after = owner_id(old.hostname), owner_id(new.hostname)
+            try:
+                owned = self._registry.recall_owned(arn, port, fresh=True)
+                if owned.mine(before) and new.retire == "owned":
+                    self._registry.save_owned(arn, port, after,
+                                              owned.mine(after) | owned.mine(before))
+                self._registry.save_owned(arn, port, before, frozenset())
+            except ProviderError as exc:
+                logger.warning("hostname changed, but the old hostname's records could not "
+                               "be handed over", extra={"target_group": arn,
+                                                        "error": str(exc)})

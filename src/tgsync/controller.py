@@ -122,6 +122,7 @@ class Controller:
         # Clashes are judged among every mapping of the full cycle, follow-ups too: a
         # mapping refused there must not run alone in a follow-up and undo the other's.
         clashing = self._clashes(self._mappings)
+        self.cycle.sharers = self._sharers(self._mappings)
         why = {self._mappings[i]: reason for i, reason in clashing.items()}
         refused = {i: why[m] for i, m in enumerate(mappings) if m in why}
         # Groups read longest ago first: a cold start spreads its first reads over as
@@ -203,6 +204,18 @@ class Controller:
         self.provider.keep_only(arns)
         self.registry.keep_only(arns)
         self.cycle.keep_only(arns)
+
+    def _sharers(self, mappings: Sequence[MappingConfig]
+                 ) -> dict[tuple[str, int], list[MappingConfig]]:
+        """Owned mappings sharing a group and port (facts read only for such groups)."""
+        owned = [m for m in mappings if m.retire == "owned"]
+        shared = {arn for arn, n in Counter(m.target_group_arn for m in owned).items() if n > 1}
+        found: dict[tuple[str, int], list[MappingConfig]] = {}
+        for mapping in owned:
+            if mapping.target_group_arn in shared:
+                found.setdefault((mapping.target_group_arn, self.cycle.port_of(mapping)),
+                                 []).append(mapping)
+        return found
 
     def _clashes(self, mappings: Sequence[MappingConfig]) -> dict[int, str]:
         """Mappings that share a target group and its effective port (see

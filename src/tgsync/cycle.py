@@ -26,7 +26,7 @@ from tgsync.follow import is_pending
 from tgsync.guard import screen
 from tgsync.memory import Memory, key
 from tgsync.model import Target, TargetGroupFacts
-from tgsync.ownership import Owned
+from tgsync.ownership import Owned, owner_id
 from tgsync.plan import Action, MissingSince, Plan, apply_policy, plan
 from tgsync.provider import Provider
 from tgsync.records import (
@@ -55,6 +55,7 @@ class _DnsView:
     largest: int | None = None
     out_of_time: bool = False
     authoritative: bool = False
+    record_type: str = "A"
 
 
 class MappingCycle:
@@ -72,6 +73,9 @@ class MappingCycle:
         #: The current invocation's deadline: lookups get the time that is left.
         self.deadline: Deadline = NONE
         self._ports: dict[str, int] = {}  # the groups' own ports, as read
+        #: Owned mappings of this process sharing a group and port, by (group, port):
+        #: set by the controller for every cycle.
+        self.sharers: dict[tuple[str, int], list[MappingConfig]] = {}
 
     def keep_only(self, arns: set[str]) -> None:
         """Forget the ports of groups no longer kept."""
@@ -189,6 +193,7 @@ class MappingCycle:
         needs, read afresh before any change of records or retirement."""
         arn, owner = mapping.target_group_arn, owner_of(mapping)
         owned: Owned | None = None
+        held: dict[str, frozenset[str]] = {}  # what the sharers' answers hold now
 
         def planned(memory: Mapping[str, MissingSince]) -> Plan:
             return apply_policy(plan(
@@ -197,7 +202,7 @@ class MappingCycle:
                 answers=view.distinct, largest_answer=view.largest,
                 owned_by_me=None if owned is None or owner is None else owned.mine(owner),
                 owned_by_others=None if owned is None or owner is None
-                else owned.others(owner)), mapping.policy)
+                else {**held, **owned.others(owner)}), mapping.policy)
 
         fresh = False
         if owner and view.wanted is not None:
@@ -206,6 +211,9 @@ class MappingCycle:
             # Another process may have written the records since they were read.
             if probe.deregister or probe.owned != owned.mine(owner) or probe.waiting:
                 owned, fresh = self.registry.recall_owned(arn, port, fresh=True), True
+            if probe.deregister:  # an IP moving to a sharer is not retired in between
+                held = self._held_by_sharers(mapping, port, view.record_type,
+                                             {d.ip for d in probe.deregister})
             for tag in owned.unreadable:
                 logger.warning("unreadable tag left alone", extra={"mapping": report.label,
                                                                    "tag": tag})
@@ -251,6 +259,23 @@ class MappingCycle:
                 note_failure(exc, problems, report)
         return result, problems
 
+    def _held_by_sharers(self, mapping: MappingConfig, port: int, record_type: str,
+                         leaving: set[str]) -> dict[str, frozenset[str]]:
+        """Those of ``leaving`` that another owned mapping sharing the group and port
+        returns now (it may not have recorded them yet), with its owner id; all of them
+        when a sharer's lookup fails (nothing is retired on a partial view)."""
+        held: dict[str, set[str]] = {}
+        for other in self.sharers.get((mapping.target_group_arn, port), []):
+            if other.hostname == mapping.hostname:
+                continue
+            found = source_of(self._source_for, other.dns_servers, other.resolve).resolve(
+                other.hostname, record_type, other.lookups, time_left=self.deadline.left())
+            answers = (leaving if found.error else
+                       screen(found.answers, other.allowed_cidrs, other.narrowed_cidrs)[0])
+            for ip in leaving & set(answers):
+                held.setdefault(ip, set()).add(owner_id(other.hostname))
+        return {ip: frozenset(owners) for ip, owners in held.items()}
+
     def _note_motion(self, mapping_key: str, report: MappingReport, now: float) -> None:
         """Update the mapping's follow record (see :mod:`tgsync.follow`) after a cycle."""
         self._memory.note_motion(
@@ -282,8 +307,9 @@ class MappingCycle:
         if failure:
             return _DnsView(None, failure, out_of_time=resolution.out_of_time)
         if resolution.authoritative:  # complete and consistent: retire at once
-            return _DnsView(allowed, None, authoritative=True)
-        return _DnsView(allowed, None, resolution.distinct, resolution.largest)
+            return _DnsView(allowed, None, authoritative=True, record_type=facts.record_type)
+        return _DnsView(allowed, None, resolution.distinct, resolution.largest,
+                        record_type=facts.record_type)
 
     def _apply(self, arn: str, port: int, ours: Mapping[str, Target], result: Plan,
                report: MappingReport) -> tuple[Plan, list[str]]:

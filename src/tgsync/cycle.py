@@ -26,11 +26,12 @@ from tgsync.follow import is_pending
 from tgsync.guard import screen
 from tgsync.memory import Memory, key
 from tgsync.model import Target, TargetGroupFacts
-from tgsync.ownership import Owned, owner_id
+from tgsync.ownership import Owned
 from tgsync.plan import Action, MissingSince, Plan, apply_policy, plan
 from tgsync.provider import Provider
 from tgsync.records import (
     disown,
+    held_by_sharers,
     note_failure,
     owner_of,
     planned_on,
@@ -133,7 +134,7 @@ class MappingCycle:
         if facts.target_type != "ip":
             return report.fail(f"target group {facts.name} has target type "
                                f"{facts.target_type!r}; tgsync needs a target group of type ip")
-        self._check_alb(mapping, facts)
+        check_alb(self._memory, mapping, facts)
         self._ports[arn] = facts.port
         port = report.port = mapping.port or facts.port
 
@@ -212,8 +213,12 @@ class MappingCycle:
             if probe.deregister or probe.owned != owned.mine(owner) or probe.waiting:
                 owned, fresh = self.registry.recall_owned(arn, port, fresh=True), True
             if probe.deregister:  # an IP moving to a sharer is not retired in between
-                held = self._held_by_sharers(mapping, port, view.record_type,
-                                             {d.ip for d in probe.deregister})
+                held = held_by_sharers(
+                    self.sharers.get((arn, port), []), mapping, view.record_type,
+                    {d.ip for d in probe.deregister},
+                    source=lambda other: source_of(self._source_for, other.dns_servers,
+                                                   other.resolve),
+                    time_left=self.deadline.left())
             for tag in owned.unreadable:
                 logger.warning("unreadable tag left alone", extra={"mapping": report.label,
                                                                    "tag": tag})
@@ -258,23 +263,6 @@ class MappingCycle:
             except ProviderError as exc:
                 note_failure(exc, problems, report)
         return result, problems
-
-    def _held_by_sharers(self, mapping: MappingConfig, port: int, record_type: str,
-                         leaving: set[str]) -> dict[str, frozenset[str]]:
-        """Those of ``leaving`` that another owned mapping sharing the group and port
-        returns now (it may not have recorded them yet), with its owner id; all of them
-        when a sharer's lookup fails (nothing is retired on a partial view)."""
-        held: dict[str, set[str]] = {}
-        for other in self.sharers.get((mapping.target_group_arn, port), []):
-            if other.hostname == mapping.hostname:
-                continue
-            found = source_of(self._source_for, other.dns_servers, other.resolve).resolve(
-                other.hostname, record_type, other.lookups, time_left=self.deadline.left())
-            answers = (leaving if found.error else
-                       screen(found.answers, other.allowed_cidrs, other.narrowed_cidrs)[0])
-            for ip in leaving & set(answers):
-                held.setdefault(ip, set()).add(owner_id(other.hostname))
-        return {ip: frozenset(owners) for ip, owners in held.items()}
 
     def _note_motion(self, mapping_key: str, report: MappingReport, now: float) -> None:
         """Update the mapping's follow record (see :mod:`tgsync.follow`) after a cycle."""
@@ -370,19 +358,6 @@ class MappingCycle:
         owned = None if result.owned is None else result.owned | set(waits)
         return replace(result, decisions=decisions, memory=memory, owned=owned), problems
 
-    def _check_alb(self, mapping: MappingConfig, facts: TargetGroupFacts) -> None:
-        """Warn once per process when the group is not attached to ``AlbId``."""
-        if not mapping.alb_id or not self._memory.first_check_of(facts.arn):
-            return
-        attached = facts.load_balancer_arns
-        names = {load_balancer_name(arn) for arn in attached}
-        if mapping.alb_id not in attached and mapping.alb_id not in names:
-            logger.warning("target group is not attached to AlbId", extra={
-                "mapping": mapping.label, "alb_id": mapping.alb_id,
-                "attached_to": list(attached),
-            })
-
-
 def log_plan(report: MappingReport, result: Plan, dry_run: bool) -> None:
     for decision in result.decisions:
         if decision.action in (Action.REGISTER, Action.DEREGISTER):
@@ -400,6 +375,19 @@ def log_plan(report: MappingReport, result: Plan, dry_run: bool) -> None:
                                       "reason": "not registered by this mapping: left alone"})
     if result.resolved and not result.has_changes:
         logger.debug("up to date", extra={"mapping": report.label})
+
+
+def check_alb(memory: Memory, mapping: MappingConfig, facts: TargetGroupFacts) -> None:
+    """Warn once per process when the group is not attached to ``AlbId``."""
+    if not mapping.alb_id or not memory.first_check_of(facts.arn):
+        return
+    attached = facts.load_balancer_arns
+    names = {load_balancer_name(arn) for arn in attached}
+    if mapping.alb_id not in attached and mapping.alb_id not in names:
+        logger.warning("target group is not attached to AlbId", extra={
+            "mapping": mapping.label, "alb_id": mapping.alb_id,
+            "attached_to": list(attached),
+        })
 
 
 def _in_words_of(exc: ProviderError, mapping: MappingConfig) -> str:

@@ -9,16 +9,18 @@ unprovable, so never retired until it can be.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import replace
 
 from tgsync.config import MappingConfig
 from tgsync.errors import ProviderError
+from tgsync.guard import screen
 from tgsync.model import Target
 from tgsync.ownership import Owned, owner_id
 from tgsync.plan import Action, Plan
 from tgsync.registry import OwnershipNotRecorded, TagRegistry
 from tgsync.report import MappingReport
+from tgsync.source import Source
 
 
 def record_ownership(registry: TagRegistry, arn: str, port: int, owner: str, ips: Set[str], *,
@@ -96,3 +98,23 @@ def shared_with_others(registry: TagRegistry, mapping: MappingConfig, port: int,
             f"of {', '.join(sharers)} are on it, and this mapping retires all (it would "
             "retire their targets), so nothing was changed: set retire=owned here too, "
             "or remove the other mapping")
+
+
+def held_by_sharers(sharers: Sequence[MappingConfig], mapping: MappingConfig,
+                    record_type: str, leaving: set[str], *,
+                    source: Callable[[MappingConfig], Source], time_left: float
+                    ) -> dict[str, frozenset[str]]:
+    """Those of ``leaving`` that another owned mapping sharing the group and port returns
+    now (it may not have recorded them yet), with its owner id; all of them when a
+    sharer's lookup fails (nothing is retired on a partial view)."""
+    held: dict[str, set[str]] = {}
+    for other in sharers:
+        if other.hostname == mapping.hostname:
+            continue
+        found = source(other).resolve(other.hostname, record_type, other.lookups,
+                                      time_left=time_left)
+        answers = (leaving if found.error else
+                   set(screen(found.answers, other.allowed_cidrs, other.narrowed_cidrs)[0]))
+        for ip in leaving & answers:
+            held.setdefault(ip, set()).add(owner_id(other.hostname))
+    return {ip: frozenset(owners) for ip, owners in held.items()}

@@ -686,3 +686,18 @@ def test_the_aurora_example_s_mappings_are_what_the_function_reads(writer_resolv
 def test_the_aurora_example_takes_the_right_endpoint_in_each_parameter(
         name: str, value: str, allowed: bool) -> None:
     assert _matches(load(AURORA), name, value) is allowed
+
+
+@pytest.mark.parametrize("path", [AURORA, EXAMPLE])
+def test_the_examples_read_only_outputs_the_nested_stack_has(path: Path) -> None:
+    """Each ``Sync.Outputs.NAME`` an example reads is an output of the function stack;
+    the Aurora example gives the log group to tail."""
+    outputs = load(path)["Outputs"]
+    read = {value["Fn::GetAtt"][1].split(".", 1)[1] for value in
+            (output["Value"] for output in outputs.values())
+            if isinstance(value, dict) and "Fn::GetAtt" in value
+            and value["Fn::GetAtt"][0] == "Sync"}
+    assert read and read <= set(load(MAIN)["Outputs"])
+    if path == AURORA:
+        assert outputs["LogGroupName"]["Value"] == {
+            "Fn::GetAtt": ["Sync", "Outputs.LogGroupName"]}

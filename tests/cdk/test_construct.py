@@ -30,7 +30,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 
+from tgsync import config
 from tgsync.cdk import ELB_ACTIONS_TARGETS, HostnameTargetSync
+from tgsync.cdk.environment import MAPPING_KEYWORDS
 from tgsync.cdk.triggers import DOMAIN_ARN, RDS_ARN
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS
 from tgsync.registry import OWN_TAG_KEYS
@@ -651,13 +653,106 @@ def test_the_role_reads_rds_only_when_resolve_rds_is_possible(code, five_lines):
         assert ":cluster:*" in text, text  # no cluster given: every one of the region
 
 
-def test_describe_db_clusters_is_scoped_to_the_cluster_arns_given(code):
-    template, _, _ = synth(code, resolve="rds", event_source_arns=[CLUSTER, INSTANCE, DOMAIN])
+@pytest.mark.parametrize("sources", [[], [CLUSTER], [CLUSTER, INSTANCE, DOMAIN]])
+def test_the_rds_reads_cover_every_cluster_whatever_event_source_arns_names(code, sources):
+    """Event sources route events; naming one cluster there must not deny reading
+    another that a mapping resolves (as the stack's role)."""
+    template, _, _ = synth(code, resolve="rds", event_source_arns=sources)
     found = rds_statements(template)
-    assert found["ReadTheClusters"]["Resource"] == CLUSTER
+    assert json.dumps(found["ReadTheClusters"]["Resource"]).endswith(':cluster:*"]]}')
     members = json.dumps(found["ReadMembersAndCustomEndpoints"]["Resource"])
     for kind in (":db:*", ":cluster:*", ":cluster-endpoint:*"):
         assert kind in members
+
+
+WRITER = "orders.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+READER = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+
+
+def mappings_of(template: dict) -> list[dict]:
+    """TGSYNC_MAPPINGS as the function reads it, each group's ARN written ARN."""
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    joined = function["Environment"]["Variables"]["TGSYNC_MAPPINGS"]["Fn::Join"][1]
+    return json.loads("".join(part if isinstance(part, str) else "ARN" for part in joined))
+
+
+def aurora(code, **reader) -> tuple[dict, HostnameTargetSync]:
+    """A writer group on DNS with stale_after=0 and a reader group added with ``reader``."""
+    stack = Stack(App(), "Aurora")
+    vpc, writer = network(stack)
+    readers = elbv2.NetworkTargetGroup(stack, "Readers", vpc=vpc, port=5432,
+                                       target_type=elbv2.TargetType.IP)
+    sync = HostnameTargetSync(stack, "Sync", vpc=vpc, code=code(), hostname=WRITER,
+                              target_group=writer, stale_after=0)
+    sync.add_mapping(READER, readers, **reader)
+    return assertions.Template.from_stack(stack).to_json(), sync
+
+
+def test_add_mapping_takes_each_mapping_s_own_settings_and_rds_grants_the_reads(code):
+    template, _ = aurora(code, resolve="rds", stale_after=Duration.minutes(2),
+                         retire="owned", lookups=2, policy="upsert-only",
+                         dns_servers=["10.0.0.2"], allowed_cidrs=["10.0.0.0/16"],
+                         alb_id="front")
+    entries = mappings_of(template)
+    assert entries == [
+        {"hostname": WRITER, "target_group_arn": "ARN"},
+        {"hostname": READER, "target_group_arn": "ARN", "resolve": "rds",
+         "stale_after": 120, "retire": "owned", "lookups": 2, "policy": "upsert-only",
+         "dns_servers": "10.0.0.2", "allowed_cidrs": "10.0.0.0/16", "alb_id": "front"}]
+    # The function reads them so: the construct's stale_after=0 stays the default.
+    arn = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/g/0123456789abcdef"
+    text = json.dumps(entries).replace('"ARN"', f'"{arn}"')
+    loaded = config.load({config.MAPPINGS: text, "TGSYNC_STALE_AFTER": "0"})
+    assert loaded.invalid == ()
+    writer, reader = loaded.mappings
+    assert (writer.resolve, writer.stale_after) == ("dns", 0)
+    assert (reader.resolve, reader.stale_after, reader.retire) == ("rds", 120, "owned")
+    assert set(rds_statements(template)) == {"ReadTheClusters",
+                                             "ReadMembersAndCustomEndpoints"}
+
+
+def test_the_rds_reads_are_granted_once_and_only_when_a_mapping_resolves_rds(code):
+    template, _ = aurora(code, resolve="dns")
+    assert rds_statements(template) == {}
+    stack = Stack(App(), "Twice")
+    vpc, group = network(stack)
+    sync = HostnameTargetSync(stack, "Sync", vpc=vpc, code=code(), hostname=WRITER,
+                              target_group=group, resolve="rds")
+    for index in range(2):
+        other = elbv2.NetworkTargetGroup(stack, f"Other{index}", vpc=vpc, port=5432,
+                                         target_type=elbv2.TargetType.IP)
+        sync.add_mapping(READER, other, resolve="rds")
+    sids = [s["Sid"] for s in statements(assertions.Template.from_stack(stack).to_json())
+            if s.get("Sid", "").startswith("Read")]
+    assert sorted(sids) == ["ReadMembersAndCustomEndpoints", "ReadTheClusters"]
+
+
+def test_a_token_for_a_mapping_s_resolve_grants_the_reads(code):
+    stack = Stack(App(), "Token")
+    vpc, group = network(stack)
+    resolve = CfnParameter(stack, "Resolve").value_as_string
+    sync = HostnameTargetSync(stack, "Sync", vpc=vpc, code=code(), hostname=WRITER,
+                              target_group=group)
+    sync.add_mapping(READER, group, resolve=resolve)
+    template = assertions.Template.from_stack(stack).to_json()
+    assert set(rds_statements(template)) == {"ReadTheClusters",
+                                             "ReadMembersAndCustomEndpoints"}
+
+
+def test_add_mapping_takes_every_per_mapping_setting_with_a_cdk_name():
+    parameters = inspect.signature(HostnameTargetSync.add_mapping).parameters
+    mapping_keywords = {item.cdk for item in KEYWORDS if item.mapping_key}
+    assert mapping_keywords == set(MAPPING_KEYWORDS)
+    assert mapping_keywords <= set(parameters)
+    assert {"resolve", "stale_after", "retire"} <= mapping_keywords
+
+
+@pytest.mark.parametrize(("keyword", "value"), [
+    (item.cdk, value) for item in KEYWORDS if item.mapping_key and item.cdk != "port"
+    for value in refused(item)])
+def test_a_mapping_setting_the_function_refuses_fails_the_synth_naming_it(code, keyword, value):
+    with pytest.raises(ValueError, match=rf"^{keyword}="):
+        aurora(code, **{keyword: value})
 
 
 def test_the_rds_endpoint_admits_the_function_only_and_this_account_only(code):
@@ -690,7 +785,7 @@ def test_a_token_in_event_source_arns_is_taken_for_an_rds_resource(code):
     (rds,) = rules_by_source(template)["aws.rds"]
     assert rds["EventPattern"]["detail"]["SourceArn"] == [{"Ref": "ClusterArn"}]
     assert set(rules_by_source(template)) == {"aws.rds"}
-    # A token alone may be an instance: DescribeDBClusters stays on the region's clusters.
+    # The event sources never narrow the reads: every cluster of the region.
     assert ":cluster:*" in json.dumps(rds_statements(template)["ReadTheClusters"]["Resource"])
 
 

@@ -449,7 +449,9 @@ def test_event_source_arns_route_rds_and_opensearch_events_to_the_function(
     (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"]
                if r["RoleName"].startswith("sources")
                and "FunctionRole" in r["RoleName"]]
-    # Resolve=rds: the role reads the clusters (moto returns the document as given).
+    # Resolve=rds: the role reads every cluster, whichever EventSourceArns names (moto
+    # returns the document as given).
     document = iam.get_role_policy(RoleName=role, PolicyName="tgsync-elb")["PolicyDocument"]
     text = urllib.parse.unquote(document if isinstance(document, str) else json.dumps(document))
-    assert "ReadTheClusters" in text and "rds:DescribeDBClusters" in text and CLUSTER in text
+    every = CLUSTER.replace(":cluster:orders", ":cluster:*")
+    assert "ReadTheClusters" in text and "rds:DescribeDBClusters" in text and every in text

@@ -19,7 +19,7 @@ import yaml
 from tgsync import config
 from tgsync.events import RDS_CATEGORIES
 from tgsync.registry import OWN_TAG_KEYS
-from tgsync.settings import SETTINGS, parse_group_prefix, shown
+from tgsync.settings import SETTINGS, parse_group_prefix, setting, shown
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "deploy" / "tgsync.yaml"
@@ -454,6 +454,8 @@ def test_the_example_passes_the_new_settings_to_the_nested_stack() -> None:
 DOMAIN_ARN = f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs"
 CLUSTER_ARN = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders"
 INSTANCE_ARN = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders-1"
+WRITER_ENDPOINT = "orders.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
+READER_ENDPOINT = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
 EVENT_RULES = ("DomainEventRule", "DomainApiCallRule", "RdsEventRule")
 
 
@@ -551,8 +553,11 @@ RDS_ACTIONS = {"rds:DescribeDBClusters", "rds:DescribeDBInstances",
       "MappedTargetGroupArns": [GROUP]}, False),
     ({"Mappings": json.dumps([{"hostname": "h", "target_group_arn": GROUP,
                                "resolve": "rds"}]), "MappedTargetGroupArns": [GROUP]}, True),
-    ({"Mappings": '[{"hostname":"h","target_group_arn":"x","resolve":"RDS"}]',
+    ({"Mappings": '[{"hostname":"h","target_group_arn":"x","resolve":"rds"}]',
       "MappedTargetGroupArns": [GROUP]}, True),
+    # The function refuses any other spelling (see the test below): no reads for it.
+    ({"Mappings": '[{"hostname":"h","target_group_arn":"x","resolve":"RDS"}]',
+      "MappedTargetGroupArns": [GROUP]}, False),
 ])
 def test_the_rds_reads_are_granted_only_when_resolve_rds_is_possible(
         template: dict[str, Any], given: dict[str, Any], may: bool) -> None:
@@ -567,22 +572,64 @@ def test_the_rds_reads_are_granted_only_when_resolve_rds_is_possible(
     assert not {a for s in runtime.values() for a in _actions(s)} & RDS_ACTIONS
 
 
-@pytest.mark.parametrize(("sources", "clusters"), [
-    ([], [f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:*"]),
-    ([INSTANCE_ARN, DOMAIN_ARN], [f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:*"]),
-    ([CLUSTER_ARN, DOMAIN_ARN], [CLUSTER_ARN, DOMAIN_ARN]),
-])
-def test_describe_db_clusters_is_scoped_to_the_given_clusters(
-        template: dict[str, Any], sources: list[str], clusters: list[str]) -> None:
+@pytest.mark.parametrize("sources", [
+    [], [INSTANCE_ARN, DOMAIN_ARN], [CLUSTER_ARN, DOMAIN_ARN], [CLUSTER_ARN]])
+def test_the_rds_reads_cover_every_cluster_whatever_event_source_arns_names(
+        template: dict[str, Any], sources: list[str]) -> None:
+    """EventSourceArns routes events; it must not narrow the reads: naming one cluster
+    there would deny a resolve=rds mapping of another (every cycle of it denied)."""
     stack = Stack(template, Hostname="h", TargetGroupArn=GROUP, Resolve="rds",
                   EventSourceArns=sources)
     statements = _statements(stack, "tgsync-elb")
-    assert _resources(statements["ReadTheClusters"]) == clusters
+    head = f"arn:aws:rds:{REGION}:{ACCOUNT}"
+    assert _resources(statements["ReadTheClusters"]) == [f"{head}:cluster:*"]
     # The members are read with a db-cluster-id filter and a custom endpoint by its
     # name: RDS authorizes those on every instance and cluster of the account/region.
-    head = f"arn:aws:rds:{REGION}:{ACCOUNT}"
     assert _resources(statements["ReadMembersAndCustomEndpoints"]) == [
         f"{head}:db:*", f"{head}:cluster:*", f"{head}:cluster-endpoint:*"]
+
+
+def test_routing_one_cluster_s_events_does_not_deny_reading_another_cluster(
+        template: dict[str, Any]) -> None:
+    """Two resolve=rds mappings of two clusters, the events of one routed: the role
+    reads both clusters (review 2 of issue 21)."""
+    head = f"arn:aws:rds:{REGION}:{ACCOUNT}"
+    billing = GROUP.replace("search", "billing")
+    text = json.dumps([
+        {"hostname": WRITER_ENDPOINT, "target_group_arn": GROUP, "resolve": "rds"},
+        {"hostname": WRITER_ENDPOINT.replace("orders", "billing"),
+         "target_group_arn": billing, "resolve": "rds"}])
+    stack = Stack(template, Mappings=text, MappedTargetGroupArns=[GROUP, billing],
+                  EventSourceArns=[f"{head}:cluster:orders"])
+    allowed = _resources(_statements(stack, "tgsync-elb")["ReadTheClusters"])
+    assert any(a in (f"{head}:cluster:billing", f"{head}:cluster:*") for a in allowed), allowed
+
+
+@pytest.mark.parametrize("spelling", ["Rds", "rDs", "RDS", " rds", "rds "])
+def test_a_mapping_resolves_rds_only_as_the_literal_the_stack_sees(spelling: str) -> None:
+    """The stack grants the RDS reads when Mappings holds the literal ``"rds"``; the
+    function must then refuse every other spelling of it, or a mapping would resolve rds
+    on a role that cannot read RDS (each cycle of it denied)."""
+    text = json.dumps([{"hostname": WRITER_ENDPOINT, "target_group_arn": GROUP,
+                        "resolve": spelling}])
+    loaded = config.load({config.MAPPINGS: text})
+    assert loaded.mappings == ()
+    ((problem,),) = [entry.problems for entry in loaded.invalid]
+    assert ".resolve" in problem
+    with pytest.raises(config.ConfigError, match="TGSYNC_RESOLVE"):
+        config.load({config.HOSTNAME: WRITER_ENDPOINT, config.TARGET_GROUP_ARN: GROUP,
+                     setting("resolve").env: spelling})
+
+
+def test_the_literal_rds_in_mappings_is_read_as_rds_and_grants_the_reads(
+        template: dict[str, Any]) -> None:
+    text = json.dumps([{"hostname": WRITER_ENDPOINT, "target_group_arn": GROUP,
+                        "resolve": "rds"}])
+    ((mapping,),) = [config.load({config.MAPPINGS: text}).mappings]
+    assert mapping.resolve == "rds"
+    statements = _statements(Stack(template, Mappings=text, MappedTargetGroupArns=[GROUP]),
+                             "tgsync-elb")
+    assert {"ReadTheClusters", "ReadMembersAndCustomEndpoints"} <= set(statements)
 
 
 def test_the_rds_endpoint_serves_only_this_account_from_the_function_only(
@@ -604,8 +651,6 @@ def test_the_rds_endpoint_serves_only_this_account_from_the_function_only(
 
 
 AURORA = REPO / "deploy" / "example-aurora-nlb.yaml"
-WRITER_ENDPOINT = "orders.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
-READER_ENDPOINT = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
 
 
 @pytest.mark.parametrize("writer_resolve", ["rds", "dns"])
@@ -641,3 +686,18 @@ def test_the_aurora_example_s_mappings_are_what_the_function_reads(writer_resolv
 def test_the_aurora_example_takes_the_right_endpoint_in_each_parameter(
         name: str, value: str, allowed: bool) -> None:
     assert _matches(load(AURORA), name, value) is allowed
+
+
+@pytest.mark.parametrize("path", [AURORA, EXAMPLE])
+def test_the_examples_read_only_outputs_the_nested_stack_has(path: Path) -> None:
+    """Each ``Sync.Outputs.NAME`` an example reads is an output of the function stack;
+    the Aurora example gives the log group to tail."""
+    outputs = load(path)["Outputs"]
+    read = {value["Fn::GetAtt"][1].split(".", 1)[1] for value in
+            (output["Value"] for output in outputs.values())
+            if isinstance(value, dict) and "Fn::GetAtt" in value
+            and value["Fn::GetAtt"][0] == "Sync"}
+    assert read and read <= set(load(MAIN)["Outputs"])
+    if path == AURORA:
+        assert outputs["LogGroupName"]["Value"] == {
+            "Fn::GetAtt": ["Sync", "Outputs.LogGroupName"]}

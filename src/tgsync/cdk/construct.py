@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_kms as kms
@@ -28,6 +28,7 @@ from tgsync.cdk.environment import (
     check_schedule,
     check_targets,
     discover_on,
+    mapping_entry,
     mapping_hostname,
     setting_variables,
 )
@@ -51,7 +52,6 @@ from tgsync.cdk.triggers import (
     add_event_sources,
     add_schedule,
     event_sources,
-    rds_cluster_arns,
 )
 from tgsync.settings import setting
 
@@ -81,11 +81,14 @@ class HostnameTargetSync(Construct):
 
     ``event_source_arns`` (OpenSearch domain, RDS DB cluster and RDS DB instance ARNs;
     ``domain_arns`` still takes domains) route their events to the function. With
-    ``resolve="rds"`` or discovery, the role reads the RDS clusters' members
-    (DescribeDBClusters scoped to the cluster ARNs given, if any), and
-    ``create_rds_endpoint`` adds the ``rds`` interface endpoint for subnets with no
-    other way to the RDS API.
+    ``resolve="rds"`` (this keyword, or a mapping's given to :meth:`add_mapping`) or
+    discovery, the role reads the RDS clusters' members (every cluster of the account
+    and region: the event sources only route events), and ``create_rds_endpoint`` adds
+    the ``rds`` interface endpoint for subnets with no other way to the RDS API.
     """
+
+    #: Whether the role has the RDS reads (granted once, by the first user of them).
+    _reads_rds = False
 
     def __init__(
         self,
@@ -192,9 +195,10 @@ class HostnameTargetSync(Construct):
         if on:
             add_discovery_statements(self.role, owner,
                                      variables.get(setting("discover_prefix").env))
-        # resolve=rds is possible: the function's own, or a discovered group's tag.
+        # resolve=rds is possible: the function's own, or a discovered group's tag
+        # (a mapping's own: add_mapping).
         if on or variables.get(setting("resolve").env) == "rds":
-            add_rds_statements(self.role, rds_cluster_arns(rds_arns))
+            self._grant_rds_reads()
         if hostname is not None and target_group is not None:
             self.add_mapping(hostname, target_group, port)
         add_schedule(self, self.function, every)
@@ -215,19 +219,38 @@ class HostnameTargetSync(Construct):
                             variables.get(setting("dns_servers").env), rds_group)
 
     def add_mapping(self, hostname: str, target_group: elbv2.ITargetGroup,
-                    port: int | None = None) -> None:
+                    port: int | None = None, *, alb_id: str | None = None,
+                    dns_servers: Sequence[str] | None = None, lookups: int | None = None,
+                    stale_after: Duration | float | None = None,
+                    allowed_cidrs: Sequence[str] | None = None, policy: str | None = None,
+                    resolve: str | None = None, retire: str | None = None) -> None:
         """Keep one more target group pointed at ``hostname`` (a string or a token),
-        on ``port`` (default: the group's own)."""
-        if port is not None:
-            check_keyword("port", port, str(port))
+        on ``port`` (default: the group's own).
+
+        The other keywords are this mapping's own settings (keys of its
+        ``TGSYNC_MAPPINGS`` entry), checked as the function checks them; unset ones
+        take the construct's. ``resolve="rds"`` (or a token) grants the role the RDS
+        reads, e.g. a reader group on ``rds`` beside a writer group on ``dns`` with
+        ``stale_after=0``."""
+        given = {key: value for key, value in locals().items()
+                 if key not in ("self", "hostname", "target_group")}
         entry: dict[str, Any] = {"hostname": mapping_hostname(hostname),
-                                 "target_group_arn": target_group.target_group_arn}
-        if port is not None:
-            entry["port"] = port
+                                 "target_group_arn": target_group.target_group_arn,
+                                 **mapping_entry(given)}
         self._mappings.append(entry)
         allow_writes(self.role, self._writes, target_group.target_group_arn)
+        # A token may be rds: the function learns it at run time, the role now.
+        if resolve is not None and (Token.is_unresolved(resolve)
+                                    or check_keyword("resolve", resolve, resolve) == "rds"):
+            self._grant_rds_reads()
         self.function.add_environment(
             setting("mappings").env, Stack.of(self).to_json_string(self._mappings))
+
+    def _grant_rds_reads(self) -> None:
+        """The RDS reads, once, when some mapping may resolve rds."""
+        if not self._reads_rds:
+            add_rds_statements(self.role)
+            self._reads_rds = True
 
     def _health_query(self, namespace: str) -> str:
         """The no-healthy-target alarm's query, once every mapping is known."""

@@ -48,6 +48,33 @@ def setting_variables(given: Mapping[str, Any]) -> dict[str, str]:
     return variables
 
 
+#: The settings :meth:`~tgsync.cdk.HostnameTargetSync.add_mapping` takes per mapping:
+#: every per-mapping setting with a CDK name (each a key of a ``TGSYNC_MAPPINGS`` entry).
+MAPPING_KEYWORDS = tuple(item.cdk for item in KEYWORD_SETTINGS if item.mapping_key)
+
+
+def mapping_entry(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a ``TGSYNC_MAPPINGS`` entry for the per-mapping keywords given
+    (``None``: not given), each checked with the function's own parser; numbers as JSON
+    numbers, the rest as their variable's text. A token passes through as it is."""
+    entry: dict[str, Any] = {}
+    for item in KEYWORD_SETTINGS:
+        raw = given.get(item.cdk or "")
+        if raw is None or item.mapping_key is None:
+            continue
+        text = as_text(item.key, raw)
+        check_keyword(item.cdk or item.key, raw, text)
+        numeric = item.low is not None and not Token.is_unresolved(text)
+        entry[item.mapping_key] = json_number(text) if numeric else text
+    return entry
+
+
+def json_number(text: str) -> int | float:
+    """A checked number's text as a JSON number: whole ones as ints."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def discover_on(raw: Any) -> bool:
     """Whether the ``discover`` keyword turns discovery on (checked as the function does)."""
     if raw is None:

@@ -3,8 +3,8 @@
 It reads every target group (the describe calls allow no narrower resource), writes
 targets and tgsync's memory tags only on the groups kept (or, with discovery, on the
 groups that ask for it), and manages the function's network interfaces only in its
-own subnets and security groups. With ``resolve="rds"`` (or discovery, whose groups
-may ask for it) it reads the RDS clusters' members.
+own subnets and security groups. With ``resolve="rds"`` (the function's or a
+mapping's, or discovery, whose groups may ask for it) it reads the RDS clusters' members.
 """
 
 from __future__ import annotations
@@ -143,12 +143,11 @@ RDS_ACTIONS = ["rds:DescribeDBClusters", "rds:DescribeDBInstances",
                "rds:DescribeDBClusterEndpoints"]
 
 
-def add_rds_statements(role: iam.Role, cluster_arns: Sequence[str]) -> None:
-    """The RDS reads, as the stack's: DescribeDBClusters on ``cluster_arns`` (else every
-    cluster of this account and region); DescribeDBInstances and
-    DescribeDBClusterEndpoints on every instance, cluster and cluster endpoint of this
-    account and region, since tgsync reads the members with a db-cluster-id filter and a
-    custom endpoint by its name, which RDS authorizes on ``db:*`` and ``cluster:*``."""
+def add_rds_statements(role: iam.Role) -> None:
+    """The RDS reads, as the stack's, on every cluster, instance and cluster endpoint of
+    this account and region: a mapping may name any cluster (the event sources only
+    route events), tgsync reads the members with a db-cluster-id filter and a custom
+    endpoint by its name, which RDS authorizes on ``db:*`` and ``cluster:*``. Read-only."""
     stack = Stack.of(role)
 
     def rds_arn(kind: str) -> str:
@@ -156,8 +155,7 @@ def add_rds_statements(role: iam.Role, cluster_arns: Sequence[str]) -> None:
                                 arn_format=ArnFormat.COLON_RESOURCE_NAME)
 
     role.add_to_policy(iam.PolicyStatement(
-        sid="ReadTheClusters", actions=RDS_ACTIONS[:1],
-        resources=list(cluster_arns) or [rds_arn("cluster")]))
+        sid="ReadTheClusters", actions=RDS_ACTIONS[:1], resources=[rds_arn("cluster")]))
     role.add_to_policy(iam.PolicyStatement(
         sid="ReadMembersAndCustomEndpoints", actions=RDS_ACTIONS[1:],
         resources=[rds_arn("db"), rds_arn("cluster"), rds_arn("cluster-endpoint")]))

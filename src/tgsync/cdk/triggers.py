@@ -65,16 +65,6 @@ def event_sources(domain_arns: Sequence[str], event_source_arns: Sequence[str]
     return list(dict.fromkeys(domains)), list(dict.fromkeys(rds))
 
 
-def rds_cluster_arns(rds_arns: Sequence[str]) -> list[str]:
-    """The clusters DescribeDBClusters is scoped to: the literal cluster ARNs and the
-    tokens (which may be clusters), or none (every cluster) without a literal one: a
-    token alone may be an instance, and scoping to it would deny every cluster."""
-    literal = [arn for arn in rds_arns if not Token.is_unresolved(arn)
-               and (match := RDS_ARN.match(arn)) is not None and match.group(1) == "cluster"]
-    return [arn for arn in rds_arns if arn in literal or Token.is_unresolved(arn)
-            ] if literal else []
-
-
 def add_schedule(scope: Construct, function: lambda_.IFunction, every: Duration) -> None:
     """The schedule (``every`` whole minutes), its own group, and the role Scheduler
     invokes the function with, in ``scope``."""

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from testlab.aurora import Aurora, failover_event
 from testlab.faultproxy import Fault, FaultProxy, Request
@@ -85,7 +86,7 @@ from tgsync.provider.elbv2 import (
     Elbv2Provider,
     make_client,
 )
-from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS
+from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS, error_code
 from tgsync.registry import TagRegistry
 from tgsync.report import InvocationReport
 from tgsync.source import Nameserver, Source
@@ -489,7 +490,12 @@ class Lab:
         others = [n for n in names if n != old]
         chosen = None if target is None else others[target % len(others)]
         window = self.aurora.window()
-        _, new = self.aurora.failover(chosen)
+        try:
+            _, new = self.aurora.failover(chosen)
+        except ClientError as exc:  # RDS refuses a failover to (or with only) stopped members
+            if error_code(exc) not in ("InvalidDBInstanceState", "InvalidDBClusterStateFault"):
+                raise
+            return
         self.settle_at = self.clock.now + window
         if event is not None:
             self.clock.advance(event)

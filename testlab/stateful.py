@@ -787,8 +787,9 @@ class Lab:
                         self.fail(9, f"retired {ids(request)} from a resolve=rds group in a "
                                      "cycle whose RDS read failed")
             number = first_cycle + index + 1
+            # Read and synced, not deferred to the next invocation for lack of time.
             synced = any(m.target_group_arn == writer.arn and m.ok and m.resolved
-                         for m in cycle.mappings)
+                         and m.observed and not m.deferred for m in cycle.mappings)
             if (synced and number > self.settled_after_cycle
                     and all(r.outcome == "passed" for r in during)):
                 clean_after_flip = True

@@ -42,7 +42,7 @@ from tgsync.source.rds import OPERATIONS as RDS_OPERATIONS
 DOMAINS = ["alpha", "beta", "logs", "wide", "gamma", "delta", "epsilon"]
 #: Examples and steps of the short run; SOAK-like longer runs: raise them.
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "4"))
-STEPS = int(os.environ.get("STATEFUL_STEPS", "12"))
+STEPS = int(os.environ.get("STATEFUL_STEPS", "9"))
 #: Shrinking replays steps against the real peers for minutes: on demand only (the
 #: failing run's steps are printed either way).
 SHRINK = os.environ.get("STATEFUL_SHRINK", "") == "1"

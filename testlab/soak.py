@@ -24,9 +24,11 @@ Invariants, after every cycle:
    within the bound README states: :func:`tgsync.plan.required_absences` cycles.
 
 Then ``--steps`` steps of :mod:`testlab.stateful`'s lab, drawn from the same seed: every
-feature on at once (explicit and discovered groups, following, settled groups skipped,
-OpenSearch events, the preflight check beside the syncs, clock steps, cold starts), with
-its own seven invariants checked after every invocation and check.
+feature on at once (explicit and discovered groups, shared groups with ``retire=owned``
+and foreign targets, an Aurora cluster's writer and ``resolve=rds`` reader groups with
+failovers and RDS faults, following, settled groups skipped, OpenSearch and RDS events,
+the preflight check beside the syncs, clock steps, cold starts), with its own nine
+invariants checked after every invocation and check.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """Every feature on at once, as a hypothesis state machine over the real peers.
 
 Explicit mappings and discovered groups (an owner, a DiscoverPrefix, a tag that tries
-to widen the ranges, a group deleted mid-discovery), following every second, settled
-groups skipped, OpenSearch events, the preflight check beside the syncs, DNS, health,
-hand edits, ELB faults and clock steps; the invariants of :mod:`testlab.stateful` are
+to widen the ranges, a group deleted mid-discovery), shared groups (``retire=owned``:
+two hostnames in one group, a discovered owned group, foreign targets), an Aurora
+cluster (a writer group, a ``resolve=rds`` reader group, failovers with and without the
+``aws.rds`` event, readers stopped), following every second, settled groups skipped,
+OpenSearch events, the preflight check beside the syncs, DNS, health, hand edits, ELB
+and RDS faults and clock steps; the invariants of :mod:`testlab.stateful` are
 checked after every invocation and check. A short run here (``make check`` when this
 directory is in it); ``make soak`` runs a long seeded one through the same steps.
 """
@@ -20,22 +23,26 @@ from testlab.faultproxy import FaultProxy
 from testlab.peers import DnsPeer, MotoPeer
 from testlab.soak import quiet_logs
 from testlab.stateful import (
+    AURORA_IPS,
     CLOCK_STEPS,
     DNS_FAILURES,
     FAULTS,
+    HAND_EDITED,
+    HAND_IPS,
     HEALTH,
-    POISON,
+    HEALTH_IPS,
     POOL,
     Lab,
     new_lab,
 )
 from tgsync.provider.elbv2 import OPERATIONS
 from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS
+from tgsync.source.rds import OPERATIONS as RDS_OPERATIONS
 
-DOMAINS = ["alpha", "beta", "logs", "wide"]
+DOMAINS = ["alpha", "beta", "logs", "wide", "gamma", "delta", "epsilon"]
 #: Examples and steps of the short run; SOAK-like longer runs: raise them.
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "4"))
-STEPS = int(os.environ.get("STATEFUL_STEPS", "12"))
+STEPS = int(os.environ.get("STATEFUL_STEPS", "9"))
 #: Shrinking replays steps against the real peers for minutes: on demand only (the
 #: failing run's steps are printed either way).
 SHRINK = os.environ.get("STATEFUL_SHRINK", "") == "1"
@@ -50,7 +57,7 @@ DNS_CHANGES = ["remove", "blue/green", "add", "rotate", "whole", "poison", "clea
 ENVIRONMENT = ["default initial", "default healthy", "cold start",
                "group deleted mid-discovery", *(f"clock {s:+g}" for s in CLOCK_STEPS)]
 STATES = sorted(HEALTH, key=lambda state: state != "unhealthy")
-ACTIONS = ["*", *OPERATIONS]
+ACTIONS = ["*", *OPERATIONS, *RDS_OPERATIONS[:2]]
 
 
 def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedStateMachine]:
@@ -95,13 +102,13 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
                 lab.dns_mode(domain, change)
             self.then(then)
 
-        @rule(ip=ips, state=st.sampled_from(STATES), then=ticks)
+        @rule(ip=st.sampled_from(HEALTH_IPS), state=st.sampled_from(STATES), then=ticks)
         def health(self, ip: str, state: str, then: bool) -> None:
             self.lab.health(ip, state)
             self.then(then)
 
-        @rule(group=st.integers(0, 5), ip=st.sampled_from(POOL + POISON), register=st.booleans(),
-              then=ticks)
+        @rule(group=st.integers(0, HAND_EDITED - 1), ip=st.sampled_from(HAND_IPS),
+              register=st.booleans(), then=ticks)
         def hand_edit(self, group: int, ip: str, register: bool, then: bool) -> None:
             if register:
                 self.lab.hand_register(group, ip)
@@ -113,6 +120,19 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
               times=st.integers(1, TOTAL_MAX_ATTEMPTS), then=ticks)
         def elb_fault(self, kind: str, action: str, times: int, then: bool) -> None:
             self.lab.fault(kind, action, times)
+            self.then(then)
+
+        @rule(to=st.sampled_from([None, 0, 1]),
+              event=st.sampled_from([None, 1.0, 3.0, 6.0]), then=ticks)
+        def aurora_failover(self, to: int | None, event: float | None, then: bool) -> None:
+            """A failover; the ``aws.rds`` event (or none) within the flip window or
+            after it."""
+            self.lab.aurora_failover(to, event)
+            self.then(then)
+
+        @rule(which=st.integers(0, len(AURORA_IPS) - 1), stop=st.booleans(), then=ticks)
+        def aurora_member(self, which: int, stop: bool, then: bool) -> None:
+            self.lab.aurora_reader(which, stop)
             self.then(then)
 
         @rule(change=st.sampled_from(ENVIRONMENT), then=ticks)

@@ -17,4 +17,4 @@ Every setting lives once in :mod:`tgsync.settings`; :mod:`tgsync.config` applies
 Entry points: :mod:`tgsync.lambda_handler` and :mod:`tgsync.cli`.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -97,7 +97,8 @@ def shared_with_others(registry: TagRegistry, mapping: MappingConfig, port: int,
     return (f"port {port} of {mapping.target_group_name} is shared: tgsync:owned records "
             f"of {', '.join(sharers)} are on it, and this mapping retires all (it would "
             "retire their targets), so nothing was changed: set retire=owned here too, "
-            "or remove the other mapping")
+            "or, if no mapping keeps those hostnames any more (an owner id is the first 8 "
+            f"hex digits of a hostname's SHA-256), remove their tgsync:owned:{port}:* tags")
 
 
 def held_by_sharers(sharers: Sequence[MappingConfig], mapping: MappingConfig,

@@ -198,7 +198,7 @@ class AuroraStack(Stack):
         checker = self.checker
         rounds = checker.rounds if checker is not None else 0
         return (f"{', '.join(f'{ip} {state}' for ip, state in sorted(self._probed()))}; "
-                f"{rounds} rounds of TCP probes")
+                f"{rounds} rounds of {self.check.protocol} probes")
 
     def snapshot(self) -> dict[str, str]:
         states = self.states()

@@ -21,9 +21,11 @@ does: the writer endpoint moves to the new writer, but for a few seconds queries
 each answering the old or the new writer (a rotation over the two in an order drawn
 from the lab's seed, so the same seed gives the same answers). :meth:`Aurora.settle` ends
 that window: the writer endpoint holds the new writer only and the reader endpoint the new
-readers. Health stands apart: the lab's health control (``MotoPeer.set_health``) plays the
-load balancer's TCP checks, and the old writer stays healthy after a failover (it is a
-reader now and still accepts TCP), which is the hazard tgsync must not be fooled by.
+readers. Health stands apart: the demo gives each instance a TCP listener on loopback and
+probes it as an NLB does (:mod:`testlab.nodes`), tests and benchmarks set it through the
+lab's health control (``MotoPeer.set_health``). Either way the old writer stays healthy
+after a failover (it is a reader now and still accepts TCP), which is the hazard tgsync
+must not be fooled by.
 
 What moto (5.2) models, checked against its answers: DescribeDBClusters with
 ``DBClusterMembers`` and ``IsClusterWriter``, ``Endpoint`` and ``ReaderEndpoint`` names;

@@ -4,9 +4,12 @@ The Lambda handler runs under the real runtime client with two mappings on TCP:5
 target groups: the writer group follows the cluster (writer) endpoint through DNS with
 ``TGSYNC_STALE_AFTER=0``; the reader group follows the reader endpoint with
 ``TGSYNC_RESOLVE=rds`` (its members from the RDS API). moto plays RDS and ELB, the lab's
-DNS server the endpoints (:mod:`testlab.aurora`); every instance passes the health
-checks, and the old writer still does after the failover (a reader accepts TCP too),
-which is why the writer group must not keep it.
+DNS server the endpoints (:mod:`testlab.aurora`). Each instance is a TCP listener on
+127.0.0.1 standing for its PostgreSQL port (:class:`testlab.nodes.TcpNode`), and an
+NLB-style health checker probes both groups' targets over TCP: what it finds is what
+DescribeTargetHealth answers. Every instance passes, and the old writer still does after
+the failover (a reader's listener accepts TCP too), which is why the writer group must
+not keep it.
 
 Story: the cluster comes up and both groups fill; a failover flips the writer endpoint
 (for a moment its answers disagree), the ``aws.rds`` failover event reaches the handler
@@ -31,6 +34,7 @@ import boto3
 
 from testlab.aurora import PORT, Aurora, failover_event
 from testlab.demo import FOLLOW_TICK, Demo, Stack, play
+from testlab.nodes import Fleet, HealthChecker, probe
 from testlab.peers import REGION, create_target_group
 from testlab.timeline import Timeline
 
@@ -71,6 +75,11 @@ class AuroraDemo(Demo):
         held = set(stack.reader_states())
         self.expect("the reader group holds every reader", held == {r.ip for r in readers},
                     f"{sorted(held)}")
+        # Initial until the NLB's checks pass: the old writer must be healthy (as in a
+        # real cluster) before the failover for the hazard to be there.
+        healthy = stack.wait_for(lambda _: stack.all_healthy(), 4)
+        self.expect("every instance passes the TCP checks of its listener", healthy,
+                    f"{stack.probes()}")
 
         self.chapter(stack, "2. failover: the writer endpoint flips, the RDS event arrives")
         window = lab.window() * self.tick / 60  # seconds of a minute, scaled to the tick
@@ -79,6 +88,11 @@ class AuroraDemo(Demo):
         self.say(f"FailoverDBCluster: {new.identifier} ({new.ip}) is the writer now, "
                  f"{old.identifier} ({old.ip}) a reader that still passes its checks; the "
                  f"writer endpoint answers either for {window:.2f}s")
+        accepts, _ = probe(stack.fleet.endpoint(old.ip), stack.check)
+        state = stack.states().get(old.ip)
+        self.expect("the old writer's listener still accepts TCP: it stays healthy (the "
+                    "hazard)", accepts and state == "healthy",
+                    f"a TCP connect {'succeeds' if accepts else 'fails'}; {state}")
         sent = self.now()
         answer = stack.api.invoke(failover_event(lab, new.identifier))
         self.timeline.invoked(sent, answer.ok)
@@ -104,19 +118,24 @@ class AuroraDemo(Demo):
 
 
 class AuroraStack(Stack):
-    """moto (RDS and ELB), DNS and the Lambda runtime; the Aurora lab; two TCP groups."""
+    """moto (RDS and ELB), DNS and the Lambda runtime; the Aurora lab, a TCP listener
+    per instance; two TCP groups and their health checks."""
 
     def __init__(self, demo: Demo, workdir: Path) -> None:
         super().__init__(demo, workdir)
         self.reader_arn = ""
         self.lab: Aurora
+        # An NLB's TCP check at the demo's scaled interval and thresholds.
+        self.check.protocol = "TCP"
+        self.fleet.close()
+        self.fleet = Fleet("TCP")
 
     def start(self) -> None:
         self.moto.start()
         self.dns.start()
         self.api.start()
-        # Every instance passes the TCP checks, the old writer too after a failover.
-        self.moto.update_control(default_state="healthy")
+        # What a real NLB reports until its first checks pass.
+        self.moto.update_control(default_state="initial")
         os.environ.update(self.moto.environ())
         self.elbv2 = boto3.client("elbv2", region_name=REGION)
         vpc = boto3.client("ec2", region_name=REGION).create_vpc(
@@ -125,11 +144,18 @@ class AuroraStack(Stack):
             create_target_group(self.elbv2, name, port=PORT, protocol="TCP", vpc_id=vpc)
             for name in (WRITER_GROUP, READER_GROUP))
         self.lab = Aurora.create(boto3.client("rds", region_name=REGION), self.dns, seed=7)
+        for instance in self.lab.instances.values():
+            self.fleet.start(instance.ip)
+        self.checker = HealthChecker(self.fleet, self._probed, self._publish,
+                                     self.check).start()
         self._start_runtime(follow=self.can_follow())
         self.demo.say(f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
                       f"Lambda runtime on {self.api.address}; one tick = {self.demo.tick:g}s; "
                       f"cluster {self.lab.cluster}: writer endpoint {self.lab.endpoint}, "
-                      f"reader endpoint {self.lab.reader_endpoint}")
+                      f"reader endpoint {self.lab.reader_endpoint}; each instance a TCP "
+                      f"listener on 127.0.0.1, checked (TCP connect) every "
+                      f"{self.check.interval:g}s, {self.check.healthy_threshold} to pass, "
+                      f"{self.check.unhealthy_threshold} to fail")
 
     def _start_runtime(self, *, follow: bool) -> None:
         mappings = [
@@ -150,6 +176,29 @@ class AuroraStack(Stack):
     def reader_states(self) -> dict[str, str]:
         """The reader group's targets and their states."""
         return self._states_of(self.reader_arn)
+
+    def _probed(self) -> list[tuple[str, str]]:
+        """Both groups' targets for the checker, draining only where no group serves it.
+        An NLB checks each group apart; the lab's health is one per IP, which a TCP
+        connect to the same IP and port answers alike for both."""
+        states: dict[str, str] = {}
+        for arn in (self.arn, self.reader_arn):
+            for ip, state in self._states_of(arn).items():
+                if states.get(ip, "draining") == "draining":
+                    states[ip] = state
+        return list(states.items())
+
+    def all_healthy(self) -> bool:
+        """Whether every target of both groups is healthy (and there are some)."""
+        states = self._probed()
+        return bool(states) and all(state == "healthy" for _, state in states)
+
+    def probes(self) -> str:
+        """Each probed target's state and its checks so far, for the story's lines."""
+        checker = self.checker
+        rounds = checker.rounds if checker is not None else 0
+        return (f"{', '.join(f'{ip} {state}' for ip, state in sorted(self._probed()))}; "
+                f"{rounds} rounds of {self.check.protocol} probes")
 
     def snapshot(self) -> dict[str, str]:
         states = self.states()

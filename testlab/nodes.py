@@ -1,17 +1,22 @@
-"""Pretend OpenSearch nodes and an ALB-style health checker, all on loopback.
+"""Pretend nodes and an ELB-style health checker, all on loopback.
 
-Each node is a small HTTPS endpoint on 127.0.0.1 that answers like an OpenSearch
-domain behind fine-grained access control (401 to an anonymous request). The health
-checker probes every registered target the way an ALB does (interval, timeout,
-healthy and unhealthy thresholds, a 200-401 matcher) and what it finds is what
-DescribeTargetHealth answers. A target's private IP is only a key: the checker maps
-it to its node's loopback port and never sends a packet to the private address.
+A fleet is HTTPS or TCP. An HTTPS node is a small endpoint on 127.0.0.1 that answers
+like an OpenSearch domain behind fine-grained access control (401 to an anonymous
+request), probed the way an ALB does (interval, timeout, healthy and unhealthy
+thresholds, a 200-401 matcher). A TCP node is a listener that accepts a connection and
+closes it, standing for a database's port (PostgreSQL's 5432), probed the way a Network
+Load Balancer's TCP health check does: a connect that succeeds passes, whatever the
+service behind it would say. What the checker finds is what DescribeTargetHealth
+answers. A target's private IP is only a key: the checker maps it to its node's
+loopback port and never sends a packet to the private address.
 """
 
 from __future__ import annotations
 
 import datetime
 import http.client
+import socket
+import socketserver
 import ssl
 import tempfile
 import threading
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -58,13 +63,19 @@ class _NodeHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class Node:
-    """One HTTPS endpoint on 127.0.0.1 standing in for an OpenSearch node."""
+#: A fleet's and a health check's protocol: an ALB's HTTPS check, an NLB's TCP one.
+Protocol = Literal["HTTPS", "TCP"]
+LOOPBACK = "127.0.0.1"
+#: Why an NLB marks a target unhealthy when it cannot connect (DescribeTargetHealth).
+FAILED_CHECKS = "Target.FailedHealthChecks"
 
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _NodeHandler)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
+
+class Listener:
+    """A server on 127.0.0.1 answering on a thread of its own until :meth:`stop`."""
+
+    def __init__(self, server: socketserver.TCPServer) -> None:
+        self._server = server
+        self.port: int = server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self.running = True
@@ -77,18 +88,50 @@ class Node:
             self.running = False
 
 
-class Fleet:
-    """The nodes of a domain, keyed by the private IP DNS hands out for them."""
+class Node(Listener):
+    """One HTTPS endpoint on 127.0.0.1 standing in for an OpenSearch node."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        server = ThreadingHTTPServer((LOOPBACK, 0), _NodeHandler)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        super().__init__(server)
+
+
+class _AcceptAndClose(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        return None  # the server closes the connection once this returns
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+
+class TcpNode(Listener):
+    """One TCP listener on 127.0.0.1 standing in for a database instance's port: it
+    accepts and closes, all an NLB's TCP check looks at (a reader passes as a writer)."""
 
     def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="tgsync-nodes-")
-        cert, key = self_signed(Path(self._dir.name))
-        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._context.load_cert_chain(cert, key)
-        self.nodes: dict[str, Node] = {}
+        super().__init__(_TcpServer((LOOPBACK, 0), _AcceptAndClose))
 
-    def start(self, ip: str) -> Node:
-        self.nodes[ip] = Node(self._context)
+
+class Fleet:
+    """The nodes of a domain or cluster, keyed by the private IP DNS hands out for them:
+    HTTPS endpoints (the default) or, with ``protocol="TCP"``, TCP listeners."""
+
+    def __init__(self, protocol: Protocol = "HTTPS") -> None:
+        self.protocol = protocol
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._context: ssl.SSLContext | None = None
+        if protocol == "HTTPS":
+            self._dir = tempfile.TemporaryDirectory(prefix="tgsync-nodes-")
+            cert, key = self_signed(Path(self._dir.name))
+            self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._context.load_cert_chain(cert, key)
+        self.nodes: dict[str, Listener] = {}
+
+    def start(self, ip: str) -> Listener:
+        """Start a node for ``ip`` (a fresh one, on a new loopback port)."""
+        self.nodes[ip] = TcpNode() if self._context is None else Node(self._context)
         return self.nodes[ip]
 
     def stop(self, ip: str) -> None:
@@ -102,18 +145,24 @@ class Fleet:
     def close(self) -> None:
         for node in self.nodes.values():
             node.stop()
-        self._dir.cleanup()
+        if self._dir is not None:
+            self._dir.cleanup()
 
 
 @dataclass
 class CheckSettings:
-    """An ALB target group's health check, in seconds."""
+    """A target group's health check, in seconds: an ALB's HTTPS check by default.
+
+    With ``protocol="TCP"`` it is an NLB's TCP check (no matcher); an NLB's defaults for
+    it are these but a 10 s timeout.
+    """
 
     interval: float = 30.0
     timeout: float = 5.0
     healthy_threshold: int = 5
     unhealthy_threshold: int = 2
     matcher: tuple[int, int] = (200, 401)
+    protocol: Protocol = "HTTPS"
 
 
 @dataclass
@@ -126,13 +175,32 @@ class _Health:
 
 
 def probe(port: int | None, settings: CheckSettings) -> tuple[bool, str | None]:
-    """One HTTPS GET / to a node on loopback; (passed, failure reason)."""
+    """One health check of a node on loopback, by ``settings.protocol``; (passed,
+    failure reason)."""
+    if settings.protocol == "TCP":
+        return tcp_probe(port, settings.timeout)
+    return https_probe(port, settings)
+
+
+def tcp_probe(port: int | None, timeout: float) -> tuple[bool, str | None]:
+    """An NLB's TCP check of a node on loopback: a connect that succeeds passes."""
+    if port is None:
+        return False, FAILED_CHECKS
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=timeout):
+            return True, None
+    except OSError:  # refused or timed out: NLBs give one reason for both
+        return False, FAILED_CHECKS
+
+
+def https_probe(port: int | None, settings: CheckSettings) -> tuple[bool, str | None]:
+    """An ALB's check: one HTTPS GET / to a node on loopback; (passed, failure reason)."""
     if port is None:
         return False, "Target.Timeout"
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # an ALB does not verify target certificates
-    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=settings.timeout,
+    connection = http.client.HTTPSConnection(LOOPBACK, port, timeout=settings.timeout,
                                              context=context)
     try:
         connection.request("GET", "/")
@@ -147,7 +215,8 @@ def probe(port: int | None, settings: CheckSettings) -> tuple[bool, str | None]:
 
 
 class HealthChecker:
-    """Probes registered targets like an ALB and publishes the result to moto.
+    """Probes registered targets like an ALB (or an NLB, by the settings' protocol) and
+    publishes the result to moto.
 
     ``targets`` lists the (ip, state) pairs currently registered; ``publish`` receives
     ``{ip: {"state": ..., "reason": ...}}`` after every round.

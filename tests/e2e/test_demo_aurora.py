@@ -1,10 +1,11 @@
 """``make demo-aurora``: the failover's writer part as the real handler plays it (the
 reader part needs TGSYNC_RESOLVE=rds, which the demo skips, saying so, where tgsync
-lacks it), then a clean exit."""
+lacks it), with health from TCP probes of a listener per instance, then a clean exit."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,10 @@ def test_the_writer_group_switches_to_the_new_writer_alone(tmp_path):
     assert (f"DEREGISTER {OLD}:5432  not in DNS though healthy: a consistent answer no "
             "longer holds it (stale after 0: retired at once)" in out)
     assert "PASS: the reader group holds every reader" in out
+    # The health came from TCP probes of each instance's listener (moto says initial).
+    assert re.search(r"PASS: every instance passes the TCP checks of its listener \(10\.0\.1\.11 "
+                     r"healthy, 10\.0\.2\.12 healthy, 10\.0\.3\.13 healthy; \d+ rounds of TCP "
+                     r"probes\)", out), out
     assert "PASS: the reader group holds the new readers at once" in out
     writer = (tmp_path / "demo-aurora-writer.svg").read_text()
     reader = (tmp_path / "demo-aurora-reader.svg").read_text()

@@ -278,23 +278,21 @@ class TagRegistry:
 
     def recall(self, arn: str, port: int, *, fresh: bool) -> Recalled:
         """The memory, read from tags on first use and whenever ``fresh`` is asked."""
-        with self._lock:
-            cached = self._tags.get(arn)
-        if cached is None or fresh:
-            cached = self._store.tags(arn)
-            with self._lock:
-                self._tags[arn] = cached
-        return decode(cached, port)
+        return decode(self._read(arn, fresh=fresh), port)
 
     def recall_owned(self, arn: str, port: int, *, fresh: bool) -> Owned:
         """Every owner's records for the port, read like :meth:`recall`."""
+        return decode_owned(self._read(arn, fresh=fresh), port)
+
+    def _read(self, arn: str, *, fresh: bool) -> dict[str, str]:
+        """The group's tags: cached, or read on first use and whenever ``fresh``."""
         with self._lock:
             cached = self._tags.get(arn)
         if cached is None or fresh:
             cached = self._store.tags(arn)
             with self._lock:
                 self._tags[arn] = cached
-        return decode_owned(cached, port)
+        return cached
 
     def cached_owned(self, arn: str, port: int) -> Owned:
         """The ownership records as last read or written (none if never read)."""

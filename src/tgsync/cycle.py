@@ -180,10 +180,13 @@ class MappingCycle:
                       ours: Mapping[str, Target], port: int, now: float,
                       report: MappingReport, dry_run: bool) -> tuple[Plan, list[str]]:
         """Plan (memory and ownership are read only when they matter), then act."""
+        reads = self.registry.reads(mapping.target_group_arn)
         result, owned = self._plan(mapping, view, targets, port=port, now=now, report=report)
+        # Before a retirement the records must be this cycle's (read now unless planning
+        # just read them).
+        fresh = bool(result.deregister) and self.registry.reads(mapping.target_group_arn) == reads
         if owner_of(mapping) is None and view.wanted is not None and (
-                shared := shared_with_others(self.registry, mapping, port,
-                                             fresh=bool(result.deregister))):
+                shared := shared_with_others(self.registry, mapping, port, fresh=fresh)):
             return unchanged(result), [shared]
         return self._act(mapping, view, result, owned, ours=ours, port=port, now=now,
                          report=report, dry_run=dry_run)

@@ -240,6 +240,7 @@ class TagRegistry:
     def __init__(self, store: TagStore) -> None:
         self._store = store
         self._tags: dict[str, dict[str, str]] = {}
+        self._reads: dict[str, int] = {}
         self._lock = threading.Lock()
         # Two ports of one group save one set of tags: their saves take turns.
         self._saving: dict[str, threading.Lock] = {}
@@ -275,6 +276,8 @@ class TagRegistry:
         with self._lock:
             for arn in [a for a in self._tags if a not in arns]:
                 del self._tags[arn]
+            for arn in [a for a in self._reads if a not in arns]:
+                del self._reads[arn]
 
     def recall(self, arn: str, port: int, *, fresh: bool) -> Recalled:
         """The memory, read from tags on first use and whenever ``fresh`` is asked."""
@@ -292,7 +295,14 @@ class TagRegistry:
             cached = self._store.tags(arn)
             with self._lock:
                 self._tags[arn] = cached
+                self._reads[arn] = self._reads.get(arn, 0) + 1
         return cached
+
+    def reads(self, arn: str) -> int:
+        """How many times this process read the group's tags: a caller that saw the
+        count move since a moment knows the cache is at least that fresh."""
+        with self._lock:
+            return self._reads.get(arn, 0)
 
     def cached_owned(self, arn: str, port: int) -> Owned:
         """The ownership records as last read or written (none if never read)."""

@@ -182,8 +182,7 @@ class MappingCycle:
         """Plan (memory and ownership are read only when they matter), then act."""
         reads = self.registry.reads(mapping.target_group_arn)
         result, owned = self._plan(mapping, view, targets, port=port, now=now, report=report)
-        # Before a retirement the records must be this cycle's (read now unless planning
-        # just read them).
+        # Records read before a retirement are this cycle's (unless planning just read them).
         fresh = bool(result.deregister) and self.registry.reads(mapping.target_group_arn) == reads
         if owner_of(mapping) is None and view.wanted is not None and (
                 shared := shared_with_others(self.registry, mapping, port, fresh=fresh)):

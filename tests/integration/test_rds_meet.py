@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
+from test_rds import aurora  # noqa: F401  (the fixture: a three-member cluster)
 
 from conftest import registered
 from testlab.counting import CountingProvider
@@ -24,8 +24,6 @@ from tgsync.source.rds import RdsApi
 from tgsync.wiring import Sources
 
 ACCOUNT = "123456789012"
-MEMBERS = ("orders-0", "orders-1", "orders-2")
-IPS = {"orders-0": "10.0.1.10", "orders-1": "10.0.2.10", "orders-2": "10.0.3.10"}
 READER_ENDPOINT = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
 GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/0123456789abcdef"
 
@@ -50,23 +48,9 @@ def rds_proxy(moto: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     server.stop()
 
 
-@pytest.fixture
-def aurora(elbv2: Any, dns: Any) -> str:
-    """An aurora-postgresql cluster of three instances (orders-0 the writer); the DNS
-    server answers each instance endpoint. Returns the cluster (writer) endpoint."""
-    rds = boto3.client("rds", region_name=REGION)
-    made = rds.create_db_cluster(DBClusterIdentifier="orders", Engine="aurora-postgresql",
-                                 MasterUsername="app", MasterUserPassword="not-a-secret-1")
-    for name in MEMBERS:
-        instance = rds.create_db_instance(
-            DBInstanceIdentifier=name, DBClusterIdentifier="orders", Engine="aurora-postgresql",
-            DBInstanceClass="db.r6g.large")["DBInstance"]
-        dns.set(instance["Endpoint"]["Address"], a=[IPS[name]])
-    return str(made["DBCluster"]["Endpoint"])
-
 
 def test_a_throttled_rds_read_is_not_followed_every_interval(
-        aurora, elbv2, dns, proxy, rds_proxy, clock):
+        aurora, elbv2, dns, proxy, rds_proxy, clock):  # noqa: F811
     """Promise (controller.run, follow.py, issue 21 "calls are paced like ELB's"): "a
     mapping whose cycle failed at AWS (a read or write denied, throttled or unreachable)
     is not followed again in this invocation: retrying a throttled API every few seconds
@@ -76,7 +60,7 @@ def test_a_throttled_rds_read_is_not_followed_every_interval(
     whole follow window, even though it was steady before."""
     writer = create_target_group(elbv2, "orders-writer", port=5432, protocol="TCP")
     cfg = config.load({config.DNS_SERVERS: dns.address, config.MAPPINGS: json.dumps([
-        {"hostname": aurora, "target_group_arn": writer, "resolve": "rds"}])})
+        {"hostname": aurora.writer, "target_group_arn": writer, "resolve": "rds"}])})
     provider = CountingProvider(client_for_region=make_client)
     sources = Sources(provider, cfg.api_rate)
     sources.rds = RdsApi(pacer=unpaced, cycle=lambda: provider.deadline,

@@ -57,9 +57,9 @@ class Adoption:
             except ProviderError as exc:
                 logger.error("discovery failed: keeping the groups found before",
                              extra={"error": str(exc)})
-                failure = MappingReport("discovery", "", "", dry_run=dry_run).fail(
+                failure = MappingReport("discovery", "", "", dry_run=dry_run,
+                                        aws_failed=True).fail(
                     f"discovery failed, the groups found before are kept: {exc}")
-                failure.aws_failed = True
             else:
                 self._adopted(last, fresh)
                 self._last = last = fresh

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from tgsync.adoption import Adoption
 from tgsync.config import Config, InvalidMapping, MappingConfig
@@ -101,7 +102,6 @@ class Controller:
         dry = config.dry_run or bool(dry_run)
         deadline = Deadline(time_left, margin)
         self.provider.within(deadline)
-        self.cycle.deadline = deadline
         now = self._clock()
         mappings: Sequence[MappingConfig] = config.mappings
         found: list[MappingReport] = []
@@ -122,7 +122,7 @@ class Controller:
         # Clashes are judged among every mapping of the full cycle, follow-ups too: a
         # mapping refused there must not run alone in a follow-up and undo the other's.
         clashing = self._clashes(self._mappings)
-        self.cycle.sharers = self._sharers(self._mappings)
+        sharers = self._sharers(self._mappings)
         why = {self._mappings[i]: reason for i, reason in clashing.items()}
         refused = {i: why[m] for i, m in enumerate(mappings) if m in why}
         # Groups read longest ago first: a cold start spreads its first reads over as
@@ -138,7 +138,8 @@ class Controller:
                                      mapping.port, dry_run=dry).fail(refused[index])
             if deadline.bounded and not deadline.allows(MIN_CYCLE_SECONDS):
                 return self._out_of_time(mapping, now, dry)
-            return self.cycle.run(mapping, dry_run=dry, horizon=self._tick)
+            return self.cycle.run(mapping, dry_run=dry, horizon=self._tick, deadline=deadline,
+                                  sharers=sharers.get(mapping, ()))
 
         if len(mappings) <= 1 or config.concurrency <= 1:
             done = {i: one(i) for i in order}
@@ -168,8 +169,7 @@ class Controller:
                                mapping.port, dry_run=dry)
         last = self._read_at(mapping)
         if now - last <= max(self.config.resync_every, 0) or last == float("-inf"):
-            report.deferred = True  # read soon enough: the next cycle carries on
-            return report
+            return replace(report, deferred=True)  # read soon enough: the next one carries on
         return report.fail("skipped: the function was about to time out and this group was "
                            f"last read {now - last:.0f}s ago; raise the function's timeout, "
                            "TGSYNC_API_RATE or TGSYNC_CONCURRENCY")
@@ -206,16 +206,18 @@ class Controller:
         self.cycle.keep_only(arns)
 
     def _sharers(self, mappings: Sequence[MappingConfig]
-                 ) -> dict[tuple[str, int], list[MappingConfig]]:
-        """Owned mappings sharing a group and port (facts read only for such groups)."""
+                 ) -> dict[MappingConfig, tuple[MappingConfig, ...]]:
+        """For each owned mapping sharing a group and port, the others on them (facts
+        read only for such groups)."""
         owned = [m for m in mappings if m.retire == "owned"]
         shared = {arn for arn, n in Counter(m.target_group_arn for m in owned).items() if n > 1}
-        found: dict[tuple[str, int], list[MappingConfig]] = {}
+        by_port: dict[tuple[str, int], list[MappingConfig]] = {}
         for mapping in owned:
             if mapping.target_group_arn in shared:
-                found.setdefault((mapping.target_group_arn, self.cycle.port_of(mapping)),
-                                 []).append(mapping)
-        return found
+                by_port.setdefault((mapping.target_group_arn, self.cycle.port_of(mapping)),
+                                   []).append(mapping)
+        return {m: tuple(o for o in group if o is not m)
+                for group in by_port.values() for m in group}
 
     def _clashes(self, mappings: Sequence[MappingConfig]) -> dict[int, str]:
         """Mappings that share a target group and its effective port (see

@@ -345,3 +345,18 @@ def apply_policy(result: Plan, policy: Policy) -> Plan:
     owned = (None if result.owned is None else
              result.owned | {d.ip for d in result.deregister})
     return replace(result, decisions=decisions, memory=memory, retiring={}, owned=owned)
+
+
+def wait_instead(result: Plan, reasons: Mapping[str, str]) -> Plan:
+    """The plan with the decisions on the IPs of ``reasons`` turned into WAIT, each with
+    its reason: a change held or not done. A retirement held keeps its missing-since
+    record (counting goes on) and its ownership; a registration not done stays wanted."""
+    if not reasons:
+        return result
+    decisions = tuple(replace(d, action=Action.WAIT, reason=reasons[d.ip])
+                      if d.ip in reasons else d for d in result.decisions)
+    memory = {**result.memory,
+              **{ip: record for ip, record in result.retiring.items() if ip in reasons}}
+    retiring = {ip: record for ip, record in result.retiring.items() if ip not in reasons}
+    owned = None if result.owned is None else result.owned | set(reasons)
+    return replace(result, decisions=decisions, memory=memory, retiring=retiring, owned=owned)

@@ -34,8 +34,8 @@ IPs is recorded *before* RegisterTargets (a recorded IP that never got registere
 harmless: not on the group, nothing to retire, and dropped next cycle because it is
 neither registered nor in the answer), and dropped only *after* a successful
 DeregisterTargets (a crash in between leaves a retired IP recorded, dropped the same
-way). So no target of ours is ever unrecorded, and an IP whose record could not be
-written is not ours to retire: it is left alone until its record is written.
+way). An IP whose record could not be written is not registered (see
+:mod:`tgsync.apply`, which owns the write order), so no target of ours is ever unrecorded.
 
 **The tag room.** Ownership and memory share what the user's tags leave of ELB's 50,
 and ownership comes first: a memory tag is given up to make room for an ownership
@@ -95,7 +95,12 @@ class TagSpaceExhausted(ProviderError):
 
 
 class OwnershipNotRecorded(TagSpaceExhausted):
-    """Some IPs' ownership could not be recorded: they are not retired until it is."""
+    """Some IPs' ownership could not be recorded (``left_out``): they are not registered
+    until it is."""
+
+    def __init__(self, message: str, *, left_out: frozenset[str], **fields: str) -> None:
+        super().__init__(message, **fields)
+        self.left_out = left_out
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,10 +336,11 @@ class TagRegistry:
             left = ", ".join(sorted(todo.left_out))
             raise OwnershipNotRecorded(
                 f"target group {arn} has too few free tags (ELB allows {MAX_TAGS}) to record "
-                f"that tgsync registered {left}: they are registered but not retired until "
-                f"their ownership is recorded. Remove tags you do not need; tgsync's own are "
+                f"{left} as registered by tgsync, so they are not registered until their "
+                f"ownership can be recorded. Remove tags you do not need; tgsync's own are "
                 f"{OWNED_PREFIX}* and {TAG_PREFIX}* ({_tgsync_keys(after)}).",
-                operation="AddTags", target_group=arn, code="TooManyTags")
+                left_out=frozenset(todo.left_out), operation="AddTags", target_group=arn,
+                code="TooManyTags")
         return bool(todo.add or todo.remove)
 
     def save(self, arn: str, port: int, new: Mapping[str, MissingSince], *,

@@ -26,9 +26,10 @@ NAMESPACE = "tgsync"
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
 
 
-@dataclass
+@dataclass(frozen=True)
 class MappingReport:
-    """What one cycle saw and did for one mapping."""
+    """What one cycle saw and did for one mapping (built by the cycle from what its
+    stages returned; a value, never changed once made)."""
 
     label: str
     hostname: str
@@ -80,10 +81,8 @@ class MappingReport:
                        deregistered_ips=[*self.deregistered_ips, *later.deregistered_ips])
 
     def fail(self, error: str) -> MappingReport:
-        """Mark the mapping failed with ``error`` and return it."""
-        self.ok = False
-        self.error = error
-        return self
+        """This report, failed with ``error``."""
+        return replace(self, ok=False, error=error)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""

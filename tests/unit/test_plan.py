@@ -15,6 +15,7 @@ from tgsync.plan import (
     apply_policy,
     plan,
     required_absences,
+    wait_instead,
 )
 
 PORT = 443
@@ -380,3 +381,23 @@ def test_stale_after_zero_retires_a_healthy_target_at_once_and_says_why():
     assert gone.ip == "10.0.1.5"
     assert gone.reason == ("not in DNS though healthy: a consistent answer no longer holds "
                            "it (stale after 0: retired at once)")
+
+
+class TestWaitInstead:
+    """A change held or not done becomes a WAIT that keeps its memory and ownership."""
+
+    def test_a_held_retirement_keeps_counting_and_stays_owned(self):
+        target = Target("10.0.1.5", 443, "healthy")
+        result = plan(wanted=frozenset({"10.0.1.6"}), targets=[target], port=443, memory={},
+                      now=1000.0, stale_after=0, owned_by_me=frozenset({"10.0.1.5"}),
+                      owned_by_others={})
+        assert [d.ip for d in result.deregister] == ["10.0.1.5"]
+        held = wait_instead(result, {"10.0.1.5": "held"})
+        assert held.deregister == () and held.waiting
+        assert held.memory == result.retiring and held.retiring == {}
+        assert held.owned is not None and "10.0.1.5" in held.owned
+
+    def test_nothing_to_hold_is_the_same_plan(self):
+        result = plan(wanted=frozenset({"10.0.1.6"}), targets=[], port=443, memory={},
+                      now=1000.0, stale_after=0)
+        assert wait_instead(result, {}) is result

@@ -115,7 +115,7 @@ class Apply:
         # Retiring IPs stay recorded until they are deregistered (step 4 drops them).
         ips = result.owned | (mine & {d.ip for d in result.deregister})
         try:
-            self._registry.save_owned(rnd.arn, rnd.port, owner, ips)
+            self._registry.save_owned(rnd.arn, rnd.port, owner, ips, deadline=rnd.deadline)
         except OwnershipNotRecorded as exc:
             out.failed(exc)
             out.unrecorded = True
@@ -142,7 +142,7 @@ class Apply:
             return result
         try:
             rejections = self._provider.register(rnd.arn, [d.ip for d in result.register],
-                                                 rnd.port)
+                                                 rnd.port, deadline=rnd.deadline)
         except ProviderError as exc:
             out.failed(exc)
             out.register_failed = True
@@ -180,7 +180,8 @@ class Apply:
         if not result.deregister:
             return result
         try:
-            self._provider.deregister(rnd.arn, [ours[d.ip] for d in result.deregister])
+            self._provider.deregister(rnd.arn, [ours[d.ip] for d in result.deregister],
+                                      deadline=rnd.deadline)
         except ProviderError as exc:
             out.failed(exc)
             return wait_instead(result, {d.ip: f"{d.reason}; DeregisterTargets failed"
@@ -197,10 +198,12 @@ class Apply:
         owner, own_id = rnd.owner, owner_id(rnd.mapping.hostname)
         try:
             if owner is not None and result.owned is not None and not out.unrecorded:
-                self._registry.save_owned(rnd.arn, rnd.port, owner, result.owned)
+                self._registry.save_owned(rnd.arn, rnd.port, owner, result.owned,
+                                          deadline=rnd.deadline)
             elif (owner is None and rnd.view.wanted is not None
                   and self._registry.cached_owned(rnd.arn, rnd.port).mine(own_id)):
-                self._registry.save_owned(rnd.arn, rnd.port, own_id, frozenset())
+                self._registry.save_owned(rnd.arn, rnd.port, own_id, frozenset(),
+                                          deadline=rnd.deadline)
         except ProviderError as exc:
             out.failed(exc)
 
@@ -214,7 +217,8 @@ class Apply:
             return
         try:
             self._registry.save(rnd.arn, rnd.port, result.memory, now=rnd.now,
-                                planned=planned_on(wanted, ours, rnd.owner, planned.owned))
+                                planned=planned_on(wanted, ours, rnd.owner, planned.owned),
+                                deadline=rnd.deadline)
         except ProviderError as exc:
             out.failed(exc)
 

@@ -244,7 +244,7 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
 
         try:
             invocation = controller.run(time_left=cycle_ends, follow_within=until_tick,
-                                        sleep=stop.wait, stopping=stop.is_set, margin=0.0,
+                                        sleep=stop.wait, margin=0.0,
                                         on_cycle=show)
         except BrokenPipeError:  # the reader of our output went away: a clean stop
             _quiet_stdout()

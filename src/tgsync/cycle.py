@@ -59,18 +59,19 @@ class MappingCycle:
         for arn in [a for a in self._ports if a not in arns]:
             del self._ports[arn]
 
-    def port_of(self, mapping: MappingConfig) -> int:
+    def port_of(self, mapping: MappingConfig, deadline: Deadline = NONE) -> int:
         """The port a mapping keeps: its own, or its group's (0 if the group is unknown)."""
         if mapping.port:
             return mapping.port
         try:
-            return self.provider.facts(mapping.target_group_arn).port
+            return self.provider.facts(mapping.target_group_arn, deadline=deadline).port
         except ProviderError:
             return 0
 
-    def key_of(self, mapping: MappingConfig) -> str:
+    def key_of(self, mapping: MappingConfig, deadline: Deadline = NONE) -> str:
         """The mapping's key in the per-process records (may read the group's facts)."""
-        return key(mapping.target_group_arn, self.port_of(mapping), owner_of(mapping))
+        return key(mapping.target_group_arn, self.port_of(mapping, deadline),
+                   owner_of(mapping))
 
     def known_key(self, mapping: MappingConfig) -> str | None:
         """The mapping's key if its port is known without an AWS call (``None``: its
@@ -98,7 +99,7 @@ class MappingCycle:
               deadline: Deadline, sharers: Sequence[MappingConfig]) -> MappingReport:
         arn = mapping.target_group_arn
         try:
-            facts = self.provider.facts(arn)
+            facts = self.provider.facts(arn, deadline=deadline)
         except ProviderError as exc:
             return _aws_failure(report, exc, mapping)
         if facts.target_type != "ip":
@@ -126,7 +127,7 @@ class MappingCycle:
     def _observe_and_act(self, rnd: Round, mapping_key: str, report: MappingReport,
                          sharers: Sequence[MappingConfig]) -> MappingReport:
         """2. actual state, 3. plan, 4. apply, 5. report and remember."""
-        targets = self.provider.targets(rnd.arn)
+        targets = self.provider.targets(rnd.arn, deadline=rnd.deadline)
         self._memory.note_read(mapping_key, rnd.now)
         ours = {t.ip: t for t in targets if t.port == rnd.port}
         # Mappings sharing the group and port take turns from here to the last write.
@@ -160,7 +161,7 @@ class MappingCycle:
                  ) -> View:
         """Resolve and screen: the allowed IPs, or why resolution failed."""
         resolution = source_of(self._source_for, mapping.dns_servers, mapping.resolve).resolve(
-            mapping.hostname, facts.record_type, mapping.lookups, time_left=deadline.left())
+            mapping.hostname, facts.record_type, mapping.lookups, deadline=deadline)
         allowed, refused = screen(resolution.answers, mapping.allowed_cidrs,
                                   mapping.narrowed_cidrs)
         for refusal in refused:
@@ -173,7 +174,7 @@ class MappingCycle:
         view = View(None if failure else allowed, failure, refused=tuple(refused),
                     queries=resolution.queries, api_failed=resolution.api_failed,
                     record_type=facts.record_type,
-                    origin="RDS members" if mapping.resolve == "rds" else "DNS")
+                    origin="the RDS members" if mapping.resolve == "rds" else "DNS")
         if failure:
             return replace(view, out_of_time=resolution.out_of_time)
         if resolution.authoritative:  # complete and consistent: retire at once

@@ -21,7 +21,15 @@ from tgsync.config import MappingConfig
 from tgsync.guard import screen
 from tgsync.model import Target
 from tgsync.ownership import Owned, owner_id
-from tgsync.plan import MissingSince, Plan, apply_policy, plan, wait_instead
+from tgsync.plan import (
+    Answers,
+    MissingSince,
+    Ownership,
+    Plan,
+    apply_policy,
+    plan,
+    wait_instead,
+)
 from tgsync.registry import TagRegistry
 from tgsync.report import logger
 from tgsync.round import Round
@@ -57,7 +65,7 @@ class Planner:
         result = self._with_memory(rnd, targets, _plan(rnd, targets), fresh_records=False)
         # Records read before a retirement are this round's (unless planning just read them).
         fresh = bool(result.deregister) and self._registry.reads(rnd.arn) == reads
-        held = shared_with_others(self._registry, rnd.mapping, rnd.port, fresh=fresh)
+        held = shared_with_others(self._registry, rnd, fresh=fresh)
         if held is None:
             return Planned(result)
         return Planned(wait_instead(result, {d.ip: f"{d.reason}; held: tgsync:owned records "
@@ -68,11 +76,13 @@ class Planner:
                sharers: Sequence[MappingConfig]) -> Planned:
         """Owned mode: the records (afresh before a change), the sharers' answers."""
         owner = rnd.owner or ""  # set: the caller checked
-        owned = self._registry.recall_owned(rnd.arn, rnd.port, fresh=False)
+        owned = self._registry.recall_owned(rnd.arn, rnd.port, fresh=False,
+                                                 deadline=rnd.deadline)
         probe = _plan(rnd, targets, owned=owned)
         fresh = bool(probe.deregister or probe.owned != owned.mine(owner) or probe.waiting)
         if fresh:  # another process may have written the records since they were read
-            owned = self._registry.recall_owned(rnd.arn, rnd.port, fresh=True)
+            owned = self._registry.recall_owned(rnd.arn, rnd.port, fresh=True,
+                                                deadline=rnd.deadline)
         held: Mapping[str, frozenset[str]] = {}
         if probe.deregister:  # an IP moving to a sharer is not retired in between
             held = held_by_sharers(
@@ -92,7 +102,8 @@ class Planner:
         """The plan again with the memory, when there is any (read afresh when the plan
         waits on it and the tags were not just read)."""
         recalled = self._registry.recall(rnd.arn, rnd.port,
-                                         fresh=result.waiting and not fresh_records)
+                                         fresh=result.waiting and not fresh_records,
+                                         deadline=rnd.deadline)
         _warn_unreadable(rnd, recalled.unreadable)
         if not recalled.memory:
             return result
@@ -104,13 +115,13 @@ def _plan(rnd: Round, targets: Sequence[Target], memory: Mapping[str, MissingSin
           ) -> Plan:
     """The pure plan of the round, through the mapping's policy."""
     view, mapping, owner = rnd.view, rnd.mapping, rnd.owner
-    mine = others = None
+    ownership = None
     if owned is not None and owner is not None:
-        mine, others = owned.mine(owner), {**(held or {}), **owned.others(owner)}
+        ownership = Ownership(owned.mine(owner), {**(held or {}), **owned.others(owner)})
     return apply_policy(plan(
         wanted=view.wanted, targets=targets, port=rnd.port, memory=memory or {}, now=rnd.now,
-        stale_after=0 if view.authoritative else mapping.stale_after, answers=view.distinct,
-        largest_answer=view.largest, owned_by_me=mine, owned_by_others=others),
+        stale_after=0 if view.authoritative else mapping.stale_after,
+        answers=Answers(view.distinct, view.largest, view.origin), ownership=ownership),
         mapping.policy)
 
 
@@ -119,11 +130,11 @@ def _warn_unreadable(rnd: Round, tags: Sequence[str]) -> None:
         logger.warning("unreadable tag left alone", extra={"mapping": rnd.label, "tag": tag})
 
 
-def shared_with_others(registry: TagRegistry, mapping: MappingConfig, port: int, *,
-                       fresh: bool) -> str | None:
+def shared_with_others(registry: TagRegistry, rnd: Round, *, fresh: bool) -> str | None:
     """Why a ``retire=all`` mapping must hold its retirements: another owner's records on
     its port (``None``: there are none). ``fresh``: read the tags afresh."""
-    records = registry.recall_owned(mapping.target_group_arn, port, fresh=fresh)
+    mapping, port = rnd.mapping, rnd.port
+    records = registry.recall_owned(rnd.arn, port, fresh=fresh, deadline=rnd.deadline)
     sharers = sorted(set(records.by_owner) - {owner_id(mapping.hostname)})
     if not sharers:
         return None
@@ -144,7 +155,7 @@ def held_by_sharers(sharers: Sequence[MappingConfig], rnd: Round, leaving: set[s
     held: dict[str, set[str]] = {}
     for other in sharers:
         found = source(other).resolve(other.hostname, rnd.view.record_type, other.lookups,
-                                      time_left=rnd.deadline.left())
+                                      deadline=rnd.deadline)
         answers = (leaving if found.error else
                    set(screen(found.answers, other.allowed_cidrs, other.narrowed_cidrs)[0]))
         for ip in leaving & answers:

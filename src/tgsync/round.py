@@ -34,7 +34,7 @@ class View:
     queries: int = 0
     #: The failure was an AWS API call's (``resolve=rds``), not DNS's.
     api_failed: bool = False
-    #: Where the answer came from, in words (``DNS``, ``RDS members``).
+    #: Where the answer came from, in words (``DNS``, ``the RDS members``).
     origin: str = "DNS"
 
 

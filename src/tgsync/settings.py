@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tgsync.guard import DEFAULT_ALLOWED_CIDRS, IPNetwork, parse_networks
+from tgsync.model import Nameserver
 from tgsync.plan import Policy
-from tgsync.source import Nameserver
 
 # ----------------------------------------------------------------------------- parsers
 

@@ -28,6 +28,7 @@ from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault, FaultProxy
 from testlab.peers import REGION, create_target_group
 from tgsync import config, lambda_handler
+from tgsync.deadline import Deadline
 from tgsync.errors import SyncFailed
 from tgsync.pacing import TokenBucket
 from tgsync.source.rds import RdsApi, RdsError
@@ -167,8 +168,9 @@ def test_a_denied_rds_call_changes_nothing_and_fails_the_invocation_naming_it(
                                    TargetDBInstanceIdentifier="orders-1")
     rds_proxy.log.clear()
     rds_proxy.faults.append(Fault("denied", "DescribeDBInstances", times=10))
-    with pytest.raises(SyncFailed, match=r"rds:DescribeDBInstances was denied for cluster "
-                                         r"orders: add it to the function's role") as failed:
+    with pytest.raises(SyncFailed, match=r"DescribeDBInstances denied for cluster orders: "
+                                         r"allow rds:DescribeDBInstances in the function's "
+                                         r"IAM role") as failed:
         handler({}, None)
     assert [m["ok"] for m in failed.value.summary["mappings"]] == [False, False]
     assert serving(elbv2, writer) == {IPS["orders-0"]}
@@ -183,7 +185,8 @@ def test_a_throttled_rds_api_changes_nothing(handler, aurora, elbv2, groups, rds
     aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
                                    TargetDBInstanceIdentifier="orders-1")
     rds_proxy.faults.append(Fault("throttle", "DescribeDBClusters", times=10))
-    with pytest.raises(SyncFailed, match="rds:DescribeDBClusters for cluster orders throttled"):
+    with pytest.raises(SyncFailed, match=r"DescribeDBClusters throttled by RDS after 3 "
+                                         r"attempts \(cluster orders\)"):
         handler({}, None)
     assert serving(elbv2, writer) == {IPS["orders-0"]}
     assert rds_calls(rds_proxy).count("DescribeDBClusters") == 1 + 3  # bounded retries
@@ -207,8 +210,8 @@ def test_the_check_names_a_denied_rds_call(handler, rds_proxy):
     rds_proxy.faults.append(Fault("denied", "DescribeDBClusters", times=10))
     checks = rds_checks()
     assert len(checks) == 2
-    assert all(c.status == "FAIL" and "rds:DescribeDBClusters was denied for cluster orders"
-               in c.detail for c in checks), checks
+    assert all(c.status == "FAIL" and "DescribeDBClusters denied for cluster orders: allow "
+               "rds:DescribeDBClusters" in c.detail for c in checks), checks
 
 
 # --------------------------------------------------------------------------- stale_after=0
@@ -258,10 +261,11 @@ def test_a_hanging_rds_read_ends_within_the_time_that_is_left(aurora, rds_proxy)
     api = RdsApi(pacer=TokenBucket(rate=8))
     rds_proxy.faults.append(Fault("delay", "DescribeDBClusters", times=10, seconds=6.0))
     started = time.monotonic()
-    with pytest.raises(RdsError, match="rds:DescribeDBClusters failed for cluster orders"):
-        api.selection(parse_rds_endpoint(aurora.writer), 3.0)
+    with pytest.raises(RdsError, match="DescribeDBClusters failed for cluster orders"):
+        api.selection(parse_rds_endpoint(aurora.writer), Deadline.at(time.monotonic() + 3.0))
     assert time.monotonic() - started < 3.5
     rds_proxy.faults.clear()
     # With time enough, the same process reads the cluster.
-    assert [m for m, _ in api.selection(parse_rds_endpoint(aurora.writer), 30).members
+    assert [m for m, _ in api.selection(parse_rds_endpoint(aurora.writer),
+                                        Deadline(lambda: 30.0, margin=0)).members
             ] == ["orders-0"]

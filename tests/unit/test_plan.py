@@ -10,7 +10,9 @@ from tgsync.plan import (
     CONTINUITY_WINDOW_SECONDS,
     LIVE_NODE_MISS_RISK,
     Action,
+    Answers,
     MissingSince,
+    Ownership,
     Policy,
     apply_policy,
     plan,
@@ -23,9 +25,11 @@ NOW = 1_000_000.0
 STALE = 180.0
 
 
-def run(wanted, targets, memory=None, now=NOW, stale_after=STALE, **view):
+def run(wanted, targets, memory=None, now=NOW, stale_after=STALE, answers=1,
+        largest_answer=None, **owned):
     return plan(wanted=None if wanted is None else frozenset(wanted), targets=targets,
-                port=PORT, memory=memory or {}, now=now, stale_after=stale_after, **view)
+                port=PORT, memory=memory or {}, now=now, stale_after=stale_after,
+                answers=Answers(answers, largest_answer), **owned)
 
 
 def t(ip, state="healthy", port=PORT, reason=None):
@@ -301,9 +305,8 @@ class TestOwnedMode:
     """retire=owned: the rules apply only to what the mapping alone registered."""
 
     def owned(self, wanted, targets, mine=(), others=None, memory=None, **view):
-        return run(wanted, targets, memory, owned_by_me=frozenset(mine),
-                   owned_by_others={ip: frozenset(o) for ip, o in (others or {}).items()},
-                   **view)
+        return run(wanted, targets, memory, ownership=Ownership(
+            frozenset(mine), {ip: frozenset(o) for ip, o in (others or {}).items()}), **view)
 
     @pytest.mark.parametrize("state", ["healthy", "unhealthy", "unused", "unavailable",
                                        "initial", "draining", "unhealthy.draining"])
@@ -389,8 +392,8 @@ class TestWaitInstead:
     def test_a_held_retirement_keeps_counting_and_stays_owned(self):
         target = Target("10.0.1.5", 443, "healthy")
         result = plan(wanted=frozenset({"10.0.1.6"}), targets=[target], port=443, memory={},
-                      now=1000.0, stale_after=0, owned_by_me=frozenset({"10.0.1.5"}),
-                      owned_by_others={})
+                      now=1000.0, stale_after=0,
+                      ownership=Ownership(frozenset({"10.0.1.5"})))
         assert [d.ip for d in result.deregister] == ["10.0.1.5"]
         held = wait_instead(result, {"10.0.1.5": "held"})
         assert held.deregister == () and held.waiting

@@ -12,7 +12,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tgsync import config
-from tgsync.provider.elbv2 import Elbv2Provider
+from tgsync.aws import Aws
+from tgsync.deadline import NONE, Deadline
 from tgsync.source import Nameserver, Resolution, source_of
 from tgsync.source.rds import RdsApi, RdsError, RdsSource, select_members
 from tgsync.source.rds_endpoint import parse_rds_endpoint
@@ -158,13 +159,13 @@ class FakeRds:
 
 
 class Cycle:
-    """Stands for the provider's deadline: a new object each cycle."""
+    """The deadline the controller makes for each cycle: a new one each cycle."""
 
     def __init__(self) -> None:
-        self.token = object()
+        self.token = Deadline(lambda: 30.0, margin=0)
 
     def next(self) -> None:
-        self.token = object()
+        self.token = Deadline(lambda: 30.0, margin=0)
 
 
 @pytest.fixture
@@ -179,57 +180,57 @@ def cycle():
 
 @pytest.fixture
 def api(rds, cycle):
-    return RdsApi(client_for_region=lambda region: rds, cycle=lambda: cycle.token,
-                  sleep=lambda _s: None)
+    return RdsApi(client_for_region=lambda region: rds, sleep=lambda _s: None)
 
 
 def test_a_writer_and_a_reader_group_of_one_cluster_cost_one_read_per_cycle(api, rds, cycle):
-    assert [m for m, _ in api.selection(endpoint(WRITER), 30).members] == ["orders-0"]
-    assert [m for m, _ in api.selection(endpoint(READER), 30).members] == ["orders-1",
+    assert [m for m, _ in api.selection(endpoint(WRITER), cycle.token).members] == ["orders-0"]
+    assert [m for m, _ in api.selection(endpoint(READER), cycle.token).members] == ["orders-1",
                                                                           "orders-2"]
     assert rds.calls == ["DescribeDBClusters", "DescribeDBInstances"]
     rds.writer = "orders-1"  # a failover: the next cycle reads again and sees it
     cycle.next()
-    assert [m for m, _ in api.selection(endpoint(WRITER), 30).members] == ["orders-1"]
+    assert [m for m, _ in api.selection(endpoint(WRITER), cycle.token).members] == ["orders-1"]
     assert rds.calls == ["DescribeDBClusters", "DescribeDBInstances"] * 2
 
 
-def test_a_custom_endpoint_reads_its_members_then_its_cluster(api, rds):
-    assert [m for m, _ in api.selection(endpoint(CUSTOM), 30).members] == ["orders-2"]
+def test_a_custom_endpoint_reads_its_members_then_its_cluster(api, rds, cycle):
+    assert [m for m, _ in api.selection(endpoint(CUSTOM), cycle.token).members] == ["orders-2"]
     assert rds.calls == ["DescribeDBClusterEndpoints", "DescribeDBClusters",
                          "DescribeDBInstances"]
 
 
-def test_a_denied_read_names_the_call_and_the_permission_once_per_cycle(api, rds):
+def test_a_denied_read_names_the_call_and_the_permission_once_per_cycle(api, rds, cycle):
     rds.fail["DescribeDBInstances"] = client_error("AccessDenied", "DescribeDBInstances", 403)
     for hostname in (WRITER, READER):
-        with pytest.raises(RdsError, match=r"rds:DescribeDBInstances was denied for cluster "
-                                           r"orders: add it to the function's role"):
-            api.selection(endpoint(hostname), 30)
+        with pytest.raises(RdsError, match=r"DescribeDBInstances denied for cluster orders: "
+                                           r"allow rds:DescribeDBInstances in the function's"):
+            api.selection(endpoint(hostname), cycle.token)
     assert rds.calls == ["DescribeDBClusters", "DescribeDBInstances"]  # not retried
 
 
-def test_a_throttled_read_is_retried_a_bounded_number_of_times(api, rds):
+def test_a_throttled_read_is_retried_a_bounded_number_of_times(api, rds, cycle):
     rds.fail["DescribeDBClusters"] = client_error("Throttling", "DescribeDBClusters")
-    with pytest.raises(RdsError, match="rds:DescribeDBClusters for cluster orders throttled"):
-        api.selection(endpoint(WRITER), 30)
+    with pytest.raises(RdsError, match=r"DescribeDBClusters throttled by RDS after 3 attempts "
+                                       r"\(cluster orders\)"):
+        api.selection(endpoint(WRITER), cycle.token)
     assert rds.calls == ["DescribeDBClusters"] * 3
 
 
 def test_an_unreachable_endpoint_and_a_missing_cluster_are_explained(api, rds, cycle):
     rds.fail["DescribeDBClusters"] = EndpointConnectionError(endpoint_url="https://rds")
     with pytest.raises(RdsError, match="is the rds endpoint of eu-west-1 reachable"):
-        api.selection(endpoint(WRITER), 30)
+        api.selection(endpoint(WRITER), cycle.token)
     cycle.next()
     rds.fail["DescribeDBClusters"] = client_error("DBClusterNotFoundFault", "DescribeDBClusters",
                                                   404)
     with pytest.raises(RdsError, match="cluster orders not found in eu-west-1"):
-        api.selection(endpoint(WRITER), 30)
+        api.selection(endpoint(WRITER), cycle.token)
 
 
 def test_no_call_is_made_with_less_than_a_second_left(api, rds):
     with pytest.raises(RdsError) as caught:
-        api.selection(endpoint(WRITER), 0.5)
+        api.selection(endpoint(WRITER), Deadline(lambda: 0.5, margin=0))
     assert caught.value.out_of_time
     assert rds.calls == []
 
@@ -244,7 +245,7 @@ class FakeDns:
         self.asked: list[tuple[str, str, int]] = []
 
     def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                time_left: float = float("inf")) -> Resolution:
+                deadline: Deadline = NONE) -> Resolution:
         self.asked.append((hostname, record_type, lookups))
         if hostname == self.failing:
             return Resolution(queries=1, error=f"NXDOMAIN: {hostname} does not exist")
@@ -256,7 +257,7 @@ ADDRESSES = {f"orders-{i}.{SUFFIX}": f"10.0.{i}.10" for i in range(3)}
 
 def test_the_source_resolves_each_member_s_instance_endpoint_and_is_authoritative(api):
     dns = FakeDns(ADDRESSES)
-    found = RdsSource(api, dns).resolve(READER, "A", 3, time_left=30)
+    found = RdsSource(api, dns).resolve(READER, "A", 3)
     assert found.error is None
     assert found.answers == {"10.0.1.10", "10.0.2.10"}
     assert found.authoritative
@@ -265,15 +266,15 @@ def test_the_source_resolves_each_member_s_instance_endpoint_and_is_authoritativ
 
 def test_a_member_whose_endpoint_does_not_resolve_fails_the_resolution(api):
     found = RdsSource(api, FakeDns(ADDRESSES, failing=f"orders-2.{SUFFIX}")).resolve(
-        READER, "A", 1, time_left=30)
+        READER, "A", 1)
     assert found.error is not None and "instance orders-2" in found.error
     assert not found.authoritative
 
 
 def test_a_failed_read_fails_the_resolution_naming_the_call(api, rds):
     rds.fail["DescribeDBClusters"] = client_error("AccessDeniedException", "DescribeDBClusters")
-    found = RdsSource(api, FakeDns(ADDRESSES)).resolve(WRITER, "A", 1, time_left=30)
-    assert found.error is not None and found.error.startswith("rds:DescribeDBClusters was denied")
+    found = RdsSource(api, FakeDns(ADDRESSES)).resolve(WRITER, "A", 1)
+    assert found.error is not None and found.error.startswith("DescribeDBClusters denied")
 
 
 def test_an_instance_endpoint_given_to_the_source_is_refused_without_a_call(api, rds):
@@ -314,7 +315,7 @@ def test_the_single_mapping_with_resolve_rds_is_checked_too():
 
 def test_a_process_has_one_rds_api_and_plain_source_callables_keep_serving_dns():
     servers = (Nameserver("127.0.0.1", 5353),)
-    sources = Sources(Elbv2Provider(), api_rate=8)
+    sources = Sources(Aws())
     assert isinstance(source_of(sources, servers, "dns"), DnsSource)
     one, other = source_of(sources, servers, "rds"), source_of(sources, (), "rds")
     assert isinstance(one, RdsSource) and isinstance(other, RdsSource)

@@ -7,22 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tgsync.deadline import NONE, Deadline
+from tgsync.model import Nameserver
 from tgsync.source.rds_endpoint import Role, parse_rds_endpoint
 
 __all__ = ["Nameserver", "Resolution", "Source", "SourceFor", "rds_problem", "source_of",
            "stale_problem"]
-
-
-@dataclass(frozen=True, slots=True)
-class Nameserver:
-    """A DNS server to ask: an IP literal and a port."""
-
-    address: str
-    port: int = 53
-
-    def __str__(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +47,9 @@ class Source(Protocol):
     """Resolves a hostname to the addresses a target group should hold."""
 
     def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                time_left: float = float("inf")) -> Resolution:
-        """Ask ``lookups`` times at most, within ``time_left`` seconds; unite the
-        answers; never raise for DNS faults."""
+                deadline: Deadline = NONE) -> Resolution:
+        """Ask ``lookups`` times at most, each query within the time ``deadline`` leaves;
+        unite the answers; never raise for DNS faults."""
         ...
 
 

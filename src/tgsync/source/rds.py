@@ -13,66 +13,48 @@ Cost: per cycle and cluster, one ``DescribeDBClusters`` and one ``DescribeDBInst
 (filtered by ``db-cluster-id``), however many mappings name the cluster, plus one
 ``DescribeDBClusterEndpoints`` per custom endpoint; then one DNS query per member.
 
-Calls are paced, retried and given the time that is left as the ELB provider's (see
-:mod:`tgsync.provider.elbv2`); endpoint and credentials come from boto3's standard
-settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_RDS``), the region from the hostname.
+Calls go through the one AWS call path (:mod:`tgsync.aws`: paced, retried, given the time
+that is left); endpoint and credentials come from boto3's standard settings
+(``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_RDS``), the region from the hostname.
 A failed call changes nothing: the resolution carries an error naming the call and the
 permission.
 """
 
 from __future__ import annotations
 
-import math
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore import xform_name
-from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-
-from tgsync.errors import NO_TIME_LEFT
+from tgsync.aws import Aws, Service, boto_config
+from tgsync.deadline import NONE, Deadline
+from tgsync.errors import AwsError
 from tgsync.pacing import Pacer, unpaced
-from tgsync.provider.errors import (
-    TOTAL_MAX_ATTEMPTS,
-    error_code,
-    error_message,
-    is_access_denied,
-    is_throttled,
-    retried,
-)
 from tgsync.report import logger
 from tgsync.source import Resolution, Source, rds_problem
 from tgsync.source.rds_endpoint import RdsEndpoint, Role, parse_rds_endpoint
 
 #: Every RDS operation the source calls (all reads): the role allows exactly these.
 OPERATIONS = ("DescribeDBClusters", "DescribeDBInstances", "DescribeDBClusterEndpoints")
-CONNECT_TIMEOUT_SECONDS = 2
-READ_TIMEOUT_SECONDS = 5
-ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
-MAX_BACKOFF_SECONDS = 2.0
-#: The shortest attempt worth making: with less time left, the call is not made.
-MIN_ATTEMPT_SECONDS = 1.0
-_NOT_FOUND = frozenset({"DBClusterNotFoundFault", "DBClusterEndpointNotFoundFault",
-                        "DBInstanceNotFound", "DBInstanceNotFoundFault"})
+__all__ = ["OPERATIONS", "RDS", "RdsApi", "RdsError", "RdsSource", "Selection", "boto_config",
+           "select_members"]
 
 
-class RdsError(Exception):
-    """An RDS call failed or was not made; the message names the call and the fix."""
+class RdsError(AwsError):
+    """An RDS call failed or was not made, or the cluster does not give what the
+    endpoint names; the message names the call and the fix."""
 
-    def __init__(self, message: str, *, operation: str = "", code: str = "") -> None:
-        self.operation = operation
-        self.code = code
-        super().__init__(message)
+    def __init__(self, message: str, **fields: str) -> None:
+        super().__init__(message, **{"service": "rds", **fields})
 
-    @property
-    def out_of_time(self) -> bool:
-        """Not called: too little time was left before the invocation's deadline."""
-        return self.code == NO_TIME_LEFT
+
+#: RDS as the one AWS call path knows it.
+RDS = Service("rds", "rds", "RDS", OPERATIONS, not_found=frozenset({
+    "DBClusterNotFoundFault", "DBClusterEndpointNotFoundFault", "DBInstanceNotFound",
+    "DBInstanceNotFoundFault"}), error=RdsError,
+    not_found_hint="deleted, renamed, or in another account or region?")
 
 
 # --------------------------------------------------------------------------- selection
@@ -158,56 +140,45 @@ def _address(ident: str, by_id: Mapping[str, Mapping[str, Any]], cluster: str) -
 # --------------------------------------------------------------------------- the API
 
 
-def boto_config(*, connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-                read_timeout: float = READ_TIMEOUT_SECONDS) -> BotoConfig:
-    """The botocore settings of every RDS client: one attempt (tgsync retries itself,
-    within the deadline)."""
-    return BotoConfig(retries={"mode": "standard", "total_max_attempts": 1},
-                      connect_timeout=connect_timeout, read_timeout=read_timeout,
-                      user_agent_extra="tgsync")
-
-
-def make_client(region: str, **timeouts: float) -> Any:
-    """An RDS client for ``region``, endpoint and credentials the standard boto3 way."""
-    return boto3.session.Session().client("rds", region_name=region,
-                                          config=boto_config(**timeouts))
-
-
 class RdsApi:
-    """The RDS reads, one client per region, paced by ``pacer``, each result kept for
-    the cycle that ``cycle()`` names (a new value: a new cycle, read again), so the
-    mappings of one cluster cost one read per cycle. Thread-safe: concurrent mappings of
-    one cluster wait for one call."""
+    """The RDS reads through the one AWS call path, each result kept for the cycle whose
+    deadline asked for it (the controller makes one deadline per cycle: a new deadline,
+    a new read), so the mappings of one cluster cost one read per cycle. Thread-safe:
+    concurrent mappings of one cluster wait for one call.
 
-    def __init__(self, client_for_region: Callable[[str], Any] = make_client,
-                 pacer: Pacer = unpaced, *, cycle: Callable[[], object] = object,
-                 sleep: Callable[[float], object] = time.sleep) -> None:
-        self._client_for_region = client_for_region
-        self._pacer = pacer
-        self._cycle = cycle
-        self._sleep = sleep
-        self._clients: dict[tuple[str, float], Any] = {}
+    Without ``aws``, one is made from ``client_for_region`` (a test's client) and
+    ``pacer``."""
+
+    def __init__(self, aws: Aws | None = None, *,
+                 client_for_region: Callable[[str], Any] | None = None,
+                 pacer: Pacer = unpaced, sleep: Callable[[float], object] = time.sleep,
+                 cycle: object = None) -> None:
+        del cycle  # the cycle is the deadline each call passes
+        if aws is None:
+            made = client_for_region
+            aws = Aws(pacers={RDS.name: pacer}, sleep=sleep,
+                      client_for=None if made is None else (lambda _s, region, _c: made(region)))
+        self.aws = aws
         self._lock = threading.Lock()
         self._token: object = None
         self._kept: dict[tuple[str, ...], tuple[bool, Any]] = {}
         self._locks: dict[tuple[str, ...], threading.Lock] = {}
 
-    def selection(self, endpoint: RdsEndpoint, time_left: float) -> Selection:
+    def selection(self, endpoint: RdsEndpoint, deadline: Deadline = NONE) -> Selection:
         """The members ``endpoint`` stands for now; raises :class:`RdsError`."""
-        ends = time.monotonic() + time_left
         custom = None
         cluster_id = endpoint.identifier
         if endpoint.role is Role.CUSTOM:
-            custom = self._custom(endpoint, ends)
+            custom = self._custom(endpoint, deadline)
             cluster_id = str(custom.get("DBClusterIdentifier", ""))
-        cluster, instances = self._cluster(endpoint.region, cluster_id, ends)
+        cluster, instances = self._cluster(endpoint.region, cluster_id, deadline)
         return select_members(endpoint, cluster, instances, custom)
 
-    def _cluster(self, region: str, ident: str, ends: float
+    def _cluster(self, region: str, ident: str, deadline: Deadline
                  ) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
         def read() -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
             about = f"cluster {ident}"
-            found = self._call(region, "DescribeDBClusters", about, ends,
+            found = self._call(region, "DescribeDBClusters", about, deadline,
                                DBClusterIdentifier=ident).get("DBClusters", [])
             if not found:
                 raise RdsError(f"DescribeDBClusters: cluster {ident} not found in {region}",
@@ -215,7 +186,7 @@ class RdsApi:
             instances: list[Mapping[str, Any]] = []
             marker: str | None = None
             while True:  # 100 to a page by default: a cluster has at most 16 members
-                page = self._call(region, "DescribeDBInstances", about, ends, Filters=[
+                page = self._call(region, "DescribeDBInstances", about, deadline, Filters=[
                     {"Name": "db-cluster-id", "Values": [ident]}],
                     **({"Marker": marker} if marker else {}))
                 instances.extend(page.get("DBInstances", []))
@@ -223,13 +194,13 @@ class RdsApi:
                 if not marker:
                     return found[0], instances
         result: tuple[Mapping[str, Any], list[Mapping[str, Any]]] = self._once(
-            ("cluster", region, ident), read)
+            ("cluster", region, ident), deadline, read)
         return result
 
-    def _custom(self, endpoint: RdsEndpoint, ends: float) -> Mapping[str, Any]:
+    def _custom(self, endpoint: RdsEndpoint, deadline: Deadline) -> Mapping[str, Any]:
         def read() -> Mapping[str, Any]:
             found = self._call(endpoint.region, "DescribeDBClusterEndpoints",
-                               f"custom endpoint {endpoint.identifier}", ends,
+                               f"custom endpoint {endpoint.identifier}", deadline,
                                DBClusterEndpointIdentifier=endpoint.identifier
                                ).get("DBClusterEndpoints", [])
             if not found:
@@ -240,15 +211,14 @@ class RdsApi:
             first: Mapping[str, Any] = found[0]
             return first
         result: Mapping[str, Any] = self._once(
-            ("custom", endpoint.region, endpoint.identifier), read)
+            ("custom", endpoint.region, endpoint.identifier), deadline, read)
         return result
 
-    def _once(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
+    def _once(self, key: tuple[str, ...], cycle: object, read: Callable[[], Any]) -> Any:
         """``read()``'s result (or its error) for this cycle: the first caller reads."""
         with self._lock:
-            token = self._cycle()
-            if token is not self._token:
-                self._token, self._kept, self._locks = token, {}, {}
+            if cycle is not self._token:
+                self._token, self._kept, self._locks = cycle, {}, {}
             kept = self._kept  # this cycle's: a read that outlives it lands nowhere else
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -262,76 +232,11 @@ class RdsApi:
             raise value
         return value
 
-    def _call(self, region: str, operation: str, about: str, ends: float,
+    def _call(self, region: str, operation: str, about: str, deadline: Deadline,
               **params: Any) -> Any:
-        """One call, paced, retried within the deadline, its failure an RdsError."""
-        for attempt in range(1, TOTAL_MAX_ATTEMPTS + 1):
-            if not self._pacer.acquire(within=ends - time.monotonic() - MIN_ATTEMPT_SECONDS):
-                raise _no_time(operation, about, ends)
-            client = self._client_within(region, operation, about, ends)
-            try:
-                return getattr(client, xform_name(operation))(**params)
-            except (ClientError, BotoCoreError) as exc:
-                backoff = random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt))  # noqa: S311
-                if (attempt == TOTAL_MAX_ATTEMPTS or not retried(exc)
-                        or ends - time.monotonic() < backoff + MIN_ATTEMPT_SECONDS):
-                    raise explain(operation, about, region, exc) from exc
-            self._sleep(backoff)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _client_within(self, region: str, operation: str, about: str, ends: float) -> Any:
-        """The region's client, or one whose timeouts end before the deadline."""
-        left = ends - time.monotonic()
-        if left < MIN_ATTEMPT_SECONDS:
-            raise _no_time(operation, about, ends)
-        budget = math.inf if left >= ATTEMPT_SECONDS else math.floor(left * 2) / 2
-        with self._lock:
-            if (region, budget) not in self._clients:
-                if budget == math.inf:
-                    self._clients[(region, budget)] = self._client_for_region(region)
-                else:
-                    usual = self._clients.get((region, math.inf)) or self._client_for_region(
-                        region)
-                    connect = min(float(CONNECT_TIMEOUT_SECONDS), budget / 3)
-                    self._clients[(region, budget)] = boto3.session.Session().client(
-                        "rds", region_name=usual.meta.region_name,
-                        endpoint_url=usual.meta.endpoint_url,
-                        config=usual.meta.config.merge(BotoConfig(
-                            connect_timeout=connect, read_timeout=budget - connect)))
-            return self._clients[(region, budget)]
-
-
-def _no_time(operation: str, about: str, ends: float) -> RdsError:
-    return RdsError(f"{operation} for {about} not attempted: "
-                    f"{max(ends - time.monotonic(), 0):.1f}s left before the invocation's "
-                    "deadline; the next invocation carries on", operation=operation,
-                    code=NO_TIME_LEFT)
-
-
-def explain(operation: str, about: str, region: str, exc: Exception) -> RdsError:
-    """A botocore failure of an RDS read in words: the call, what about, and the fix."""
-    if isinstance(exc, ClientError):
-        code, message = error_code(exc), error_message(exc)
-        if is_access_denied(exc):
-            text = (f"rds:{operation} was denied for {about}: add it to the function's role "
-                    f"({message})")
-        elif is_throttled(exc):
-            text = (f"rds:{operation} for {about} throttled by RDS after "
-                    f"{TOTAL_MAX_ATTEMPTS} attempts; look for other heavy RDS API callers")
-        elif code in _NOT_FOUND:
-            text = (f"rds:{operation}: {about} not found in {region} (deleted, renamed, or in "
-                    f"another account?) ({message})")
-        else:
-            text = f"rds:{operation} failed for {about}: {code}: {message}"
-        return RdsError(text, operation=operation, code=code)
-    if isinstance(exc, NoCredentialsError):
-        return RdsError(f"rds:{operation}: no AWS credentials were found", operation=operation,
-                        code="NoCredentials")
-    if isinstance(exc, NoRegionError):  # pragma: no cover - the region is the hostname's
-        return RdsError(f"rds:{operation}: no AWS region", operation=operation, code="NoRegion")
-    return RdsError(f"rds:{operation} failed for {about}: {exc}; is the rds endpoint of "
-                    f"{region} reachable (VPC interface endpoint with private DNS, security "
-                    "group on 443)?", operation=operation)
+        """One call through the one AWS call path."""
+        return self.aws.call(RDS, operation, region=region, about=about, deadline=deadline,
+                             **params)
 
 
 # --------------------------------------------------------------------------- the source
@@ -346,16 +251,15 @@ class RdsSource:
         self._dns = dns
 
     def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                time_left: float = float("inf")) -> Resolution:
+                deadline: Deadline = NONE) -> Resolution:
         """The addresses of the members ``hostname`` stands for; never raises for RDS
         or DNS faults. ``lookups`` is not used: each instance endpoint has one address."""
         del lookups
         endpoint = parse_rds_endpoint(hostname)
         if endpoint is None or not endpoint.names_cluster:  # a discovered group's tags
             return Resolution(error=rds_problem(hostname, "rds"))
-        ends = time.monotonic() + time_left
         try:
-            selection = self.api.selection(endpoint, time_left)
+            selection = self.api.selection(endpoint, deadline)
         except RdsError as exc:
             return Resolution(error=str(exc), out_of_time=exc.out_of_time,
                               api_failed=bool(exc.operation) and not exc.out_of_time)
@@ -365,8 +269,7 @@ class RdsSource:
         answers: set[str] = set()
         queries = 0
         for ident, address in selection.members:
-            found = self._dns.resolve(address, record_type, 1,
-                                      time_left=ends - time.monotonic())
+            found = self._dns.resolve(address, record_type, 1, deadline=deadline)
             queries += found.queries
             if found.error:
                 return Resolution(frozenset(answers), queries,

@@ -2,7 +2,7 @@
 for what moves, stopping in time.
 
 The work lives in rooms of its own: one mapping's cycle in :mod:`tgsync.cycle`, the
-per-process records in :mod:`tgsync.memory`, discovery's adoption in
+per-process records in :mod:`tgsync.process_state`, discovery's adoption in
 :mod:`tgsync.adoption`, the follow rules in :mod:`tgsync.follow`. Settings reach the
 controller once, at construction.
 """
@@ -23,8 +23,8 @@ from tgsync.deadline import MARGIN_SECONDS, Deadline
 from tgsync.errors import ProviderError
 from tgsync.events import Trigger
 from tgsync.follow import room_for_another
-from tgsync.memory import Memory
 from tgsync.ownership import clashes, may_share
+from tgsync.process_state import ProcessState
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
 from tgsync.report import CycleReport, InvocationReport, MappingReport, logger
@@ -45,7 +45,7 @@ DEFAULT_TICK_SECONDS = 60.0
 
 class Controller:
     """Runs invocations over one configuration. Keep one per process: its adapters and
-    its :class:`~tgsync.memory.Memory` cache per cold start."""
+    its :class:`~tgsync.process_state.ProcessState` cache per cold start."""
 
     def __init__(
         self,
@@ -55,15 +55,15 @@ class Controller:
         *,
         config: Config,
         clock: Callable[[], float] = time.time,
-        memory: Memory | None = None,
+        state: ProcessState | None = None,
     ) -> None:
         self.provider = provider
         self.registry = registry
         self.source_for = source_for
         self.config = config
-        self.memory = memory or Memory()
+        self.state = state or ProcessState()
         self._clock = clock
-        self.cycle = MappingCycle(provider, registry, source_for, self.memory, clock,
+        self.cycle = MappingCycle(provider, registry, source_for, self.state, clock,
                                   resync_every=config.resync_every)
         self.adoption = (Adoption(provider, registry, config.discovery, self.cycle.port_of)
                          if config.discovery is not None else None)
@@ -75,7 +75,7 @@ class Controller:
         """A controller for ``config`` over the same adapters and records (the same
         process, configured anew)."""
         return Controller(self.provider, self.registry, self.source_for, config=config,
-                          clock=self._clock, memory=self.memory)
+                          clock=self._clock, state=self.state)
 
     def sync_mapping(self, mapping: MappingConfig, *, dry_run: bool = False) -> MappingReport:
         """One cycle for one mapping; never raises for DNS or AWS faults."""
@@ -187,7 +187,7 @@ class Controller:
     def _read_at(self, mapping: MappingConfig) -> float:
         """When this process last read the mapping's group (``-inf``: never)."""
         known = self.cycle.known_key(mapping)
-        return self.memory.read_at(known) if known else float("-inf")
+        return self.state.read_at(known) if known else float("-inf")
 
     def _not_explicit(self, discovered: Sequence[MappingConfig], deadline: Deadline
                       ) -> list[MappingConfig]:
@@ -211,7 +211,7 @@ class Controller:
     def _prune(self, mappings: Sequence[MappingConfig]) -> None:
         """Forget what is cached about groups and mappings no longer kept."""
         arns = {m.target_group_arn for m in mappings}
-        self.memory.keep_only({k for m in mappings if (k := self.cycle.known_key(m))}, arns)
+        self.state.keep_only({k for m in mappings if (k := self.cycle.known_key(m))}, arns)
         self.provider.keep_only(arns)
         self.registry.keep_only(arns)
         self.cycle.keep_only(arns)
@@ -319,7 +319,7 @@ class Controller:
         """Keys of the mappings of the last full cycle within their follow window (no
         AWS call: a mapping whose group was never read has no motion anyway)."""
         keys = [k for m in self._mappings if (k := self.cycle.known_key(m))]
-        return self.memory.moving(keys, self._clock(), self.config.follow_for)
+        return self.state.moving(keys, self._clock(), self.config.follow_for)
 
     def _announce(self, trigger: Trigger, deadline: Deadline) -> list[str]:
         """Mark the mappings an event's domain, cluster or instance serves as moving (a
@@ -329,7 +329,7 @@ class Controller:
         for mapping in self._mappings:
             if any(subject.serves(mapping.hostname, mapping.target_group_arn)
                    for subject in trigger.subjects):
-                self.memory.announce(self.cycle.key_of(mapping, deadline), now,
+                self.state.announce(self.cycle.key_of(mapping, deadline), now,
                                      self.config.follow_for)
                 labels.append(mapping.label)
         logger.info("event announced a change", extra={

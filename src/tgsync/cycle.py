@@ -26,10 +26,10 @@ from tgsync.deadline import NONE, Deadline
 from tgsync.errors import ProviderError
 from tgsync.follow import is_pending
 from tgsync.guard import screen
-from tgsync.memory import Memory, key
 from tgsync.model import Target, TargetGroupFacts
 from tgsync.ownership import owner_of
 from tgsync.planning import Planner
+from tgsync.process_state import ProcessState, key
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
 from tgsync.report import MappingReport, logger
@@ -42,12 +42,12 @@ class MappingCycle:
     """Runs one mapping's cycle against the injected adapters."""
 
     def __init__(self, provider: Provider, registry: TagRegistry,
-                 source_for: Callable[[tuple[Nameserver, ...]], Source], memory: Memory,
+                 source_for: Callable[[tuple[Nameserver, ...]], Source], state: ProcessState,
                  clock: Callable[[], float], *, resync_every: float) -> None:
         self.provider = provider
         self.registry = registry
         self._source_for = source_for
-        self._memory = memory
+        self._state = state
         self._clock = clock
         self._resync_every = resync_every
         self._plan = Planner(registry, source_for)
@@ -105,7 +105,7 @@ class MappingCycle:
         if facts.target_type != "ip":
             return report.fail(f"target group {facts.name} has target type "
                                f"{facts.target_type!r}; tgsync needs a target group of type ip")
-        check_alb(self._memory, mapping, facts)
+        check_alb(self._state, mapping, facts)
         self._ports[arn] = facts.port
         port = mapping.port or facts.port
         view = self._desired(mapping, facts, deadline)  # 1. desired state
@@ -114,7 +114,7 @@ class MappingCycle:
             return replace(report, deferred=True, lookup_failed=False, lookup_error=None)
         rnd = Round(mapping, port, self._clock(), deadline, report.dry_run, view)
         mapping_key = key(arn, port, rnd.owner)
-        if not rnd.dry_run and self._memory.may_skip(mapping_key, view.wanted, rnd.now,
+        if not rnd.dry_run and self._state.may_skip(mapping_key, view.wanted, rnd.now,
                                                      horizon):
             report = replace(report, read_skipped=True)  # settled, same answer: trust it
             self._note_motion(mapping_key, report, rnd.now)
@@ -128,7 +128,7 @@ class MappingCycle:
                          sharers: Sequence[MappingConfig]) -> MappingReport:
         """2. actual state, 3. plan, 4. apply, 5. report and remember."""
         targets = self.provider.targets(rnd.arn, deadline=rnd.deadline)
-        self._memory.note_read(mapping_key, rnd.now)
+        self._state.note_read(mapping_key, rnd.now)
         ours = {t.ip: t for t in targets if t.port == rnd.port}
         # Mappings sharing the group and port take turns from here to the last write.
         with self.registry.turn(rnd.arn, rnd.port) if rnd.owner else nullcontext():
@@ -145,7 +145,7 @@ class MappingCycle:
         if problems:
             report = report.fail("; ".join(problems))
         settled = not problems and not rnd.dry_run and is_settled(applied.plan, ours.values())
-        self._memory.note_settled(mapping_key, rnd.view.wanted if settled else None, rnd.now,
+        self._state.note_settled(mapping_key, rnd.view.wanted if settled else None, rnd.now,
                                   self._resync_every)
         if not rnd.dry_run:
             self._note_motion(mapping_key, report, rnd.now)
@@ -153,7 +153,7 @@ class MappingCycle:
 
     def _note_motion(self, mapping_key: str, report: MappingReport, now: float) -> None:
         """Update the mapping's follow record (see :mod:`tgsync.follow`) after a cycle."""
-        self._memory.note_motion(
+        self._state.note_motion(
             mapping_key, changed=bool(report.registered_ips or report.deregistered_ips),
             pending=is_pending(report.decisions, report.lookup_failed), now=now)
 
@@ -216,9 +216,9 @@ def _aws_failure(report: MappingReport, exc: ProviderError, mapping: MappingConf
     return report.fail(str(exc))
 
 
-def check_alb(memory: Memory, mapping: MappingConfig, facts: TargetGroupFacts) -> None:
+def check_alb(state: ProcessState, mapping: MappingConfig, facts: TargetGroupFacts) -> None:
     """Warn once per process when the group is not attached to ``AlbId``."""
-    if not mapping.alb_id or not memory.first_check_of(facts.arn):
+    if not mapping.alb_id or not state.first_check_of(facts.arn):
         return
     attached = facts.load_balancer_arns
     names = {load_balancer_name(arn) for arn in attached}

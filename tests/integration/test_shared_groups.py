@@ -207,10 +207,10 @@ def test_a_steady_owned_group_with_a_foreign_target_settles(
     controller.run_once()
     controller.run_once()
     key = f"{target_group}:443:{owner_id(HOSTNAME)}"
-    assert controller.memory.settled(key) is not None
+    assert controller.state.settled(key) is not None
     # Halfway to the (staggered) due time: the next cycle, a tick as long later, is
     # still not after it, so the read may be skipped whatever the stagger is.
-    clock.now += (controller.memory.settled(key).due - clock.now) / 2
+    clock.now += (controller.state.settled(key).due - clock.now) / 2
     report = controller.run_once().mappings[0]
     assert report.read_skipped and report.ok
 

@@ -82,7 +82,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
                "tgsync.provider.elbv2", "tgsync.source.resolver", "tgsync.source.rds"}),
     # the stages of a cycle, and what a process keeps
-    frozenset({"tgsync.registry", "tgsync.memory", "tgsync.round", "tgsync.planning",
+    frozenset({"tgsync.registry", "tgsync.process_state", "tgsync.round", "tgsync.planning",
                "tgsync.apply", "tgsync.cycle", "tgsync.adoption", "tgsync.preflight"}),
     frozenset({"tgsync.controller"}),
     # entry points and wiring

@@ -195,6 +195,9 @@ def test_the_role_has_no_managed_policy_and_writes_only_its_own_logs(five_lines)
             assert any(":network-interface/*" in json.dumps(r) for r in resources)
     create = json.dumps(ec2_actions["ec2:CreateNetworkInterface"]["Resource"])
     assert create.count(":subnet/") == 2 and create.count(":security-group/") == 1
+    manage = ec2_actions["ec2:DeleteNetworkInterface"]  # in the function's subnets only
+    assert list(manage["Condition"]) == ["ArnLike"]
+    assert json.dumps(manage["Condition"]["ArnLike"]["ec2:Subnet"]).count(":subnet/") == 2
 
 
 def health_query(namespace: str, where: str) -> str:

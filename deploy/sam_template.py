@@ -41,9 +41,9 @@ _REPLACEMENTS = (
      'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'),
     ("      - Label: { default: Function }\n"
      "        Parameters: [CodeBucket, CodeBucketPrefix, CodeKey, CodeObjectVersion, "
-     "Architecture,",
+     "CodeSigningConfigArn, Architecture,",
      "      - Label: { default: Function }\n"
-     "        Parameters: [Architecture,"),
+     "        Parameters: [CodeSigningConfigArn, Architecture,"),
     ("  CodeBucket:\n"
      "    Type: String\n"
      "    Default: \"\"\n"

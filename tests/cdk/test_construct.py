@@ -804,3 +804,14 @@ def test_the_construct_and_the_stack_take_the_same_event_source_arns(arn):
     pattern = stack["Parameters"]["EventSourceArns"]["AllowedPattern"]
     in_stack = bool(arn) and re.fullmatch(pattern, arn) is not None
     assert in_stack is bool(DOMAIN_ARN.match(arn) or RDS_ARN.match(arn)), arn
+
+
+CSC = "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+
+
+def test_code_signing_config_arn_is_the_function_s_code_signing_config(code):
+    template, _, _ = synth(code, code_signing_config_arn=CSC)
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert function["CodeSigningConfigArn"] == CSC
+    (plain,) = of_type(synth(code)[0], "AWS::Lambda::Function")
+    assert "CodeSigningConfigArn" not in plain  # off unless asked for

@@ -35,8 +35,8 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "EventSourceArns", "SubnetIds",
     "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "VpcId", "CodeBucket",
-    "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "Architecture",
-    "MemorySize",
+    "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "CodeSigningConfigArn",
+    "Architecture", "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
     "AlarmTopicArn", "HealthAlarmFilter"}
 #: What the SAM template drops (sam build packages src/ itself).
@@ -749,3 +749,14 @@ def test_the_aurora_example_does_not_claim_the_cluster_arn_scopes_the_reads() ->
     description = load(AURORA)["Parameters"]["ClusterArn"]["Description"]
     assert "scopes" not in description
     assert "every cluster" in description
+
+
+def test_code_signing_config_arn_is_the_function_s_when_given_and_off_when_empty(
+        template: dict[str, Any]) -> None:
+    csc = f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:csc-0123456789abcdef0"
+    function = resource(template, "Function")["Properties"]
+    on = Stack(template, CodeSigningConfigArn=csc).resolve(function)
+    assert on["CodeSigningConfigArn"] == csc
+    assert "CodeSigningConfigArn" not in Stack(template).resolve(function)
+    assert _matches(template, "CodeSigningConfigArn", csc)
+    assert not _matches(template, "CodeSigningConfigArn", "csc-0123456789abcdef0")

@@ -132,7 +132,7 @@ deploy: $(STAMP)
 	@test -n "$(BUCKET)" || { echo "make deploy: set BUCKET=<an S3 bucket in your region>"; exit 2; }
 	$(BIN)/python deploy/deploy.py --bucket $(BUCKET) --stack-name $(STACK) --arch $(ARCH) \
 	  --template $(TEMPLATE) $(if $(PARAMS),--parameters-file $(PARAMS)) \
-	  $(if $(ALLOW_DIRTY),--allow-dirty)
+	  $(if $(ALLOW_DIRTY),--allow-dirty) $(if $(SIGNING_PROFILE),--signing-profile $(SIGNING_PROFILE))
 
 # Across an organisation (docs/stacksets.md): make stackset STACKSET=tgsync
 # BUCKET_PREFIX=my-artifacts OUS=ou-abcd-11111111[,...] REGIONS=eu-west-1,ap-northeast-1

@@ -18,7 +18,10 @@ used. After the deployment the stack's template and each nested stack's
 report the zip's SHA-256 as its ``CodeSha256``, or the deployment is reported as failed.
 
 A zip built from uncommitted edits of tgsync's tracked files matches no commit: it is
-refused unless ``--allow-dirty``.
+refused unless ``--allow-dirty``. With ``--signing-profile`` the uploaded zip is signed
+by AWS Signer, and the signed object (checked to hold the same files) is what the stack
+deploys, by its version; after the deployment a function with a code signing
+configuration must run signed code (:func:`tgsync.preflight.code_signing`).
 
 Exit codes: 0 deployed (or nothing to change), 1 the stack failed or does not run what
 was built here, 2 bad input or missing credentials, region or bucket.
@@ -29,11 +32,15 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import io
 import json
 import os
 import re
 import sys
+import time
 import urllib.parse
+import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +51,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import package  # the sibling script, importable wherever deploy.py is run from
+
+from tgsync.preflight import FAIL, code_signing
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TEMPLATE = HERE / "tgsync.yaml"
@@ -271,6 +280,9 @@ def deploy(args: argparse.Namespace) -> int:
                     code, owner)
     print(_stored(args.bucket, stored, code))
     print(f"zip sha256 {hashlib.sha256(code).hexdigest()}  CodeSha256 {checksum(code)}")
+    if args.signing_profile:
+        stored, code = sign(session, s3, args.bucket, (stored, code), owner=owner,
+                            profile=args.signing_profile)
     parameters.update(CodeBucket=args.bucket, CodeKey=stored.key)
     parameters[VERSION_PARAMETER] = pinned(args.bucket, stored)
     parameters.setdefault("Architecture", args.arch)
@@ -316,6 +328,48 @@ def deploy(args: argparse.Namespace) -> int:
                                                                         args.stack_name)
 
 
+def sign(session: boto3.session.Session, s3: Any, bucket: str, unsigned: tuple[Stored, bytes],
+         *, owner: str, profile: str) -> tuple[Stored, bytes]:
+    """Have AWS Signer sign the uploaded zip with ``profile``: the signed object, pinned
+    by its version, once it is known to hold exactly the zip built here."""
+    stored, code = unsigned
+    signer = session.client("signer")
+    job = signer.start_signing_job(
+        source={"s3": {"bucketName": bucket, "key": stored.key,
+                       "version": pinned(bucket, stored)}},
+        destination={"s3": {"bucketName": bucket, "prefix": f"{PREFIX}/signed/"}},
+        profileName=profile, clientRequestToken=uuid.uuid4().hex)["jobId"]
+    described = signer.describe_signing_job(jobId=job)
+    for _ in range(120):  # Signer's jobs take seconds
+        if described["status"] != "InProgress":
+            break
+        time.sleep(5)
+        described = signer.describe_signing_job(jobId=job)
+    if described["status"] != "Succeeded":
+        raise DeployError(f"signing job {job} (profile {profile}): {described['status']} "
+                          f"{described.get('statusReason', '')}".rstrip())
+    key = described["signedObject"]["s3"]["key"]
+    got = s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=owner)
+    body = got["Body"].read()
+    signed = Stored(key, got.get("VersionId"), replaced=False)
+    if zip_entries(body) != zip_entries(code):
+        raise DeployError(f"SIGNED OBJECT MISMATCH: s3://{bucket}/{key} (signing job {job}) "
+                          "does not hold the zip built here; nothing was deployed. Find who "
+                          "can write to the bucket, then deploy again.")
+    print(f"signed by {profile} (job {job}): s3://{bucket}/{key} "
+          f"(version {pinned(bucket, signed)}), the zip built here")
+    return signed, body
+
+
+def zip_entries(body: bytes) -> dict[str, bytes]:
+    """A zip's files and their bytes (a signature aside, what Lambda unpacks)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            return {name: archive.read(name) for name in archive.namelist()}
+    except zipfile.BadZipFile:
+        return {}
+
+
 def refuse_uncommitted(allowed: bool) -> None:
     """Refuse (unless ``allowed``, then warn) a zip built from uncommitted edits."""
     edited = package.uncommitted()
@@ -359,9 +413,21 @@ def stack_functions(cloudformation: Any, stack: str) -> list[str]:
 
 
 def _verified(session: boto3.session.Session, stack: str, built: Built) -> int:
-    """0 when the stack runs the templates and the zip built here; 1, loudly, if not."""
+    """0 when the stack runs the templates and the zip built here, signed where its
+    function has a code signing configuration; 1, loudly, if not."""
     return _templates_verified(session.client("cloudformation"), stack, built) or \
-        _code_verified(session, stack, built.code)
+        _code_verified(session, stack, built.code) or _signing_verified(session, stack)
+
+
+def _signing_verified(session: boto3.session.Session, stack: str) -> int:
+    """The preflight's code signing check of each function, made from here: 1 when one
+    has a code signing configuration and runs unsigned code."""
+    lambda_ = session.client("lambda")
+    checks = [code_signing(lambda_, name)
+              for name in stack_functions(session.client("cloudformation"), stack)]
+    for check in checks:
+        print(check.line(), file=sys.stderr if check.status == FAIL else sys.stdout)
+    return 1 if any(check.status == FAIL for check in checks) else 0
 
 
 def deployed_template(cloudformation: Any, stack: str) -> str:
@@ -466,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-dirty", action="store_true",
                         help="build the zip from uncommitted edits of tgsync's tracked "
                              "files (it then matches no commit); refused otherwise")
+    parser.add_argument("--signing-profile", default=None, metavar="NAME",
+                        help="an AWS Signer profile (platform AWSLambda-SHA384-ECDSA): the "
+                             "zip is signed with it and the signed object deployed")
     args = parser.parse_args(argv)
     return exit_code("deploy", lambda: deploy(args))
 

@@ -26,11 +26,18 @@ depends on it:
   reference, ParameterOverrides: "A list of stack set parameters whose values you want
   to override in the selected stack instances"; a parameter left out keeps "the value
   specified in the stack set".
+- AWS Signer's signing jobs, and the signing fields Lambda reports for signed code
+  (below, with their sources).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import ipaddress
+import json
+import uuid
+import zipfile
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,6 +47,8 @@ from moto.cloudformation import parsing, responses
 from moto.cloudformation import utils as cfn_utils
 from moto.cloudformation.exceptions import ValidationError
 from moto.s3.models import s3_backends
+from moto.signer import responses as signer_responses
+from moto.signer import urls as signer_urls
 
 
 def _object(account_id: str, partition: str, bucket: str, key: str, version: str) -> Any:
@@ -75,16 +84,19 @@ _original_set_function_code = awslambda.LambdaFunction._set_function_code
 
 
 def _set_function_code(self: awslambda.LambdaFunction, updated_spec: dict[str, Any]) -> None:
-    """moto's code setting, then the object at ``S3ObjectVersion`` when one is named."""
+    """moto's code setting, then the object at ``S3ObjectVersion`` when one is named,
+    and the signing job's fields when the code is a signed object."""
     _original_set_function_code(self, updated_spec)
     version = updated_spec.get("S3ObjectVersion")
     if not version or "S3Bucket" not in updated_spec:
+        _signing_of(self)
         return
     found = _object(self.account_id, self.partition, updated_spec["S3Bucket"],
                     updated_spec["S3Key"], version)
     self.code_bytes, self.code_size, self.code_sha_256, self.code_digest = (
         awslambda._s3_content(found))
     self.code["S3ObjectVersion"] = version
+    _signing_of(self)
 
 
 awslambda.LambdaFunction._set_function_code = _set_function_code  # type: ignore[method-assign]
@@ -153,3 +165,59 @@ def _create_stack_instances(self: cloudformation.StackSet, accounts: list[str],
 
 
 cloudformation.StackSet.create_stack_instances = _create_stack_instances  # type: ignore[method-assign]
+
+
+# AWS Signer's signing jobs and Lambda's view of signed code (moto has signing profiles
+# only). Source: the AWS Signer API reference, StartSigningJob (source: an S3 object
+# and its version; destination: a bucket and a key prefix; profileName) and
+# DescribeSigningJob (status, signedObject's bucket and key, profileVersion,
+# jobId); the Lambda API reference, FunctionConfiguration: "SigningProfileVersionArn:
+# The ARN of the signing profile version", "SigningJobArn: The ARN of the signing
+# job", set when the deployed code was signed. The signature itself is a stand-in:
+# the signed zip holds the same entries and a comment naming the job, and this
+# server remembers which bytes each job signed.
+_SIGNED: dict[str, tuple[str, str]] = {}
+_JOBS: dict[str, dict[str, Any]] = {}
+
+
+def _signed_zip(body: bytes, job: str) -> bytes:
+    buffer = io.BytesIO(body)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.comment = f"signed by AWS Signer job {job} (test lab)".encode()
+    return buffer.getvalue()
+
+
+def _start_signing_job(self: signer_responses.SignerResponse) -> str:
+    request = json.loads(self.body)
+    source, destination = request["source"]["s3"], request["destination"]["s3"]
+    profile = self.signer_backend.get_signing_profile(profile_name=request["profileName"])
+    s3 = s3_backends[self.current_account][self.partition]
+    found = s3.get_object(source["bucketName"], source["key"], version_id=source["version"])
+    job = str(uuid.uuid4())
+    signed = _signed_zip(found.value, job)  # type: ignore[union-attr]
+    key = f"{destination.get('prefix', '')}{job}.zip"
+    s3.put_object(destination["bucketName"], key, signed)
+    job_arn = (f"arn:{self.partition}:signer:{self.region}:{self.current_account}:"
+               f"/signing-jobs/{job}")
+    _SIGNED[hashlib.sha256(signed).hexdigest()] = (profile.profile_version_arn, job_arn)
+    _JOBS[job] = {"jobId": job, "status": "Succeeded", "profileName": profile.name,
+                  "profileVersion": profile.profile_version, "jobOwner": self.current_account,
+                  "signedObject": {"s3": {"bucketName": destination["bucketName"], "key": key}}}
+    return json.dumps({"jobId": job, "jobOwner": self.current_account})
+
+
+def _describe_signing_job(self: signer_responses.SignerResponse) -> str:
+    return json.dumps(_JOBS[self.path.rstrip("/").rsplit("/", 1)[-1]])
+
+
+signer_responses.SignerResponse.start_signing_job = _start_signing_job  # type: ignore[attr-defined]
+signer_responses.SignerResponse.describe_signing_job = _describe_signing_job  # type: ignore[attr-defined]
+signer_urls.url_paths["{0}/signing-jobs$"] = signer_responses.SignerResponse.dispatch
+signer_urls.url_paths["{0}/signing-jobs/(?P<job_id>[^/]+)$"] = (
+    signer_responses.SignerResponse.dispatch)
+
+
+def _signing_of(function: awslambda.LambdaFunction) -> None:
+    """The function's signing fields, as Lambda sets them for the code it deployed."""
+    function.signing_profile_version_arn, function.signing_job_arn = _SIGNED.get(
+        function.code_digest, (None, None))

@@ -446,3 +446,50 @@ def test_a_dependency_whose_hash_is_not_in_the_lock_is_refused(tmp_path):
     with pytest.raises(subprocess.CalledProcessError):
         bundle.build("arm64", tmp_path / "out.zip", [pin], lock=lock)
     assert not (tmp_path / "out.zip").exists()
+
+
+# ------------------------------------------------------------------ code signing
+
+CSC = "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+
+
+def test_a_signed_zip_is_deployed_by_its_version_and_reported_signed(
+        network, target_group, deployer, capsys):
+    module, code = deployer
+    profile = boto3.client("signer", region_name=REGION).put_signing_profile(
+        profileName="tgsync_release", platformId="AWSLambda-SHA384-ECDSA")
+    assert run_deploy(module, network, target_group, "--signing-profile", "tgsync_release",
+                      "-p", f"CodeSigningConfigArn={CSC}") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    parameters = stack_parameters()
+    assert parameters["CodeKey"].startswith("tgsync/signed/")
+    assert parameters["CodeObjectVersion"] == newest_version(parameters["CodeKey"])
+    assert "signed by tgsync_release (job " in out
+    name = boto3.client("lambda", region_name=REGION).list_functions()["Functions"][0][
+        "FunctionName"]
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    assert lambda_.get_function_code_signing_config(FunctionName=name)[
+        "CodeSigningConfigArn"] == CSC
+    config = lambda_.get_function_configuration(FunctionName=name)
+    assert config["SigningProfileVersionArn"] == profile["profileVersionArn"]
+    assert config["CodeSha256"] != module.checksum(code)  # the signed zip: same files
+    assert module.zip_entries(small_zip("ours")) == module.zip_entries(
+        boto3.client("s3", region_name=REGION).get_object(
+            Bucket=BUCKET, Key=parameters["CodeKey"])["Body"].read())
+    assert f"OK         code signing of {name}: signed by {profile['profileVersionArn']}" in out
+
+
+def test_unsigned_code_under_a_code_signing_config_fails_the_deploy(
+        network, target_group, deployer, capsys):
+    module, _ = deployer
+    assert run_deploy(module, network, target_group, "-p", f"CodeSigningConfigArn={CSC}") == 1
+    err = capsys.readouterr().err
+    assert f"{CSC} is set, but the code is not signed" in err
+    assert "make deploy SIGNING_PROFILE=" in err
+
+
+def test_without_a_code_signing_config_the_deploy_says_signing_is_off(
+        network, target_group, deployer, capsys):
+    module, _ = deployer
+    assert run_deploy(module, network, target_group) == 0
+    assert "off: no code signing configuration" in capsys.readouterr().out

@@ -317,7 +317,7 @@ def test_the_release_attests_the_provenance_of_every_file_it_publishes():
 
 def test_the_build_lock_pins_every_tool_with_hashes():
     lock = (REPO / "deploy" / "build-requirements.lock").read_text()
-    heads = [line for line in lock.splitlines() if line and not line[0] in " #"]
+    heads = [line for line in lock.splitlines() if line and line[0] not in " #"]
     entries = re.findall(r"^([A-Za-z0-9._-]+)==\S+ \\\n((?:    .*\n)+)", lock, re.MULTILINE)
     assert len(entries) == len(heads), "every line of the lock is a hashed pin"
     for name, options in entries:

@@ -190,15 +190,7 @@ class HostnameTargetSync(Construct):
             code_signing_config=None if code_signing_config_arn is None else
             lambda_.CodeSigningConfig.from_code_signing_config_arn(
                 self, "CodeSigningConfig", code_signing_config_arn))
-        skips = {
-            "CKV_AWS_116": "No dead-letter queue: a missed one-minute tick has no value "
-                           "later; the next tick converges, and errors raise the Errors alarm.",
-            "CKV_AWS_173": "The environment holds configuration only (hostnames, ARNs), no "
-                           "secrets; the default AWS-managed key encrypts it at rest."}
-        if code_signing_config_arn is None:
-            skips["CKV_AWS_272"] = ("Code signing is optional: code_signing_config_arn "
-                                    "turns it on (docs: Deploying, code signing).")
-        skip_checks(self.function, skips)
+        skip_checks(self.function, function_skips(signed=code_signing_config_arn is not None))
         skip_checks(self.log_group, {
             "CKV_AWS_158": "CloudWatch Logs encrypts every log group at rest; the logs hold "
                            "IPs and ARNs, no secrets."})
@@ -268,6 +260,19 @@ class HostnameTargetSync(Construct):
     def _health_query(self, namespace: str) -> str:
         """The no-healthy-target alarm's query, once every mapping is known."""
         return health_query(namespace, self._mappings, self._discover, self._health_filter)
+
+
+def function_skips(*, signed: bool) -> dict[str, str]:
+    """The checkov checks the function skips, each with its reason."""
+    skips = {
+        "CKV_AWS_116": "No dead-letter queue: a missed one-minute tick has no value later; "
+                       "the next tick converges, and errors raise the Errors alarm.",
+        "CKV_AWS_173": "The environment holds configuration only (hostnames, ARNs), no "
+                       "secrets; the default AWS-managed key encrypts it at rest."}
+    if not signed:
+        skips["CKV_AWS_272"] = ("Code signing is optional: code_signing_config_arn turns "
+                                "it on (docs: Deploying, code signing).")
+    return skips
 
 
 def built_code(arch: lambda_.Architecture) -> lambda_.Code:

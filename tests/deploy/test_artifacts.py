@@ -493,3 +493,15 @@ def test_without_a_code_signing_config_the_deploy_says_signing_is_off(
     module, _ = deployer
     assert run_deploy(module, network, target_group) == 0
     assert "off: no code signing configuration" in capsys.readouterr().out
+
+
+def test_make_package_warns_of_uncommitted_edits_and_of_another_pip(deployer, monkeypatch):
+    module, _ = deployer
+    package = module.package
+    monkeypatch.setattr(package, "uncommitted", lambda root=None: ["src/tgsync/cycle.py"])
+    monkeypatch.setattr(package.importlib.metadata, "version", lambda name: "1.0")
+    warnings = package.tool_warnings()
+    assert warnings[0].startswith("WARNING: uncommitted edits of src/tgsync/cycle.py")
+    assert f"pip 1.0 installs the dependencies; the release uses pip {package.locked_pip()}" \
+        in warnings[1]
+    assert package.locked_pip()  # the lock pins pip

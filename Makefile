@@ -7,8 +7,8 @@ STAMP  := $(VENV)/.installed-test
 # Every target that is not a file is phony (a stray folder named like one, such as
 # deploy/, must not make it "up to date").
 .PHONY: help install check test lint unit soak demo demo-aurora bench bench-update package deploy stackset \
-        check-templates sam-template cdk-synth mutate clean lock constraints docs docs-serve \
-        actionlint release
+        check-templates sam-template cdk-synth mutate clean lock build-lock constraints docs \
+        docs-serve actionlint release
 
 help:
 	@echo "make check            lint, types, workflows, unit and property tests, a short stateful run (under a minute)"
@@ -22,9 +22,10 @@ help:
 	@echo "make bench-update     the same, rewriting the tracked benchmarks/results.md"
 	@echo "make mutate           mutation testing of plan.py, guard.py, registry.py and follow.py (mutmut)"
 	@echo "make package          build the Lambda zip from git-tracked source and the hashed lock (ARCH=arm64|x86_64)"
-	@echo "make deploy           build, upload, deploy and verify the function's code: BUCKET=... [STACK=...] [PARAMS=...]"
+	@echo "make deploy           build, upload, deploy and verify templates and code: BUCKET=... [STACK=...] [PARAMS=...] [ALLOW_DIRTY=1]"
 	@echo "make stackset         a service-managed StackSet across OUs and regions: STACKSET=... BUCKET_PREFIX=... OUS=... REGIONS=... [PARAMS=...]"
 	@echo "make lock             rewrite src/tgsync/requirements.lock (hashes) from src/requirements.txt"
+	@echo "make build-lock       rewrite deploy/build-requirements.lock (the release's build tools, hashed)"
 	@echo "make constraints      rewrite constraints/dev.txt with the newest test, lint and CDK tools"
 	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates (and the CDK app's)"
 	@echo "make sam-template     regenerate deploy/sam/template.yaml from deploy/tgsync.yaml"
@@ -97,6 +98,19 @@ package: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/python deploy/package.py --lock
 
+# The release's build tools (pip, setuptools, build, twine and theirs), each file's
+# SHA-256 from PyPI: after changing a pin in deploy/build-requirements.in. pip-tools
+# runs in a throwaway virtualenv. The release installs the lock with --require-hashes.
+BUILD_LOCK_VENV := build/build-lock-venv
+build-lock:
+	rm -rf $(BUILD_LOCK_VENV)
+	$(PYTHON) -m venv $(BUILD_LOCK_VENV)
+	$(BUILD_LOCK_VENV)/bin/python -m pip install --quiet pip-tools
+	cd deploy && ../$(BUILD_LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --output-file build-requirements.lock build-requirements.in
+	rm -rf $(BUILD_LOCK_VENV)
+
 # Upgrading the test, lint and CDK tools on purpose: a clean virtualenv with the newest
 # versions the extras allow, frozen into constraints/dev.txt (its comment header kept).
 # Run make test on the result before committing it.
@@ -117,7 +131,8 @@ TEMPLATE ?= deploy/tgsync.yaml
 deploy: $(STAMP)
 	@test -n "$(BUCKET)" || { echo "make deploy: set BUCKET=<an S3 bucket in your region>"; exit 2; }
 	$(BIN)/python deploy/deploy.py --bucket $(BUCKET) --stack-name $(STACK) --arch $(ARCH) \
-	  --template $(TEMPLATE) $(if $(PARAMS),--parameters-file $(PARAMS))
+	  --template $(TEMPLATE) $(if $(PARAMS),--parameters-file $(PARAMS)) \
+	  $(if $(ALLOW_DIRTY),--allow-dirty) $(if $(SIGNING_PROFILE),--signing-profile $(SIGNING_PROFILE))
 
 # Across an organisation (docs/stacksets.md): make stackset STACKSET=tgsync
 # BUCKET_PREFIX=my-artifacts OUS=ou-abcd-11111111[,...] REGIONS=eu-west-1,ap-northeast-1
@@ -131,7 +146,8 @@ stackset: $(STAMP)
 	$(BIN)/python deploy/stackset.py --stack-set-name $(STACKSET) --bucket-prefix $(BUCKET_PREFIX) \
 	  --ous $(OUS) --regions $(REGIONS) --arch $(ARCH) \
 	  $(if $(PARAMS),--parameters-file $(PARAMS)) \
-	  $(if $(REGION_PARAMS),--region-parameters-file $(REGION_PARAMS)) $(STACKSET_ARGS)
+	  $(if $(REGION_PARAMS),--region-parameters-file $(REGION_PARAMS)) \
+	  $(if $(ALLOW_DIRTY),--allow-dirty) $(STACKSET_ARGS)
 
 # Template checks, each tool in its own virtual environment (they pin their own boto3).
 TOOLS ?= .tools

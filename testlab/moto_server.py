@@ -53,6 +53,9 @@ Rules moto lacks, each as strict as ELB where a promise of tgsync depends on it:
 - EventBridge's TestEventPattern answers ``Result`` (moto answers nothing), with the
   matcher moto itself routes PutEvents with. Source: the TestEventPattern API
   reference (EventPattern, Event; Result).
+
+What the deployment tests need of CloudFormation, Lambda and StackSets (object versions,
+code signing, ``Fn::Cidr``, parameter overrides) is taught in :mod:`testlab.moto_deploy`.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ from moto.elbv2.exceptions import ELBClientError, TooManyTagsError, ValidationEr
 from moto.events import responses as events_responses
 from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+import testlab.moto_deploy  # noqa: F401 - CloudFormation, Lambda and StackSets as AWS documents them
 
 _control_path: Path | None = None
 _lock = threading.Lock()

@@ -26,12 +26,19 @@ Writes are checked only with requests that change nothing a sync relies on:
 Where no such request exists (an empty group, no free tag), the permission is reported
 UNVERIFIED, plainly, rather than risking a change. The checks end before the
 invocation's deadline: groups not reached are named in one line.
+
+:func:`code_signing` (whether a function with a code signing configuration runs
+signed code) is made from outside the function, by ``make deploy`` after every
+deployment: see its docstring for why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from tgsync.arn import load_balancer_name
 from tgsync.aws import ATTEMPT_SECONDS
@@ -293,3 +300,35 @@ def _rds_failure(error: str, servers: str) -> str:
         return (f"{error} (asked {servers}); allow UDP and TCP 53 to the resolver in the "
                 "function's security group")
     return error
+
+
+def code_signing(lambda_client: Any, function: str) -> Check:
+    """Whether ``function``'s code is signed, when it has a code signing configuration.
+
+    Made from outside the function (``make deploy``, with the deployer's credentials):
+    code that checked its own signature would vouch for itself, and the function's role
+    would need Lambda reads and a ``lambda`` endpoint in its subnets. It needs
+    ``lambda:GetFunctionCodeSigningConfig`` and ``lambda:GetFunctionConfiguration`` on
+    the function. Lambda itself refuses (``Enforce``) or logs (``Warn``) code signed by
+    a profile the configuration does not trust; this reports what was deployed.
+    """
+    name = f"code signing of {function}"
+    try:
+        config = lambda_client.get_function_code_signing_config(FunctionName=function).get(
+            "CodeSigningConfigArn") or ""
+        current = lambda_client.get_function_configuration(FunctionName=function)
+    except ClientError as exc:
+        return Check(UNVERIFIED, name, f"{exc.response.get('Error', {}).get('Code')}: allow "
+                     "lambda:GetFunctionCodeSigningConfig and lambda:GetFunctionConfiguration "
+                     "on the function to whoever runs the check")
+    if not config:
+        return Check(UNVERIFIED, name, "off: no code signing configuration, so Lambda "
+                     "deploys unsigned code; set CodeSigningConfigArn (docs: Deploying)")
+    profile, job = current.get("SigningProfileVersionArn"), current.get("SigningJobArn")
+    if not profile:
+        return Check(FAIL, name, f"{config} is set, but the code is not signed (Lambda "
+                     "deployed it because the configuration's policy is Warn): sign the zip "
+                     "with AWS Signer (make deploy SIGNING_PROFILE=...) and set the policy "
+                     "to Enforce")
+    return Check(OK, name, f"signed by {profile} (job {job}), checked by Lambda against "
+                 f"{config}")

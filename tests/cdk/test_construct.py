@@ -195,6 +195,9 @@ def test_the_role_has_no_managed_policy_and_writes_only_its_own_logs(five_lines)
             assert any(":network-interface/*" in json.dumps(r) for r in resources)
     create = json.dumps(ec2_actions["ec2:CreateNetworkInterface"]["Resource"])
     assert create.count(":subnet/") == 2 and create.count(":security-group/") == 1
+    manage = ec2_actions["ec2:DeleteNetworkInterface"]  # in the function's subnets only
+    assert list(manage["Condition"]) == ["ArnLike"]
+    assert json.dumps(manage["Condition"]["ArnLike"]["ec2:Subnet"]).count(":subnet/") == 2
 
 
 def health_query(namespace: str, where: str) -> str:
@@ -801,3 +804,14 @@ def test_the_construct_and_the_stack_take_the_same_event_source_arns(arn):
     pattern = stack["Parameters"]["EventSourceArns"]["AllowedPattern"]
     in_stack = bool(arn) and re.fullmatch(pattern, arn) is not None
     assert in_stack is bool(DOMAIN_ARN.match(arn) or RDS_ARN.match(arn)), arn
+
+
+CSC = "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+
+
+def test_code_signing_config_arn_is_the_function_s_code_signing_config(code):
+    template, _, _ = synth(code, code_signing_config_arn=CSC)
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert function["CodeSigningConfigArn"] == CSC
+    (plain,) = of_type(synth(code)[0], "AWS::Lambda::Function")
+    assert "CodeSigningConfigArn" not in plain  # off unless asked for

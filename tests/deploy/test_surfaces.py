@@ -7,6 +7,8 @@ parameter values, so a test sees what CloudFormation would make of a stack."""
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -33,8 +35,8 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "EventSourceArns", "SubnetIds",
     "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "VpcId", "CodeBucket",
-    "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "Architecture",
-    "MemorySize",
+    "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "CodeSigningConfigArn",
+    "Architecture", "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
     "AlarmTopicArn", "HealthAlarmFilter"}
 #: What the SAM template drops (sam build packages src/ itself).
@@ -147,6 +149,9 @@ _FUNCTIONS: dict[str, _Function] = {
         str(item) for item in stack.resolve(arg[1], scope)),
     "Fn::FindInMap": lambda stack, arg, _: stack.template["Mappings"][arg[0]][arg[1]][arg[2]],
     "Fn::GetAtt": lambda stack, arg, _: f"<{'.'.join(arg)}>",
+    "Fn::Cidr": lambda stack, arg, scope: [str(block) for block in itertools.islice(
+        ipaddress.ip_network(stack.resolve(arg[0], scope)).subnets(
+            new_prefix=32 - int(arg[2])), int(arg[1]))],
 }
 
 
@@ -336,6 +341,20 @@ def test_the_role_has_no_managed_policy_and_logs_only_to_its_own_group(
                    "ec2:UnassignPrivateIpAddresses"):
         assert _resources(actions[action]) == [
             f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/*"], action
+        # ... and only the interfaces in the stack's own subnets.
+        assert actions[action]["Condition"] == {"ArnLike": {"ec2:Subnet": [
+            "arn:*:ec2:*:*:subnet/subnet-0a", "arn:*:ec2:*:*:subnet/subnet-0b"]}}, action
+
+
+def test_cloudwatch_may_use_the_alarm_key_only_for_this_account_s_alarms(
+        template: dict[str, Any]) -> None:
+    stack = Stack(template, AlarmEmail="ops@example.com")
+    policy = stack.resolve(resource(template, "AlarmKey")["Properties"])["KeyPolicy"]
+    (cloudwatch,) = [s for s in policy["Statement"]
+                     if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cloudwatch["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:*"}}
 
 
 def test_the_scheduler_role_trusts_only_this_stack_s_schedule_group(
@@ -701,3 +720,43 @@ def test_the_examples_read_only_outputs_the_nested_stack_has(path: Path) -> None
     if path == AURORA:
         assert outputs["LogGroupName"]["Value"] == {
             "Fn::GetAtt": ["Sync", "Outputs.LogGroupName"]}
+
+
+def test_the_aurora_example_s_function_reaches_the_resolver_and_the_endpoints_only() -> None:
+    """DNS to the VPC resolver's /31 (base+2, base+3), HTTPS to the endpoints' groups;
+    the whole VPC on 443 only for endpoints the VPC had before the stack."""
+    template = load(AURORA)
+    stack = Stack(template, VpcCidr="10.20.0.0/16")
+    group = stack.resolve(resource(template, "FunctionSecurityGroup")["Properties"])
+    assert sorted((r["IpProtocol"], r["FromPort"], r["ToPort"], r["CidrIp"])
+                  for r in group["SecurityGroupEgress"]) == [
+        ("tcp", 53, 53, "10.20.0.2/31"), ("udp", 53, 53, "10.20.0.2/31")]
+    assert not stack.condition("UsesExistingEndpoint")
+    outputs = load(MAIN)["Outputs"]
+    for name, output, condition in (
+            ("FunctionToElbEndpoint", "ElbEndpointSecurityGroupId", "CreateElb"),
+            ("FunctionToRdsEndpoint", "RdsEndpointSecurityGroupId", "CreateRds")):
+        rule = resource(template, name)
+        assert rule["Condition"] == condition and stack.condition(condition)
+        assert rule["Properties"]["FromPort"] == rule["Properties"]["ToPort"] == 443
+        assert rule["Properties"]["DestinationSecurityGroupId"] == {
+            "Fn::GetAtt": ["Sync", f"Outputs.{output}"]}
+        assert output in outputs
+    assert Stack(template, CreateRdsEndpoint="false").condition("UsesExistingEndpoint")
+
+
+def test_the_aurora_example_does_not_claim_the_cluster_arn_scopes_the_reads() -> None:
+    description = load(AURORA)["Parameters"]["ClusterArn"]["Description"]
+    assert "scopes" not in description
+    assert "every cluster" in description
+
+
+def test_code_signing_config_arn_is_the_function_s_when_given_and_off_when_empty(
+        template: dict[str, Any]) -> None:
+    csc = f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:csc-0123456789abcdef0"
+    function = resource(template, "Function")["Properties"]
+    on = Stack(template, CodeSigningConfigArn=csc).resolve(function)
+    assert on["CodeSigningConfigArn"] == csc
+    assert "CodeSigningConfigArn" not in Stack(template).resolve(function)
+    assert _matches(template, "CodeSigningConfigArn", csc)
+    assert not _matches(template, "CodeSigningConfigArn", "csc-0123456789abcdef0")

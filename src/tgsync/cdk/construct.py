@@ -85,6 +85,12 @@ class HostnameTargetSync(Construct):
     discovery, the role reads the RDS clusters' members (every cluster of the account
     and region: the event sources only route events), and ``create_rds_endpoint`` adds
     the ``rds`` interface endpoint for subnets with no other way to the RDS API.
+
+    ``code_signing_config_arn`` (a Lambda code signing configuration's ARN) makes Lambda
+    check the code's signature at every deployment. The zip the construct builds is
+    not signed: give ``code`` the signed object (AWS Signer's output in S3, by its
+    version) when the configuration's policy is ``Enforce``; with ``Warn`` Lambda
+    deploys the unsigned zip and logs a warning.
     """
 
     #: Whether the role has the RDS reads (granted once, by the first user of them).
@@ -133,6 +139,7 @@ class HostnameTargetSync(Construct):
         create_elb_endpoint: bool = False,
         create_rds_endpoint: bool = False,
         code: lambda_.Code | None = None,
+        code_signing_config_arn: str | None = None,
     ) -> None:
         arguments = locals()  # first: the keywords only, read by the table's names
         super().__init__(scope, construct_id)
@@ -179,13 +186,11 @@ class HostnameTargetSync(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             environment={**variables, "POWERTOOLS_SERVICE_NAME": "tgsync",
                          "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
-                         "POWERTOOLS_LOG_LEVEL": log_level})
-        skip_checks(self.function, {
-            "CKV_AWS_116": "No dead-letter queue: a missed one-minute tick has no value "
-                           "later; the next tick converges, and errors raise the Errors alarm.",
-            "CKV_AWS_173": "The environment holds configuration only (hostnames, ARNs), no "
-                           "secrets; the default AWS-managed key encrypts it at rest.",
-            "CKV_AWS_272": "Code signing is a separate organisational choice."})
+                         "POWERTOOLS_LOG_LEVEL": log_level},
+            code_signing_config=None if code_signing_config_arn is None else
+            lambda_.CodeSigningConfig.from_code_signing_config_arn(
+                self, "CodeSigningConfig", code_signing_config_arn))
+        skip_checks(self.function, function_skips(signed=code_signing_config_arn is not None))
         skip_checks(self.log_group, {
             "CKV_AWS_158": "CloudWatch Logs encrypts every log group at rest; the logs hold "
                            "IPs and ARNs, no secrets."})
@@ -255,6 +260,19 @@ class HostnameTargetSync(Construct):
     def _health_query(self, namespace: str) -> str:
         """The no-healthy-target alarm's query, once every mapping is known."""
         return health_query(namespace, self._mappings, self._discover, self._health_filter)
+
+
+def function_skips(*, signed: bool) -> dict[str, str]:
+    """The checkov checks the function skips, each with its reason."""
+    skips = {
+        "CKV_AWS_116": "No dead-letter queue: a missed one-minute tick has no value later; "
+                       "the next tick converges, and errors raise the Errors alarm.",
+        "CKV_AWS_173": "The environment holds configuration only (hostnames, ARNs), no "
+                       "secrets; the default AWS-managed key encrypts it at rest."}
+    if not signed:
+        skips["CKV_AWS_272"] = ("Code signing is optional: code_signing_config_arn turns "
+                                "it on (docs: Deploying, code signing).")
+    return skips
 
 
 def built_code(arch: lambda_.Architecture) -> lambda_.Code:

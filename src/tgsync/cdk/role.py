@@ -73,12 +73,15 @@ def add_base_statements(role: iam.Role, log_group_arn: str, subnet_ids: Sequence
                      for group in groups)]))
     # Lambda deletes and re-addresses interfaces whose IDs no template can know; its
     # guide asks for every interface ID (a narrower one can cut the function off
-    # its VPC). This account and region only.
+    # its VPC): this account and region's, in the function's subnets only (ec2:Subnet,
+    # a condition key of EC2's network-interface resource).
     role.add_to_policy(iam.PolicyStatement(
-        sid="ManageInterfacesOfThisAccountAndRegion",
+        sid="ManageInterfacesInOwnSubnets",
         actions=["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
                  "ec2:UnassignPrivateIpAddresses"],
-        resources=[ec2_arn("network-interface", "*")]))
+        resources=[ec2_arn("network-interface", "*")],
+        conditions={"ArnLike": {"ec2:Subnet": [ec2_arn("subnet", subnet)
+                                               for subnet in subnet_ids]}}))
 
 
 def add_read_statement(role: iam.Role) -> None:

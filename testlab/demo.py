@@ -295,7 +295,7 @@ class Demo:
         leaves = []
         for ip in old:
             failed = stack.first_change(ip, "unhealthy", left[ip])
-            gone = max(left[ip], left[ip] if failed is None else failed)
+            gone = left[ip] if failed is None else max(left[ip], failed)
             at = self.first_line("DEREGISTER", ip, left[ip])
             if at is not None:
                 leaves.append(max(at - gone, 0.0))

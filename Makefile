@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-test
 # deploy/, must not make it "up to date").
 .PHONY: help install check test lint unit soak demo demo-aurora bench bench-update package deploy stackset \
         check-templates sam-template cdk-synth mutate clean lock build-lock constraints docs \
-        docs-serve actionlint release
+        docs-serve docs-pictures actionlint release
 
 help:
 	@echo "make check            lint, types, workflows, unit and property tests, a short stateful run (under a minute)"
@@ -33,6 +33,7 @@ help:
 	@echo "make install          set up .venv only (tools at the versions of constraints/dev.txt)"
 	@echo "make docs             the documentation site into out/site (mkdocs build --strict, .venv-docs)"
 	@echo "make docs-serve       preview the documentation site on 127.0.0.1:8000"
+	@echo "make docs-pictures    redraw the site's demo pictures (docs/img) by running both demos"
 	@echo "make actionlint       lint the GitHub workflows (.github/workflows) with actionlint"
 	@echo "make release          check that VERSION=x.y.z agrees everywhere; print the tag commands"
 	@echo "make clean            remove .venv, .tools, build outputs, caches and coverage data"
@@ -214,6 +215,11 @@ $(DOCS_STAMP): docs/requirements.txt
 docs: $(DOCS_STAMP)
 	$(DOCS_VENV)/bin/python docs/gen_config.py
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
+# The home page's pictures: both demos at their default ticks, drawn into docs/img.
+docs-pictures: $(STAMP)
+	$(BIN)/python -m testlab.demo --out docs/img
+	$(BIN)/python -m testlab.demo_aurora --out docs/img
 
 docs-serve: $(DOCS_STAMP)
 	$(DOCS_VENV)/bin/python docs/gen_config.py

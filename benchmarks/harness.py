@@ -100,8 +100,10 @@ def throttled(times: Sequence[float], burst: int = DESCRIBE_BURST,
 
 @dataclass
 class Section:
-    """What one stage adds to the table: its rows and the notes under it."""
+    """What one stage adds to the page: its heading, its table's rows, the notes under
+    the table."""
 
+    title: str
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -169,19 +171,24 @@ class Progress:
 # --------------------------------------------------------------------------- the table
 
 
+#: The level of each stage's heading: the page is included under a heading of the
+#: docs' Benchmarks page (docs/benchmarks.md), which has the page's one title.
+HEADING = "###"
+
+
 def render(sections: Sequence[Section], repeats: int, elapsed: float) -> str:
-    """The markdown page: how it was measured, the table, then the notes."""
+    """The markdown: how it was measured, then each stage under its heading, its table
+    and the notes that explain it."""
     lines = [
-        "# tgsync benchmarks",
-        "",
         f"Measured by `make bench` on {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, against moto's "
         "server and a DNS server on 127.0.0.1 (so wall times leave out the network to "
         f"AWS), {repeats} runs per figure: median (min to max). Took {elapsed:.0f} s.",
-        "",
-        "| figure | tgsync | original function | ratio / note |",
-        "|---|---|---|---|",
     ]
-    lines += [f"| {a} | {b} | {c} | {d} |" for s in sections for a, b, c, d in s.rows]
-    lines += ["", *[f"- {note}" for s in sections for note in s.notes], ""]
-    return "\n".join(lines)
+    for section in sections:
+        lines += ["", f"{HEADING} {section.title}", "",
+                  "| figure | tgsync | original function | ratio / note |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in section.rows]
+        if section.notes:
+            lines += ["", *[f"- {note}" for note in section.notes]]
+    return "\n".join([*lines, ""])

@@ -1,7 +1,11 @@
 """moto in server mode, with the ELB behaviours moto lacks, driven by a control file.
 
-Run as ``python -m testlab.moto_server --control FILE``; it prints ``PORT <n>`` once
-it listens on 127.0.0.1 and serves until stdin closes or it is signalled.
+Run as ``python -m testlab.moto_server --control FILE [--calls FILE]``; it prints
+``PORT <n>`` once it listens on 127.0.0.1 and serves until stdin closes or it is
+signalled. With ``--calls``, every RegisterTargets and DeregisterTargets it carries out is
+appended to that file as a JSON line, with the wall-clock time it was served (the
+demo's pictures draw from them): ``{"at": 1767225600.25, "call": "DeregisterTargets",
+"group": ARN, "targets": ["10.0.1.5"], "draining_seconds": 2.0}``.
 
 The control file is JSON, re-read on every call, so tests change health by writing it::
 
@@ -82,6 +86,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 import testlab.moto_deploy  # noqa: F401 - CloudFormation, Lambda and StackSets as AWS documents them
 
 _control_path: Path | None = None
+_calls_path: Path | None = None
 _lock = threading.Lock()
 # (target group arn, ip) -> (target dict, draining until)
 _draining: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
@@ -93,6 +98,16 @@ def control() -> dict[str, Any]:
         return {}
     text = _control_path.read_text(encoding="utf-8")
     return json.loads(text) if text.strip() else {}
+
+
+def _record(call: str, group: str, targets: list[str], **more: Any) -> None:
+    """Append one carried-out call to the ``--calls`` file, if there is one."""
+    if _calls_path is None or not targets:
+        return
+    line = json.dumps({"at": time.time(), "call": call, "group": group, "targets": targets,
+                       **more})
+    with _lock, _calls_path.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
 
 
 def _outside(ip: str, networks: list[str]) -> bool:
@@ -165,6 +180,7 @@ def _register(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> No
     for target in targets:
         if target.get("AvailabilityZone"):
             self.targets[target["Id"]]["AvailabilityZone"] = target["AvailabilityZone"]
+    _record("RegisterTargets", self.arn, [t["Id"] for t in targets])
 
 
 def _deregister(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
@@ -175,14 +191,17 @@ def _deregister(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> 
         if (registered is not None and registered.get("AvailabilityZone") == "all"
                 and not target.get("AvailabilityZone")):
             raise ValidationError(_ZONE_REQUIRED.format(ip=target["Id"]))
+    removed = []
     for target in targets:
         found = self.targets.pop(target["Id"], None)
         if found is None:
             continue  # AWS: deregistering an unknown target succeeds
+        removed.append(target["Id"])
         self.deregistered_targets[target["Id"]] = found
         if seconds > 0:
             with _lock:
                 _draining[(self.arn, target["Id"])] = (found, time.monotonic() + seconds)
+    _record("DeregisterTargets", self.arn, removed, draining_seconds=seconds)
 
 
 def _add_tags(self: models.ELBv2Backend, resource_arns: list[str],
@@ -351,12 +370,14 @@ models.FakeTargetGroup.create_from_cloudformation_json = classmethod(  # type: i
 
 def main() -> None:
     """Start the server on 127.0.0.1, print its port, serve until told to stop."""
-    global _control_path  # noqa: PLW0603
+    global _control_path, _calls_path
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--control", type=Path, required=True)
+    parser.add_argument("--calls", type=Path, default=None,
+                        help="append every RegisterTargets and DeregisterTargets served")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    _control_path = args.control
+    _control_path, _calls_path = args.control, args.calls
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()

@@ -69,7 +69,7 @@ def stage(peers: Peers, repeats: int) -> Section:
         f"the aws.rds RDS-EVENT-0073 (failover started) invokes the function 0 to "
         f"{EVENT_LEAD:.0f} s before the flip, one invocation after another (on AWS it may "
         "run beside a scheduled one). Cycles are real; their wall time is added.")
-    return Section(rows=rows, notes=[note])
+    return Section("An Aurora failover", rows=rows, notes=[note])
 
 
 def _failover(peers: Peers, *, phase: float, lead: float, seed: int, event: bool

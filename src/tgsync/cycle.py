@@ -219,7 +219,7 @@ class MappingCycle:
                     self.sharers.get((arn, port), []), mapping, view.record_type,
                     {d.ip for d in probe.deregister},
                     source=lambda other: source_of(self._source_for, other.dns_servers,
-                                                   other.resolve),
+                                                   other.resolve, other.rds_role_arn),
                     time_left=self.deadline.left())
             for tag in owned.unreadable:
                 logger.warning("unreadable tag left alone", extra={"mapping": report.label,
@@ -275,9 +275,9 @@ class MappingCycle:
     def _desired(self, mapping: MappingConfig, facts: TargetGroupFacts, report: MappingReport
                  ) -> _DnsView:
         """Resolve and screen: the allowed IPs, or why resolution failed."""
-        resolution = source_of(self._source_for, mapping.dns_servers, mapping.resolve).resolve(
-            mapping.hostname, facts.record_type, mapping.lookups,
-            time_left=self.deadline.left())
+        resolution = source_of(self._source_for, mapping.dns_servers, mapping.resolve,
+                               mapping.rds_role_arn).resolve(
+            mapping.hostname, facts.record_type, mapping.lookups, time_left=self.deadline.left())
         report.dns_queries = resolution.queries
         allowed, refused = screen(resolution.answers, mapping.allowed_cidrs,
                                   mapping.narrowed_cidrs)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 
 from conftest import HOSTNAME, registered
-from testlab.peers import create_target_group
+from testlab.aurora import Aurora
+from testlab.peers import REGION, create_target_group
 from tgsync import lambda_handler
 from tgsync.errors import EventError
 
@@ -101,3 +103,54 @@ def test_an_rds_backup_event_is_ignored_and_changes_nothing(handler, aurora, elb
     event["detail"]["EventCategories"] = ["backup"]
     assert handler(event, None)["ignored"] is True
     assert registered(elbv2, aurora["writer"]) == {}
+
+
+# ----------------------------------------------------- an instance event, resolve=rds
+
+
+def rds_instance_event(instance: str) -> dict:
+    """A member's restart as EventBridge delivers it: the event names the instance only
+    (EventBridge events reference; RDS-EVENT-0006, category availability)."""
+    arn = f"arn:aws:rds:eu-west-1:123456789012:db:{instance}"
+    return {"version": "0", "id": "7", "detail-type": "RDS DB Instance Event",
+            "source": "aws.rds", "account": "123456789012", "time": "2026-11-26T03:00:00Z",
+            "region": "eu-west-1", "resources": [arn],
+            "detail": {"EventCategories": ["availability"], "SourceType": "DB_INSTANCE",
+                       "SourceArn": arn, "SourceIdentifier": instance,
+                       "EventID": "RDS-EVENT-0006", "Date": "2026-11-26T03:00:00.000Z",
+                       "Message": "DB instance restarted"}}
+
+
+@pytest.fixture
+def two_clusters(handler, dns, elbv2, monkeypatch):
+    """orders and billing in moto's RDS (the Aurora lab), each with a writer group, and
+    orders with a reader group, all resolve=rds."""
+    rds = boto3.client("rds", region_name=REGION)
+    orders = Aurora.create(rds, dns, cluster="orders", members=2,
+                           ips=["10.0.1.11", "10.0.2.12"])
+    billing = Aurora.create(rds, dns, cluster="billing", members=2,
+                            ips=["10.0.1.21", "10.0.2.22"])
+    groups = {name: create_target_group(elbv2, name, port=5432, protocol="TCP")
+              for name in ("orders-w", "orders-r", "billing-w")}
+    monkeypatch.delenv("TGSYNC_HOSTNAME")
+    monkeypatch.delenv("TGSYNC_TARGET_GROUP_ARN")
+    monkeypatch.setenv("TGSYNC_RESOLVE", "rds")
+    monkeypatch.setenv("TGSYNC_MAPPINGS", json.dumps([
+        {"hostname": orders.endpoint, "target_group_arn": groups["orders-w"]},
+        {"hostname": orders.reader_endpoint, "target_group_arn": groups["orders-r"]},
+        {"hostname": billing.endpoint, "target_group_arn": groups["billing-w"]}]))
+    return orders, billing
+
+
+def test_an_instance_event_announces_its_own_cluster_s_mappings_only(
+        handler, two_clusters, moto):
+    """Issue 29: one instance event followed every cluster mapping of the region. The
+    instance's cluster comes from the cycle's own DescribeDBInstances read (the event
+    does not name it), so no RDS call is made for the event."""
+    orders, billing = two_clusters
+    summary = handler(rds_instance_event("orders-2"), None)
+    assert summary["ok"] is True
+    assert summary["follow"]["announced"] == [f"{orders.endpoint} -> orders-w",
+                                              f"{orders.reader_endpoint} -> orders-r"]
+    summary = handler(rds_instance_event("billing-1"), None)
+    assert summary["follow"]["announced"] == [f"{billing.endpoint} -> billing-w"]

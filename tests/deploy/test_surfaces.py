@@ -633,22 +633,29 @@ def test_the_literal_rds_in_mappings_is_read_as_rds_and_grants_the_reads(
     assert {"ReadTheClusters", "ReadMembersAndCustomEndpoints"} <= set(statements)
 
 
+def _interface_endpoint(stack: Stack, name: str, service: str) -> list[dict[str, Any]]:
+    """The ``name`` endpoint's policy statements, once its service, private DNS and
+    security group (443 from the function's first group only) are checked."""
+    assert _present(stack, name) and _present(stack, f"{name}SecurityGroup")
+    endpoint = stack.resolve(resource(stack.template, name)["Properties"])
+    assert endpoint["ServiceName"] == f"com.amazonaws.{REGION}.{service}"
+    assert endpoint["PrivateDnsEnabled"] is True
+    group = stack.resolve(resource(stack.template, f"{name}SecurityGroup")["Properties"])
+    (ingress,) = group["SecurityGroupIngress"]
+    assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (
+        443, 443, "sg-0c")
+    statements: list[dict[str, Any]] = endpoint["PolicyDocument"]["Statement"]
+    return statements
+
+
 def test_the_rds_endpoint_serves_only_this_account_from_the_function_only(
         template: dict[str, Any]) -> None:
     assert not _present(Stack(template), "RdsEndpoint")
     stack = Stack(template, CreateRdsEndpoint="true", VpcId="vpc-0a",
                   SecurityGroupIds=["sg-0c"])
-    assert _present(stack, "RdsEndpoint") and _present(stack, "RdsEndpointSecurityGroup")
-    endpoint = stack.resolve(resource(template, "RdsEndpoint")["Properties"])
-    assert endpoint["ServiceName"] == f"com.amazonaws.{REGION}.rds"
-    assert endpoint["PrivateDnsEnabled"] is True
-    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    (statement,) = _interface_endpoint(stack, "RdsEndpoint", "rds")
     assert statement["Condition"] == {"StringEquals": {
         "aws:PrincipalAccount": ACCOUNT, "aws:ResourceAccount": ACCOUNT}}
-    group = stack.resolve(resource(template, "RdsEndpointSecurityGroup")["Properties"])
-    (ingress,) = group["SecurityGroupIngress"]
-    assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (
-        443, 443, "sg-0c")
 
 
 ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
@@ -694,16 +701,9 @@ def test_the_sts_endpoint_serves_only_assuming_the_rds_role_from_the_function_on
     assert not _present(Stack(template, CreateStsEndpoint="true"), "StsEndpoint")  # no role
     stack = Stack(template, CreateStsEndpoint="true", VpcId="vpc-0a", RdsRoleArn=ROLE,
                   SecurityGroupIds=["sg-0c"])
-    assert _present(stack, "StsEndpoint") and _present(stack, "StsEndpointSecurityGroup")
-    endpoint = stack.resolve(resource(template, "StsEndpoint")["Properties"])
-    assert endpoint["ServiceName"] == f"com.amazonaws.{REGION}.sts"
-    assert endpoint["PrivateDnsEnabled"] is True
-    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    (statement,) = _interface_endpoint(stack, "StsEndpoint", "sts")
     assert (statement["Action"], statement["Resource"]) == ("sts:AssumeRole", ROLE)
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}
-    group = stack.resolve(resource(template, "StsEndpointSecurityGroup")["Properties"])
-    (ingress,) = group["SecurityGroupIngress"]
-    assert (ingress["FromPort"], ingress["SourceSecurityGroupId"]) == (443, "sg-0c")
     rule = template["Rules"]["StsEndpointNeedsTheRole"]
     assert stack.resolve(rule["Assertions"][0]["Assert"]) is True
     assert Stack(template, CreateStsEndpoint="true").resolve(

@@ -53,16 +53,24 @@ READER = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
 BILLING = "billing.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
 
 
-def rds_failover(cluster: str) -> dict:
-    """An Aurora failover as EventBridge delivers it (EventBridge events reference)."""
-    arn = f"arn:aws:rds:eu-west-1:123456789012:cluster:{cluster}"
-    return {"version": "0", "id": "9", "detail-type": "RDS DB Cluster Event",
+def rds_event(kind: str, name: str, category: str, event_id: str, message: str) -> dict:
+    """An RDS event as EventBridge delivers it (EventBridge events reference, "Amazon RDS
+    events"): ``kind`` is ``cluster`` or ``db``; the detail names its resource only."""
+    arn = f"arn:aws:rds:eu-west-1:123456789012:{kind}:{name}"
+    detail_type, source_type = (("RDS DB Cluster Event", "CLUSTER") if kind == "cluster"
+                                else ("RDS DB Instance Event", "DB_INSTANCE"))
+    return {"version": "0", "id": "9", "detail-type": detail_type,
             "source": "aws.rds", "account": "123456789012", "time": "2026-11-26T03:00:00Z",
             "region": "eu-west-1", "resources": [arn],
-            "detail": {"EventCategories": ["failover"], "SourceType": "CLUSTER",
-                       "SourceArn": arn, "SourceIdentifier": cluster,
-                       "EventID": "RDS-EVENT-0072", "Date": "2026-11-26T03:00:00.000Z",
-                       "Message": f"Started cross AZ failover to DB instance: {cluster}-2"}}
+            "detail": {"EventCategories": [category], "SourceType": source_type,
+                       "SourceArn": arn, "SourceIdentifier": name, "EventID": event_id,
+                       "Date": "2026-11-26T03:00:00.000Z", "Message": message}}
+
+
+def rds_failover(cluster: str) -> dict:
+    """An Aurora failover starting (RDS-EVENT-0072, category failover)."""
+    return rds_event("cluster", cluster, "failover", "RDS-EVENT-0072",
+                     f"Started cross AZ failover to DB instance: {cluster}-2")
 
 
 @pytest.fixture
@@ -109,16 +117,10 @@ def test_an_rds_backup_event_is_ignored_and_changes_nothing(handler, aurora, elb
 
 
 def rds_instance_event(instance: str) -> dict:
-    """A member's restart as EventBridge delivers it: the event names the instance only
-    (EventBridge events reference; RDS-EVENT-0006, category availability)."""
-    arn = f"arn:aws:rds:eu-west-1:123456789012:db:{instance}"
-    return {"version": "0", "id": "7", "detail-type": "RDS DB Instance Event",
-            "source": "aws.rds", "account": "123456789012", "time": "2026-11-26T03:00:00Z",
-            "region": "eu-west-1", "resources": [arn],
-            "detail": {"EventCategories": ["availability"], "SourceType": "DB_INSTANCE",
-                       "SourceArn": arn, "SourceIdentifier": instance,
-                       "EventID": "RDS-EVENT-0006", "Date": "2026-11-26T03:00:00.000Z",
-                       "Message": "DB instance restarted"}}
+    """A member's restart (RDS-EVENT-0006, category availability): it names the
+    instance only."""
+    return rds_event("db", instance, "availability", "RDS-EVENT-0006",
+                     "DB instance restarted")
 
 
 @pytest.fixture

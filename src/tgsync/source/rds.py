@@ -259,10 +259,10 @@ def explain(operation: str, about: str, region: str, exc: Exception,
             text = (f"rds:{operation} for {about} throttled by RDS after "
                     f"{TOTAL_MAX_ATTEMPTS} attempts; look for other heavy RDS API callers")
         elif code in _NOT_FOUND:
-            text = (f"rds:{operation}: {about} not found in {region} "
-                    f"({'as role ' + role_arn if role_arn else 'in the function account'}; "
-                    "deleted, renamed, or in another account? for a cluster in another "
-                    f"account set rds_role_arn) ({message})")
+            where = f"read as role {role_arn}" if role_arn else "in the function's account"
+            text = (f"rds:{operation}: {about} not found in {region} ({where}; deleted, "
+                    "renamed, or in another account? for a cluster in another account set "
+                    f"rds_role_arn) ({message})")
         else:
             text = f"rds:{operation} failed for {about}: {code}: {message}"
         return RdsError(text, operation=operation, code=code)

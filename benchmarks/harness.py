@@ -26,7 +26,8 @@ from tgsync.controller import Controller
 from tgsync.provider.elbv2 import Elbv2Provider
 from tgsync.registry import TagRegistry
 from tgsync.report import CycleReport, InvocationReport
-from tgsync.wiring import build_provider, dns_source
+from tgsync.source import Source
+from tgsync.wiring import Sources, build_provider
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "vpc-bench-abc123.eu-west-1.es.amazonaws.com"
@@ -121,11 +122,15 @@ class Tgsync:
 
 
 def controller(cfg: Config, clock: Callable[[], float] = time.time,
-               provider: Elbv2Provider | None = None) -> Tgsync:
+               provider: Elbv2Provider | None = None,
+               sources: Callable[[Elbv2Provider], Callable[..., Source]] | None = None,
+               ) -> Tgsync:
     """tgsync on ``cfg`` and ``clock``, over ``provider`` (default: the deployed one,
-    paced). The only place the bench builds or calls a Controller."""
+    paced) and ``sources(provider)`` (default: the deployed ones: DNS, and the RDS API
+    for ``resolve=rds``). The only place the bench builds or calls a Controller."""
     provider = provider or build_provider(cfg)
-    made = Controller(provider, TagRegistry(provider), dns_source, config=cfg, clock=clock)
+    source_for = (sources or (lambda made: Sources(made.aws)))(provider)
+    made = Controller(provider, TagRegistry(provider), source_for, config=cfg, clock=clock)
     return Tgsync(run_once=made.run_once, run=made.run)
 
 

@@ -24,7 +24,10 @@ The control file is JSON, re-read on every call, so tests change health by writi
   (the VPC resolver's address, base + 2 of the group's VPC, is always refused);
 - ``refuse_draining``: RegisterTargets of a target still draining is refused;
 - ``zone_message``: the wording (with ``{ip}``) of the outside-VPC ValidationError, to
-  play each wording ELB is known to use.
+  play each wording ELB is known to use;
+- ``rds_status``: ``{instance: status}`` and ``rds_cluster_status``: ``{cluster: status}``,
+  the ``DBInstanceStatus`` and ``Status`` RDS answers for them (any account and region),
+  until removed from the file.
 
 Rules moto lacks, each as strict as ELB where a promise of tgsync depends on it:
 
@@ -57,6 +60,13 @@ Rules moto lacks, each as strict as ELB where a promise of tgsync depends on it:
 - EventBridge's TestEventPattern answers ``Result`` (moto answers nothing), with the
   matcher moto itself routes PutEvents with. Source: the TestEventPattern API
   reference (EventPattern, Event; Result).
+- RDS DB instances and clusters take any status RDS documents (moto's only become
+  ``available``, ``stopped`` or ``deleting``): the control file's ``rds_status`` and
+  ``rds_cluster_status`` set them as DescribeDBInstances and DescribeDBClusters answer
+  (and as moto's own checks see them, e.g. FailoverDBCluster refusing a target that is
+  not ``available``); removed from the file, an instance or cluster gets back the status
+  it had. Source: RDS User Guide, "Viewing Amazon RDS DB instance status", and Aurora
+  User Guide, "Viewing DB cluster status" (the tables of statuses).
 
 What the deployment tests need of CloudFormation, Lambda and StackSets (object versions,
 code signing, ``Fn::Cidr``, parameter overrides) is taught in :mod:`testlab.moto_deploy`.
@@ -82,6 +92,7 @@ from moto.elbv2.exceptions import ELBClientError, TooManyTagsError, ValidationEr
 from moto.events import responses as events_responses
 from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.rds import models as rds_models
 
 import testlab.moto_deploy  # noqa: F401 - CloudFormation, Lambda and StackSets as AWS documents them
 
@@ -366,6 +377,44 @@ def _target_group_with_attributes(cls: type[models.FakeTargetGroup], /, resource
 
 models.FakeTargetGroup.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
     _target_group_with_attributes)
+
+
+#: The attribute a model keeps its own status in while the control file sets another.
+_BEFORE = "_lab_status_before"
+
+
+def _rds_statuses(key: str, found: list[Any], ident: str) -> list[Any]:
+    """Apply the control file's statuses to ``found`` (moto's models), in place."""
+    wanted = control().get(key, {})
+    with _lock:
+        for model in found:
+            name = getattr(model, ident)
+            if name in wanted:
+                if not hasattr(model, _BEFORE):
+                    setattr(model, _BEFORE, model.status)
+                model.status = wanted[name]
+            elif hasattr(model, _BEFORE):
+                model.status = getattr(model, _BEFORE)
+                delattr(model, _BEFORE)
+    return found
+
+
+def _describe_db_instances(self: rds_models.RDSBackend, db_instance_identifier: str | None = None,
+                           filters: Any = None) -> list[Any]:
+    return _rds_statuses("rds_status", _original_describe_instances(
+        self, db_instance_identifier, filters), "db_instance_identifier")
+
+
+def _describe_db_clusters(self: rds_models.RDSBackend, db_cluster_identifier: str | None = None,
+                          filters: Any = None) -> list[Any]:
+    return _rds_statuses("rds_cluster_status", _original_describe_clusters(
+        self, db_cluster_identifier, filters), "db_cluster_identifier")
+
+
+_original_describe_instances = rds_models.RDSBackend.describe_db_instances
+_original_describe_clusters = rds_models.RDSBackend.describe_db_clusters
+rds_models.RDSBackend.describe_db_instances = _describe_db_instances  # type: ignore[method-assign]
+rds_models.RDSBackend.describe_db_clusters = _describe_db_clusters  # type: ignore[method-assign]
 
 
 def main() -> None:

@@ -290,6 +290,20 @@ class MotoPeer:
         data.setdefault("health", {})[ip] = {"state": state, "reason": reason}
         self.write_control(data)
 
+    def set_rds_status(self, identifier: str, status: str | None, *,
+                       cluster: bool = False) -> None:
+        """The status RDS answers for a DB instance (or, with ``cluster``, a DB cluster);
+        ``None`` gives it back the one it had (see :mod:`testlab.moto_server`)."""
+        key = "rds_cluster_status" if cluster else "rds_status"
+        data = self.read_control()
+        statuses = dict(data.get(key, {}))
+        if status is None:
+            statuses.pop(identifier, None)
+        else:
+            statuses[identifier] = status
+        data[key] = statuses
+        self.write_control(data)
+
     def update_control(self, **values: Any) -> None:
         data = self.read_control()
         data.update(values)

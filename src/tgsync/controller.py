@@ -28,7 +28,7 @@ from tgsync.process_state import ProcessState
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
 from tgsync.report import CycleReport, InvocationReport, MappingReport, logger
-from tgsync.source import Nameserver, Source
+from tgsync.source import Nameserver, Source, source_of
 from tgsync.source.resolver import MIN_QUERY_SECONDS
 
 #: Stop starting new mappings when the invocation has less time left than this.
@@ -323,11 +323,18 @@ class Controller:
 
     def _announce(self, trigger: Trigger, deadline: Deadline) -> list[str]:
         """Mark the mappings an event's domain, cluster or instance serves as moving (a
-        resource of another account never announces a same-named one's mappings here)."""
+        resource of another account never announces a same-named one's mappings here).
+        A ``resolve=rds`` mapping's cluster and members are what its last read found
+        (no call is made for the event); its cluster's account is its role's, if any."""
         now = self._clock()
         labels = []
         for mapping in self._mappings:
-            if any(subject.serves(mapping.hostname, mapping.target_group_arn)
+            rds = mapping.resolve == "rds"
+            read = getattr(source_of(self.source_for, mapping.dns_servers, "rds",
+                                     mapping.rds_role_arn), "members", None) if rds else None
+            members = read(mapping.hostname) if callable(read) else None
+            whose = (mapping.rds_role_arn if rds else None) or mapping.target_group_arn
+            if any(subject.serves(mapping.hostname, whose, members)
                    for subject in trigger.subjects):
                 self.state.announce(self.cycle.key_of(mapping, deadline), now,
                                      self.config.follow_for)

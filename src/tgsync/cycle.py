@@ -160,7 +160,8 @@ class MappingCycle:
     def _desired(self, mapping: MappingConfig, facts: TargetGroupFacts, deadline: Deadline
                  ) -> View:
         """Resolve and screen: the allowed IPs, or why resolution failed."""
-        resolution = source_of(self._source_for, mapping.dns_servers, mapping.resolve).resolve(
+        resolution = source_of(self._source_for, mapping.dns_servers, mapping.resolve,
+                               mapping.rds_role_arn).resolve(
             mapping.hostname, facts.record_type, mapping.lookups, deadline=deadline)
         allowed, refused = screen(resolution.answers, mapping.allowed_cidrs,
                                   mapping.narrowed_cidrs)

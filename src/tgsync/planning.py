@@ -89,7 +89,7 @@ class Planner:
                 [s for s in sharers if s.hostname != rnd.mapping.hostname], rnd,
                 {d.ip for d in probe.deregister},
                 source=lambda other: source_of(self._source_for, other.dns_servers,
-                                               other.resolve))
+                                               other.resolve, other.rds_role_arn))
         _warn_unreadable(rnd, owned.unreadable)
         result = _plan(rnd, targets, owned=owned, held=held)
         result = self._with_memory(rnd, targets, result, fresh_records=fresh, owned=owned,

@@ -269,7 +269,8 @@ def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts | None,
     rds = mapping.resolve == "rds"
     name = f"{'RDS' if rds else 'DNS'} {mapping.hostname}"
     record_type = facts.record_type if facts else "A"
-    resolution = source_of(source_for, mapping.dns_servers, mapping.resolve).resolve(
+    resolution = source_of(source_for, mapping.dns_servers, mapping.resolve,
+                           mapping.rds_role_arn).resolve(
         mapping.hostname, record_type, mapping.lookups, deadline=deadline)
     if resolution.error:
         yield Check(FAIL, name, _rds_failure(resolution.error, servers) if rds else

@@ -30,6 +30,10 @@ _FALSE = {"0", "false", "no", "off", ""}
 _TAG_VALUE = re.compile(r"^[\w\s+\-=.:/@]{1,256}$")
 #: ELB's target group names: letters, digits and hyphens, at most 32, no leading hyphen.
 _GROUP_NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
+#: An IAM role's ARN in any partition (aws, aws-cn, aws-us-gov, aws-iso-b...): a path of
+#: its own characters, then a name of 1 to 64 (IAM User Guide, "IAM identifiers" and
+#: "IAM and AWS STS quotas").
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 
 
 def _number(raw: Any, what: str, example: str) -> float:
@@ -119,6 +123,16 @@ def parse_group_prefix(raw: Any) -> str:
     if not _GROUP_NAME_PREFIX.match(text):
         raise ValueError(f"{raw!r} cannot start a target group name; use 1 to 32 letters, "
                          "digits and hyphens, not starting with a hyphen, e.g. tgsync-")
+    return text
+
+
+def parse_role_arn(raw: Any) -> str:
+    """An IAM role's ARN (any partition), whole: the role to assume."""
+    text = raw.strip() if isinstance(raw, str) else raw
+    if not isinstance(text, str) or not _ROLE_ARN.match(text):
+        raise ValueError(f"{raw!r} is not an IAM role ARN; give the whole ARN of the role to "
+                         "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
+                         "wildcards, no user or assumed-role ARN)")
     return text
 
 
@@ -286,6 +300,11 @@ SETTINGS: tuple[Setting, ...] = (
             "endpoint resolved through DNS)", lambda v: parse_exact_choice(v, RESOLVE_CHOICES),
             "dns", scope="mapping", flag="--resolve", metavar="dns|rds", tag="tgsync:resolve",
             cfn="Resolve", cdk="resolve", choices=RESOLVE_CHOICES),
+    Setting("rds_role_arn", "TGSYNC_RDS_ROLE_ARN", "with resolve=rds: an IAM role to assume "
+            "for the RDS reads, for a cluster in another account (no tag sets it: a tag would "
+            "let whoever may tag a target group choose the role tgsync acts as, and so whose "
+            "database the group points at)", parse_role_arn, scope="mapping",
+            flag="--rds-role-arn", metavar="ARN", cfn="RdsRoleArn", cdk="rds_role_arn"),
     Setting("retire", "TGSYNC_RETIRE", "all: retire any target on the port the answer does "
             "not hold; owned: only targets tgsync registered (a shared group)",
             lambda v: parse_choice(v, RETIRE_CHOICES), "all", scope="mapping",

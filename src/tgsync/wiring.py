@@ -31,15 +31,17 @@ class Sources:
 
     def __init__(self, aws: Aws) -> None:
         self.rds = RdsApi(aws)
-        self._rds_sources: dict[tuple[Nameserver, ...], Source] = {}
+        self._rds_sources: dict[tuple[tuple[Nameserver, ...], str | None], Source] = {}
 
-    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns", /) -> Source:
-        """The source for a mapping's nameservers and ``resolve`` mode."""
+    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns",
+                 role_arn: str | None = None, /) -> Source:
+        """The source for a mapping's nameservers, ``resolve`` mode and RDS role."""
         if resolve != "rds":
             return dns_source(servers)
-        if servers not in self._rds_sources:
-            self._rds_sources[servers] = RdsSource(self.rds, dns_source(servers))
-        return self._rds_sources[servers]
+        if (servers, role_arn) not in self._rds_sources:
+            self._rds_sources[(servers, role_arn)] = RdsSource(self.rds, dns_source(servers),
+                                                               role_arn)
+        return self._rds_sources[(servers, role_arn)]
 
 
 def build_aws(config: Config) -> Aws:

@@ -34,8 +34,8 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 #: or the other, so that none drifts from the table unnoticed.
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "EventSourceArns", "SubnetIds",
-    "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "VpcId", "CodeBucket",
-    "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "CodeSigningConfigArn",
+    "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "CreateStsEndpoint", "VpcId",
+    "CodeBucket", "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "CodeSigningConfigArn",
     "Architecture", "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
     "AlarmTopicArn", "HealthAlarmFilter"}
@@ -651,22 +651,91 @@ def test_the_literal_rds_in_mappings_is_read_as_rds_and_grants_the_reads(
     assert {"ReadTheClusters", "ReadMembersAndCustomEndpoints"} <= set(statements)
 
 
+def _interface_endpoint(stack: Stack, name: str, service: str) -> list[dict[str, Any]]:
+    """The ``name`` endpoint's policy statements, once its service, private DNS and
+    security group (443 from the function's first group only) are checked."""
+    assert _present(stack, name) and _present(stack, f"{name}SecurityGroup")
+    endpoint = stack.resolve(resource(stack.template, name)["Properties"])
+    assert endpoint["ServiceName"] == f"com.amazonaws.{REGION}.{service}"
+    assert endpoint["PrivateDnsEnabled"] is True
+    group = stack.resolve(resource(stack.template, f"{name}SecurityGroup")["Properties"])
+    (ingress,) = group["SecurityGroupIngress"]
+    assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (
+        443, 443, "sg-0c")
+    statements: list[dict[str, Any]] = endpoint["PolicyDocument"]["Statement"]
+    return statements
+
+
 def test_the_rds_endpoint_serves_only_this_account_from_the_function_only(
         template: dict[str, Any]) -> None:
     assert not _present(Stack(template), "RdsEndpoint")
     stack = Stack(template, CreateRdsEndpoint="true", VpcId="vpc-0a",
                   SecurityGroupIds=["sg-0c"])
-    assert _present(stack, "RdsEndpoint") and _present(stack, "RdsEndpointSecurityGroup")
-    endpoint = stack.resolve(resource(template, "RdsEndpoint")["Properties"])
-    assert endpoint["ServiceName"] == f"com.amazonaws.{REGION}.rds"
-    assert endpoint["PrivateDnsEnabled"] is True
-    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    (statement,) = _interface_endpoint(stack, "RdsEndpoint", "rds")
     assert statement["Condition"] == {"StringEquals": {
         "aws:PrincipalAccount": ACCOUNT, "aws:ResourceAccount": ACCOUNT}}
-    group = stack.resolve(resource(template, "RdsEndpointSecurityGroup")["Properties"])
-    (ingress,) = group["SecurityGroupIngress"]
-    assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (
-        443, 443, "sg-0c")
+
+
+ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
+
+
+@pytest.mark.parametrize("role", ["", ROLE])
+def test_the_function_may_assume_exactly_the_rds_role_and_only_when_one_is_given(
+        template: dict[str, Any], role: str) -> None:
+    stack = Stack(template, Hostname=WRITER_ENDPOINT, TargetGroupArn=GROUP, Resolve="rds",
+                  RdsRoleArn=role)
+    assumes = {sid: s for name in ("tgsync-elb", "tgsync-runtime")
+               for sid, s in _statements(stack, name).items() if "sts:AssumeRole" in _actions(s)}
+    if not role:
+        assert assumes == {}
+        return
+    assert list(assumes) == ["AssumeTheRdsReadRole"]
+    assert _actions(assumes["AssumeTheRdsReadRole"]) == ["sts:AssumeRole"]
+    assert _resources(assumes["AssumeTheRdsReadRole"]) == [ROLE]
+    variables = stack.resolve(resource(template, "Function")["Properties"])["Environment"][
+        "Variables"]
+    assert variables["TGSYNC_RDS_ROLE_ARN"] == ROLE
+
+
+@pytest.mark.parametrize(("value", "allowed"), [
+    ("", True), (ROLE, True), (ROLE.replace("arn:aws:", "arn:aws-us-gov:"), True),
+    ("arn:aws:iam::111122223333:role/path/to/tgsync", True),
+    ("arn:aws:iam::111122223333:role/*", False), (ROLE + "*", False),
+    ("arn:aws:iam::*:role/tgsync", False), ("arn:aws:iam::111122223333:user/tgsync", False),
+    ("arn:aws:sts::111122223333:assumed-role/tgsync/s", False), ("tgsync-rds-read", False)])
+def test_rds_role_arn_takes_a_whole_role_arn_as_the_function_does(
+        template: dict[str, Any], value: str, allowed: bool) -> None:
+    pattern = template["Parameters"]["RdsRoleArn"]["AllowedPattern"]
+    assert bool(re.match(pattern, value)) is allowed
+    if value and allowed:
+        assert setting("rds_role_arn").parse(value) == value
+    elif value:
+        with pytest.raises(ValueError, match="is not an IAM role ARN"):
+            setting("rds_role_arn").parse(value)
+
+
+def test_the_sts_endpoint_serves_only_assuming_the_rds_role_from_the_function_only(
+        template: dict[str, Any]) -> None:
+    assert not _present(Stack(template, CreateStsEndpoint="true"), "StsEndpoint")  # no role
+    stack = Stack(template, CreateStsEndpoint="true", VpcId="vpc-0a", RdsRoleArn=ROLE,
+                  SecurityGroupIds=["sg-0c"])
+    (statement,) = _interface_endpoint(stack, "StsEndpoint", "sts")
+    assert (statement["Action"], statement["Resource"]) == ("sts:AssumeRole", ROLE)
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}
+    rule = template["Rules"]["StsEndpointNeedsTheRole"]
+    assert stack.resolve(rule["Assertions"][0]["Assert"]) is True
+    assert Stack(template, CreateStsEndpoint="true").resolve(
+        rule["Assertions"][0]["Assert"]) is False
+
+
+def test_the_rds_endpoint_admits_the_rds_role_s_reads_and_nothing_else_of_it(
+        template: dict[str, Any]) -> None:
+    stack = Stack(template, CreateRdsEndpoint="true", VpcId="vpc-0a", RdsRoleArn=ROLE)
+    statements = stack.resolve(resource(template, "RdsEndpoint")["Properties"])[
+        "PolicyDocument"]["Statement"]
+    role = next(s for s in statements if s.get("Sid") == "TheRdsRoleReadsOnly")
+    assert set(role["Action"]) == RDS_ACTIONS
+    assert role["Condition"] == {"ArnEquals": {"aws:PrincipalArn": ROLE}}
 
 
 AURORA = REPO / "deploy" / "example-aurora-nlb.yaml"

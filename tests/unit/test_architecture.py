@@ -74,7 +74,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     # values and pure rules
     frozenset({"tgsync.model", "tgsync.errors", "tgsync.deadline", "tgsync.arn", "tgsync.guard",
                "tgsync.plan", "tgsync.resync", "tgsync.follow",
-               "tgsync.pacing", "tgsync.source", "tgsync.source.rds_endpoint"}),
+               "tgsync.pacing", "tgsync.source", "tgsync.source.rds_endpoint",
+               "tgsync.source.rds_status", "tgsync.source.rds_members"}),
     # settings, configuration and the rules over configured mappings; events, reporting
     frozenset({"tgsync.settings", "tgsync.config", "tgsync.discovery", "tgsync.ownership",
                "tgsync.events", "tgsync.report"}),

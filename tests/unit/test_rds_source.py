@@ -34,9 +34,11 @@ def endpoint(hostname: str) -> Any:
 
 
 def cluster(writer: str = "orders-0", members: tuple[str, ...] = ("orders-0", "orders-1",
-                                                                  "orders-2")) -> dict[str, Any]:
-    return {"DBClusterIdentifier": "orders", "DBClusterMembers": [
-        {"DBInstanceIdentifier": m, "IsClusterWriter": m == writer} for m in members]}
+                                                                  "orders-2"),
+            status: str = "available") -> dict[str, Any]:
+    return {"DBClusterIdentifier": "orders", "Status": status, "Endpoint": WRITER,
+            "ReaderEndpoint": READER, "DBClusterMembers": [
+                {"DBInstanceIdentifier": m, "IsClusterWriter": m == writer} for m in members]}
 
 
 def instances(*unavailable: str, names: tuple[str, ...] = ("orders-0", "orders-1", "orders-2"),
@@ -96,27 +98,67 @@ def test_a_writer_without_an_endpoint_yet_changes_nothing():
 
 
 def test_a_custom_endpoint_stands_for_its_available_static_members():
-    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY",
+    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY", "Endpoint": CUSTOM,
               "StaticMembers": ["orders-0", "orders-2"], "ExcludedMembers": []}
     assert chosen(CUSTOM, cluster(), instances(), custom) == ["orders-0", "orders-2"]
     assert chosen(CUSTOM, cluster(), instances("orders-2"), custom) == ["orders-0"]
 
 
 def test_a_custom_endpoint_without_static_members_stands_for_all_but_the_excluded():
-    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY",
+    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY", "Endpoint": CUSTOM,
               "StaticMembers": [], "ExcludedMembers": ["orders-1"]}
     assert chosen(CUSTOM, cluster(), instances(), custom) == ["orders-0", "orders-2"]
 
 
 def test_a_reader_custom_endpoint_never_stands_for_the_writer():
     custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "READER",
-              "StaticMembers": ["orders-0", "orders-1"]}
+              "Endpoint": CUSTOM, "StaticMembers": ["orders-0", "orders-1"]}
     assert chosen(CUSTOM, cluster(), instances(), custom) == ["orders-1"]
     # A failover swapped them: the new reader serves it, the new writer does not.
     assert chosen(CUSTOM, cluster(writer="orders-1"), instances(), custom) == ["orders-0"]
     alone = {**custom, "StaticMembers": ["orders-1"]}
-    with pytest.raises(RdsError, match="no available member: nothing changed"):
+    with pytest.raises(RdsError, match="no serving member: nothing changed"):
         select_members(endpoint(CUSTOM), cluster(writer="orders-1"), instances(), alone)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+ANOTHER = "abc999zzz.eu-west-1.rds.amazonaws.com"  # the same names, another account's id
+
+
+@pytest.mark.parametrize("hostname", [f"orders.cluster-{ANOTHER}", f"orders.cluster-ro-{ANOTHER}"])
+def test_a_name_with_another_cluster_id_is_not_this_cluster_and_changes_nothing(hostname):
+    with pytest.raises(RdsError) as caught:
+        select_members(endpoint(hostname), cluster(), instances())
+    text = str(caught.value)
+    assert text.startswith(f"{hostname} is not an endpoint of the cluster RDS describes")
+    assert f"writer endpoint {WRITER} and reader endpoint {READER}" in text  # what was found
+    assert "rds_role_arn" in text and "resolve=dns" in text and "nothing changed" in text
+    assert not caught.value.operation  # not a failed call: the mapping fails, nothing moves
+
+
+def test_a_custom_endpoint_of_another_id_is_not_this_one():
+    custom = {"DBClusterIdentifier": "orders", "Endpoint": CUSTOM, "StaticMembers": ["orders-1"]}
+    other = f"analytics.cluster-custom-{ANOTHER}"
+    with pytest.raises(RdsError, match=f"custom endpoint analytics is {CUSTOM}, of cluster orders"):
+        select_members(endpoint(other), cluster(), instances(), custom)
+    with pytest.raises(RdsError, match=r"is \(none\)"):  # RDS named no endpoint: not it
+        select_members(endpoint(CUSTOM), cluster(), instances(), {**custom, "Endpoint": None})
+
+
+def test_the_name_is_compared_without_case_and_trailing_dot():
+    upper = {**cluster(), "Endpoint": WRITER.upper() + "."}
+    assert chosen(WRITER + ".", upper, instances()) == ["orders-0"]
+
+
+def test_the_read_says_whose_account_it_describes(api):
+    with pytest.raises(RdsError, match="describes in the account of role arn:aws:iam::"
+                                       "111122223333:role/reader"):
+        api.selection(endpoint(f"orders.cluster-{ANOTHER}"), NONE,
+                      "arn:aws:iam::111122223333:role/reader")
+    with pytest.raises(RdsError, match="describes in the function's account"):
+        api.selection(endpoint(f"orders.cluster-{ANOTHER}"), NONE)
 
 
 # --------------------------------------------------------------------------- the reads
@@ -134,6 +176,7 @@ class FakeRds:
         self.calls: list[str] = []
         self.fail: dict[str, Exception] = {}
         self.writer = "orders-0"
+        self.statuses: dict[str, str] = {}
 
     def _answer(self, operation: str) -> None:
         self.calls.append(operation)
@@ -148,12 +191,13 @@ class FakeRds:
     def describe_db_instances(self, **params: Any) -> dict[str, Any]:
         self._answer("DescribeDBInstances")
         assert params == {"Filters": [{"Name": "db-cluster-id", "Values": ["orders"]}]}
-        return {"DBInstances": instances()}
+        return {"DBInstances": [{**i, "DBInstanceStatus": self.statuses.get(
+            i["DBInstanceIdentifier"], i["DBInstanceStatus"])} for i in instances()]}
 
     def describe_db_cluster_endpoints(self, **params: Any) -> dict[str, Any]:
         self._answer("DescribeDBClusterEndpoints")
         assert params == {"DBClusterEndpointIdentifier": "analytics"}
-        return {"DBClusterEndpoints": [{"DBClusterIdentifier": "orders",
+        return {"DBClusterEndpoints": [{"DBClusterIdentifier": "orders", "Endpoint": CUSTOM,
                                         "CustomEndpointType": "ANY",
                                         "StaticMembers": ["orders-2"]}]}
 
@@ -180,7 +224,8 @@ def cycle():
 
 @pytest.fixture
 def api(rds, cycle):
-    return RdsApi(client_for_region=lambda region: rds, sleep=lambda _s: None)
+    return RdsApi(client_for_region=lambda region: rds, sleep=lambda _s: None,
+                  client_for_role=lambda region, role: rds)
 
 
 def test_a_writer_and_a_reader_group_of_one_cluster_cost_one_read_per_cycle(api, rds, cycle):
@@ -269,6 +314,16 @@ def test_a_member_whose_endpoint_does_not_resolve_fails_the_resolution(api):
         READER, "A", 1)
     assert found.error is not None and "instance orders-2" in found.error
     assert not found.authoritative
+
+
+def test_a_status_rds_does_not_list_is_served_and_logged_naming_instance_and_status(
+        api, rds, caplog):
+    rds.statuses["orders-2"] = "quantum-tunnelling"
+    found = RdsSource(api, FakeDns(ADDRESSES)).resolve(READER, "A", 1)
+    assert found.error is None and found.answers == {"10.0.1.10", "10.0.2.10"}
+    logged = [r for r in caplog.records if "quantum" in str(getattr(r, "status", ""))]
+    assert [(r.levelname, r.resource, r.status) for r in logged] == [  # type: ignore[attr-defined]
+        ("WARNING", "instance orders-2 of cluster orders", "quantum-tunnelling")]
 
 
 def test_a_failed_read_fails_the_resolution_naming_the_call(api, rds):

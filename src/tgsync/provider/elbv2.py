@@ -108,7 +108,8 @@ class Elbv2Provider:
         if aws is None:
             made = client_for_region
             aws = Aws(pacers={ELBV2.name: pacer, ELBV2.bucket("AddTags"): write_pacer or pacer},
-                      client_for=None if made is None else (lambda _s, region, _c: made(region)),
+                      client_for=None if made is None else (
+                          lambda _s, region, _c, _role: made(region)),
                       sleep=sleep)
         self.aws = aws
         self._facts: dict[str, TargetGroupFacts] = {}

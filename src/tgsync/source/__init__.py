@@ -54,19 +54,24 @@ class Source(Protocol):
 
 
 class SourceFor(Protocol):
-    """Gives the source for a mapping's nameservers and ``resolve`` mode (``dns``,
-    ``rds``)."""
+    """Gives the source for a mapping's nameservers, ``resolve`` mode (``dns``, ``rds``)
+    and, with ``rds``, the role to read the cluster as (``rds_role_arn``)."""
 
-    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns", /) -> Source:
+    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns",
+                 role_arn: str | None = None, /) -> Source:
         """The source to ask."""
         ...
 
 
 def source_of(source_for: Callable[..., Source], servers: tuple[Nameserver, ...],
-              resolve: str) -> Source:
+              resolve: str, role_arn: str | None = None) -> Source:
     """The source for a mapping. A ``resolve=dns`` mapping asks with the nameservers
-    alone, so a plain ``servers -> Source`` callable keeps serving DNS mappings."""
-    return source_for(servers) if resolve == "dns" else source_for(servers, resolve)
+    alone, so a plain ``servers -> Source`` callable keeps serving DNS mappings, and a
+    ``resolve=rds`` one without a role with ``(servers, resolve)``."""
+    if resolve == "dns":
+        return source_for(servers)
+    return source_for(servers, resolve) if role_arn is None else source_for(
+        servers, resolve, role_arn)
 
 
 def rds_problem(hostname: str, resolve: str | None) -> str | None:

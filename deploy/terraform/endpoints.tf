@@ -1,0 +1,61 @@
+# The interface endpoints the module may create (create_elb_endpoint,
+# create_rds_endpoint): private DNS on, a security group that admits HTTPS from the
+# function's first security group only, and a policy that admits only this account's
+# principals on this account's resources (credentials of another account cannot use
+# the endpoint, e.g. to carry data out in tags of a foreign group).
+
+locals {
+  endpoints = { for service, wanted in {
+    elasticloadbalancing = var.create_elb_endpoint
+    rds                  = var.create_rds_endpoint
+  } : service => service if wanted }
+}
+
+resource "aws_security_group" "endpoint" {
+  for_each    = local.endpoints
+  name_prefix = "${var.name}-${each.key}-endpoint-"
+  description = "${each.key} endpoint, HTTPS from the tgsync function only"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+
+  ingress {
+    description     = "HTTPS from the tgsync function"
+    protocol        = "tcp"
+    from_port       = 443
+    to_port         = 443
+    security_groups = [var.security_group_ids[0]]
+  }
+
+  egress {
+    description = "no egress needed; an interface endpoint only answers"
+    protocol    = "-1"
+    from_port   = 0
+    to_port     = 0
+    cidr_blocks = ["127.0.0.1/32"]
+  }
+}
+
+resource "aws_vpc_endpoint" "endpoint" {
+  for_each            = local.endpoints
+  service_name        = "com.amazonaws.${local.region}.${each.key}"
+  vpc_endpoint_type   = "Interface"
+  private_dns_enabled = true
+  vpc_id              = var.vpc_id
+  subnet_ids          = var.subnet_ids
+  security_group_ids  = [aws_security_group.endpoint[each.key].id]
+  tags                = var.tags
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "OnlyThisAccount"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = "${each.key}:*"
+      Resource  = "*"
+      Condition = { StringEquals = {
+        "aws:PrincipalAccount" = local.account_id
+        "aws:ResourceAccount"  = local.account_id
+      } }
+    }]
+  })
+}

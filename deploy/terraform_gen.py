@@ -193,7 +193,8 @@ def _num(value: float) -> str:
 
 
 def _number_rules(item: Setting) -> list[Rule]:
-    assert item.low is not None and item.high is not None
+    if item.low is None or item.high is None:
+        return []
     rules = []
     half = item.high - 0.5
     try:
@@ -209,10 +210,10 @@ def _number_rules(item: Setting) -> list[Rule]:
 
 
 def _choice_rules(item: Setting) -> list[Rule]:
-    assert item.choices is not None
-    choices = "[" + ", ".join(json.dumps(c) for c in item.choices) + "]"
+    listed = item.choices or ()
+    choices = "[" + ", ".join(json.dumps(c) for c in listed) + "]"
     try:  # a parser that takes any case, and spaces around: so does the check
-        item.parse(f" {item.choices[0].upper()} ")
+        item.parse(f" {listed[0].upper()} ")
         value = "lower(trimspace(@V@))"
     except ValueError:
         value = "@V@"
@@ -249,32 +250,38 @@ def _nameserver_rules(item: Setting) -> list[Rule]:
     ]
 
 
+def _pattern_rules(item: Setting) -> list[Rule]:
+    if item.key not in PATTERNS:
+        return []
+    pattern = json.dumps(PATTERNS[item.key])
+    return [Rule(f"can(regex({pattern}, trimspace(@V@)))", refusal(item, _WORD))]
+
+
+#: The checks of the mapping's own hostname and group (their parsers are the config's).
+_FIXED: dict[str, list[Rule]] = {
+    "target_group_arn": [Rule(
+        f"can(regex({json.dumps(TARGET_GROUP_ARN)}, @V@))", "'${@V@}" + template(
+            "' is not a whole target group ARN; give arn:aws:elasticloadbalancing:REGION:"
+            "ACCOUNT:targetgroup/NAME/ID (no wildcards)"))],
+    "hostname": [Rule('trimspace(@V@) != ""', template(
+        "is empty; set it to a hostname such as vpc-logs-abc123.eu-west-1.es.amazonaws.com"))],
+}
+#: Which checks a setting gets, by the first kind it is of.
+_KINDS: tuple[tuple[Callable[[Setting], bool], Callable[[Setting], list[Rule]]], ...] = (
+    (lambda s: switch(s) is not None or s.key in ("alb_id", "mappings"), lambda s: []),
+    (lambda s: s.parse is parse_cidrs, lambda s: _network_rules()),
+    (lambda s: s.parse is parse_nameservers, _nameserver_rules),
+    (lambda s: s.low is not None, _number_rules),
+    (lambda s: s.choices is not None, _choice_rules),
+)
+
+
 def rules(item: Setting) -> list[Rule]:
     """The checks of one value (one entry, for a list) of ``item``."""
-    if item.key == "target_group_arn":
-        return [Rule(f"can(regex({json.dumps(TARGET_GROUP_ARN)}, @V@))",
-                     "'${@V@}" + template(
-                         "' is not a whole target group ARN; give arn:aws:"
-                         "elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID (no "
-                         "wildcards)"))]
-    if item.key == "hostname":
-        return [Rule('trimspace(@V@) != ""', template(
-            "is empty; set it to a hostname such as vpc-logs-abc123.eu-west-1.es."
-            "amazonaws.com"))]
-    if switch(item) is not None or item.key in ("alb_id", "mappings"):
-        return []
-    if item.parse is parse_cidrs:
-        return _network_rules()
-    if item.parse is parse_nameservers:
-        return _nameserver_rules(item)
-    if item.low is not None:
-        return _number_rules(item)
-    if item.choices is not None:
-        return _choice_rules(item)
-    if item.key in PATTERNS:
-        pattern = json.dumps(PATTERNS[item.key])
-        return [Rule(f"can(regex({pattern}, trimspace(@V@)))", refusal(item, _WORD))]
-    return []
+    if item.key in _FIXED:
+        return list(_FIXED[item.key])
+    make = next((make for applies, make in _KINDS if applies(item)), _pattern_rules)
+    return make(item)
 
 
 def empty_list_message(item: Setting) -> str | None:
@@ -346,7 +353,8 @@ def _mapping_validations() -> list[str]:
             if item.parse in LIST_PARSERS:
                 good = rule.holds("e")
                 entries = f"coalesce(m.{key}, [])"
-                condition = f"alltrue(flatten([for m in var.mappings : [for e in {entries} : {good}]]))"
+                condition = (f"alltrue(flatten([for m in var.mappings : [for e in {entries} : "
+                             f"{good}]]))")
                 message = (f'join("\\n", flatten([for i, m in var.mappings : [for e in {entries} : '
                            f'"{where}: {rule.says("e")}" if !({good})]]))')
             else:

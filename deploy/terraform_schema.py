@@ -116,7 +116,7 @@ def schema(jsii: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """Write the schema of the wheel ``argv[0]`` to ``argv[1]``."""
-    if len(argv) != 2:  # noqa: PLR2004 - the wheel and the output
+    if len(argv) != 2:  # the wheel and the output
         print("usage: terraform_schema.py WHEEL OUT.json", file=sys.stderr)
         return 2
     wheel, out = Path(argv[0]), Path(argv[1])

@@ -52,8 +52,8 @@ _INTRO = """\
 Every setting has one row in `tgsync.settings.SETTINGS`, and every surface is driven by
 it: the environment variables the function reads, the `tgsync` command's flags (flags
 win over variables), the keys of a `TGSYNC_MAPPINGS` entry, the tags of a discovered
-target group, the stack's parameters and the CDK construct's keywords. This page is
-generated from that table.
+target group, the stack's parameters, the CDK construct's keywords and the
+[Terraform module](terraform.md)'s variables. This page is generated from that table.
 
 All settings are validated before any AWS call, and every problem is reported at once,
 naming what you set (`--port: 70000 is out of range ...` for a flag, `TGSYNC_PORT: ...`
@@ -141,6 +141,12 @@ def default(item: Setting) -> str:
     return "unset"
 
 
+def terraform_name(item: Setting) -> str:
+    """The Terraform module's variable (deploy/terraform/settings.tf): the CDK keyword,
+    else the setting's key."""
+    return item.cdk or item.key
+
+
 def settings_tables() -> str:
     """The settings: what each does, then its name on every surface."""
     lines = ["## Settings", "",
@@ -150,10 +156,12 @@ def settings_tables() -> str:
               "A mapping key is a key of a `TGSYNC_MAPPINGS` entry (the variable is then the "
               "default of every entry); a tag overrides the value for one discovered target "
               "group.", "",
-              "| variable | CLI flag | mapping key | tag | stack parameter | CDK keyword |",
-              "|---|---|---|---|---|---|"]
+              "| variable | CLI flag | mapping key | tag | stack parameter | CDK keyword "
+              "| Terraform variable |",
+              "|---|---|---|---|---|---|---|"]
     lines += [f"| `{s.env}` | {_code(s.flag)} | {_code(s.mapping_key)} | {_code(s.tag)} "
-              f"| {_code(s.cfn)} | {_code(s.cdk)} |" for s in SETTINGS]
+              f"| {_code(s.cfn)} | {_code(s.cdk)} | {_code(terraform_name(s))} |"
+              for s in SETTINGS]
     return "\n".join(lines) + "\n"
 
 

@@ -41,7 +41,7 @@ MODULE = REPO / "deploy" / "terraform"
 EXAMPLE = MODULE / "examples" / "opensearch-alb"
 DOCS = REPO / "docs" / "terraform.md"
 SCHEMA = Path(os.environ.get("TF_SCHEMA", REPO / ".tools" / "terraform" /
-                             "aws-provider-schema.json"))
+                             "aws-provider-schema.json")).resolve()
 sys.path.insert(0, str(REPO / "deploy"))
 import terraform_gen  # noqa: E402
 
@@ -314,6 +314,26 @@ def test_the_provider_version_the_module_takes_is_the_schema_s(schema: dict[str,
 # ----------------------------------------------------------------------------- a harness
 
 
+#: What main.tf reads from the provider, as literals; and the derived values, as output.
+_CONTEXT = f"""\
+locals {{
+  partition  = "aws"
+  region     = "{REGION}"
+  account_id = "{ACCOUNT}"
+}}
+output "derived" {{
+  value = {{
+    elb                = local.elb_statements
+    runtime            = local.runtime_statements
+    environment        = local.environment
+    events             = local.event_patterns
+    health             = local.health_queries
+    schedule_group_arn = local.schedule_group_arn
+  }}
+}}
+"""
+
+
 class Harness:
     """The module's pure files as a child module, called once per case from a root
     written in JSON (one argument a line), planned or applied by Terraform: no provider,
@@ -325,13 +345,7 @@ class Harness:
         child.mkdir(parents=True)
         for name in PURE:
             shutil.copy(MODULE / name, child / name)
-        (child / "context.tf").write_text(
-            'locals {\n  partition = "aws"\n  region = "%s"\n  account_id = "%s"\n}\n'
-            'output "derived" {\n  value = {\n    elb = local.elb_statements\n'
-            "    runtime = local.runtime_statements\n    environment = local.environment\n"
-            "    events = local.event_patterns\n    health = local.health_queries\n"
-            "    schedule_group_arn = local.schedule_group_arn\n  }\n}\n"
-            % (REGION, ACCOUNT), encoding="utf-8")
+        (child / "context.tf").write_text(_CONTEXT, encoding="utf-8")
         lines = ['{"module": {']
         self.lines: dict[int, tuple[str, str]] = {}
         for number, (case, given) in enumerate(cases.items()):
@@ -504,7 +518,7 @@ def test_each_mapping_attribute_refuses_what_the_function_refuses(tmp_path: Path
             continue
         key = terraform_gen.tf_name(item)
         for value in samples(item):
-            if value == "" or value == []:
+            if value in ("", []):
                 continue  # the function reads an empty key as unset too
             want = expected(item, key, value)
             wants.append(None if want is None else
@@ -546,19 +560,17 @@ def tf_variable(parameter: str) -> str | None:
 def tf_value(parameter: str, value: Any) -> Any:
     """A stack parameter's value as the module's variable takes it (``None``: unset)."""
     item = next((s for s in SETTINGS if s.cfn == parameter), None)
-    spec = STACK["Parameters"][parameter]
-    kind = _unquote(variables()[tf_variable(parameter) or ""]["type"])
+    kind = str(_unquote(variables()[tf_variable(parameter) or ""]["type"]))
     if item is not None and item.key == "mappings":
         return json.loads(value) if value else []
-    if item is not None and (pair := terraform_gen.switch(item)) is not None:
+    pair = terraform_gen.switch(item) if item is not None else ("false", "true")
+    if kind == "bool" and pair is not None:
         return str(value) == pair[1]
-    if kind == "bool":
-        return str(value) == "true"
     if value in ("", None) or value == [""]:
-        return [] if "list" in str(kind) else None
-    if "list" in str(kind):
+        return [] if "list" in kind else None
+    if "list" in kind:
         return value if isinstance(value, list) else str(value).split(",")
-    if kind == "number" or spec["Type"] == "Number":
+    if kind == "number":
         number = float(value)
         return int(number) if number.is_integer() else number
     return value
@@ -836,3 +848,11 @@ def test_the_docs_page_names_every_variable_and_output() -> None:
                for entry in parsed(path).get("output", []) for name in entry}
     missing = sorted(n for n in set(variables()) | outputs if f"`{n}`" not in page)
     assert not missing, f"docs/terraform.md does not name {missing}"
+
+
+def test_the_configuration_reference_names_each_setting_s_variable() -> None:
+    page = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for item in terraform_gen.tf_settings():
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{item.env}` |")
+                   and line.count("|") > 7)
+        assert row.rstrip(" |").endswith(f"`{terraform_gen.tf_name(item)}`"), row

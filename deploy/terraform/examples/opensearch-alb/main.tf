@@ -87,8 +87,6 @@ resource "aws_security_group" "function" {
 resource "aws_lb" "dashboards" {
   #checkov:skip=CKV_AWS_91:Access logs need a bucket policy for the ELB account; add one in production.
   #checkov:skip=CKV_AWS_150:An example must be removable; turn deletion protection on in production.
-  #checkov:skip=CKV2_AWS_28:Internal ALB reachable only from client_cidr; add AWS WAF if policy requires.
-  #checkov:skip=CKV2_AWS_20:The only listener is HTTPS; nothing answers plain HTTP to redirect.
   name_prefix                = "osalb-"
   load_balancer_type         = "application"
   internal                   = true
@@ -99,7 +97,6 @@ resource "aws_lb" "dashboards" {
 }
 
 resource "aws_lb_target_group" "domain" {
-  #checkov:skip=CKV_AWS_378:The target group speaks HTTPS to the domain's nodes; checkov reads the protocol of a health check, not the group's.
   name_prefix          = "os-"
   target_type          = "ip"
   protocol             = "HTTPS"

@@ -260,11 +260,13 @@ def _walk(body: dict[str, Any], fqn: str, structs: dict[str, Any], where: str,
         if key in struct["arguments"]:
             continue
         if key in struct["blocks"]:
-            nested_fqn = struct["blocks"][key][0]
             nested = body[key] if isinstance(body[key], list) else [body[key]]
+            if not all(isinstance(item, dict) for item in nested):
+                problems.append(f"{where}: {key} is a block, not a value")
             for item in nested:
                 if isinstance(item, dict):
-                    _walk(item, nested_fqn, structs, f"{where}.{key}", problems, top=False)
+                    _walk(item, struct["blocks"][key][0], structs, f"{where}.{key}",
+                          problems, top=False)
             continue
         problems.append(f"{where}: {key} is no argument or block of the provider's schema")
     for key, required in struct["arguments"].items():

@@ -706,7 +706,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "HealthAlarmFilter": "LoadBalancer = 'app/x/123'"},
     "discover": {"Discover": "tags"},
     "discover_owned": {"Discover": "tags", "Owner": "team-a", "DiscoverPrefix": "tgsync-",
-                       "Hostname": "h", "TargetGroupArn": GROUP},
+                       "DiscoverEvery": 600, "Hostname": "h", "TargetGroupArn": GROUP},
     "rds_events": {"Hostname": "h", "TargetGroupArn": GROUP, "Resolve": "rds",
                    "EventSourceArns": [DOMAIN, CLUSTER],
                    "DomainArns": [DOMAIN.replace("logs", "metrics")]},
@@ -718,6 +718,26 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "ResyncEvery": 0, "FollowInterval": 0, "FollowFor": 60, "LogLevel": "DEBUG",
         "SubnetIds": ["subnet-0d"], "SecurityGroupIds": ["sg-0e", "sg-0f"]},
 }
+
+
+#: Parameters that only set an argument of a resource (checked above with the variables'
+#: defaults and values): no scenario needs them. Any other parameter can change the
+#: role, the environment or the events, so some scenario must set it.
+NOT_DERIVED = {"CreateElbEndpoint", "CreateRdsEndpoint", "VpcId", "CodeBucket",
+               "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "Architecture",
+               "MemorySize", "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn",
+               "AlarmEmail", "AlarmTopicArn"}
+
+
+def test_every_parameter_that_may_change_the_role_or_environment_is_in_a_scenario() -> None:
+    untried = [name for name, spec in STACK["Parameters"].items()
+               if name not in NOT_DERIVED and not any(
+                   name in given and given[name] != spec.get("Default")
+                   for given in SCENARIOS.values())]
+    assert not untried, (
+        f"deploy/tgsync.yaml's parameters {untried} are set in no scenario: add them to "
+        "SCENARIOS so that the module's role, environment and events are compared with the "
+        "stack's when they are set (or to NOT_DERIVED, if they only set an argument)")
 
 
 @pytest.fixture(scope="module")

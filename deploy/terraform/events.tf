@@ -47,7 +47,7 @@ resource "aws_lambda_permission" "events" {
 resource "aws_sqs_queue" "event_dead_letters" {
   #checkov:skip=CKV_AWS_27:Encrypted at rest with SQS-managed keys (sqs_managed_sse_enabled). EventBridge cannot deliver to a queue under the AWS-managed KMS key, and the events hold no secrets (domain, cluster and instance ARNs and event names).
   count                     = local.has_events ? 1 : 0
-  name_prefix               = "${var.name}-event-dead-letters-"
+  name_prefix               = "${var.name}-dlq-"
   sqs_managed_sse_enabled   = true
   message_retention_seconds = 1209600
   tags                      = var.tags

@@ -8,9 +8,9 @@ variable "name" {
   default     = "tgsync"
   nullable    = false
   validation {
-    # A role's name_prefix takes at most 38 characters, with the hyphen after NAME.
-    condition     = can(regex("^[A-Za-z0-9_-]{1,37}$", var.name))
-    error_message = "name: '${var.name}' cannot name the function; use 1 to 37 letters, digits, hyphens and underscores, e.g. tgsync"
+    # A role's name_prefix takes at most 38 characters: NAME-scheduler- must fit.
+    condition     = can(regex("^[A-Za-z0-9_-]{1,27}$", var.name))
+    error_message = "name: '${var.name}' cannot name the function; use 1 to 27 letters, digits, hyphens and underscores, e.g. tgsync"
   }
 }
 

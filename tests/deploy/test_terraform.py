@@ -878,3 +878,18 @@ def test_the_configuration_reference_names_each_setting_s_variable() -> None:
         row = next(line for line in page.splitlines() if line.startswith(f"| `{item.env}` |")
                    and line.count("|") > 7)
         assert row.rstrip(" |").endswith(f"`{terraform_gen.tf_name(item)}`"), row
+
+
+def test_the_name_fits_every_name_made_from_it(tmp_path: Path) -> None:
+    """IAM takes a role's name_prefix of 38 characters at most: NAME-scheduler- must fit."""
+    longest = "t" * 27
+    refusals = Harness(tmp_path, {"fits": {**BASE, "hostname": "h", "target_group_arn": GROUP,
+                                           "name": longest},
+                                  "long": {**BASE, "hostname": "h", "target_group_arn": GROUP,
+                                           "name": longest + "t"}}).refusals()
+    assert ("fits", "name") not in refusals
+    assert refusals[("long", "name")] == [
+        f"name: '{longest}t' cannot name the function; use 1 to 27 letters, digits, hyphens "
+        "and underscores, e.g. tgsync"]
+    assert len(f"{longest}-scheduler-") <= 38
+    assert '"${var.name}-scheduler-"' in (MODULE / "main.tf").read_text(encoding="utf-8")

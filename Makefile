@@ -7,8 +7,8 @@ STAMP  := $(VENV)/.installed-test
 # Every target that is not a file is phony (a stray folder named like one, such as
 # deploy/, must not make it "up to date").
 .PHONY: help install check test lint unit soak demo demo-aurora bench bench-update package deploy stackset \
-        check-templates sam-template cdk-synth mutate clean lock constraints docs docs-serve \
-        actionlint release terraform-vars
+        check-templates sam-template cdk-synth mutate clean lock build-lock constraints docs \
+        docs-serve docs-pictures actionlint release terraform-vars
 
 help:
 	@echo "make check            lint, types, workflows, unit and property tests, a short stateful run (under a minute)"
@@ -22,9 +22,10 @@ help:
 	@echo "make bench-update     the same, rewriting the tracked benchmarks/results.md"
 	@echo "make mutate           mutation testing of plan.py, guard.py, registry.py and follow.py (mutmut)"
 	@echo "make package          build the Lambda zip from git-tracked source and the hashed lock (ARCH=arm64|x86_64)"
-	@echo "make deploy           build, upload, deploy and verify the function's code: BUCKET=... [STACK=...] [PARAMS=...]"
+	@echo "make deploy           build, upload, deploy and verify templates and code: BUCKET=... [STACK=...] [PARAMS=...] [ALLOW_DIRTY=1]"
 	@echo "make stackset         a service-managed StackSet across OUs and regions: STACKSET=... BUCKET_PREFIX=... OUS=... REGIONS=... [PARAMS=...]"
 	@echo "make lock             rewrite src/tgsync/requirements.lock (hashes) from src/requirements.txt"
+	@echo "make build-lock       rewrite deploy/build-requirements.lock (the release's build tools, hashed)"
 	@echo "make constraints      rewrite constraints/dev.txt with the newest test, lint and CDK tools"
 	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates (and the CDK app's), the Terraform module's checks"
 	@echo "make sam-template     regenerate deploy/sam/template.yaml from deploy/tgsync.yaml"
@@ -33,6 +34,7 @@ help:
 	@echo "make install          set up .venv only (tools at the versions of constraints/dev.txt)"
 	@echo "make docs             the documentation site into out/site (mkdocs build --strict, .venv-docs)"
 	@echo "make docs-serve       preview the documentation site on 127.0.0.1:8000"
+	@echo "make docs-pictures    redraw the site's demo pictures (docs/img) by running both demos"
 	@echo "make actionlint       lint the GitHub workflows (.github/workflows) with actionlint"
 	@echo "make release          check that VERSION=x.y.z agrees everywhere; print the tag commands"
 	@echo "make clean            remove .venv, .tools, build outputs, caches and coverage data"
@@ -98,6 +100,19 @@ package: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/python deploy/package.py --lock
 
+# The release's build tools (pip, setuptools, build, twine and theirs), each file's
+# SHA-256 from PyPI: after changing a pin in deploy/build-requirements.in. pip-tools
+# runs in a throwaway virtualenv. The release installs the lock with --require-hashes.
+BUILD_LOCK_VENV := build/build-lock-venv
+build-lock:
+	rm -rf $(BUILD_LOCK_VENV)
+	$(PYTHON) -m venv $(BUILD_LOCK_VENV)
+	$(BUILD_LOCK_VENV)/bin/python -m pip install --quiet pip-tools
+	cd deploy && ../$(BUILD_LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-find-links \
+	  --output-file build-requirements.lock build-requirements.in
+	rm -rf $(BUILD_LOCK_VENV)
+
 # Upgrading the test, lint and CDK tools on purpose: a clean virtualenv with the newest
 # versions the extras allow, frozen into constraints/dev.txt (its comment header kept).
 # Run make test on the result before committing it.
@@ -118,7 +133,8 @@ TEMPLATE ?= deploy/tgsync.yaml
 deploy: $(STAMP)
 	@test -n "$(BUCKET)" || { echo "make deploy: set BUCKET=<an S3 bucket in your region>"; exit 2; }
 	$(BIN)/python deploy/deploy.py --bucket $(BUCKET) --stack-name $(STACK) --arch $(ARCH) \
-	  --template $(TEMPLATE) $(if $(PARAMS),--parameters-file $(PARAMS))
+	  --template $(TEMPLATE) $(if $(PARAMS),--parameters-file $(PARAMS)) \
+	  $(if $(ALLOW_DIRTY),--allow-dirty) $(if $(SIGNING_PROFILE),--signing-profile $(SIGNING_PROFILE))
 
 # Across an organisation (docs/stacksets.md): make stackset STACKSET=tgsync
 # BUCKET_PREFIX=my-artifacts OUS=ou-abcd-11111111[,...] REGIONS=eu-west-1,ap-northeast-1
@@ -132,7 +148,8 @@ stackset: $(STAMP)
 	$(BIN)/python deploy/stackset.py --stack-set-name $(STACKSET) --bucket-prefix $(BUCKET_PREFIX) \
 	  --ous $(OUS) --regions $(REGIONS) --arch $(ARCH) \
 	  $(if $(PARAMS),--parameters-file $(PARAMS)) \
-	  $(if $(REGION_PARAMS),--region-parameters-file $(REGION_PARAMS)) $(STACKSET_ARGS)
+	  $(if $(REGION_PARAMS),--region-parameters-file $(REGION_PARAMS)) \
+	  $(if $(ALLOW_DIRTY),--allow-dirty) $(STACKSET_ARGS)
 
 # Template checks, each tool in its own virtual environment (they pin their own boto3).
 TOOLS ?= .tools
@@ -220,6 +237,11 @@ $(DOCS_STAMP): docs/requirements.txt
 docs: $(DOCS_STAMP)
 	$(DOCS_VENV)/bin/python docs/gen_config.py
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
+# The home page's pictures: both demos at their default ticks, drawn into docs/img.
+docs-pictures: $(STAMP)
+	$(BIN)/python -m testlab.demo --out docs/img
+	$(BIN)/python -m testlab.demo_aurora --out docs/img
 
 docs-serve: $(DOCS_STAMP)
 	$(DOCS_VENV)/bin/python docs/gen_config.py

@@ -26,7 +26,8 @@ from tgsync.controller import Controller
 from tgsync.provider.elbv2 import Elbv2Provider
 from tgsync.registry import TagRegistry
 from tgsync.report import CycleReport, InvocationReport
-from tgsync.wiring import build_provider, dns_source
+from tgsync.source import Source
+from tgsync.wiring import Sources, build_provider
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "vpc-bench-abc123.eu-west-1.es.amazonaws.com"
@@ -100,8 +101,10 @@ def throttled(times: Sequence[float], burst: int = DESCRIBE_BURST,
 
 @dataclass
 class Section:
-    """What one stage adds to the table: its rows and the notes under it."""
+    """What one stage adds to the page: its heading, its table's rows, the notes under
+    the table."""
 
+    title: str
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -119,11 +122,15 @@ class Tgsync:
 
 
 def controller(cfg: Config, clock: Callable[[], float] = time.time,
-               provider: Elbv2Provider | None = None) -> Tgsync:
+               provider: Elbv2Provider | None = None,
+               sources: Callable[[Elbv2Provider], Callable[..., Source]] | None = None,
+               ) -> Tgsync:
     """tgsync on ``cfg`` and ``clock``, over ``provider`` (default: the deployed one,
-    paced). The only place the bench builds or calls a Controller."""
+    paced) and ``sources(provider)`` (default: the deployed ones: DNS, and the RDS API
+    for ``resolve=rds``). The only place the bench builds or calls a Controller."""
     provider = provider or build_provider(cfg)
-    made = Controller(provider, TagRegistry(provider), dns_source, config=cfg, clock=clock)
+    source_for = (sources or (lambda made: Sources(made.aws)))(provider)
+    made = Controller(provider, TagRegistry(provider), source_for, config=cfg, clock=clock)
     return Tgsync(run_once=made.run_once, run=made.run)
 
 
@@ -169,19 +176,24 @@ class Progress:
 # --------------------------------------------------------------------------- the table
 
 
+#: The level of each stage's heading: the page is included under a heading of the
+#: docs' Benchmarks page (docs/benchmarks.md), which has the page's one title.
+HEADING = "###"
+
+
 def render(sections: Sequence[Section], repeats: int, elapsed: float) -> str:
-    """The markdown page: how it was measured, the table, then the notes."""
+    """The markdown: how it was measured, then each stage under its heading, its table
+    and the notes that explain it."""
     lines = [
-        "# tgsync benchmarks",
-        "",
         f"Measured by `make bench` on {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, against moto's "
         "server and a DNS server on 127.0.0.1 (so wall times leave out the network to "
         f"AWS), {repeats} runs per figure: median (min to max). Took {elapsed:.0f} s.",
-        "",
-        "| figure | tgsync | original function | ratio / note |",
-        "|---|---|---|---|",
     ]
-    lines += [f"| {a} | {b} | {c} | {d} |" for s in sections for a, b, c, d in s.rows]
-    lines += ["", *[f"- {note}" for s in sections for note in s.notes], ""]
-    return "\n".join(lines)
+    for section in sections:
+        lines += ["", f"{HEADING} {section.title}", "",
+                  "| figure | tgsync | original function | ratio / note |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in section.rows]
+        if section.notes:
+            lines += ["", *[f"- {note}" for note in section.notes]]
+    return "\n".join([*lines, ""])

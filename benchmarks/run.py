@@ -21,9 +21,10 @@ each (:mod:`benchmarks.stages`):
 The baseline is the original Go function's call sequence, re-created with boto3
 (:class:`benchmarks.original.Original`) and run against the same servers, so every
 figure is a ratio measured side by side. Each figure is the median over repeated runs,
-with its spread (min to max). The table is printed and written to ``out/benchmarks.md``
-(``--output benchmarks/results.md``, i.e. ``make bench-update``, refreshes the tracked
-copy). Each stage says on stderr when it starts and how long it took.
+with its spread (min to max). The page (a table per stage) is printed and written to
+``out/benchmarks.md`` (``--output benchmarks/results.md``, i.e. ``make bench-update``,
+refreshes the tracked copy). Each stage says on stderr when it starts and how long it
+took.
 """
 
 from __future__ import annotations

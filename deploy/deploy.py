@@ -1,19 +1,30 @@
 """Deploy tgsync in one command: ``make deploy BUCKET=my-bucket`` (see README).
 
-Builds the Lambda zip, uploads it (and any nested template) to the S3 bucket you name,
-creates or updates the CloudFormation stack, waits, checks that the function runs the
-zip built here, and prints the stack's outputs. AWS credentials, region and endpoint
-come from the standard AWS settings (``AWS_PROFILE``, ``AWS_REGION``, ...).
+Builds the Lambda zip, uploads it (and the templates) to the S3 bucket you name,
+creates or updates the CloudFormation stack, waits, checks that the stack runs the
+templates and the zip built here, and prints the stack's outputs. AWS credentials,
+region and endpoint come from the standard AWS settings (``AWS_PROFILE``,
+``AWS_REGION``, ...).
 
-What it trusts: nothing already in the bucket. Keys are content hashes anyone can
-compute, so every object is uploaded again, with its SHA-256 for S3 to check, and
-every S3 call names the caller's account as the bucket's expected owner (a bucket of
-another account is refused). The object version is passed to a template that declares
-``CodeObjectVersion``. After the deployment each function of the stack must report the
-zip's SHA-256 as its ``CodeSha256``, or the deployment is reported as failed.
+What it trusts: nothing already in the bucket, and nothing written to it after an
+upload. Keys are content hashes anyone can compute, so every object is uploaded again,
+with its SHA-256 for S3 to check, and every S3 call names the caller's account as the
+bucket's expected owner (a bucket of another account is refused). The bucket must keep
+versions: every object is deployed by the version its upload returned (``?versionId=``
+on every TemplateURL, nested ones too, and ``CodeObjectVersion`` for
+``Code.S3ObjectVersion``), so an object written at the same key afterwards is never
+used. After the deployment the stack's template and each nested stack's
+(``GetTemplate``, stage Original) must be the ones built here, and each function must
+report the zip's SHA-256 as its ``CodeSha256``, or the deployment is reported as failed.
 
-Exit codes: 0 deployed (or nothing to change), 1 the stack failed or its function does
-not run this zip, 2 bad input or missing credentials, region or bucket.
+A zip built from uncommitted edits of tgsync's tracked files matches no commit: it is
+refused unless ``--allow-dirty``. With ``--signing-profile`` the uploaded zip is signed
+by AWS Signer, and the signed object (checked to hold the same files) is what the stack
+deploys, by its version; after the deployment a function with a code signing
+configuration must run signed code (:func:`tgsync.preflight.code_signing`).
+
+Exit codes: 0 deployed (or nothing to change), 1 the stack failed or does not run what
+was built here, 2 bad input or missing credentials, region or bucket.
 """
 
 from __future__ import annotations
@@ -21,10 +32,15 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import io
 import json
 import os
 import re
 import sys
+import time
+import urllib.parse
+import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +52,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import package  # the sibling script, importable wherever deploy.py is run from
 
+from tgsync.preflight import FAIL, code_signing
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_TEMPLATE = HERE / "tgsync.yaml"
 PREFIX = "tgsync"
@@ -46,6 +64,7 @@ VERSION_PARAMETER = "CodeObjectVersion"
 OWN_PARAMETERS = ("CodeBucket", "CodeBucketPrefix", "CodeKey", VERSION_PARAMETER)
 #: CreateStack's limit for a template given inline (TemplateBody), in bytes.
 TEMPLATE_BODY_LIMIT = 51_200
+_NESTED_STACK = "AWS::CloudFormation::Stack"
 _NESTED = re.compile(r"^(?P<indent>\s*)TemplateURL:\s*(?P<path>\S+\.ya?ml)\s*$", re.MULTILINE)
 
 
@@ -145,28 +164,48 @@ def content_key(stem: str, body: bytes, suffix: str) -> str:
     return f"{PREFIX}/{stem}-{hashlib.sha256(body).hexdigest()[:16]}{suffix}"
 
 
-def s3_url(s3: Any, bucket: str, key: str) -> str:
-    """The object's URL as CloudFormation fetches it (not the client's endpoint)."""
+def s3_url(s3: Any, bucket: str, stored: Stored) -> str:
+    """The URL CloudFormation fetches the object from (not the client's endpoint), at
+    the version its upload returned."""
     region = s3.meta.region_name
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://{bucket}.s3.{region}.{suffix}/{key}"
+    return (f"https://{bucket}.s3.{region}.{suffix}/{stored.key}"
+            f"?versionId={urllib.parse.quote(pinned(bucket, stored), safe='')}")
 
 
-def package_template(s3: Any, bucket: str, template: Path, owner: str) -> str:
-    """The template text, with local nested templates uploaded and pointed at S3."""
+def pinned(bucket: str, stored: Stored) -> str:
+    """The version the upload returned: what the stack must name, never the bare key."""
+    if not stored.version:
+        raise DeployError(f"S3 returned no version for s3://{bucket}/{stored.key}: the "
+                          f"bucket does not keep versions. {_VERSIONING_FIX.format(bucket)}")
+    return stored.version
+
+
+def upload_template(s3: Any, bucket: str, path: Path, body: bytes, owner: str) -> str:
+    """Upload a template's text; its URL at the version just written."""
+    stored = upload(s3, bucket, content_key(f"templates/{path.stem}", body, ".yaml"), body,
+                    owner)
+    print(_stored(bucket, stored, body))
+    return s3_url(s3, bucket, stored)
+
+
+def package_template(s3: Any, bucket: str, template: Path, owner: str,
+                     nested: list[str] | None = None) -> str:
+    """The template text, with local nested templates uploaded and pointed at S3 (at
+    the version uploaded); each nested template's text is appended to ``nested``."""
     text = template.read_text(encoding="utf-8")
 
-    def nested(match: re.Match[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
         child = (template.parent / match["path"]).resolve()
         if not child.exists():
             raise DeployError(f"{template}: nested template {match['path']} not found")
-        body = package_template(s3, bucket, child, owner).encode()
-        stored = upload(s3, bucket, content_key(f"templates/{child.stem}", body, ".yaml"),
-                        body, owner)
-        print(_stored(bucket, stored, body))
-        return f"{match['indent']}TemplateURL: {s3_url(s3, bucket, stored.key)}"
+        body = package_template(s3, bucket, child, owner, nested)
+        if nested is not None:
+            nested.append(body)
+        return (f"{match['indent']}TemplateURL: "
+                f"{upload_template(s3, bucket, child, body.encode(), owner)}")
 
-    return _NESTED.sub(nested, text)
+    return _NESTED.sub(replace, text)
 
 
 def declared_parameters(text: str) -> set[str]:
@@ -190,8 +229,13 @@ def caller_account(session: boto3.session.Session) -> str:
         raise DeployError(str(exc)) from None
 
 
+_VERSIONING_FIX = ("Turn versioning on: aws s3api put-bucket-versioning --bucket {0} "
+                   "--versioning-configuration Status=Enabled")
+
+
 def check_bucket(s3: Any, bucket: str, owner: str, region: str) -> None:
-    """Refuse a bucket that another account owns, or that these credentials cannot use."""
+    """Refuse a bucket that another account owns, that these credentials cannot use, or
+    that does not keep versions (an object could then be replaced after its upload)."""
     try:
         s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
     except ClientError as exc:
@@ -204,6 +248,12 @@ def check_bucket(s3: Any, bucket: str, owner: str, region: str) -> None:
         raise DeployError(f"bucket {bucket!r} is not reachable with these credentials "
                           f"({code}); create it in {region} or name another with BUCKET="
                           ) from None
+    status = s3.get_bucket_versioning(Bucket=bucket, ExpectedBucketOwner=owner).get("Status")
+    if status != "Enabled":
+        raise DeployError(f"bucket {bucket!r} does not keep versions (versioning "
+                          f"{status or 'never enabled'}): every object is deployed by the "
+                          "version its upload returned, so that nothing written at its key "
+                          f"later is used. {_VERSIONING_FIX.format(bucket)}")
 
 
 def deploy(args: argparse.Namespace) -> int:
@@ -218,18 +268,27 @@ def deploy(args: argparse.Namespace) -> int:
     if own:
         raise DeployError(f"{', '.join(own)}: make deploy sets these itself, to the zip it "
                           "builds and uploads; leave them out")
+    source = args.template.read_text(encoding="utf-8")
+    if VERSION_PARAMETER not in declared_parameters(source):
+        raise DeployError(f"{args.template}: declares no {VERSION_PARAMETER} parameter; make "
+                          "deploy pins the zip by the S3 version its upload returned: add "
+                          f"the parameter and pass it to Code.S3ObjectVersion")
+    refuse_uncommitted(args.allow_dirty)
     zip_path = package.build(args.arch)
     code = zip_path.read_bytes()
     stored = upload(s3, args.bucket, content_key(f"tgsync-lambda-{args.arch}", code, ".zip"),
                     code, owner)
     print(_stored(args.bucket, stored, code))
     print(f"zip sha256 {hashlib.sha256(code).hexdigest()}  CodeSha256 {checksum(code)}")
+    if args.signing_profile:
+        stored, code = sign(session, s3, args.bucket, (stored, code), owner=owner,
+                            profile=args.signing_profile)
     parameters.update(CodeBucket=args.bucket, CodeKey=stored.key)
+    parameters[VERSION_PARAMETER] = pinned(args.bucket, stored)
     parameters.setdefault("Architecture", args.arch)
 
-    text = package_template(s3, args.bucket, args.template, owner)
-    if VERSION_PARAMETER in declared_parameters(text) and stored.version:
-        parameters[VERSION_PARAMETER] = stored.version
+    nested: list[str] = []
+    text = package_template(s3, args.bucket, args.template, owner, nested)
     body = text.encode()
     request: dict[str, Any] = {
         "StackName": args.stack_name,
@@ -241,11 +300,8 @@ def deploy(args: argparse.Namespace) -> int:
     if len(body) <= TEMPLATE_BODY_LIMIT:  # inline: no S3 object to swap
         request["TemplateBody"] = text
     else:
-        template = upload(s3, args.bucket,
-                          content_key(f"templates/{args.template.stem}", body, ".yaml"),
-                          body, owner)
-        print(_stored(args.bucket, template, body))
-        request["TemplateURL"] = s3_url(s3, args.bucket, template.key)
+        request["TemplateURL"] = upload_template(s3, args.bucket, args.template, body, owner)
+    built = Built(text, nested, code)
     exists = _stack_exists(cloudformation, args.stack_name)
     try:
         if exists:
@@ -256,7 +312,7 @@ def deploy(args: argparse.Namespace) -> int:
         message = exc.response.get("Error", {}).get("Message", "")
         if "No updates are to be performed" in message:
             print(f"stack {args.stack_name}: already up to date")
-            return _verified(session, args.stack_name, code) or _print_outputs(
+            return _verified(session, args.stack_name, built) or _print_outputs(
                 cloudformation, args.stack_name)
         raise DeployError(f"CloudFormation refused the stack: {message}") from None
     verb = "updating" if exists else "creating"
@@ -268,25 +324,149 @@ def deploy(args: argparse.Namespace) -> int:
     except WaiterError:
         _print_failures(cloudformation, args.stack_name)
         return 1
-    return _verified(session, args.stack_name, code) or _print_outputs(cloudformation,
-                                                                       args.stack_name)
+    return _verified(session, args.stack_name, built) or _print_outputs(cloudformation,
+                                                                        args.stack_name)
+
+
+def sign(session: boto3.session.Session, s3: Any, bucket: str, unsigned: tuple[Stored, bytes],
+         *, owner: str, profile: str) -> tuple[Stored, bytes]:
+    """Have AWS Signer sign the uploaded zip with ``profile``: the signed object, pinned
+    by its version, once it is known to hold exactly the zip built here."""
+    stored, code = unsigned
+    signer = session.client("signer")
+    job = signer.start_signing_job(
+        source={"s3": {"bucketName": bucket, "key": stored.key,
+                       "version": pinned(bucket, stored)}},
+        destination={"s3": {"bucketName": bucket, "prefix": f"{PREFIX}/signed/"}},
+        profileName=profile, clientRequestToken=uuid.uuid4().hex)["jobId"]
+    described = signer.describe_signing_job(jobId=job)
+    for _ in range(120):  # Signer's jobs take seconds
+        if described["status"] != "InProgress":
+            break
+        time.sleep(5)
+        described = signer.describe_signing_job(jobId=job)
+    if described["status"] != "Succeeded":
+        raise DeployError(f"signing job {job} (profile {profile}): {described['status']} "
+                          f"{described.get('statusReason', '')}".rstrip())
+    key = described["signedObject"]["s3"]["key"]
+    got = s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=owner)
+    body = got["Body"].read()
+    signed = Stored(key, got.get("VersionId"), replaced=False)
+    if zip_entries(body) != zip_entries(code):
+        raise DeployError(f"SIGNED OBJECT MISMATCH: s3://{bucket}/{key} (signing job {job}) "
+                          "does not hold the zip built here; nothing was deployed. Find who "
+                          "can write to the bucket, then deploy again.")
+    print(f"signed by {profile} (job {job}): s3://{bucket}/{key} "
+          f"(version {pinned(bucket, signed)}), the zip built here")
+    return signed, body
+
+
+def zip_entries(body: bytes) -> dict[str, bytes]:
+    """A zip's files and their bytes (a signature aside, what Lambda unpacks)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            return {name: archive.read(name) for name in archive.namelist()}
+    except zipfile.BadZipFile:
+        return {}
+
+
+def refuse_uncommitted(allowed: bool) -> None:
+    """Refuse (unless ``allowed``, then warn) a zip built from uncommitted edits."""
+    edited = package.uncommitted()
+    if not edited:
+        return
+    if not allowed:
+        raise DeployError(f"{', '.join(edited)}: uncommitted edits would go into the zip, "
+                          "which would then match no commit. Commit them, or pass "
+                          "--allow-dirty (make deploy ALLOW_DIRTY=1) for a test deployment")
+    print(f"deploy: WARNING: the zip holds uncommitted edits of {', '.join(edited)} "
+          "(--allow-dirty): it matches no commit", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Built:
+    """What this run built: the stack's template text, its nested templates' texts and
+    the zip."""
+
+    template: str
+    nested: list[str]
+    code: bytes
+
+
+def stack_resources(cloudformation: Any, stack: str, kind: str) -> list[str]:
+    """The physical ids of the ``kind`` resources of ``stack`` and of its nested stacks."""
+    found: list[str] = []
+    for resource in cloudformation.describe_stack_resources(StackName=stack)["StackResources"]:
+        physical = resource.get("PhysicalResourceId")
+        if not physical:
+            continue
+        if resource.get("ResourceType") == kind:
+            found.append(physical)
+        if resource.get("ResourceType") == _NESTED_STACK:
+            found.extend(stack_resources(cloudformation, physical, kind))
+    return found
 
 
 def stack_functions(cloudformation: Any, stack: str) -> list[str]:
     """The names of the Lambda functions of ``stack`` and of its nested stacks."""
-    names: list[str] = []
-    for resource in cloudformation.describe_stack_resources(StackName=stack)["StackResources"]:
-        kind, physical = resource.get("ResourceType"), resource.get("PhysicalResourceId")
-        if not physical:
-            continue
-        if kind == "AWS::Lambda::Function":
-            names.append(physical)
-        elif kind == "AWS::CloudFormation::Stack":
-            names.extend(stack_functions(cloudformation, physical))
-    return names
+    return stack_resources(cloudformation, stack, "AWS::Lambda::Function")
 
 
-def _verified(session: boto3.session.Session, stack: str, code: bytes) -> int:
+def _verified(session: boto3.session.Session, stack: str, built: Built) -> int:
+    """0 when the stack runs the templates and the zip built here, signed where its
+    function has a code signing configuration; 1, loudly, if not."""
+    return _templates_verified(session.client("cloudformation"), stack, built) or \
+        _code_verified(session, stack, built.code) or _signing_verified(session, stack)
+
+
+def _signing_verified(session: boto3.session.Session, stack: str) -> int:
+    """The preflight's code signing check of each function, made from here: 1 when one
+    has a code signing configuration and runs unsigned code."""
+    lambda_ = session.client("lambda")
+    checks = [code_signing(lambda_, name)
+              for name in stack_functions(session.client("cloudformation"), stack)]
+    for check in checks:
+        print(check.line(), file=sys.stderr if check.status == FAIL else sys.stdout)
+    return 1 if any(check.status == FAIL for check in checks) else 0
+
+
+def deployed_template(cloudformation: Any, stack: str) -> str:
+    """The template a stack was deployed from, as it was given (stage Original)."""
+    body = cloudformation.get_template(StackName=stack, TemplateStage="Original")[
+        "TemplateBody"]
+    # boto3 hands back a JSON template parsed; a YAML one as its text.
+    return body if isinstance(body, str) else json.dumps(body, sort_keys=True)
+
+
+def same_template(deployed: str, built: str) -> bool:
+    """Whether a deployed template is the text built here (a JSON one by its content)."""
+    if deployed == built:
+        return True
+    try:
+        return bool(json.dumps(json.loads(built), sort_keys=True) == deployed)
+    except ValueError:
+        return False
+
+
+def _templates_verified(cloudformation: Any, stack: str, built: Built) -> int:
+    wrong = [] if same_template(deployed_template(cloudformation, stack), built.template) \
+        else [stack]
+    children = stack_resources(cloudformation, stack, _NESTED_STACK)
+    wrong += [child for child in children if not any(
+        same_template(deployed_template(cloudformation, child), text) for text in built.nested)]
+    if wrong:
+        print(f"deploy: TEMPLATE MISMATCH: CloudFormation deployed a template that is not "
+              f"the one built here: {', '.join(wrong)} (GetTemplate). An object in the bucket "
+              "or the request changed between the build and the deployment: do not trust "
+              "this stack; find who can write to the bucket, then deploy again.",
+              file=sys.stderr)
+        return 1
+    print(f"verified: {stack} and {len(children)} nested stack(s) run the templates built "
+          "here (GetTemplate)")
+    return 0
+
+
+def _code_verified(session: boto3.session.Session, stack: str, code: bytes) -> int:
     """0 when every function of the stack runs ``code``; 1, loudly, when one does not."""
     expected = checksum(code)
     functions = stack_functions(session.client("cloudformation"), stack)
@@ -349,6 +529,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="a stack parameter; repeat for more")
     parser.add_argument("--parameters-file", type=Path, default=None,
                         help='JSON object of parameters, e.g. {"Hostname": "...", ...}')
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="build the zip from uncommitted edits of tgsync's tracked "
+                             "files (it then matches no commit); refused otherwise")
+    parser.add_argument("--signing-profile", default=None, metavar="NAME",
+                        help="an AWS Signer profile (platform AWSLambda-SHA384-ECDSA): the "
+                             "zip is signed with it and the signed object deployed")
     args = parser.parse_args(argv)
     return exit_code("deploy", lambda: deploy(args))
 

@@ -41,9 +41,9 @@ _REPLACEMENTS = (
      'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'),
     ("      - Label: { default: Function }\n"
      "        Parameters: [CodeBucket, CodeBucketPrefix, CodeKey, CodeObjectVersion, "
-     "Architecture,",
+     "CodeSigningConfigArn, Architecture,",
      "      - Label: { default: Function }\n"
-     "        Parameters: [Architecture,"),
+     "        Parameters: [CodeSigningConfigArn, Architecture,"),
     ("  CodeBucket:\n"
      "    Type: String\n"
      "    Default: \"\"\n"
@@ -69,8 +69,19 @@ _REPLACEMENTS = (
      "    Type: String\n"
      "    Default: \"\"\n"
      "    Description: >-\n"
-     "      S3 object version of the function zip; make deploy sets it on a versioned bucket,\n"
-     "      so the stack deploys exactly the object it uploaded.\n", ""),
+     "      S3 object version of the function zip; make deploy and make stackset set it to\n"
+     "      the version their upload returned (the bucket must keep versions), so the stack\n"
+     "      deploys exactly the object uploaded, whatever is written at CodeKey later.\n", ""),
+    ("  # make stackset pins each region's code by version (per-region overrides); the stack\n"
+     "  # set's own value is per-region, which AWS gives an account that joins an OU later:\n"
+     "  # it fails closed here rather than running whatever then sits at CodeKey.\n"
+     "  CodeVersionOfTheRegion:\n"
+     "    Assertions:\n"
+     "      - Assert: !Not [!Equals [!Ref CodeObjectVersion, per-region]]\n"
+     "        AssertDescription: >-\n"
+     "          No code version for this region (an account that joined the StackSet's OUs\n"
+     "          after make stackset ran): run make stackset again, which pins each region's\n"
+     "          code by its S3 version.\n", ""),
     ("  HasCodeObjectVersion: !Not [!Equals [!Ref CodeObjectVersion, \"\"]]\n"
      "  HasCodeBucketPrefix: !Not [!Equals [!Ref CodeBucketPrefix, \"\"]]\n", ""),
     ("  OneCodeBucket:\n"

@@ -9,12 +9,20 @@ Lambda reads its code from a bucket in the function's own region: the zip is bui
 and uploaded, content-addressed, to ``<prefix>-<region>`` for every region, and the
 template is given ``CodeBucketPrefix`` (it completes the name with ``${AWS::Region}``).
 The uploads carry the same safety as ``make deploy``: nothing already in a bucket is
-trusted (every object is put again, with its SHA-256 for S3 to check) and every S3 call
-names the caller's account as the bucket's expected owner.
+trusted (every object is put again, with its SHA-256 for S3 to check), every S3 call
+names the caller's account as the bucket's expected owner, and the buckets must keep
+versions. Each region's stack instances are pinned to the version of the zip uploaded
+to that region's bucket (``CodeKey`` and ``CodeObjectVersion`` as per-region parameter
+overrides), and the template to the version uploaded (``?versionId=``); the stack set's
+own ``CodeObjectVersion`` is ``per-region`` when it spans regions, which the template
+refuses, so an account that joins an OU later (automatic deployment gives it the stack
+set's own values, not the overrides) fails closed until ``make stackset`` runs again,
+rather than running whatever then sits at the key. After the operation the stack set's
+template must be the one built here.
 
 Everything that can be checked is checked before anything is created or uploaded: the
-OUs exist, and each region's bucket exists, belongs to the caller's account and is in
-that region.
+OUs exist, and each region's bucket exists, belongs to the caller's account, keeps
+versions and is in that region.
 
 Exit codes: 0 done, 1 an operation failed, 2 bad input or missing credentials, region,
 OU or bucket.
@@ -29,7 +37,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +59,9 @@ _STACKSET_NAME = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]{0,127}$")
 #: The longest region name today (ap-southeast-5 and the like) and S3's 63 characters.
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{0,47}$")
 _DONE = ("SUCCEEDED", "FAILED", "STOPPED")
+#: The stack set's own CodeObjectVersion when it spans regions: no object has it, and
+#: the template's CodeVersionOfTheRegion rule refuses it with the fix.
+PER_REGION = "per-region"
 
 
 @dataclass(frozen=True)
@@ -240,41 +251,67 @@ def stackset(args: argparse.Namespace) -> int:
     for target, ids in accounts.items():
         print(f"{target}: {len(ids)} account(s) {', '.join(sorted(ids))}")
 
+    single.refuse_uncommitted(args.allow_dirty)
     code = package.build(args.arch).read_bytes()
     key = single.content_key(f"tgsync-lambda-{args.arch}", code, ".zip")
+    pins: dict[str, dict[str, str]] = {}
     for region in request.regions:
         bucket = f"{request.prefix}-{region}"
-        print(single._stored(bucket, single.upload(s3[region], bucket, key, code, owner), code))
+        stored = single.upload(s3[region], bucket, key, code, owner)
+        print(single._stored(bucket, stored, code))
+        pins[region] = {"CodeKey": key,
+                        single.VERSION_PARAMETER: single.pinned(bucket, stored)}
     print(f"zip sha256 {hashlib.sha256(code).hexdigest()}  CodeSha256 {single.checksum(code)}")
 
+    own_version = pins[request.regions[0]][single.VERSION_PARAMETER] \
+        if len(request.regions) == 1 else PER_REGION
     parameters = dict(request.parameters, CodeBucket="", CodeBucketPrefix=request.prefix,
-                      CodeKey=key)
+                      CodeKey=key, **{single.VERSION_PARAMETER: own_version})
     parameters.setdefault("Architecture", args.arch)
-    return apply(cloudformation, request, current=current, accounts=accounts,
-                 body=_template(request, text, args.template, s3, owner),
+    overrides = {region: dict(request.overrides.get(region, {}), **pins[region])
+                 for region in request.regions}
+    done = apply(cloudformation, replace(request, overrides=overrides), current=current,
+                 accounts=accounts, body=_template(request, text, args.template, s3, owner),
                  parameters=parameters)
+    return done or _template_verified(cloudformation, request, text)
 
 
 def _template(plan: Plan, text: str, path: Path, s3: dict[str, Any],
               owner: str) -> dict[str, str]:
-    """TemplateBody, or TemplateURL when the template is too big to send inline."""
-    body: dict[str, str] = {}
+    """TemplateBody, or TemplateURL (at the version uploaded) when the template is too
+    big to send inline."""
     if len(text.encode()) <= single.TEMPLATE_BODY_LIMIT:
-        body["TemplateBody"] = text
-    else:  # too big to send inline: from the first region's bucket, put again as the zip
-        region, data = plan.regions[0], text.encode()
-        bucket = f"{plan.prefix}-{region}"
-        stored = single.upload(s3[region], bucket, single.content_key(
-            f"templates/{path.stem}", data, ".yaml"), data, owner)
-        print(single._stored(bucket, stored, data))
-        body["TemplateURL"] = single.s3_url(s3[region], bucket, stored.key)
-    return body
+        return {"TemplateBody": text}
+    region = plan.regions[0]  # from the first region's bucket, put again as the zip
+    return {"TemplateURL": single.upload_template(s3[region], f"{plan.prefix}-{region}", path,
+                                                  text.encode(), owner)}
+
+
+def _template_verified(cloudformation: Any, plan: Plan, text: str) -> int:
+    """0 when the stack set holds the template built here; 1, loudly, when not."""
+    deployed = cloudformation.describe_stack_set(StackSetName=plan.name, CallAs=plan.call_as)[
+        "StackSet"].get("TemplateBody", "")
+    if not single.same_template(deployed, text):
+        print(f"stackset: TEMPLATE MISMATCH: stack set {plan.name} holds a template that is "
+              "not the one built here (DescribeStackSet). An object in the bucket or the "
+              "request changed between the build and the operation: do not trust its "
+              "instances; find who can write to the bucket, then run make stackset again.",
+              file=sys.stderr)
+        return 1
+    print(f"verified: stack set {plan.name} holds the template built here")
+    return 0
 
 
 def apply(cloudformation: Any, request: Plan, *, current: dict[str, Any] | None,
           accounts: dict[str, list[str]], body: dict[str, str],
           parameters: dict[str, str]) -> int:
-    """Create or update the StackSet, then the instances it lacks; 0 when all succeeded."""
+    """Create or update the StackSet and its instances, one region at a time (each with
+    its own overrides: the code's version at least); 0 when all succeeded.
+
+    On an update the instances get their region's new overrides first, then the stack
+    set its new template and values: overrides outlive a stack set update, so the code's
+    key and version never disagree in an instance.
+    """
     common: dict[str, Any] = {
         "StackSetName": request.name, "CallAs": request.call_as,
         "Parameters": [{"ParameterKey": k, "ParameterValue": v}
@@ -284,47 +321,43 @@ def apply(cloudformation: Any, request: Plan, *, current: dict[str, Any] | None,
         "Tags": [{"Key": "app", "Value": "tgsync"}],
         **body,
     }
-    ok = True
+    wanted = {a for ids in accounts.values() for a in ids}
+    instances: dict[str, Any] = {"StackSetName": request.name, "CallAs": request.call_as,
+                                 "DeploymentTargets": {"OrganizationalUnitIds": request.targets},
+                                 "OperationPreferences": request.preferences}
+    ok, existing = True, set[tuple[str, str]]()
     if current is None:
         cloudformation.create_stack_set(PermissionModel="SERVICE_MANAGED", **common)
         print(f"created stack set {request.name} (service-managed, automatic deployment)")
-        existing: set[tuple[str, str]] = set()
     else:
-        operation = cloudformation.update_stack_set(
-            OperationPreferences=request.preferences, **common)["OperationId"]
-        ok = wait(cloudformation, request, operation,
-                  f"updating stack set {request.name} and all its instances")
         existing = {(i["Account"], i["Region"]) for i in _pages(
             cloudformation, "list_stack_instances", "Summaries", StackSetName=request.name,
             CallAs=request.call_as)}
-    wanted = {a for ids in accounts.values() for a in ids}
-    targets = {"OrganizationalUnitIds": request.targets}
-    # Regions with their own values go one operation each; the others share one.
-    groups = [[r] for r in request.regions if r in request.overrides]
-    shared = [r for r in request.regions if r not in request.overrides]
-    if shared:
-        groups.append(shared)
-    for regions in groups:
-        overrides = [{"ParameterKey": k, "ParameterValue": v}
-                     for k, v in sorted(request.overrides.get(regions[0], {}).items())
-                     ] if regions[0] in request.overrides else []
-        missing = {(a, r) for a in wanted for r in regions} - existing
-        if missing or not wanted:
+        for region in request.regions:
+            if existing & {(a, region) for a in wanted}:
+                operation = cloudformation.update_stack_instances(
+                    Regions=[region], ParameterOverrides=_overrides(request, region),
+                    **instances)["OperationId"]
+                ok = wait(cloudformation, request, operation,
+                          f"updating the {region} values of its instances") and ok
+        operation = cloudformation.update_stack_set(
+            OperationPreferences=request.preferences, **common)["OperationId"]
+        ok = wait(cloudformation, request, operation,
+                  f"updating stack set {request.name} and all its instances") and ok
+    for region in request.regions:
+        if {(a, region) for a in wanted} - existing or not wanted:
             operation = cloudformation.create_stack_instances(
-                StackSetName=request.name, CallAs=request.call_as, DeploymentTargets=targets,
-                Regions=regions, ParameterOverrides=overrides,
-                OperationPreferences=request.preferences)["OperationId"]
+                Regions=[region], ParameterOverrides=_overrides(request, region),
+                **instances)["OperationId"]
             ok = wait(cloudformation, request, operation,
                       f"creating stack instances in {', '.join(request.targets)} x "
-                      f"{', '.join(regions)}") and ok
-        if overrides and existing & {(a, r) for a in wanted for r in regions}:
-            operation = cloudformation.update_stack_instances(
-                StackSetName=request.name, CallAs=request.call_as, DeploymentTargets=targets,
-                Regions=regions, ParameterOverrides=overrides,
-                OperationPreferences=request.preferences)["OperationId"]
-            ok = wait(cloudformation, request, operation,
-                      f"updating the {regions[0]} values of its instances") and ok
+                      f"{region}") and ok
     return 0 if ok else 1
+
+
+def _overrides(request: Plan, region: str) -> list[dict[str, str]]:
+    return [{"ParameterKey": k, "ParameterValue": v}
+            for k, v in sorted(request.overrides.get(region, {}).items())]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -355,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     concurrency.add_argument("--max-concurrent-count", type=int, default=None,
                              help="accounts deployed to at once, per region")
     concurrency.add_argument("--max-concurrent-percentage", type=int, default=None)
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="build the zip from uncommitted edits (it then matches no "
+                             "commit); refused otherwise")
     parser.add_argument("--region-concurrency", choices=("SEQUENTIAL", "PARALLEL"),
                         default="SEQUENTIAL")
     parser.add_argument("--call-as", choices=("SELF", "DELEGATED_ADMIN"), default="SELF",

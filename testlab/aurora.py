@@ -28,16 +28,22 @@ after a failover (it is a reader now and still accepts TCP), which is the hazard
 must not be fooled by.
 
 What moto (5.2) models, checked against its answers: DescribeDBClusters with
-``DBClusterMembers`` and ``IsClusterWriter``, ``Endpoint`` and ``ReaderEndpoint`` names;
-FailoverDBCluster (with or without a target) moving ``IsClusterWriter``; DescribeDBInstances
-with ``Endpoint.Address`` and ``DBInstanceStatus`` (always ``available``).
+``DBClusterMembers`` and ``IsClusterWriter``, ``Endpoint`` and ``ReaderEndpoint`` names
+(``<cluster>.cluster-<id>.<region>.rds.amazonaws.com`` and ``.cluster-ro-``, as RDS names
+them; the lab serves exactly those names, so ``resolve=rds``'s identity check, the name
+*is* the cluster's endpoint, holds for them); FailoverDBCluster (with or without a
+target) moving ``IsClusterWriter``; DescribeDBInstances with ``Endpoint.Address`` and
+``DBInstanceStatus`` (``available``, or ``stopped``/``deleting`` after those calls; any
+other documented status through the lab's control file, ``MotoPeer.set_rds_status``).
 What it does not model, so the lab plays it or leaves it out:
 
 - DNS: moto names endpoints but answers no queries (the DNS server here does);
 - the failover's duration and states: moto's FailoverDBCluster flips the roles at once and
   the cluster stays ``available`` (no ``failing-over``); the DNS window stands for it;
 - instance endpoints: moto names them ``<instance>.aaaaaaaaaa.<region>.rds.amazonaws.com``,
-  a fixed identifier, where AWS uses the cluster's own per-account identifier;
+  a fixed identifier, where AWS uses the cluster's own per-account identifier; and moto
+  draws a cluster's ``<id>`` per cluster, where AWS has one per account and region (so
+  two of the lab's clusters differ in it, as two accounts' do on AWS);
 - events: moto's RDS emits no EventBridge events; the demo sends the ``aws.rds`` event
   itself (:func:`failover_event`);
 - DescribeDBClusterEndpoints is not implemented (moto answers HTTP 500): no custom

@@ -33,11 +33,12 @@ from typing import Any
 
 import boto3
 
-from testlab.nodes import CheckSettings, Fleet, HealthChecker
+from testlab.nodes import FORGOTTEN, CheckSettings, Fleet, HealthChecker
 from testlab.peers import REGION, DnsPeer, MotoPeer, attach_to_load_balancer, create_target_group
 from testlab.runtime_api import Outcome, RuntimeApi, start_runtime
-from testlab.timeline import Timeline
+from testlab.timeline import Call, Timeline
 from tgsync.controller import MIN_CYCLE_SECONDS
+from tgsync.report import ACTIONS, group_of, render_record
 from tgsync.settings import MIN_FOLLOW_INTERVAL
 
 HOSTNAME = "vpc-logs-demo123.eu-west-1.es.amazonaws.com"
@@ -51,6 +52,20 @@ GROUP = "opensearch-dashboards"
 #: Following re-checks every 10 s of a 60 s minute, a sixth of a tick, and tgsync takes
 #: no interval under MIN_FOLLOW_INTERVAL: the shortest tick at which it can follow.
 FOLLOW_TICK = 6 * MIN_FOLLOW_INTERVAL
+#: One line at a time on stdout: the story and the function's log lines come from two
+#: threads.
+_SAYING = threading.Lock()
+#: The function's log lines when it leaves a group to the next invocation, out of time.
+DEFERRED = ("cut short by the deadline",
+            "not every group could be read in this invocation: the next carries on")
+
+
+def slower_ticks(tick: float) -> str:
+    """Why chapter 6 plays at FOLLOW_TICK when the demo ticks faster."""
+    return (f"from here on, a tick (one minute of the story) lasts {FOLLOW_TICK:g}s instead "
+            f"of {tick:g}s: following re-checks six times a tick, and tgsync re-checks at most "
+            f"once every {MIN_FOLLOW_INTERVAL:g}s, so a tick needs {FOLLOW_TICK:g}s or more "
+            "for following to show")
 
 
 def build_group(elbv2: Any) -> str:
@@ -77,14 +92,14 @@ class Demo:
     out: Path
     keep: bool
     started: float = field(default_factory=time.monotonic)
+    #: the wall clock at ``started``: moto's records of its calls are on the wall clock
+    wall_started: float = field(default_factory=time.time)
     steps: list[Step] = field(default_factory=list)
     timeline: Timeline = field(default_factory=Timeline)
     outcomes: list[Outcome] = field(default_factory=list)
     log_lines: list[dict[str, Any]] = field(default_factory=list)
     #: (demo time the line arrived, message, ip) of REGISTER and DEREGISTER lines
     changes: list[tuple[float, str, str]] = field(default_factory=list)
-    #: demo time the health checks first found each IP unhealthy
-    failed_at: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ output
 
@@ -92,7 +107,11 @@ class Demo:
         return time.monotonic() - self.started
 
     def say(self, text: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')} +{self.now():6.1f}s] {text}", flush=True)
+        """One stamped line; whole, though the function's log lines arrive meanwhile."""
+        line = f"[{time.strftime('%H:%M:%S')} +{self.now():6.1f}s] {text}\n"
+        with _SAYING:
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
     def expect(self, title: str, ok: bool, detail: str = "") -> bool:
         self.steps.append(Step(title, ok, detail))
@@ -108,6 +127,7 @@ class Demo:
                 stack.start()
                 self.story(stack)
             finally:
+                stack.draw_to(self.now())
                 self.report()
                 if self.keep and not stack.interrupted:
                     stack.keep_up()
@@ -160,9 +180,10 @@ class Demo:
         gone = stack.until(lambda s: stale_ip not in s or s[stale_ip] == "draining",
                            int(stale / self.tick) + 8)
         waited = self.now() - left_dns
-        healthy_until_retired = all(
-            states.get(stale_ip) in ("healthy", "draining", None)
-            for at, states in self.timeline.snapshots if at >= left_dns)
+        retired = self.first_line("DEREGISTER", stale_ip, left_dns) or self.now()
+        healthy_until_retired = all(state in ("healthy", FORGOTTEN)
+                                    for at, ip, state in stack.health_changes()
+                                    if ip == stale_ip and left_dns <= at < retired)
         self.expect("the healthy stale IP is kept through the stale period, then retired",
                     gone and waited >= stale and healthy_until_retired,
                     f"retired after {waited:.1f}s")
@@ -171,7 +192,6 @@ class Demo:
 
         self.chapter(stack, "4. DNS stops answering; a node fails meanwhile")
         stack.dns.mode(HOSTNAME, "timeout")
-        stack.snapshot()  # drawn when DNS stopped, not after the first failing run
         stack.fleet.stop(GREEN[1])
         before = {ip for ip, state in stack.states().items() if state != "draining"}
         failures = 0
@@ -186,7 +206,6 @@ class Demo:
                     f"targets {sorted(during)}; {GREEN[1]} {during.get(GREEN[1])}")
         stack.fleet.start(REPLACEMENT)
         stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT])
-        stack.snapshot()
         healed = stack.until(lambda s: s.get(GREEN[0]) == "healthy"
                              and s.get(REPLACEMENT) == "healthy"
                              and s.get(GREEN[1]) in (None, "draining"), 14)
@@ -195,7 +214,6 @@ class Demo:
 
         self.chapter(stack, "5. DNS hands out an address outside the allowed ranges")
         stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT, POISON])
-        stack.snapshot()
         outcome = stack.invoke()
         refused = outcome.ok and any(r["answer"] == POISON
                                      for r in outcome.body["mappings"][0]["refused"])
@@ -205,13 +223,11 @@ class Demo:
 
         self.chapter(stack, "6. blue/green, timed: following off, then on")
         if self.tick < FOLLOW_TICK:
-            self.say(f"one tick is {FOLLOW_TICK:g}s from here: following's interval, a "
-                     f"sixth of a tick (10 s of a minute), cannot be under "
-                     f"{MIN_FOLLOW_INTERVAL:g}s")
+            self.say(slower_ticks(self.tick))
             stack.retime(FOLLOW_TICK)
         stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT])
         off = self.timed_blue_green(stack, [GREEN[0], REPLACEMENT], UNFOLLOWED, follow=False)
-        self.timeline.mark(self.now(), "the same with following on")
+        self.timeline.mark(self.now(), "6b", "the same with following on")
         on = self.timed_blue_green(stack, UNFOLLOWED, FOLLOWED, follow=True)
         for name, times in (("off", off), ("on", on)):
             scale = 60 / self.tick  # one tick plays a minute
@@ -274,31 +290,36 @@ class Demo:
             stack.wait_for(lambda s: not any(ip in s and s[ip] != "draining" for ip in old),
                            14)
 
-        def first(message: str, ip: str, since: float) -> float | None:
-            return next((at for at, what, which in self.changes
-                         if what == message and which == ip and at >= since), None)
-
         joins = [at - entered[ip] for ip in new
-                 if (at := first("REGISTER", ip, entered[ip])) is not None]
+                 if (at := self.first_line("REGISTER", ip, entered[ip])) is not None]
         leaves = []
         for ip in old:
-            gone = max(left[ip], self.failed_at.get(ip, left[ip]))
-            at = first("DEREGISTER", ip, left[ip])
+            failed = stack.first_change(ip, "unhealthy", left[ip])
+            gone = left[ip] if failed is None else max(left[ip], failed)
+            at = self.first_line("DEREGISTER", ip, left[ip])
             if at is not None:
                 leaves.append(max(at - gone, 0.0))
         return {"registered after entering DNS": joins, "retired after failing": leaves}
 
+    def first_line(self, message: str, ip: str, since: float) -> float | None:
+        """When the function first logged ``message`` for ``ip`` at or after ``since``."""
+        return next((at for at, what, which in self.changes
+                     if what == message and which == ip and at >= since), None)
+
     def chapter(self, stack: Stack, title: str) -> None:
-        print(flush=True)
+        """Start the chapter ``title`` ("N. what happens"), in the log and the pictures."""
+        with _SAYING:
+            print(flush=True)
         self.say(f"== {title}")
-        self.timeline.mark(self.now(), title.split(". ", 1)[1])
-        stack.snapshot()
+        number, label = title.split(". ", 1)
+        for _, _, timeline in self.pictures():
+            timeline.mark(self.now(), number, label)
 
     # ------------------------------------------------------------------ summary
 
     def pictures(self) -> list[tuple[str, str, Timeline]]:
         """(file name, what it shows, timeline) of each picture the report draws."""
-        return [("demo-timeline.svg", "the target group", self.timeline)]
+        return [("demo-timeline.svg", f"the target group {GROUP}", self.timeline)]
 
     def report(self) -> None:
         print(flush=True)
@@ -326,7 +347,7 @@ class Stack:
         self.stale_after = 0.0
         self.check = CheckSettings(healthy_threshold=2, unhealthy_threshold=2)
         self.api_timeout = 0.0
-        self.moto = MotoPeer(workdir)
+        self.moto = MotoPeer(workdir, record_calls=True)
         self.dns = DnsPeer(seed=7)
         self.fleet = Fleet()
         self.retime(demo.tick)
@@ -365,6 +386,7 @@ class Stack:
         return self.demo.tick >= FOLLOW_TICK
 
     def start(self) -> None:
+        self.dns.watchers.append(self._dns_changed)
         self.moto.start()
         self.dns.start()
         self.api.start()
@@ -373,7 +395,7 @@ class Stack:
         self.elbv2 = boto3.client("elbv2", region_name=REGION)
         self.arn = build_group(self.elbv2)
         self.checker = HealthChecker(self.fleet, self._registered, self._publish,
-                                     self.check).start()
+                                     self.check, clock=self.demo.now).start()
         self._start_runtime(follow=self.can_follow())
         self.demo.say(f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
                       f"Lambda runtime on {self.api.address}; one tick = "
@@ -468,28 +490,54 @@ class Stack:
                 for d in found["TargetHealthDescriptions"]}
 
     def _publish(self, health: dict[str, dict[str, Any]]) -> None:
-        for ip, found in health.items():
-            if found.get("state") == "unhealthy":
-                self.demo.failed_at.setdefault(ip, self.demo.now())
         with self._control_lock:
             self.moto.update_control(health=health)
 
     def states(self) -> dict[str, str]:
         return dict(self._registered())
 
-    def snapshot(self) -> dict[str, str]:
-        states = self.states()
-        with self.dns.lock:
-            name = self.dns.names.get(HOSTNAME)
-            answer = None if name is not None and name.mode != "answer" else (
-                frozenset(name.a) if name is not None else frozenset())
-        self.demo.timeline.snap(self.demo.now(), states, answer)
-        return states
+    # ------------------------------------------------------------------ the pictures
+
+    def drawn(self) -> list[tuple[Timeline, str, str]]:
+        """(timeline, target group ARN, hostname) of each group the pictures draw."""
+        return [(self.demo.timeline, self.arn, HOSTNAME)]
+
+    def _dns_changed(self, hostname: str) -> None:
+        """Note what DNS answers for a drawn group's hostname, now that it changed."""
+        for timeline, _, name in self.drawn():
+            if name.lower() != hostname:
+                continue
+            with self.dns.lock:
+                found = self.dns.names.get(hostname)
+                answer = None if found is not None and found.mode != "answer" else (
+                    frozenset(found.a) if found is not None else frozenset())
+            timeline.answered(self.demo.now(), answer)
+
+    def health_changes(self) -> list[tuple[float, str, str]]:
+        """The health checker's changes so far: (demo time, ip, state)."""
+        return list(self.checker.changes) if self.checker else []
+
+    def first_change(self, ip: str, state: str, since: float) -> float | None:
+        """When the checks first found ``ip`` in ``state`` at or after ``since``."""
+        return next((at for at, which, found in self.health_changes()
+                     if which == ip and found == state and at >= since), None)
+
+    def draw_to(self, end: float) -> None:
+        """Hand each drawn group's events up to ``end`` to its timeline: the ELB calls as
+        moto served them, the health checker's changes."""
+        served = self.moto.calls()
+        health = self.health_changes()
+        for timeline, arn, _ in self.drawn():
+            timeline.end, timeline.health = end, health
+            timeline.calls = [
+                Call(record["at"] - self.demo.wall_started, ip,
+                     record["call"] == "RegisterTargets", record.get("draining_seconds", 0.0))
+                for record in served if record["group"] == arn for ip in record["targets"]]
 
     # ------------------------------------------------------------------ schedule
 
     def invoke(self) -> Outcome:
-        """Wait for the next tick, invoke the function once, snapshot the group."""
+        """Wait for the next tick, invoke the function once."""
         wait = self._last_invoke + self.demo.tick - time.monotonic()
         if wait > 0:
             time.sleep(wait)  # the schedule: one invocation per tick, like EventBridge
@@ -507,7 +555,6 @@ class Stack:
             message = outcome.body.get("errorMessage", "") if isinstance(outcome.body,
                                                                          dict) else ""
             self.demo.say(f"invocation failed: {message.splitlines()[0] if message else '?'}")
-        self.snapshot()
         return outcome
 
     def until(self, condition: Callable[[dict[str, str]], bool], ticks: int) -> bool:
@@ -539,13 +586,11 @@ class Stack:
                 self.demo.changes.append((self.demo.now(), message, str(line.get("ip"))))
             if message == "follow-up cycle":
                 self.demo.timeline.followed(self.demo.now())
-            if message in ("REGISTER", "DEREGISTER", "WAIT"):
-                self.demo.say(f"  {message:<10} {line.get('ip')}:{line.get('port')}  "
-                              f"{line.get('reason')}")
-            elif message == "REFUSED":
-                self.demo.say(f"  REFUSED    {line.get('answer')}  {line.get('reason')}")
+            if message in (*ACTIONS, "REFUSED", *DEFERRED):
+                self.demo.say(f"  {render_record(line)}")
             elif message == "DNS resolution failed: nothing changed":
-                self.demo.say(f"  DNS FAILED {line.get('error')}: nothing changed")
+                self.demo.say(f"  DNS FAILED for {group_of(line)}: {line.get('error')}: "
+                              "nothing changed")
 
     # ------------------------------------------------------------------ --keep
 

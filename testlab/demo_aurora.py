@@ -52,16 +52,12 @@ class AuroraDemo(Demo):
     def stack(self, workdir: Path) -> Stack:
         return AuroraStack(self, workdir)
 
-    def chapter(self, stack: Stack, title: str) -> None:
-        self.readers.mark(self.now(), title.split(". ", 1)[1])
-        super().chapter(stack, title)
-
     def pictures(self) -> list[tuple[str, str, Timeline]]:
         # One function serves both groups: the same invocations on both pictures.
         self.readers.invocations = self.timeline.invocations
         self.readers.follow_ups = self.timeline.follow_ups
-        return [("demo-aurora-writer.svg", "the writer group", self.timeline),
-                ("demo-aurora-reader.svg", "the reader group", self.readers)]
+        return [("demo-aurora-writer.svg", f"the writer group {WRITER_GROUP}", self.timeline),
+                ("demo-aurora-reader.svg", f"the reader group {READER_GROUP}", self.readers)]
 
     def story(self, stack: Stack) -> None:
         stack = cast(AuroraStack, stack)  # made by stack() above
@@ -72,9 +68,12 @@ class AuroraDemo(Demo):
         outcome = stack.invoke()
         self.expect("the writer group holds the writer alone", outcome.ok
                     and set(stack.states()) == {writer.ip}, f"{sorted(stack.states())}")
-        held = set(stack.reader_states())
-        self.expect("the reader group holds every reader", held == {r.ip for r in readers},
-                    f"{sorted(held)}")
+        # A cold start short of time defers a group to the next tick (logged): allowed.
+        every = {r.ip for r in readers}
+        filled = set(stack.reader_states()) == every or \
+            stack.until(lambda _: set(stack.reader_states()) == every, 2)
+        self.expect("the reader group holds every reader (by the next tick)", filled,
+                    f"{sorted(stack.reader_states())}")
         # Initial until the NLB's checks pass: the old writer must be healthy (as in a
         # real cluster) before the failover for the hazard to be there.
         healthy = stack.wait_for(lambda _: stack.all_healthy(), 4)
@@ -96,7 +95,6 @@ class AuroraDemo(Demo):
         sent = self.now()
         answer = stack.api.invoke(failover_event(lab, new.identifier))
         self.timeline.invoked(sent, answer.ok)
-        stack.snapshot()
         self.expect("the RDS event ran a cycle", answer.ok, str(answer.body)[:200])
         lab.settled(window + 5)
         # Within two ticks: the next tick at the latest, not after a stale period.
@@ -109,7 +107,7 @@ class AuroraDemo(Demo):
         self.expect("the old writer was retired though healthy (stale after 0)",
                     bool(retired), retired)
 
-        self.chapter(stack, "3. the reader group swaps roles")
+        self.chapter(stack, "3. the reader group follows the swapped roles")
         swapped = {r.ip for r in lab.readers()}
         done = stack.until(lambda _: set(stack.reader_states()) == swapped, 2)
         now_held = sorted(stack.reader_states())
@@ -131,6 +129,7 @@ class AuroraStack(Stack):
         self.fleet = Fleet("TCP")
 
     def start(self) -> None:
+        self.dns.watchers.append(self._dns_changed)
         self.moto.start()
         self.dns.start()
         self.api.start()
@@ -144,10 +143,12 @@ class AuroraStack(Stack):
             create_target_group(self.elbv2, name, port=PORT, protocol="TCP", vpc_id=vpc)
             for name in (WRITER_GROUP, READER_GROUP))
         self.lab = Aurora.create(boto3.client("rds", region_name=REGION), self.dns, seed=7)
+        for _, _, hostname in self.drawn():  # served before the lab knew its names
+            self._dns_changed(hostname.lower())
         for instance in self.lab.instances.values():
             self.fleet.start(instance.ip)
         self.checker = HealthChecker(self.fleet, self._probed, self._publish,
-                                     self.check).start()
+                                     self.check, clock=self.demo.now).start()
         self._start_runtime(follow=self.can_follow())
         self.demo.say(f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
                       f"Lambda runtime on {self.api.address}; one tick = {self.demo.tick:g}s; "
@@ -200,18 +201,13 @@ class AuroraStack(Stack):
         return (f"{', '.join(f'{ip} {state}' for ip, state in sorted(self._probed()))}; "
                 f"{rounds} rounds of {self.check.protocol} probes")
 
-    def snapshot(self) -> dict[str, str]:
-        states = self.states()
-        for timeline, arn, name in ((self.demo.timeline, self.arn, self.lab.endpoint),
-                                    (self._readers(), self.reader_arn,
-                                     self.lab.reader_endpoint)):
-            with self.dns.lock:
-                answer = frozenset(self.dns.names[name.lower()].a)
-            timeline.snap(self.demo.now(), self._states_of(arn), answer)
-        return states
-
-    def _readers(self) -> Timeline:
-        return cast(AuroraDemo, self.demo).readers
+    def drawn(self) -> list[tuple[Timeline, str, str]]:
+        # Before the lab exists, its endpoints are not known yet: nothing to draw.
+        if getattr(self, "lab", None) is None:
+            return []
+        readers = cast(AuroraDemo, self.demo).readers
+        return [(self.demo.timeline, self.arn, self.lab.endpoint),
+                (readers, self.reader_arn, self.lab.reader_endpoint)]
 
     def stop(self) -> None:
         if getattr(self, "lab", None) is not None:

@@ -1,7 +1,11 @@
 """moto in server mode, with the ELB behaviours moto lacks, driven by a control file.
 
-Run as ``python -m testlab.moto_server --control FILE``; it prints ``PORT <n>`` once
-it listens on 127.0.0.1 and serves until stdin closes or it is signalled.
+Run as ``python -m testlab.moto_server --control FILE [--calls FILE]``; it prints
+``PORT <n>`` once it listens on 127.0.0.1 and serves until stdin closes or it is
+signalled. With ``--calls``, every RegisterTargets and DeregisterTargets it carries out is
+appended to that file as a JSON line, with the wall-clock time it was served (the
+demo's pictures draw from them): ``{"at": 1767225600.25, "call": "DeregisterTargets",
+"group": ARN, "targets": ["10.0.1.5"], "draining_seconds": 2.0}``.
 
 The control file is JSON, re-read on every call, so tests change health by writing it::
 
@@ -20,7 +24,10 @@ The control file is JSON, re-read on every call, so tests change health by writi
   (the VPC resolver's address, base + 2 of the group's VPC, is always refused);
 - ``refuse_draining``: RegisterTargets of a target still draining is refused;
 - ``zone_message``: the wording (with ``{ip}``) of the outside-VPC ValidationError, to
-  play each wording ELB is known to use.
+  play each wording ELB is known to use;
+- ``rds_status``: ``{instance: status}`` and ``rds_cluster_status``: ``{cluster: status}``,
+  the ``DBInstanceStatus`` and ``Status`` RDS answers for them (any account and region),
+  until removed from the file.
 
 Rules moto lacks, each as strict as ELB where a promise of tgsync depends on it:
 
@@ -53,6 +60,16 @@ Rules moto lacks, each as strict as ELB where a promise of tgsync depends on it:
 - EventBridge's TestEventPattern answers ``Result`` (moto answers nothing), with the
   matcher moto itself routes PutEvents with. Source: the TestEventPattern API
   reference (EventPattern, Event; Result).
+- RDS DB instances and clusters take any status RDS documents (moto's only become
+  ``available``, ``stopped`` or ``deleting``): the control file's ``rds_status`` and
+  ``rds_cluster_status`` set them as DescribeDBInstances and DescribeDBClusters answer
+  (and as moto's own checks see them, e.g. FailoverDBCluster refusing a target that is
+  not ``available``); removed from the file, an instance or cluster gets back the status
+  it had. Source: RDS User Guide, "Viewing Amazon RDS DB instance status", and Aurora
+  User Guide, "Viewing DB cluster status" (the tables of statuses).
+
+What the deployment tests need of CloudFormation, Lambda and StackSets (object versions,
+code signing, ``Fn::Cidr``, parameter overrides) is taught in :mod:`testlab.moto_deploy`.
 """
 
 from __future__ import annotations
@@ -75,8 +92,12 @@ from moto.elbv2.exceptions import ELBClientError, TooManyTagsError, ValidationEr
 from moto.events import responses as events_responses
 from moto.events.models import EventPattern
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.rds import models as rds_models
+
+import testlab.moto_deploy  # noqa: F401 - CloudFormation, Lambda and StackSets as AWS documents them
 
 _control_path: Path | None = None
+_calls_path: Path | None = None
 _lock = threading.Lock()
 # (target group arn, ip) -> (target dict, draining until)
 _draining: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
@@ -88,6 +109,16 @@ def control() -> dict[str, Any]:
         return {}
     text = _control_path.read_text(encoding="utf-8")
     return json.loads(text) if text.strip() else {}
+
+
+def _record(call: str, group: str, targets: list[str], **more: Any) -> None:
+    """Append one carried-out call to the ``--calls`` file, if there is one."""
+    if _calls_path is None or not targets:
+        return
+    line = json.dumps({"at": time.time(), "call": call, "group": group, "targets": targets,
+                       **more})
+    with _lock, _calls_path.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
 
 
 def _outside(ip: str, networks: list[str]) -> bool:
@@ -160,6 +191,7 @@ def _register(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> No
     for target in targets:
         if target.get("AvailabilityZone"):
             self.targets[target["Id"]]["AvailabilityZone"] = target["AvailabilityZone"]
+    _record("RegisterTargets", self.arn, [t["Id"] for t in targets])
 
 
 def _deregister(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
@@ -170,14 +202,17 @@ def _deregister(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> 
         if (registered is not None and registered.get("AvailabilityZone") == "all"
                 and not target.get("AvailabilityZone")):
             raise ValidationError(_ZONE_REQUIRED.format(ip=target["Id"]))
+    removed = []
     for target in targets:
         found = self.targets.pop(target["Id"], None)
         if found is None:
             continue  # AWS: deregistering an unknown target succeeds
+        removed.append(target["Id"])
         self.deregistered_targets[target["Id"]] = found
         if seconds > 0:
             with _lock:
                 _draining[(self.arn, target["Id"])] = (found, time.monotonic() + seconds)
+    _record("DeregisterTargets", self.arn, removed, draining_seconds=seconds)
 
 
 def _add_tags(self: models.ELBv2Backend, resource_arns: list[str],
@@ -344,14 +379,54 @@ models.FakeTargetGroup.create_from_cloudformation_json = classmethod(  # type: i
     _target_group_with_attributes)
 
 
+#: The attribute a model keeps its own status in while the control file sets another.
+_BEFORE = "_lab_status_before"
+
+
+def _rds_statuses(key: str, found: list[Any], ident: str) -> list[Any]:
+    """Apply the control file's statuses to ``found`` (moto's models), in place."""
+    wanted = control().get(key, {})
+    with _lock:
+        for model in found:
+            name = getattr(model, ident)
+            if name in wanted:
+                if not hasattr(model, _BEFORE):
+                    setattr(model, _BEFORE, model.status)
+                model.status = wanted[name]
+            elif hasattr(model, _BEFORE):
+                model.status = getattr(model, _BEFORE)
+                delattr(model, _BEFORE)
+    return found
+
+
+def _describe_db_instances(self: rds_models.RDSBackend, db_instance_identifier: str | None = None,
+                           filters: Any = None) -> list[Any]:
+    return _rds_statuses("rds_status", _original_describe_instances(
+        self, db_instance_identifier, filters), "db_instance_identifier")
+
+
+def _describe_db_clusters(self: rds_models.RDSBackend, db_cluster_identifier: str | None = None,
+                          filters: Any = None) -> list[Any]:
+    return _rds_statuses("rds_cluster_status", _original_describe_clusters(
+        self, db_cluster_identifier, filters), "db_cluster_identifier")
+
+
+_original_describe_instances = rds_models.RDSBackend.describe_db_instances
+_original_describe_clusters = rds_models.RDSBackend.describe_db_clusters
+rds_models.RDSBackend.describe_db_instances = _describe_db_instances  # type: ignore[method-assign]
+rds_models.RDSBackend.describe_db_clusters = _describe_db_clusters  # type: ignore[method-assign]
+
+
 def main() -> None:
     """Start the server on 127.0.0.1, print its port, serve until told to stop."""
-    global _control_path  # noqa: PLW0603
+    global _control_path, _calls_path
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--control", type=Path, required=True)
+    parser.add_argument("--calls", type=Path, default=None,
+                        help="append every RegisterTargets and DeregisterTargets served")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    _control_path = args.control
+    _control_path, _calls_path = args.control, args.calls
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()

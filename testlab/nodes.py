@@ -20,6 +20,7 @@ import socketserver
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +69,8 @@ Protocol = Literal["HTTPS", "TCP"]
 LOOPBACK = "127.0.0.1"
 #: Why an NLB marks a target unhealthy when it cannot connect (DescribeTargetHealth).
 FAILED_CHECKS = "Target.FailedHealthChecks"
+#: The checker's "state" of a target it stopped probing (see :attr:`HealthChecker.changes`).
+FORGOTTEN = "forgotten"
 
 
 class Listener:
@@ -220,19 +223,26 @@ class HealthChecker:
 
     ``targets`` lists the (ip, state) pairs currently registered; ``publish`` receives
     ``{ip: {"state": ..., "reason": ...}}`` after every round.
+
+    ``changes`` is the checker's own history, for pictures that must not miss a short
+    spell: (``clock()`` when it decided, ip, state) each time a target's state changes,
+    ``initial`` when it first probes one, and :data:`FORGOTTEN` when it stops probing one
+    (deregistered: a new registration starts at ``initial`` again).
     """
 
     def __init__(self, fleet: Fleet, targets: Callable[[], list[tuple[str, str]]],
                  publish: Callable[[dict[str, dict[str, Any]]], None],
-                 settings: CheckSettings) -> None:
+                 settings: CheckSettings, clock: Callable[[], float] = time.time) -> None:
         self.fleet = fleet
         self.settings = settings
         self._targets = targets
         self._publish = publish
+        self._clock = clock
         self._health: dict[str, _Health] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.rounds = 0
+        self.changes: list[tuple[float, str, str]] = []
 
     def start(self) -> HealthChecker:
         self._thread.start()
@@ -249,7 +259,11 @@ class HealthChecker:
             if state == "draining":
                 continue
             seen.add(ip)
-            health = self._health.setdefault(ip, _Health())
+            if ip not in self._health:
+                self._health[ip] = _Health()
+                self._changed(ip, "initial")
+            health = self._health[ip]
+            before = health.state
             passed, reason = probe(self.fleet.endpoint(ip), self.settings)
             health.history.append(passed)
             if passed:
@@ -260,11 +274,17 @@ class HealthChecker:
                 health.ok, health.failed = 0, health.failed + 1
                 if health.failed >= self.settings.unhealthy_threshold:
                     health.state, health.reason = "unhealthy", reason
+            if health.state != before:
+                self._changed(ip, health.state)
         for ip in set(self._health) - seen:
             del self._health[ip]  # deregistered: a new registration starts at initial
+            self._changed(ip, FORGOTTEN)
         self._publish({ip: {"state": h.state, "reason": h.reason}
                        for ip, h in self._health.items()})
         self.rounds += 1
+
+    def _changed(self, ip: str, state: str) -> None:
+        self.changes.append((self._clock(), ip, state))
 
     def _run(self) -> None:
         while not self._stop.is_set():

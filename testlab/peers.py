@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,9 @@ class DnsPeer:
     def __init__(self, seed: int = 0) -> None:
         self.names: dict[str, Name] = {}
         self.queries: list[tuple[str, str, str]] = []
+        #: called with the name after each :meth:`set` or :meth:`mode` (pictures draw
+        #: DNS from them)
+        self.watchers: list[Callable[[str], None]] = []
         self.lock = threading.Lock()
         self.seed = seed
         self.rng = random.Random(seed)
@@ -152,6 +155,11 @@ class DnsPeer:
             if before is not None:
                 fresh.rotation = before.rotation  # rotate() restarts it if records changed
             self.names[hostname.lower()] = fresh
+        self._changed(hostname)
+
+    def _changed(self, hostname: str) -> None:
+        for watch in self.watchers:
+            watch(hostname.lower())
 
     def rotate(self, hostname: str, name: Name, qtype: str, values: list[str],
                size: int) -> list[str]:
@@ -182,6 +190,7 @@ class DnsPeer:
         """Switch how ``hostname`` is answered (answer, servfail, timeout, ...)."""
         with self.lock:
             self.names[hostname.lower()].mode = mode
+        self._changed(hostname)
 
     def reshuffle(self, hostname: str) -> None:
         """Let a sticky subset change at the next query (the resolver's TTL ran out)."""
@@ -198,12 +207,14 @@ class DnsPeer:
 
 
 class MotoPeer:
-    """moto's server with ELB-like health (see :mod:`testlab.moto_server`)."""
+    """moto's server with ELB-like health (see :mod:`testlab.moto_server`); with
+    ``record_calls``, the targets it registers and deregisters (see :meth:`calls`)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, record_calls: bool = False) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.control_path = workdir / "moto-control.json"
         self.control_path.write_text("{}", encoding="utf-8")
+        self.calls_path = workdir / "moto-calls.jsonl" if record_calls else None
         self._process: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -211,9 +222,10 @@ class MotoPeer:
         repo_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [repo_root, *filter(None, [os.environ.get("PYTHONPATH")])]))
+        calls = ["--calls", str(self.calls_path)] if self.calls_path else []
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "testlab.moto_server", "--control", str(self.control_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            [sys.executable, "-m", "testlab.moto_server", "--control", str(self.control_path),
+             *calls], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )
         line = self._process.stdout.readline() if self._process.stdout else ""
         if not line.startswith("PORT "):
@@ -247,6 +259,14 @@ class MotoPeer:
             "AWS_REGION": REGION,
         }
 
+    def calls(self) -> list[dict[str, Any]]:
+        """The RegisterTargets and DeregisterTargets calls served so far, in order, as
+        :mod:`testlab.moto_server` records them (``record_calls`` on)."""
+        if self.calls_path is None or not self.calls_path.exists():
+            return []
+        lines = self.calls_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
     def reset(self) -> None:
         """Clear every resource and the control file."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
@@ -268,6 +288,20 @@ class MotoPeer:
         """What the ALB's health checks find for ``ip``."""
         data = self.read_control()
         data.setdefault("health", {})[ip] = {"state": state, "reason": reason}
+        self.write_control(data)
+
+    def set_rds_status(self, identifier: str, status: str | None, *,
+                       cluster: bool = False) -> None:
+        """The status RDS answers for a DB instance (or, with ``cluster``, a DB cluster);
+        ``None`` gives it back the one it had (see :mod:`testlab.moto_server`)."""
+        key = "rds_cluster_status" if cluster else "rds_status"
+        data = self.read_control()
+        statuses = dict(data.get(key, {}))
+        if status is None:
+            statuses.pop(identifier, None)
+        else:
+            statuses[identifier] = status
+        data[key] = statuses
         self.write_control(data)
 
     def update_control(self, **values: Any) -> None:

@@ -382,7 +382,7 @@ class Lab:
             "rds", region_name=region, endpoint_url=proxy,
             config=rds_boto_config(connect_timeout=0.5, read_timeout=0.5)),
             pacer=TokenBucket(RATE, clock=self.clock, sleep=self.clock.sleep),
-            cycle=lambda: provider.deadline, sleep=lambda _s: None)
+            sleep=lambda _s: None)
         rds_sources: dict[tuple[Nameserver, ...], Source] = {}
 
         def source_for(servers: tuple[Nameserver, ...], resolve: str = "dns", /) -> Source:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from benchmarks.harness import ROOT, Section
 
+TITLE = "The deployable zip"
+
 
 def stage() -> Section:
     """The zip (arm64) as ``deploy/package.py`` builds it; ``n/a`` if it cannot be built
@@ -19,5 +21,5 @@ def stage() -> Section:
         with tempfile.TemporaryDirectory() as work:
             size = package.build("arm64", Path(work) / "tgsync.zip").stat().st_size
     except Exception as exc:  # no PyPI here: report, do not fail the bench
-        return Section(rows=[("deployable zip (arm64)", f"n/a ({exc})", "", "")])
-    return Section(rows=[("deployable zip (arm64)", f"{size / 1e6:.2f} MB", "", "")])
+        return Section(TITLE, rows=[("deployable zip (arm64)", f"n/a ({exc})", "", "")])
+    return Section(TITLE, rows=[("deployable zip (arm64)", f"{size / 1e6:.2f} MB", "", "")])

@@ -26,7 +26,7 @@ def stage(peers: Peers, repeats: int) -> Section:
         baseline = child("benchmarks.coldstart", "boto3", env=env)
         boto_import.add(baseline["import"] * 1000)
         boto_rss.add(baseline["rss_kb"] / 1024)
-    return Section(rows=[
+    return Section("Cold start", rows=[
         ("cold start: import the handler module", handler_import.show(" ms"),
          f"import boto3 alone: {boto_import.show(' ms')}", ratio(handler_import, boto_import)),
         ("cold start: first cycle (facts, tags, health, register)", first.show(" ms"), "", ""),

@@ -41,4 +41,4 @@ def stage(steady: Steady) -> Section:
         "$0.0000166667/GB-s; us-east-1 prices), plus $0.20 per million requests. Both stay "
         "inside Lambda's monthly free tier. ELB API calls cost nothing but draw on the "
         "account's throttling budget, shared with every other ELB caller.")
-    return Section(rows=rows, notes=[note])
+    return Section("A month at one cycle a minute", rows=rows, notes=[note])

@@ -40,7 +40,7 @@ def stage(peers: Peers, repeats: int) -> tuple[Section, Steady]:
                 calls.add(sum(requests.values()))
                 queries.add(asked)
             figures[f"{who} {kind}"] = {"ms": seconds, "calls": calls, "dns": queries}
-    section = Section()
+    section = Section("One target group, cycle by cycle")
     for kind in ("steady", "changing"):
         ours, theirs = figures[f"tgsync {kind}"], figures[f"original {kind}"]
         section.rows.append((f"ELB API requests per {kind} cycle, per target group",

@@ -14,7 +14,7 @@ def stage(peers: Peers, size: int) -> Section:
     peers.many_groups(size, tag_every=10)
     provider = build_provider(config.load({config.DISCOVER: "tags", "AWS_REGION": REGION}))
     seconds, requests, _ = peers.measure(lambda: provider.discover(REGION))
-    return Section(rows=[(
+    return Section("Discovery", rows=[(
         f"discovery read of {size} target groups ({size // 10} tagged)",
         f"{seconds:.1f} s, {sum(requests.values())} requests "
         f"({requests['DescribeTargetGroups']} DescribeTargetGroups, "

@@ -66,7 +66,7 @@ def stage(peers: Peers, repeats: int) -> Section:
         "without following) while the first is still initial (healthy "
         f"{HEALTHY_AFTER:.0f} s after registration). Cycles are real (moto and DNS on "
         "127.0.0.1); their wall time is added to the simulated one.")
-    return Section(rows=rows, notes=[note])
+    return Section("Following a blue/green", rows=rows, notes=[note])
 
 
 def _join_during_blue_green(peers: Peers, phase: float, follow: bool

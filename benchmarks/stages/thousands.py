@@ -35,7 +35,7 @@ def stage(peers: Peers, size: int, original_calls: float) -> Section:
     describes = sum(n for op, n in cold.items() if op.startswith("Describe"))
     rate = config.DEFAULT_API_RATE
     minutes = max(1, math.ceil(describes / rate / USABLE_SECONDS))
-    return Section(rows=[
+    return Section("Thousands of target groups in one function", rows=[
         (f"steady minute with {size:,} target groups (one function, "
          f"TGSYNC_RESYNC_EVERY={resync:.0f})",
          f"{minute.show(' s', 1)}, {calls.show()} ELB calls, {queries:,.0f} DNS queries",

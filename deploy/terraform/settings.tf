@@ -56,6 +56,7 @@ variable "mappings" {
     allowed_cidrs    = optional(list(string))
     policy           = optional(string)
     resolve          = optional(string)
+    rds_role_arn     = optional(string)
     retire           = optional(string)
   }))
   default  = []
@@ -216,6 +217,12 @@ variable "resolve" {
   }
 }
 
+variable "rds_role_arn" {
+  description = "With resolve=rds: an IAM role to assume for the RDS reads, for a cluster in another account (no tag sets it: a tag would let whoever may tag a target group choose the role tgsync acts as, and so whose database the group points at) (TGSYNC_RDS_ROLE_ARN; stack parameter RdsRoleArn)."
+  type        = string
+  default     = null
+}
+
 variable "retire" {
   description = "All: retire any target on the port the answer does not hold; owned: only targets tgsync registered (a shared group) (TGSYNC_RETIRE; stack parameter Retire)."
   type        = string
@@ -350,6 +357,7 @@ locals {
     TGSYNC_ALLOWED_CIDRS   = join(",", var.allowed_cidrs)
     TGSYNC_POLICY          = tostring(var.policy)
     TGSYNC_RESOLVE         = tostring(var.resolve)
+    TGSYNC_RDS_ROLE_ARN    = var.rds_role_arn == null ? "" : tostring(var.rds_role_arn)
     TGSYNC_RETIRE          = tostring(var.retire)
     TGSYNC_DRY_RUN         = var.dry_run ? "true" : "false"
     TGSYNC_CONCURRENCY     = tostring(var.concurrency)

@@ -3,13 +3,18 @@
 The pipeline is a reconcile loop, one module per stage:
 
 - :mod:`tgsync.source`   resolves the hostname (desired state);
-- :mod:`tgsync.provider` reads and changes the target group (actual state);
-- :mod:`tgsync.registry` remembers, in the target group's tags, when an IP left DNS;
+- :mod:`tgsync.provider` reads and changes the target group (actual state), over the one
+  AWS call path (:mod:`tgsync.aws`);
+- :mod:`tgsync.registry` remembers, in the target group's tags, when an IP left DNS and
+  (``retire=owned``) which targets tgsync registered;
 - :mod:`tgsync.plan`     is the pure diff of the three, with a reason per action;
-- :mod:`tgsync.cycle`    runs one mapping's cycle (resolve, observe, plan, apply, log);
+  :mod:`tgsync.planning` reads what it needs from the records first;
+- :mod:`tgsync.apply`    carries a plan out in write-ahead order, and decides dry runs;
+- :mod:`tgsync.cycle`    runs one mapping's cycle (resolve, observe, plan, apply, report),
+  each stage handed one :class:`~tgsync.round.Round`;
 - :mod:`tgsync.controller` shapes an invocation: a cycle over every mapping, follow-ups
   for what moves (:mod:`tgsync.follow`), stopping in time (:mod:`tgsync.deadline`);
-- :mod:`tgsync.memory`   keeps what one process remembers between cycles;
+- :mod:`tgsync.process_state` keeps what one process remembers between cycles;
 - :mod:`tgsync.adoption` adopts and lets go of the groups discovery finds
   (:mod:`tgsync.discovery` decides, purely).
 

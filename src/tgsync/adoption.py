@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from tgsync.config import Discovery, MappingConfig
+from tgsync.deadline import NONE, Deadline
 from tgsync.discovery import Discovered, adopt
 from tgsync.errors import ProviderError
 from tgsync.ownership import owner_id
@@ -27,7 +28,7 @@ class Adoption:
     """The groups this process adopted by discovery, read again when due."""
 
     def __init__(self, provider: Provider, registry: TagRegistry, discovery: Discovery,
-                 port_of: Callable[[MappingConfig], int]) -> None:
+                 port_of: Callable[[MappingConfig, Deadline], int]) -> None:
         self._provider = provider
         self._registry = registry
         self._discovery = discovery
@@ -42,14 +43,15 @@ class Adoption:
         self._handing_over: dict[str, tuple[MappingConfig, MappingConfig]] = {}
         self.report: DiscoveryReport | None = None
 
-    def mappings(self, now: float, *, dry_run: bool
+    def mappings(self, now: float, *, dry_run: bool, deadline: Deadline = NONE
                  ) -> tuple[Sequence[MappingConfig], list[MappingReport]]:
         """The adopted mappings, and reports for groups refused and for a failed read."""
         failure: MappingReport | None = None
         last = self._last
         if last is None or not 0 <= now - last.at < self._discovery.every:
             try:
-                candidates = self._provider.discover(self._discovery.region)
+                candidates = self._provider.discover(self._discovery.region,
+                                                     deadline=deadline)
                 fresh = adopt(candidates, self._discovery, at=now)
                 # The listing read every group's tags: the memory needs no read of its own.
                 self._registry.remember({c.arn: dict(c.tags) for c in candidates
@@ -57,17 +59,17 @@ class Adoption:
             except ProviderError as exc:
                 logger.error("discovery failed: keeping the groups found before",
                              extra={"error": str(exc)})
-                failure = MappingReport("discovery", "", "", dry_run=dry_run).fail(
+                failure = MappingReport("discovery", "", "", dry_run=dry_run,
+                                        aws_failed=True).fail(
                     f"discovery failed, the groups found before are kept: {exc}")
-                failure.aws_failed = True
             else:
                 self._adopted(last, fresh)
                 self._last = last = fresh
         elif self.report is not None:  # the read of an earlier cycle
             self.report = replace(self.report, read=0, new=[], let_go=[])
         if not dry_run:
-            self._let_go()
-            self._hand_over()
+            self._let_go(deadline)
+            self._hand_over(deadline)
         if last is None:
             return [], [failure] if failure else []
         refused = [MappingReport(bad.label, "", bad.target_group_arn, dry_run=dry_run).fail(
@@ -91,41 +93,42 @@ class Adoption:
                 arn: (old[arn], new[arn]) for arn in set(old) & set(new)
                 if owner_id(old[arn].hostname) != owner_id(new[arn].hostname)})
 
-    def _let_go(self) -> None:
+    def _let_go(self, deadline: Deadline) -> None:
         """Remove the memory and ownership tags of the groups let go (the mapping's own
         records only: another mapping may share the group); a failure is logged, not retried
         (a deleted group, or a denied call: nothing of ours is left to keep)."""
         with self._lock:
             todo, self._letting_go = self._letting_go, {}
         for arn, mapping in todo.items():
-            port = mapping.port or self._port_of(mapping)
+            port = mapping.port or self._port_of(mapping, deadline)
             owner = owner_id(mapping.hostname)
             try:
-                self._registry.recall(arn, port, fresh=True)
+                self._registry.recall(arn, port, fresh=True, deadline=deadline)
                 owned = self._registry.cached_owned(arn, port).mine(owner)
                 # An owned mapping's memory only: another mapping may share the port.
-                self._registry.save(arn, port, {},
+                self._registry.save(arn, port, {}, deadline=deadline,
                                     planned=owned if mapping.retire == "owned" else None)
-                self._registry.save_owned(arn, port, owner, frozenset())
+                self._registry.save_owned(arn, port, owner, frozenset(), deadline=deadline)
             except ProviderError as exc:
                 logger.warning("let go, but its tags could not be removed",
                                extra={"target_group": arn, "error": str(exc)})
 
-    def _hand_over(self) -> None:
+    def _hand_over(self, deadline: Deadline) -> None:
         """A group's ``tgsync:hostname`` tag changed: what tgsync registered for the old
         hostname is the new mapping's to retire (an owned mapping's, recorded as its
         own; a ``retire=all`` one's, no record left to refuse the port for)."""
         with self._lock:
             todo, self._handing_over = self._handing_over, {}
         for arn, (old, new) in todo.items():
-            port = new.port or self._port_of(new)
+            port = new.port or self._port_of(new, deadline)
             before, after = owner_id(old.hostname), owner_id(new.hostname)
             try:
-                owned = self._registry.recall_owned(arn, port, fresh=True)
+                owned = self._registry.recall_owned(arn, port, fresh=True, deadline=deadline)
                 if owned.mine(before) and new.retire == "owned":
                     self._registry.save_owned(arn, port, after,
-                                              owned.mine(after) | owned.mine(before))
-                self._registry.save_owned(arn, port, before, frozenset())
+                                              owned.mine(after) | owned.mine(before),
+                                              deadline=deadline)
+                self._registry.save_owned(arn, port, before, frozenset(), deadline=deadline)
             except ProviderError as exc:
                 logger.warning("hostname changed, but the old hostname's records could not "
                                "be handed over", extra={"target_group": arn,

@@ -34,6 +34,8 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from tgsync.errors import TgsyncError
+
 SOURCE = Path(__file__).resolve().parent
 #: The dependencies' pins and the SHA-256 of every wheel pip may pick for them on either
 #: architecture; shipped in the package so that an installed construct builds with it.
@@ -57,7 +59,7 @@ _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)$")
 _HASH = re.compile(r"--hash=sha256:(?P<digest>[0-9a-f]{64})\b")
 
 
-class BundleError(Exception):
+class BundleError(TgsyncError):
     """The zip cannot be built as asked; the message says why and what to do."""
 
 

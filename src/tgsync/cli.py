@@ -4,10 +4,15 @@ Every flag sets the environment variable of the same meaning (see
 :mod:`tgsync.config`), so the CLI and the Lambda function share one configuration
 language. Flags win over the environment.
 
+Results go to stdout, logs to stderr: as text for a person, or with ``--log-format
+json`` as the JSON lines the Lambda function writes. A failed mapping's error is said
+once: in its report, and in the last line on stderr unless that line goes where the
+report just went (a terminal).
+
 Exit codes: 0 every mapping synced (or was planned); 1 at least one mapping failed
-(in ``watch``: in any cycle), the last line on stderr naming each and its cause; 2
-invalid configuration or usage (a bad ``--mappings`` entry included), nothing was
-called; 130 interrupted during a one-shot command.
+(in ``watch``: in any cycle), the last line on stderr naming each; 2 invalid
+configuration or usage (a bad ``--mappings`` entry included), nothing was called; 130
+interrupted during a one-shot command.
 """
 
 from __future__ import annotations
@@ -29,7 +34,16 @@ from tgsync import config as conf
 from tgsync.controller import Controller
 from tgsync.errors import ConfigError
 from tgsync.plan import CONTINUITY_WINDOW_SECONDS, MAX_CYCLE_INTERVAL_SECONDS
-from tgsync.report import CycleReport, emit_metrics, log_to, logger, render_line, render_table
+from tgsync.report import (
+    PLANNED,
+    REPORTED,
+    CycleReport,
+    emit_metrics,
+    log_to,
+    logger,
+    render_line,
+    render_table,
+)
 from tgsync.settings import SETTINGS, Setting, shown
 from tgsync.wiring import build_controller, preflight
 
@@ -52,31 +66,40 @@ def _flag_help(item: Setting) -> str:
     return item.help + legacy + (f" (default {default})" if default else "")
 
 
-#: (flag, environment variable, help) for every setting, from the table of settings.
-_FLAGS: tuple[tuple[str, str, str], ...] = tuple(
-    (s.flag, s.env, _flag_help(s)) for s in SETTINGS
-    if s.flag and s.key != "dry_run" and s.key not in _WATCH_ONLY)
-_WATCH_FLAGS: tuple[tuple[str, str, str], ...] = tuple(
-    (s.flag, s.env, _flag_help(s)) for s in SETTINGS if s.flag and s.key in _WATCH_ONLY)
+#: The settings the commands take as flags (``--dry-run`` apart), from the table.
+_FLAGS: tuple[Setting, ...] = tuple(
+    s for s in SETTINGS if s.flag and s.key != "dry_run" and s.key not in _WATCH_ONLY)
+_WATCH_FLAGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.flag and s.key in _WATCH_ONLY)
 _LEGACY = {conf.HOSTNAME: conf.LEGACY_HOSTNAME,
            conf.TARGET_GROUP_ARN: conf.LEGACY_TARGET_GROUP_ARN}
 _SINGLE = (conf.HOSTNAME, conf.LEGACY_HOSTNAME,
            conf.TARGET_GROUP_ARN, conf.LEGACY_TARGET_GROUP_ARN)
 
 
+def _add_setting(group: argparse._ArgumentGroup, item: Setting) -> None:
+    if item.flag:
+        group.add_argument(item.flag, metavar=item.metavar,
+                           help=f"{_flag_help(item)} [{item.env}]")
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("settings (each also read from the environment variable "
                                       "named in brackets)")
-    for flag, env, text in _FLAGS:
-        group.add_argument(flag, metavar="VALUE", help=f"{text} [{env}]")
-    group.add_argument("--dry-run", action="store_true", default=None,
-                       help=f"plan and report, change nothing [{conf.DRY_RUN}]")
+    for item in _FLAGS:
+        _add_setting(group, item)
     common.add_argument("--output", choices=("text", "json"), default="text",
-                        help="what to print on stdout (logs go to stderr as JSON lines)")
+                        help="what to print on stdout (default text)")
+    common.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="how to log on stderr: text for a person (default), or json, "
+                             "one object a line as the Lambda function logs")
     common.add_argument("--metrics", action="store_true",
                         help="also print CloudWatch EMF metrics (for CloudWatch agent or "
                              "awslogs collection)")
+    # plan and check change nothing anyway: only sync and watch take --dry-run.
+    changes = argparse.ArgumentParser(add_help=False, parents=[common])
+    changes.add_argument("--dry-run", action="store_true", default=None,
+                         help=f"plan and report, change nothing [{conf.DRY_RUN}]")
 
     parser = argparse.ArgumentParser(
         prog="tgsync",
@@ -88,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tgsync {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("sync", parents=[common], help="run one sync cycle",
+    commands.add_parser("sync", parents=[changes], help="run one sync cycle",
                         description="Resolve, compare and update every target group once.")
     commands.add_parser("plan", parents=[common], help="show what a cycle would do (dry run)",
                         description="Resolve and compare; print wanted IPs, registered "
@@ -100,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
                                     "the configured DNS servers, the read and write "
                                     "permissions. One line per check; exit 0 only if none "
                                     "failed.")
-    watch = commands.add_parser("watch", parents=[common], help="sync every --interval seconds",
+    watch = commands.add_parser("watch", parents=[changes], help="sync every --interval seconds",
                                 description="Run a cycle every --interval seconds until "
                                             "SIGTERM or SIGINT, for ECS, EC2 or a laptop.")
     watch.add_argument("--interval", type=float, default=60.0, metavar="SECONDS",
@@ -110,16 +133,16 @@ def _parser() -> argparse.ArgumentParser:
                             "until stopped)")
     following = watch.add_argument_group("following (between cycles, re-check only what "
                                          "moves; each also read from the environment)")
-    for flag, env, text in _WATCH_FLAGS:
-        following.add_argument(flag, metavar="SECONDS", help=f"{text} [{env}]")
+    for item in _WATCH_FLAGS:
+        _add_setting(following, item)
     return parser
 
 
 def flags_given(args: argparse.Namespace) -> dict[str, str]:
     """Environment variable -> the flag that set it, for the flags on the command line."""
-    given = {name: flag for flag, name, _ in (*_FLAGS, *_WATCH_FLAGS)
-             if getattr(args, flag[2:].replace("-", "_"), None) is not None}
-    if args.dry_run:
+    given = {item.env: item.flag for item in (*_FLAGS, *_WATCH_FLAGS)
+             if item.flag and _value(args, item) is not None}
+    if getattr(args, "dry_run", None):
         given[conf.DRY_RUN] = "--dry-run"
     return given
 
@@ -138,8 +161,8 @@ def name_flags(problem: str, given: dict[str, str]) -> str:
 def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
     """The environment the configuration is read from, with the flags applied."""
     env = dict(base)
-    for flag, name, _ in (*_FLAGS, *_WATCH_FLAGS):
-        value = getattr(args, flag[2:].replace("-", "_"), None)
+    for item in (*_FLAGS, *_WATCH_FLAGS):
+        value, name = _value(args, item), item.env
         if value is None:
             continue
         if name == conf.MAPPINGS:
@@ -155,15 +178,23 @@ def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str
             env.pop(_LEGACY[name], None)
             env.pop(conf.MAPPINGS, None)
         env[name] = value
-    if args.dry_run:
+    if getattr(args, "dry_run", None):
         env[conf.DRY_RUN] = "true"
     return env
+
+
+def _value(args: argparse.Namespace, item: Setting) -> str | None:
+    """The value the command line gave ``item``'s flag (None: not given)."""
+    value: str | None = getattr(args, (item.flag or "")[2:].replace("-", "_"), None)
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point; returns the exit code."""
     args = _parser().parse_args(argv)
-    log_to(sys.stderr)
+    # In text, what the output says is not logged again; plan's table has every action.
+    log_to(sys.stderr, args.log_format,
+           REPORTED | PLANNED if args.command == "plan" else REPORTED)
     given = flags_given(args)
     try:
         config = conf.load(environment(args, dict(os.environ)))
@@ -188,8 +219,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     _print(cycle, args, sys.stdout, table=args.command == "plan")
     if not cycle.ok:
-        print(f"tgsync: {cycle.failure_summary()}", file=sys.stderr)
+        print(f"tgsync: {_failed(cycle, args)}", file=sys.stderr)
     return EXIT_OK if cycle.ok else EXIT_FAILED
+
+
+def _failed(cycle: CycleReport, args: argparse.Namespace) -> str:
+    """The last line of a failed cycle: each failed mapping, with its cause unless the
+    text output has just printed it where this line goes too (a terminal, ``2>&1``)."""
+    told = args.output == "text" and _same_file(sys.stdout, sys.stderr)
+    return cycle.failure_summary(causes=not told)
+
+
+def _same_file(one: TextIO, other: TextIO) -> bool:
+    """Whether two streams write to the same terminal, pipe or file."""
+    try:
+        a, b = os.fstat(one.fileno()), os.fstat(other.fileno())
+    except (OSError, ValueError):  # no file behind one of them (a test's StringIO)
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _check(config: conf.Config, args: argparse.Namespace) -> int:
@@ -244,7 +291,7 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
 
         try:
             invocation = controller.run(time_left=cycle_ends, follow_within=until_tick,
-                                        sleep=stop.wait, stopping=stop.is_set, margin=0.0,
+                                        sleep=stop.wait, margin=0.0,
                                         on_cycle=show)
         except BrokenPipeError:  # the reader of our output went away: a clean stop
             _quiet_stdout()
@@ -252,7 +299,7 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
         cycles += 1
         if not invocation.ok:
             failed += 1
-            print(f"tgsync: {invocation.final.failure_summary()}", file=sys.stderr)
+            print(f"tgsync: {_failed(invocation.final, args)}", file=sys.stderr)
         if args.cycles and cycles >= args.cycles:
             break
         stop.wait(max(0.0, tick - time.monotonic()))

@@ -105,6 +105,9 @@ class MappingConfig:
     alb_id: str | None = None
     #: ``dns`` (the hostname's answers) or ``rds`` (a cluster endpoint's members).
     resolve: str = "dns"
+    #: With ``resolve=rds``: the role to read the cluster as (a cluster in another
+    #: account); ``None``: the function's own account.
+    rds_role_arn: str | None = None
     #: ``all`` (every target on the port is ours) or ``owned`` (only what tgsync
     #: registered: a shared group).
     retire: str = "all"
@@ -281,6 +284,9 @@ def _mapping_from_json(
     if hostname and (stale := stale_problem(hostname, values.get("resolve"),
                                             values.get("stale_after", DEFAULT_STALE_AFTER))):
         problems.items.append(f"{where}.stale_after: {stale}")
+    if "rds_role_arn" in entry and values.get("resolve") != "rds":
+        problems.items.append(f"{where}.rds_role_arn: applies to resolve=rds only (the RDS "
+                              'reads); add "resolve": "rds" or drop rds_role_arn')
     if problems.items or hostname is None or arn is None:
         return InvalidMapping(index, label, tuple(problems.items))
     return MappingConfig(hostname=hostname, target_group_arn=arn, source=where,

@@ -2,7 +2,7 @@
 for what moves, stopping in time.
 
 The work lives in rooms of its own: one mapping's cycle in :mod:`tgsync.cycle`, the
-per-process records in :mod:`tgsync.memory`, discovery's adoption in
+per-process records in :mod:`tgsync.process_state`, discovery's adoption in
 :mod:`tgsync.adoption`, the follow rules in :mod:`tgsync.follow`. Settings reach the
 controller once, at construction.
 """
@@ -13,21 +13,22 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from tgsync.adoption import Adoption
+from tgsync.aws import MIN_ATTEMPT_SECONDS
 from tgsync.config import Config, InvalidMapping, MappingConfig
 from tgsync.cycle import MappingCycle
 from tgsync.deadline import MARGIN_SECONDS, Deadline
 from tgsync.errors import ProviderError
 from tgsync.events import Trigger
 from tgsync.follow import room_for_another
-from tgsync.memory import Memory
 from tgsync.ownership import clashes, may_share
+from tgsync.process_state import ProcessState
 from tgsync.provider import Provider
-from tgsync.provider.elbv2 import MIN_ATTEMPT_SECONDS
 from tgsync.registry import TagRegistry
 from tgsync.report import CycleReport, InvocationReport, MappingReport, logger
-from tgsync.source import Nameserver, Source
+from tgsync.source import Nameserver, Source, source_of
 from tgsync.source.resolver import MIN_QUERY_SECONDS
 
 #: Stop starting new mappings when the invocation has less time left than this.
@@ -44,7 +45,7 @@ DEFAULT_TICK_SECONDS = 60.0
 
 class Controller:
     """Runs invocations over one configuration. Keep one per process: its adapters and
-    its :class:`~tgsync.memory.Memory` cache per cold start."""
+    its :class:`~tgsync.process_state.ProcessState` cache per cold start."""
 
     def __init__(
         self,
@@ -54,15 +55,15 @@ class Controller:
         *,
         config: Config,
         clock: Callable[[], float] = time.time,
-        memory: Memory | None = None,
+        state: ProcessState | None = None,
     ) -> None:
         self.provider = provider
         self.registry = registry
         self.source_for = source_for
         self.config = config
-        self.memory = memory or Memory()
+        self.state = state or ProcessState()
         self._clock = clock
-        self.cycle = MappingCycle(provider, registry, source_for, self.memory, clock,
+        self.cycle = MappingCycle(provider, registry, source_for, self.state, clock,
                                   resync_every=config.resync_every)
         self.adoption = (Adoption(provider, registry, config.discovery, self.cycle.port_of)
                          if config.discovery is not None else None)
@@ -74,7 +75,7 @@ class Controller:
         """A controller for ``config`` over the same adapters and records (the same
         process, configured anew)."""
         return Controller(self.provider, self.registry, self.source_for, config=config,
-                          clock=self._clock, memory=self.memory)
+                          clock=self._clock, state=self.state)
 
     def sync_mapping(self, mapping: MappingConfig, *, dry_run: bool = False) -> MappingReport:
         """One cycle for one mapping; never raises for DNS or AWS faults."""
@@ -93,66 +94,26 @@ class Controller:
         """One cycle over every mapping, ``config.concurrency`` at a time.
 
         ``time_left`` (seconds) is the invocation's deadline: mappings it could not
-        reach are deferred or reported failed, and every lookup and ELB call gets the
+        reach are deferred or reported failed, and every lookup and AWS call gets the
         time that is left. ``only`` limits the cycle to the mappings with these keys (a
         follow-up cycle). ``margin``: seconds kept before the deadline for reporting.
         """
-        config = self.config
-        dry = config.dry_run or bool(dry_run)
+        dry = self.config.dry_run or bool(dry_run)
         deadline = Deadline(time_left, margin)
-        self.provider.within(deadline)
-        self.cycle.deadline = deadline
         now = self._clock()
-        mappings: Sequence[MappingConfig] = config.mappings
-        found: list[MappingReport] = []
-        if only is None:
-            if self.adoption is not None:
-                discovered, found = self.adoption.mappings(now, dry_run=dry)
-                mappings = [*mappings, *self._not_explicit(discovered)]
-            self._mappings = mappings
-            if self._last_full is not None and now > self._last_full:
-                self._tick = min(now - self._last_full, max(config.resync_every, 1.0))
-            self._last_full = now
-        else:  # a follow-up: the last full cycle's mappings that move
-            mappings = [m for m in self._mappings if self.cycle.known_key(m) in only]
+        mappings, found = self._this_cycles(only, now, dry, deadline)
         if len(mappings) > 1:  # a cold start with many groups: batch the one-off reads
             arns = [m.target_group_arn for m in mappings]
-            self.provider.prefetch(arns)
-            self.registry.prefetch(arns)
-        # Clashes are judged among every mapping of the full cycle, follow-ups too: a
-        # mapping refused there must not run alone in a follow-up and undo the other's.
-        clashing = self._clashes(self._mappings)
-        self.cycle.sharers = self._sharers(self._mappings)
-        why = {self._mappings[i]: reason for i, reason in clashing.items()}
-        refused = {i: why[m] for i, m in enumerate(mappings) if m in why}
-        # Groups read longest ago first: a cold start spreads its first reads over as
-        # many cycles as the time allows, and no group falls behind for long.
-        order = sorted(range(len(mappings)), key=lambda i: self._read_at(mappings[i]))
-
-        def one(index: int) -> MappingReport:
-            mapping = mappings[index]
-            if index in refused:
-                logger.error("mappings clash: none of them is synced",
-                             extra={"mapping": mapping.label, "error": refused[index]})
-                return MappingReport(mapping.label, mapping.hostname, mapping.target_group_arn,
-                                     mapping.port, dry_run=dry).fail(refused[index])
-            if deadline.bounded and not deadline.allows(MIN_CYCLE_SECONDS):
-                return self._out_of_time(mapping, now, dry)
-            return self.cycle.run(mapping, dry_run=dry, horizon=self._tick)
-
-        if len(mappings) <= 1 or config.concurrency <= 1:
-            done = {i: one(i) for i in order}
-        else:
-            with ThreadPoolExecutor(max_workers=min(config.concurrency, len(mappings))) as pool:
-                done = dict(zip(order, pool.map(one, order), strict=True))
-        reports = [done[i] for i in range(len(mappings))]
+            self.provider.prefetch(arns, deadline=deadline)
+            self.registry.prefetch(arns, deadline=deadline)
+        reports = self._cycle_each(mappings, now, dry, deadline)
         deferred = sum(1 for r in reports if r.deferred)
         if deferred:
             logger.warning("not every group could be read in this invocation: the next "
                            "carries on", extra={"deferred": deferred,
                                                 "read": len(reports) - deferred})
         if only is None:
-            reports.extend(_invalid_report(bad, dry) for bad in config.invalid)
+            reports.extend(_invalid_report(bad, dry) for bad in self.config.invalid)
             self._prune(mappings)
         reports.extend(found)
         cycle = CycleReport(reports, dry_run=dry,
@@ -161,6 +122,56 @@ class Controller:
             logger.info("mapping summary", extra=report.to_dict())
         return cycle
 
+    def _this_cycles(self, only: frozenset[str] | None, now: float, dry: bool,
+                     deadline: Deadline) -> tuple[list[MappingConfig], list[MappingReport]]:
+        """The mappings of this cycle (a full one: the explicit and discovered ones; a
+        follow-up: those of the last full cycle with these keys), and discovery's
+        reports."""
+        if only is not None:
+            return [m for m in self._mappings if self.cycle.known_key(m) in only], []
+        mappings: list[MappingConfig] = list(self.config.mappings)
+        found: list[MappingReport] = []
+        if self.adoption is not None:
+            discovered, found = self.adoption.mappings(now, dry_run=dry, deadline=deadline)
+            mappings += self._not_explicit(discovered, deadline)
+        self._mappings = mappings
+        if self._last_full is not None and now > self._last_full:
+            self._tick = min(now - self._last_full, max(self.config.resync_every, 1.0))
+        self._last_full = now
+        return mappings, found
+
+    def _cycle_each(self, mappings: Sequence[MappingConfig], now: float, dry: bool,
+                    deadline: Deadline) -> list[MappingReport]:
+        """Each mapping's cycle, ``config.concurrency`` at a time, groups read longest ago
+        first (a cold start spreads its first reads over as many cycles as the time
+        allows, and no group falls behind for long); reports in the mappings' order."""
+        # Clashes are judged among every mapping of the full cycle, follow-ups too: a
+        # mapping refused there must not run alone in a follow-up and undo the other's.
+        why = {self._mappings[i]: reason
+               for i, reason in self._clashes(self._mappings, deadline).items()}
+        sharers = self._sharers(self._mappings, deadline)
+        order = sorted(range(len(mappings)), key=lambda i: self._read_at(mappings[i]))
+
+        def one(index: int) -> MappingReport:
+            mapping = mappings[index]
+            if mapping in why:
+                logger.error("mappings clash: none of them is synced",
+                             extra={"mapping": mapping.label, "error": why[mapping]})
+                return MappingReport(mapping.label, mapping.hostname, mapping.target_group_arn,
+                                     mapping.port, dry_run=dry).fail(why[mapping])
+            if deadline.bounded and not deadline.allows(MIN_CYCLE_SECONDS):
+                return self._out_of_time(mapping, now, dry)
+            return self.cycle.run(mapping, dry_run=dry, horizon=self._tick, deadline=deadline,
+                                  sharers=sharers.get(mapping, ()))
+
+        if len(mappings) <= 1 or self.config.concurrency <= 1:
+            done = {i: one(i) for i in order}
+        else:
+            workers = min(self.config.concurrency, len(mappings))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                done = dict(zip(order, pool.map(one, order), strict=True))
+        return [done[i] for i in range(len(mappings))]
+
     def _out_of_time(self, mapping: MappingConfig, now: float, dry: bool) -> MappingReport:
         """The report of a mapping not reached before the deadline: deferred if its group
         was read recently enough, failed (so that the alarm sees it) if not."""
@@ -168,8 +179,7 @@ class Controller:
                                mapping.port, dry_run=dry)
         last = self._read_at(mapping)
         if now - last <= max(self.config.resync_every, 0) or last == float("-inf"):
-            report.deferred = True  # read soon enough: the next cycle carries on
-            return report
+            return replace(report, deferred=True)  # read soon enough: the next one carries on
         return report.fail("skipped: the function was about to time out and this group was "
                            f"last read {now - last:.0f}s ago; raise the function's timeout, "
                            "TGSYNC_API_RATE or TGSYNC_CONCURRENCY")
@@ -177,9 +187,10 @@ class Controller:
     def _read_at(self, mapping: MappingConfig) -> float:
         """When this process last read the mapping's group (``-inf``: never)."""
         known = self.cycle.known_key(mapping)
-        return self.memory.read_at(known) if known else float("-inf")
+        return self.state.read_at(known) if known else float("-inf")
 
-    def _not_explicit(self, discovered: Sequence[MappingConfig]) -> list[MappingConfig]:
+    def _not_explicit(self, discovered: Sequence[MappingConfig], deadline: Deadline
+                      ) -> list[MappingConfig]:
         """Discovered mappings that no explicit mapping keeps on the same group and port
         (unless the two may share it: see :func:`ownership.may_share`).
 
@@ -191,33 +202,36 @@ class Controller:
         kept: dict[tuple[str, int], list[MappingConfig]] = {}
         for mapping in explicit:
             if mapping.target_group_arn in both:
-                kept.setdefault((mapping.target_group_arn, self.cycle.port_of(mapping)),
-                                []).append(mapping)
+                kept.setdefault((mapping.target_group_arn,
+                                 self.cycle.port_of(mapping, deadline)), []).append(mapping)
         return [m for m in discovered if m.target_group_arn not in both
                 or all(may_share(e, m) for e in
-                       kept.get((m.target_group_arn, self.cycle.port_of(m)), []))]
+                       kept.get((m.target_group_arn, self.cycle.port_of(m, deadline)), []))]
 
     def _prune(self, mappings: Sequence[MappingConfig]) -> None:
         """Forget what is cached about groups and mappings no longer kept."""
         arns = {m.target_group_arn for m in mappings}
-        self.memory.keep_only({k for m in mappings if (k := self.cycle.known_key(m))}, arns)
+        self.state.keep_only({k for m in mappings if (k := self.cycle.known_key(m))}, arns)
         self.provider.keep_only(arns)
         self.registry.keep_only(arns)
         self.cycle.keep_only(arns)
 
-    def _sharers(self, mappings: Sequence[MappingConfig]
-                 ) -> dict[tuple[str, int], list[MappingConfig]]:
-        """Owned mappings sharing a group and port (facts read only for such groups)."""
+    def _sharers(self, mappings: Sequence[MappingConfig], deadline: Deadline
+                 ) -> dict[MappingConfig, tuple[MappingConfig, ...]]:
+        """For each owned mapping sharing a group and port, the others on them (facts
+        read only for such groups)."""
         owned = [m for m in mappings if m.retire == "owned"]
         shared = {arn for arn, n in Counter(m.target_group_arn for m in owned).items() if n > 1}
-        found: dict[tuple[str, int], list[MappingConfig]] = {}
+        by_port: dict[tuple[str, int], list[MappingConfig]] = {}
         for mapping in owned:
             if mapping.target_group_arn in shared:
-                found.setdefault((mapping.target_group_arn, self.cycle.port_of(mapping)),
-                                 []).append(mapping)
-        return found
+                by_port.setdefault((mapping.target_group_arn,
+                                    self.cycle.port_of(mapping, deadline)), []).append(mapping)
+        return {m: tuple(o for o in group if o is not m)
+                for group in by_port.values() for m in group}
 
-    def _clashes(self, mappings: Sequence[MappingConfig]) -> dict[int, str]:
+    def _clashes(self, mappings: Sequence[MappingConfig], deadline: Deadline
+                 ) -> dict[int, str]:
         """Mappings that share a target group and its effective port (see
         :func:`tgsync.ownership.clashes`); group facts are read only for shared groups."""
         shared = {arn for arn, n in Counter(m.target_group_arn for m in mappings).items()
@@ -227,7 +241,7 @@ class Controller:
             if arn not in shared:
                 return None
             try:
-                return self.provider.facts(arn).port
+                return self.provider.facts(arn, deadline=deadline).port
             except ProviderError:
                 return None  # each mapping reports the failure itself
 
@@ -243,7 +257,6 @@ class Controller:
         follow_within: Callable[[], float] | None = None,
         trigger: Trigger | None = None,
         sleep: Callable[[float], object] = time.sleep,
-        stopping: Callable[[], bool] = lambda: False,
         margin: float = DEADLINE_MARGIN_SECONDS,
         on_cycle: Callable[[CycleReport], object] = lambda _cycle: None,
         follow: bool = True,
@@ -254,6 +267,8 @@ class Controller:
         seconds (default ``time_left``, the invocation's deadline; ``None``: no limit but
         the follow window) less ``margin``, with room for the worst case of a cycle.
 
+        ``sleep`` waits between cycles; a true result (as ``threading.Event.wait``
+        gives when the event is set) means a stop was asked: no new cycle starts.
         A mapping whose cycle failed at AWS (a read or write denied, throttled or
         unreachable) is not followed again in this invocation: the next tick retries,
         and retrying a throttled API every few seconds would only deepen it.
@@ -268,7 +283,7 @@ class Controller:
         halted = self._failed_at_aws(cycles[0])
         announced: list[str] = []
         if trigger is not None and trigger.subjects and not dry:
-            announced = self._announce(trigger)
+            announced = self._announce(trigger, Deadline(time_left, margin))
         if dry or config.follow_interval <= 0 or not follow:
             stopped = "dry run" if dry else "following is off"
             return InvocationReport(cycles, stopped, announced)
@@ -281,8 +296,7 @@ class Controller:
                                     max(seconds, MIN_CYCLE_SECONDS), margin):
                 stopped = "no time left in this invocation: the next one carries on"
                 break
-            sleep(config.follow_interval)
-            if stopping():  # a signal during the sleep: no new cycle
+            if sleep(config.follow_interval):  # stopped during the sleep: no new cycle
                 stopped = "stopped"
                 break
             logger.info("follow-up cycle", extra={"mappings": len(keys)})
@@ -305,17 +319,24 @@ class Controller:
         """Keys of the mappings of the last full cycle within their follow window (no
         AWS call: a mapping whose group was never read has no motion anyway)."""
         keys = [k for m in self._mappings if (k := self.cycle.known_key(m))]
-        return self.memory.moving(keys, self._clock(), self.config.follow_for)
+        return self.state.moving(keys, self._clock(), self.config.follow_for)
 
-    def _announce(self, trigger: Trigger) -> list[str]:
+    def _announce(self, trigger: Trigger, deadline: Deadline) -> list[str]:
         """Mark the mappings an event's domain, cluster or instance serves as moving (a
-        resource of another account never announces a same-named one's mappings here)."""
+        resource of another account never announces a same-named one's mappings here).
+        A ``resolve=rds`` mapping's cluster and members are what its last read found
+        (no call is made for the event); its cluster's account is its role's, if any."""
         now = self._clock()
         labels = []
         for mapping in self._mappings:
-            if any(subject.serves(mapping.hostname, mapping.target_group_arn)
+            rds = mapping.resolve == "rds"
+            read = getattr(source_of(self.source_for, mapping.dns_servers, "rds",
+                                     mapping.rds_role_arn), "members", None) if rds else None
+            members = read(mapping.hostname) if callable(read) else None
+            whose = (mapping.rds_role_arn if rds else None) or mapping.target_group_arn
+            if any(subject.serves(mapping.hostname, whose, members)
                    for subject in trigger.subjects):
-                self.memory.announce(self.cycle.key_of(mapping), now,
+                self.state.announce(self.cycle.key_of(mapping, deadline), now,
                                      self.config.follow_for)
                 labels.append(mapping.label)
         logger.info("event announced a change", extra={

@@ -34,7 +34,7 @@ tag and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ from tgsync.config import (
     MappingConfig,
     normalize_hostname,
 )
+from tgsync.model import Candidate
 from tgsync.settings import parse_cidrs, tag_settings
 from tgsync.source import rds_problem, stale_problem
 
@@ -62,16 +63,6 @@ def _tag_parser(key: str, parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 #: Tag -> (setting, parser), with the values the settings take.
 TAG_SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     s.tag: (s.key, _tag_parser(s.key, s.parse)) for s in tag_settings() if s.tag}
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A target group of the region as discovery sees it."""
-
-    arn: str
-    name: str
-    target_type: str
-    tags: Mapping[str, str]
 
 
 @dataclass(frozen=True)

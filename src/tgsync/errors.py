@@ -17,19 +17,20 @@ class ConfigError(TgsyncError):
         super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-class ProviderError(TgsyncError):
-    """An AWS API call failed; the message names the operation and what to do.
+class AwsError(TgsyncError):
+    """An AWS API call failed, or was not made; the message names the call and what to do.
 
-    The fields say which call failed so that nobody searches the text: ``operation``
-    (``DescribeTags``), ``target_group`` (the ARN the call was about, or ``""``),
-    ``code`` (AWS's error code, ``""`` for a network failure or no call at all) and
-    ``aws_message`` (AWS's own words).
+    The fields say which call failed so that nobody searches the text: ``service``
+    (``elbv2``, ``rds``), ``operation`` (``DescribeTags``), ``resource`` (the ARN the
+    call was about, or ``""``), ``code`` (AWS's error code, ``""`` for a network failure,
+    :data:`NO_TIME_LEFT` for a call not made) and ``aws_message`` (AWS's own words).
     """
 
-    def __init__(self, message: str, *, operation: str = "", target_group: str = "",
-                 code: str = "", aws_message: str = "") -> None:
+    def __init__(self, message: str, *, service: str = "", operation: str = "",
+                 resource: str = "", code: str = "", aws_message: str = "") -> None:
+        self.service = service
         self.operation = operation
-        self.target_group = target_group
+        self.resource = resource
         self.code = code
         self.aws_message = aws_message
         super().__init__(message)
@@ -41,8 +42,9 @@ class ProviderError(TgsyncError):
 
     @property
     def not_found(self) -> bool:
-        """The target group does not exist (deleted, or in another account or region)."""
-        return self.code == "TargetGroupNotFound"
+        """What the call was about does not exist (deleted, or in another account or
+        region): ``TargetGroupNotFound``, ``DBClusterNotFoundFault``..."""
+        return self.code.endswith(("NotFound", "NotFoundFault"))
 
     @property
     def unreachable(self) -> bool:
@@ -53,6 +55,22 @@ class ProviderError(TgsyncError):
     def out_of_time(self) -> bool:
         """Not called: too little time was left before the invocation's deadline."""
         return self.code == NO_TIME_LEFT
+
+
+class ProviderError(AwsError):
+    """An ELB call about a target group failed (the provider's); ``target_group`` is the
+    group's ARN when the call was about one."""
+
+    def __init__(self, message: str, *, operation: str = "", target_group: str = "",
+                 code: str = "", aws_message: str = "", service: str = "elbv2",
+                 resource: str = "") -> None:
+        super().__init__(message, service=service, operation=operation,
+                         resource=resource or target_group, code=code, aws_message=aws_message)
+
+    @property
+    def target_group(self) -> str:
+        """The target group's ARN, when the call was about one (else ``""``)."""
+        return self.resource if ":targetgroup/" in self.resource else ""
 
 
 #: The ``code`` of a call not made because the invocation's deadline was too near.

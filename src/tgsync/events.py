@@ -13,7 +13,12 @@ the mappings whose hostname is that domain's endpoint, so they are followed for
 Amazon RDS events (parameter ``EventSourceArns``: "RDS DB Cluster Event" and "RDS DB
 Instance Event" in the categories of :data:`RDS_CATEGORIES`) do the same for the
 mappings a cluster or instance serves (see :meth:`RdsSource.serves`). RDS delivers
-them on a best-effort basis: the schedule stays the backstop.
+them on a best-effort basis: the schedule stays the backstop. An instance event names
+the instance only (its ``detail``: ``SourceIdentifier``, ``SourceArn``, ``SourceType``,
+``EventCategories``, ``EventID``, ``Message``, ``Date``, ``Tags``; EventBridge events
+reference, "Amazon RDS events"), not its cluster: which cluster it belongs to comes
+from the last ``DescribeDBInstances`` read of a ``resolve=rds`` mapping's cluster
+(:class:`~tgsync.source.rds_endpoint.Members`), never from a call made for the event.
 
 An event of a kind tgsync does not know is ignored with a log line: a stray event
 must not raise the Errors alarm, nor change a target group. A direct invocation whose
@@ -31,7 +36,7 @@ from typing import Any
 
 from tgsync.errors import EventError
 from tgsync.settings import parse_bool
-from tgsync.source.rds_endpoint import Role, parse_rds_endpoint
+from tgsync.source.rds_endpoint import Members, Role, parse_rds_endpoint
 
 #: Sources of the schedule's own input (ours, and Scheduler's name for itself).
 SCHEDULE_SOURCES = frozenset({"tgsync.schedule", "aws.scheduler"})
@@ -67,8 +72,8 @@ _RDS_ARN = re.compile(r"^arn:[a-z-]+:rds:([a-z0-9-]+):(\d{12}):(cluster|db):"
                       r"([A-Za-z][A-Za-z0-9-]{0,62})$")
 _RDS_KINDS = {"cluster": "cluster", "db": "instance"}
 _DOMAIN_ARN = re.compile(r"^arn:[a-z-]+:es:([a-z0-9-]+):(\d{12}):domain/([a-z0-9-]+)$")
-#: The account in a target group's ARN.
-_ACCOUNT = re.compile(r"^arn:[a-z-]+:elasticloadbalancing:[a-z0-9-]+:(\d{12}):")
+#: The account in an ARN (a target group's, or the role a cluster is read as).
+_ACCOUNT = re.compile(r"^arn:[a-z-]+:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
 #: Characters of an event's description kept in a log line.
 WHAT_LIMIT = 120
 
@@ -82,10 +87,13 @@ class Domain:
     #: The domain's account, when the event says it.
     account: str | None = None
 
-    def serves(self, hostname: str, target_group_arn: str = "") -> bool:
+    def serves(self, hostname: str, target_group_arn: str = "",
+               members: Members | None = None) -> bool:
         """True if ``hostname`` is this domain's endpoint (VPC or public), as OpenSearch
         names it: ``vpc-<name>-<id>.<region>.es.amazonaws.com``, and the domain is in the
-        target group's account (a same-named domain of another account is not it)."""
+        target group's account (a same-named domain of another account is not it).
+        ``members`` is for RDS's events: a domain has none."""
+        del members
         pattern = (rf"^(vpc|search)-{re.escape(self.name)}-[a-z0-9]+\."
                    rf"{re.escape(self.region)}\.es\.amazonaws\.com(\.cn)?$")
         if re.match(pattern, hostname.lower().rstrip(".")) is None:
@@ -109,18 +117,23 @@ class RdsSource:
         """``cluster:NAME`` or ``instance:NAME``, for the log."""
         return f"{self.kind}:{self.identifier}"
 
-    def serves(self, hostname: str, target_group_arn: str = "") -> bool:
+    def serves(self, hostname: str, target_group_arn: str = "",
+               members: Members | None = None) -> bool:
         """True if ``hostname`` is an RDS endpoint this event may move, in the same
-        region and (when both say it) account as the target group.
+        region and (when both say it) account as ``target_group_arn`` (the target
+        group's, or for a cluster read as a role, the role's ARN).
 
-        A cluster serves its writer and reader endpoints, and every custom endpoint of
-        the region: a custom endpoint's name does not say its cluster, and announcing
-        costs a few cycles, missing a failover costs a minute. An instance serves its
-        own endpoint and every cluster endpoint of the region: an instance event may be
-        a member's failover, reboot or deletion, which moves its cluster's roles. A
-        cluster event does not serve instance endpoints: an instance endpoint names one
-        instance, which a cluster's failover does not move (the instance's own events
-        announce it).
+        ``members`` is the cluster the hostname was last read to be and its instances
+        (a ``resolve=rds`` mapping's last read; ``None``: not known). A cluster serves its
+        writer and reader endpoints and its custom endpoints (any custom endpoint of the
+        region while its cluster is not known: the name does not say it). An instance
+        serves its own endpoint and the cluster endpoints of its own cluster: an instance
+        event may be a member's failover, reboot or deletion, which moves its cluster's
+        roles; while the membership is not known (a ``resolve=dns`` mapping, or one not
+        read yet), every cluster endpoint of the region, as announcing costs a few
+        cycles and missing a failover a minute. A cluster event does not serve instance
+        endpoints: an instance endpoint names one instance, which a cluster's failover
+        does not move (the instance's own events announce it).
         """
         endpoint = parse_rds_endpoint(hostname)
         if endpoint is None or endpoint.region != self.region:
@@ -129,8 +142,10 @@ class RdsSource:
             return False
         if endpoint.role is Role.INSTANCE:
             return self.kind == "instance" and endpoint.identifier == self.identifier
-        if self.kind == "instance" or endpoint.role is Role.CUSTOM:
-            return True
+        if self.kind == "instance":
+            return members is None or self.identifier in members.instances
+        if endpoint.role is Role.CUSTOM:
+            return members is None or members.cluster == self.identifier
         return endpoint.identifier == self.identifier
 
 

@@ -1,8 +1,10 @@
-"""Plain value types shared by every stage: targets and their health."""
+"""Plain value types shared by every stage: targets and their health, target groups,
+what discovery sees, nameservers."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: States in which the load balancer does not send traffic to a target, so that a
@@ -65,6 +67,16 @@ class TargetGroupFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Candidate:
+    """A target group of the region as discovery sees it: what it is, and its tags."""
+
+    arn: str
+    name: str
+    target_type: str
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """An IP that ELB refused to register, with ELB's words."""
 
@@ -78,3 +90,15 @@ def canonical_ip(text: str) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return text
+
+
+@dataclass(frozen=True, slots=True)
+class Nameserver:
+    """A DNS server to ask: an IP literal and a port."""
+
+    address: str
+    port: int = 53
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"

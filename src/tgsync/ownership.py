@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from tgsync.config import MappingConfig
 
 OWNED_PREFIX = "tgsync:owned:"
+#: The ``retire`` value of a mapping that retires only what it registered.
+OWNED = "owned"
 #: How :class:`Owned` names the owner of an address found in an unreadable tag.
 UNREADABLE = "an unreadable tag"
 MAX_VALUE_LENGTH = 256
@@ -42,6 +44,11 @@ def owner_id(hostname: str) -> str:
     dot do not matter)."""
     normalized = hostname.strip().rstrip(".").lower()
     return hashlib.sha256(normalized.encode()).hexdigest()[:8]
+
+
+def owner_of(mapping: MappingConfig) -> str | None:
+    """The mapping's owner id when it retires only what it registered (else ``None``)."""
+    return owner_id(mapping.hostname) if mapping.retire == OWNED else None
 
 
 def owned_key(port: int, slot: int) -> str:
@@ -187,7 +194,6 @@ def change_owned(tags: Mapping[str, str], port: int, owner: str, ips: Iterable[s
 
 # --------------------------------------------------------------- sharing a group
 
-OWNED = "owned"
 
 
 def may_share(one: MappingConfig, other: MappingConfig) -> bool:

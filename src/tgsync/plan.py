@@ -99,6 +99,26 @@ class MissingSince:
 
 
 @dataclass(frozen=True, slots=True)
+class Answers:
+    """What a cycle's answers were: how many distinct ones its queries gave, the size of
+    the largest (``None``: every answer was complete), and where they came from, in the
+    words a reason uses (``DNS``, ``the RDS members``)."""
+
+    distinct: int = 1
+    largest: int | None = None
+    origin: str = "DNS"
+
+
+@dataclass(frozen=True, slots=True)
+class Ownership:
+    """Owned mode: the IPs this mapping recorded as its own on the port, and every IP
+    other owners hold, with their names."""
+
+    mine: frozenset[str] = frozenset()
+    others: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The planner's verdict on one IP, with the reason a person would want."""
 
@@ -180,11 +200,12 @@ def trusted(record: MissingSince, now: float) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Evidence:
-    """How much one cycle's DNS view says about absence."""
+    """How much one cycle's answers say about absence."""
 
     answers: int  # distinct answers this cycle
     required: int  # distinct answers an IP must be absent from
     capped: bool
+    origin: str = "DNS"
 
 
 def _missing_decision(
@@ -197,8 +218,8 @@ def _missing_decision(
     """Decide on a registered target that DNS no longer returns."""
     ip, port = target.ip, target.port
     if target.is_draining:
-        return Decision(ip, port, Action.KEEP, "not in DNS; already draining", False,
-                        target.state), None
+        return Decision(ip, port, Action.KEEP, f"not in {evidence.origin}; already draining",
+                        False, target.state), None
     if record is not None and trusted(record, now):
         record = MissingSince(record.first, now, record.absent + evidence.answers)
     else:
@@ -207,7 +228,7 @@ def _missing_decision(
     capped = (f"; answers are capped: {record.absent} of {evidence.required} answers "
               "without it" if evidence.capped else "")
     if target.is_not_serving:
-        reason = f"not in DNS and {target.describe_state()}"
+        reason = f"not in {evidence.origin} and {target.describe_state()}"
         if enough:
             return Decision(ip, port, Action.DEREGISTER, reason + capped, False,
                             target.state), None
@@ -215,15 +236,16 @@ def _missing_decision(
     missing_for = now - record.first
     if missing_for >= stale_after and enough:
         reason = (
-            f"not in DNS for {missing_for:.0f}s (stale after {stale_after:.0f}s) though "
-            f"{target.state}: a freed IP can be reused by another host{capped}"
+            f"not in {evidence.origin} for {missing_for:.0f}s (stale after "
+            f"{stale_after:.0f}s) though {target.state}: a freed IP can be reused by another "
+            f"host{capped}"
             if stale_after > 0 else
-            f"not in DNS though {target.state}: a consistent answer no longer holds it "
-            f"(stale after 0: retired at once){capped}"
+            f"not in {evidence.origin} though {target.state}: a consistent answer no longer "
+            f"holds it (stale after 0: retired at once){capped}"
         )
         return Decision(ip, port, Action.DEREGISTER, reason, False, target.state), record
     reason = (
-        f"not in DNS for {missing_for:.0f}s and {target.state}; "
+        f"not in {evidence.origin} for {missing_for:.0f}s and {target.state}; "
         f"retire after {stale_after:.0f}s{capped}"
     )
     return Decision(ip, port, Action.WAIT, reason, False, target.state), record
@@ -237,22 +259,17 @@ def plan(
     memory: Mapping[str, MissingSince],
     now: float,
     stale_after: float,
-    answers: int = 1,
-    largest_answer: int | None = None,
-    owned_by_me: frozenset[str] | None = None,
-    owned_by_others: Mapping[str, frozenset[str]] | None = None,
+    answers: Answers = Answers(),
+    ownership: Ownership | None = None,
 ) -> Plan:
     """Plan one cycle for one target group and port.
 
-    ``wanted`` is the set of allowed IPs DNS returned, or ``None`` when resolution
-    failed, in which case nothing changes and memory is kept as it is. ``answers`` is
-    the number of distinct answers the cycle's queries gave and ``largest_answer`` the
-    size of the largest (``None``: every answer was complete); they tell whether
-    answers are capped (see the module's docstring).
-
-    ``owned_by_me`` (owned mode) is what this mapping recorded as its own on the port
-    and ``owned_by_others`` every IP other owners hold, with their names; ``None``
-    (``retire=all``): every target on the port is the mapping's.
+    ``wanted`` is the set of allowed IPs the answers held, or ``None`` when resolution
+    failed, in which case nothing changes and memory is kept as it is. ``answers`` says
+    how many distinct answers there were and the largest, which tell whether answers
+    are capped (see the module's docstring). ``ownership`` (owned mode) says what this
+    mapping and the others recorded; ``None`` (``retire=all``): every target on the
+    port is the mapping's.
     """
     ours = {t.ip: t for t in targets if t.port == port}
     if wanted is None:
@@ -262,25 +279,23 @@ def plan(
             for ip in sorted(ours, key=_sort_key)
         )
         return Plan(unchanged, dict(memory), resolved=False)
-
-    owned_mode = owned_by_me is not None
-    mine = owned_by_me or frozenset()
-    others = owned_by_others or {}
+    mine = ownership.mine if ownership is not None else frozenset()
+    others = ownership.others if ownership is not None else {}
     # Foreign targets say nothing about how capped this mapping's answers are.
-    evidence = _evidence(wanted, [t for t in ours.values() if not owned_mode or t.ip in mine],
-                         answers, largest_answer)
+    evidence = _evidence(wanted, [t for t in ours.values()
+                                  if ownership is None or t.ip in mine], answers)
     decisions: list[Decision] = []
     new_memory: dict[str, MissingSince] = {}
     retiring: dict[str, MissingSince] = {}
     owned: set[str] = set()
     for ip in sorted(set(ours) | wanted, key=_sort_key):
         if ip in wanted:
-            decisions.append(_wanted_decision(ip, port, ours.get(ip)))
+            decisions.append(_wanted_decision(ip, port, ours.get(ip), answers.origin))
             owned.add(ip)
             continue
         target = ours[ip]
-        if owned_mode and (ip not in mine or ip in others):
-            decisions.append(_not_only_mine(target, ip in mine, others.get(ip)))
+        if ownership is not None and (ip not in mine or ip in others):
+            decisions.append(_not_only_mine(target, ip in mine, others.get(ip), answers.origin))
             continue
         decision, record = _missing_decision(target, memory.get(ip), now, stale_after,
                                              evidence)
@@ -290,41 +305,42 @@ def plan(
         if record is not None:
             (retiring if decision.action is Action.DEREGISTER else new_memory)[ip] = record
     return Plan(tuple(decisions), new_memory, retiring=retiring,
-                owned=frozenset(owned) if owned_mode else None)
+                owned=frozenset(owned) if ownership is not None else None)
 
 
-def _not_only_mine(target: Target, mine: bool, owners: frozenset[str] | None) -> Decision:
-    """Owned mode: a target missing from DNS that is not the mapping's alone."""
+def _not_only_mine(target: Target, mine: bool, owners: frozenset[str] | None,
+                   origin: str) -> Decision:
+    """Owned mode: a target missing from the answers that is not the mapping's alone."""
     names = ", ".join(sorted(owners or ()))
     if mine:
         return Decision(target.ip, target.port, Action.KEEP,
-                        f"not in DNS; also {names}'s: left to it", False, target.state)
+                        f"not in {origin}; also {names}'s: left to it", False, target.state)
     reason = (f"registered by another mapping ({names}): left alone" if names else
               "not registered by tgsync (retire=owned): left alone")
     return Decision(target.ip, target.port, Action.FOREIGN, reason, False, target.state)
 
 
-def _wanted_decision(ip: str, port: int, target: Target | None) -> Decision:
+def _wanted_decision(ip: str, port: int, target: Target | None, origin: str) -> Decision:
     if target is None:
-        return Decision(ip, port, Action.REGISTER, "in DNS, not registered", True, None)
+        return Decision(ip, port, Action.REGISTER, f"in {origin}, not registered", True, None)
     if target.is_draining:
-        return Decision(ip, port, Action.REGISTER, "in DNS but draining: register again", True,
-                        target.state)
-    return Decision(ip, port, Action.KEEP, f"in DNS, {target.describe_state()}", True,
+        return Decision(ip, port, Action.REGISTER, f"in {origin} but draining: register again",
+                        True, target.state)
+    return Decision(ip, port, Action.KEEP, f"in {origin}, {target.describe_state()}", True,
                     target.state)
 
 
-def _evidence(wanted: frozenset[str], ours: Iterable[Target], answers: int,
-              largest_answer: int | None) -> _Evidence:
+def _evidence(wanted: frozenset[str], ours: Iterable[Target], answers: Answers) -> _Evidence:
     """Whether this cycle's answers are capped, and what absence then takes."""
-    answers = max(1, answers)
-    if largest_answer is None:
-        return _Evidence(answers, 1, capped=False)
+    distinct, largest = max(1, answers.distinct), answers.largest
+    if largest is None:
+        return _Evidence(distinct, 1, capped=False, origin=answers.origin)
     population = len(wanted | {t.ip for t in ours if not t.is_draining})
-    capped = largest_answer < population and (answers > 1 or largest_answer == ANSWER_CAP)
+    capped = largest < population and (distinct > 1 or largest == ANSWER_CAP)
     if not capped:
-        return _Evidence(answers, 1, capped=False)
-    return _Evidence(answers, required_absences(largest_answer, population), capped=True)
+        return _Evidence(distinct, 1, capped=False, origin=answers.origin)
+    return _Evidence(distinct, required_absences(largest, population), capped=True,
+                     origin=answers.origin)
 
 
 def apply_policy(result: Plan, policy: Policy) -> Plan:
@@ -345,3 +361,18 @@ def apply_policy(result: Plan, policy: Policy) -> Plan:
     owned = (None if result.owned is None else
              result.owned | {d.ip for d in result.deregister})
     return replace(result, decisions=decisions, memory=memory, retiring={}, owned=owned)
+
+
+def wait_instead(result: Plan, reasons: Mapping[str, str]) -> Plan:
+    """The plan with the decisions on the IPs of ``reasons`` turned into WAIT, each with
+    its reason: a change held or not done. A retirement held keeps its missing-since
+    record (counting goes on) and its ownership; a registration not done stays wanted."""
+    if not reasons:
+        return result
+    decisions = tuple(replace(d, action=Action.WAIT, reason=reasons[d.ip])
+                      if d.ip in reasons else d for d in result.decisions)
+    memory = {**result.memory,
+              **{ip: record for ip, record in result.retiring.items() if ip in reasons}}
+    retiring = {ip: record for ip, record in result.retiring.items() if ip not in reasons}
+    owned = None if result.owned is None else result.owned | set(reasons)
+    return replace(result, decisions=decisions, memory=memory, retiring=retiring, owned=owned)

@@ -26,14 +26,22 @@ Writes are checked only with requests that change nothing a sync relies on:
 Where no such request exists (an empty group, no free tag), the permission is reported
 UNVERIFIED, plainly, rather than risking a change. The checks end before the
 invocation's deadline: groups not reached are named in one line.
+
+:func:`code_signing` (whether a function with a code signing configuration runs
+signed code) is made from outside the function, by ``make deploy`` after every
+deployment: see its docstring for why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from tgsync.arn import load_balancer_name
+from tgsync.aws import ATTEMPT_SECONDS
 from tgsync.config import Config, Discovery, MappingConfig
 from tgsync.deadline import Deadline
 from tgsync.discovery import adopt
@@ -42,7 +50,6 @@ from tgsync.guard import screen
 from tgsync.model import Target, TargetGroupFacts
 from tgsync.ownership import decode_owned, owner_id
 from tgsync.provider import Provider
-from tgsync.provider.elbv2 import ATTEMPT_SECONDS
 from tgsync.provider.errors import TARGET_ERRORS
 from tgsync.registry import MAX_TAGS
 from tgsync.source import Nameserver, Source, source_of
@@ -78,12 +85,11 @@ def run(config: Config, provider: Provider,
     """Every check for every mapping, before ``time_left()`` runs out; never raises for
     AWS or DNS faults."""
     deadline = Deadline(time_left)
-    provider.within(deadline)
     checks: list[Check] = []
     mappings = list(config.mappings)
     reachable = True
     if config.discovery is not None:
-        found, reachable = _discovery_checks(config.discovery, provider, checks)
+        found, reachable = _discovery_checks(config.discovery, provider, checks, deadline)
         mappings += found
     for index, mapping in enumerate(mappings):
         if deadline.bounded and not deadline.allows(GROUP_SECONDS):
@@ -100,13 +106,13 @@ def run(config: Config, provider: Provider,
     return checks
 
 
-def _discovery_checks(discovery: Discovery, provider: Provider, checks: list[Check]
-                      ) -> tuple[list[MappingConfig], bool]:
+def _discovery_checks(discovery: Discovery, provider: Provider, checks: list[Check],
+                      deadline: Deadline) -> tuple[list[MappingConfig], bool]:
     """List the region's groups as discovery does; the adopted ones are checked next.
     Returns them, and whether the ELB endpoint answered."""
     name = f"discovery in {discovery.region}"
     try:
-        found = adopt(provider.discover(discovery.region), discovery)
+        found = adopt(provider.discover(discovery.region, deadline=deadline), discovery)
     except ProviderError as exc:
         if exc.unreachable:
             checks.append(_unreachable(exc))
@@ -139,7 +145,7 @@ def _mapping_checks(mapping: MappingConfig, provider: Provider,
     facts: TargetGroupFacts | None = None
     if reachable:
         try:
-            facts = provider.facts(mapping.target_group_arn)
+            facts = provider.facts(mapping.target_group_arn, deadline=deadline)
         except ProviderError as exc:
             if exc.unreachable:
                 yield _unreachable(exc)
@@ -172,9 +178,9 @@ def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider
     port = mapping.port or facts.port
     arn = mapping.target_group_arn
     try:
-        targets = provider.targets(arn)
+        targets = provider.targets(arn, deadline=deadline)
         yield Check(OK, f"read {group}", f"DescribeTargetHealth: {len(targets)} target(s)")
-        tags = provider.tags(arn)
+        tags = provider.tags(arn, deadline=deadline)
         yield Check(OK, f"read {group}", f"DescribeTags: {len(tags)} tag(s)")
         if mapping.retire == "owned":
             yield _foreign_check(group, mapping, targets, tags, port)
@@ -182,17 +188,19 @@ def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider
         yield Check(FAIL, f"read {group}", _denied_or_failed(exc))
         return
     name = f"write {group}"
-    yield _write(name, "RegisterTargets", lambda: _register_nothing(provider, arn, port),
+    yield _write(name, "RegisterTargets", lambda: _register_nothing(provider, arn, port, deadline),
                  f"allowed (checked with {NEVER_A_TARGET}, an address ELB never takes)")
     yield _write(name, "DeregisterTargets",
-                 lambda: provider.deregister(arn, [Target(NEVER_A_TARGET, port)]),
+                 lambda: provider.deregister(arn, [Target(NEVER_A_TARGET, port)],
+                                             deadline=deadline),
                  f"allowed (checked with {NEVER_A_TARGET}, which is never a target)")
     if CHECK_TAG in tags:
         yield Check(UNVERIFIED, name, f"RemoveTags and AddTags: the group has a tag "
                     f"{CHECK_TAG} (left by an interrupted check?), which a check must not "
                     "touch; remove it by hand")
         return
-    removal = _write(name, "RemoveTags", lambda: provider.change_tags(arn, {}, [CHECK_TAG]),
+    removal = _write(name, "RemoveTags", lambda: provider.change_tags(arn, {}, [CHECK_TAG],
+                                                          deadline=deadline),
                      f"allowed (checked by removing {CHECK_TAG}, which the group does not "
                      "have)")
     yield removal
@@ -208,23 +216,23 @@ def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider
         yield Check(UNVERIFIED, name, f"AddTags: the group has all {MAX_TAGS} tags ELB allows, "
                     "so none can be written without a change; free some for tgsync's memory")
         return
-    yield _write(name, "AddTags", lambda: _add_and_remove(provider, arn),
+    yield _write(name, "AddTags", lambda: _add_and_remove(provider, arn, deadline),
                  f"allowed (checked by adding {CHECK_TAG}, which only the check uses, and "
                  "removing it)")
 
 
-def _register_nothing(provider: Provider, arn: str, port: int) -> None:
+def _register_nothing(provider: Provider, arn: str, port: int, deadline: Deadline) -> None:
     """RegisterTargets of an address ELB refuses: allowed unless IAM denies it."""
     try:
-        provider.register_as_reported(arn, Target(NEVER_A_TARGET, port))
+        provider.register_as_reported(arn, Target(NEVER_A_TARGET, port), deadline=deadline)
     except ProviderError as exc:
         if exc.denied or exc.code not in TARGET_ERRORS:
             raise
 
 
-def _add_and_remove(provider: Provider, arn: str) -> None:
-    provider.change_tags(arn, {CHECK_TAG: "preflight"}, [])
-    provider.change_tags(arn, {}, [CHECK_TAG])
+def _add_and_remove(provider: Provider, arn: str, deadline: Deadline) -> None:
+    provider.change_tags(arn, {CHECK_TAG: "preflight"}, [], deadline=deadline)
+    provider.change_tags(arn, {}, [CHECK_TAG], deadline=deadline)
 
 
 def _write(name: str, action: str, call: Callable[[], object], ok: str) -> Check:
@@ -261,8 +269,9 @@ def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts | None,
     rds = mapping.resolve == "rds"
     name = f"{'RDS' if rds else 'DNS'} {mapping.hostname}"
     record_type = facts.record_type if facts else "A"
-    resolution = source_of(source_for, mapping.dns_servers, mapping.resolve).resolve(
-        mapping.hostname, record_type, mapping.lookups, time_left=deadline.left())
+    resolution = source_of(source_for, mapping.dns_servers, mapping.resolve,
+                           mapping.rds_role_arn).resolve(
+        mapping.hostname, record_type, mapping.lookups, deadline=deadline)
     if resolution.error:
         yield Check(FAIL, name, _rds_failure(resolution.error, servers) if rds else
                     f"{resolution.error} (asked {servers}); allow UDP and TCP 53 to the "
@@ -292,3 +301,35 @@ def _rds_failure(error: str, servers: str) -> str:
         return (f"{error} (asked {servers}); allow UDP and TCP 53 to the resolver in the "
                 "function's security group")
     return error
+
+
+def code_signing(lambda_client: Any, function: str) -> Check:
+    """Whether ``function``'s code is signed, when it has a code signing configuration.
+
+    Made from outside the function (``make deploy``, with the deployer's credentials):
+    code that checked its own signature would vouch for itself, and the function's role
+    would need Lambda reads and a ``lambda`` endpoint in its subnets. It needs
+    ``lambda:GetFunctionCodeSigningConfig`` and ``lambda:GetFunctionConfiguration`` on
+    the function. Lambda itself refuses (``Enforce``) or logs (``Warn``) code signed by
+    a profile the configuration does not trust; this reports what was deployed.
+    """
+    name = f"code signing of {function}"
+    try:
+        config = lambda_client.get_function_code_signing_config(FunctionName=function).get(
+            "CodeSigningConfigArn") or ""
+        current = lambda_client.get_function_configuration(FunctionName=function)
+    except ClientError as exc:
+        return Check(UNVERIFIED, name, f"{exc.response.get('Error', {}).get('Code')}: allow "
+                     "lambda:GetFunctionCodeSigningConfig and lambda:GetFunctionConfiguration "
+                     "on the function to whoever runs the check")
+    if not config:
+        return Check(UNVERIFIED, name, "off: no code signing configuration, so Lambda "
+                     "deploys unsigned code; set CodeSigningConfigArn (docs: Deploying)")
+    profile, job = current.get("SigningProfileVersionArn"), current.get("SigningJobArn")
+    if not profile:
+        return Check(FAIL, name, f"{config} is set, but the code is not signed (Lambda "
+                     "deployed it because the configuration's policy is Warn): sign the zip "
+                     "with AWS Signer (make deploy SIGNING_PROFILE=...) and set the policy "
+                     "to Enforce")
+    return Check(OK, name, f"signed by {profile} (job {job}), checked by Lambda against "
+                 f"{config}")

@@ -34,8 +34,8 @@ IPs is recorded *before* RegisterTargets (a recorded IP that never got registere
 harmless: not on the group, nothing to retire, and dropped next cycle because it is
 neither registered nor in the answer), and dropped only *after* a successful
 DeregisterTargets (a crash in between leaves a retired IP recorded, dropped the same
-way). So no target of ours is ever unrecorded, and an IP whose record could not be
-written is not ours to retire: it is left alone until its record is written.
+way). An IP whose record could not be written is not registered (see
+:mod:`tgsync.apply`, which owns the write order), so no target of ours is ever unrecorded.
 
 **The tag room.** Ownership and memory share what the user's tags leave of ELB's 50,
 and ownership comes first: a memory tag is given up to make room for an ownership
@@ -59,6 +59,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Protocol
 
+from tgsync.deadline import NONE, Deadline
 from tgsync.errors import ProviderError
 from tgsync.ownership import OWNED_PREFIX, Owned, change_owned, decode_owned
 from tgsync.plan import MissingSince
@@ -77,15 +78,17 @@ _DIGITS = re.compile(r"^[0-9]+$")  # ASCII only: "²" and "٣" are digits to str
 class TagStore(Protocol):
     """The tag operations the registry needs. Errors are ``ProviderError``."""
 
-    def tags(self, arn: str) -> dict[str, str]:
+    def tags(self, arn: str, *, deadline: Deadline = ...) -> dict[str, str]:
         """The group's tags."""
         ...
 
-    def tags_many(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
+    def tags_many(self, arns: Sequence[str], *, deadline: Deadline = ...
+                  ) -> dict[str, dict[str, str]]:
         """The tags of many groups, by ARN."""
         ...
 
-    def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
+    def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str], *,
+                    deadline: Deadline = ...) -> None:
         """Remove the keys in ``remove``, then add or overwrite ``add``."""
         ...
 
@@ -95,7 +98,12 @@ class TagSpaceExhausted(ProviderError):
 
 
 class OwnershipNotRecorded(TagSpaceExhausted):
-    """Some IPs' ownership could not be recorded: they are not retired until it is."""
+    """Some IPs' ownership could not be recorded (``left_out``): they are not registered
+    until it is."""
+
+    def __init__(self, message: str, *, left_out: frozenset[str], **fields: str) -> None:
+        super().__init__(message, **fields)
+        self.left_out = left_out
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,14 +261,14 @@ class TagRegistry:
         with self._lock:
             return self._turns.setdefault((arn, port), threading.Lock())
 
-    def prefetch(self, arns: Sequence[str]) -> None:
+    def prefetch(self, arns: Sequence[str], *, deadline: Deadline = NONE) -> None:
         """Read the tags of many groups in batches; best effort (a cold start)."""
         with self._lock:
             unknown = [arn for arn in arns if arn not in self._tags]
         if not unknown:
             return
         try:
-            found = self._store.tags_many(unknown)
+            found = self._store.tags_many(unknown, deadline=deadline)
         except ProviderError:
             return  # each mapping reads, and reports, its own tags
         with self._lock:
@@ -279,20 +287,22 @@ class TagRegistry:
             for arn in [a for a in self._reads if a not in arns]:
                 del self._reads[arn]
 
-    def recall(self, arn: str, port: int, *, fresh: bool) -> Recalled:
+    def recall(self, arn: str, port: int, *, fresh: bool, deadline: Deadline = NONE
+               ) -> Recalled:
         """The memory, read from tags on first use and whenever ``fresh`` is asked."""
-        return decode(self._read(arn, fresh=fresh), port)
+        return decode(self._read(arn, fresh=fresh, deadline=deadline), port)
 
-    def recall_owned(self, arn: str, port: int, *, fresh: bool) -> Owned:
+    def recall_owned(self, arn: str, port: int, *, fresh: bool, deadline: Deadline = NONE
+                     ) -> Owned:
         """Every owner's records for the port, read like :meth:`recall`."""
-        return decode_owned(self._read(arn, fresh=fresh), port)
+        return decode_owned(self._read(arn, fresh=fresh, deadline=deadline), port)
 
-    def _read(self, arn: str, *, fresh: bool) -> dict[str, str]:
+    def _read(self, arn: str, *, fresh: bool, deadline: Deadline) -> dict[str, str]:
         """The group's tags: cached, or read on first use and whenever ``fresh``."""
         with self._lock:
             cached = self._tags.get(arn)
         if cached is None or fresh:
-            cached = self._store.tags(arn)
+            cached = self._store.tags(arn, deadline=deadline)
             with self._lock:
                 self._tags[arn] = cached
                 self._reads[arn] = self._reads.get(arn, 0) + 1
@@ -309,7 +319,8 @@ class TagRegistry:
         with self._lock:
             return decode_owned(self._tags.get(arn, {}), port)
 
-    def save_owned(self, arn: str, port: int, owner: str, ips: Set[str]) -> bool:
+    def save_owned(self, arn: str, port: int, owner: str, ips: Set[str], *,
+                   deadline: Deadline = NONE) -> bool:
         """Record ``ips`` as ``owner``'s on the port (nothing: drop its records); return
         True if any tag call was made.
 
@@ -325,20 +336,22 @@ class TagRegistry:
             evictable = [k for k in ours(tags, port) if k not in unreadable]
             todo = change_owned(tags, port, owner, ips, max_tags=MAX_TAGS,
                                 memory_keys=evictable)
-            self._write(arn, todo.add, todo.remove)
+            self._write(arn, todo.add, todo.remove, deadline)
         if todo.left_out:
             after = {k: v for k, v in {**tags, **todo.add}.items() if k not in todo.remove}
             left = ", ".join(sorted(todo.left_out))
             raise OwnershipNotRecorded(
                 f"target group {arn} has too few free tags (ELB allows {MAX_TAGS}) to record "
-                f"that tgsync registered {left}: they are registered but not retired until "
-                f"their ownership is recorded. Remove tags you do not need; tgsync's own are "
+                f"{left} as registered by tgsync, so they are not registered until their "
+                f"ownership can be recorded. Remove tags you do not need; tgsync's own are "
                 f"{OWNED_PREFIX}* and {TAG_PREFIX}* ({_tgsync_keys(after)}).",
-                operation="AddTags", target_group=arn, code="TooManyTags")
+                left_out=frozenset(todo.left_out), operation="AddTags", target_group=arn,
+                code="TooManyTags")
         return bool(todo.add or todo.remove)
 
     def save(self, arn: str, port: int, new: Mapping[str, MissingSince], *,
-             now: float | None = None, planned: Set[str] | None = None) -> bool:
+             now: float | None = None, planned: Set[str] | None = None,
+             deadline: Deadline = NONE) -> bool:
         """Write what must be written (see :func:`must_write`; every change when ``now``
         is not given); return True if any tag call was made.
 
@@ -350,10 +363,10 @@ class TagRegistry:
         with self._lock:
             turn = self._saving.setdefault(arn, threading.Lock())
         with turn:
-            return self._save(arn, port, new, now, planned)
+            return self._save(arn, port, new, now=now, planned=planned, deadline=deadline)
 
-    def _save(self, arn: str, port: int, new: Mapping[str, MissingSince], now: float | None,
-              planned: Set[str] | None) -> bool:
+    def _save(self, arn: str, port: int, new: Mapping[str, MissingSince], *,
+              now: float | None, planned: Set[str] | None, deadline: Deadline) -> bool:
         with self._lock:
             tags = dict(self._tags.get(arn, {}))
         stored = decode(tags, port)
@@ -362,7 +375,7 @@ class TagRegistry:
         if now is not None and not must_write(stored.memory, new, now):
             return False
         todo = change(tags, port, new, stored.unreadable)
-        self._write(arn, todo.add, todo.remove)
+        self._write(arn, todo.add, todo.remove, deadline)
         if todo.left_out:
             mine = ", ".join(ours({**tags, **todo.add}, port)) or "none"
             raise TagSpaceExhausted(
@@ -375,12 +388,13 @@ class TagRegistry:
                 operation="AddTags", target_group=arn, code="TooManyTags")
         return bool(todo.add or todo.remove)
 
-    def _write(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
+    def _write(self, arn: str, add: Mapping[str, str], remove: Sequence[str],
+               deadline: Deadline) -> None:
         """Change the group's tags and the cache; on failure forget the cache."""
         if not add and not remove:
             return
         try:
-            self._store.change_tags(arn, add, remove)
+            self._store.change_tags(arn, add, remove, deadline=deadline)
         except ProviderError:
             self.forget(arn)  # what was written is unknown: read it next time
             raise

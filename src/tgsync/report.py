@@ -3,15 +3,18 @@
 Both follow Powertools for AWS Lambda: one JSON object per log line, metrics as EMF
 blobs in the same stream, so no ``logs`` or ``monitoring`` endpoint is needed.
 Namespace ``tgsync`` unless ``POWERTOOLS_METRICS_NAMESPACE`` says otherwise; log
-level from ``POWERTOOLS_LOG_LEVEL`` (default INFO).
+level from ``POWERTOOLS_LOG_LEVEL`` (default INFO). The CLI logs as text for a person
+unless told ``--log-format json`` (:func:`log_to`); the lines a person reads, logged or
+printed, come from the renderers here.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -26,9 +29,10 @@ NAMESPACE = "tgsync"
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
 
 
-@dataclass
+@dataclass(frozen=True)
 class MappingReport:
-    """What one cycle saw and did for one mapping."""
+    """What one cycle saw and did for one mapping (built by the cycle from what its
+    stages returned; a value, never changed once made)."""
 
     label: str
     hostname: str
@@ -80,10 +84,8 @@ class MappingReport:
                        deregistered_ips=[*self.deregistered_ips, *later.deregistered_ips])
 
     def fail(self, error: str) -> MappingReport:
-        """Mark the mapping failed with ``error`` and return it."""
-        self.ok = False
-        self.error = error
-        return self
+        """This report, failed with ``error``."""
+        return replace(self, ok=False, error=error)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -147,19 +149,23 @@ class CycleReport:
         """The mappings that failed."""
         return [m for m in self.mappings if not m.ok]
 
-    def failure_summary(self, limit: int = 300) -> str:
+    def failure_summary(self, limit: int = 300, *, causes: bool = True) -> str:
         """One line naming each failed mapping and its cause, shortened: what the
-        Lambda invocation's error and the CLI's last line say."""
-        causes = []
+        Lambda invocation's error and the CLI's last line say. Without ``causes``, the
+        names only (the causes were just printed above it)."""
+        if not causes:
+            return (f"{len(self.failed)} of {len(self.mappings)} mapping(s) failed (see "
+                    f"above): " + "; ".join(report.label for report in self.failed))
+        found = []
         for report in self.failed:
             cause = (report.error or "failed").replace(f" for {report.target_group_arn}", "")
             if report.target_group_arn:
                 cause = cause.replace(report.target_group_arn, report.target_group_name)
             if len(cause) > limit:
                 cause = cause[:limit - 1].rstrip() + "…"
-            causes.append(f"{report.label}: {cause}")
+            found.append(f"{report.label}: {cause}")
         return (f"{len(self.failed)} of {len(self.mappings)} mapping(s) failed: "
-                + "; ".join(causes))
+                + "; ".join(found))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: what the Lambda handler returns."""
@@ -207,6 +213,57 @@ class InvocationReport:
             "followed": [[m.label for m in c.mappings] for c in self.cycles[1:]]}}
 
 
+#: The log messages of actions on one target.
+ACTIONS = ("REGISTER", "DEREGISTER", "WAIT")
+#: Log messages whose content the CLI's report prints anyway (a mapping's error, its
+#: summary): in text, each is said once, there.
+REPORTED = frozenset({"mapping failed", "DNS resolution failed: nothing changed",
+                      "RegisterTargets refused an IP", "mappings clash: none of them is synced",
+                      "invalid mapping skipped", "mapping summary"})
+#: Log messages ``plan``'s table shows row by row.
+PLANNED = frozenset({*ACTIONS, "FOREIGN", "REFUSED"})
+#: What a JSON log line holds besides what its log call gave (Powertools' keys), and the
+#: fields a line in words says otherwise.
+_NOT_DETAILS = frozenset({
+    "level", "location", "timestamp", "service", "cold_start", "function_name",
+    "function_memory_size", "function_arn", "function_request_id", "xray_trace_id",
+    "sampling_rate", "message", "mapping", "target_group"})
+
+
+def render_action(action: str, ip: object, port: object, group: str, reason: object) -> str:
+    """One action on a target, naming its group: ``REGISTER   10.0.1.5:443 in opensearch:
+    in DNS, not registered`` (``from`` for a DEREGISTER)."""
+    where = "from" if action == "DEREGISTER" else "in"
+    return f"{action:<10} {ip}:{port} {where} {group}: {reason}"
+
+
+def group_of(record: Mapping[str, Any]) -> str:
+    """The target group a log record is about, by name: from its ``target_group`` ARN,
+    else from its mapping's label (``hostname -> group``); empty if neither."""
+    if record.get("target_group"):
+        return target_group_name(str(record["target_group"]))
+    return str(record.get("mapping", "")).rpartition(" -> ")[2]
+
+
+def render_record(record: Mapping[str, Any]) -> str:
+    """A log record (a JSON log line's fields) as one line for a person: an action or a
+    refused answer names its target group; anything else says its message, its group
+    and its other fields."""
+    message, group = str(record.get("message", "")), group_of(record)
+    if message in ACTIONS:
+        return render_action(message, record.get("ip"), record.get("port"), group,
+                             record.get("reason", ""))
+    if message == "REFUSED":
+        return f"{message:<10} {record.get('answer')} for {group}: {record.get('reason')}"
+    if message == "FOREIGN":
+        ips = ", ".join(map(str, record.get("ips", ())))
+        return f"{message:<10} {ips} in {group}: {record.get('reason')}"
+    rest = {k: v for k, v in record.items() if k not in _NOT_DETAILS}
+    details = ", ".join(f"{k}={v}" for k, v in rest.items())
+    return (message + (f" ({record.get('mapping')})" if group else "")
+            + (f": {details}" if details else ""))
+
+
 def render_line(report: MappingReport, stamp: str) -> str:
     """One mapping's outcome as one line: what ``sync`` and ``watch`` print."""
     if not report.ok:
@@ -229,13 +286,16 @@ def render_line(report: MappingReport, stamp: str) -> str:
 
 
 def render_table(report: MappingReport) -> str:
-    """The plan of one mapping as a fixed-width table: what ``plan`` prints."""
-    lines = [f"{report.label} (port {report.port or '?'})"]
+    """The plan of one mapping as a fixed-width table: what ``plan`` prints. A mapping
+    that failed before it had anything to plan is its name and its error alone."""
+    lines = [report.label + (f" (port {report.port})" if report.port else "")]
     if report.origins:
         lines.append("  settings: " + ", ".join(f"{setting} from {origin}"
                                                 for setting, origin in report.origins))
     if report.error:
         lines.append(f"  {'FAILED' if not report.resolved else 'ERROR'}: {report.error}")
+        if not report.decisions and not report.wanted:
+            return "\n".join(lines)
     lines.append(f"  wanted (DNS): {', '.join(report.wanted) or '-'}")
     for refusal in report.refused:
         lines.append(f"  refused: {refusal.answer} ({refusal.reason})")
@@ -254,11 +314,49 @@ def render_table(report: MappingReport) -> str:
     return "\n".join(lines)
 
 
-def log_to(stream: IO[str]) -> None:
-    """Send log lines to ``stream`` (the CLI keeps stdout for its own output)."""
+LogFormat = Literal["text", "json"]
+#: What a LogRecord holds of its own: the rest are the fields a log call gave.
+_RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime"}
+
+
+class TextFormatter(logging.Formatter):
+    """A log record as a line for a person (:func:`render_record`); a warning or an
+    error says so (``tgsync: warning: ...``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {k: v for k, v in record.__dict__.items()
+                  if k not in _RECORD_ATTRIBUTES and not k.startswith("_")}
+        line = render_record({"message": record.getMessage(), **fields})
+        warns = record.levelno >= logging.WARNING
+        text = f"tgsync: {record.levelname.lower()}: {line}" if warns else line
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class _Leave(logging.Filter):
+    """Leaves out the records whose message is one of ``messages``."""
+
+    def __init__(self, messages: frozenset[str]) -> None:
+        super().__init__()
+        self.messages = messages
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.messages
+
+
+def log_to(stream: IO[str], log_format: LogFormat = "json",
+           leave_out: frozenset[str] = frozenset()) -> None:
+    """Send log lines to ``stream`` (the CLI keeps stdout for its own output): JSON
+    lines, as in Lambda, or ``text`` for a person, without the messages in ``leave_out``
+    (what the CLI's own output says already)."""
     handler = logger.registered_handler
     if hasattr(handler, "setStream"):
         handler.setStream(stream)
+    if log_format == "text":
+        handler.setFormatter(TextFormatter())
+        handler.addFilter(_Leave(leave_out))
 
 
 def _namespace() -> str:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from tgsync.aws import DEFAULT_POOL, Aws
 from tgsync.config import Config
 from tgsync.controller import Controller
 from tgsync.pacing import TokenBucket
 from tgsync.preflight import Check
 from tgsync.preflight import run as run_checks
-from tgsync.provider.elbv2 import Elbv2Provider, make_client
+from tgsync.provider.elbv2 import ELBV2, Elbv2Provider
 from tgsync.registry import TagRegistry
 from tgsync.source import Nameserver, Source
-from tgsync.source.rds import RdsApi, RdsSource
+from tgsync.source.rds import RDS, RdsApi, RdsSource
 from tgsync.source.resolver import DnsSource
 
 
@@ -26,43 +27,45 @@ def dns_source(nameservers: tuple[Nameserver, ...]) -> Source:
 class Sources:
     """The sources of one process (a :class:`~tgsync.source.SourceFor`): DNS per
     nameserver list, and for ``resolve=rds`` an RDS source over one shared
-    :class:`~tgsync.source.rds.RdsApi` (paced to ``api_rate``, its reads kept for the
-    cycle that ``provider``'s current deadline names)."""
+    :class:`~tgsync.source.rds.RdsApi` (its reads kept for the cycle whose deadline asked)."""
 
-    def __init__(self, provider: Elbv2Provider, api_rate: float) -> None:
-        self.rds = RdsApi(pacer=TokenBucket(rate=api_rate), cycle=lambda: provider.deadline)
-        self._rds_sources: dict[tuple[Nameserver, ...], Source] = {}
+    def __init__(self, aws: Aws) -> None:
+        self.rds = RdsApi(aws)
+        self._rds_sources: dict[tuple[tuple[Nameserver, ...], str | None], Source] = {}
 
-    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns", /) -> Source:
-        """The source for a mapping's nameservers and ``resolve`` mode."""
+    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns",
+                 role_arn: str | None = None, /) -> Source:
+        """The source for a mapping's nameservers, ``resolve`` mode and RDS role."""
         if resolve != "rds":
             return dns_source(servers)
-        if servers not in self._rds_sources:
-            self._rds_sources[servers] = RdsSource(self.rds, dns_source(servers))
-        return self._rds_sources[servers]
+        if (servers, role_arn) not in self._rds_sources:
+            self._rds_sources[(servers, role_arn)] = RdsSource(self.rds, dns_source(servers),
+                                                               role_arn)
+        return self._rds_sources[(servers, role_arn)]
+
+
+def build_aws(config: Config) -> Aws:
+    """The process's AWS clients and calls: ELB's Describe calls and writes, and RDS's
+    reads, each paced to ``config.api_rate`` in a bucket of its own (as the services
+    throttle them); a connection per concurrent mapping."""
+    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name)
+    return Aws(pacers={b: TokenBucket(rate=config.api_rate) for b in buckets},
+               pool=max(DEFAULT_POOL, config.concurrency))
 
 
 def build_provider(config: Config) -> Elbv2Provider:
-    """The ELB provider over boto3; Describe calls and writes each paced to
-    ``config.api_rate`` in buckets of their own, as ELB throttles them."""
-    pool = max(10, config.concurrency)
-    return Elbv2Provider(
-        client_for_region=lambda region: make_client(region, max_pool_connections=pool),
-        pacer=TokenBucket(rate=config.api_rate),
-        write_pacer=TokenBucket(rate=config.api_rate),
-        outside_vpc=config.outside_vpc,
-    )
+    """The ELB provider over the process's AWS calls (:func:`build_aws`)."""
+    return Elbv2Provider(build_aws(config), outside_vpc=config.outside_vpc)
 
 
 def build_controller(config: Config) -> Controller:
     """A controller over boto3 and dnspython."""
     provider = build_provider(config)
-    return Controller(provider, TagRegistry(provider), Sources(provider, config.api_rate),
-                      config=config)
+    return Controller(provider, TagRegistry(provider), Sources(provider.aws), config=config)
 
 
 def preflight(config: Config, time_left: Callable[[], float] | None = None) -> list[Check]:
     """Every preflight check (see :mod:`tgsync.preflight`), over the real adapters,
     answered before ``time_left()`` runs out."""
     provider = build_provider(config)
-    return run_checks(config, provider, Sources(provider, config.api_rate), time_left)
+    return run_checks(config, provider, Sources(provider.aws), time_left)

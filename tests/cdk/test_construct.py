@@ -33,6 +33,7 @@ from aws_cdk import aws_sns as sns
 from tgsync import config
 from tgsync.cdk import ELB_ACTIONS_TARGETS, HostnameTargetSync
 from tgsync.cdk.environment import MAPPING_KEYWORDS
+from tgsync.cdk.role import RDS_ACTIONS
 from tgsync.cdk.triggers import DOMAIN_ARN, RDS_ARN
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS
 from tgsync.registry import OWN_TAG_KEYS
@@ -195,6 +196,9 @@ def test_the_role_has_no_managed_policy_and_writes_only_its_own_logs(five_lines)
             assert any(":network-interface/*" in json.dumps(r) for r in resources)
     create = json.dumps(ec2_actions["ec2:CreateNetworkInterface"]["Resource"])
     assert create.count(":subnet/") == 2 and create.count(":security-group/") == 1
+    manage = ec2_actions["ec2:DeleteNetworkInterface"]  # in the function's subnets only
+    assert list(manage["Condition"]) == ["ArnLike"]
+    assert json.dumps(manage["Condition"]["ArnLike"]["ec2:Subnet"]).count(":subnet/") == 2
 
 
 def health_query(namespace: str, where: str) -> str:
@@ -291,6 +295,7 @@ def test_add_mapping_keeps_more_groups_and_scopes_writes_to_each(code):
     assert len(writes["Resource"]) == 2
 
 
+ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
 #: A value for every CDK keyword of SETTINGS, and what the function's variable then holds.
 GOOD = {
     "port": (9200, None), "alb_id": ("front", "front"),
@@ -298,6 +303,7 @@ GOOD = {
     "dns_servers": (["10.0.0.2", "[fd00::53]:5353"], "10.0.0.2,[fd00::53]:5353"),
     "allowed_cidrs": (["10.0.0.0/16"], "10.0.0.0/16"), "policy": ("upsert-only", "upsert-only"),
     "retire": ("owned", "owned"), "resolve": ("rds", "rds"),
+    "rds_role_arn": (ROLE, ROLE),
     "dry_run": (True, "true"), "concurrency": (8, "8"), "api_rate": (4, "4"),
     "resync_every": (600, "600"), "discover": (True, "tags"), "owner": ("team-a", "team-a"),
     "discover_prefix": ("search-", "search-"), "discover_every": (Duration.minutes(10), "600"),
@@ -306,7 +312,8 @@ GOOD = {
 }
 #: A value the function refuses, for keywords with neither bounds nor choices.
 BAD = {"dns_servers": ["dns.example.com"], "allowed_cidrs": ["10.0.0.0/33"],
-       "owner": "team a!", "discover_prefix": "-search"}
+       "owner": "team a!", "discover_prefix": "-search",
+       "rds_role_arn": "arn:aws:iam::111122223333:user/tgsync"}
 #: Keywords the function takes any string for.
 ANY_TEXT = {"alb_id"}
 #: What a keyword needs beside it to be allowed at all.
@@ -801,3 +808,62 @@ def test_the_construct_and_the_stack_take_the_same_event_source_arns(arn):
     pattern = stack["Parameters"]["EventSourceArns"]["AllowedPattern"]
     in_stack = bool(arn) and re.fullmatch(pattern, arn) is not None
     assert in_stack is bool(DOMAIN_ARN.match(arn) or RDS_ARN.match(arn)), arn
+
+
+CSC = "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+
+
+def test_code_signing_config_arn_is_the_function_s_code_signing_config(code):
+    template, _, _ = synth(code, code_signing_config_arn=CSC)
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert function["CodeSigningConfigArn"] == CSC
+    (plain,) = of_type(synth(code)[0], "AWS::Lambda::Function")
+    assert "CodeSigningConfigArn" not in plain  # off unless asked for
+
+
+def assume_statements(template: dict) -> list[dict]:
+    return [s for s in statements(template) if s["Action"] == "sts:AssumeRole"]
+
+
+def test_the_role_may_assume_exactly_the_rds_roles_given_and_none_without(code):
+    template, _ = aurora(code, resolve="rds")
+    assert assume_statements(template) == []
+    other = ROLE.replace("tgsync-rds-read", "billing-read")
+    stack = Stack(App(), "Roles")
+    vpc, group = network(stack)
+    sync = HostnameTargetSync(stack, "Sync", vpc=vpc, code=code(), hostname=WRITER,
+                              target_group=group, resolve="rds", rds_role_arn=ROLE)
+    for index, role in enumerate((other, ROLE)):
+        more = elbv2.NetworkTargetGroup(stack, f"More{index}", vpc=vpc, port=5432,
+                                        target_type=elbv2.TargetType.IP)
+        sync.add_mapping(READER, more, rds_role_arn=role)
+    template = assertions.Template.from_stack(stack).to_json()
+    (assume,) = assume_statements(template)
+    assert assume["Resource"] == [ROLE, other]
+    assert [m.get("rds_role_arn") for m in mappings_of(template)] == [None, other, ROLE]
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert function["Environment"]["Variables"]["TGSYNC_RDS_ROLE_ARN"] == ROLE
+
+
+def test_a_mapping_s_rds_role_needs_resolve_rds(code):
+    with pytest.raises(ValueError, match="rds_role_arn applies to resolve='rds' only"):
+        aurora(code, rds_role_arn=ROLE)
+
+
+def test_the_sts_endpoint_serves_only_assuming_the_roles_and_needs_one(code):
+    template, _, _ = synth(code, resolve="rds", rds_role_arn=ROLE, create_sts_endpoint=True,
+                           create_rds_endpoint=True)
+    endpoints = {e["ServiceName"]["Fn::Join"][1][-1] if isinstance(e["ServiceName"], dict)
+                 else e["ServiceName"]: e for e in of_type(template, "AWS::EC2::VPCEndpoint")}
+    sts = next(e for name, e in endpoints.items() if name.endswith(".sts"))
+    (statement,) = sts["PolicyDocument"]["Statement"]
+    assert (statement["Action"], statement["Resource"]) == ("sts:AssumeRole", [ROLE])
+    assert list(statement["Condition"]["StringEquals"]) == ["aws:PrincipalAccount"]
+    rds = next(e for name, e in endpoints.items() if name.endswith(".rds"))
+    reads = next(s for s in rds["PolicyDocument"]["Statement"]
+                 if s.get("Sid") == "TheRdsRolesReadOnly")
+    assert reads["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [ROLE]}}
+    assert sorted(reads["Action"]) == sorted(RDS_ACTIONS)
+    with pytest.raises(Exception, match="create_sts_endpoint=True serves assuming "
+                                        "rds_role_arn only"):
+        synth(code, resolve="rds", create_sts_endpoint=True)

@@ -126,8 +126,9 @@ def network(moto, elbv2):
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="tgsync", Description="tgsync",
                                       VpcId=vpc)["GroupId"]
-    boto3.client("s3", region_name=REGION).create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     return {"vpc": vpc, "subnet": subnet, "group": group}
 
 
@@ -139,6 +140,7 @@ def deployer(tmp_path, monkeypatch):
     path = tmp_path / "tgsync-lambda-arm64.zip"
     path.write_bytes(code)
     monkeypatch.setattr(module.package, "build", lambda arch: path)
+    monkeypatch.setattr(module.package, "uncommitted", list)  # a working tree may be dirty
     return module, code
 
 
@@ -182,8 +184,29 @@ def test_a_planted_object_at_the_predictable_key_is_replaced_not_deployed(
     assert "verified: " in out
     # Every S3 call named the caller's account as the bucket's owner.
     assert {expected for _, _, expected in s3_proxy.requests[mark:]} == {ACCOUNT}
-    # An unversioned bucket has no version to pin: the parameter keeps its empty default.
-    assert stack_parameters().get("CodeObjectVersion", "") == ""
+    assert stack_parameters()["CodeObjectVersion"] == newest_version(key)
+
+
+def newest_version(key, bucket=BUCKET):
+    versions = boto3.client("s3", region_name=REGION).list_object_versions(
+        Bucket=bucket, Prefix=key)["Versions"]
+    (latest,) = [v["VersionId"] for v in versions if v["IsLatest"] and v["Key"] == key]
+    return latest
+
+
+def test_a_bucket_without_versioning_is_refused_naming_the_fix(network, target_group,
+                                                               deployer, s3_proxy, capsys):
+    module, _ = deployer
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket="plain", CreateBucketConfiguration={"LocationConstraint": REGION})
+    mark = len(s3_proxy.requests)
+
+    assert run_deploy(module, network, target_group, bucket="plain") == 2
+    err = capsys.readouterr().err
+    assert "bucket 'plain' does not keep versions" in err
+    assert ("aws s3api put-bucket-versioning --bucket plain --versioning-configuration "
+            "Status=Enabled") in err
+    assert "PUT" not in [r[0] for r in s3_proxy.requests[mark:]]  # nothing uploaded
 
 
 def test_a_bucket_another_account_owns_is_refused(network, target_group, deployer,
@@ -207,32 +230,164 @@ def test_a_bucket_another_account_owns_is_refused(network, target_group, deploye
     assert not [s for s in stacks if s["StackName"] == "tgsync"]
 
 
-def test_code_swapped_after_the_upload_fails_the_deploy_loudly(network, target_group,
-                                                               deployer, capsys, monkeypatch):
-    module, code = deployer
-    swapped = small_zip("swapped")
-    upload = module.upload
+def swapping(module, monkeypatch, suffix, body):
+    """After each upload of a key ending in ``suffix``, someone with write access to the
+    bucket puts ``body`` (a function of the text uploaded) at the same key: the race
+    the version pins close. Returns the keys swapped."""
+    upload, swapped = module.upload, []
 
-    def upload_then_swap(s3, bucket, key, body, owner):
-        stored = upload(s3, bucket, key, body, owner)
-        if key.endswith(".zip"):  # someone with write access wins the race
+    def upload_then_swap(s3, bucket, key, data, owner):
+        stored = upload(s3, bucket, key, data, owner)
+        if key.endswith(suffix):
             boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key,
-                                                              Body=swapped)
+                                                              Body=body(data))
+            swapped.append(key)
         return stored
 
     monkeypatch.setattr(module, "upload", upload_then_swap)
+    return swapped
+
+
+def test_code_swapped_after_the_upload_is_not_deployed(network, target_group, deployer,
+                                                        capsys, monkeypatch):
+    module, code = deployer
+    swapped = swapping(module, monkeypatch, ".zip", lambda _: small_zip("swapped"))
+
+    assert run_deploy(module, network, target_group) == 0, capsys.readouterr().err
+    assert deployed_code_sha256() == module.checksum(code)
+    (key,) = swapped
+    assert stack_parameters()["CodeObjectVersion"] != newest_version(key)  # the swap's
+
+
+#: An administrator role trusting another account: what a swapped template plants.
+PLANTED = """\
+  PlantedAdmin:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: { AWS: arn:aws:iam::111111111111:root }
+            Action: sts:AssumeRole
+      ManagedPolicyArns: [arn:aws:iam::aws:policy/AdministratorAccess]
+"""
+
+
+def planted(text: bytes) -> bytes:
+    return text.decode().replace("\nResources:\n", "\nResources:\n" + PLANTED, 1).encode()
+
+
+def planted_roles():
+    roles = boto3.client("iam", region_name=REGION).list_roles()["Roles"]
+    return [r["RoleName"] for r in roles if "PlantedAdmin" in r["RoleName"]]
+
+
+def test_a_template_swapped_after_its_upload_is_not_deployed(network, target_group, deployer,
+                                                             capsys, monkeypatch):
+    """The reproduction: tgsync.yaml is over TemplateBody's limit, so it is deployed by
+    URL; an administrator role planted in it right after the upload is not deployed."""
+    module, _ = deployer
+    template = REPO / "deploy" / "tgsync.yaml"
+    assert len(template.read_bytes()) > module.TEMPLATE_BODY_LIMIT
+    swapped = swapping(module, monkeypatch, ".yaml", planted)
+
+    assert run_deploy(module, network, target_group) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert len(swapped) == 1
+    assert not planted_roles()
+    deployed = boto3.client("cloudformation", region_name=REGION).get_template(
+        StackName="tgsync")["TemplateBody"]
+    assert deployed == template.read_text()
+    assert "verified: tgsync and 0 nested stack(s) run the templates built here" in out
+
+
+def test_a_nested_template_swapped_after_its_upload_is_not_deployed(
+        network, target_group, deployer, capsys, monkeypatch, tmp_path):
+    module, _ = deployer
+    (tmp_path / "child.yaml").write_text(
+        'AWSTemplateFormatVersion: "2010-09-09"\nResources:\n'
+        "  Queue:\n    Type: AWS::SQS::Queue\n")
+    (tmp_path / "parent.yaml").write_text(
+        'AWSTemplateFormatVersion: "2010-09-09"\nParameters:\n'
+        + "".join(f"  {name}:\n    Type: String\n    Default: ''\n" for name in (
+            "CodeBucket", "CodeKey", "CodeObjectVersion", "Architecture"))
+        + "Resources:\n  Child:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n"
+        "      TemplateURL: child.yaml\n")
+    swapped = swapping(module, monkeypatch, ".yaml", planted)
+
+    assert module.main(["--bucket", BUCKET, "--stack-name", "parent", "--template",
+                        str(tmp_path / "parent.yaml")]) == 0, capsys.readouterr().err
+    assert len(swapped) == 1 and "/templates/child-" in swapped[0]
+    assert not planted_roles()
+    assert "verified: parent and 1 nested stack(s) run the templates built here" in \
+        capsys.readouterr().out
+
+
+def tampering(module, monkeypatch, operation, change):
+    """Sessions whose CloudFormation ``operation`` requests are changed by ``change``
+    (what a request altered on its way would deploy)."""
+    session_for = module.session_for
+
+    def tampered(region):
+        session = session_for(region)
+        session.events.register(f"provide-client-params.cloudformation.{operation}",
+                                lambda params, **_: change(params))
+        return session
+
+    monkeypatch.setattr(module, "session_for", tampered)
+
+
+def test_a_stack_that_runs_another_template_fails_the_deploy_loudly(
+        network, target_group, deployer, capsys, monkeypatch):
+    module, _ = deployer
+    swapped = swapping(module, monkeypatch, ".yaml", planted)
+
+    def newest(params):  # the TemplateURL's pin moved to the planted version
+        url, _, _ = params["TemplateURL"].partition("?")
+        params["TemplateURL"] = f"{url}?versionId={newest_version(swapped[0])}"
+
+    tampering(module, monkeypatch, "CreateStack", newest)
+    assert run_deploy(module, network, target_group) == 1
+    err = capsys.readouterr().err
+    assert "TEMPLATE MISMATCH" in err and "tgsync (GetTemplate)" in err
+
+
+def test_a_function_that_runs_other_code_fails_the_deploy_loudly(
+        network, target_group, deployer, capsys, monkeypatch):
+    module, code = deployer
+    swapped = swapping(module, monkeypatch, ".zip", lambda _: small_zip("swapped"))
+
+    def newest(params):  # the code's pin moved to the swapped version
+        for parameter in params["Parameters"]:
+            if parameter["ParameterKey"] == "CodeObjectVersion":
+                parameter["ParameterValue"] = newest_version(swapped[0])
+
+    tampering(module, monkeypatch, "CreateStack", newest)
     assert run_deploy(module, network, target_group) == 1
     err = capsys.readouterr().err
     assert "CODE MISMATCH" in err
     assert module.checksum(code) in err
-    assert f"CodeSha256 {module.checksum(swapped)}" in err
+    assert f"CodeSha256 {module.checksum(small_zip('swapped'))}" in err
+
+
+def test_a_zip_of_uncommitted_edits_is_refused_unless_allowed(network, target_group,
+                                                               deployer, capsys, monkeypatch):
+    module, _ = deployer
+    monkeypatch.setattr(module.package, "uncommitted", lambda: ["src/tgsync/cycle.py"])
+    assert run_deploy(module, network, target_group) == 2
+    err = capsys.readouterr().err
+    assert "src/tgsync/cycle.py: uncommitted edits would go into the zip" in err
+    assert "--allow-dirty" in err
+    assert run_deploy(module, network, target_group, "--allow-dirty") == 0
+    assert "WARNING: the zip holds uncommitted edits of src/tgsync/cycle.py" in \
+        capsys.readouterr().err
 
 
 def test_the_object_version_is_passed_when_the_template_declares_it(
         network, target_group, deployer, tmp_path):
     module, _ = deployer
     s3 = boto3.client("s3", region_name=REGION)
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     template = REPO / "deploy" / "tgsync.yaml"  # declares CodeObjectVersion
     assert module.declared_parameters(template.read_text()) >= {"CodeKey",
                                                                "CodeObjectVersion"}
@@ -291,3 +446,62 @@ def test_a_dependency_whose_hash_is_not_in_the_lock_is_refused(tmp_path):
     with pytest.raises(subprocess.CalledProcessError):
         bundle.build("arm64", tmp_path / "out.zip", [pin], lock=lock)
     assert not (tmp_path / "out.zip").exists()
+
+
+# ------------------------------------------------------------------ code signing
+
+CSC = "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+
+
+def test_a_signed_zip_is_deployed_by_its_version_and_reported_signed(
+        network, target_group, deployer, capsys):
+    module, code = deployer
+    profile = boto3.client("signer", region_name=REGION).put_signing_profile(
+        profileName="tgsync_release", platformId="AWSLambda-SHA384-ECDSA")
+    assert run_deploy(module, network, target_group, "--signing-profile", "tgsync_release",
+                      "-p", f"CodeSigningConfigArn={CSC}") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    parameters = stack_parameters()
+    assert parameters["CodeKey"].startswith("tgsync/signed/")
+    assert parameters["CodeObjectVersion"] == newest_version(parameters["CodeKey"])
+    assert "signed by tgsync_release (job " in out
+    name = boto3.client("lambda", region_name=REGION).list_functions()["Functions"][0][
+        "FunctionName"]
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    assert lambda_.get_function_code_signing_config(FunctionName=name)[
+        "CodeSigningConfigArn"] == CSC
+    config = lambda_.get_function_configuration(FunctionName=name)
+    assert config["SigningProfileVersionArn"] == profile["profileVersionArn"]
+    assert config["CodeSha256"] != module.checksum(code)  # the signed zip: same files
+    assert module.zip_entries(small_zip("ours")) == module.zip_entries(
+        boto3.client("s3", region_name=REGION).get_object(
+            Bucket=BUCKET, Key=parameters["CodeKey"])["Body"].read())
+    assert f"OK         code signing of {name}: signed by {profile['profileVersionArn']}" in out
+
+
+def test_unsigned_code_under_a_code_signing_config_fails_the_deploy(
+        network, target_group, deployer, capsys):
+    module, _ = deployer
+    assert run_deploy(module, network, target_group, "-p", f"CodeSigningConfigArn={CSC}") == 1
+    err = capsys.readouterr().err
+    assert f"{CSC} is set, but the code is not signed" in err
+    assert "make deploy SIGNING_PROFILE=" in err
+
+
+def test_without_a_code_signing_config_the_deploy_says_signing_is_off(
+        network, target_group, deployer, capsys):
+    module, _ = deployer
+    assert run_deploy(module, network, target_group) == 0
+    assert "off: no code signing configuration" in capsys.readouterr().out
+
+
+def test_make_package_warns_of_uncommitted_edits_and_of_another_pip(deployer, monkeypatch):
+    module, _ = deployer
+    package = module.package
+    monkeypatch.setattr(package, "uncommitted", lambda root=None: ["src/tgsync/cycle.py"])
+    monkeypatch.setattr(package.importlib.metadata, "version", lambda name: "1.0")
+    warnings = package.tool_warnings()
+    assert warnings[0].startswith("WARNING: uncommitted edits of src/tgsync/cycle.py")
+    assert f"pip 1.0 installs the dependencies; the release uses pip {package.locked_pip()}" \
+        in warnings[1]
+    assert package.locked_pip()  # the lock pins pip

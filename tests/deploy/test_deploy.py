@@ -32,7 +32,9 @@ PACKAGE = REPO / "deploy" / "package.py"
 
 
 def run(*args, env=None, cwd=REPO):
-    return subprocess.run([sys.executable, *map(str, args)], env=env, cwd=cwd,
+    # These deployments are about the stacks: a working tree with edits may build them.
+    dirty = ["--allow-dirty"] if args[0] == DEPLOY and "--bucket" in args else []
+    return subprocess.run([sys.executable, *map(str, args), *dirty], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -43,8 +45,11 @@ def network(moto, elbv2):
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="tgsync", Description="tgsync",
                                       VpcId=vpc)["GroupId"]
-    boto3.client("s3", region_name=REGION).create_bucket(
-        Bucket="tgsync-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="tgsync-artifacts",
+                     CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket="tgsync-artifacts",  # make deploy pins every object
+                             VersioningConfiguration={"Status": "Enabled"})
     return {"vpc": vpc, "subnet": subnet, "group": group}
 
 

@@ -72,10 +72,14 @@ def org(moto):
     return {"ou": ou, "accounts": accounts}
 
 
-def make_buckets(regions):
+def make_buckets(regions, versioned=True):
     for region in regions:
-        boto3.client("s3", region_name=region).create_bucket(
-            Bucket=f"{PREFIX}-{region}", CreateBucketConfiguration={"LocationConstraint": region})
+        s3 = boto3.client("s3", region_name=region)
+        s3.create_bucket(Bucket=f"{PREFIX}-{region}",
+                         CreateBucketConfiguration={"LocationConstraint": region})
+        if versioned:
+            s3.put_bucket_versioning(Bucket=f"{PREFIX}-{region}",
+                                     VersioningConfiguration={"Status": "Enabled"})
 
 
 @pytest.fixture
@@ -89,6 +93,7 @@ def tool(tmp_path, monkeypatch):
         path.write_bytes(code)
         monkeypatch.setattr(module.single.package, "build", lambda arch: path)
         return code
+    monkeypatch.setattr(module.single.package, "uncommitted", list)  # a tree may be dirty
     return module, use
 
 
@@ -124,7 +129,8 @@ def keys(region, *, templates=False):
                   if templates or "/templates/" not in o["Key"])
 
 
-def test_one_command_deploys_to_every_account_and_region_and_updates_them(org, tool, capsys):
+def test_one_command_deploys_to_every_account_and_region_and_updates_them(org, tool, capsys,
+                                                                         monkeypatch):
     module, use = tool
     make_buckets(REGIONS)
     code = use("v1")
@@ -133,6 +139,7 @@ def test_one_command_deploys_to_every_account_and_region_and_updates_them(org, t
     cloudformation = boto3.client("cloudformation", region_name=REGION)
     stack_set, parameters = stack_set_parameters(cloudformation)
     assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
+    assert parameters["CodeObjectVersion"] == module.PER_REGION
     assert "Transform" not in stack_set["TemplateBody"]
     key = parameters["CodeKey"]
     assert (parameters["CodeBucket"], parameters["CodeBucketPrefix"]) == ("", PREFIX)
@@ -162,6 +169,7 @@ def test_one_command_deploys_to_every_account_and_region_and_updates_them(org, t
     # The update: new code, a changed parameter; one operation for the whole stack set.
     capsys.readouterr()
     use("v2")
+    calls = recorded(module, monkeypatch)
     assert run(module, org["ou"], "-p", "Owner=team-b") == 0, capsys.readouterr()
     out = capsys.readouterr().out
     assert "updating stack set tgsync and all its instances: SUCCEEDED" in out
@@ -171,8 +179,19 @@ def test_one_command_deploys_to_every_account_and_region_and_updates_them(org, t
     assert updated["CodeKey"] != key
     for region in REGIONS:
         assert keys(region) == sorted([key, updated["CodeKey"]])
+    # Each region's instances got their new code pins first (overrides outlive the
+    # stack set's update), then the stack set its new values: one operation each.
+    # (moto does not apply UpdateStackInstances to OUs: the requests are asserted.)
+    assert [(c["Regions"], c["ParameterOverrides"]) for name, c in calls
+            if name == "UpdateStackInstances"] == [
+        ([region], [{"ParameterKey": "CodeKey", "ParameterValue": updated["CodeKey"]},
+                    {"ParameterKey": "CodeObjectVersion",
+                     "ParameterValue": newest_version(region, updated["CodeKey"])}])
+        for region in REGIONS]
+    assert [name for name, _ in calls if "Update" in name] == [
+        "UpdateStackInstances", "UpdateStackInstances", "UpdateStackSet"]
     operations = cloudformation.list_stack_set_operations(StackSetName="tgsync")["Summaries"]
-    assert [o["Action"] for o in operations] == ["CREATE", "UPDATE"]
+    assert [o["Action"] for o in operations] == ["CREATE"] * 2 + ["UPDATE"] * 3
     assert {o["Status"] for o in operations} == {"SUCCEEDED"}
 
 
@@ -212,9 +231,11 @@ def test_a_region_without_its_bucket_is_refused_before_anything_is_created(org, 
 
 def test_a_bucket_in_another_region_is_refused(org, tool, capsys):
     module, use = tool
-    boto3.client("s3", region_name=REGION).create_bucket(
-        Bucket=f"{PREFIX}-ap-northeast-1", CreateBucketConfiguration={
-            "LocationConstraint": REGION})
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=f"{PREFIX}-ap-northeast-1",
+                     CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=f"{PREFIX}-ap-northeast-1",
+                             VersioningConfiguration={"Status": "Enabled"})
     make_buckets(REGIONS[:1])
     use("v1")
     assert run(module, org["ou"]) == 2
@@ -231,69 +252,104 @@ def test_the_code_parameters_are_not_the_callers_to_set(org, tool, capsys):
     nothing_created()
 
 
-class _Ok:
-    status_code = 200
-
-
-#: The operation this test answers itself (see below).
-ANSWERED = "answered-by-the-test"
-
-
-def test_per_region_values_go_to_their_region_only(org, tool, tmp_path, monkeypatch, capsys):
-    """Subnets differ per region: the file's values override those of one region.
-
-    AWS merges overrides into the stack set's parameters; moto replaces them with the
-    overrides alone (and then misses CodeKey), so this test answers a call that carries
-    overrides itself, and asserts what is sent. The other region's call reaches moto.
-    """
-    module, use = tool
-    make_buckets(REGIONS)
-    use("v1")
+def recorded(module, monkeypatch):
+    """The CloudFormation calls stackset.py makes: ``[(operation, params), ...]``."""
     calls = []
     session_for = module.single.session_for
 
-    def record(params, model, **_):
-        calls.append((model.name, dict(params)))
-
-    def answer(model, params, **_):
-        name, sent = calls[-1]
-        if name == "CreateStackInstances" and sent["ParameterOverrides"]:
-            return _Ok(), {"OperationId": ANSWERED}
-        if name == "DescribeStackSetOperation" and sent["OperationId"] == ANSWERED:
-            return _Ok(), {"StackSetOperation": {"Status": "SUCCEEDED"}}
-        return None
-
     def recording(region):
         session = session_for(region)
-        session.events.register("provide-client-params.cloudformation.*", record)
-        session.events.register("before-call.cloudformation.*", answer)
+        session.events.register("provide-client-params.cloudformation.*",
+                                lambda params, model, **_: calls.append((model.name,
+                                                                         dict(params))))
         return session
     monkeypatch.setattr(module.single, "session_for", recording)
+    return calls
+
+
+def newest_version(region, key):
+    versions = boto3.client("s3", region_name=region).list_object_versions(
+        Bucket=f"{PREFIX}-{region}", Prefix=key)["Versions"]
+    (latest,) = [v["VersionId"] for v in versions if v["IsLatest"] and v["Key"] == key]
+    return latest
+
+
+def test_per_region_values_and_code_versions_go_to_their_region_only(org, tool, tmp_path,
+                                                                      monkeypatch, capsys):
+    """Subnets differ per region, and so does each bucket's version of the zip: each
+    region's instances get their own overrides, one operation per region."""
+    module, use = tool
+    make_buckets(REGIONS)
+    use("v1")
+    calls = recorded(module, monkeypatch)
     other = tmp_path / "regions.json"
     other.write_text('{"ap-northeast-1": {"SubnetIds": "subnet-0fedcba9876543210", '
                      '"SecurityGroupIds": "sg-0fedcba9876543210"}}')
     assert run(module, org["ou"], "--region-parameters-file", str(other),
                "--call-as", "DELEGATED_ADMIN") == 0, capsys.readouterr()
+    (create,) = [params for name, params in calls if name == "CreateStackSet"]
+    own = {p["ParameterKey"]: p["ParameterValue"] for p in create["Parameters"]}
+    key = own["CodeKey"]
+    assert own["CodeObjectVersion"] == module.PER_REGION  # refused by the template
     created = [params for name, params in calls if name == "CreateStackInstances"]
+    pins = {r: [{"ParameterKey": "CodeKey", "ParameterValue": key},
+                {"ParameterKey": "CodeObjectVersion",
+                 "ParameterValue": newest_version(r, key)}] for r in REGIONS}
     assert [(c["Regions"], c["ParameterOverrides"]) for c in created] == [
-        (["ap-northeast-1"], [
+        ([REGION], pins[REGION]),
+        (["ap-northeast-1"], pins["ap-northeast-1"] + [
             {"ParameterKey": "SecurityGroupIds", "ParameterValue": "sg-0fedcba9876543210"},
-            {"ParameterKey": "SubnetIds", "ParameterValue": "subnet-0fedcba9876543210"}]),
-        ([REGION], [])]
+            {"ParameterKey": "SubnetIds", "ParameterValue": "subnet-0fedcba9876543210"}])]
     for params in created:
         assert params["DeploymentTargets"] == {"OrganizationalUnitIds": [org["ou"]]}
         assert params["CallAs"] == "DELEGATED_ADMIN"
         assert params["OperationPreferences"] == {
             "RegionConcurrencyType": "SEQUENTIAL", "FailureToleranceCount": 0,
             "MaxConcurrentPercentage": 50}
-    (create,) = [params for name, params in calls if name == "CreateStackSet"]
     assert create["PermissionModel"] == "SERVICE_MANAGED"
     assert create["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
     assert create["Capabilities"] == ["CAPABILITY_IAM"]
+    assert "?versionId=" in create["TemplateURL"]
     instances = boto3.client("cloudformation", region_name=REGION).list_stack_instances(
         StackSetName="tgsync")["Summaries"]
     assert sorted((i["Account"], i["Region"]) for i in instances) == sorted(
-        (a, REGION) for a in org["accounts"])
+        (a, r) for a in org["accounts"] for r in REGIONS)
+    function = in_account(org["accounts"][0], "lambda", "ap-northeast-1").list_functions()[
+        "Functions"][0]
+    assert function["VpcConfig"]["SubnetIds"] == ["subnet-0fedcba9876543210"]
+
+
+def test_code_swapped_in_a_region_s_bucket_after_the_upload_is_not_deployed(
+        org, tool, monkeypatch, capsys):
+    module, use = tool
+    make_buckets(REGIONS)
+    code = use("v1")
+    upload = module.single.upload
+
+    def upload_then_swap(s3, bucket, key, body, owner):
+        stored = upload(s3, bucket, key, body, owner)
+        if bucket.endswith("ap-northeast-1"):  # someone with write access wins the race
+            s3.put_object(Bucket=bucket, Key=key, Body=small_zip("swapped"))
+        return stored
+
+    monkeypatch.setattr(module.single, "upload", upload_then_swap)
+    assert run(module, org["ou"]) == 0, capsys.readouterr()
+    for account in org["accounts"]:
+        for region in REGIONS:
+            (function,) = in_account(account, "lambda", region).list_functions()["Functions"]
+            assert function["CodeSha256"] == module.single.checksum(code), (account, region)
+    assert "verified: stack set tgsync holds the template built here" in capsys.readouterr().out
+
+
+def test_a_region_whose_bucket_keeps_no_versions_is_refused(org, tool, capsys):
+    module, use = tool
+    make_buckets(REGIONS[:1])
+    make_buckets(REGIONS[1:], versioned=False)
+    use("v1")
+    assert run(module, org["ou"]) == 2
+    assert (f"bucket '{PREFIX}-ap-northeast-1' does not keep versions"
+            in capsys.readouterr().err)
+    nothing_created()
 
 
 def test_a_region_file_naming_a_region_not_deployed_to_is_refused(org, tool, tmp_path, capsys):

@@ -7,6 +7,8 @@ parameter values, so a test sees what CloudFormation would make of a stack."""
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -32,9 +34,9 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 #: or the other, so that none drifts from the table unnoticed.
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "EventSourceArns", "SubnetIds",
-    "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "VpcId", "CodeBucket",
-    "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "Architecture",
-    "MemorySize",
+    "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "CreateStsEndpoint", "VpcId",
+    "CodeBucket", "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "CodeSigningConfigArn",
+    "Architecture", "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
     "AlarmTopicArn", "HealthAlarmFilter"}
 #: What the SAM template drops (sam build packages src/ itself).
@@ -147,6 +149,9 @@ _FUNCTIONS: dict[str, _Function] = {
         str(item) for item in stack.resolve(arg[1], scope)),
     "Fn::FindInMap": lambda stack, arg, _: stack.template["Mappings"][arg[0]][arg[1]][arg[2]],
     "Fn::GetAtt": lambda stack, arg, _: f"<{'.'.join(arg)}>",
+    "Fn::Cidr": lambda stack, arg, scope: [str(block) for block in itertools.islice(
+        ipaddress.ip_network(stack.resolve(arg[0], scope)).subnets(
+            new_prefix=32 - int(arg[2])), int(arg[1]))],
 }
 
 
@@ -336,6 +341,20 @@ def test_the_role_has_no_managed_policy_and_logs_only_to_its_own_group(
                    "ec2:UnassignPrivateIpAddresses"):
         assert _resources(actions[action]) == [
             f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/*"], action
+        # ... and only the interfaces in the stack's own subnets.
+        assert actions[action]["Condition"] == {"ArnLike": {"ec2:Subnet": [
+            "arn:*:ec2:*:*:subnet/subnet-0a", "arn:*:ec2:*:*:subnet/subnet-0b"]}}, action
+
+
+def test_cloudwatch_may_use_the_alarm_key_only_for_this_account_s_alarms(
+        template: dict[str, Any]) -> None:
+    stack = Stack(template, AlarmEmail="ops@example.com")
+    policy = stack.resolve(resource(template, "AlarmKey")["Properties"])["KeyPolicy"]
+    (cloudwatch,) = [s for s in policy["Statement"]
+                     if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cloudwatch["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:*"}}
 
 
 def test_the_scheduler_role_trusts_only_this_stack_s_schedule_group(
@@ -632,22 +651,91 @@ def test_the_literal_rds_in_mappings_is_read_as_rds_and_grants_the_reads(
     assert {"ReadTheClusters", "ReadMembersAndCustomEndpoints"} <= set(statements)
 
 
+def _interface_endpoint(stack: Stack, name: str, service: str) -> list[dict[str, Any]]:
+    """The ``name`` endpoint's policy statements, once its service, private DNS and
+    security group (443 from the function's first group only) are checked."""
+    assert _present(stack, name) and _present(stack, f"{name}SecurityGroup")
+    endpoint = stack.resolve(resource(stack.template, name)["Properties"])
+    assert endpoint["ServiceName"] == f"com.amazonaws.{REGION}.{service}"
+    assert endpoint["PrivateDnsEnabled"] is True
+    group = stack.resolve(resource(stack.template, f"{name}SecurityGroup")["Properties"])
+    (ingress,) = group["SecurityGroupIngress"]
+    assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (
+        443, 443, "sg-0c")
+    statements: list[dict[str, Any]] = endpoint["PolicyDocument"]["Statement"]
+    return statements
+
+
 def test_the_rds_endpoint_serves_only_this_account_from_the_function_only(
         template: dict[str, Any]) -> None:
     assert not _present(Stack(template), "RdsEndpoint")
     stack = Stack(template, CreateRdsEndpoint="true", VpcId="vpc-0a",
                   SecurityGroupIds=["sg-0c"])
-    assert _present(stack, "RdsEndpoint") and _present(stack, "RdsEndpointSecurityGroup")
-    endpoint = stack.resolve(resource(template, "RdsEndpoint")["Properties"])
-    assert endpoint["ServiceName"] == f"com.amazonaws.{REGION}.rds"
-    assert endpoint["PrivateDnsEnabled"] is True
-    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    (statement,) = _interface_endpoint(stack, "RdsEndpoint", "rds")
     assert statement["Condition"] == {"StringEquals": {
         "aws:PrincipalAccount": ACCOUNT, "aws:ResourceAccount": ACCOUNT}}
-    group = stack.resolve(resource(template, "RdsEndpointSecurityGroup")["Properties"])
-    (ingress,) = group["SecurityGroupIngress"]
-    assert (ingress["FromPort"], ingress["ToPort"], ingress["SourceSecurityGroupId"]) == (
-        443, 443, "sg-0c")
+
+
+ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
+
+
+@pytest.mark.parametrize("role", ["", ROLE])
+def test_the_function_may_assume_exactly_the_rds_role_and_only_when_one_is_given(
+        template: dict[str, Any], role: str) -> None:
+    stack = Stack(template, Hostname=WRITER_ENDPOINT, TargetGroupArn=GROUP, Resolve="rds",
+                  RdsRoleArn=role)
+    assumes = {sid: s for name in ("tgsync-elb", "tgsync-runtime")
+               for sid, s in _statements(stack, name).items() if "sts:AssumeRole" in _actions(s)}
+    if not role:
+        assert assumes == {}
+        return
+    assert list(assumes) == ["AssumeTheRdsReadRole"]
+    assert _actions(assumes["AssumeTheRdsReadRole"]) == ["sts:AssumeRole"]
+    assert _resources(assumes["AssumeTheRdsReadRole"]) == [ROLE]
+    variables = stack.resolve(resource(template, "Function")["Properties"])["Environment"][
+        "Variables"]
+    assert variables["TGSYNC_RDS_ROLE_ARN"] == ROLE
+
+
+@pytest.mark.parametrize(("value", "allowed"), [
+    ("", True), (ROLE, True), (ROLE.replace("arn:aws:", "arn:aws-us-gov:"), True),
+    ("arn:aws:iam::111122223333:role/path/to/tgsync", True),
+    ("arn:aws:iam::111122223333:role/*", False), (ROLE + "*", False),
+    ("arn:aws:iam::*:role/tgsync", False), ("arn:aws:iam::111122223333:user/tgsync", False),
+    ("arn:aws:sts::111122223333:assumed-role/tgsync/s", False), ("tgsync-rds-read", False)])
+def test_rds_role_arn_takes_a_whole_role_arn_as_the_function_does(
+        template: dict[str, Any], value: str, allowed: bool) -> None:
+    pattern = template["Parameters"]["RdsRoleArn"]["AllowedPattern"]
+    assert bool(re.match(pattern, value)) is allowed
+    if value and allowed:
+        assert setting("rds_role_arn").parse(value) == value
+    elif value:
+        with pytest.raises(ValueError, match="is not an IAM role ARN"):
+            setting("rds_role_arn").parse(value)
+
+
+def test_the_sts_endpoint_serves_only_assuming_the_rds_role_from_the_function_only(
+        template: dict[str, Any]) -> None:
+    assert not _present(Stack(template, CreateStsEndpoint="true"), "StsEndpoint")  # no role
+    stack = Stack(template, CreateStsEndpoint="true", VpcId="vpc-0a", RdsRoleArn=ROLE,
+                  SecurityGroupIds=["sg-0c"])
+    (statement,) = _interface_endpoint(stack, "StsEndpoint", "sts")
+    assert (statement["Action"], statement["Resource"]) == ("sts:AssumeRole", ROLE)
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}
+    rule = template["Rules"]["StsEndpointNeedsTheRole"]
+    assert stack.resolve(rule["Assertions"][0]["Assert"]) is True
+    assert Stack(template, CreateStsEndpoint="true").resolve(
+        rule["Assertions"][0]["Assert"]) is False
+
+
+def test_the_rds_endpoint_admits_the_rds_role_s_reads_and_nothing_else_of_it(
+        template: dict[str, Any]) -> None:
+    stack = Stack(template, CreateRdsEndpoint="true", VpcId="vpc-0a", RdsRoleArn=ROLE)
+    statements = stack.resolve(resource(template, "RdsEndpoint")["Properties"])[
+        "PolicyDocument"]["Statement"]
+    role = next(s for s in statements if s.get("Sid") == "TheRdsRoleReadsOnly")
+    assert set(role["Action"]) == RDS_ACTIONS
+    assert role["Condition"] == {"ArnEquals": {"aws:PrincipalArn": ROLE}}
 
 
 AURORA = REPO / "deploy" / "example-aurora-nlb.yaml"
@@ -701,3 +789,43 @@ def test_the_examples_read_only_outputs_the_nested_stack_has(path: Path) -> None
     if path == AURORA:
         assert outputs["LogGroupName"]["Value"] == {
             "Fn::GetAtt": ["Sync", "Outputs.LogGroupName"]}
+
+
+def test_the_aurora_example_s_function_reaches_the_resolver_and_the_endpoints_only() -> None:
+    """DNS to the VPC resolver's /31 (base+2, base+3), HTTPS to the endpoints' groups;
+    the whole VPC on 443 only for endpoints the VPC had before the stack."""
+    template = load(AURORA)
+    stack = Stack(template, VpcCidr="10.20.0.0/16")
+    group = stack.resolve(resource(template, "FunctionSecurityGroup")["Properties"])
+    assert sorted((r["IpProtocol"], r["FromPort"], r["ToPort"], r["CidrIp"])
+                  for r in group["SecurityGroupEgress"]) == [
+        ("tcp", 53, 53, "10.20.0.2/31"), ("udp", 53, 53, "10.20.0.2/31")]
+    assert not stack.condition("UsesExistingEndpoint")
+    outputs = load(MAIN)["Outputs"]
+    for name, output, condition in (
+            ("FunctionToElbEndpoint", "ElbEndpointSecurityGroupId", "CreateElb"),
+            ("FunctionToRdsEndpoint", "RdsEndpointSecurityGroupId", "CreateRds")):
+        rule = resource(template, name)
+        assert rule["Condition"] == condition and stack.condition(condition)
+        assert rule["Properties"]["FromPort"] == rule["Properties"]["ToPort"] == 443
+        assert rule["Properties"]["DestinationSecurityGroupId"] == {
+            "Fn::GetAtt": ["Sync", f"Outputs.{output}"]}
+        assert output in outputs
+    assert Stack(template, CreateRdsEndpoint="false").condition("UsesExistingEndpoint")
+
+
+def test_the_aurora_example_does_not_claim_the_cluster_arn_scopes_the_reads() -> None:
+    description = load(AURORA)["Parameters"]["ClusterArn"]["Description"]
+    assert "scopes" not in description
+    assert "every cluster" in description
+
+
+def test_code_signing_config_arn_is_the_function_s_when_given_and_off_when_empty(
+        template: dict[str, Any]) -> None:
+    csc = f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:csc-0123456789abcdef0"
+    function = resource(template, "Function")["Properties"]
+    on = Stack(template, CodeSigningConfigArn=csc).resolve(function)
+    assert on["CodeSigningConfigArn"] == csc
+    assert "CodeSigningConfigArn" not in Stack(template).resolve(function)
+    assert _matches(template, "CodeSigningConfigArn", csc)
+    assert not _matches(template, "CodeSigningConfigArn", "csc-0123456789abcdef0")

@@ -27,7 +27,9 @@ def test_the_quick_benchmark_runs_and_reports_calls_side_by_side(tmp_path):
     table = output.read_text()
     assert "| ELB API requests per steady cycle, per target group | 0 |" in table
     assert "| DNS queries per steady cycle | 2 |" in table
-    assert "10 target group(s), steady cycle" in table
+    assert "10 target group(s), second cycle (each group read once more)" in table
+    assert "\n### Many target groups in one invocation\n" in table  # a heading per stage
+    assert not table.startswith("#")  # the docs page has the one title
     assert "inside Describe budget: yes" in table
     assert "peak RSS" in table
     assert "bench [1/8] steady and changing cycles" in done.stderr  # progress per stage

@@ -49,7 +49,7 @@ def test_plan_prints_a_table_and_changes_nothing(env, dns, elbv2, target_group, 
 def test_sync_applies_and_reports_json(env, dns, elbv2, target_group):
     dns.set(HOSTNAME, a=IPS)
     env = {**env, "TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group}
-    done = tgsync("sync", "--output", "json", env=env, check_code=0)
+    done = tgsync("sync", "--output", "json", "--log-format", "json", env=env, check_code=0)
     summary = json.loads(done.stdout)
     assert summary["ok"] and summary["registered"] == 3
     assert set(registered(elbv2, target_group)) == {(ip, 443) for ip in IPS}
@@ -67,6 +67,46 @@ def test_a_failed_lookup_exits_1_and_leaves_the_group(env, dns, elbv2, target_gr
         f"tgsync: 1 of 1 mapping(s) failed: {HOSTNAME} -> opensearch: DNS resolution failed, "
         f"nothing changed: NXDOMAIN: {HOSTNAME} does not exist")
     assert set(registered(elbv2, target_group)) == {("10.0.1.5", 443)}
+
+
+def test_a_failed_plan_says_its_error_once_where_the_user_reads(env, dns, elbv2):
+    missing = ("arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/gone/"
+               "0123456789abcdef")
+    done = subprocess.run([TGSYNC, "plan", "--hostname", HOSTNAME, "--target-group-arn",
+                           missing], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    # stdout and stderr on one terminal: the mapping, its error, the last line.
+    assert done.stdout.count("not found (deleted") == 1, done.stdout
+    assert "(no targets, nothing to do)" not in done.stdout
+    assert "{" not in done.stdout  # no JSON log line
+    assert done.stdout.splitlines() == [
+        f"{HOSTNAME} -> gone",
+        next(line for line in done.stdout.splitlines() if line.startswith("  FAILED: ")),
+        f"tgsync: 1 of 1 mapping(s) failed (see above): {HOSTNAME} -> gone"]
+
+
+def test_a_failed_plan_with_stderr_apart_ends_it_with_the_cause(env, dns):
+    missing = ("arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/gone/"
+               "0123456789abcdef")
+    done = tgsync("plan", "--hostname", HOSTNAME, "--target-group-arn", missing, env=env,
+                  check_code=1)
+    assert done.stderr.count("not found (deleted") == 1
+    assert done.stderr.splitlines() == [next(iter(done.stderr.splitlines()))]
+    assert done.stderr.startswith(f"tgsync: 1 of 1 mapping(s) failed: {HOSTNAME} -> gone: ")
+    logged = tgsync("plan", "--hostname", HOSTNAME, "--target-group-arn", missing,
+                    "--log-format", "json", env=env, check_code=1)
+    lines = logged.stderr.splitlines()
+    assert [json.loads(line)["message"] for line in lines[:-1]] == ["mapping failed",
+                                                                    "mapping summary"]
+
+
+def test_sync_logs_each_action_in_words_naming_its_group(env, dns, elbv2, target_group):
+    dns.set(HOSTNAME, a=IPS[:1])
+    done = tgsync("sync", "--hostname", HOSTNAME, "--target-group-arn", target_group,
+                  env=env, check_code=0)
+    assert done.stderr.splitlines() == [
+        "REGISTER   10.0.1.5:443 in opensearch: in DNS, not registered"]
 
 
 def test_watch_exits_1_when_a_cycle_failed(env, dns, target_group):
@@ -113,8 +153,18 @@ def test_a_bad_mappings_entry_exits_2_before_any_aws_call(env, moto, dns, proxy,
 def test_help_explains_the_settings(env):
     done = tgsync("sync", "--help", env=env, check_code=0)
     for flag in ("--hostname", "--target-group-arn", "--stale-after", "--allowed-cidrs",
-                 "--policy", "--dry-run", "--mappings", "TGSYNC_DNS_SERVERS"):
+                 "--policy", "--dry-run", "--mappings", "TGSYNC_DNS_SERVERS", "--log-format"):
         assert flag in done.stdout
+
+
+def test_plan_help_names_what_each_flag_takes_and_offers_no_dry_run(env):
+    done = tgsync("plan", "--help", env=env, check_code=0)
+    assert "VALUE" not in done.stdout
+    assert "--dry-run" not in done.stdout  # plan changes nothing anyway
+    for shown in ("--hostname HOST", "--target-group-arn ARN", "--stale-after SECONDS",
+                  "--dns-servers HOST[:PORT],...", "--allowed-cidrs CIDR,...", "--lookups N",
+                  "--api-rate CALLS/S", "--policy sync|upsert-only"):
+        assert shown in done.stdout
 
 
 def test_mappings_from_a_file(env, dns, elbv2, target_group, tmp_path):
@@ -130,7 +180,8 @@ def test_watch_runs_cycles_and_stops_cleanly_on_sigterm(env, dns, elbv2, target_
     dns.set(HOSTNAME, a=IPS)
     process = subprocess.Popen(
         [TGSYNC, "watch", "--interval", "240", "--hostname", HOSTNAME,
-         "--target-group-arn", target_group], env=env, stdout=subprocess.PIPE,
+         "--target-group-arn", target_group, "--log-format", "json"], env=env,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     first = process.stdout.readline()  # the first cycle is done once it is printed
     assert "registered 3, deregistered 0" in first

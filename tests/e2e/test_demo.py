@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from testlab.pictures import disagreements
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 #: This checkout's tgsync and test lab, whatever the virtualenv has installed.
 PYTHONPATH = os.pathsep.join([str(REPO / "src"), str(REPO)])
+GROUP = "opensearch-dashboards"
 CHAPTERS = [
     "== 1. a three-node domain comes up",
     "== 2. blue/green",
@@ -91,11 +94,17 @@ def test_the_demo_tells_the_whole_story_and_exits_0(tmp_path):
     assert "FAIL:" not in out
     assert "15 passed, 0 failed" in out
     assert "following on: registered after entering DNS median" in out
-    assert out.count("REGISTER   10.0.1.10:443  in DNS, not registered") == 1
-    assert "DEREGISTER 10.0.3.20:443  not in DNS for" in out
-    assert "REFUSED    198.51.100.7" in out
-    assert "Timeline of the target group" in out
+    # Each action names its group.
+    assert out.count(f"REGISTER   10.0.1.10:443 in {GROUP}: in DNS, not registered") == 1
+    assert f"DEREGISTER 10.0.3.20:443 from {GROUP}: not in DNS for" in out
+    assert f"REFUSED    198.51.100.7 for {GROUP}: outside the allowed ranges" in out
+    assert "following re-checks six times a tick, and tgsync re-checks at most once every 1s" \
+        in out
+    assert f"Timeline of the target group {GROUP}" in out
     svg = (tmp_path / "demo-timeline.svg").read_text()
+    # The picture is the log's story: every registration and retirement where the log
+    # has it, red before each retirement of an unhealthy target, the same chapters.
+    assert disagreements(out, {GROUP: svg}) == []
     assert svg.startswith("<svg") and "10.0.3.20" in svg
     assert "198.51.100.7 (refused)" in svg  # the refused address has its row
     assert "invocation failed" in svg and "invocation ok" in svg

@@ -273,7 +273,7 @@ class TestTrustWhatNothingChanged:
     def test_a_settled_group_costs_no_elb_call_until_it_is_due(
             self, make, dns, target_group, clock):
         controller, _cfg = self.settle(make, dns, target_group)
-        clock.now = controller.memory.settled(f"{target_group}:443").due  # staggered
+        clock.now = controller.state.settled(f"{target_group}:443").due  # staggered
         assert spent(controller, controller.run_once) == {"DescribeTargetHealth": 1}
         for _ in range(4):  # a tick a minute: the next read is due 300 s after that one
             clock.now += 60
@@ -284,7 +284,7 @@ class TestTrustWhatNothingChanged:
     def test_a_tick_that_comes_early_does_not_push_the_read_a_tick_late(
             self, make, dns, target_group, clock):
         controller, _cfg = self.settle(make, dns, target_group)
-        clock.now = controller.memory.settled(f"{target_group}:443").due
+        clock.now = controller.state.settled(f"{target_group}:443").due
         controller.run_once()  # read: due again in TGSYNC_RESYNC_EVERY (300 s)
         read_at = clock.now
         for now in (read_at + 60, read_at + 120, read_at + 180, read_at + 239):
@@ -299,8 +299,8 @@ class TestTrustWhatNothingChanged:
         elbv2.add_tags(ResourceArns=[target_group], Tags=[
             {"Key": "tgsync:missing:443:1", "Value": "not a record"}])
         controller, _cfg = self.settle(make, dns, target_group)
-        assert controller.memory.settled(f"{target_group}:443") is not None
-        record = controller.memory.settled(f"{target_group}:443")
+        assert controller.state.settled(f"{target_group}:443") is not None
+        record = controller.state.settled(f"{target_group}:443")
         clock.now = record.read_at + (record.due - record.read_at) / 4  # the next tick too
         assert controller.run_once().mappings[0].read_skipped
 
@@ -340,7 +340,7 @@ class TestTrustWhatNothingChanged:
         from tgsync.report import mapping_metrics
 
         controller, _cfg = self.settle(make, dns, target_group)
-        record = controller.memory.settled(f"{target_group}:443")
+        record = controller.state.settled(f"{target_group}:443")
         clock.now = record.read_at + (record.due - record.read_at) / 4  # the next tick too
         report = controller.run_once().mappings[0]
         assert report.read_skipped and report.to_dict()["read"] == "skipped: settled"

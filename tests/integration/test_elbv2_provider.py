@@ -154,3 +154,32 @@ def test_a_missing_target_group_is_a_clear_error(provider, target_group):
     assert (err.value.operation, err.value.target_group, err.value.code) == (
         "DescribeTargetHealth", gone, "TargetGroupNotFound")
     assert "TGSYNC_TARGET_GROUP_ARN" not in str(err.value)  # the setting may not be in use
+
+
+def test_calls_near_the_deadline_use_a_fixed_few_clients_whatever_the_time_left(
+        elbv2, target_group, monkeypatch):
+    """Issue 29, item 5: each half-second of time left under 7 s once made a boto3 client
+    of its own, on a new session, kept for the process's life (8 to 12 MB each): a long
+    blue/green or failover storm grew the function by 200 MB. The one AWS call path keeps
+    a fixed few tiers per service and region."""
+    import boto3
+
+    from tgsync.aws import TIERS
+    from tgsync.deadline import Deadline
+
+    made = []
+    real = boto3.session.Session.client
+
+    def counting(self, *args, **kwargs):
+        made.append(args[0] if args else kwargs.get("service_name"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.session.Session, "client", counting)
+    from tgsync.provider.elbv2 import Elbv2Provider
+
+    provider = Elbv2Provider()
+    left = 6.95
+    while left > 1.0:  # every 100 ms of time left, from just under a full attempt to 1 s
+        provider.targets(target_group, deadline=Deadline(lambda s=left: s, margin=0))
+        left -= 0.1
+    assert 1 < len(made) <= len(TIERS)

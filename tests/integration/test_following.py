@@ -160,5 +160,10 @@ def test_a_stop_during_the_sleep_starts_no_new_cycle(cycle, dns, moto, elbv2, ta
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = cycle(target_group)
     sleeper = Sleeper(clock)
-    run = controller.run(sleep=sleeper, stopping=lambda: bool(sleeper.slept))
+
+    def stopped_while_asleep(seconds):  # as threading.Event.wait: True when stopped
+        sleeper(seconds)
+        return True
+
+    run = controller.run(sleep=stopped_while_asleep)
     assert (len(run.cycles), run.stopped) == (1, "stopped")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 
 from conftest import HOSTNAME, registered
-from testlab.peers import create_target_group
+from testlab.aurora import Aurora
+from testlab.peers import REGION, create_target_group
 from tgsync import lambda_handler
 from tgsync.errors import EventError
 
@@ -51,16 +53,24 @@ READER = "orders.cluster-ro-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
 BILLING = "billing.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
 
 
-def rds_failover(cluster: str) -> dict:
-    """An Aurora failover as EventBridge delivers it (EventBridge events reference)."""
-    arn = f"arn:aws:rds:eu-west-1:123456789012:cluster:{cluster}"
-    return {"version": "0", "id": "9", "detail-type": "RDS DB Cluster Event",
+def rds_event(kind: str, name: str, category: str, event_id: str, message: str) -> dict:
+    """An RDS event as EventBridge delivers it (EventBridge events reference, "Amazon RDS
+    events"): ``kind`` is ``cluster`` or ``db``; the detail names its resource only."""
+    arn = f"arn:aws:rds:eu-west-1:123456789012:{kind}:{name}"
+    detail_type, source_type = (("RDS DB Cluster Event", "CLUSTER") if kind == "cluster"
+                                else ("RDS DB Instance Event", "DB_INSTANCE"))
+    return {"version": "0", "id": "9", "detail-type": detail_type,
             "source": "aws.rds", "account": "123456789012", "time": "2026-11-26T03:00:00Z",
             "region": "eu-west-1", "resources": [arn],
-            "detail": {"EventCategories": ["failover"], "SourceType": "CLUSTER",
-                       "SourceArn": arn, "SourceIdentifier": cluster,
-                       "EventID": "RDS-EVENT-0072", "Date": "2026-11-26T03:00:00.000Z",
-                       "Message": f"Started cross AZ failover to DB instance: {cluster}-2"}}
+            "detail": {"EventCategories": [category], "SourceType": source_type,
+                       "SourceArn": arn, "SourceIdentifier": name, "EventID": event_id,
+                       "Date": "2026-11-26T03:00:00.000Z", "Message": message}}
+
+
+def rds_failover(cluster: str) -> dict:
+    """An Aurora failover starting (RDS-EVENT-0072, category failover)."""
+    return rds_event("cluster", cluster, "failover", "RDS-EVENT-0072",
+                     f"Started cross AZ failover to DB instance: {cluster}-2")
 
 
 @pytest.fixture
@@ -101,3 +111,48 @@ def test_an_rds_backup_event_is_ignored_and_changes_nothing(handler, aurora, elb
     event["detail"]["EventCategories"] = ["backup"]
     assert handler(event, None)["ignored"] is True
     assert registered(elbv2, aurora["writer"]) == {}
+
+
+# ----------------------------------------------------- an instance event, resolve=rds
+
+
+def rds_instance_event(instance: str) -> dict:
+    """A member's restart (RDS-EVENT-0006, category availability): it names the
+    instance only."""
+    return rds_event("db", instance, "availability", "RDS-EVENT-0006",
+                     "DB instance restarted")
+
+
+@pytest.fixture
+def two_clusters(handler, dns, elbv2, monkeypatch):
+    """orders and billing in moto's RDS (the Aurora lab), each with a writer group, and
+    orders with a reader group, all resolve=rds."""
+    rds = boto3.client("rds", region_name=REGION)
+    orders = Aurora.create(rds, dns, cluster="orders", members=2,
+                           ips=["10.0.1.11", "10.0.2.12"])
+    billing = Aurora.create(rds, dns, cluster="billing", members=2,
+                            ips=["10.0.1.21", "10.0.2.22"])
+    groups = {name: create_target_group(elbv2, name, port=5432, protocol="TCP")
+              for name in ("orders-w", "orders-r", "billing-w")}
+    monkeypatch.delenv("TGSYNC_HOSTNAME")
+    monkeypatch.delenv("TGSYNC_TARGET_GROUP_ARN")
+    monkeypatch.setenv("TGSYNC_RESOLVE", "rds")
+    monkeypatch.setenv("TGSYNC_MAPPINGS", json.dumps([
+        {"hostname": orders.endpoint, "target_group_arn": groups["orders-w"]},
+        {"hostname": orders.reader_endpoint, "target_group_arn": groups["orders-r"]},
+        {"hostname": billing.endpoint, "target_group_arn": groups["billing-w"]}]))
+    return orders, billing
+
+
+def test_an_instance_event_announces_its_own_cluster_s_mappings_only(
+        handler, two_clusters, moto):
+    """Issue 29: one instance event followed every cluster mapping of the region. The
+    instance's cluster comes from the cycle's own DescribeDBInstances read (the event
+    does not name it), so no RDS call is made for the event."""
+    orders, billing = two_clusters
+    summary = handler(rds_instance_event("orders-2"), None)
+    assert summary["ok"] is True
+    assert summary["follow"]["announced"] == [f"{orders.endpoint} -> orders-w",
+                                              f"{orders.reader_endpoint} -> orders-r"]
+    summary = handler(rds_instance_event("billing-1"), None)
+    assert summary["follow"]["announced"] == [f"{billing.endpoint} -> billing-w"]

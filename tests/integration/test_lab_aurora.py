@@ -56,6 +56,36 @@ def test_moto_holds_the_cluster_its_writer_and_readers(lab):
         assert parse_rds_endpoint(instance["Endpoint"]["Address"]).role is Role.INSTANCE
 
 
+def test_the_lab_s_endpoint_names_are_moto_s_and_parse_as_the_cluster_s(lab):
+    """resolve=rds takes a cluster's members only for the name that *is* its endpoint:
+    the lab serves the names moto answers, and they parse back to the cluster."""
+    found = lab.rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+    assert (lab.endpoint, lab.reader_endpoint) == (found["Endpoint"], found["ReaderEndpoint"])
+    writer, reader = parse_rds_endpoint(lab.endpoint), parse_rds_endpoint(lab.reader_endpoint)
+    assert (writer.identifier, reader.identifier) == ("orders", "orders")
+    assert writer.hostname == lab.endpoint and writer.region == REGION
+    # moto draws the <id> part per cluster (AWS: one per account and region), so a
+    # second cluster's names differ there too.
+    other = Aurora.create(lab.rds, lab.dns, cluster="billing", members=1)
+    assert other.endpoint.split(".")[1] != lab.endpoint.split(".")[1]
+
+
+def test_the_lab_sets_any_documented_status_and_gives_moto_s_back(lab, moto):
+    moto.set_rds_status("orders-2", "backing-up")
+    moto.set_rds_status("orders", "stopped", cluster=True)
+
+    def statuses() -> tuple[str, dict[str, str]]:
+        cluster = lab.rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+        return cluster["Status"], {i["DBInstanceIdentifier"]: i["DBInstanceStatus"] for i in
+                                   lab.rds.describe_db_instances()["DBInstances"]}
+
+    assert statuses() == ("stopped", {"orders-1": "available", "orders-2": "backing-up",
+                                      "orders-3": "available", "orders-4": "available"})
+    moto.set_rds_status("orders-2", None)
+    moto.set_rds_status("orders", None, cluster=True)
+    assert statuses() == ("available", {f"orders-{n}": "available" for n in range(1, 5)})
+
+
 def test_dns_answers_the_writer_each_instance_and_one_reader_per_query(lab, dns):
     assert ask(dns, lab.endpoint, 3) == [lab.instances["orders-1"].ip] * 3
     for instance in lab.instances.values():

@@ -1,12 +1,16 @@
 """resolve=rds through the real handler against moto's RDS and ELB and the DNS server,
-and TGSYNC_STALE_AFTER=0 with resolve=dns through the DNS server (issue 21, items 1, 2).
+and TGSYNC_STALE_AFTER=0 with resolve=dns through the DNS server (issue 21, items 1, 2);
+the cluster that *is* the hostname's, statuses from RDS's tables, and a cluster in
+another account read through a role (issue 29, items 1 and 2).
 
 What moto (5.x) models and what it does not, checked first below: clusters with their
 members and ``IsClusterWriter``, ``FailoverDBCluster`` (the writer flag moves to the
 target instance at once, with no intermediate state), instances with
 ``Endpoint.Address`` and ``DescribeDBInstances`` filtered by ``db-cluster-id``,
 ``StopDBInstance`` of a member (real Aurora refuses it; it stands here for a reader
-that is not ``available``). Not modelled: custom endpoints
+that is not ``available``), STS ``AssumeRole`` of any role ARN, whose credentials act in
+the role's account (moto keeps an RDS per account). Any other status is the lab's
+(``MotoPeer.set_rds_status``). Not modelled: custom endpoints
 (``CreateDBClusterEndpoint`` is not implemented: the unit tests cover them), DNS for
 any endpoint (the DNS server answers the instance endpoints), and the reader endpoint's
 rotation.
@@ -28,6 +32,7 @@ from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault, FaultProxy
 from testlab.peers import REGION, create_target_group
 from tgsync import config, lambda_handler
+from tgsync.deadline import Deadline
 from tgsync.errors import SyncFailed
 from tgsync.pacing import TokenBucket
 from tgsync.source.rds import RdsApi, RdsError
@@ -167,8 +172,9 @@ def test_a_denied_rds_call_changes_nothing_and_fails_the_invocation_naming_it(
                                    TargetDBInstanceIdentifier="orders-1")
     rds_proxy.log.clear()
     rds_proxy.faults.append(Fault("denied", "DescribeDBInstances", times=10))
-    with pytest.raises(SyncFailed, match=r"rds:DescribeDBInstances was denied for cluster "
-                                         r"orders: add it to the function's role") as failed:
+    with pytest.raises(SyncFailed, match=r"DescribeDBInstances denied for cluster orders: "
+                                         r"allow rds:DescribeDBInstances in the function's "
+                                         r"IAM role") as failed:
         handler({}, None)
     assert [m["ok"] for m in failed.value.summary["mappings"]] == [False, False]
     assert serving(elbv2, writer) == {IPS["orders-0"]}
@@ -183,10 +189,145 @@ def test_a_throttled_rds_api_changes_nothing(handler, aurora, elbv2, groups, rds
     aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
                                    TargetDBInstanceIdentifier="orders-1")
     rds_proxy.faults.append(Fault("throttle", "DescribeDBClusters", times=10))
-    with pytest.raises(SyncFailed, match="rds:DescribeDBClusters for cluster orders throttled"):
+    with pytest.raises(SyncFailed, match=r"DescribeDBClusters throttled by RDS after 3 "
+                                         r"attempts \(cluster orders\)"):
         handler({}, None)
     assert serving(elbv2, writer) == {IPS["orders-0"]}
     assert rds_calls(rds_proxy).count("DescribeDBClusters") == 1 + 3  # bounded retries
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def another_id(endpoint: str) -> str:
+    """The same name with another cluster id (another account's cluster, or a typo)."""
+    name, kind, rest = endpoint.split(".", 2)
+    return f"{name}.{kind.rsplit('-', 1)[0]}-zz9zz9zz9zz9.{rest}"
+
+
+def test_a_name_with_another_cluster_id_registers_nothing_and_fails_naming_both(
+        aurora, handler, elbv2, groups, monkeypatch):
+    """Issue 29, item 1: orders.cluster-<another id> used to register this account's
+    orders writer and report OK."""
+    writer, _ = groups
+    foreign = another_id(aurora.writer)
+    monkeypatch.setenv(config.MAPPINGS, json.dumps([
+        {"hostname": foreign, "target_group_arn": writer}]))
+    with pytest.raises(SyncFailed) as failed:
+        handler({}, None)
+    error = failed.value.summary["mappings"][0]["error"]
+    assert (f"{foreign} is not an endpoint of the cluster RDS describes in the function's "
+            "account") in error
+    assert aurora.writer in error and aurora.reader in error  # the cluster found
+    assert "rds_role_arn" in error and "resolve=dns" in error  # what to do
+    assert serving(elbv2, writer) == set()
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+def test_a_reader_backing_up_stays_and_readers_in_routine_steps_keep_the_writer_out(
+        handler, elbv2, groups, moto):
+    """Issue 29, item 2: only available readers counted, so a reader in backing-up was
+    retired at once, and with every reader so the group fell back to the writer."""
+    _, reader = groups
+    handler({}, None)
+    moto.set_rds_status("orders-2", "backing-up")
+    assert handler({}, None)["ok"] is True
+    assert serving(elbv2, reader) == {IPS["orders-1"], IPS["orders-2"]}
+    moto.set_rds_status("orders-1", "configuring-log-exports")
+    moto.set_rds_status("orders-2", "storage-optimization")
+    assert handler({}, None)["ok"] is True
+    assert serving(elbv2, reader) == {IPS["orders-1"], IPS["orders-2"]}
+    moto.set_rds_status("orders-2", "rebooting")  # down: retired from the readers
+    assert handler({}, None)["ok"] is True
+    assert serving(elbv2, reader) == {IPS["orders-1"]}
+
+
+def test_a_stopped_cluster_changes_nothing_and_fails_naming_its_status(
+        handler, elbv2, groups, moto):
+    writer, reader = groups
+    handler({}, None)
+    moto.set_rds_status("orders", "stopped", cluster=True)
+    for name in MEMBERS:
+        moto.set_rds_status(name, "stopped")
+    with pytest.raises(SyncFailed, match="cluster orders is stopped"):
+        handler({}, None)
+    assert serving(elbv2, writer) == {IPS["orders-0"]}
+    assert serving(elbv2, reader) == {IPS["orders-1"], IPS["orders-2"]}
+
+
+# --------------------------------------------------------------------------- another account
+
+
+THEIRS = "111122223333"
+ROLE = f"arn:aws:iam::{THEIRS}:role/tgsync-rds-read"
+THEIR_IPS = {"orders-w": "10.1.1.10", "orders-r": "10.1.2.10"}
+
+
+@pytest.fixture
+def theirs(aurora: Aurora, dns: Any, rds_proxy: FaultProxy,
+           monkeypatch: pytest.MonkeyPatch) -> Aurora:
+    """A cluster also named orders in account 111122223333 (made with an assumed role's
+    credentials, which moto serves as that account), its instance endpoints in DNS; STS
+    calls go through the fault proxy too, to be counted."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", rds_proxy.endpoint)
+    sts = boto3.client("sts", region_name=REGION, endpoint_url=rds_proxy.endpoint)
+    made = sts.assume_role(RoleArn=f"arn:aws:iam::{THEIRS}:role/lab-admin",
+                           RoleSessionName="lab")["Credentials"]
+    rds = boto3.session.Session(
+        aws_access_key_id=made["AccessKeyId"], aws_secret_access_key=made["SecretAccessKey"],
+        aws_session_token=made["SessionToken"]).client("rds", region_name=REGION)
+    cluster = rds.create_db_cluster(DBClusterIdentifier="orders", Engine="aurora-postgresql",
+                                    MasterUsername="app", MasterUserPassword="not-a-secret-1")
+    for name, ip in THEIR_IPS.items():
+        instance = rds.create_db_instance(
+            DBInstanceIdentifier=name, DBClusterIdentifier="orders",
+            Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")["DBInstance"]
+        dns.set(instance["Endpoint"]["Address"], a=[ip])
+    rds_proxy.log.clear()
+    return Aurora(rds, cluster["DBCluster"]["Endpoint"], cluster["DBCluster"]["ReaderEndpoint"])
+
+
+def test_a_cluster_in_another_account_is_read_through_its_role_once_per_process(
+        theirs, aurora, handler, elbv2, groups, rds_proxy, monkeypatch):
+    writer, reader = groups
+    mappings = [{"hostname": theirs.writer, "target_group_arn": writer},
+                {"hostname": theirs.reader, "target_group_arn": reader}]
+    monkeypatch.setenv(config.MAPPINGS, json.dumps(mappings))
+    # Without the role, this account's orders is not the name's cluster: nothing moves.
+    with pytest.raises(SyncFailed, match="is not an endpoint of the cluster RDS describes"):
+        handler({}, None)
+    assert serving(elbv2, writer) == serving(elbv2, reader) == set()
+    # The role as the function's default (TGSYNC_RDS_ROLE_ARN), then as a mapping key.
+    monkeypatch.setenv("TGSYNC_RDS_ROLE_ARN", ROLE)
+    monkeypatch.setattr(lambda_handler, "_controller", None)
+    rds_proxy.log.clear()
+    for _ in range(3):
+        assert handler({}, None)["ok"] is True
+    assert serving(elbv2, writer) == {THEIR_IPS["orders-w"]}
+    assert serving(elbv2, reader) == {THEIR_IPS["orders-r"]}
+    calls = rds_calls(rds_proxy)
+    assert calls.count("AssumeRole") == 1  # one set of credentials per role and process
+    assert calls.count("DescribeDBClusters") == 3
+    monkeypatch.delenv("TGSYNC_RDS_ROLE_ARN")
+    monkeypatch.setenv(config.MAPPINGS, json.dumps([{**m, "rds_role_arn": ROLE}
+                                                     for m in mappings]))
+    monkeypatch.setattr(lambda_handler, "_controller", None)
+    assert handler({}, None)["ok"] is True
+    assert rds_calls(rds_proxy).count("AssumeRole") == 1  # a new controller, the same role
+
+
+def test_a_denied_assume_role_changes_nothing_and_names_the_role(
+        theirs, handler, elbv2, groups, rds_proxy, monkeypatch):
+    writer, _ = groups
+    monkeypatch.setenv(config.MAPPINGS, json.dumps([
+        {"hostname": theirs.writer, "target_group_arn": writer, "rds_role_arn": ROLE}]))
+    rds_proxy.faults.append(Fault("denied", "AssumeRole", times=10))
+    with pytest.raises(SyncFailed, match=f"sts:AssumeRole of {ROLE} .* was denied: the "
+                                         "function's role needs sts:AssumeRole on it"):
+        handler({}, None)
+    assert serving(elbv2, writer) == set()
 
 
 def rds_checks() -> list[Any]:
@@ -198,7 +339,7 @@ def test_the_check_reads_the_cluster_and_resolves_each_member(handler):
     lines = [c.line() for c in rds_checks()]
     assert any("DescribeDBClusters, DescribeDBInstances allowed and answered: writer "
                "orders-0" in line for line in lines), lines
-    assert any("available readers orders-1, orders-2" in line for line in lines), lines
+    assert any("serving readers orders-1, orders-2" in line for line in lines), lines
     assert any(line.startswith("OK") and IPS["orders-2"] in line for line in lines), lines
     assert not [line for line in lines if not line.startswith("OK")]
 
@@ -207,8 +348,8 @@ def test_the_check_names_a_denied_rds_call(handler, rds_proxy):
     rds_proxy.faults.append(Fault("denied", "DescribeDBClusters", times=10))
     checks = rds_checks()
     assert len(checks) == 2
-    assert all(c.status == "FAIL" and "rds:DescribeDBClusters was denied for cluster orders"
-               in c.detail for c in checks), checks
+    assert all(c.status == "FAIL" and "DescribeDBClusters denied for cluster orders: allow "
+               "rds:DescribeDBClusters" in c.detail for c in checks), checks
 
 
 # --------------------------------------------------------------------------- stale_after=0
@@ -258,10 +399,11 @@ def test_a_hanging_rds_read_ends_within_the_time_that_is_left(aurora, rds_proxy)
     api = RdsApi(pacer=TokenBucket(rate=8))
     rds_proxy.faults.append(Fault("delay", "DescribeDBClusters", times=10, seconds=6.0))
     started = time.monotonic()
-    with pytest.raises(RdsError, match="rds:DescribeDBClusters failed for cluster orders"):
-        api.selection(parse_rds_endpoint(aurora.writer), 3.0)
+    with pytest.raises(RdsError, match="DescribeDBClusters failed for cluster orders"):
+        api.selection(parse_rds_endpoint(aurora.writer), Deadline.at(time.monotonic() + 3.0))
     assert time.monotonic() - started < 3.5
     rds_proxy.faults.clear()
     # With time enough, the same process reads the cluster.
-    assert [m for m, _ in api.selection(parse_rds_endpoint(aurora.writer), 30).members
+    assert [m for m, _ in api.selection(parse_rds_endpoint(aurora.writer),
+                                        Deadline(lambda: 30.0, margin=0)).members
             ] == ["orders-0"]

@@ -17,7 +17,6 @@ from testlab.peers import REGION, create_target_group
 from tgsync import config
 from tgsync.controller import Controller
 from tgsync.errors import ConfigError
-from tgsync.pacing import unpaced
 from tgsync.provider.elbv2 import make_client
 from tgsync.registry import TagRegistry
 from tgsync.source.rds import RdsApi
@@ -62,9 +61,8 @@ def test_a_throttled_rds_read_is_not_followed_every_interval(
     cfg = config.load({config.DNS_SERVERS: dns.address, config.MAPPINGS: json.dumps([
         {"hostname": aurora.writer, "target_group_arn": writer, "resolve": "rds"}])})
     provider = CountingProvider(client_for_region=make_client)
-    sources = Sources(provider, cfg.api_rate)
-    sources.rds = RdsApi(pacer=unpaced, cycle=lambda: provider.deadline,
-                         sleep=lambda _s: None)  # the retries' backoff costs no test time
+    sources = Sources(provider.aws)
+    sources.rds = RdsApi(sleep=lambda _s: None)  # the retries' backoff costs no test time
     controller = Controller(provider, TagRegistry(provider), sources, config=cfg, clock=clock)
     assert controller.run(sleep=Sleeper(clock)).ok  # registered: it moves for a while
     clock.now += 600  # long after: steady, nothing followed

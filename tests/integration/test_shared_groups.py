@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault
 from testlab.peers import REGION, create_target_group
-from tgsync import config, ownership, preflight
+from tgsync import config, lambda_handler, ownership, preflight
+from tgsync.errors import SyncFailed
 from tgsync.ownership import OWNED_PREFIX, owner_id
 from tgsync.registry import MAX_TAGS, TAG_PREFIX
 from tgsync.report import mapping_metrics, render_table
@@ -147,7 +150,7 @@ def test_switching_to_owned_adopts_the_answer_and_back_to_all_drops_the_records(
     assert owned_tags(elbv2, target_group) == {}
 
 
-def test_no_room_for_ownership_registers_fails_and_never_retires_the_unrecorded(
+def test_no_room_for_ownership_registers_nothing_until_tags_are_freed(
         cycle, dns, elbv2, moto, target_group, clock):
     elbv2.add_tags(ResourceArns=[target_group], Tags=[
         {"Key": f"team-{i}", "Value": "search"} for i in range(20)])
@@ -156,34 +159,44 @@ def test_no_room_for_ownership_registers_fails_and_never_retires_the_unrecorded(
     dns.set(HOSTNAME, a=OLD)
     controller, _ = cycle(target_group, **{RETIRE: "owned", config.STALE_AFTER: 0})
     report = controller.run_once().mappings[0]
-    assert report.registered_ips == OLD  # users' traffic first
+    assert report.registered_ips == [] and states(elbv2, target_group) == {}
     assert not report.ok and "10.0.1.5, 10.0.2.5" in report.error
+    assert "not registered until their ownership can be recorded" in report.error
     assert "tgsync:owned:* and tgsync:missing:*" in report.error
-    moto.set_health(OLD[0], "unhealthy", "Target.Timeout")
-    dns.set(HOSTNAME, a=[OLD[1]])
+    elbv2.remove_tags(ResourceArns=[target_group], TagKeys=["team-0"])
     clock.now += 60
     later = controller.run_once().mappings[0]
-    assert later.deregistered_ips == [] and later.foreign == [OLD[0]]
-    assert OLD[0] in states(elbv2, target_group)
-
-
-def test_a_failed_ownership_write_still_registers_fails_and_never_retires(
-        cycle, dns, elbv2, moto, proxy, target_group, clock):
-    dns.set(HOSTNAME, a=OLD)
-    controller, _ = cycle(target_group, **{RETIRE: "owned", config.STALE_AFTER: 0})
-    proxy.inject(Fault("denied", "AddTags", times=1000))
-    report = controller.run_once().mappings[0]
-    assert report.registered_ips == OLD
-    assert not report.ok and "could not record that it registered 10.0.1.5, 10.0.2.5" in (
-        report.error or "")
-    proxy.clear()
-    moto.set_health(OLD[0], "unhealthy", "Target.Timeout")
-    dns.set(HOSTNAME, a=[OLD[1]])
-    clock.now += 60
-    later = controller.run_once().mappings[0]
-    assert later.ok and later.deregistered_ips == [] and later.foreign == [OLD[0]]
+    assert later.ok and later.registered_ips == OLD
     assert owned_tags(elbv2, target_group) == {
-        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {OLD[1]}"}
+        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {' '.join(OLD)}"}
+
+
+@pytest.mark.parametrize("fault", ["denied", "throttle"])
+def test_a_failed_ownership_write_registers_nothing_so_no_target_is_left_unrecorded(
+        fault, dns, elbv2, moto, proxy, target_group, monkeypatch):
+    """Issue 29, item 3, through the handler: one failed AddTags at registration once
+    registered the IP without its record; when the IP left DNS first, it was foreign to
+    every mapping and stayed registered, unhealthy, forever."""
+    monkeypatch.setenv("TGSYNC_HOSTNAME", HOSTNAME)
+    monkeypatch.setenv("TGSYNC_TARGET_GROUP_ARN", target_group)
+    monkeypatch.setenv("TGSYNC_DNS_SERVERS", dns.address)
+    monkeypatch.setenv(RETIRE, "owned")
+    monkeypatch.setattr(lambda_handler, "_controller", None)  # a cold start
+    dns.set(HOSTNAME, a=[OLD[0]])
+    proxy.inject(Fault(fault, "AddTags", times=3))  # every attempt of one call
+    with pytest.raises(SyncFailed) as failed:
+        lambda_handler.handler({}, None)
+    assert states(elbv2, target_group) == {}  # nothing registered without its record
+    error = failed.value.summary["mappings"][0]["error"]
+    assert "could not record 10.0.1.5 as registered by it, so it did not register" in error
+    proxy.clear()
+    dns.set(HOSTNAME, a=[NEW[0]])  # the IP leaves DNS before any later cycle
+    moto.set_health(OLD[0], "unhealthy", "Target.Timeout")
+    for _ in range(3):
+        lambda_handler.handler({}, None)
+    assert states(elbv2, target_group) == {NEW[0]: "healthy"}
+    assert owned_tags(elbv2, target_group) == {
+        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {NEW[0]}"}
 
 
 def test_a_steady_owned_group_with_a_foreign_target_settles(
@@ -194,10 +207,10 @@ def test_a_steady_owned_group_with_a_foreign_target_settles(
     controller.run_once()
     controller.run_once()
     key = f"{target_group}:443:{owner_id(HOSTNAME)}"
-    assert controller.memory.settled(key) is not None
+    assert controller.state.settled(key) is not None
     # Halfway to the (staggered) due time: the next cycle, a tick as long later, is
     # still not after it, so the read may be skipped whatever the stagger is.
-    clock.now += (controller.memory.settled(key).due - clock.now) / 2
+    clock.now += (controller.state.settled(key).due - clock.now) / 2
     report = controller.run_once().mappings[0]
     assert report.read_skipped and report.ok
 
@@ -327,3 +340,27 @@ def test_one_hostname_twice_on_one_group_and_port_clashes_even_when_owned():
     refused = ownership.clashes(cfg.mappings, lambda _arn: 443)
     assert sorted(refused) == [0, 1]
     assert "keep the same hostname in the same target group (shared)" in refused[0]
+
+
+def test_another_owner_s_record_holds_a_retire_all_mapping_s_retirements_not_its_registrations(
+        dns, elbv2, moto, target_group, monkeypatch):
+    """Issue 29, item 4, through the handler: any tgsync:owned record not the mapping's
+    own (a renamed hostname's leftover, another process's owned mapping, a planted tag)
+    blocked every change of a retire=all mapping, so a blue/green's new nodes were never
+    added. It holds the retirements only, and the error names the record."""
+    monkeypatch.setenv("TGSYNC_HOSTNAME", HOSTNAME)
+    monkeypatch.setenv("TGSYNC_TARGET_GROUP_ARN", target_group)
+    monkeypatch.setenv("TGSYNC_DNS_SERVERS", dns.address)
+    monkeypatch.setenv(config.STALE_AFTER, "0")
+    monkeypatch.setattr(lambda_handler, "_controller", None)
+    by_hand(elbv2, target_group, *OLD)
+    elbv2.add_tags(ResourceArns=[target_group], Tags=[
+        {"Key": f"{OWNED_PREFIX}443:1", "Value": f"0badc0de {OLD[0]}"}])
+    moto.set_health(OLD[1], "unhealthy", "Target.Timeout")
+    dns.set(HOSTNAME, a=NEW)  # a blue/green: the new nodes must be added
+    with pytest.raises(SyncFailed) as failed:
+        lambda_handler.handler({}, None)
+    assert set(states(elbv2, target_group)) == {*OLD, *NEW}  # added; nothing retired
+    error = failed.value.summary["mappings"][0]["error"]
+    assert f"{OWNED_PREFIX}443:1" in error and "0badc0de" in error
+    assert "remove those tags" in error

@@ -9,7 +9,9 @@ from tgsync.model import Target
 from tgsync.plan import (
     CONTINUITY_WINDOW_SECONDS,
     Action,
+    Answers,
     MissingSince,
+    Ownership,
     Policy,
     apply_policy,
     plan,
@@ -120,7 +122,7 @@ def test_a_healthy_missing_target_goes_exactly_when_the_stale_period_is_over(
 def test_every_decision_reports_the_facts_it_was_made_on(
         wanted, found, memory, now, stale_after, answers, largest):
     result = plan(wanted=wanted, targets=found, port=PORT, memory=memory, now=now,
-                  stale_after=stale_after, answers=answers, largest_answer=largest)
+                  stale_after=stale_after, answers=Answers(answers, largest))
     ours = {t.ip: t for t in found if t.port == PORT}
     ips = [d.ip for d in result.decisions]
     assert ips == sorted(set(ours) | (wanted or set()), key=lambda ip: int(ip.split(".")[-1]))
@@ -158,9 +160,8 @@ views = st.tuples(st.integers(1, 4), st.one_of(st.none(), st.integers(1, 12)))
 def test_owned_mode_never_retires_or_waits_on_what_is_not_the_mappings_alone(
         wanted, found, memory, now, stale_after, mine, others, policy, view):
     result = apply_policy(plan(wanted=wanted, targets=found, port=PORT, memory=memory,
-                               now=now, stale_after=stale_after, answers=view[0],
-                               largest_answer=view[1], owned_by_me=mine,
-                               owned_by_others=others), policy)
+                               now=now, stale_after=stale_after, answers=Answers(*view),
+                               ownership=Ownership(mine, others)), policy)
     only_mine = mine - set(others)
     touched = {d.ip for d in result.decisions if d.action in (Action.DEREGISTER, Action.WAIT)}
     assert touched <= only_mine
@@ -183,10 +184,10 @@ def test_owned_mode_owning_everything_alone_plans_exactly_as_retire_all(
     decisions, the same memory; and retire=all records no ownership."""
     def planned(**owned):
         return apply_policy(plan(wanted=wanted, targets=found, port=PORT, memory=memory,
-                                 now=now, stale_after=stale_after, answers=view[0],
-                                 largest_answer=view[1], **owned), policy)
+                                 now=now, stale_after=stale_after, answers=Answers(*view),
+                                 **owned), policy)
     everything = frozenset(t.ip for t in found)
-    today, owned = planned(), planned(owned_by_me=everything, owned_by_others={})
+    today, owned = planned(), planned(ownership=Ownership(everything))
     assert today.owned is None
     assert (today.decisions, today.memory, today.retiring) == (
         owned.decisions, owned.memory, owned.retiring)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import re
 from pathlib import Path
 from types import ModuleType
@@ -113,11 +114,20 @@ class TestTheSite:
         nav = _nav_pages()
         assert sorted(nav) == sorted(p.name for p in PAGES)
 
+    def test_the_site_loads_no_font_from_another_server(self):
+        config = yaml.safe_load(_text(REPO / "mkdocs.yml"))
+        # Material's default (no font key, or a font's name) loads Google Fonts on every
+        # page view; its privacy plugin would fetch them at build time.
+        assert config["theme"].get("font") is False
+        assert "privacy" not in json.dumps(config.get("plugins", []))
+        for asset in [*config.get("extra_css", []), *config.get("extra_javascript", [])]:
+            assert not re.match(r"(https?:)?//", str(asset)), asset
+
     def test_the_benchmark_figures_are_included_never_copied(self):
         page = _text(DOCS / "benchmarks.md")
         assert '--8<-- "benchmarks/results.md"' in page
         rows = [line for line in _text(REPO / "benchmarks" / "results.md").splitlines()
-                if line.startswith("| ") and "---" not in line][1:]
+                if line.startswith("| ") and not line.startswith("| figure |")]
         for path in [README, *PAGES]:
             for row in rows:
                 assert row not in _text(path), f"{path.name} copies a row of results.md"

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tgsync import lambda_handler
 from tgsync.events import Domain, RdsSource, classify
+from tgsync.source.rds_endpoint import Members
 
 DOMAIN_ARN = "arn:aws:es:eu-west-1:123456789012:domain/logs"
 ENDPOINT = "vpc-logs-abc123def456ghi789jkl012mn.eu-west-1.es.amazonaws.com"
@@ -188,6 +189,25 @@ def test_an_instance_serves_its_own_endpoint_and_every_cluster_endpoint_of_the_r
     for cluster_endpoint in (WRITER, READER, CUSTOM, OTHER_WRITER):
         assert member.serves(cluster_endpoint, GROUP)
     assert not member.serves(WRITER.replace("eu-west-1", "eu-west-2"), GROUP)
+
+
+def test_once_the_clusters_are_read_an_event_serves_its_own_cluster_s_endpoints_only():
+    orders = Members("orders", frozenset({"orders-1", "orders-2"}))
+    billing = Members("billing", frozenset({"billing-1"}))
+    member = RdsSource("instance", "eu-west-1", "orders-2", "123456789012")
+    assert member.serves(WRITER, GROUP, orders) and member.serves(CUSTOM, GROUP, orders)
+    assert not member.serves(OTHER_WRITER, GROUP, billing)
+    assert not member.serves(CUSTOM, GROUP, billing)
+    cluster = RdsSource("cluster", "eu-west-1", "orders", "123456789012")
+    assert cluster.serves(CUSTOM, GROUP, orders)  # a custom endpoint read to be orders'
+    assert not cluster.serves(CUSTOM, GROUP, billing)
+    assert not cluster.serves(OTHER_WRITER, GROUP, orders)  # the name still decides
+
+
+def test_a_cluster_read_through_a_role_is_in_the_role_s_account():
+    theirs = RdsSource("cluster", "eu-west-1", "orders", "111122223333")
+    assert theirs.serves(WRITER, "arn:aws:iam::111122223333:role/tgsync-rds-read")
+    assert not theirs.serves(WRITER, GROUP)  # not the target group's account
 
 
 def test_an_rds_resource_of_another_account_serves_nothing_here():

@@ -16,8 +16,8 @@ def metric(report, name):
 
 
 def test_a_failed_lookup_is_a_resolution_failure():
-    report = MappingReport("h -> opensearch", "h", ARN, resolved=False, lookup_failed=True)
-    report.fail("DNS resolution failed, nothing changed: NXDOMAIN")
+    report = MappingReport("h -> opensearch", "h", ARN, resolved=False, lookup_failed=True
+                           ).fail("DNS resolution failed, nothing changed: NXDOMAIN")
     assert metric(report, "ResolutionFailures") == 1
     assert metric(report, "MappingFailures") == 1
 

@@ -103,17 +103,19 @@ def test_a_schedule_shaped_event_that_asks_for_a_dry_run_gets_one():
 def test_missing_credentials_are_named_as_such_not_as_an_unreachable_endpoint():
     from botocore.exceptions import NoCredentialsError
 
-    from tgsync.provider.errors import explain
+    from tgsync.aws import explain
+    from tgsync.provider.elbv2 import ELBV2
 
-    error = explain("DescribeTargetHealth", ARN, NoCredentialsError())
+    error = explain(ELBV2, "DescribeTargetHealth", ARN, "eu-west-1", NoCredentialsError())
     assert error.code == "NoCredentials" and not error.unreachable
     assert "credentials" in str(error) and "endpoint" not in str(error)
 
 
 def test_a_lookup_without_the_time_to_ask_is_not_a_dns_fault():
+    from tgsync.deadline import Deadline
     from tgsync.source import Nameserver
     from tgsync.source.resolver import DnsSource
 
     resolution = DnsSource((Nameserver("127.0.0.1", 9),)).resolve(
-        "a.example.com", "A", 3, time_left=0.1)
+        "a.example.com", "A", 3, deadline=Deadline(lambda: 0.1, margin=0))
     assert resolution.out_of_time and resolution.queries == 0

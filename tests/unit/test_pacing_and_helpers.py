@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from tgsync.aws import explain
 from tgsync.pacing import TokenBucket
-from tgsync.provider.elbv2 import chunks
-from tgsync.provider.errors import explain, is_throttled, is_zone_error, refused_target
+from tgsync.provider.elbv2 import ELBV2, chunks
+from tgsync.provider.errors import is_zone_error, refused_target
 
 
 class FakeTime:
@@ -98,15 +99,30 @@ def test_errors_that_are_not_about_a_target_of_the_batch_name_none():
                           ["10.0.1.5"]) is None
 
 
-def test_errors_are_explained_with_the_fix():
-    assert "TGSYNC_API_RATE" in str(explain("DescribeTags", "arn", client_error("Throttling")))
-    assert is_throttled(client_error("ThrottlingException"))
-    denied = explain("AddTags", "arn", client_error("AccessDenied", "no"))
-    assert "allow elasticloadbalancing:AddTags" in str(denied)
-    full = explain("AddTags", "arn", client_error("TooManyTags"))
+def elb_error(operation, exc):
+    return explain(ELBV2, operation, "target group arn", "eu-west-1", exc)
+
+
+@pytest.mark.parametrize("code", ["Throttling", "ThrottlingException"])
+def test_errors_are_explained_with_the_fix(code, monkeypatch):
+    assert "TGSYNC_API_RATE" in str(elb_error("DescribeTags", client_error(code)))
+    denied = elb_error("AddTags", client_error("AccessDenied", "no"))
+    assert "allow elasticloadbalancing:AddTags" in str(denied) and denied.denied
+    full = elb_error("AddTags", client_error("TooManyTags"))
     assert "50-tag limit" in str(full)
-    unreachable = explain("DescribeTargetHealth", "arn", OSError("timed out"))
-    assert "VPC interface endpoint" in str(unreachable)
+    for variable in ("AWS_ENDPOINT_URL", ELBV2.endpoint_variable):
+        monkeypatch.delenv(variable, raising=False)
+    unreachable = elb_error("DescribeTargetHealth", OSError("timed out"))
+    assert "VPC interface endpoint" in str(unreachable) and unreachable.unreachable
+
+
+def test_an_unreachable_endpoint_the_user_set_is_named_with_its_variable(monkeypatch):
+    """Issue 33: with AWS_ENDPOINT_URL set, the hint talked of VPC interface endpoints."""
+    monkeypatch.delenv(ELBV2.endpoint_variable, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    unreachable = str(elb_error("DescribeTargetHealth", OSError("connection refused")))
+    assert "http://127.0.0.1:4566 (from AWS_ENDPOINT_URL)" in unreachable
+    assert "VPC interface endpoint" not in unreachable
 
 
 def test_describe_calls_and_writes_draw_on_budgets_of_their_own():

@@ -10,11 +10,14 @@ from tgsync.plan import (
     CONTINUITY_WINDOW_SECONDS,
     LIVE_NODE_MISS_RISK,
     Action,
+    Answers,
     MissingSince,
+    Ownership,
     Policy,
     apply_policy,
     plan,
     required_absences,
+    wait_instead,
 )
 
 PORT = 443
@@ -22,9 +25,11 @@ NOW = 1_000_000.0
 STALE = 180.0
 
 
-def run(wanted, targets, memory=None, now=NOW, stale_after=STALE, **view):
+def run(wanted, targets, memory=None, now=NOW, stale_after=STALE, answers=1,
+        largest_answer=None, **owned):
     return plan(wanted=None if wanted is None else frozenset(wanted), targets=targets,
-                port=PORT, memory=memory or {}, now=now, stale_after=stale_after, **view)
+                port=PORT, memory=memory or {}, now=now, stale_after=stale_after,
+                answers=Answers(answers, largest_answer), **owned)
 
 
 def t(ip, state="healthy", port=PORT, reason=None):
@@ -300,9 +305,8 @@ class TestOwnedMode:
     """retire=owned: the rules apply only to what the mapping alone registered."""
 
     def owned(self, wanted, targets, mine=(), others=None, memory=None, **view):
-        return run(wanted, targets, memory, owned_by_me=frozenset(mine),
-                   owned_by_others={ip: frozenset(o) for ip, o in (others or {}).items()},
-                   **view)
+        return run(wanted, targets, memory, ownership=Ownership(
+            frozenset(mine), {ip: frozenset(o) for ip, o in (others or {}).items()}), **view)
 
     @pytest.mark.parametrize("state", ["healthy", "unhealthy", "unused", "unavailable",
                                        "initial", "draining", "unhealthy.draining"])
@@ -380,3 +384,23 @@ def test_stale_after_zero_retires_a_healthy_target_at_once_and_says_why():
     assert gone.ip == "10.0.1.5"
     assert gone.reason == ("not in DNS though healthy: a consistent answer no longer holds "
                            "it (stale after 0: retired at once)")
+
+
+class TestWaitInstead:
+    """A change held or not done becomes a WAIT that keeps its memory and ownership."""
+
+    def test_a_held_retirement_keeps_counting_and_stays_owned(self):
+        target = Target("10.0.1.5", 443, "healthy")
+        result = plan(wanted=frozenset({"10.0.1.6"}), targets=[target], port=443, memory={},
+                      now=1000.0, stale_after=0,
+                      ownership=Ownership(frozenset({"10.0.1.5"})))
+        assert [d.ip for d in result.deregister] == ["10.0.1.5"]
+        held = wait_instead(result, {"10.0.1.5": "held"})
+        assert held.deregister == () and held.waiting
+        assert held.memory == result.retiring and held.retiring == {}
+        assert held.owned is not None and "10.0.1.5" in held.owned
+
+    def test_nothing_to_hold_is_the_same_plan(self):
+        result = plan(wanted=frozenset({"10.0.1.6"}), targets=[], port=443, memory={},
+                      now=1000.0, stale_after=0)
+        assert wait_instead(result, {}) is result

@@ -12,7 +12,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from tgsync import config
-from tgsync.provider.elbv2 import Elbv2Provider
+from tgsync.aws import Aws
+from tgsync.deadline import NONE, Deadline
 from tgsync.source import Nameserver, Resolution, source_of
 from tgsync.source.rds import RdsApi, RdsError, RdsSource, select_members
 from tgsync.source.rds_endpoint import parse_rds_endpoint
@@ -33,9 +34,11 @@ def endpoint(hostname: str) -> Any:
 
 
 def cluster(writer: str = "orders-0", members: tuple[str, ...] = ("orders-0", "orders-1",
-                                                                  "orders-2")) -> dict[str, Any]:
-    return {"DBClusterIdentifier": "orders", "DBClusterMembers": [
-        {"DBInstanceIdentifier": m, "IsClusterWriter": m == writer} for m in members]}
+                                                                  "orders-2"),
+            status: str = "available") -> dict[str, Any]:
+    return {"DBClusterIdentifier": "orders", "Status": status, "Endpoint": WRITER,
+            "ReaderEndpoint": READER, "DBClusterMembers": [
+                {"DBInstanceIdentifier": m, "IsClusterWriter": m == writer} for m in members]}
 
 
 def instances(*unavailable: str, names: tuple[str, ...] = ("orders-0", "orders-1", "orders-2"),
@@ -95,27 +98,67 @@ def test_a_writer_without_an_endpoint_yet_changes_nothing():
 
 
 def test_a_custom_endpoint_stands_for_its_available_static_members():
-    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY",
+    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY", "Endpoint": CUSTOM,
               "StaticMembers": ["orders-0", "orders-2"], "ExcludedMembers": []}
     assert chosen(CUSTOM, cluster(), instances(), custom) == ["orders-0", "orders-2"]
     assert chosen(CUSTOM, cluster(), instances("orders-2"), custom) == ["orders-0"]
 
 
 def test_a_custom_endpoint_without_static_members_stands_for_all_but_the_excluded():
-    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY",
+    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY", "Endpoint": CUSTOM,
               "StaticMembers": [], "ExcludedMembers": ["orders-1"]}
     assert chosen(CUSTOM, cluster(), instances(), custom) == ["orders-0", "orders-2"]
 
 
 def test_a_reader_custom_endpoint_never_stands_for_the_writer():
     custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "READER",
-              "StaticMembers": ["orders-0", "orders-1"]}
+              "Endpoint": CUSTOM, "StaticMembers": ["orders-0", "orders-1"]}
     assert chosen(CUSTOM, cluster(), instances(), custom) == ["orders-1"]
     # A failover swapped them: the new reader serves it, the new writer does not.
     assert chosen(CUSTOM, cluster(writer="orders-1"), instances(), custom) == ["orders-0"]
     alone = {**custom, "StaticMembers": ["orders-1"]}
-    with pytest.raises(RdsError, match="no available member: nothing changed"):
+    with pytest.raises(RdsError, match="no serving member: nothing changed"):
         select_members(endpoint(CUSTOM), cluster(writer="orders-1"), instances(), alone)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+ANOTHER = "abc999zzz.eu-west-1.rds.amazonaws.com"  # the same names, another account's id
+
+
+@pytest.mark.parametrize("hostname", [f"orders.cluster-{ANOTHER}", f"orders.cluster-ro-{ANOTHER}"])
+def test_a_name_with_another_cluster_id_is_not_this_cluster_and_changes_nothing(hostname):
+    with pytest.raises(RdsError) as caught:
+        select_members(endpoint(hostname), cluster(), instances())
+    text = str(caught.value)
+    assert text.startswith(f"{hostname} is not an endpoint of the cluster RDS describes")
+    assert f"writer endpoint {WRITER} and reader endpoint {READER}" in text  # what was found
+    assert "rds_role_arn" in text and "resolve=dns" in text and "nothing changed" in text
+    assert not caught.value.operation  # not a failed call: the mapping fails, nothing moves
+
+
+def test_a_custom_endpoint_of_another_id_is_not_this_one():
+    custom = {"DBClusterIdentifier": "orders", "Endpoint": CUSTOM, "StaticMembers": ["orders-1"]}
+    other = f"analytics.cluster-custom-{ANOTHER}"
+    with pytest.raises(RdsError, match=f"custom endpoint analytics is {CUSTOM}, of cluster orders"):
+        select_members(endpoint(other), cluster(), instances(), custom)
+    with pytest.raises(RdsError, match=r"is \(none\)"):  # RDS named no endpoint: not it
+        select_members(endpoint(CUSTOM), cluster(), instances(), {**custom, "Endpoint": None})
+
+
+def test_the_name_is_compared_without_case_and_trailing_dot():
+    upper = {**cluster(), "Endpoint": WRITER.upper() + "."}
+    assert chosen(WRITER + ".", upper, instances()) == ["orders-0"]
+
+
+def test_the_read_says_whose_account_it_describes(api):
+    with pytest.raises(RdsError, match="describes in the account of role arn:aws:iam::"
+                                       "111122223333:role/reader"):
+        api.selection(endpoint(f"orders.cluster-{ANOTHER}"), NONE,
+                      "arn:aws:iam::111122223333:role/reader")
+    with pytest.raises(RdsError, match="describes in the function's account"):
+        api.selection(endpoint(f"orders.cluster-{ANOTHER}"), NONE)
 
 
 # --------------------------------------------------------------------------- the reads
@@ -133,6 +176,7 @@ class FakeRds:
         self.calls: list[str] = []
         self.fail: dict[str, Exception] = {}
         self.writer = "orders-0"
+        self.statuses: dict[str, str] = {}
 
     def _answer(self, operation: str) -> None:
         self.calls.append(operation)
@@ -147,24 +191,25 @@ class FakeRds:
     def describe_db_instances(self, **params: Any) -> dict[str, Any]:
         self._answer("DescribeDBInstances")
         assert params == {"Filters": [{"Name": "db-cluster-id", "Values": ["orders"]}]}
-        return {"DBInstances": instances()}
+        return {"DBInstances": [{**i, "DBInstanceStatus": self.statuses.get(
+            i["DBInstanceIdentifier"], i["DBInstanceStatus"])} for i in instances()]}
 
     def describe_db_cluster_endpoints(self, **params: Any) -> dict[str, Any]:
         self._answer("DescribeDBClusterEndpoints")
         assert params == {"DBClusterEndpointIdentifier": "analytics"}
-        return {"DBClusterEndpoints": [{"DBClusterIdentifier": "orders",
+        return {"DBClusterEndpoints": [{"DBClusterIdentifier": "orders", "Endpoint": CUSTOM,
                                         "CustomEndpointType": "ANY",
                                         "StaticMembers": ["orders-2"]}]}
 
 
 class Cycle:
-    """Stands for the provider's deadline: a new object each cycle."""
+    """The deadline the controller makes for each cycle: a new one each cycle."""
 
     def __init__(self) -> None:
-        self.token = object()
+        self.token = Deadline(lambda: 30.0, margin=0)
 
     def next(self) -> None:
-        self.token = object()
+        self.token = Deadline(lambda: 30.0, margin=0)
 
 
 @pytest.fixture
@@ -179,57 +224,58 @@ def cycle():
 
 @pytest.fixture
 def api(rds, cycle):
-    return RdsApi(client_for_region=lambda region: rds, cycle=lambda: cycle.token,
-                  sleep=lambda _s: None)
+    return RdsApi(client_for_region=lambda region: rds, sleep=lambda _s: None,
+                  client_for_role=lambda region, role: rds)
 
 
 def test_a_writer_and_a_reader_group_of_one_cluster_cost_one_read_per_cycle(api, rds, cycle):
-    assert [m for m, _ in api.selection(endpoint(WRITER), 30).members] == ["orders-0"]
-    assert [m for m, _ in api.selection(endpoint(READER), 30).members] == ["orders-1",
+    assert [m for m, _ in api.selection(endpoint(WRITER), cycle.token).members] == ["orders-0"]
+    assert [m for m, _ in api.selection(endpoint(READER), cycle.token).members] == ["orders-1",
                                                                           "orders-2"]
     assert rds.calls == ["DescribeDBClusters", "DescribeDBInstances"]
     rds.writer = "orders-1"  # a failover: the next cycle reads again and sees it
     cycle.next()
-    assert [m for m, _ in api.selection(endpoint(WRITER), 30).members] == ["orders-1"]
+    assert [m for m, _ in api.selection(endpoint(WRITER), cycle.token).members] == ["orders-1"]
     assert rds.calls == ["DescribeDBClusters", "DescribeDBInstances"] * 2
 
 
-def test_a_custom_endpoint_reads_its_members_then_its_cluster(api, rds):
-    assert [m for m, _ in api.selection(endpoint(CUSTOM), 30).members] == ["orders-2"]
+def test_a_custom_endpoint_reads_its_members_then_its_cluster(api, rds, cycle):
+    assert [m for m, _ in api.selection(endpoint(CUSTOM), cycle.token).members] == ["orders-2"]
     assert rds.calls == ["DescribeDBClusterEndpoints", "DescribeDBClusters",
                          "DescribeDBInstances"]
 
 
-def test_a_denied_read_names_the_call_and_the_permission_once_per_cycle(api, rds):
+def test_a_denied_read_names_the_call_and_the_permission_once_per_cycle(api, rds, cycle):
     rds.fail["DescribeDBInstances"] = client_error("AccessDenied", "DescribeDBInstances", 403)
     for hostname in (WRITER, READER):
-        with pytest.raises(RdsError, match=r"rds:DescribeDBInstances was denied for cluster "
-                                           r"orders: add it to the function's role"):
-            api.selection(endpoint(hostname), 30)
+        with pytest.raises(RdsError, match=r"DescribeDBInstances denied for cluster orders: "
+                                           r"allow rds:DescribeDBInstances in the function's"):
+            api.selection(endpoint(hostname), cycle.token)
     assert rds.calls == ["DescribeDBClusters", "DescribeDBInstances"]  # not retried
 
 
-def test_a_throttled_read_is_retried_a_bounded_number_of_times(api, rds):
+def test_a_throttled_read_is_retried_a_bounded_number_of_times(api, rds, cycle):
     rds.fail["DescribeDBClusters"] = client_error("Throttling", "DescribeDBClusters")
-    with pytest.raises(RdsError, match="rds:DescribeDBClusters for cluster orders throttled"):
-        api.selection(endpoint(WRITER), 30)
+    with pytest.raises(RdsError, match=r"DescribeDBClusters throttled by RDS after 3 attempts "
+                                       r"\(cluster orders\)"):
+        api.selection(endpoint(WRITER), cycle.token)
     assert rds.calls == ["DescribeDBClusters"] * 3
 
 
 def test_an_unreachable_endpoint_and_a_missing_cluster_are_explained(api, rds, cycle):
     rds.fail["DescribeDBClusters"] = EndpointConnectionError(endpoint_url="https://rds")
     with pytest.raises(RdsError, match="is the rds endpoint of eu-west-1 reachable"):
-        api.selection(endpoint(WRITER), 30)
+        api.selection(endpoint(WRITER), cycle.token)
     cycle.next()
     rds.fail["DescribeDBClusters"] = client_error("DBClusterNotFoundFault", "DescribeDBClusters",
                                                   404)
     with pytest.raises(RdsError, match="cluster orders not found in eu-west-1"):
-        api.selection(endpoint(WRITER), 30)
+        api.selection(endpoint(WRITER), cycle.token)
 
 
 def test_no_call_is_made_with_less_than_a_second_left(api, rds):
     with pytest.raises(RdsError) as caught:
-        api.selection(endpoint(WRITER), 0.5)
+        api.selection(endpoint(WRITER), Deadline(lambda: 0.5, margin=0))
     assert caught.value.out_of_time
     assert rds.calls == []
 
@@ -244,7 +290,7 @@ class FakeDns:
         self.asked: list[tuple[str, str, int]] = []
 
     def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                time_left: float = float("inf")) -> Resolution:
+                deadline: Deadline = NONE) -> Resolution:
         self.asked.append((hostname, record_type, lookups))
         if hostname == self.failing:
             return Resolution(queries=1, error=f"NXDOMAIN: {hostname} does not exist")
@@ -256,7 +302,7 @@ ADDRESSES = {f"orders-{i}.{SUFFIX}": f"10.0.{i}.10" for i in range(3)}
 
 def test_the_source_resolves_each_member_s_instance_endpoint_and_is_authoritative(api):
     dns = FakeDns(ADDRESSES)
-    found = RdsSource(api, dns).resolve(READER, "A", 3, time_left=30)
+    found = RdsSource(api, dns).resolve(READER, "A", 3)
     assert found.error is None
     assert found.answers == {"10.0.1.10", "10.0.2.10"}
     assert found.authoritative
@@ -265,15 +311,25 @@ def test_the_source_resolves_each_member_s_instance_endpoint_and_is_authoritativ
 
 def test_a_member_whose_endpoint_does_not_resolve_fails_the_resolution(api):
     found = RdsSource(api, FakeDns(ADDRESSES, failing=f"orders-2.{SUFFIX}")).resolve(
-        READER, "A", 1, time_left=30)
+        READER, "A", 1)
     assert found.error is not None and "instance orders-2" in found.error
     assert not found.authoritative
 
 
+def test_a_status_rds_does_not_list_is_served_and_logged_naming_instance_and_status(
+        api, rds, caplog):
+    rds.statuses["orders-2"] = "quantum-tunnelling"
+    found = RdsSource(api, FakeDns(ADDRESSES)).resolve(READER, "A", 1)
+    assert found.error is None and found.answers == {"10.0.1.10", "10.0.2.10"}
+    logged = [r for r in caplog.records if "quantum" in str(getattr(r, "status", ""))]
+    assert [(r.levelname, r.resource, r.status) for r in logged] == [  # type: ignore[attr-defined]
+        ("WARNING", "instance orders-2 of cluster orders", "quantum-tunnelling")]
+
+
 def test_a_failed_read_fails_the_resolution_naming_the_call(api, rds):
     rds.fail["DescribeDBClusters"] = client_error("AccessDeniedException", "DescribeDBClusters")
-    found = RdsSource(api, FakeDns(ADDRESSES)).resolve(WRITER, "A", 1, time_left=30)
-    assert found.error is not None and found.error.startswith("rds:DescribeDBClusters was denied")
+    found = RdsSource(api, FakeDns(ADDRESSES)).resolve(WRITER, "A", 1)
+    assert found.error is not None and found.error.startswith("DescribeDBClusters denied")
 
 
 def test_an_instance_endpoint_given_to_the_source_is_refused_without_a_call(api, rds):
@@ -314,7 +370,7 @@ def test_the_single_mapping_with_resolve_rds_is_checked_too():
 
 def test_a_process_has_one_rds_api_and_plain_source_callables_keep_serving_dns():
     servers = (Nameserver("127.0.0.1", 5353),)
-    sources = Sources(Elbv2Provider(), api_rate=8)
+    sources = Sources(Aws())
     assert isinstance(source_of(sources, servers, "dns"), DnsSource)
     one, other = source_of(sources, servers, "rds"), source_of(sources, (), "rds")
     assert isinstance(one, RdsSource) and isinstance(other, RdsSource)

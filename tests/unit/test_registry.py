@@ -156,17 +156,17 @@ class FakeStore:
         self.calls = []
         self.fail = False
 
-    def tags(self, arn):
+    def tags(self, arn, *, deadline=None):
         self.calls.append(("tags", arn))
         return dict(self.groups.get(arn, {}))
 
-    def tags_many(self, arns):
+    def tags_many(self, arns, *, deadline=None):
         self.calls.append(("tags_many", tuple(arns)))
         if self.fail:
             raise ProviderError("DescribeTags failed")
         return {arn: dict(self.groups.get(arn, {})) for arn in arns}
 
-    def change_tags(self, arn, add, remove):
+    def change_tags(self, arn, add, remove, *, deadline=None):
         self.calls.append(("change_tags", dict(add), list(remove)))
         if self.fail:
             raise ProviderError("AddTags failed")
@@ -280,13 +280,13 @@ def test_two_ports_of_one_group_saving_at_once_lose_no_update():
             self.held: dict[str, str] = {}
             self.entered = threading.Barrier(2, timeout=0.2)
 
-        def tags_many(self, arns):
+        def tags_many(self, arns, *, deadline=None):
             return {arn: dict(self.held) for arn in arns}
 
-        def tags(self, arn):
+        def tags(self, arn, *, deadline=None):
             return dict(self.held)
 
-        def change_tags(self, arn, add, remove):
+        def change_tags(self, arn, add, remove, *, deadline=None):
             # Both saves inside at once, if nothing serialises them.
             with contextlib.suppress(threading.BrokenBarrierError):
                 self.entered.wait()

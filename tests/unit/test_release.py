@@ -247,20 +247,88 @@ def test_the_release_publishes_by_trusted_publishing_only():
     jobs = flow["jobs"]
     with_id_token = {name for name, job in jobs.items()
                      if job.get("permissions", {}).get("id-token") == "write"}
-    assert with_id_token == {"pypi"}
-    (publish,) = [s for s in jobs["pypi"]["steps"]
-                  if s.get("uses", "").startswith("pypa/gh-action-pypi-publish@")]
-    assert not {"password", "user"} & set(publish.get("with", {}))
+    # PyPI's token exchange, and Sigstore's signature of the provenance.
+    assert with_id_token == {"pypi", "provenance"}
+    assert jobs["pypi"]["environment"]["name"] == "pypi"
     text = (WORKFLOWS / "release.yml").read_text()
     assert "secrets." not in text
     runs = "\n".join(step.get("run", "") for job in jobs.values() for step in job["steps"])
+    # twine's own trusted publishing (twine >= 6.1), from the hashed lock: no password.
+    assert "python -m twine upload --non-interactive dist/*" in runs
+    assert "--password" not in runs and "TWINE_PASSWORD" not in text
     assert "twine check --strict dist/*" in runs
-    assert "python -m build" in runs
+    assert "python -m build --no-isolation" in runs
     from tgsync.bundle import PLATFORMS
-    assert set(re.findall(r"make package ARCH=(\S+)", runs)) == set(PLATFORMS)
-    assert "sha256sum tgsync-lambda-*.zip" in runs
+    assert set(re.findall(r"deploy/package.py --arch (\S+)", runs)) == set(PLATFORMS)
+    assert "sha256sum -- *.whl *.tar.gz tgsync-lambda-*.zip | tee SHA256SUMS" in runs
     assert 'deploy/release.py notes "${GITHUB_REF_NAME#v}"' in runs
     assert 'deploy/release.py check "${GITHUB_REF_NAME#v}"' in runs
+
+
+#: owner/repo[/path]@<40 hex> # <tag>: a commit cannot move, a tag can.
+_PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+@pytest.mark.parametrize("name", ["release.yml", "ci.yml"])
+def test_every_action_is_pinned_to_a_full_commit_sha_with_its_tag_in_a_comment(name):
+    lines = [line for line in (WORKFLOWS / name).read_text().splitlines()
+             if re.match(r"^\s*(- )?uses:", line)]
+    assert lines
+    for line in lines:
+        found = re.match(r"^\s*(?:- )?uses:\s*(\S+)\s+# (v\d+(\.\d+)*)$", line)
+        assert found, f"{name}: {line.strip()!r} needs '@<commit SHA> # vX.Y.Z'"
+        assert _PINNED.match(found[1]), f"{name}: {found[1]} is not pinned to a commit"
+
+
+def test_the_release_caches_nothing_and_installs_only_hashed_tools():
+    flow = _workflow("release.yml")
+    for job in flow["jobs"].values():  # no cache input, no actions/cache step
+        for step in job["steps"]:
+            assert not any("cache" in key for key in step.get("with", {})), step
+            assert "cache" not in step.get("uses", ""), step
+    installs = [step["run"] for job in flow["jobs"].values() for step in job["steps"]
+                if "pip install" in step.get("run", "")]
+    assert installs
+    for run in installs:
+        assert run == ("python -m pip install --require-hashes --no-deps -r "
+                       "deploy/build-requirements.lock")
+    assert "make " not in "\n".join(s.get("run", "") for j in flow["jobs"].values()
+                                    for s in j["steps"])  # make install fetches unhashed
+    for job in flow["jobs"].values():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+
+
+def test_the_release_attests_the_provenance_of_every_file_it_publishes():
+    jobs = _workflow("release.yml")["jobs"]
+    provenance = jobs["provenance"]
+    assert provenance["permissions"] == {"contents": "read", "id-token": "write",
+                                         "attestations": "write"}
+    (attest,) = [s for s in provenance["steps"]
+                 if s.get("uses", "").startswith("actions/attest-build-provenance@")]
+    assert attest["with"] == {"subject-checksums": "release/SHA256SUMS"}
+    assert {"provenance"} <= set(jobs["pypi"]["needs"] if isinstance(jobs["pypi"]["needs"], list)
+                                 else [jobs["pypi"]["needs"]])
+    release_run = "\n".join(s.get("run", "") for s in jobs["github-release"]["steps"])
+    assert "sha256sum --check --strict SHA256SUMS" in release_run
+    assert "release/SHA256SUMS" in release_run
+
+
+def test_the_build_lock_pins_every_tool_with_hashes():
+    lock = (REPO / "deploy" / "build-requirements.lock").read_text()
+    heads = [line for line in lock.splitlines() if line and line[0] not in " #"]
+    entries = re.findall(r"^([A-Za-z0-9._-]+)==\S+ \\\n((?:    .*\n)+)", lock, re.MULTILINE)
+    assert len(entries) == len(heads), "every line of the lock is a hashed pin"
+    for name, options in entries:
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", options), name
+    names = {name.lower() for name, _ in entries}
+    wanted = re.findall(r"^([a-z]+)==", (REPO / "deploy" / "build-requirements.in").read_text(),
+                        flags=re.MULTILINE)
+    assert set(wanted) == {"pip", "setuptools", "build", "twine"}
+    assert set(wanted) <= names
+    requires = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert requires == ["setuptools>=77"]  # the lock's setuptools satisfies it
 
 
 def test_the_cdk_page_installs_the_extra_that_exists():

@@ -8,14 +8,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import jsii
 from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from tgsync import bundle
 from tgsync.cdk.alarms import add_alarms, health_query
@@ -36,7 +38,9 @@ from tgsync.cdk.network import (
     elb_endpoint,
     function_security_group,
     rds_endpoint,
+    rds_role_reads,
     restrict_egress,
+    sts_endpoint,
     subnet_selection,
 )
 from tgsync.cdk.role import (
@@ -44,7 +48,9 @@ from tgsync.cdk.role import (
     add_discovery_statements,
     add_rds_statements,
     add_read_statement,
+    allow_assume,
     allow_writes,
+    assume_statement,
     function_role,
     write_statements,
 )
@@ -85,6 +91,17 @@ class HostnameTargetSync(Construct):
     discovery, the role reads the RDS clusters' members (every cluster of the account
     and region: the event sources only route events), and ``create_rds_endpoint`` adds
     the ``rds`` interface endpoint for subnets with no other way to the RDS API.
+
+    ``code_signing_config_arn`` (a Lambda code signing configuration's ARN) makes Lambda
+    check the code's signature at every deployment. The zip the construct builds is
+    not signed: give ``code`` the signed object (AWS Signer's output in S3, by its
+    version) when the configuration's policy is ``Enforce``; with ``Warn`` Lambda
+    deploys the unsigned zip and logs a warning.
+
+    ``rds_role_arn`` (this keyword, or a mapping's) is a role in another account read
+    as for its clusters: the function's role may assume exactly the roles given, and
+    ``create_sts_endpoint`` adds the ``sts`` interface endpoint, which serves only
+    assuming them (and the ``rds`` endpoint then admits their reads).
     """
 
     #: Whether the role has the RDS reads (granted once, by the first user of them).
@@ -109,6 +126,7 @@ class HostnameTargetSync(Construct):
         policy: str | None = None,
         retire: str | None = None,
         resolve: str | None = None,
+        rds_role_arn: str | None = None,
         dry_run: bool | None = None,
         concurrency: int | None = None,
         api_rate: float | None = None,
@@ -132,7 +150,9 @@ class HostnameTargetSync(Construct):
         health_alarm_filter: str | None = None,
         create_elb_endpoint: bool = False,
         create_rds_endpoint: bool = False,
+        create_sts_endpoint: bool = False,
         code: lambda_.Code | None = None,
+        code_signing_config_arn: str | None = None,
     ) -> None:
         arguments = locals()  # first: the keywords only, read by the table's names
         super().__init__(scope, construct_id)
@@ -151,6 +171,7 @@ class HostnameTargetSync(Construct):
         arch = architecture or lambda_.Architecture.ARM_64
         self._mappings: list[dict[str, Any]] = []
         self._discover = on
+        self._resolve = variables.get(setting("resolve").env, "dns")
         self._health_filter = health_alarm_filter
 
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention,
@@ -167,6 +188,8 @@ class HostnameTargetSync(Construct):
                             groups)
         add_read_statement(self.role)
         self._writes = write_statements()
+        self._assume = assume_statement()
+        self.rds_endpoint: ec2.InterfaceVpcEndpoint | None = None
         self.function = lambda_.Function(
             self, "Function",
             description="Keeps ELBv2 ip target groups pointed at hostnames (tgsync)",
@@ -179,13 +202,11 @@ class HostnameTargetSync(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             environment={**variables, "POWERTOOLS_SERVICE_NAME": "tgsync",
                          "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
-                         "POWERTOOLS_LOG_LEVEL": log_level})
-        skip_checks(self.function, {
-            "CKV_AWS_116": "No dead-letter queue: a missed one-minute tick has no value "
-                           "later; the next tick converges, and errors raise the Errors alarm.",
-            "CKV_AWS_173": "The environment holds configuration only (hostnames, ARNs), no "
-                           "secrets; the default AWS-managed key encrypts it at rest.",
-            "CKV_AWS_272": "Code signing is a separate organisational choice."})
+                         "POWERTOOLS_LOG_LEVEL": log_level},
+            code_signing_config=None if code_signing_config_arn is None else
+            lambda_.CodeSigningConfig.from_code_signing_config_arn(
+                self, "CodeSigningConfig", code_signing_config_arn))
+        skip_checks(self.function, function_skips(signed=code_signing_config_arn is not None))
         skip_checks(self.log_group, {
             "CKV_AWS_158": "CloudWatch Logs encrypts every log group at rest; the logs hold "
                            "IPs and ARNs, no secrets."})
@@ -199,6 +220,8 @@ class HostnameTargetSync(Construct):
         # (a mapping's own: add_mapping).
         if on or variables.get(setting("resolve").env) == "rds":
             self._grant_rds_reads()
+        if rds_role_arn is not None:
+            self._grant_assume(rds_role_arn)
         if hostname is not None and target_group is not None:
             self.add_mapping(hostname, target_group, port)
         add_schedule(self, self.function, every)
@@ -206,24 +229,40 @@ class HostnameTargetSync(Construct):
             self.dead_letter_queue = add_event_sources(self, self.function, domains,
                                                        rds_arns)
         self.dashboard = add_alarms(self, self.function, alarm_topic, self._health_query)
+        self._add_endpoints(vpc, vpc_subnets, groups, (create_elb_endpoint, create_rds_endpoint,
+                                                       create_sts_endpoint),
+                            variables.get(setting("dns_servers").env))
+
+    def _add_endpoints(self, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
+                       groups: Sequence[ec2.ISecurityGroup], create: tuple[bool, bool, bool],
+                       dns_servers: str | None) -> None:
+        """The interface endpoints asked for (elasticloadbalancing, rds, sts), and the
+        function's own security group's egress to them and to DNS."""
+        create_elb, create_rds, create_sts = create
         self.elb_endpoint: ec2.InterfaceVpcEndpoint | None = None
-        endpoint_group = None
-        if create_elb_endpoint:
+        endpoint_group = rds_group = sts_group = None
+        if create_elb:
             self.elb_endpoint, endpoint_group = elb_endpoint(self, vpc, vpc_subnets, groups)
-        self.rds_endpoint: ec2.InterfaceVpcEndpoint | None = None
-        rds_group = None
-        if create_rds_endpoint:
+        if create_rds:
             self.rds_endpoint, rds_group = rds_endpoint(self, vpc, vpc_subnets, groups)
+            if self._assume.resources:
+                rds_role_reads(self.rds_endpoint, self._assume)
+        self.sts_endpoint: ec2.InterfaceVpcEndpoint | None = None
+        if create_sts:
+            self.sts_endpoint, sts_group = sts_endpoint(self, vpc, vpc_subnets, groups,
+                                                        self._assume)
+            self.node.add_validation(_NeedsRole(self._assume))
         if self.security_group is not None:
-            restrict_egress(self.security_group, vpc, endpoint_group,
-                            variables.get(setting("dns_servers").env), rds_group)
+            restrict_egress(self.security_group, vpc, endpoint_group, dns_servers, rds_group,
+                            sts_group)
 
     def add_mapping(self, hostname: str, target_group: elbv2.ITargetGroup,
                     port: int | None = None, *, alb_id: str | None = None,
                     dns_servers: Sequence[str] | None = None, lookups: int | None = None,
                     stale_after: Duration | float | None = None,
                     allowed_cidrs: Sequence[str] | None = None, policy: str | None = None,
-                    resolve: str | None = None, retire: str | None = None) -> None:
+                    resolve: str | None = None, retire: str | None = None,
+                    rds_role_arn: str | None = None) -> None:
         """Keep one more target group pointed at ``hostname`` (a string or a token),
         on ``port`` (default: the group's own).
 
@@ -231,18 +270,25 @@ class HostnameTargetSync(Construct):
         ``TGSYNC_MAPPINGS`` entry), checked as the function checks them; unset ones
         take the construct's. ``resolve="rds"`` (or a token) grants the role the RDS
         reads, e.g. a reader group on ``rds`` beside a writer group on ``dns`` with
-        ``stale_after=0``."""
+        ``stale_after=0``; ``rds_role_arn`` lets the role assume that role (a cluster in
+        another account)."""
         given = {key: value for key, value in locals().items()
                  if key not in ("self", "hostname", "target_group")}
         entry: dict[str, Any] = {"hostname": mapping_hostname(hostname),
                                  "target_group_arn": target_group.target_group_arn,
                                  **mapping_entry(given)}
+        if rds_role_arn is not None and not Token.is_unresolved(resolve or "") and (
+                resolve or self._resolve) != "rds":
+            raise ValueError("rds_role_arn applies to resolve='rds' only (the RDS reads): "
+                             "give resolve='rds' too, or drop rds_role_arn")
         self._mappings.append(entry)
         allow_writes(self.role, self._writes, target_group.target_group_arn)
         # A token may be rds: the function learns it at run time, the role now.
         if resolve is not None and (Token.is_unresolved(resolve)
                                     or check_keyword("resolve", resolve, resolve) == "rds"):
             self._grant_rds_reads()
+        if rds_role_arn is not None:
+            self._grant_assume(rds_role_arn)
         self.function.add_environment(
             setting("mappings").env, Stack.of(self).to_json_string(self._mappings))
 
@@ -252,9 +298,44 @@ class HostnameTargetSync(Construct):
             add_rds_statements(self.role)
             self._reads_rds = True
 
+    def _grant_assume(self, role_arn: str) -> None:
+        """sts:AssumeRole on ``role_arn`` (a keyword, never a tag): the first one also
+        lets the roles' sessions through the rds endpoint, if there is one."""
+        first = not self._assume.resources
+        allow_assume(self.role, self._assume, role_arn)
+        if first and self.rds_endpoint is not None:
+            rds_role_reads(self.rds_endpoint, self._assume)
+
     def _health_query(self, namespace: str) -> str:
         """The no-healthy-target alarm's query, once every mapping is known."""
         return health_query(namespace, self._mappings, self._discover, self._health_filter)
+
+
+def function_skips(*, signed: bool) -> dict[str, str]:
+    """The checkov checks the function skips, each with its reason."""
+    skips = {
+        "CKV_AWS_116": "No dead-letter queue: a missed one-minute tick has no value later; "
+                       "the next tick converges, and errors raise the Errors alarm.",
+        "CKV_AWS_173": "The environment holds configuration only (hostnames, ARNs), no "
+                       "secrets; the default AWS-managed key encrypts it at rest."}
+    if not signed:
+        skips["CKV_AWS_272"] = ("Code signing is optional: code_signing_config_arn turns "
+                                "it on (docs: Deploying, code signing).")
+    return skips
+
+
+@jsii.implements(IValidation)
+class _NeedsRole:
+    """create_sts_endpoint serves assuming the rds_role_arn roles only: it needs one."""
+
+    def __init__(self, assume: iam.PolicyStatement) -> None:
+        self._assume = assume
+
+    def validate(self) -> list[str]:
+        """The problem, if no role was given (the construct's or a mapping's)."""
+        return [] if self._assume.resources else [
+            "create_sts_endpoint=True serves assuming rds_role_arn only: give rds_role_arn "
+            "(here or to add_mapping), or drop create_sts_endpoint"]
 
 
 def built_code(arch: lambda_.Architecture) -> lambda_.Code:

@@ -1,6 +1,8 @@
 """The function's network: its security group (HTTPS to the ELB API and DNS, nothing
-else) and, when asked for, the ``elasticloadbalancing`` and ``rds`` interface endpoints
-and their policies (this account's principals on this account's resources only)."""
+else) and, when asked for, the ``elasticloadbalancing``, ``rds`` and ``sts`` interface
+endpoints and their policies (this account's principals on this account's resources
+only; through ``sts``, only assuming the ``rds_role_arn`` roles, whose sessions may make
+the three RDS reads through ``rds``)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Fn, Stack, Token
+import jsii
+from aws_cdk import Fn, IStableListProducer, Lazy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from tgsync.cdk.role import RDS_ACTIONS
 from tgsync.settings import parse_nameservers
 
 
@@ -52,9 +56,49 @@ def rds_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelecti
                      service=ec2.InterfaceVpcEndpointAwsService.RDS, prefix="rds")
 
 
+def sts_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
+                 groups: Sequence[ec2.ISecurityGroup], assume: iam.PolicyStatement,
+                 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+    """The sts interface endpoint (for ``rds_role_arn``): HTTPS from the function only,
+    this account's principals assuming the roles of ``assume`` (the function role's own
+    statement, whose roles grow with each mapping) only."""
+    endpoint, group = _endpoint(scope, vpc, vpc_subnets, groups, name="Sts",
+                                service=ec2.InterfaceVpcEndpointAwsService.STS, prefix="sts",
+                                policy=False)
+    account = Stack.of(scope).account
+    endpoint.add_to_policy(iam.PolicyStatement(
+        sid="OnlyAssumingTheRdsRoles", principals=[iam.AnyPrincipal()],
+        actions=["sts:AssumeRole"],
+        resources=Lazy.list(_Resources(assume)),
+        conditions={"StringEquals": {"aws:PrincipalAccount": account}}))
+    return endpoint, group
+
+
+def rds_role_reads(endpoint: ec2.InterfaceVpcEndpoint, assume: iam.PolicyStatement) -> None:
+    """Let the sessions of the roles of ``assume`` make tgsync's three RDS reads through
+    the rds ``endpoint`` (their account is not this one), and nothing else."""
+    endpoint.add_to_policy(iam.PolicyStatement(
+        sid="TheRdsRolesReadOnly", principals=[iam.AnyPrincipal()], actions=RDS_ACTIONS,
+        resources=["*"],
+        conditions={"ArnEquals": {"aws:PrincipalArn": Lazy.list(_Resources(assume))}}))
+
+
+@jsii.implements(IStableListProducer)
+class _Resources:
+    """A statement's resources as they are at synth time, for :meth:`Lazy.list` (each
+    mapping's ``rds_role_arn`` adds one after the endpoints are made)."""
+
+    def __init__(self, statement: iam.PolicyStatement) -> None:
+        self._statement = statement
+
+    def produce(self) -> list[str] | None:
+        """The resources."""
+        return list(self._statement.resources)
+
+
 def _endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
               groups: Sequence[ec2.ISecurityGroup], *, name: str,
-              service: ec2.InterfaceVpcEndpointAwsService, prefix: str,
+              service: ec2.InterfaceVpcEndpointAwsService, prefix: str, policy: bool = True,
               ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     group = ec2.SecurityGroup(
         scope, f"{name}EndpointSecurityGroup", vpc=vpc, allow_all_outbound=False,
@@ -65,6 +109,8 @@ def _endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection 
         scope, f"{name}Endpoint", vpc=vpc, service=service,
         subnets=vpc_subnets, private_dns_enabled=True, security_groups=[group],
         open=False)  # open would admit the whole VPC CIDR
+    if not policy:
+        return endpoint, group
     account = Stack.of(scope).account
     endpoint.add_to_policy(iam.PolicyStatement(
         sid="ThisAccountOnly", principals=[iam.AnyPrincipal()],
@@ -74,15 +120,16 @@ def _endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection 
     return endpoint, group
 
 
-def restrict_egress(group: ec2.SecurityGroup, vpc: ec2.IVpc,
+def restrict_egress(group: ec2.SecurityGroup, vpc: ec2.IVpc,  # noqa: PLR0917
                     endpoint: ec2.SecurityGroup | None, dns_servers: str | None,
-                    rds_endpoint_group: ec2.SecurityGroup | None = None) -> None:
+                    rds_endpoint_group: ec2.SecurityGroup | None = None,
+                    sts_endpoint_group: ec2.SecurityGroup | None = None) -> None:
     """The function's security group: HTTPS to the ELB API (``endpoint``'s group, else
-    the VPC) and to the ``rds`` endpoint it was given, DNS to ``dns_servers`` (else the
-    VPC resolver), nothing else."""
-    if rds_endpoint_group is not None:
-        group.add_egress_rule(rds_endpoint_group, ec2.Port.tcp(443),
-                              "HTTPS to the rds endpoint")
+    the VPC) and to the ``rds`` and ``sts`` endpoints it was given, DNS to
+    ``dns_servers`` (else the VPC resolver), nothing else."""
+    for other, name in ((rds_endpoint_group, "rds"), (sts_endpoint_group, "sts")):
+        if other is not None:
+            group.add_egress_rule(other, ec2.Port.tcp(443), f"HTTPS to the {name} endpoint")
     if endpoint is not None:
         group.add_egress_rule(endpoint, ec2.Port.tcp(443),
                               "HTTPS to the elasticloadbalancing endpoint")

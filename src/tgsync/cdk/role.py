@@ -4,7 +4,9 @@ It reads every target group (the describe calls allow no narrower resource), wri
 targets and tgsync's memory tags only on the groups kept (or, with discovery, on the
 groups that ask for it), and manages the function's network interfaces only in its
 own subnets and security groups. With ``resolve="rds"`` (the function's or a
-mapping's, or discovery, whose groups may ask for it) it reads the RDS clusters' members.
+mapping's, or discovery, whose groups may ask for it) it reads the RDS clusters' members,
+and with ``rds_role_arn`` (the function's or a mapping's) it may assume exactly those
+roles, for clusters in other accounts.
 """
 
 from __future__ import annotations
@@ -73,12 +75,15 @@ def add_base_statements(role: iam.Role, log_group_arn: str, subnet_ids: Sequence
                      for group in groups)]))
     # Lambda deletes and re-addresses interfaces whose IDs no template can know; its
     # guide asks for every interface ID (a narrower one can cut the function off
-    # its VPC). This account and region only.
+    # its VPC): this account and region's, in the function's subnets only (ec2:Subnet,
+    # a condition key of EC2's network-interface resource).
     role.add_to_policy(iam.PolicyStatement(
-        sid="ManageInterfacesOfThisAccountAndRegion",
+        sid="ManageInterfacesInOwnSubnets",
         actions=["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
                  "ec2:UnassignPrivateIpAddresses"],
-        resources=[ec2_arn("network-interface", "*")]))
+        resources=[ec2_arn("network-interface", "*")],
+        conditions={"ArnLike": {"ec2:Subnet": [ec2_arn("subnet", subnet)
+                                               for subnet in subnet_ids]}}))
 
 
 def add_read_statement(role: iam.Role) -> None:
@@ -159,3 +164,18 @@ def add_rds_statements(role: iam.Role) -> None:
     role.add_to_policy(iam.PolicyStatement(
         sid="ReadMembersAndCustomEndpoints", actions=RDS_ACTIONS[1:],
         resources=[rds_arn("db"), rds_arn("cluster"), rds_arn("cluster-endpoint")]))
+
+
+def assume_statement() -> iam.PolicyStatement:
+    """``sts:AssumeRole`` on no role yet: each ``rds_role_arn`` given adds its role with
+    :func:`allow_assume`, and no other role (never one a tag names) is ever added."""
+    return iam.PolicyStatement(sid="AssumeTheRdsReadRoles", actions=["sts:AssumeRole"])
+
+
+def allow_assume(role: iam.Role, statement: iam.PolicyStatement, role_arn: str) -> None:
+    """Add ``role_arn`` to the :func:`assume_statement`, and it to the role at the first
+    (a statement with no resource is invalid)."""
+    if not statement.resources:
+        role.add_to_policy(statement)
+    if role_arn not in statement.resources:
+        statement.add_resources(role_arn)

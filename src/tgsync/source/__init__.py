@@ -7,22 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tgsync.deadline import NONE, Deadline
+from tgsync.model import Nameserver
 from tgsync.source.rds_endpoint import Role, parse_rds_endpoint
 
 __all__ = ["Nameserver", "Resolution", "Source", "SourceFor", "rds_problem", "source_of",
            "stale_problem"]
-
-
-@dataclass(frozen=True, slots=True)
-class Nameserver:
-    """A DNS server to ask: an IP literal and a port."""
-
-    address: str
-    port: int = 53
-
-    def __str__(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,26 +47,31 @@ class Source(Protocol):
     """Resolves a hostname to the addresses a target group should hold."""
 
     def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                time_left: float = float("inf")) -> Resolution:
-        """Ask ``lookups`` times at most, within ``time_left`` seconds; unite the
-        answers; never raise for DNS faults."""
+                deadline: Deadline = NONE) -> Resolution:
+        """Ask ``lookups`` times at most, each query within the time ``deadline`` leaves;
+        unite the answers; never raise for DNS faults."""
         ...
 
 
 class SourceFor(Protocol):
-    """Gives the source for a mapping's nameservers and ``resolve`` mode (``dns``,
-    ``rds``)."""
+    """Gives the source for a mapping's nameservers, ``resolve`` mode (``dns``, ``rds``)
+    and, with ``rds``, the role to read the cluster as (``rds_role_arn``)."""
 
-    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns", /) -> Source:
+    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns",
+                 role_arn: str | None = None, /) -> Source:
         """The source to ask."""
         ...
 
 
 def source_of(source_for: Callable[..., Source], servers: tuple[Nameserver, ...],
-              resolve: str) -> Source:
+              resolve: str, role_arn: str | None = None) -> Source:
     """The source for a mapping. A ``resolve=dns`` mapping asks with the nameservers
-    alone, so a plain ``servers -> Source`` callable keeps serving DNS mappings."""
-    return source_for(servers) if resolve == "dns" else source_for(servers, resolve)
+    alone, so a plain ``servers -> Source`` callable keeps serving DNS mappings, and a
+    ``resolve=rds`` one without a role with ``(servers, resolve)``."""
+    if resolve == "dns":
+        return source_for(servers)
+    return source_for(servers, resolve) if role_arn is None else source_for(
+        servers, resolve, role_arn)
 
 
 def rds_problem(hostname: str, resolve: str | None) -> str | None:

@@ -1,213 +1,108 @@
 """RDS source (``resolve=rds``): a cluster endpoint's members from the RDS API, each
 member's instance endpoint resolved through DNS.
 
-The writer endpoint stands for the member with ``IsClusterWriter``; the reader endpoint
-for the other members whose instance is ``available`` or, with none, the writer (RDS
-points the reader endpoint at the writer when a cluster has no reader, Aurora User
-Guide, "Reader endpoint"); a custom endpoint for its static members, or every member
-but the excluded ones (never the writer for a ``READER`` custom endpoint), available
-ones only. The RDS API is authoritative: the answer is complete and consistent, so the
-cycle retires a member that left the role at once (see ``Resolution.authoritative``).
+Which members an endpoint stands for, and the identity check that they come from the
+cluster whose own endpoint the hostname is, live in :mod:`tgsync.source.rds_members`
+(pure); which statuses serve in :mod:`tgsync.source.rds_status`. The RDS API is
+authoritative: the answer is complete and consistent, so the cycle retires a member
+that left the role at once (see ``Resolution.authoritative``).
 
 Cost: per cycle and cluster, one ``DescribeDBClusters`` and one ``DescribeDBInstances``
 (filtered by ``db-cluster-id``), however many mappings name the cluster, plus one
 ``DescribeDBClusterEndpoints`` per custom endpoint; then one DNS query per member.
 
-Calls are paced, retried and given the time that is left as the ELB provider's (see
-:mod:`tgsync.provider.elbv2`); endpoint and credentials come from boto3's standard
-settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_RDS``), the region from the hostname.
-A failed call changes nothing: the resolution carries an error naming the call and the
+Calls go through the one AWS call path (:mod:`tgsync.aws`: paced, retried, given the time
+that is left); endpoint and credentials come from boto3's standard settings
+(``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_RDS``), the region from the hostname. With
+``rds_role_arn`` the reads act as that role (a cluster in another account). A failed
+call changes nothing: the resolution carries an error naming the call and the
 permission.
 """
 
 from __future__ import annotations
 
-import math
-import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import boto3
-from botocore import xform_name
-from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-
-from tgsync.errors import NO_TIME_LEFT
+from tgsync.aws import Aws, Service, boto_config
+from tgsync.deadline import NONE, Deadline
 from tgsync.pacing import Pacer, unpaced
-from tgsync.provider.errors import (
-    TOTAL_MAX_ATTEMPTS,
-    error_code,
-    error_message,
-    is_access_denied,
-    is_throttled,
-    retried,
-)
 from tgsync.report import logger
 from tgsync.source import Resolution, Source, rds_problem
-from tgsync.source.rds_endpoint import RdsEndpoint, Role, parse_rds_endpoint
+from tgsync.source.rds_endpoint import Members, RdsEndpoint, Role, parse_rds_endpoint
+from tgsync.source.rds_members import RdsError, Selection, select_members
+
+__all__ = ["OPERATIONS", "RDS", "RdsApi", "RdsError", "RdsSource", "Selection", "boto_config",
+           "select_members"]
 
 #: Every RDS operation the source calls (all reads): the role allows exactly these.
 OPERATIONS = ("DescribeDBClusters", "DescribeDBInstances", "DescribeDBClusterEndpoints")
-CONNECT_TIMEOUT_SECONDS = 2
-READ_TIMEOUT_SECONDS = 5
-ATTEMPT_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
-MAX_BACKOFF_SECONDS = 2.0
-#: The shortest attempt worth making: with less time left, the call is not made.
-MIN_ATTEMPT_SECONDS = 1.0
-_NOT_FOUND = frozenset({"DBClusterNotFoundFault", "DBClusterEndpointNotFoundFault",
-                        "DBInstanceNotFound", "DBInstanceNotFoundFault"})
-
-
-class RdsError(Exception):
-    """An RDS call failed or was not made; the message names the call and the fix."""
-
-    def __init__(self, message: str, *, operation: str = "", code: str = "") -> None:
-        self.operation = operation
-        self.code = code
-        super().__init__(message)
-
-    @property
-    def out_of_time(self) -> bool:
-        """Not called: too little time was left before the invocation's deadline."""
-        return self.code == NO_TIME_LEFT
-
-
-# --------------------------------------------------------------------------- selection
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """The members an endpoint stands for: (instance, its endpoint address) pairs, and
-    why these, in words (``note``)."""
-
-    members: tuple[tuple[str, str], ...]
-    note: str
-    #: The reader endpoint's writer, standing in for a cluster without available reader.
-    fallback: bool = False
-
-
-def select_members(endpoint: RdsEndpoint, cluster: Mapping[str, Any],
-                   instances: Sequence[Mapping[str, Any]],
-                   custom: Mapping[str, Any] | None = None) -> Selection:
-    """The members ``endpoint`` stands for, from DescribeDBClusters' cluster, the
-    cluster's DescribeDBInstances and, for a custom endpoint, its
-    DescribeDBClusterEndpoints entry. Pure. Raises :class:`RdsError` when the endpoint
-    stands for no instance (nothing must then change)."""
-    name = str(cluster.get("DBClusterIdentifier", endpoint.identifier))
-    by_id = {str(i.get("DBInstanceIdentifier", "")): i for i in instances}
-    members = [str(m.get("DBInstanceIdentifier", "")) for m in cluster.get("DBClusterMembers", [])]
-    writers = sorted(str(m.get("DBInstanceIdentifier", "")) for m in
-                     cluster.get("DBClusterMembers", []) if m.get("IsClusterWriter"))
-
-    def available(ident: str) -> bool:
-        return by_id.get(ident, {}).get("DBInstanceStatus") == "available"
-
-    fallback = False
-    if endpoint.role is Role.WRITER:
-        if not writers:
-            raise RdsError(f"cluster {name} has no writer now (a failover in progress?): "
-                           "nothing changed")
-        chosen, note = writers, "writer " + ", ".join(writers)
-    elif endpoint.role is Role.READER:
-        chosen = sorted(m for m in members if m not in writers and available(m))
-        note = "available readers " + ", ".join(chosen)
-        if not chosen:
-            if not writers:
-                raise RdsError(f"cluster {name} has neither an available reader nor a writer: "
-                               "nothing changed")
-            chosen, fallback = writers, True
-            note = ("no available reader: the writer " + ", ".join(writers)
-                    + ", as RDS's reader endpoint then points at the writer")
-    elif endpoint.role is Role.CUSTOM and custom is not None:
-        chosen, note = _custom_members(
-            f"custom endpoint {endpoint.identifier} of cluster {name}", members, writers,
-            custom, available)
-    else:
-        raise RdsError(f"{endpoint.role} endpoint {endpoint.identifier} does not name a "
-                       "cluster's members")
-    return Selection(tuple((ident, _address(ident, by_id, name)) for ident in chosen), note,
-                     fallback)
-
-
-def _custom_members(what: str, members: list[str], writers: list[str],
-                    custom: Mapping[str, Any], available: Callable[[str], bool]
-                    ) -> tuple[list[str], str]:
-    static = [str(m) for m in custom.get("StaticMembers") or ()]
-    excluded = {str(m) for m in custom.get("ExcludedMembers") or ()}
-    listed = static or [m for m in members if m not in excluded]
-    if custom.get("CustomEndpointType") == "READER":  # only readers may serve it
-        listed = [m for m in listed if m not in writers]
-    chosen = sorted(m for m in set(listed) if m in members and available(m))
-    if not chosen:
-        raise RdsError(f"{what} has no available member: nothing changed")
-    how = "static members" if static else "members not excluded"
-    return chosen, f"custom endpoint's available {how} " + ", ".join(chosen)
-
-
-def _address(ident: str, by_id: Mapping[str, Mapping[str, Any]], cluster: str) -> str:
-    address = str((by_id.get(ident, {}).get("Endpoint") or {}).get("Address", ""))
-    if not address:
-        raise RdsError(f"instance {ident} of cluster {cluster} has no endpoint yet "
-                       "(DescribeDBInstances): nothing changed")
-    return address
-
-
-# --------------------------------------------------------------------------- the API
-
-
-def boto_config(*, connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-                read_timeout: float = READ_TIMEOUT_SECONDS) -> BotoConfig:
-    """The botocore settings of every RDS client: one attempt (tgsync retries itself,
-    within the deadline)."""
-    return BotoConfig(retries={"mode": "standard", "total_max_attempts": 1},
-                      connect_timeout=connect_timeout, read_timeout=read_timeout,
-                      user_agent_extra="tgsync")
-
-
-def make_client(region: str, **timeouts: float) -> Any:
-    """An RDS client for ``region``, endpoint and credentials the standard boto3 way."""
-    return boto3.session.Session().client("rds", region_name=region,
-                                          config=boto_config(**timeouts))
+#: RDS as the one AWS call path knows it.
+RDS = Service("rds", "rds", "RDS", OPERATIONS, not_found=frozenset({
+    "DBClusterNotFoundFault", "DBClusterEndpointNotFoundFault", "DBInstanceNotFound",
+    "DBInstanceNotFoundFault"}), error=RdsError,
+    not_found_hint="deleted, renamed, or in another account or region? for a cluster in "
+                   "another account set rds_role_arn")
 
 
 class RdsApi:
-    """The RDS reads, one client per region, paced by ``pacer``, each result kept for
-    the cycle that ``cycle()`` names (a new value: a new cycle, read again), so the
-    mappings of one cluster cost one read per cycle. Thread-safe: concurrent mappings of
-    one cluster wait for one call."""
+    """The RDS reads through the one AWS call path, each result kept for the cycle whose
+    deadline asked for it (the controller makes one deadline per cycle: a new deadline,
+    a new read), so the mappings of one cluster cost one read per cycle. Thread-safe:
+    concurrent mappings of one cluster wait for one call.
 
-    def __init__(self, client_for_region: Callable[[str], Any] = make_client,
-                 pacer: Pacer = unpaced, *, cycle: Callable[[], object] = object,
-                 sleep: Callable[[float], object] = time.sleep) -> None:
-        self._client_for_region = client_for_region
-        self._pacer = pacer
-        self._cycle = cycle
-        self._sleep = sleep
-        self._clients: dict[tuple[str, float], Any] = {}
+    Without ``aws``, one is made from ``client_for_region(region)`` and
+    ``client_for_role(region, role_arn)`` (a test's clients) and ``pacer``."""
+
+    def __init__(self, aws: Aws | None = None, *,
+                 client_for_region: Callable[[str], Any] | None = None,
+                 client_for_role: Callable[[str, str], Any] | None = None,
+                 pacer: Pacer = unpaced, sleep: Callable[[float], object] = time.sleep) -> None:
+        if aws is None:
+            own, roles = client_for_region, client_for_role
+            made = None if own is None and roles is None else (
+                lambda _s, region, _c, role: (roles(region, role) if role and roles
+                                              else own(region) if own else None))
+            aws = Aws(pacers={RDS.name: pacer}, sleep=sleep, client_for=made)
+        self.aws = aws
         self._lock = threading.Lock()
         self._token: object = None
-        self._kept: dict[tuple[str, ...], tuple[bool, Any]] = {}
-        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._kept: dict[tuple[str | None, ...], tuple[bool, Any]] = {}
+        self._locks: dict[tuple[str | None, ...], threading.Lock] = {}
+        self._members: dict[tuple[str | None, str], Members] = {}
 
-    def selection(self, endpoint: RdsEndpoint, time_left: float) -> Selection:
-        """The members ``endpoint`` stands for now; raises :class:`RdsError`."""
-        ends = time.monotonic() + time_left
+    def selection(self, endpoint: RdsEndpoint, deadline: Deadline = NONE,
+                  role_arn: str | None = None) -> Selection:
+        """The members ``endpoint`` stands for now, read as ``role_arn`` (``None``: the
+        function's own account); raises :class:`RdsError`."""
         custom = None
         cluster_id = endpoint.identifier
         if endpoint.role is Role.CUSTOM:
-            custom = self._custom(endpoint, ends)
+            custom = self._custom(endpoint, deadline, role_arn)
             cluster_id = str(custom.get("DBClusterIdentifier", ""))
-        cluster, instances = self._cluster(endpoint.region, cluster_id, ends)
-        return select_members(endpoint, cluster, instances, custom)
+        cluster, instances = self._cluster(endpoint.region, cluster_id, deadline, role_arn)
+        account = f"the account of role {role_arn}" if role_arn else "the function's account"
+        selection = select_members(endpoint, cluster, instances, custom, account=account)
+        with self._lock:
+            self._members[(role_arn, endpoint.hostname)] = Members(cluster_id, frozenset(
+                str(m.get("DBInstanceIdentifier", "")) for m in cluster.get(
+                    "DBClusterMembers", [])))
+        return selection
 
-    def _cluster(self, region: str, ident: str, ends: float
+    def members(self, endpoint: RdsEndpoint, role_arn: str | None = None) -> Members | None:
+        """The cluster ``endpoint`` was last read to be, and its members then (``None``:
+        never read in this process). No call: an event's routing reads what the cycles
+        read."""
+        with self._lock:
+            return self._members.get((role_arn, endpoint.hostname))
+
+    def _cluster(self, region: str, ident: str, deadline: Deadline, role_arn: str | None
                  ) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
         def read() -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
             about = f"cluster {ident}"
-            found = self._call(region, "DescribeDBClusters", about, ends,
+            found = self._call(region, "DescribeDBClusters", about, deadline, role_arn,
                                DBClusterIdentifier=ident).get("DBClusters", [])
             if not found:
                 raise RdsError(f"DescribeDBClusters: cluster {ident} not found in {region}",
@@ -215,21 +110,22 @@ class RdsApi:
             instances: list[Mapping[str, Any]] = []
             marker: str | None = None
             while True:  # 100 to a page by default: a cluster has at most 16 members
-                page = self._call(region, "DescribeDBInstances", about, ends, Filters=[
-                    {"Name": "db-cluster-id", "Values": [ident]}],
-                    **({"Marker": marker} if marker else {}))
+                page = self._call(region, "DescribeDBInstances", about, deadline, role_arn,
+                                  Filters=[{"Name": "db-cluster-id", "Values": [ident]}],
+                                  **({"Marker": marker} if marker else {}))
                 instances.extend(page.get("DBInstances", []))
                 marker = page.get("Marker")
                 if not marker:
                     return found[0], instances
         result: tuple[Mapping[str, Any], list[Mapping[str, Any]]] = self._once(
-            ("cluster", region, ident), read)
+            ("cluster", role_arn, region, ident), deadline, read)
         return result
 
-    def _custom(self, endpoint: RdsEndpoint, ends: float) -> Mapping[str, Any]:
+    def _custom(self, endpoint: RdsEndpoint, deadline: Deadline, role_arn: str | None
+                ) -> Mapping[str, Any]:
         def read() -> Mapping[str, Any]:
             found = self._call(endpoint.region, "DescribeDBClusterEndpoints",
-                               f"custom endpoint {endpoint.identifier}", ends,
+                               f"custom endpoint {endpoint.identifier}", deadline, role_arn,
                                DBClusterEndpointIdentifier=endpoint.identifier
                                ).get("DBClusterEndpoints", [])
             if not found:
@@ -240,15 +136,15 @@ class RdsApi:
             first: Mapping[str, Any] = found[0]
             return first
         result: Mapping[str, Any] = self._once(
-            ("custom", endpoint.region, endpoint.identifier), read)
+            ("custom", role_arn, endpoint.region, endpoint.identifier), deadline, read)
         return result
 
-    def _once(self, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
+    def _once(self, key: tuple[str | None, ...], cycle: object, read: Callable[[], Any]
+              ) -> Any:
         """``read()``'s result (or its error) for this cycle: the first caller reads."""
         with self._lock:
-            token = self._cycle()
-            if token is not self._token:
-                self._token, self._kept, self._locks = token, {}, {}
+            if cycle is not self._token:
+                self._token, self._kept, self._locks = cycle, {}, {}
             kept = self._kept  # this cycle's: a read that outlives it lands nowhere else
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -262,111 +158,57 @@ class RdsApi:
             raise value
         return value
 
-    def _call(self, region: str, operation: str, about: str, ends: float,
-              **params: Any) -> Any:
-        """One call, paced, retried within the deadline, its failure an RdsError."""
-        for attempt in range(1, TOTAL_MAX_ATTEMPTS + 1):
-            if not self._pacer.acquire(within=ends - time.monotonic() - MIN_ATTEMPT_SECONDS):
-                raise _no_time(operation, about, ends)
-            client = self._client_within(region, operation, about, ends)
-            try:
-                return getattr(client, xform_name(operation))(**params)
-            except (ClientError, BotoCoreError) as exc:
-                backoff = random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt))  # noqa: S311
-                if (attempt == TOTAL_MAX_ATTEMPTS or not retried(exc)
-                        or ends - time.monotonic() < backoff + MIN_ATTEMPT_SECONDS):
-                    raise explain(operation, about, region, exc) from exc
-            self._sleep(backoff)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _client_within(self, region: str, operation: str, about: str, ends: float) -> Any:
-        """The region's client, or one whose timeouts end before the deadline."""
-        left = ends - time.monotonic()
-        if left < MIN_ATTEMPT_SECONDS:
-            raise _no_time(operation, about, ends)
-        budget = math.inf if left >= ATTEMPT_SECONDS else math.floor(left * 2) / 2
-        with self._lock:
-            if (region, budget) not in self._clients:
-                if budget == math.inf:
-                    self._clients[(region, budget)] = self._client_for_region(region)
-                else:
-                    usual = self._clients.get((region, math.inf)) or self._client_for_region(
-                        region)
-                    connect = min(float(CONNECT_TIMEOUT_SECONDS), budget / 3)
-                    self._clients[(region, budget)] = boto3.session.Session().client(
-                        "rds", region_name=usual.meta.region_name,
-                        endpoint_url=usual.meta.endpoint_url,
-                        config=usual.meta.config.merge(BotoConfig(
-                            connect_timeout=connect, read_timeout=budget - connect)))
-            return self._clients[(region, budget)]
-
-
-def _no_time(operation: str, about: str, ends: float) -> RdsError:
-    return RdsError(f"{operation} for {about} not attempted: "
-                    f"{max(ends - time.monotonic(), 0):.1f}s left before the invocation's "
-                    "deadline; the next invocation carries on", operation=operation,
-                    code=NO_TIME_LEFT)
-
-
-def explain(operation: str, about: str, region: str, exc: Exception) -> RdsError:
-    """A botocore failure of an RDS read in words: the call, what about, and the fix."""
-    if isinstance(exc, ClientError):
-        code, message = error_code(exc), error_message(exc)
-        if is_access_denied(exc):
-            text = (f"rds:{operation} was denied for {about}: add it to the function's role "
-                    f"({message})")
-        elif is_throttled(exc):
-            text = (f"rds:{operation} for {about} throttled by RDS after "
-                    f"{TOTAL_MAX_ATTEMPTS} attempts; look for other heavy RDS API callers")
-        elif code in _NOT_FOUND:
-            text = (f"rds:{operation}: {about} not found in {region} (deleted, renamed, or in "
-                    f"another account?) ({message})")
-        else:
-            text = f"rds:{operation} failed for {about}: {code}: {message}"
-        return RdsError(text, operation=operation, code=code)
-    if isinstance(exc, NoCredentialsError):
-        return RdsError(f"rds:{operation}: no AWS credentials were found", operation=operation,
-                        code="NoCredentials")
-    if isinstance(exc, NoRegionError):  # pragma: no cover - the region is the hostname's
-        return RdsError(f"rds:{operation}: no AWS region", operation=operation, code="NoRegion")
-    return RdsError(f"rds:{operation} failed for {about}: {exc}; is the rds endpoint of "
-                    f"{region} reachable (VPC interface endpoint with private DNS, security "
-                    "group on 443)?", operation=operation)
+    def _call(self, region: str, operation: str, about: str, deadline: Deadline,
+              role_arn: str | None, **params: Any) -> Any:
+        """One call (as ``role_arn``) through the one AWS call path."""
+        return self.aws.call(RDS, operation, region=region, about=about, deadline=deadline,
+                             role=role_arn, **params)
 
 
 # --------------------------------------------------------------------------- the source
 
 
 class RdsSource:
-    """A :class:`~tgsync.source.Source` for ``resolve=rds``: the members from ``api``,
-    their instance endpoints through ``dns`` (the mapping's nameservers)."""
+    """A :class:`~tgsync.source.Source` for ``resolve=rds``: the members from ``api``
+    (read as ``role_arn``, if given), their instance endpoints through ``dns`` (the
+    mapping's nameservers)."""
 
-    def __init__(self, api: RdsApi, dns: Source) -> None:
+    def __init__(self, api: RdsApi, dns: Source, role_arn: str | None = None) -> None:
         self.api = api
         self._dns = dns
+        self.role_arn = role_arn
+
+    def members(self, hostname: str) -> Members | None:
+        """The cluster ``hostname`` was last read to be, and its members then (``None``:
+        not read yet, or not a cluster endpoint). Makes no call."""
+        endpoint = parse_rds_endpoint(hostname)
+        if endpoint is None or not endpoint.names_cluster:
+            return None
+        return self.api.members(endpoint, self.role_arn)
 
     def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                time_left: float = float("inf")) -> Resolution:
+                deadline: Deadline = NONE) -> Resolution:
         """The addresses of the members ``hostname`` stands for; never raises for RDS
         or DNS faults. ``lookups`` is not used: each instance endpoint has one address."""
         del lookups
         endpoint = parse_rds_endpoint(hostname)
         if endpoint is None or not endpoint.names_cluster:  # a discovered group's tags
             return Resolution(error=rds_problem(hostname, "rds"))
-        ends = time.monotonic() + time_left
         try:
-            selection = self.api.selection(endpoint, time_left)
+            selection = self.api.selection(endpoint, deadline, self.role_arn)
         except RdsError as exc:
             return Resolution(error=str(exc), out_of_time=exc.out_of_time,
                               api_failed=bool(exc.operation) and not exc.out_of_time)
         if selection.fallback:
-            logger.warning("no available reader: the writer stands in, as on RDS's reader "
+            logger.warning("no serving reader: the writer stands in, as on RDS's reader "
                            "endpoint", extra={"hostname": hostname, "note": selection.note})
+        for what, status in selection.unknown:
+            logger.warning("a status RDS's tables do not list: taken as serving", extra={
+                "hostname": hostname, "resource": what, "status": status})
         answers: set[str] = set()
         queries = 0
         for ident, address in selection.members:
-            found = self._dns.resolve(address, record_type, 1,
-                                      time_left=ends - time.monotonic())
+            found = self._dns.resolve(address, record_type, 1, deadline=deadline)
             queries += found.queries
             if found.error:
                 return Resolution(frozenset(answers), queries,
@@ -375,4 +217,3 @@ class RdsSource:
             answers |= found.answers
         return Resolution(frozenset(answers), queries, largest=len(answers),
                           authoritative=True, note=selection.note)
-

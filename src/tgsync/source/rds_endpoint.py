@@ -48,11 +48,15 @@ class RdsEndpoint:
 
     ``identifier`` is the cluster's identifier for the writer and reader endpoints, the
     custom endpoint's identifier for a custom endpoint, the instance's for an instance.
+    ``hostname`` is the whole name, in lower case without a trailing dot: the identifier
+    alone does not say which cluster (the ``<id>`` part says whose), so the name is what
+    a cluster's own endpoints are compared with (:func:`same_name`).
     """
 
     role: Role
     identifier: str
     region: str
+    hostname: str = ""
 
     @property
     def names_cluster(self) -> bool:
@@ -62,7 +66,26 @@ class RdsEndpoint:
 
 def parse_rds_endpoint(hostname: str) -> RdsEndpoint | None:
     """The RDS endpoint ``hostname`` names, or ``None`` when it is not an RDS name."""
-    match = _NAME.match(hostname.strip().lower())
+    name = hostname.strip().lower()
+    match = _NAME.match(name)
     if match is None:
         return None
-    return RdsEndpoint(_ROLES[match["kind"]], match["ident"], match["region"])
+    return RdsEndpoint(_ROLES[match["kind"]], match["ident"], match["region"], name.rstrip("."))
+
+
+def same_name(one: object, other: object) -> bool:
+    """True if both are the same DNS name: case-insensitive, a trailing dot ignored
+    (``None`` or an empty name is no name)."""
+    if not isinstance(one, str) or not isinstance(other, str):
+        return False
+    one, other = one.strip().lower().rstrip("."), other.strip().lower().rstrip(".")
+    return bool(one) and one == other
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """The cluster a cluster endpoint's name was last read to be, and its instances
+    then (an RDS instance event moves the endpoints of its own cluster only)."""
+
+    cluster: str
+    instances: frozenset[str]

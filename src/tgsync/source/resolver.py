@@ -9,7 +9,6 @@ whole resolution: a partial view must not retire targets.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import dns.exception
@@ -17,6 +16,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
+from tgsync.deadline import NONE, Deadline
 from tgsync.source import Nameserver, Resolution
 
 #: Seconds to wait for one server's answer, and for one whole query (all servers,
@@ -54,20 +54,19 @@ class DnsSource:
         self._resolver = resolver
 
     def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                time_left: float = float("inf")) -> Resolution:
+                deadline: Deadline = NONE) -> Resolution:
         """Query up to ``lookups`` times and unite the answers; every query gets the
-        time that is left (``time_left`` from now), at most its usual lifetime."""
+        time that is left before ``deadline``, at most its usual lifetime."""
         union: set[str] = set()
         seen: set[frozenset[str]] = set()
         largest = 0
         queries = 0
-        ends = time.monotonic() + time_left
         for _ in range(max(1, lookups)):
-            lifetime = min(self._resolver.lifetime, ends - time.monotonic())
+            lifetime = min(self._resolver.lifetime, deadline.left())
             if lifetime < MIN_QUERY_SECONDS:
-                return Resolution(frozenset(union), queries, f"not resolved: {time_left:.1f}s "
-                                  "were left before the invocation's deadline",
-                                  out_of_time=True)
+                return Resolution(frozenset(union), queries, f"not resolved: "
+                                  f"{max(deadline.left(), 0):.1f}s were left before the "
+                                  "invocation's deadline", out_of_time=True)
             queries += 1
             try:
                 answer = self._resolver.resolve(

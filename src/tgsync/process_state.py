@@ -24,8 +24,10 @@ def key(arn: str, port: int, owner: str | None = None) -> str:
     return f"{arn}:{port}" if owner is None else f"{arn}:{port}:{owner}"
 
 
-class Memory:
-    """The per-process records of every mapping; thread-safe."""
+class ProcessState:
+    """What this process remembers of every mapping between cycles; thread-safe. (Not
+    the missing-since *memory*, which lives in the target groups' tags: see
+    :mod:`tgsync.registry`.)"""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -57,7 +57,9 @@ TARGET_GROUP_ARN = (r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:
                     r"targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$")
 #: What the parsers of these texts take (RE2 reads these patterns as Python does).
 PATTERNS = {"owner": r"^[\w\s+\-=.:/@]{1,256}$",
-            "discover_prefix": r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$"}
+            "discover_prefix": r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$",
+            "rds_role_arn": r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*"
+                            r"[\w+=,.@-]{1,64}$"}
 #: Numbers from this to their high bound, or 0 to turn them off (between: refused).
 ZERO_OR_FROM = {"follow_interval": MIN_FOLLOW_INTERVAL}
 #: The settings that take a list (comma-separated in the function's variable).

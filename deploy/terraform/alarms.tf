@@ -11,27 +11,8 @@ resource "aws_kms_key" "alarms" {
   count               = var.alarm_email != null ? 1 : 0
   description         = "Encrypts the ${var.name} alarm topic; CloudWatch may use it"
   enable_key_rotation = true
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministersTheKey"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchPublishesAlarms"
-        Effect    = "Allow"
-        Principal = { Service = "cloudwatch.amazonaws.com" }
-        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
-        Resource  = "*"
-        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-      },
-    ]
-  })
-  tags = var.tags
+  policy              = jsonencode(local.alarm_key_policy) # derived.tf
+  tags                = var.tags
 }
 
 resource "aws_sns_topic" "alarms" {

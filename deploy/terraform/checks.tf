@@ -20,8 +20,23 @@ resource "terraform_data" "inputs" {
       error_message = "Set s3_bucket and s3_key (and s3_object_version on a versioned bucket), or filename (and source_code_hash); not both."
     }
     precondition {
-      condition     = !(var.create_elb_endpoint || var.create_rds_endpoint) || var.vpc_id != ""
-      error_message = "create_elb_endpoint and create_rds_endpoint need vpc_id (the VPC of subnet_ids)."
+      condition     = !(var.create_elb_endpoint || var.create_rds_endpoint || var.create_sts_endpoint) || var.vpc_id != ""
+      error_message = "create_elb_endpoint, create_rds_endpoint and create_sts_endpoint need vpc_id (the VPC of subnet_ids)."
+    }
+    precondition {
+      condition     = !var.create_sts_endpoint || length(local.rds_roles) > 0
+      error_message = "create_sts_endpoint serves assuming the rds_role_arn roles only; set rds_role_arn (the module's or a mapping's), or leave create_sts_endpoint false."
+    }
+    precondition {
+      # As the function refuses such a mapping: the role would be assumed for nothing.
+      condition     = alltrue([for m in var.mappings : m.rds_role_arn == null || coalesce(m.resolve, var.resolve) == "rds"])
+      error_message = join("\n", [for i, m in var.mappings : "mappings[${i}].rds_role_arn: applies to resolve=rds only (the RDS reads); set resolve = \"rds\" (the mapping's or the module's) or drop rds_role_arn" if !(m.rds_role_arn == null || coalesce(m.resolve, var.resolve) == "rds")])
+    }
+    precondition {
+      # The stack's CodeVersionOfTheRegion: per-region is what a StackSet gives an
+      # account that joined after make stackset ran, never an S3 version.
+      condition     = var.s3_object_version != "per-region"
+      error_message = "s3_object_version: per-region is a StackSet's placeholder, not an S3 object version; give the version the zip's upload returned (aws_s3_object's version_id)."
     }
     precondition {
       condition     = var.alarm_email == null || var.alarm_topic_arn == null

@@ -30,6 +30,11 @@ locals {
   asks  = local.has_owner ? merge({ Null = { "aws:ResourceTag/tgsync:hostname" = "false" } }, local.owned) : { Null = { "aws:ResourceTag/tgsync:hostname" = "false", "aws:ResourceTag/tgsync:owner" = "true" } }
 
   rds_scope = "arn:${local.partition}:rds:${local.region}:${local.account_id}"
+  # The roles tgsync may assume for the RDS reads (a cluster in another account): the
+  # module's rds_role_arn and each mapping's, trimmed as the function reads them; never
+  # a tag's. The CDK construct grants every role given too; the stack, which cannot
+  # read its Mappings' JSON, grants RdsRoleArn alone. (coalesce: null and "" alike.)
+  rds_roles = distinct(compact([for arn in concat([var.rds_role_arn], [for m in var.mappings : m.rds_role_arn]) : trimspace(coalesce(arn, " "))]))
 
   # The policy tgsync-elb: the provider's calls (tgsync.provider.elbv2.OPERATIONS) and
   # the RDS reads of resolve=rds, each on what it needs (docs/iam.md).
@@ -95,6 +100,15 @@ locals {
         Resource = ["${local.rds_scope}:db:*", "${local.rds_scope}:cluster:*", "${local.rds_scope}:cluster-endpoint:*"]
       },
     ] : statement if local.may_resolve_rds],
+    # The roles' own policies, in their accounts, hold the rds:Describe* reads.
+    [for statement in [
+      {
+        Sid      = "AssumeTheRdsReadRole"
+        Effect   = "Allow"
+        Action   = ["sts:AssumeRole"]
+        Resource = local.rds_roles
+      },
+    ] : statement if length(local.rds_roles) > 0],
   )
 
   # The policy tgsync-runtime: what AWSLambdaVPCAccessExecutionRole grants, narrowed to
@@ -120,11 +134,14 @@ locals {
     },
     {
       # Lambda's guide: a DeleteNetworkInterface not allowed on every interface ID may
-      # cost the function its VPC access. This account and region only.
-      Sid      = "ManageInterfacesOfThisAccountAndRegion"
-      Effect   = "Allow"
-      Action   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
-      Resource = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"]
+      # cost the function its VPC access; so every interface of this account and
+      # region, narrowed by EC2's ec2:Subnet condition key to the function's subnets
+      # (after a change of subnet_ids, delete the old subnets' interfaces by hand).
+      Sid       = "ManageInterfacesInOwnSubnets"
+      Effect    = "Allow"
+      Action    = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+      Resource  = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"]
+      Condition = { ArnLike = { "ec2:Subnet" = [for id in var.subnet_ids : "arn:*:ec2:*:*:subnet/${id}"] } }
     },
     {
       # EC2 authorizes Describe calls on "*" only.
@@ -134,6 +151,73 @@ locals {
       Resource = ["*"]
     },
   ]
+
+  # The interface endpoints asked for (endpoints.tf), each with its policy: this
+  # account's principals on this account's resources; through rds also the RDS roles'
+  # sessions (another account's principals), for tgsync's three reads only; through sts
+  # only assuming those roles (checks.tf refuses create_sts_endpoint without one).
+  endpoints = { for service, wanted in {
+    elasticloadbalancing = var.create_elb_endpoint
+    rds                  = var.create_rds_endpoint
+    sts                  = var.create_sts_endpoint && length(local.rds_roles) > 0
+  } : service => service if wanted }
+  this_account_only = {
+    Sid       = "OnlyThisAccount"
+    Effect    = "Allow"
+    Principal = "*"
+    Resource  = "*"
+    Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id, "aws:ResourceAccount" = local.account_id } }
+  }
+  endpoint_statements = {
+    elasticloadbalancing = [merge(local.this_account_only, { Action = "elasticloadbalancing:*" })]
+    rds = concat([merge(local.this_account_only, { Action = "rds:*" })], [for statement in [{
+      Sid       = "TheRdsRoleReadsOnly"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = ["rds:DescribeDBClusters", "rds:DescribeDBInstances", "rds:DescribeDBClusterEndpoints"]
+      Resource  = "*"
+      Condition = { ArnEquals = { "aws:PrincipalArn" = local.rds_roles } }
+    }] : statement if length(local.rds_roles) > 0])
+    sts = [{
+      Sid       = "OnlyAssumingTheRdsRole"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = "sts:AssumeRole"
+      Resource  = local.rds_roles
+      Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
+    }]
+  }
+  endpoint_policies = { for service in keys(local.endpoints) :
+    service => { Version = "2012-10-17", Statement = local.endpoint_statements[service] }
+  }
+
+  # The alarm topic's key (alarm_email): the account administers it; CloudWatch may use
+  # it for this account's alarms of this module only (the confused-deputy conditions of
+  # CloudWatch's alarm actions: aws:SourceArn is the alarm's ARN; every alarm here is
+  # named NAME-..., where the stack, whose alarms CloudFormation names, takes alarm:*).
+  alarm_key_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersTheKey"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchPublishesAlarms"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name}-*" }
+        }
+      },
+    ]
+  }
 
   # The function's environment: the settings, and the mappings (one by hostname and
   # group, or many as TGSYNC_MAPPINGS, each entry without its unset keys).

@@ -1,15 +1,9 @@
 # The interface endpoints the module may create (create_elb_endpoint,
-# create_rds_endpoint): private DNS on, a security group that admits HTTPS from the
-# function's first security group only, and a policy that admits only this account's
-# principals on this account's resources (credentials of another account cannot use
-# the endpoint, e.g. to carry data out in tags of a foreign group).
-
-locals {
-  endpoints = { for service, wanted in {
-    elasticloadbalancing = var.create_elb_endpoint
-    rds                  = var.create_rds_endpoint
-  } : service => service if wanted }
-}
+# create_rds_endpoint, create_sts_endpoint): private DNS on, a security group that
+# admits HTTPS from the function's first security group only, and the policy of
+# derived.tf (this account's principals on this account's resources; through sts only
+# assuming the RDS roles), so that credentials of another account cannot use the
+# endpoint, e.g. to carry data out in tags of a foreign group.
 
 resource "aws_security_group" "endpoint" {
   for_each    = local.endpoints
@@ -44,18 +38,5 @@ resource "aws_vpc_endpoint" "endpoint" {
   subnet_ids          = var.subnet_ids
   security_group_ids  = [aws_security_group.endpoint[each.key].id]
   tags                = var.tags
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "OnlyThisAccount"
-      Effect    = "Allow"
-      Principal = "*"
-      Action    = "${each.key}:*"
-      Resource  = "*"
-      Condition = { StringEquals = {
-        "aws:PrincipalAccount" = local.account_id
-        "aws:ResourceAccount"  = local.account_id
-      } }
-    }]
-  })
+  policy              = jsonencode(local.endpoint_policies[each.key])
 }

@@ -50,7 +50,7 @@ resource "aws_iam_role_policy" "runtime" {
 resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_116:No dead-letter queue: a missed one-minute tick has no value later; the next tick converges, and errors raise the Errors alarm.
   #checkov:skip=CKV_AWS_173:The environment holds configuration only (hostnames, ARNs), no secrets; the default AWS-managed key encrypts it at rest.
-  #checkov:skip=CKV_AWS_272:Code signing is a separate organisational choice; left to the operator.
+  #checkov:skip=CKV_AWS_272:Code signing is optional: code_signing_config_arn turns it on (docs: Deploying, code signing).
   function_name     = var.name
   description       = "Keeps an ELBv2 ip target group pointed at a hostname (tgsync)"
   role              = aws_iam_role.function.arn
@@ -67,6 +67,8 @@ resource "aws_lambda_function" "function" {
   # gives up after 4 s; mappings that cannot finish are skipped with 10 s left.
   timeout                        = 55
   reserved_concurrent_executions = 1 # no overlapping runs
+  # Lambda checks the zip's signature at every deployment (null: off).
+  code_signing_config_arn = var.code_signing_config_arn
 
   tracing_config {
     mode = "PassThrough"

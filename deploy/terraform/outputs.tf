@@ -27,3 +27,18 @@ output "dashboard_url" {
   description = "The CloudWatch dashboard of the function."
   value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.this.dashboard_name}"
 }
+
+output "elb_endpoint_security_group_id" {
+  description = "The elasticloadbalancing endpoint's security group (create_elb_endpoint), for the function's egress rule; null without it."
+  value       = try(aws_security_group.endpoint["elasticloadbalancing"].id, null)
+}
+
+output "rds_endpoint_security_group_id" {
+  description = "The rds endpoint's security group (create_rds_endpoint), for the function's egress rule; null without it."
+  value       = try(aws_security_group.endpoint["rds"].id, null)
+}
+
+output "sts_endpoint_security_group_id" {
+  description = "The sts endpoint's security group (create_sts_endpoint), for the function's egress rule; null without it."
+  value       = try(aws_security_group.endpoint["sts"].id, null)
+}

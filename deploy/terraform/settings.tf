@@ -122,6 +122,10 @@ variable "mappings" {
     error_message = join("\n", [for i, m in var.mappings : "mappings[${i}].resolve: '${m.resolve}' is not one of: dns, rds (exactly, in lower case)" if !(m.resolve == null || try(contains(["dns", "rds"], m.resolve), false))])
   }
   validation {
+    condition     = alltrue([for m in var.mappings : m.rds_role_arn == null || try(can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$", trimspace(m.rds_role_arn))), false)])
+    error_message = join("\n", [for i, m in var.mappings : "mappings[${i}].rds_role_arn: '${m.rds_role_arn}' is not an IAM role ARN; give the whole ARN of the role to assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no wildcards, no user or assumed-role ARN)" if !(m.rds_role_arn == null || try(can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$", trimspace(m.rds_role_arn))), false))])
+  }
+  validation {
     condition     = alltrue([for m in var.mappings : m.retire == null || try(contains(["all", "owned"], lower(trimspace(m.retire))), false)])
     error_message = join("\n", [for i, m in var.mappings : "mappings[${i}].retire: '${m.retire}' is not one of: all, owned" if !(m.retire == null || try(contains(["all", "owned"], lower(trimspace(m.retire))), false))])
   }
@@ -221,6 +225,10 @@ variable "rds_role_arn" {
   description = "With resolve=rds: an IAM role to assume for the RDS reads, for a cluster in another account (no tag sets it: a tag would let whoever may tag a target group choose the role tgsync acts as, and so whose database the group points at) (TGSYNC_RDS_ROLE_ARN; stack parameter RdsRoleArn)."
   type        = string
   default     = null
+  validation {
+    condition     = var.rds_role_arn == null || var.rds_role_arn == "" || try(can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$", trimspace(var.rds_role_arn))), false)
+    error_message = var.rds_role_arn == null ? "" : "rds_role_arn: '${var.rds_role_arn}' is not an IAM role ARN; give the whole ARN of the role to assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no wildcards, no user or assumed-role ARN)"
+  }
 }
 
 variable "retire" {

@@ -25,7 +25,7 @@ variable "subnet_ids" {
 }
 
 variable "security_group_ids" {
-  description = "Security groups of the function: outbound 443 to the elasticloadbalancing endpoint (and the rds endpoint with resolve = \"rds\"), outbound 53 (UDP and TCP) to the resolver."
+  description = "Security groups of the function: outbound 443 to the elasticloadbalancing endpoint (and the rds endpoint with resolve = \"rds\", the sts endpoint with rds_role_arn), outbound 53 (UDP and TCP) to the resolver."
   type        = list(string)
   nullable    = false
   validation {
@@ -48,8 +48,15 @@ variable "create_rds_endpoint" {
   nullable    = false
 }
 
+variable "create_sts_endpoint" {
+  description = "Create the sts interface endpoint (private DNS on), for rds_role_arn from subnets without a route to STS, with a security group that admits 443 from the function's first security group and a policy that allows only assuming the rds_role_arn roles (the module's and the mappings'). Leave false if the VPC has one already (a second one with private DNS cannot be made)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "vpc_id" {
-  description = "The VPC of subnet_ids; needed only when create_elb_endpoint or create_rds_endpoint is true."
+  description = "The VPC of subnet_ids; needed only when create_elb_endpoint, create_rds_endpoint or create_sts_endpoint is true."
   type        = string
   default     = ""
   nullable    = false
@@ -75,6 +82,16 @@ variable "s3_object_version" {
   description = "S3 object version of the function zip, on a versioned bucket: the function runs exactly the object uploaded."
   type        = string
   default     = null
+}
+
+variable "code_signing_config_arn" {
+  description = "Optional Lambda code signing configuration: Lambda then checks, at every deployment, that the zip was signed (AWS Signer) by a profile it trusts, and refuses or warns as its policy says. Deploy the signed object (s3_bucket, s3_key and s3_object_version of AWS Signer's output). Null: off."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.code_signing_config_arn == null || can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:code-signing-config:csc-[a-z0-9]{17}$", var.code_signing_config_arn))
+    error_message = "code_signing_config_arn: '${coalesce(var.code_signing_config_arn, "null")}' is not a code signing configuration's ARN; give arn:aws:lambda:REGION:ACCOUNT:code-signing-config:csc-... (or null: off)"
+  }
 }
 
 variable "filename" {

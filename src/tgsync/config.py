@@ -174,6 +174,9 @@ class Config:
     follow_for: float = DEFAULT_FOLLOW_FOR
     #: Register answers outside the group's VPC (with zone ``all``) instead of refusing.
     outside_vpc: bool = False
+    #: The KMS key that signs the ownership records (``None``: records are trusted as
+    #: written: see :mod:`tgsync.ownership`).
+    record_key: str | None = None
 
 
 # --------------------------------------------------------------------------- values
@@ -335,7 +338,7 @@ def load(env: Mapping[str, str]) -> Config:
 
     values = {key: function_setting(key) for key in (
         "dry_run", "concurrency", "api_rate", "resync_every", "follow_interval",
-        "follow_for", "outside_vpc")}
+        "follow_for", "outside_vpc", "record_key")}
     discovery = _discovery(env, defaults, problems)
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
     arn = _either(env, TARGET_GROUP_ARN, LEGACY_TARGET_GROUP_ARN, problems)

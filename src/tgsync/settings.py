@@ -140,6 +140,21 @@ def parse_role_arn(raw: Any) -> str:
     return text
 
 
+_KMS_KEY = re.compile(
+    r"^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/[0-9a-f-]{36}|alias/[\w/-]{1,250})"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|alias/[\w/-]{1,250})$")
+
+
+def parse_kms_key(raw: Any) -> str:
+    """A KMS key: its id, ARN, alias (``alias/...``) or alias ARN."""
+    text = raw.strip() if isinstance(raw, str) else raw
+    if not isinstance(text, str) or not _KMS_KEY.match(text):
+        raise ValueError(f"{raw!r} is not a KMS key; give its ARN (arn:aws:kms:eu-west-1:"
+                         "123456789012:key/...), its id, or an alias (alias/tgsync-records) "
+                         "of an HMAC_256 key for GENERATE_VERIFY_MAC")
+    return text
+
+
 def parse_policy(raw: Any) -> Policy:
     """``sync`` or ``upsert-only``."""
     try:
@@ -360,6 +375,10 @@ SETTINGS: tuple[Setting, ...] = (
             "event) that it is followed while something stays pending",
             lambda v: parse_seconds(v, MAX_FOLLOW_FOR), 120.0, flag="--follow-for",
             metavar="SECONDS", cfn="FollowFor", cdk="follow_for", low=0, high=MAX_FOLLOW_FOR),
+    Setting("record_key", "TGSYNC_RECORD_KEY", "a KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) "
+            "that signs tgsync's ownership records: a record without its valid MAC is never "
+            "trusted (no tag sets it: the key is what tags cannot forge)", parse_kms_key,
+            flag="--record-key", metavar="KEY", cfn="RecordKey", cdk="record_key"),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

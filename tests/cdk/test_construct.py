@@ -296,6 +296,7 @@ def test_add_mapping_keeps_more_groups_and_scopes_writes_to_each(code):
     assert len(writes["Resource"]) == 2
 
 
+RECORD_KEY = "arn:aws:kms:eu-west-1:123456789012:key/0123abcd-0123-4567-89ab-0123456789ab"
 ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
 #: A value for every CDK keyword of SETTINGS, and what the function's variable then holds.
 GOOD = {
@@ -304,7 +305,7 @@ GOOD = {
     "dns_servers": (["10.0.0.2", "[fd00::53]:5353"], "10.0.0.2,[fd00::53]:5353"),
     "allowed_cidrs": (["10.0.0.0/16"], "10.0.0.0/16"), "policy": ("upsert-only", "upsert-only"),
     "retire": ("owned", "owned"), "resolve": ("rds", "rds"),
-    "rds_role_arn": (ROLE, ROLE),
+    "rds_role_arn": (ROLE, ROLE), "record_key": (RECORD_KEY, RECORD_KEY),
     "dry_run": (True, "true"), "concurrency": (8, "8"), "api_rate": (4, "4"),
     "resync_every": (600, "600"), "discover": (True, "tags"), "owner": ("team-a", "team-a"),
     "discover_prefix": ("search-", "search-"), "discover_every": (Duration.minutes(10), "600"),
@@ -314,7 +315,7 @@ GOOD = {
 #: A value the function refuses, for keywords with neither bounds nor choices.
 BAD = {"dns_servers": ["dns.example.com"], "allowed_cidrs": ["10.0.0.0/33"],
        "owner": "team a!", "discover_prefix": "-search",
-       "rds_role_arn": "arn:aws:iam::111122223333:user/tgsync"}
+       "rds_role_arn": "arn:aws:iam::111122223333:user/tgsync", "record_key": "not-a-key"}
 #: Keywords the function takes any string for.
 ANY_TEXT = {"alb_id"}
 #: What a keyword needs beside it to be allowed at all.
@@ -814,6 +815,37 @@ def test_the_construct_and_the_stack_take_the_same_event_source_arns(arn):
 
 
 CSC = "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+
+
+def test_a_record_key_made_here_lets_only_the_function_role_sign(code):
+    """Issue 30, item 2: the records are signed with a key whose policy lets only the
+    function's role generate MACs; the kms endpoint serves that key's MACs only."""
+    template, _, _ = synth(code, record_key=True, create_kms_endpoint=True,
+                           create_elb_endpoint=True)
+    (key,) = of_type(template, "AWS::KMS::Key")
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    grants = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    assert set(grants["OnlyTheFunctionSigns"]["Action"]) == {"kms:GenerateMac",
+                                                              "kms:VerifyMac"}
+    assert "Fn::GetAtt" in str(grants["OnlyTheFunctionSigns"]["Principal"])
+    assert not any(a in ("kms:*", "kms:GenerateMac", "kms:VerifyMac")
+                   for a in grants["AdministerNotUse"]["Action"])
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert "Fn::GetAtt" in str(function["Environment"]["Variables"]["TGSYNC_RECORD_KEY"])
+    endpoints = [e for e in of_type(template, "AWS::EC2::VPCEndpoint")
+                 if "kms" in json.dumps(e["ServiceName"])]
+    (statement,) = endpoints[0]["PolicyDocument"]["Statement"]
+    assert set(statement["Action"]) == {"kms:GenerateMac", "kms:VerifyMac"}
+
+
+def test_a_record_key_given_is_granted_its_two_operations_only(code):
+    template, _, _ = synth(code, record_key=RECORD_KEY)
+    (grant,) = [s for s in statements(template) if s.get("Sid") == "SignOwnershipRecords"]
+    assert (sorted(grant["Action"]), grant["Resource"]) == (
+        ["kms:GenerateMac", "kms:VerifyMac"], RECORD_KEY)
+    assert of_type(template, "AWS::KMS::Key") == []
+    with pytest.raises(ValueError, match="create_kms_endpoint=True serves the record key"):
+        synth(code, create_kms_endpoint=True, create_elb_endpoint=True)
 
 
 def test_code_signing_config_arn_is_the_function_s_code_signing_config(code):

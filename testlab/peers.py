@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class Name:
     #: resolver repeats one answer for its TTL, instead of the rotation
     sticky: bool = False
     ttl: int = 60
+    #: seconds the server takes to answer (a slow name: the query is answered late)
+    delay: float = 0.0
     current: list[str] | None = None
     #: the rotation per record type: (the records in a seeded order, the next start)
     rotation: dict[str, tuple[list[str], int]] = field(default_factory=dict)
@@ -65,7 +68,7 @@ class _Resolver(BaseResolver):  # type: ignore[misc]  # dnslib is untyped
             if name is None:
                 reply.header.rcode = RCODE.NXDOMAIN
                 return reply
-            mode = name.mode
+            mode, delay = name.mode, name.delay
             values = list(name.a if qtype == "A" else name.aaaa if qtype == "AAAA" else [])
             subset, ttl = name.subset, name.ttl
             rng = self.peer.rng
@@ -76,6 +79,8 @@ class _Resolver(BaseResolver):  # type: ignore[misc]  # dnslib is untyped
                 else:
                     values = self.peer.rotate(qname, name, qtype, values, subset)
             rng.shuffle(values)
+        if delay:
+            time.sleep(delay)  # dnslib answers each query in a thread of its own
         if mode == "timeout":
             raise DNSError("simulated timeout: no reply sent")
         if mode in ("servfail", "refused", "nxdomain"):

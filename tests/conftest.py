@@ -15,8 +15,8 @@ from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
 from tgsync import config
 from tgsync.controller import Controller
 from tgsync.provider.elbv2 import make_client
-from tgsync.registry import TagRegistry
 from tgsync.source.resolver import DnsSource
+from tgsync.wiring import build_registry
 
 HOSTNAME = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
 
@@ -111,5 +111,6 @@ def cycle(elbv2, dns, proxy, clock):
         provider = CountingProvider(client_for_region=lambda region: make_client(region, **FAST),
                                     outside_vpc=cfg.outside_vpc)
         source = lambda servers: DnsSource(servers, timeout=0.2, lifetime=0.5)  # noqa: E731
-        return Controller(provider, TagRegistry(provider), source, config=cfg, clock=clock), cfg
+        return Controller(provider, build_registry(cfg, provider), source, config=cfg,
+                          clock=clock), cfg
     return build

@@ -304,13 +304,13 @@ variable "owner" {
 }
 
 variable "discover_prefix" {
-  description = "With discovery: adopt only groups whose name starts with this (a scope no tag can change; recommended) (TGSYNC_DISCOVER_PREFIX; stack parameter DiscoverPrefix)."
+  description = "With discovery (required): adopt only groups whose name starts with this, a scope no tag can change; * adopts any group that carries the tag, so that anyone who may tag a group can hand it over (TGSYNC_DISCOVER_PREFIX; stack parameter DiscoverPrefix)."
   type        = string
   default     = ""
   nullable    = false
   validation {
     condition     = var.discover_prefix == "" || try(can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,31}$", trimspace(var.discover_prefix))), false)
-    error_message = var.discover_prefix == null ? "" : "discover_prefix: '${var.discover_prefix}' cannot start a target group name; use 1 to 32 letters, digits and hyphens, not starting with a hyphen, e.g. tgsync-"
+    error_message = var.discover_prefix == null ? "" : "discover_prefix: '${var.discover_prefix}' cannot start a target group name; use 1 to 32 letters, digits and hyphens, not starting with a hyphen, e.g. tgsync- (or * for every group)"
   }
 }
 
@@ -354,6 +354,12 @@ variable "follow_for" {
   }
 }
 
+variable "record_key" {
+  description = "A KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) that signs tgsync's ownership records: a record without its valid MAC is never trusted (no tag sets it: the key is what tags cannot forge) (TGSYNC_RECORD_KEY; stack parameter RecordKey)."
+  type        = string
+  default     = null
+}
+
 locals {
   # Each setting as the function reads it from its environment (empty: unset).
   setting_environment = {
@@ -378,5 +384,6 @@ locals {
     TGSYNC_OUTSIDE_VPC     = var.outside_vpc ? "allow" : "refuse"
     TGSYNC_FOLLOW_INTERVAL = tostring(var.follow_interval)
     TGSYNC_FOLLOW_FOR      = tostring(var.follow_for)
+    TGSYNC_RECORD_KEY      = var.record_key == null ? "" : tostring(var.record_key)
   }
 }

@@ -17,7 +17,7 @@ from dataclasses import replace
 from tgsync.config import Discovery, MappingConfig
 from tgsync.deadline import NONE, Deadline
 from tgsync.discovery import Discovered, adopt
-from tgsync.errors import ProviderError
+from tgsync.errors import AwsError
 from tgsync.ownership import owner_id
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
@@ -56,7 +56,7 @@ class Adoption:
                 # The listing read every group's tags: the memory needs no read of its own.
                 self._registry.remember({c.arn: dict(c.tags) for c in candidates
                                          if c.arn in fresh.arns})
-            except ProviderError as exc:
+            except AwsError as exc:
                 logger.error("discovery failed: keeping the groups found before",
                              extra={"error": str(exc)})
                 failure = MappingReport("discovery", "", "", dry_run=dry_run,
@@ -109,7 +109,7 @@ class Adoption:
                 self._registry.save(arn, port, {}, deadline=deadline,
                                     planned=owned if mapping.retire == "owned" else None)
                 self._registry.save_owned(arn, port, owner, frozenset(), deadline=deadline)
-            except ProviderError as exc:
+            except AwsError as exc:
                 logger.warning("let go, but its tags could not be removed",
                                extra={"target_group": arn, "error": str(exc)})
 
@@ -129,7 +129,7 @@ class Adoption:
                                               owned.mine(after) | owned.mine(before),
                                               deadline=deadline)
                 self._registry.save_owned(arn, port, before, frozenset(), deadline=deadline)
-            except ProviderError as exc:
+            except AwsError as exc:
                 logger.warning("hostname changed, but the old hostname's records could not "
                                "be handed over", extra={"target_group": arn,
                                                         "error": str(exc)})

@@ -141,13 +141,19 @@ class InvalidMapping:
     target_group_arn: str = ""
 
 
+#: ``TGSYNC_DISCOVER_PREFIX=*``: discovery may adopt any group of the region that carries
+#: the tag, chosen explicitly (whoever may tag a group can then hand it to tgsync).
+EVERY_GROUP = "*"
+
+
 @dataclass(frozen=True)
 class Discovery:
     """Discovery by tags: whose groups, how often, and the defaults tags override."""
 
     owner: str | None = None
-    #: Only groups whose name starts with this are adopted (empty: every name).
-    prefix: str = ""
+    #: Only groups whose name starts with this are adopted (``*``: every name, a choice
+    #: the deployer made explicitly: see :data:`EVERY_GROUP`).
+    prefix: str = EVERY_GROUP
     every: float = DEFAULT_DISCOVER_EVERY
     region: str = ""
     defaults: tuple[tuple[str, Any], ...] = ()
@@ -168,6 +174,9 @@ class Config:
     follow_for: float = DEFAULT_FOLLOW_FOR
     #: Register answers outside the group's VPC (with zone ``all``) instead of refusing.
     outside_vpc: bool = False
+    #: The KMS key that signs the ownership records (``None``: records are trusted as
+    #: written: see :mod:`tgsync.ownership`).
+    record_key: str | None = None
 
 
 # --------------------------------------------------------------------------- values
@@ -329,7 +338,7 @@ def load(env: Mapping[str, str]) -> Config:
 
     values = {key: function_setting(key) for key in (
         "dry_run", "concurrency", "api_rate", "resync_every", "follow_interval",
-        "follow_for", "outside_vpc")}
+        "follow_for", "outside_vpc", "record_key")}
     discovery = _discovery(env, defaults, problems)
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
     arn = _either(env, TARGET_GROUP_ARN, LEGACY_TARGET_GROUP_ARN, problems)
@@ -382,7 +391,14 @@ def _discovery(env: Mapping[str, str], defaults: dict[str, Any], problems: _Prob
     if not region:
         problems.items.append(f"{DISCOVER}=tags needs the region to look in: set AWS_REGION "
                               "(Lambda sets it) or AWS_DEFAULT_REGION")
-    return Discovery(owner=value("owner"), prefix=value("discover_prefix") or "",
+    prefix = value("discover_prefix")
+    if not prefix:  # a tag alone must never bring in a group the deployer did not choose
+        problems.items.append(
+            f"{DISCOVER}=tags needs {DISCOVER_PREFIX}: the start of the names of the target "
+            "groups this function may adopt (e.g. tgsync-), so that whoever may tag a group "
+            "cannot hand tgsync a group you did not choose; or * to adopt any group of the "
+            "region that carries the tag (then anyone who may tag a group can)")
+    return Discovery(owner=value("owner"), prefix=prefix or EVERY_GROUP,
                      every=value("discover_every"), region=region,
                      defaults=tuple(sorted(defaults.items())))
 

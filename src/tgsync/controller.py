@@ -142,15 +142,18 @@ class Controller:
 
     def _cycle_each(self, mappings: Sequence[MappingConfig], now: float, dry: bool,
                     deadline: Deadline) -> list[MappingReport]:
-        """Each mapping's cycle, ``config.concurrency`` at a time, groups read longest ago
-        first (a cold start spreads its first reads over as many cycles as the time
-        allows, and no group falls behind for long); reports in the mappings' order."""
+        """Each mapping's cycle, ``config.concurrency`` at a time, the mappings whose last
+        turn is oldest first: a cold start spreads its first reads over as many cycles as
+        the time allows, and a mapping whose cycle used the time (a slow name, many
+        lookups: tags may ask for them) goes to the back, so no group is always last.
+        Reports in the mappings' order."""
         # Clashes are judged among every mapping of the full cycle, follow-ups too: a
         # mapping refused there must not run alone in a follow-up and undo the other's.
         why = {self._mappings[i]: reason
                for i, reason in self._clashes(self._mappings, deadline).items()}
         sharers = self._sharers(self._mappings, deadline)
-        order = sorted(range(len(mappings)), key=lambda i: self._read_at(mappings[i]))
+        order = sorted(range(len(mappings)), key=lambda i: self.state.turn_at(
+            mappings[i].target_group_arn, mappings[i].hostname))
 
         def one(index: int) -> MappingReport:
             mapping = mappings[index]
@@ -161,6 +164,7 @@ class Controller:
                                      mapping.port, dry_run=dry).fail(why[mapping])
             if deadline.bounded and not deadline.allows(MIN_CYCLE_SECONDS):
                 return self._out_of_time(mapping, now, dry)
+            self.state.note_turn(mapping.target_group_arn, mapping.hostname, self._clock())
             return self.cycle.run(mapping, dry_run=dry, horizon=self._tick, deadline=deadline,
                                   sharers=sharers.get(mapping, ()))
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from tgsync.config import (
     DEFAULT_STALE_AFTER,
+    EVERY_GROUP,
     Discovery,
     InvalidMapping,
     MappingConfig,
@@ -98,7 +99,7 @@ def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 
             others.append(group.arn)
             continue
         where = f"target group {group.name} (tags)"
-        if not group.name.startswith(discovery.prefix):
+        if discovery.prefix != EVERY_GROUP and not group.name.startswith(discovery.prefix):
             refused.append(InvalidMapping(len(refused), where, (
                 f"{where}: its name does not start with {discovery.prefix!r} "
                 "(TGSYNC_DISCOVER_PREFIX), so this function never adopts it: rename the "

@@ -35,6 +35,7 @@ class ProcessState:
         self._read: dict[str, float] = {}
         self._motion: dict[str, Motion] = {}
         self._alb_checked: set[str] = set()
+        self._turns: dict[tuple[str, str], float] = {}
 
     # ------------------------------------------------------------------ reads
 
@@ -94,6 +95,20 @@ class ProcessState:
         with self._lock:
             return frozenset(k for k in keys if followed(self._motion.get(k), now, follow_for))
 
+    # ------------------------------------------------------------------ turns
+
+    def turn_at(self, arn: str, hostname: str) -> float:
+        """When the mapping of ``hostname`` on ``arn`` last started a cycle (``-inf``:
+        never): the invocations take the mappings in this order, so that one whose cycle
+        always runs out of time (a slow name, many lookups) cannot keep the others last."""
+        with self._lock:
+            return self._turns.get((arn, hostname), float("-inf"))
+
+    def note_turn(self, arn: str, hostname: str, now: float) -> None:
+        """The mapping of ``hostname`` on ``arn`` starts a cycle at ``now``."""
+        with self._lock:
+            self._turns[(arn, hostname)] = now
+
     # ------------------------------------------------------------------ the rest
 
     def first_check_of(self, arn: str) -> bool:
@@ -112,3 +127,5 @@ class ProcessState:
                 for stale in [k for k in records if k not in kept]:
                     del records[stale]
             self._alb_checked &= groups
+            for turn in [t for t in self._turns if t[0] not in groups]:
+                del self._turns[turn]

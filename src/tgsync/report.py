@@ -54,6 +54,8 @@ class MappingReport:
     deregistered_ips: list[str] = field(default_factory=list)
     #: Targets on the port left alone as someone else's (``retire=owned``).
     foreign: list[str] = field(default_factory=list)
+    #: Ownership records whose MAC did not verify (a record key is set): not trusted.
+    unverified: list[str] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     dns_queries: int = 0
     dry_run: bool = False
@@ -103,6 +105,7 @@ class MappingReport:
             "registered": self.registered_ips,
             "deregistered": self.deregistered_ips,
             "foreign": self.foreign,
+            "unverified_records": self.unverified,
             "dns_queries": self.dns_queries,
             "dry_run": self.dry_run,
             "read": "deferred" if self.deferred else (
@@ -311,6 +314,9 @@ def render_table(report: MappingReport) -> str:
     if report.foreign:
         lines.append(f"  foreign (not registered by this mapping, left alone): "
                      f"{', '.join(report.foreign)}")
+    if report.unverified:
+        lines.append(f"  not trusted (no valid MAC of the record key): "
+                     f"{', '.join(report.unverified)}")
     return "\n".join(lines)
 
 
@@ -376,7 +382,8 @@ def mapping_metrics(report: MappingReport) -> list[tuple[str, float]]:
     """The per-target-group figures of one cycle; target counts only after a fresh
     read (a settled group that was not read says nothing about its health)."""
     observed = [("Registered", report.registered), ("HealthyTargets", report.healthy),
-                ("ForeignTargets", len(report.foreign))]
+                ("ForeignTargets", len(report.foreign)),
+                ("UnverifiedRecords", len(report.unverified))]
     return [
         ("Wanted", len(report.wanted)),
         *(observed if report.observed else []),

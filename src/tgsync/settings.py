@@ -118,11 +118,15 @@ def parse_owner(raw: Any) -> str:
 
 
 def parse_group_prefix(raw: Any) -> str:
-    """The start of a target group name: letters, digits and hyphens, 1 to 32."""
+    """The start of a target group name: letters, digits and hyphens, 1 to 32; or ``*``,
+    every name (an explicit choice)."""
     text = str(raw).strip()
+    if text == "*":
+        return text
     if not _GROUP_NAME_PREFIX.match(text):
         raise ValueError(f"{raw!r} cannot start a target group name; use 1 to 32 letters, "
-                         "digits and hyphens, not starting with a hyphen, e.g. tgsync-")
+                         "digits and hyphens, not starting with a hyphen, e.g. tgsync- (or * "
+                         "for every group)")
     return text
 
 
@@ -133,6 +137,21 @@ def parse_role_arn(raw: Any) -> str:
         raise ValueError(f"{raw!r} is not an IAM role ARN; give the whole ARN of the role to "
                          "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
                          "wildcards, no user or assumed-role ARN)")
+    return text
+
+
+_KMS_KEY = re.compile(
+    r"^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/[0-9a-f-]{36}|alias/[\w/-]{1,250})"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|alias/[\w/-]{1,250})$")
+
+
+def parse_kms_key(raw: Any) -> str:
+    """A KMS key: its id, ARN, alias (``alias/...``) or alias ARN."""
+    text = raw.strip() if isinstance(raw, str) else raw
+    if not isinstance(text, str) or not _KMS_KEY.match(text):
+        raise ValueError(f"{raw!r} is not a KMS key; give its ARN (arn:aws:kms:eu-west-1:"
+                         "123456789012:key/...), its id, or an alias (alias/tgsync-records) "
+                         "of an HMAC_256 key for GENERATE_VERIFY_MAC")
     return text
 
 
@@ -332,8 +351,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("owner", "TGSYNC_OWNER", "with discovery: manage only groups tagged tgsync:owner "
             "with this value (unset: only groups with no owner tag)", parse_owner,
             flag="--owner", metavar="OWNER", cfn="Owner", cdk="owner"),
-    Setting("discover_prefix", "TGSYNC_DISCOVER_PREFIX", "with discovery: adopt only groups "
-            "whose name starts with this (a scope no tag can change; recommended)",
+    Setting("discover_prefix", "TGSYNC_DISCOVER_PREFIX", "with discovery (required): adopt "
+            "only groups whose name starts with this, a scope no tag can change; * adopts any "
+            "group that carries the tag, so that anyone who may tag a group can hand it over",
             parse_group_prefix, "", flag="--discover-prefix", metavar="PREFIX",
             cfn="DiscoverPrefix", cdk="discover_prefix", shown_default=""),
     Setting("discover_every", "TGSYNC_DISCOVER_EVERY", "seconds between discovery reads "
@@ -355,6 +375,10 @@ SETTINGS: tuple[Setting, ...] = (
             "event) that it is followed while something stays pending",
             lambda v: parse_seconds(v, MAX_FOLLOW_FOR), 120.0, flag="--follow-for",
             metavar="SECONDS", cfn="FollowFor", cdk="follow_for", low=0, high=MAX_FOLLOW_FOR),
+    Setting("record_key", "TGSYNC_RECORD_KEY", "a KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) "
+            "that signs tgsync's ownership records: a record without its valid MAC is never "
+            "trusted (no tag sets it: the key is what tags cannot forge)", parse_kms_key,
+            flag="--record-key", metavar="KEY", cfn="RecordKey", cdk="record_key"),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 
 from tgsync.aws import DEFAULT_POOL, Aws
@@ -12,7 +13,9 @@ from tgsync.pacing import TokenBucket
 from tgsync.preflight import Check
 from tgsync.preflight import run as run_checks
 from tgsync.provider.elbv2 import ELBV2, Elbv2Provider
+from tgsync.provider.kms import KMS, KmsKey
 from tgsync.registry import TagRegistry
+from tgsync.signatures import Signatures
 from tgsync.source import Nameserver, Source
 from tgsync.source.rds import RDS, RdsApi, RdsSource
 from tgsync.source.resolver import DnsSource
@@ -48,7 +51,7 @@ def build_aws(config: Config) -> Aws:
     """The process's AWS clients and calls: ELB's Describe calls and writes, and RDS's
     reads, each paced to ``config.api_rate`` in a bucket of its own (as the services
     throttle them); a connection per concurrent mapping."""
-    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name)
+    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name, KMS.name)
     return Aws(pacers={b: TokenBucket(rate=config.api_rate) for b in buckets},
                pool=max(DEFAULT_POOL, config.concurrency))
 
@@ -58,14 +61,32 @@ def build_provider(config: Config) -> Elbv2Provider:
     return Elbv2Provider(build_aws(config), outside_vpc=config.outside_vpc)
 
 
+def record_key(config: Config, provider: Elbv2Provider) -> KmsKey | None:
+    """The KMS key ``TGSYNC_RECORD_KEY`` names (in the function's region unless the key's
+    ARN names another), or ``None``."""
+    if config.record_key is None:
+        return None
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+    return KmsKey(provider.aws, config.record_key, region)
+
+
+def build_registry(config: Config, provider: Elbv2Provider) -> TagRegistry:
+    """The tag registry over the provider; with ``TGSYNC_RECORD_KEY``, its ownership
+    records signed and verified with that KMS key."""
+    key = record_key(config, provider)
+    return TagRegistry(provider, None if key is None else Signatures(key))
+
+
 def build_controller(config: Config) -> Controller:
     """A controller over boto3 and dnspython."""
     provider = build_provider(config)
-    return Controller(provider, TagRegistry(provider), Sources(provider.aws), config=config)
+    return Controller(provider, build_registry(config, provider), Sources(provider.aws),
+                      config=config)
 
 
 def preflight(config: Config, time_left: Callable[[], float] | None = None) -> list[Check]:
     """Every preflight check (see :mod:`tgsync.preflight`), over the real adapters,
     answered before ``time_left()`` runs out."""
     provider = build_provider(config)
-    return run_checks(config, provider, Sources(provider.aws), time_left)
+    return run_checks(config, provider, Sources(provider.aws), time_left,
+                      record_key(config, provider))

@@ -254,8 +254,9 @@ def test_no_healthy_target_alarms_read_elb_metric_for_the_one_group_kept(five_li
 
 
 @pytest.mark.parametrize(("options", "where"), [
-    ({"discover": True}, ""),
-    ({"discover": True, "health_alarm_filter": "LoadBalancer = 'app/search/0123'"},
+    ({"discover": True, "discover_prefix": "*"}, ""),
+    ({"discover": True, "discover_prefix": "*",
+      "health_alarm_filter": "LoadBalancer = 'app/search/0123'"},
      " WHERE LoadBalancer = 'app/search/0123'"),
 ])
 def test_no_healthy_target_alarms_without_one_group_take_the_filter(code, options, where):
@@ -295,6 +296,7 @@ def test_add_mapping_keeps_more_groups_and_scopes_writes_to_each(code):
     assert len(writes["Resource"]) == 2
 
 
+RECORD_KEY = "arn:aws:kms:eu-west-1:123456789012:key/0123abcd-0123-4567-89ab-0123456789ab"
 ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
 #: A value for every CDK keyword of SETTINGS, and what the function's variable then holds.
 GOOD = {
@@ -303,7 +305,7 @@ GOOD = {
     "dns_servers": (["10.0.0.2", "[fd00::53]:5353"], "10.0.0.2,[fd00::53]:5353"),
     "allowed_cidrs": (["10.0.0.0/16"], "10.0.0.0/16"), "policy": ("upsert-only", "upsert-only"),
     "retire": ("owned", "owned"), "resolve": ("rds", "rds"),
-    "rds_role_arn": (ROLE, ROLE),
+    "rds_role_arn": (ROLE, ROLE), "record_key": (RECORD_KEY, RECORD_KEY),
     "dry_run": (True, "true"), "concurrency": (8, "8"), "api_rate": (4, "4"),
     "resync_every": (600, "600"), "discover": (True, "tags"), "owner": ("team-a", "team-a"),
     "discover_prefix": ("search-", "search-"), "discover_every": (Duration.minutes(10), "600"),
@@ -313,11 +315,12 @@ GOOD = {
 #: A value the function refuses, for keywords with neither bounds nor choices.
 BAD = {"dns_servers": ["dns.example.com"], "allowed_cidrs": ["10.0.0.0/33"],
        "owner": "team a!", "discover_prefix": "-search",
-       "rds_role_arn": "arn:aws:iam::111122223333:user/tgsync"}
+       "rds_role_arn": "arn:aws:iam::111122223333:user/tgsync", "record_key": "not-a-key"}
 #: Keywords the function takes any string for.
 ANY_TEXT = {"alb_id"}
 #: What a keyword needs beside it to be allowed at all.
-NEEDS = {"owner": {"discover": True}, "discover_prefix": {"discover": True}}
+NEEDS = {"owner": {"discover": True, "discover_prefix": "*"},
+         "discover_prefix": {"discover": True}, "discover": {"discover_prefix": "*"}}
 KEYWORDS = [item for item in SETTINGS if item.cdk is not None]
 
 
@@ -413,7 +416,7 @@ def test_domain_arns_add_both_event_rules_with_a_dead_letter_queue(code):
 ])
 def test_discovery_writes_only_where_the_tags_ask(code, owner, owned):
     template, _, _ = synth(code, hostname=None, target_group=None, discover=True,
-                           owner=owner)
+                           discover_prefix="*", owner=owner)
     by_sid = {s.get("Sid"): s for s in statements(template)}
     hostname = {"aws:ResourceTag/tgsync:hostname": "false"}
     asks = ({"Null": hostname, **owned} if owner else
@@ -450,6 +453,7 @@ def test_a_discover_prefix_scopes_every_discovery_write_to_those_names(code):
                            "upsert-only"),
     ({"owner": "team-a"}, "owner is set but discover is not"),
     ({"discover_prefix": "search-"}, "discover_prefix is set but discover is not"),
+    ({"discover": True}, "discover=True needs discover_prefix"),
     ({"hostname": None}, "give hostname and target_group together"),
     ({"log_level": "TRACE"}, "log_level='TRACE': use one of DEBUG, INFO, WARN, ERROR"),
     ({"stale_after": Duration.days(8)}, "stale_after=691200s: '691200' is out of range; "
@@ -649,8 +653,8 @@ def rds_statements(template: dict) -> dict[str, dict]:
 def test_the_role_reads_rds_only_when_resolve_rds_is_possible(code, five_lines):
     assert rds_statements(five_lines[0]) == {}
     assert rds_statements(synth(code, event_source_arns=[CLUSTER])[0]) == {}
-    for options in ({"resolve": "rds"}, {"discover": True, "hostname": None,
-                                         "target_group": None}):
+    for options in ({"resolve": "rds"}, {"discover": True, "discover_prefix": "*",
+                                         "hostname": None, "target_group": None}):
         found = rds_statements(synth(code, **options)[0])
         assert set(found) == {"ReadTheClusters", "ReadMembersAndCustomEndpoints"}, options
         assert found["ReadTheClusters"]["Action"] == "rds:DescribeDBClusters"
@@ -811,6 +815,37 @@ def test_the_construct_and_the_stack_take_the_same_event_source_arns(arn):
 
 
 CSC = "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+
+
+def test_a_record_key_made_here_lets_only_the_function_role_sign(code):
+    """Issue 30, item 2: the records are signed with a key whose policy lets only the
+    function's role generate MACs; the kms endpoint serves that key's MACs only."""
+    template, _, _ = synth(code, record_key=True, create_kms_endpoint=True,
+                           create_elb_endpoint=True)
+    (key,) = of_type(template, "AWS::KMS::Key")
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    grants = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    assert set(grants["OnlyTheFunctionSigns"]["Action"]) == {"kms:GenerateMac",
+                                                              "kms:VerifyMac"}
+    assert "Fn::GetAtt" in str(grants["OnlyTheFunctionSigns"]["Principal"])
+    assert not any(a in ("kms:*", "kms:GenerateMac", "kms:VerifyMac")
+                   for a in grants["AdministerNotUse"]["Action"])
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert "Fn::GetAtt" in str(function["Environment"]["Variables"]["TGSYNC_RECORD_KEY"])
+    endpoints = [e for e in of_type(template, "AWS::EC2::VPCEndpoint")
+                 if "kms" in json.dumps(e["ServiceName"])]
+    (statement,) = endpoints[0]["PolicyDocument"]["Statement"]
+    assert set(statement["Action"]) == {"kms:GenerateMac", "kms:VerifyMac"}
+
+
+def test_a_record_key_given_is_granted_its_two_operations_only(code):
+    template, _, _ = synth(code, record_key=RECORD_KEY)
+    (grant,) = [s for s in statements(template) if s.get("Sid") == "SignOwnershipRecords"]
+    assert (sorted(grant["Action"]), grant["Resource"]) == (
+        ["kms:GenerateMac", "kms:VerifyMac"], RECORD_KEY)
+    assert of_type(template, "AWS::KMS::Key") == []
+    with pytest.raises(ValueError, match="create_kms_endpoint=True serves the record key"):
+        synth(code, create_kms_endpoint=True, create_elb_endpoint=True)
 
 
 def test_code_signing_config_arn_is_the_function_s_code_signing_config(code):

@@ -34,7 +34,8 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 #: or the other, so that none drifts from the table unnoticed.
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "EventSourceArns", "SubnetIds",
-    "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "CreateStsEndpoint", "VpcId",
+    "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "CreateStsEndpoint",
+    "CreateKmsEndpoint", "VpcId",
     "CodeBucket", "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "CodeSigningConfigArn",
     "Architecture", "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
@@ -176,6 +177,10 @@ def test_each_setting_has_its_parameter_with_the_table_s_default_bounds_and_choi
         assert [str(v) for v in spec.get("AllowedValues", [])] == list(item.choices), item.cfn
 
 
+#: A parameter whose value may name what the stack makes instead (RecordKey=create).
+MADE_HERE = {"RecordKey": {"Fn::GetAtt": ["RecordKmsKey", "Arn"]}}
+
+
 @pytest.mark.parametrize("item", CFN_SETTINGS, ids=lambda s: s.cfn)
 def test_the_function_s_environment_maps_each_setting_to_its_parameter(
         template: dict[str, Any], item: Any) -> None:
@@ -183,7 +188,8 @@ def test_the_function_s_environment_maps_each_setting_to_its_parameter(
     assert item.env in variables, f"{item.env} is not in the function's environment"
     value = variables[item.env]
     if "Fn::If" in value:  # Hostname and group give way to Mappings, and back
-        refs = [branch for branch in value["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"}]
+        refs = [branch for branch in value["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"}
+                and branch != MADE_HERE.get(item.cfn)]
         assert refs == [{"Ref": item.cfn}], (item.env, value)
     else:
         assert value == {"Ref": item.cfn}, (item.env, value)
@@ -287,9 +293,17 @@ def test_discovery_writes_only_groups_named_with_the_prefix_and_owned_as_configu
     assert _actions(statements["RemoveOnlyOwnMemoryTags"]) == ["elasticloadbalancing:RemoveTags"]
 
 
-def test_the_discover_description_recommends_a_prefix(template: dict[str, Any]) -> None:
-    for name in ("Discover", "DiscoverPrefix"):
-        assert "recommended" in template["Parameters"][name]["Description"], name
+def test_discovery_needs_a_prefix_or_an_explicit_star(template: dict[str, Any]) -> None:
+    """Issue 30, item 1: with Discover=tags and no DiscoverPrefix, a tag alone brought
+    any group of the region in (and the role could write every group)."""
+    rule = template["Rules"]["DiscoverNeedsPrefix"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "Discover"}, "tags"]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DiscoverPrefix"}, ""]}]}
+    assert "DiscoverPrefix" in assertion["AssertDescription"]
+    pattern = re.compile(template["Parameters"]["DiscoverPrefix"]["AllowedPattern"])
+    assert pattern.match("*") and pattern.match("search-") and not pattern.match("-x")
+    assert "required" in template["Parameters"]["DiscoverPrefix"]["Description"]
 
 
 @pytest.mark.parametrize("given", [{"Hostname": "h", "TargetGroupArn": GROUP},
@@ -829,3 +843,26 @@ def test_code_signing_config_arn_is_the_function_s_when_given_and_off_when_empty
     assert "CodeSigningConfigArn" not in Stack(template).resolve(function)
     assert _matches(template, "CodeSigningConfigArn", csc)
     assert not _matches(template, "CodeSigningConfigArn", "csc-0123456789abcdef0")
+
+
+def test_a_record_key_the_stack_makes_lets_only_the_function_s_role_sign(
+        template: dict[str, Any]) -> None:
+    """Issue 30, item 2: the stack can create the record key; its policy lets only the
+    function's role generate (and verify) MACs, the account manage but never use it; a
+    key given is granted to the role for those two operations only."""
+    key = resource(template, "RecordKmsKey")
+    assert key["Condition"] == "CreateRecordKey"
+    properties = key["Properties"]
+    assert (properties["KeySpec"], properties["KeyUsage"]) == ("HMAC_256",
+                                                               "GENERATE_VERIFY_MAC")
+    grants = {s["Sid"]: s for s in properties["KeyPolicy"]["Statement"]}
+    assert set(grants) == {"AdministerNotUse", "OnlyTheFunctionSigns"}
+    assert grants["OnlyTheFunctionSigns"]["Principal"] == {
+        "AWS": {"Fn::GetAtt": ["FunctionRole", "Arn"]}}
+    assert sorted(grants["OnlyTheFunctionSigns"]["Action"]) == ["kms:GenerateMac",
+                                                                "kms:VerifyMac"]
+    assert not [a for a in grants["AdministerNotUse"]["Action"]
+                if a in ("kms:*", "kms:GenerateMac", "kms:VerifyMac")]
+    pattern = re.compile(template["Parameters"]["RecordKey"]["AllowedPattern"])
+    assert pattern.match("create") and pattern.match("")
+    assert not pattern.match("alias/anything") and not pattern.match("arn:aws:kms:*")

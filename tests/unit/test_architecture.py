@@ -81,9 +81,11 @@ LAYERS: tuple[frozenset[str], ...] = (
                "tgsync.events", "tgsync.report"}),
     # adapters: the one AWS call path, the provider, the sources
     frozenset({"tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
-               "tgsync.provider.elbv2", "tgsync.source.resolver", "tgsync.source.rds"}),
+               "tgsync.provider.elbv2", "tgsync.provider.kms", "tgsync.source.resolver",
+               "tgsync.source.rds"}),
     # the stages of a cycle, and what a process keeps
-    frozenset({"tgsync.registry", "tgsync.process_state", "tgsync.round", "tgsync.planning",
+    frozenset({"tgsync.registry", "tgsync.signatures", "tgsync.process_state",
+               "tgsync.round", "tgsync.planning",
                "tgsync.apply", "tgsync.cycle", "tgsync.adoption", "tgsync.preflight"}),
     frozenset({"tgsync.controller"}),
     # entry points and wiring

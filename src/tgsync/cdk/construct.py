@@ -37,6 +37,7 @@ from tgsync.cdk.environment import (
 from tgsync.cdk.network import (
     elb_endpoint,
     function_security_group,
+    kms_endpoint,
     rds_endpoint,
     rds_role_reads,
     restrict_egress,
@@ -48,6 +49,7 @@ from tgsync.cdk.role import (
     add_discovery_statements,
     add_rds_statements,
     add_read_statement,
+    add_record_key,
     allow_assume,
     allow_writes,
     assume_statement,
@@ -102,6 +104,11 @@ class HostnameTargetSync(Construct):
     as for its clusters: the function's role may assume exactly the roles given, and
     ``create_sts_endpoint`` adds the ``sts`` interface endpoint, which serves only
     assuming them (and the ``rds`` endpoint then admits their reads).
+
+    ``record_key`` signs the ownership records (``TGSYNC_RECORD_KEY``): ``True`` makes an
+    HMAC key whose policy lets only the function's role generate and verify MACs; a key
+    or key ARN given is used, the role granted those two operations on it.
+    ``create_kms_endpoint`` adds the ``kms`` interface endpoint, which serves only them.
     """
 
     #: Whether the role has the RDS reads (granted once, by the first user of them).
@@ -127,6 +134,7 @@ class HostnameTargetSync(Construct):
         retire: str | None = None,
         resolve: str | None = None,
         rds_role_arn: str | None = None,
+        record_key: str | kms.IKey | bool | None = None,
         dry_run: bool | None = None,
         concurrency: int | None = None,
         api_rate: float | None = None,
@@ -151,6 +159,7 @@ class HostnameTargetSync(Construct):
         create_elb_endpoint: bool = False,
         create_rds_endpoint: bool = False,
         create_sts_endpoint: bool = False,
+        create_kms_endpoint: bool = False,
         code: lambda_.Code | None = None,
         code_signing_config_arn: str | None = None,
     ) -> None:
@@ -159,7 +168,8 @@ class HostnameTargetSync(Construct):
         # port is the first mapping's (a key of TGSYNC_MAPPINGS), not the function's.
         variables = setting_variables({
             item.cdk: arguments[item.cdk] for item in KEYWORD_SETTINGS
-            if item.cdk and item.cdk != "port"})
+            if item.cdk and item.cdk != "port"
+            and not (item.cdk == "record_key" and not isinstance(record_key, str))})
         on = discover_on(discover)
         every = schedule or Duration.minutes(1)
         check_schedule(every)
@@ -184,6 +194,9 @@ class HostnameTargetSync(Construct):
         else:
             groups = list(security_groups)
         self.role = function_role(self)
+        self.record_key_arn = add_record_key(self, self.role, record_key)
+        if self.record_key_arn is not None:
+            variables[setting("record_key").env] = self.record_key_arn
         add_base_statements(self.role, self.log_group.log_group_arn, subnets.subnet_ids,
                             groups)
         add_read_statement(self.role)
@@ -230,15 +243,15 @@ class HostnameTargetSync(Construct):
                                                        rds_arns)
         self.dashboard = add_alarms(self, self.function, alarm_topic, self._health_query)
         self._add_endpoints(vpc, vpc_subnets, groups, (create_elb_endpoint, create_rds_endpoint,
-                                                       create_sts_endpoint),
+                                                       create_sts_endpoint, create_kms_endpoint),
                             variables.get(setting("dns_servers").env))
 
     def _add_endpoints(self, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
-                       groups: Sequence[ec2.ISecurityGroup], create: tuple[bool, bool, bool],
-                       dns_servers: str | None) -> None:
-        """The interface endpoints asked for (elasticloadbalancing, rds, sts), and the
+                       groups: Sequence[ec2.ISecurityGroup],
+                       create: tuple[bool, bool, bool, bool], dns_servers: str | None) -> None:
+        """The interface endpoints asked for (elasticloadbalancing, rds, sts, kms), and the
         function's own security group's egress to them and to DNS."""
-        create_elb, create_rds, create_sts = create
+        create_elb, create_rds, create_sts, create_kms = create
         self.elb_endpoint: ec2.InterfaceVpcEndpoint | None = None
         endpoint_group = rds_group = sts_group = None
         if create_elb:
@@ -252,9 +265,17 @@ class HostnameTargetSync(Construct):
             self.sts_endpoint, sts_group = sts_endpoint(self, vpc, vpc_subnets, groups,
                                                         self._assume)
             self.node.add_validation(_NeedsRole(self._assume))
+        self.kms_endpoint: ec2.InterfaceVpcEndpoint | None = None
+        kms_group = None
+        if create_kms:
+            if self.record_key_arn is None:
+                raise ValueError("create_kms_endpoint=True serves the record key only: give "
+                                 "record_key (True makes one), or drop create_kms_endpoint")
+            self.kms_endpoint, kms_group = kms_endpoint(self, vpc, vpc_subnets, groups,
+                                                        self.record_key_arn)
         if self.security_group is not None:
             restrict_egress(self.security_group, vpc, endpoint_group, dns_servers, rds_group,
-                            sts_group)
+                            sts_group, kms_group)
 
     def add_mapping(self, hostname: str, target_group: elbv2.ITargetGroup,
                     port: int | None = None, *, alb_id: str | None = None,

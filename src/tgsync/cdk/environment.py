@@ -45,6 +45,11 @@ def setting_variables(given: Mapping[str, Any]) -> dict[str, str]:
             if given.get(key) is not None:
                 raise ValueError(f"{key} is set but discover is not: set discover=True or "
                                  f"drop {key}")
+    elif given.get("discover_prefix") is None:  # as the function refuses it (config)
+        raise ValueError("discover=True needs discover_prefix: the start of the names of the "
+                         "target groups this function may adopt (e.g. 'tgsync-'), so that "
+                         "whoever may tag a group cannot hand it a group you did not choose; "
+                         "or '*' to adopt any group of the region that carries the tag")
     return variables
 
 

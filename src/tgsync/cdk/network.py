@@ -16,7 +16,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from tgsync.cdk.role import RDS_ACTIONS
+from tgsync.cdk.role import MAC_ACTIONS, RDS_ACTIONS
 from tgsync.settings import parse_nameservers
 
 
@@ -74,6 +74,21 @@ def sts_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelecti
     return endpoint, group
 
 
+def kms_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
+                 groups: Sequence[ec2.ISecurityGroup], key_arn: str,
+                 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+    """The kms interface endpoint (for ``record_key``): HTTPS from the function only,
+    this account's principals generating and verifying MACs with the record key only."""
+    endpoint, group = _endpoint(scope, vpc, vpc_subnets, groups, name="Kms",
+                                service=ec2.InterfaceVpcEndpointAwsService.KMS, prefix="kms",
+                                policy=False)
+    endpoint.add_to_policy(iam.PolicyStatement(
+        sid="OnlyTheRecordKeysMacs", principals=[iam.AnyPrincipal()], actions=MAC_ACTIONS,
+        resources=[key_arn],
+        conditions={"StringEquals": {"aws:PrincipalAccount": Stack.of(scope).account}}))
+    return endpoint, group
+
+
 def rds_role_reads(endpoint: ec2.InterfaceVpcEndpoint, assume: iam.PolicyStatement) -> None:
     """Let the sessions of the roles of ``assume`` make tgsync's three RDS reads through
     the rds ``endpoint`` (their account is not this one), and nothing else."""
@@ -123,11 +138,13 @@ def _endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection 
 def restrict_egress(group: ec2.SecurityGroup, vpc: ec2.IVpc,  # noqa: PLR0917
                     endpoint: ec2.SecurityGroup | None, dns_servers: str | None,
                     rds_endpoint_group: ec2.SecurityGroup | None = None,
-                    sts_endpoint_group: ec2.SecurityGroup | None = None) -> None:
+                    sts_endpoint_group: ec2.SecurityGroup | None = None,
+                    kms_endpoint_group: ec2.SecurityGroup | None = None) -> None:
     """The function's security group: HTTPS to the ELB API (``endpoint``'s group, else
-    the VPC) and to the ``rds`` and ``sts`` endpoints it was given, DNS to
+    the VPC) and to the ``rds``, ``sts`` and ``kms`` endpoints it was given, DNS to
     ``dns_servers`` (else the VPC resolver), nothing else."""
-    for other, name in ((rds_endpoint_group, "rds"), (sts_endpoint_group, "sts")):
+    for other, name in ((rds_endpoint_group, "rds"), (sts_endpoint_group, "sts"),
+                        (kms_endpoint_group, "kms")):
         if other is not None:
             group.add_egress_rule(other, ec2.Port.tcp(443), f"HTTPS to the {name} endpoint")
     if endpoint is not None:

@@ -63,8 +63,8 @@ class RdsApi:
         if aws is None:
             own, roles = client_for_region, client_for_role
             made = None if own is None and roles is None else (
-                lambda _s, region, _c, role: (roles(region, role) if role and roles
-                                              else own(region) if own else None))
+                lambda service, region, _c, role: None if service != RDS.name else (
+                    roles(region, role) if role and roles else own(region) if own else None))
             aws = Aws(pacers={RDS.name: pacer}, sleep=sleep, client_for=made)
         self.aws = aws
         self._lock = threading.Lock()

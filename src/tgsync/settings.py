@@ -34,6 +34,10 @@ _GROUP_NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 #: its own characters, then a name of 1 to 64 (IAM User Guide, "IAM identifiers" and
 #: "IAM and AWS STS quotas").
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+#: An EventBridge event bus: its name, or its ARN in any partition (EventBridge API
+#: Reference, PutEventsRequestEntry's EventBusName: a name of 1 to 256 of these).
+_EVENT_BUS = re.compile(r"^(arn:aws(-[a-z]+)*:events:[a-z0-9-]+:\d{12}:event-bus/)?"
+                        r"[/.\-_A-Za-z0-9]{1,256}$")
 
 
 def _number(raw: Any, what: str, example: str) -> float:
@@ -133,6 +137,16 @@ def parse_role_arn(raw: Any) -> str:
         raise ValueError(f"{raw!r} is not an IAM role ARN; give the whole ARN of the role to "
                          "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
                          "wildcards, no user or assumed-role ARN)")
+    return text
+
+
+def parse_event_bus(raw: Any) -> str:
+    """An EventBridge event bus: its name or its whole ARN."""
+    text = raw.strip() if isinstance(raw, str) else raw
+    if not isinstance(text, str) or not _EVENT_BUS.match(text):
+        raise ValueError(f"{raw!r} is not an event bus; give its name (letters, digits and "
+                         "/ . - _, e.g. tgsync-changes or default) or its whole ARN, e.g. "
+                         "arn:aws:events:eu-west-1:123456789012:event-bus/tgsync-changes")
     return text
 
 
@@ -355,6 +369,12 @@ SETTINGS: tuple[Setting, ...] = (
             "event) that it is followed while something stays pending",
             lambda v: parse_seconds(v, MAX_FOLLOW_FOR), 120.0, flag="--follow-for",
             metavar="SECONDS", cfn="FollowFor", cdk="follow_for", low=0, high=MAX_FOLLOW_FOR),
+    Setting("event_bus", "TGSYNC_EVENT_BUS", "an EventBridge event bus (name or ARN) that gets "
+            "an event for every registration, retirement, refusal and foreign target seen "
+            "(unset: no events; no tag sets it: a tag would let whoever may tag a target "
+            "group choose where tgsync tells of your targets, and the role may put to this "
+            "bus only)", parse_event_bus, flag="--event-bus", metavar="NAME|ARN",
+            cfn="ChangeEventBus", cdk="event_bus"),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -6,11 +6,13 @@ import functools
 from collections.abc import Callable
 
 from tgsync.aws import DEFAULT_POOL, Aws
+from tgsync.changes import EVENTBRIDGE, Publisher
 from tgsync.config import Config
 from tgsync.controller import Controller
 from tgsync.pacing import TokenBucket
 from tgsync.preflight import Check
 from tgsync.preflight import run as run_checks
+from tgsync.process_state import ProcessState
 from tgsync.provider.elbv2 import ELBV2, Elbv2Provider
 from tgsync.registry import TagRegistry
 from tgsync.source import Nameserver, Source
@@ -45,10 +47,10 @@ class Sources:
 
 
 def build_aws(config: Config) -> Aws:
-    """The process's AWS clients and calls: ELB's Describe calls and writes, and RDS's
-    reads, each paced to ``config.api_rate`` in a bucket of its own (as the services
-    throttle them); a connection per concurrent mapping."""
-    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name)
+    """The process's AWS clients and calls: ELB's Describe calls and writes, RDS's reads
+    and the change events, each paced to ``config.api_rate`` in a bucket of its own (as
+    the services throttle them); a connection per concurrent mapping."""
+    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name, EVENTBRIDGE.name)
     return Aws(pacers={b: TokenBucket(rate=config.api_rate) for b in buckets},
                pool=max(DEFAULT_POOL, config.concurrency))
 
@@ -58,10 +60,15 @@ def build_provider(config: Config) -> Elbv2Provider:
     return Elbv2Provider(build_aws(config), outside_vpc=config.outside_vpc)
 
 
-def build_controller(config: Config) -> Controller:
-    """A controller over boto3 and dnspython."""
+def build_controller(config: Config, *, publish: bool = True) -> Controller:
+    """A controller over boto3 and dnspython; with ``config.event_bus`` (and
+    ``publish``), putting each cycle's change events on that bus."""
     provider = build_provider(config)
-    return Controller(provider, TagRegistry(provider), Sources(provider.aws), config=config)
+    state = ProcessState()
+    publisher = (Publisher(provider.aws, config.event_bus, state)
+                 if publish and config.event_bus is not None else None)
+    return Controller(provider, TagRegistry(provider), Sources(provider.aws), config=config,
+                      state=state, publish=publisher)
 
 
 def preflight(config: Config, time_left: Callable[[], float] | None = None) -> list[Check]:

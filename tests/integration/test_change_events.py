@@ -4,6 +4,8 @@ shows) to an SQS queue, which the test reads."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
 
@@ -14,8 +16,10 @@ from tgsync.changes import DETAIL_TYPE, SOURCE
 from tgsync.errors import SyncFailed
 
 BUS = "tgsync-changes"
-#: The rule docs/change-events.md shows, matching tgsync's events and nothing else.
+#: The rule docs/change-events.md shows, matching tgsync's events and nothing else; and
+#: as deploy/example-change-events.yaml writes it by default, leaving dry runs out.
 PATTERN = {"source": [SOURCE], "detail-type": [DETAIL_TYPE]}
+DONE_ONLY = {**PATTERN, "detail": {"dry_run": [False]}}
 IPS = ["10.0.1.5", "10.0.2.5", "10.0.3.5"]
 PUBLIC = "203.0.113.9"  # outside the allowed ranges: refused
 
@@ -23,8 +27,8 @@ PUBLIC = "203.0.113.9"  # outside the allowed ranges: refused
 class Queue(EventQueue):
     """The queue a rule with tgsync's pattern feeds from the bus."""
 
-    def __init__(self, bus: str = BUS) -> None:
-        super().__init__(bus, PATTERN)
+    def __init__(self, bus: str = BUS, pattern: dict[str, Any] = PATTERN) -> None:
+        super().__init__(bus, pattern)
         # An event of another source on the same bus: the rule must leave it out.
         boto3.client("events", region_name=REGION).put_events(Entries=[{
             "Source": "someone.else", "DetailType": DETAIL_TYPE, "Detail": "{}",
@@ -88,6 +92,15 @@ def test_a_dry_run_s_events_say_so_and_nothing_changes(handler, queue, dns, elbv
     assert registered(elbv2, target_group) == {}
 
 
+def test_the_example_s_rule_leaves_a_dry_run_s_events_out(handler, dns):
+    queue = Queue(pattern=DONE_ONLY)
+    dns.set(HOSTNAME, a=IPS[:1])
+    handler({"dry_run": True}, None)
+    assert queue.events() == []
+    handler({}, None)
+    assert queue.details() == {("REGISTER", "10.0.1.5", "in DNS, not registered")}
+
+
 def test_foreign_targets_and_refused_registrations_are_told_once(
         handler, queue, dns, moto, elbv2, target_group, monkeypatch):
     monkeypatch.setenv("TGSYNC_RETIRE", "owned")
@@ -111,3 +124,17 @@ def test_a_bus_given_by_its_arn_gets_the_events(handler, dns, monkeypatch):
     dns.set(HOSTNAME, a=IPS[:1])
     handler({}, None)
     assert queue.details() == {("REGISTER", "10.0.1.5", "in DNS, not registered")}
+
+
+def test_a_change_event_sent_back_to_the_function_is_ignored(handler, queue, dns, elbv2,
+                                                            target_group):
+    """An event is data for others to read: routed to the function by mistake (or by
+    whoever may put events on the bus, source tgsync), it changes nothing."""
+    dns.set(HOSTNAME, a=IPS[:1])
+    handler({}, None)
+    (event,) = queue.events()
+    elbv2.deregister_targets(TargetGroupArn=target_group, Targets=[{"Id": IPS[0], "Port": 443}])
+    assert handler(event, None) == {"ignored": True, "event": (
+        "EventBridge event 'tgsync Target Change' from 'tgsync' (not one tgsync acts on)")}
+    assert registered(elbv2, target_group) == {}
+    assert queue.events() == []

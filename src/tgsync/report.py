@@ -416,7 +416,8 @@ def emit_metrics(cycle: CycleReport) -> None:
 
     ``MinHealthyTargets`` is the smallest healthy count of any target group whose state
     was read this cycle: an alarm on it fires when any group is left without a
-    healthy target.
+    healthy target. With an event bus, ``ChangeEvents`` and ``ChangeEventsFailed``
+    count the cycle's change events put and not put.
     """
     totals: dict[str, float] = {}
     for report in cycle.mappings:

@@ -130,24 +130,27 @@ def parse_group_prefix(raw: Any) -> str:
     return text
 
 
+def _whole(raw: Any, pattern: re.Pattern[str], refusal: str) -> str:
+    """``raw`` stripped, if all of it matches ``pattern``; else a ValueError quoting it,
+    then ``refusal``."""
+    text = raw.strip() if isinstance(raw, str) else raw
+    if not isinstance(text, str) or not pattern.match(text):
+        raise ValueError(f"{raw!r} {refusal}")
+    return text
+
+
 def parse_role_arn(raw: Any) -> str:
     """An IAM role's ARN (any partition), whole: the role to assume."""
-    text = raw.strip() if isinstance(raw, str) else raw
-    if not isinstance(text, str) or not _ROLE_ARN.match(text):
-        raise ValueError(f"{raw!r} is not an IAM role ARN; give the whole ARN of the role to "
-                         "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
-                         "wildcards, no user or assumed-role ARN)")
-    return text
+    return _whole(raw, _ROLE_ARN, "is not an IAM role ARN; give the whole ARN of the role to "
+                  "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
+                  "wildcards, no user or assumed-role ARN)")
 
 
 def parse_event_bus(raw: Any) -> str:
     """An EventBridge event bus: its name or its whole ARN."""
-    text = raw.strip() if isinstance(raw, str) else raw
-    if not isinstance(text, str) or not _EVENT_BUS.match(text):
-        raise ValueError(f"{raw!r} is not an event bus; give its name (letters, digits and "
-                         "/ . - _, e.g. tgsync-changes or default) or its whole ARN, e.g. "
-                         "arn:aws:events:eu-west-1:123456789012:event-bus/tgsync-changes")
-    return text
+    return _whole(raw, _EVENT_BUS, "is not an event bus; give its name (letters, digits and "
+                  "/ . - _, e.g. tgsync-changes or default) or its whole ARN, e.g. "
+                  "arn:aws:events:eu-west-1:123456789012:event-bus/tgsync-changes")
 
 
 def parse_policy(raw: Any) -> Policy:
@@ -372,9 +375,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("event_bus", "TGSYNC_EVENT_BUS", "an EventBridge event bus (name or ARN) that gets "
             "an event for every registration, retirement, refusal and foreign target seen "
             "(unset: no events; no tag sets it: a tag would let whoever may tag a target "
-            "group choose where tgsync tells of your targets, and the role may put to this "
-            "bus only)", parse_event_bus, flag="--event-bus", metavar="NAME|ARN",
-            cfn="ChangeEventBus", cdk="event_bus"),
+            "group choose where tgsync tells of your targets)", parse_event_bus,
+            flag="--event-bus", metavar="NAME|ARN", cfn="ChangeEventBus", cdk="event_bus"),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,12 +35,10 @@ class Context:
 
 
 @pytest.fixture
-def events_proxy(moto: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+def events_proxy(proxy_for: Any) -> FaultProxy:
     """The fault proxy in front of moto for EventBridge only (boto3's own variable)."""
-    server = FaultProxy(moto.port).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", server.endpoint)
-    yield server
-    server.stop()
+    proxy: FaultProxy = proxy_for("AWS_ENDPOINT_URL_EVENTBRIDGE")
+    return proxy
 
 
 @pytest.fixture

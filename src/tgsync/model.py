@@ -115,5 +115,4 @@ class EventBus:
     @property
     def name(self) -> str:
         """The bus's name (from its ARN, if it was given one)."""
-        return self.bus.rpartition(":event-bus/")[2] if self.bus.startswith("arn:") \
-            else self.bus
+        return self.bus.rpartition(":event-bus/")[2] if self.bus.startswith("arn:") else self.bus

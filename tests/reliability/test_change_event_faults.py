@@ -109,9 +109,10 @@ def test_retrying_put_events_ends_before_the_invocation_s_deadline(
     work = 3.0  # a cycle needs 2.5 s; PutEvents gets what the cycle left
     started = time.monotonic()
     summary = handler({}, Context(MARGIN_SECONDS + work))
-    # Backoffs and attempts (each cut to the time left) stayed within the deadline:
-    # not the 3 attempts of 7 s each, nor the backoffs between them.
-    assert time.monotonic() - started < work + 0.5
+    # Backoffs and attempts (each cut to the time left) stayed within the deadline: not
+    # one attempt of 7 s (5 s to read), let alone 3 and the backoffs between them. (The
+    # 1.5 s above it is for making clients and reporting on a busy machine.)
+    assert time.monotonic() - started < work + 1.5
     assert summary["ok"] and summary["change_events"]["failed"] == 3
     assert 1 <= events_proxy.calls().count("PutEvents") <= TOTAL_MAX_ATTEMPTS
     assert set(registered(elbv2, target_group)) == {(ip, 443) for ip in IPS}

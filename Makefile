@@ -182,11 +182,12 @@ $(TF_SCHEMA): deploy/terraform_schema.py
 check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed cdk-synth \
                  $(TF_SCHEMA)
 	$(TOOLS)/cfnlint/bin/cfn-lint deploy/tgsync.yaml deploy/example-opensearch-alb.yaml \
-	  deploy/example-aurora-nlb.yaml deploy/sam/template.yaml
+	  deploy/example-aurora-nlb.yaml deploy/example-change-events.yaml deploy/sam/template.yaml
 	# W3005: CDK adds a DependsOn on the role's policy beside the role's GetAtt, on purpose.
 	$(TOOLS)/cfnlint/bin/cfn-lint --ignore-checks W3005 -- out/cdk/*.template.json
 	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  -f deploy/tgsync.yaml -f deploy/example-opensearch-alb.yaml -f deploy/example-aurora-nlb.yaml \
+	  -f deploy/example-change-events.yaml \
 	  $$(for f in out/cdk/*.template.json; do printf -- '-f %s ' "$$f"; done)
 	cd deploy/sam && SAM_CLI_TELEMETRY=0 ../../$(TOOLS)/sam/bin/sam validate --lint --region eu-west-1
 	# The Terraform module: fmt, the whole configuration loaded, the provider's schema,

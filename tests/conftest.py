@@ -87,12 +87,26 @@ class Clock:
 
 
 @pytest.fixture
-def proxy(moto, monkeypatch):
+def proxy_for(moto, monkeypatch):
+    """``proxy_for(variable)``: a fault proxy in front of moto for the calls of the
+    service whose endpoint variable (boto3's standard one) that is."""
+    started: list[FaultProxy] = []
+
+    def start(variable: str) -> FaultProxy:
+        server = FaultProxy(moto.port).start()
+        started.append(server)
+        monkeypatch.setenv(variable, server.endpoint)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def proxy(proxy_for):
     """The fault proxy in front of moto; ELB calls go through it (standard variable)."""
-    server = FaultProxy(moto.port).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", server.endpoint)
-    yield server
-    server.stop()
+    return proxy_for("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2")
 
 
 @pytest.fixture

@@ -360,6 +360,12 @@ variable "record_key" {
   default     = null
 }
 
+variable "event_bus" {
+  description = "An EventBridge event bus (name or ARN) that gets an event for every registration, retirement, refusal and foreign target seen (unset: no events; no tag sets it: a tag would let whoever may tag a target group choose where tgsync tells of your targets) (TGSYNC_EVENT_BUS; stack parameter ChangeEventBus)."
+  type        = string
+  default     = null
+}
+
 locals {
   # Each setting as the function reads it from its environment (empty: unset).
   setting_environment = {
@@ -385,5 +391,6 @@ locals {
     TGSYNC_FOLLOW_INTERVAL = tostring(var.follow_interval)
     TGSYNC_FOLLOW_FOR      = tostring(var.follow_for)
     TGSYNC_RECORD_KEY      = var.record_key == null ? "" : tostring(var.record_key)
+    TGSYNC_EVENT_BUS       = var.event_bus == null ? "" : tostring(var.event_bus)
   }
 }

@@ -58,6 +58,8 @@ WATCH_STOP_SECONDS = 20.0
 
 #: Settings only ``watch`` takes: following between its cycles.
 _WATCH_ONLY = ("follow_interval", "follow_for")
+#: Settings only the commands that change targets take (``plan`` puts no change event).
+_CHANGES_ONLY = ("event_bus",)
 
 
 def _flag_help(item: Setting) -> str:
@@ -68,8 +70,11 @@ def _flag_help(item: Setting) -> str:
 
 #: The settings the commands take as flags (``--dry-run`` apart), from the table.
 _FLAGS: tuple[Setting, ...] = tuple(
-    s for s in SETTINGS if s.flag and s.key != "dry_run" and s.key not in _WATCH_ONLY)
+    s for s in SETTINGS if s.flag and s.key != "dry_run"
+    and s.key not in (*_WATCH_ONLY, *_CHANGES_ONLY))
 _WATCH_FLAGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.flag and s.key in _WATCH_ONLY)
+_CHANGES_FLAGS: tuple[Setting, ...] = tuple(
+    s for s in SETTINGS if s.flag and s.key in _CHANGES_ONLY)
 _LEGACY = {conf.HOSTNAME: conf.LEGACY_HOSTNAME,
            conf.TARGET_GROUP_ARN: conf.LEGACY_TARGET_GROUP_ARN}
 _SINGLE = (conf.HOSTNAME, conf.LEGACY_HOSTNAME,
@@ -100,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     changes = argparse.ArgumentParser(add_help=False, parents=[common])
     changes.add_argument("--dry-run", action="store_true", default=None,
                          help=f"plan and report, change nothing [{conf.DRY_RUN}]")
+    events = changes.add_argument_group("change events (also read from the environment "
+                                        "variable named in brackets)")
+    for item in _CHANGES_FLAGS:
+        _add_setting(events, item)
 
     parser = argparse.ArgumentParser(
         prog="tgsync",
@@ -140,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def flags_given(args: argparse.Namespace) -> dict[str, str]:
     """Environment variable -> the flag that set it, for the flags on the command line."""
-    given = {item.env: item.flag for item in (*_FLAGS, *_WATCH_FLAGS)
+    given = {item.env: item.flag for item in (*_FLAGS, *_WATCH_FLAGS, *_CHANGES_FLAGS)
              if item.flag and _value(args, item) is not None}
     if getattr(args, "dry_run", None):
         given[conf.DRY_RUN] = "--dry-run"
@@ -161,7 +170,7 @@ def name_flags(problem: str, given: dict[str, str]) -> str:
 def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
     """The environment the configuration is read from, with the flags applied."""
     env = dict(base)
-    for item in (*_FLAGS, *_WATCH_FLAGS):
+    for item in (*_FLAGS, *_WATCH_FLAGS, *_CHANGES_FLAGS):
         value, name = _value(args, item), item.env
         if value is None:
             continue
@@ -208,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.command == "check":
         return _check(config, args)
-    controller = build_controller(config)
+    # plan shows what a cycle would do; it puts no change event (its dry run is a look).
+    controller = build_controller(config, publish=args.command != "plan")
     if args.command == "watch":
         return _watch(controller, config, args)
     dry_run = True if args.command == "plan" else None

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from tgsync.arn import TargetGroupArn, target_group_name
 from tgsync.errors import ConfigError
 from tgsync.guard import DEFAULT_ALLOWED_CIDRS, IPNetwork, parse_networks
+from tgsync.model import EventBus
 from tgsync.plan import Policy
 from tgsync.settings import (
     MAX_LOOKUPS,
@@ -65,6 +66,7 @@ DISCOVER_EVERY = setting("discover_every").env
 OUTSIDE_VPC = setting("outside_vpc").env
 FOLLOW_INTERVAL = setting("follow_interval").env
 FOLLOW_FOR = setting("follow_for").env
+EVENT_BUS = setting("event_bus").env
 # The original Go function's names keep working.
 LEGACY_HOSTNAME = "DomainEndpoint"
 LEGACY_TARGET_GROUP_ARN = "AlbTargetGroupId"
@@ -177,6 +179,8 @@ class Config:
     #: The KMS key that signs the ownership records (``None``: records are trusted as
     #: written: see :mod:`tgsync.ownership`).
     record_key: str | None = None
+    #: Where an event for every change goes (``None``: no events).
+    event_bus: EventBus | None = None
 
 
 # --------------------------------------------------------------------------- values
@@ -340,6 +344,7 @@ def load(env: Mapping[str, str]) -> Config:
         "dry_run", "concurrency", "api_rate", "resync_every", "follow_interval",
         "follow_for", "outside_vpc", "record_key")}
     discovery = _discovery(env, defaults, problems)
+    event_bus = _event_bus(env, problems)
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
     arn = _either(env, TARGET_GROUP_ARN, LEGACY_TARGET_GROUP_ARN, problems)
     raw_mappings = _env(env, MAPPINGS)
@@ -367,8 +372,26 @@ def load(env: Mapping[str, str]) -> Config:
         mappings=tuple(r for r in results if isinstance(r, MappingConfig)),
         invalid=tuple(r for r in results if isinstance(r, InvalidMapping)),
         discovery=discovery,
+        event_bus=event_bus,
         **values,
     )
+
+
+def _region(env: Mapping[str, str]) -> str:
+    """The process's region, from the environment (Lambda sets ``AWS_REGION``)."""
+    return (_env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION") or "").strip()
+
+
+def _event_bus(env: Mapping[str, str], problems: _Problems) -> EventBus | None:
+    """Where change events go, or ``None`` when ``TGSYNC_EVENT_BUS`` is unset."""
+    raw = _env(env, EVENT_BUS)
+    bus = None if raw is None else problems.parse(EVENT_BUS, raw, setting("event_bus").parse)
+    region = bus.split(":")[3] if bus and bus.startswith("arn:") else _region(env)
+    if bus and not region:
+        problems.items.append(f"{EVENT_BUS}={bus} needs the region of the bus: set "
+                              "AWS_REGION (Lambda sets it) or AWS_DEFAULT_REGION, or give "
+                              "the bus's ARN")
+    return EventBus(bus, region) if bus and region else None
 
 
 def _discovery(env: Mapping[str, str], defaults: dict[str, Any], problems: _Problems
@@ -387,7 +410,7 @@ def _discovery(env: Mapping[str, str], defaults: dict[str, Any], problems: _Prob
         raw = _env(env, item.env)
         return item.default if raw is None else problems.parse(item.env, raw, item.parse)
 
-    region = (_env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION") or "").strip()
+    region = _region(env)
     if not region:
         problems.items.append(f"{DISCOVER}=tags needs the region to look in: set AWS_REGION "
                               "(Lambda sets it) or AWS_DEFAULT_REGION")

@@ -27,7 +27,7 @@ from tgsync.ownership import clashes, may_share
 from tgsync.process_state import ProcessState
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
-from tgsync.report import CycleReport, InvocationReport, MappingReport, logger
+from tgsync.report import CycleReport, InvocationReport, MappingReport, Published, logger
 from tgsync.source import Nameserver, Source, source_of
 from tgsync.source.resolver import MIN_QUERY_SECONDS
 
@@ -56,12 +56,15 @@ class Controller:
         config: Config,
         clock: Callable[[], float] = time.time,
         state: ProcessState | None = None,
+        publish: Callable[[CycleReport, Deadline], Published] | None = None,
     ) -> None:
         self.provider = provider
         self.registry = registry
         self.source_for = source_for
         self.config = config
         self.state = state or ProcessState()
+        #: Sees each cycle as it ends, before its deadline: the change events.
+        self.publish = publish
         self._clock = clock
         self.cycle = MappingCycle(provider, registry, source_for, self.state, clock,
                                   resync_every=config.resync_every)
@@ -75,7 +78,7 @@ class Controller:
         """A controller for ``config`` over the same adapters and records (the same
         process, configured anew)."""
         return Controller(self.provider, self.registry, self.source_for, config=config,
-                          clock=self._clock, state=self.state)
+                          clock=self._clock, state=self.state, publish=self.publish)
 
     def sync_mapping(self, mapping: MappingConfig, *, dry_run: bool = False) -> MappingReport:
         """One cycle for one mapping; never raises for DNS or AWS faults."""
@@ -118,6 +121,8 @@ class Controller:
         reports.extend(found)
         cycle = CycleReport(reports, dry_run=dry,
                             discovery=self.adoption.report if self.adoption else None)
+        if self.publish is not None:
+            cycle.published = self.publish(cycle, deadline)
         for report in reports:
             logger.info("mapping summary", extra=report.to_dict())
         return cycle

@@ -102,3 +102,17 @@ class Nameserver:
     def __str__(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventBus:
+    """Where change events go: the bus as given (a name or an ARN, as ``PutEvents``
+    takes either) and the region of its API (the ARN's, else the process's)."""
+
+    bus: str
+    region: str
+
+    @property
+    def name(self) -> str:
+        """The bus's name (from its ARN, if it was given one)."""
+        return self.bus.rpartition(":event-bus/")[2] if self.bus.startswith("arn:") else self.bus

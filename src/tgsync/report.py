@@ -134,13 +134,27 @@ class DiscoveryReport:
                 "refused": self.refused, "other_owners": self.others}
 
 
+@dataclass(frozen=True)
+class Published:
+    """A cycle's change events (see :mod:`tgsync.changes`): how many were sent, and how
+    many could not be (each failure logged)."""
+
+    sent: int = 0
+    failed: int = 0
+
+    def __add__(self, other: Published) -> Published:
+        return Published(self.sent + other.sent, self.failed + other.failed)
+
+
 @dataclass
 class CycleReport:
-    """All mappings of one cycle, and the discovery read it used (if any)."""
+    """All mappings of one cycle, the discovery read it used (if any), and its change
+    events (``None``: no event bus)."""
 
     mappings: list[MappingReport]
     dry_run: bool = False
     discovery: DiscoveryReport | None = None
+    published: Published | None = None
 
     @property
     def ok(self) -> bool:
@@ -180,6 +194,9 @@ class CycleReport:
             "deregistered": sum(len(m.deregistered_ips) for m in self.mappings),
             "mappings": [m.to_dict() for m in self.mappings],
             **({"discovery": self.discovery.to_dict()} if self.discovery else {}),
+            **({"change_events": {"sent": self.published.sent,
+                                  "failed": self.published.failed}}
+               if self.published is not None else {}),
         }
 
 
@@ -201,7 +218,9 @@ class InvocationReport:
             for report in cycle.mappings:
                 before = latest.get(report.key)
                 latest[report.key] = before.then(report) if before else report
-        return replace(first, mappings=list(latest.values()))
+        sent = [c.published for c in self.cycles if c.published is not None]
+        return replace(first, mappings=list(latest.values()),
+                       published=sum(sent, Published()) if sent else None)
 
     @property
     def ok(self) -> bool:
@@ -404,7 +423,8 @@ def emit_metrics(cycle: CycleReport) -> None:
 
     ``MinHealthyTargets`` is the smallest healthy count of any target group whose state
     was read this cycle: an alarm on it fires when any group is left without a
-    healthy target.
+    healthy target. With an event bus, ``ChangeEvents`` and ``ChangeEventsFailed``
+    count the cycle's change events put and not put.
     """
     totals: dict[str, float] = {}
     for report in cycle.mappings:
@@ -423,4 +443,7 @@ def emit_metrics(cycle: CycleReport) -> None:
                    ("AdoptedGroups", len(cycle.discovery.new)),
                    ("LetGoGroups", len(cycle.discovery.let_go)),
                    ("RefusedGroups", len(cycle.discovery.refused))]
+    if cycle.published is not None:
+        values += [("ChangeEvents", cycle.published.sent),
+                   ("ChangeEventsFailed", cycle.published.failed)]
     _emit({}, values)

@@ -34,6 +34,10 @@ _GROUP_NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 #: its own characters, then a name of 1 to 64 (IAM User Guide, "IAM identifiers" and
 #: "IAM and AWS STS quotas").
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+#: An EventBridge event bus: its name, or its ARN in any partition (EventBridge API
+#: Reference, PutEventsRequestEntry's EventBusName: a name of 1 to 256 of these).
+_EVENT_BUS = re.compile(r"^(arn:aws(-[a-z]+)*:events:[a-z0-9-]+:\d{12}:event-bus/)?"
+                        r"[/.\-_A-Za-z0-9]{1,256}$")
 
 
 def _number(raw: Any, what: str, example: str) -> float:
@@ -130,14 +134,27 @@ def parse_group_prefix(raw: Any) -> str:
     return text
 
 
+def _whole(raw: Any, pattern: re.Pattern[str], refusal: str) -> str:
+    """``raw`` stripped, if all of it matches ``pattern``; else a ValueError quoting it,
+    then ``refusal``."""
+    text = raw.strip() if isinstance(raw, str) else raw
+    if not isinstance(text, str) or not pattern.match(text):
+        raise ValueError(f"{raw!r} {refusal}")
+    return text
+
+
 def parse_role_arn(raw: Any) -> str:
     """An IAM role's ARN (any partition), whole: the role to assume."""
-    text = raw.strip() if isinstance(raw, str) else raw
-    if not isinstance(text, str) or not _ROLE_ARN.match(text):
-        raise ValueError(f"{raw!r} is not an IAM role ARN; give the whole ARN of the role to "
-                         "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
-                         "wildcards, no user or assumed-role ARN)")
-    return text
+    return _whole(raw, _ROLE_ARN, "is not an IAM role ARN; give the whole ARN of the role to "
+                  "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
+                  "wildcards, no user or assumed-role ARN)")
+
+
+def parse_event_bus(raw: Any) -> str:
+    """An EventBridge event bus: its name or its whole ARN."""
+    return _whole(raw, _EVENT_BUS, "is not an event bus; give its name (letters, digits and "
+                  "/ . - _, e.g. tgsync-changes or default) or its whole ARN, e.g. "
+                  "arn:aws:events:eu-west-1:123456789012:event-bus/tgsync-changes")
 
 
 _KMS_KEY = re.compile(
@@ -379,6 +396,11 @@ SETTINGS: tuple[Setting, ...] = (
             "that signs tgsync's ownership records: a record without its valid MAC is never "
             "trusted (no tag sets it: the key is what tags cannot forge)", parse_kms_key,
             flag="--record-key", metavar="KEY", cfn="RecordKey", cdk="record_key"),
+    Setting("event_bus", "TGSYNC_EVENT_BUS", "an EventBridge event bus (name or ARN) that gets "
+            "an event for every registration, retirement, refusal and foreign target seen "
+            "(unset: no events; no tag sets it: a tag would let whoever may tag a target "
+            "group choose where tgsync tells of your targets)", parse_event_bus,
+            flag="--event-bus", metavar="NAME|ARN", cfn="ChangeEventBus", cdk="event_bus"),
 )
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

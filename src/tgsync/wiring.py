@@ -7,11 +7,13 @@ import os
 from collections.abc import Callable
 
 from tgsync.aws import DEFAULT_POOL, Aws
+from tgsync.changes import EVENTBRIDGE, Publisher
 from tgsync.config import Config
 from tgsync.controller import Controller
 from tgsync.pacing import TokenBucket
 from tgsync.preflight import Check
 from tgsync.preflight import run as run_checks
+from tgsync.process_state import ProcessState
 from tgsync.provider.elbv2 import ELBV2, Elbv2Provider
 from tgsync.provider.kms import KMS, KmsKey
 from tgsync.registry import TagRegistry
@@ -48,10 +50,12 @@ class Sources:
 
 
 def build_aws(config: Config) -> Aws:
-    """The process's AWS clients and calls: ELB's Describe calls and writes, and RDS's
-    reads, each paced to ``config.api_rate`` in a bucket of its own (as the services
-    throttle them); a connection per concurrent mapping."""
-    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name, KMS.name)
+    """The process's AWS clients and calls: ELB's Describe calls and writes, RDS's reads,
+    the record key's MACs and the change events, each paced to ``config.api_rate`` in a
+    bucket of its own (as the services throttle them); a connection per concurrent
+    mapping."""
+    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name, KMS.name,
+               EVENTBRIDGE.name)
     return Aws(pacers={b: TokenBucket(rate=config.api_rate) for b in buckets},
                pool=max(DEFAULT_POOL, config.concurrency))
 
@@ -77,11 +81,15 @@ def build_registry(config: Config, provider: Elbv2Provider) -> TagRegistry:
     return TagRegistry(provider, None if key is None else Signatures(key))
 
 
-def build_controller(config: Config) -> Controller:
-    """A controller over boto3 and dnspython."""
+def build_controller(config: Config, *, publish: bool = True) -> Controller:
+    """A controller over boto3 and dnspython; with ``config.event_bus`` (and
+    ``publish``), putting each cycle's change events on that bus."""
     provider = build_provider(config)
+    state = ProcessState()
+    publisher = (Publisher(provider.aws, config.event_bus, state)
+                 if publish and config.event_bus is not None else None)
     return Controller(provider, build_registry(config, provider), Sources(provider.aws),
-                      config=config)
+                      config=config, state=state, publish=publisher)
 
 
 def preflight(config: Config, time_left: Callable[[], float] | None = None) -> list[Check]:

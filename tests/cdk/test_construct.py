@@ -26,6 +26,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 from aws_cdk import App, CfnParameter, Duration, Stack, assertions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -33,8 +34,9 @@ from aws_cdk import aws_sns as sns
 from tgsync import config
 from tgsync.cdk import ELB_ACTIONS_TARGETS, HostnameTargetSync
 from tgsync.cdk.environment import MAPPING_KEYWORDS
-from tgsync.cdk.role import RDS_ACTIONS
+from tgsync.cdk.role import EVENTS_ACTIONS, RDS_ACTIONS
 from tgsync.cdk.triggers import DOMAIN_ARN, RDS_ARN
+from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS
 from tgsync.registry import OWN_TAG_KEYS
 from tgsync.settings import SETTINGS
@@ -237,7 +239,8 @@ def test_the_alarms_of_the_stack_are_there(five_lines):
     (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["DashboardBody"])
     assert all(name in body for name in ("HealthyTargets", "MinHealthyTargets", "Registrations",
-                                         "MappingFailures", "Throttles"))
+                                         "MappingFailures", "Throttles",
+                                         "ChangeEventsFailed"))
 
 
 def test_no_healthy_target_alarms_read_elb_metric_for_the_one_group_kept(five_lines):
@@ -311,11 +314,13 @@ GOOD = {
     "discover_prefix": ("search-", "search-"), "discover_every": (Duration.minutes(10), "600"),
     "outside_vpc": ("allow", "allow"), "follow_interval": (Duration.seconds(5), "5"),
     "follow_for": (Duration.minutes(3), "180"),
+    "event_bus": ("tgsync-changes", "tgsync-changes"),
 }
 #: A value the function refuses, for keywords with neither bounds nor choices.
 BAD = {"dns_servers": ["dns.example.com"], "allowed_cidrs": ["10.0.0.0/33"],
        "owner": "team a!", "discover_prefix": "-search",
-       "rds_role_arn": "arn:aws:iam::111122223333:user/tgsync", "record_key": "not-a-key"}
+       "rds_role_arn": "arn:aws:iam::111122223333:user/tgsync", "record_key": "not-a-key",
+       "event_bus": "tgsync changes"}
 #: Keywords the function takes any string for.
 ANY_TEXT = {"alb_id"}
 #: What a keyword needs beside it to be allowed at all.
@@ -902,3 +907,68 @@ def test_the_sts_endpoint_serves_only_assuming_the_roles_and_needs_one(code):
     with pytest.raises(Exception, match="create_sts_endpoint=True serves assuming "
                                         "rds_role_arn only"):
         synth(code, resolve="rds", create_sts_endpoint=True)
+
+
+BUS_ARN = "arn:aws:events:eu-west-1:111122223333:event-bus/tgsync-changes"
+
+
+def put_statements(template: dict) -> list[dict]:
+    return [s for s in statements(template) if str(s["Action"]).startswith("events:")]
+
+
+def test_the_role_may_put_change_events_on_exactly_the_bus_given_and_none_without(
+        code, five_lines):
+    assert put_statements(five_lines[0]) == []
+    assert EVENTS_ACTIONS == [f"events:{op}" for op in EVENTS_OPERATIONS] == ["events:PutEvents"]
+    (named,) = put_statements(synth(code, event_bus="tgsync-changes")[0])
+    assert named["Action"] == "events:PutEvents"
+    assert named["Resource"] == {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":events:", {"Ref": "AWS::Region"}, ":",
+        {"Ref": "AWS::AccountId"}, ":event-bus/tgsync-changes"]]}
+    (by_arn,) = put_statements(synth(code, event_bus=BUS_ARN)[0])
+    assert by_arn["Resource"] == BUS_ARN
+    stack = Stack(App(), "Bus")
+    vpc, group = network(stack)
+    bus = events.EventBus(stack, "Changes")
+    template, _, _ = finish(stack, vpc, group, code, event_bus=bus)
+    (own,) = put_statements(template)
+    (bus_id,) = [k for k, r in template["Resources"].items()
+                 if r["Type"] == "AWS::Events::EventBus"]
+    assert own["Resource"] == {"Fn::GetAtt": [bus_id, "Arn"]}
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert function["Environment"]["Variables"]["TGSYNC_EVENT_BUS"] == {
+        "Fn::GetAtt": [bus_id, "Arn"]}
+
+
+def test_a_token_for_the_bus_is_a_name_or_an_arn_as_the_stack_decides(code):
+    stack = Stack(App(), "Token")
+    vpc, group = network(stack)
+    given = CfnParameter(stack, "ChangeEventBus").value_as_string
+    template, _, _ = finish(stack, vpc, group, code, event_bus=given)
+    (put,) = put_statements(template)
+    condition, arn, named = put["Resource"]["Fn::If"]
+    assert arn == {"Ref": "ChangeEventBus"} and "event-bus/" in json.dumps(named)
+    assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [
+        {"Fn::Select": [0, {"Fn::Split": [":", {"Ref": "ChangeEventBus"}]}]},
+        {"Ref": "ChangeEventBus"}]}]}
+
+
+def test_the_events_endpoint_serves_only_putting_on_the_bus_and_needs_one(code):
+    template, sync, _ = synth(code, event_bus=BUS_ARN, create_events_endpoint=True)
+    (endpoint,) = of_type(template, "AWS::EC2::VPCEndpoint")
+    assert ".events" in json.dumps(endpoint["ServiceName"])
+    assert endpoint["PrivateDnsEnabled"] is True
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert (statement["Action"], statement["Resource"]) == ("events:PutEvents", BUS_ARN)
+    assert statement["Condition"] == {"StringEquals": {
+        "aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}}
+    assert sync.events_endpoint is not None
+    (function_group,) = function_groups(template)
+    (endpoint_group,) = [k for k, r in template["Resources"].items()
+                         if r["Type"] == "AWS::EC2::SecurityGroup" and k != function_group]
+    https = [r.get("DestinationSecurityGroupId") for r in egress(template)
+             if r["FromPort"] == 443]
+    assert {"Fn::GetAtt": [endpoint_group, "GroupId"]} in https
+    with pytest.raises(ValueError, match="create_events_endpoint=True serves putting change "
+                                         "events on event_bus only"):
+        synth(code, create_events_endpoint=True)

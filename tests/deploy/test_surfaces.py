@@ -19,8 +19,11 @@ import pytest
 import yaml
 
 from tgsync import config
+from tgsync.changes import DETAIL_TYPE, SOURCE, Change
+from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
 from tgsync.events import RDS_CATEGORIES
 from tgsync.registry import OWN_TAG_KEYS
+from tgsync.report import MappingReport
 from tgsync.settings import SETTINGS, parse_group_prefix, setting, shown
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +38,7 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "EventSourceArns", "SubnetIds",
     "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "CreateStsEndpoint",
-    "CreateKmsEndpoint", "VpcId",
+    "CreateKmsEndpoint", "CreateEventsEndpoint", "VpcId",
     "CodeBucket", "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "CodeSigningConfigArn",
     "Architecture", "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
@@ -462,6 +465,7 @@ def test_the_dashboard_keeps_tgsync_s_reads_and_shows_elb_s_count(
         labels = [item.get("label", "") for line in lines for item in line
                   if isinstance(item, dict)]
         assert "MinHealthyTargets (from tgsync's reads)" in labels
+        assert [".", "ChangeEventsFailed", ".", "."] in lines
         expressions = [item["expression"] for line in lines for item in line
                        if isinstance(item, dict) and "expression" in item]
         assert len(expressions) == 1
@@ -750,6 +754,93 @@ def test_the_rds_endpoint_admits_the_rds_role_s_reads_and_nothing_else_of_it(
     role = next(s for s in statements if s.get("Sid") == "TheRdsRoleReadsOnly")
     assert set(role["Action"]) == RDS_ACTIONS
     assert role["Condition"] == {"ArnEquals": {"aws:PrincipalArn": ROLE}}
+
+
+BUS = "tgsync-changes"
+BUS_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{BUS}"
+OTHER_BUS = "arn:aws:events:us-east-1:111122223333:event-bus/central"
+
+
+@pytest.mark.parametrize(("bus", "arn"), [
+    ("", None), (BUS, BUS_ARN), ("default", BUS_ARN.replace(BUS, "default")),
+    (BUS_ARN, BUS_ARN), (OTHER_BUS, OTHER_BUS)])
+def test_the_role_may_put_change_events_on_exactly_the_bus_given_and_none_without(
+        template: dict[str, Any], bus: str, arn: str | None) -> None:
+    stack = Stack(template, Hostname="h", TargetGroupArn=GROUP, ChangeEventBus=bus)
+    puts = {sid: s for name in ("tgsync-elb", "tgsync-runtime")
+            for sid, s in _statements(stack, name).items()
+            if any(a.startswith("events:") for a in _actions(s))}
+    variables = stack.resolve(resource(template, "Function")["Properties"])["Environment"][
+        "Variables"]
+    assert variables["TGSYNC_EVENT_BUS"] == bus
+    if arn is None:
+        assert puts == {}
+        return
+    assert list(puts) == ["PutChangeEventsOnTheBusOnly"]
+    (statement,) = puts.values()
+    # The calls tgsync.changes makes, and no other; on that bus alone.
+    assert _actions(statement) == [f"events:{op}" for op in EVENTS_OPERATIONS]
+    assert _resources(statement) == [arn]
+    assert config.load({config.HOSTNAME: "h", config.TARGET_GROUP_ARN: GROUP,
+                        config.EVENT_BUS: bus, "AWS_REGION": REGION}).event_bus is not None
+
+
+@pytest.mark.parametrize("value", [
+    "", BUS, "default", "a/b.c-d_e", BUS_ARN, OTHER_BUS, BUS_ARN.replace("arn:aws:", "arn:aws-cn:"),
+    "*", "tgsync-*", f"{BUS_ARN[:-len(BUS)]}*", BUS_ARN.replace(ACCOUNT, "*"),
+    "tgsync changes", "x" * 257, f"arn:aws:events:{REGION}:{ACCOUNT}:rule/x",
+    f"{BUS},{BUS}"])
+def test_change_event_bus_takes_what_the_function_takes(
+        template: dict[str, Any], value: str) -> None:
+    try:
+        setting("event_bus").parse(value)
+        parsed = True
+    except ValueError:
+        parsed = False
+    assert _matches(template, "ChangeEventBus", value) is (parsed or value == "")
+
+
+def test_the_events_endpoint_serves_only_putting_on_the_bus_from_the_function_only(
+        template: dict[str, Any]) -> None:
+    assert not _present(Stack(template, CreateEventsEndpoint="true"), "EventsEndpoint")
+    stack = Stack(template, CreateEventsEndpoint="true", VpcId="vpc-0a", ChangeEventBus=BUS,
+                  SecurityGroupIds=["sg-0c"])
+    (statement,) = _interface_endpoint(stack, "EventsEndpoint", "events")
+    assert (statement["Action"], statement["Resource"]) == ("events:PutEvents", BUS_ARN)
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}
+    rule = template["Rules"]["EventsEndpointNeedsTheBus"]
+    assert stack.resolve(rule["Assertions"][0]["Assert"]) is True
+    assert Stack(template, CreateEventsEndpoint="true").resolve(
+        rule["Assertions"][0]["Assert"]) is False
+    needs_vpc = template["Rules"]["EndpointNeedsVpc"]
+    assert Stack(template, CreateEventsEndpoint="true").resolve(needs_vpc["RuleCondition"])
+
+
+CHANGES = REPO / "deploy" / "example-change-events.yaml"
+
+
+@pytest.mark.parametrize(("dry_runs", "detail"), [("false", {"dry_run": [False]}),
+                                                  ("true", None)])
+def test_the_change_events_example_s_rule_matches_tgsync_s_events_only(
+        dry_runs: str, detail: dict[str, Any] | None) -> None:
+    """The rule of docs/change-events.md: tgsync's source and detail-type (the pattern
+    tests/integration/test_change_events.py routes with), dry runs left out unless asked."""
+    example = load(CHANGES)
+    stack = Stack(example, DryRuns=dry_runs, SlackWorkspaceId="T0", SlackChannelId="C0")
+    rule = stack.resolve(resource(example, "ChangeRule")["Properties"])
+    assert rule["EventPattern"] == {"source": [SOURCE], "detail-type": [DETAIL_TYPE],
+                                    **({"detail": detail} if detail else {})}
+    topic, slack = rule["Targets"]
+    assert "InputTransformer" not in topic  # the event as it is
+    paths = slack["InputTransformer"]["InputPathsMap"].values()
+    fields = set(Change("REGISTER", "10.0.1.5", 443, "why", MappingReport("l", "h", GROUP)
+                        ).detail())
+    assert {path.removeprefix("$.detail.") for path in paths} <= fields
+    template = json.loads(slack["InputTransformer"]["InputTemplate"].replace(
+        "<", "").replace(">", ""))
+    assert (template["version"], template["source"]) == ("1.0", "custom")  # Chatbot's form
+    bus = example["Parameters"]["BusName"]["Default"]
+    assert setting("event_bus").parse(bus) == bus and _matches(load(MAIN), "ChangeEventBus", bus)
 
 
 AURORA = REPO / "deploy" / "example-aurora-nlb.yaml"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +65,10 @@ def aurora(elbv2: Any, dns: Any) -> Aurora:
 
 
 @pytest.fixture
-def rds_proxy(moto: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+def rds_proxy(proxy_for: Any) -> FaultProxy:
     """The fault proxy in front of moto for RDS calls alone (boto3's standard variable)."""
-    server = FaultProxy(moto.port).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_RDS", server.endpoint)
-    yield server
-    server.stop()
+    proxy: FaultProxy = proxy_for("AWS_ENDPOINT_URL_RDS")
+    return proxy
 
 
 @pytest.fixture

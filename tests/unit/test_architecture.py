@@ -83,10 +83,10 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
                "tgsync.provider.elbv2", "tgsync.provider.kms", "tgsync.source.resolver",
                "tgsync.source.rds"}),
-    # the stages of a cycle, and what a process keeps
+    # the stages of a cycle, and what a process keeps; the change events a cycle leaves
     frozenset({"tgsync.registry", "tgsync.signatures", "tgsync.process_state",
-               "tgsync.round", "tgsync.planning",
-               "tgsync.apply", "tgsync.cycle", "tgsync.adoption", "tgsync.preflight"}),
+               "tgsync.round", "tgsync.planning", "tgsync.apply", "tgsync.cycle",
+               "tgsync.adoption", "tgsync.preflight", "tgsync.changes"}),
     frozenset({"tgsync.controller"}),
     # entry points and wiring
     frozenset({"tgsync", "tgsync.wiring", "tgsync.lambda_handler", "tgsync.cli",

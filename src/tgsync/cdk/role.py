@@ -6,7 +6,8 @@ groups that ask for it), and manages the function's network interfaces only in i
 own subnets and security groups. With ``resolve="rds"`` (the function's or a
 mapping's, or discovery, whose groups may ask for it) it reads the RDS clusters' members,
 and with ``rds_role_arn`` (the function's or a mapping's) it may assume exactly those
-roles, for clusters in other accounts.
+roles, for clusters in other accounts. With ``event_bus`` it may put the change events
+on that one bus.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, CfnCondition, Fn, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
 from tgsync.provider.elbv2 import READ_OPERATIONS, WRITE_OPERATIONS
 from tgsync.provider.kms import OPERATIONS as KMS_OPERATIONS
 from tgsync.registry import OWN_TAG_KEYS
@@ -217,3 +219,26 @@ def add_record_key(scope: Construct, role: iam.Role, given: str | kms.IKey | boo
     role.add_to_policy(iam.PolicyStatement(sid="SignOwnershipRecords", actions=MAC_ACTIONS,
                                            resources=[arn]))
     return arn
+
+#: The change events' one call (:mod:`tgsync.changes`): the role allows exactly this.
+EVENTS_ACTIONS = [f"events:{operation}" for operation in EVENTS_OPERATIONS]
+
+
+def event_bus_arn(scope: Construct, bus: str) -> str:
+    """The ARN of ``bus``, given by its ARN or by its name (this account and region's
+    bus); a token is decided at deploy time the way the stack decides (a name holds no
+    colon)."""
+    named = Stack.of(scope).format_arn(service="events", resource="event-bus",
+                                       resource_name=bus)
+    if not Token.is_unresolved(bus):
+        return bus if bus.startswith("arn:") else named
+    is_arn = CfnCondition(scope, "EventBusIsArn", expression=Fn.condition_not(
+        Fn.condition_equals(Fn.select(0, Fn.split(":", bus)), bus)))
+    return Token.as_string(Fn.condition_if(is_arn.logical_id, bus, named))
+
+
+def add_events_statement(role: iam.Role, bus_arn: str) -> None:
+    """``events:PutEvents`` on the change events' bus, and no other (the keyword names
+    it: never a tag)."""
+    role.add_to_policy(iam.PolicyStatement(
+        sid="PutChangeEventsOnTheBusOnly", actions=EVENTS_ACTIONS, resources=[bus_arn]))

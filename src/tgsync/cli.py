@@ -70,8 +70,7 @@ def _flag_help(item: Setting) -> str:
 _FLAGS: tuple[Setting, ...] = tuple(
     s for s in SETTINGS if s.flag and s.key != "dry_run" and s.key not in _WATCH_ONLY)
 _WATCH_FLAGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.flag and s.key in _WATCH_ONLY)
-_LEGACY = {conf.HOSTNAME: conf.LEGACY_HOSTNAME,
-           conf.TARGET_GROUP_ARN: conf.LEGACY_TARGET_GROUP_ARN}
+#: The one mapping's names (and their legacy names), which a --mappings flag replaces.
 _SINGLE = (conf.HOSTNAME, conf.LEGACY_HOSTNAME,
            conf.TARGET_GROUP_ARN, conf.LEGACY_TARGET_GROUP_ARN)
 
@@ -174,9 +173,10 @@ def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str
                                        f"{exc.strerror}"]) from None
             for single in _SINGLE:
                 env.pop(single, None)
-        elif name in _LEGACY:
-            env.pop(_LEGACY[name], None)
+        elif name in _SINGLE:
             env.pop(conf.MAPPINGS, None)
+        if item.legacy_env:  # the flag wins over the variable under either name
+            env.pop(item.legacy_env, None)
         env[name] = value
     if getattr(args, "dry_run", None):
         env[conf.DRY_RUN] = "true"

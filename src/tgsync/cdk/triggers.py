@@ -1,5 +1,5 @@
-"""What invokes the function: EventBridge Scheduler every minute (a late tick dropped,
-never retried), and optionally the events of the OpenSearch domains, RDS DB clusters
+"""What invokes the function: EventBridge Scheduler on the construct's ``schedule`` (a
+late tick dropped, never retried), and optionally the events of the OpenSearch domains, RDS DB clusters
 and RDS DB instances it serves."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def add_schedule(scope: Construct, function: lambda_.IFunction, every: Duration)
     function.grant_invoke(role)
     minutes = int(every.to_minutes())
     tick = scheduler.CfnSchedule(
-        scope, "Schedule", description="runs tgsync every minute", group_name=name,
+        scope, "Schedule", description=f"runs tgsync every {minutes} minute{'s' if minutes > 1 else ''}", group_name=name,
         schedule_expression=f"rate({minutes} minute{'s' if minutes > 1 else ''})",
         flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
         state="ENABLED",

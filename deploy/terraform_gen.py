@@ -32,13 +32,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import generated  # noqa: E402 - deploy/, beside this script
 
+from tgsync.parsers import parse_cidrs, parse_nameservers  # noqa: E402
 from tgsync.settings import (  # noqa: E402 - needs src on the path first
     MIN_FOLLOW_INTERVAL,
     SETTINGS,
     Setting,
     mapping_settings,
-    parse_cidrs,
-    parse_nameservers,
     shown,
 )
 

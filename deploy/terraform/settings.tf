@@ -38,7 +38,7 @@ variable "port" {
 }
 
 variable "alb_id" {
-  description = "Load balancer ARN or name; a warning when the group is not attached to it (AlbId; stack parameter AlbId)."
+  description = "Load balancer ARN or name; a warning when the group is not attached to it (TGSYNC_ALB_ID; stack parameter AlbId)."
   type        = string
   default     = null
 }
@@ -370,7 +370,7 @@ locals {
   # Each setting as the function reads it from its environment (empty: unset).
   setting_environment = {
     TGSYNC_PORT            = var.port == null ? "" : tostring(var.port)
-    AlbId                  = var.alb_id == null ? "" : tostring(var.alb_id)
+    TGSYNC_ALB_ID          = var.alb_id == null ? "" : tostring(var.alb_id)
     TGSYNC_DNS_SERVERS     = join(",", var.dns_servers)
     TGSYNC_LOOKUPS         = tostring(var.lookups)
     TGSYNC_STALE_AFTER     = tostring(var.stale_after)

@@ -18,6 +18,7 @@ from tgsync.config import Discovery, MappingConfig
 from tgsync.deadline import NONE, Deadline
 from tgsync.discovery import Discovered, adopt
 from tgsync.errors import AwsError
+from tgsync.model import Retire
 from tgsync.ownership import owner_id
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
@@ -107,7 +108,7 @@ class Adoption:
                 owned = self._registry.cached_owned(arn, port).mine(owner)
                 # An owned mapping's memory only: another mapping may share the port.
                 self._registry.save(arn, port, {}, deadline=deadline,
-                                    planned=owned if mapping.retire == "owned" else None)
+                                    planned=owned if mapping.retire is Retire.OWNED else None)
                 self._registry.save_owned(arn, port, owner, frozenset(), deadline=deadline)
             except AwsError as exc:
                 logger.warning("let go, but its tags could not be removed",
@@ -124,7 +125,7 @@ class Adoption:
             before, after = owner_id(old.hostname), owner_id(new.hostname)
             try:
                 owned = self._registry.recall_owned(arn, port, fresh=True, deadline=deadline)
-                if owned.mine(before) and new.retire == "owned":
+                if owned.mine(before) and new.retire is Retire.OWNED:
                     self._registry.save_owned(arn, port, after,
                                               owned.mine(after) | owned.mine(before),
                                               deadline=deadline)

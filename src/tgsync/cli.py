@@ -75,8 +75,7 @@ _FLAGS: tuple[Setting, ...] = tuple(
 _WATCH_FLAGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.flag and s.key in _WATCH_ONLY)
 _CHANGES_FLAGS: tuple[Setting, ...] = tuple(
     s for s in SETTINGS if s.flag and s.key in _CHANGES_ONLY)
-_LEGACY = {conf.HOSTNAME: conf.LEGACY_HOSTNAME,
-           conf.TARGET_GROUP_ARN: conf.LEGACY_TARGET_GROUP_ARN}
+#: The one mapping's names (and their legacy names), which a --mappings flag replaces.
 _SINGLE = (conf.HOSTNAME, conf.LEGACY_HOSTNAME,
            conf.TARGET_GROUP_ARN, conf.LEGACY_TARGET_GROUP_ARN)
 
@@ -183,9 +182,10 @@ def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str
                                        f"{exc.strerror}"]) from None
             for single in _SINGLE:
                 env.pop(single, None)
-        elif name in _LEGACY:
-            env.pop(_LEGACY[name], None)
+        elif name in _SINGLE:
             env.pop(conf.MAPPINGS, None)
+        if item.legacy_env:  # the flag wins over the variable under either name
+            env.pop(item.legacy_env, None)
         env[name] = value
     if getattr(args, "dry_run", None):
         env[conf.DRY_RUN] = "true"

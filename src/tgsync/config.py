@@ -24,12 +24,8 @@ from urllib.parse import urlsplit
 from tgsync.arn import TargetGroupArn, target_group_name
 from tgsync.errors import ConfigError
 from tgsync.guard import DEFAULT_ALLOWED_CIDRS, IPNetwork, parse_networks
-from tgsync.model import EventBus
-from tgsync.plan import Policy
-from tgsync.settings import (
-    MAX_LOOKUPS,
-    MAX_STALE_AFTER,
-    mapping_settings,
+from tgsync.model import EventBus, Resolve, Retire
+from tgsync.parsers import (
     parse_bool,
     parse_cidrs,
     parse_int,
@@ -37,11 +33,12 @@ from tgsync.settings import (
     parse_owner,
     parse_policy,
     parse_seconds,
-    setting,
 )
+from tgsync.plan import Policy
+from tgsync.settings import MAX_LOOKUPS, MAX_STALE_AFTER, mapping_settings, setting
 from tgsync.source import Nameserver, rds_problem, stale_problem
 
-__all__ = [  # the parsers other modules use are re-exported from tgsync.settings
+__all__ = [  # the parsers other modules use are re-exported from tgsync.parsers
     "MAX_LOOKUPS", "MAX_STALE_AFTER", "parse_bool", "parse_cidrs", "parse_int",
     "parse_nameservers", "parse_owner", "parse_policy", "parse_seconds",
 ]
@@ -68,8 +65,8 @@ FOLLOW_INTERVAL = setting("follow_interval").env
 FOLLOW_FOR = setting("follow_for").env
 EVENT_BUS = setting("event_bus").env
 # The original Go function's names keep working.
-LEGACY_HOSTNAME = "DomainEndpoint"
-LEGACY_TARGET_GROUP_ARN = "AlbTargetGroupId"
+LEGACY_HOSTNAME: str = setting("hostname").legacy_env or ""
+LEGACY_TARGET_GROUP_ARN: str = setting("target_group_arn").legacy_env or ""
 ALB_ID = setting("alb_id").env
 
 DEFAULT_LOOKUPS: int = setting("lookups").default
@@ -106,13 +103,13 @@ class MappingConfig:
     policy: Policy = Policy.SYNC
     alb_id: str | None = None
     #: ``dns`` (the hostname's answers) or ``rds`` (a cluster endpoint's members).
-    resolve: str = "dns"
+    resolve: Resolve = Resolve.DNS
     #: With ``resolve=rds``: the role to read the cluster as (a cluster in another
     #: account); ``None``: the function's own account.
     rds_role_arn: str | None = None
     #: ``all`` (every target on the port is ours) or ``owned`` (only what tgsync
     #: registered: a shared group).
-    retire: str = "all"
+    retire: Retire = Retire.ALL
     #: Ranges a discovered group's ``tgsync:allowed-cidrs`` tag narrows the function's to:
     #: an answer must fall in ``allowed_cidrs`` *and* in one of these (empty: no tag).
     narrowed_cidrs: tuple[IPNetwork, ...] = ()
@@ -257,11 +254,12 @@ def _defaults(env: Mapping[str, str], problems: _Problems) -> dict[str, Any]:
     """Global per-mapping defaults from the environment."""
     defaults: dict[str, Any] = {}
     for item in mapping_settings():
-        if item.key == "alb_id":
-            if (alb := _env(env, item.env)) is not None:
-                defaults["alb_id"] = alb.strip()
+        raw = (_either(env, item.env, item.legacy_env, problems) if item.legacy_env
+               else _env(env, item.env))
+        if item.key == "alb_id":  # any text: an ARN or a name
+            if raw is not None:
+                defaults["alb_id"] = raw.strip()
             continue
-        raw = _env(env, item.env)
         if raw is not None:
             defaults[item.key] = problems.parse(item.env, raw, item.parse)
     return defaults
@@ -297,7 +295,7 @@ def _mapping_from_json(
     if hostname and (stale := stale_problem(hostname, values.get("resolve"),
                                             values.get("stale_after", DEFAULT_STALE_AFTER))):
         problems.items.append(f"{where}.stale_after: {stale}")
-    if "rds_role_arn" in entry and values.get("resolve") != "rds":
+    if "rds_role_arn" in entry and values.get("resolve") is not Resolve.RDS:
         problems.items.append(f"{where}.rds_role_arn: applies to resolve=rds only (the RDS "
                               'reads); add "resolve": "rds" or drop rds_role_arn')
     if problems.items or hostname is None or arn is None:

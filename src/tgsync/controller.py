@@ -23,6 +23,7 @@ from tgsync.deadline import MARGIN_SECONDS, Deadline
 from tgsync.errors import ProviderError
 from tgsync.events import Trigger
 from tgsync.follow import room_for_another
+from tgsync.model import Resolve, Retire
 from tgsync.ownership import clashes, may_share
 from tgsync.process_state import ProcessState
 from tgsync.provider import Provider
@@ -229,7 +230,7 @@ class Controller:
                  ) -> dict[MappingConfig, tuple[MappingConfig, ...]]:
         """For each owned mapping sharing a group and port, the others on them (facts
         read only for such groups)."""
-        owned = [m for m in mappings if m.retire == "owned"]
+        owned = [m for m in mappings if m.retire is Retire.OWNED]
         shared = {arn for arn, n in Counter(m.target_group_arn for m in owned).items() if n > 1}
         by_port: dict[tuple[str, int], list[MappingConfig]] = {}
         for mapping in owned:
@@ -338,7 +339,7 @@ class Controller:
         now = self._clock()
         labels = []
         for mapping in self._mappings:
-            rds = mapping.resolve == "rds"
+            rds = mapping.resolve is Resolve.RDS
             read = getattr(source_of(self.source_for, mapping.dns_servers, "rds",
                                      mapping.rds_role_arn), "members", None) if rds else None
             members = read(mapping.hostname) if callable(read) else None

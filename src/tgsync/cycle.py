@@ -26,7 +26,7 @@ from tgsync.deadline import NONE, Deadline
 from tgsync.errors import AwsError
 from tgsync.follow import is_pending
 from tgsync.guard import screen
-from tgsync.model import Target, TargetGroupFacts
+from tgsync.model import Resolve, Target, TargetGroupFacts
 from tgsync.ownership import owner_of
 from tgsync.planning import Planner
 from tgsync.process_state import ProcessState, key
@@ -176,7 +176,7 @@ class MappingCycle:
         view = View(None if failure else allowed, failure, refused=tuple(refused),
                     queries=resolution.queries, api_failed=resolution.api_failed,
                     record_type=facts.record_type,
-                    origin="the RDS members" if mapping.resolve == "rds" else "DNS")
+                    origin="the RDS members" if mapping.resolve is Resolve.RDS else "DNS")
         if failure:
             return replace(view, out_of_time=resolution.out_of_time)
         if resolution.authoritative:  # complete and consistent: retire at once

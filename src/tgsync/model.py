@@ -6,6 +6,25 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Resolve(StrEnum):
+    """Where a mapping's desired IPs come from (``TGSYNC_RESOLVE``)."""
+
+    #: The hostname's DNS answers.
+    DNS = "dns"
+    #: An Aurora or Multi-AZ DB cluster endpoint's members, from the RDS API.
+    RDS = "rds"
+
+
+class Retire(StrEnum):
+    """Which targets a mapping may retire (``TGSYNC_RETIRE``)."""
+
+    #: Any target on the port its answer does not hold.
+    ALL = "all"
+    #: Only the targets tgsync registered for it (a shared group).
+    OWNED = "owned"
 
 #: States in which the load balancer does not send traffic to a target, so that a
 #: target missing from DNS can be retired at once.

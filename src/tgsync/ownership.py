@@ -35,19 +35,21 @@ from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tgsync.model import Retire
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from tgsync.config import MappingConfig
 
 OWNED_PREFIX = "tgsync:owned:"
+#: ``Retire.OWNED``, by its old name (the test lab still reads it).
+OWNED = Retire.OWNED
 #: How a value's MAC begins, and the room it takes at the end of a value (with its space):
 #: ``mac=`` and 43 characters of unpadded base64url (32 bytes of HMAC-SHA-256).
 MAC_PREFIX = "mac="
 MAC_ROOM = 1 + len(MAC_PREFIX) + 43
 
-#: The ``retire`` value of a mapping that retires only what it registered.
-OWNED = "owned"
 #: How :class:`Owned` names the owner of an address found in an unreadable tag.
 UNREADABLE = "an unreadable tag"
 MAX_VALUE_LENGTH = 256
@@ -64,7 +66,7 @@ def owner_id(hostname: str) -> str:
 
 def owner_of(mapping: MappingConfig) -> str | None:
     """The mapping's owner id when it retires only what it registered (else ``None``)."""
-    return owner_id(mapping.hostname) if mapping.retire == OWNED else None
+    return owner_id(mapping.hostname) if mapping.retire is Retire.OWNED else None
 
 
 def owned_key(port: int, slot: int) -> str:
@@ -244,7 +246,7 @@ def change_owned(tags: Mapping[str, str], port: int, owner: str, ips: Iterable[s
 def may_share(one: MappingConfig, other: MappingConfig) -> bool:
     """True if two mappings may keep one group and port: each retires only what it
     registered, and their hostnames differ."""
-    return (one.retire == other.retire == OWNED
+    return (one.retire is Retire.OWNED and other.retire is Retire.OWNED
             and owner_id(one.hostname) != owner_id(other.hostname))
 
 
@@ -268,7 +270,7 @@ def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int |
         if len(indexes) == 1:
             continue
         name = mappings[indexes[0]].target_group_name
-        if all(mappings[i].retire == OWNED for i in indexes):
+        if all(mappings[i].retire is Retire.OWNED for i in indexes):
             by_host: dict[str, list[int]] = {}
             for i in indexes:
                 by_host.setdefault(owner_id(mappings[i].hostname), []).append(i)

@@ -47,7 +47,7 @@ from tgsync.deadline import Deadline
 from tgsync.discovery import adopt
 from tgsync.errors import AwsError, ProviderError
 from tgsync.guard import screen
-from tgsync.model import Target, TargetGroupFacts
+from tgsync.model import Resolve, Retire, Target, TargetGroupFacts
 from tgsync.ownership import decode_owned, owner_id
 from tgsync.provider import Provider
 from tgsync.provider.errors import TARGET_ERRORS
@@ -184,7 +184,7 @@ def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider
         yield Check(OK, f"read {group}", f"DescribeTargetHealth: {len(targets)} target(s)")
         tags = provider.tags(arn, deadline=deadline)
         yield Check(OK, f"read {group}", f"DescribeTags: {len(tags)} tag(s)")
-        if mapping.retire == "owned":
+        if mapping.retire is Retire.OWNED:
             yield _foreign_check(group, mapping, targets, tags, port)
     except ProviderError as exc:
         yield Check(FAIL, f"read {group}", _denied_or_failed(exc))
@@ -268,7 +268,7 @@ def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts | None,
     """The name through the configured servers; without the group's facts (ELB not
     reached) its A records, as an ipv4 group would ask."""
     servers = ", ".join(str(s) for s in mapping.dns_servers) or "the system resolver"
-    rds = mapping.resolve == "rds"
+    rds = mapping.resolve is Resolve.RDS
     name = f"{'RDS' if rds else 'DNS'} {mapping.hostname}"
     record_type = facts.record_type if facts else "A"
     resolution = source_of(source_for, mapping.dns_servers, mapping.resolve,
@@ -312,7 +312,7 @@ def _record_key_checks(config: Config, key: MacKey | None, deadline: Deadline
     that they are trusted as written, and what must keep them so."""
     name = "ownership records"
     if key is None or config.record_key is None:
-        if config.discovery is not None or any(m.retire == "owned" for m in config.mappings):
+        if config.discovery is not None or any(m.retire is Retire.OWNED for m in config.mappings):
             yield Check(WARN, name, "not signed (no TGSYNC_RECORD_KEY): a tgsync:owned:* tag "
                         "is trusted as written, and anyone with elasticloadbalancing:AddTags "
                         "can write one; deny tgsync:* tag writes to everyone but tgsync and "

@@ -10,6 +10,7 @@ from tgsync.aws import DEFAULT_POOL, Aws
 from tgsync.changes import EVENTBRIDGE, Publisher
 from tgsync.config import Config
 from tgsync.controller import Controller
+from tgsync.model import Resolve
 from tgsync.pacing import TokenBucket
 from tgsync.preflight import Check
 from tgsync.preflight import run as run_checks
@@ -41,7 +42,7 @@ class Sources:
     def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns",
                  role_arn: str | None = None, /) -> Source:
         """The source for a mapping's nameservers, ``resolve`` mode and RDS role."""
-        if resolve != "rds":
+        if resolve != Resolve.RDS:
             return dns_source(servers)
         if (servers, role_arn) not in self._rds_sources:
             self._rds_sources[(servers, role_arn)] = RdsSource(self.rds, dns_source(servers),

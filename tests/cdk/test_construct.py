@@ -461,6 +461,7 @@ def test_a_discover_prefix_scopes_every_discovery_write_to_those_names(code):
     ({"discover": True}, "discover=True needs discover_prefix"),
     ({"hostname": None}, "give hostname and target_group together"),
     ({"log_level": "TRACE"}, "log_level='TRACE': use one of DEBUG, INFO, WARN, ERROR"),
+    ({"memory_size": 64}, "memory_size=64: give a number from 128 to 1024"),
     ({"stale_after": Duration.days(8)}, "stale_after=691200s: '691200' is out of range; "
                                         "give seconds from 0 to 604800"),
     ({"follow_interval": 0.5}, "follow_interval=0.5: '0.5' is out of range; give seconds "

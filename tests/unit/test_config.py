@@ -237,3 +237,25 @@ class TestResolveAndStaleAfterZero:
     def test_the_same_endpoint_with_resolve_rds_or_a_stale_period_is_fine(self):
         assert self.mappings(stale_after=0, resolve="rds").mappings
         assert self.mappings(stale_after=60).mappings
+
+
+class TestTheLegacyNames:
+    """Every name the original function read comes from the table (issue 31): AlbId too,
+    beside its new TGSYNC_ALB_ID."""
+
+    def test_alb_id_has_a_tgsync_name_and_the_old_one_still_works(self):
+        for name in ("TGSYNC_ALB_ID", "AlbId"):
+            cfg = load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN, name: "front"})
+            assert cfg.mappings[0].alb_id == "front", name
+
+    def test_both_names_at_odds_are_refused(self):
+        with pytest.raises(ConfigError, match="TGSYNC_ALB_ID and AlbId are both set"):
+            load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN,
+                  "TGSYNC_ALB_ID": "front", "AlbId": "back"})
+
+    def test_the_legacy_names_are_the_table_s(self):
+        from tgsync.settings import legacy_settings
+
+        assert {s.env: s.legacy_env for s in legacy_settings()} == {
+            "TGSYNC_HOSTNAME": "DomainEndpoint", "TGSYNC_TARGET_GROUP_ARN": "AlbTargetGroupId",
+            "TGSYNC_ALB_ID": "AlbId"}

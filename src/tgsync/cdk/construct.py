@@ -28,6 +28,7 @@ from tgsync.cdk.environment import (
     check_health_alarm_filter,
     check_keyword,
     check_log_level,
+    check_memory_size,
     check_schedule,
     check_targets,
     discover_on,
@@ -186,6 +187,7 @@ class HostnameTargetSync(Construct):
         every = schedule or Duration.minutes(1)
         check_schedule(every)
         check_log_level(log_level)
+        check_memory_size(memory_size)
         check_health_alarm_filter(health_alarm_filter)
         domains, rds_arns = event_sources(domain_arns, event_source_arns)
         check_targets(hostname=hostname is not None, target_group=target_group is not None,

@@ -18,7 +18,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from tgsync.cdk.role import EVENTS_ACTIONS, MAC_ACTIONS, RDS_ACTIONS
-from tgsync.settings import parse_nameservers
+from tgsync.parsers import parse_nameservers
 
 
 def subnet_selection(selection: ec2.SubnetSelection | None) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 
 from tgsync.aws import Aws, Service, boto_config
 from tgsync.deadline import NONE, Deadline
+from tgsync.model import Resolve
 from tgsync.pacing import Pacer, unpaced
 from tgsync.report import logger
 from tgsync.source import Resolution, Source, rds_problem
@@ -193,7 +194,7 @@ class RdsSource:
         del lookups
         endpoint = parse_rds_endpoint(hostname)
         if endpoint is None or not endpoint.names_cluster:  # a discovered group's tags
-            return Resolution(error=rds_problem(hostname, "rds"))
+            return Resolution(error=rds_problem(hostname, Resolve.RDS))
         try:
             selection = self.api.selection(endpoint, deadline, self.role_arn)
         except RdsError as exc:

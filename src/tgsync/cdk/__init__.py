@@ -14,8 +14,8 @@ It synthesises what ``deploy/tgsync.yaml`` deploys: the function from this packa
 own code (the same reproducible zip, built at synth time unless ``code`` is given),
 ``python3.13`` on arm64, reserved concurrency 1, EventBridge Scheduler on ``schedule``
 (1 to 4 minutes; every minute by default) with a dropped-not-retried policy, a
-least-privilege role whose writes are scoped to the target groups given, a security group that lets the function reach the ELB API and
-DNS only, a log group with retention, the alarms, and optionally the OpenSearch and
+least-privilege role whose writes are scoped to the target groups given, a security
+group that lets the function reach the ELB API and DNS only, a log group with retention, the alarms, and optionally the OpenSearch and
 RDS event rules (``domain_arns``, ``event_source_arns``), the RDS reads of
 ``resolve="rds"`` and the ``elasticloadbalancing`` and ``rds`` interface endpoints.
 

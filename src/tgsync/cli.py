@@ -124,13 +124,17 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("plan", parents=[common], help="show what a cycle would do (dry run)",
                         description="Resolve and compare; print wanted IPs, registered "
                                     "targets, their state, the action and its reason.")
-    commands.add_parser("check", parents=[common], help="preflight: endpoint, groups, DNS, "
+    check = commands.add_parser("check", parents=[common], help="preflight: endpoint, groups, DNS, "
                         "permissions; changes nothing",
                         description="Check, without changing anything, what a sync needs: "
                                     "the ELB endpoint, each target group, the name through "
                                     "the configured DNS servers, the read and write "
                                     "permissions. One line per check; exit 0 only if none "
                                     "failed.")
+    check.add_argument("--function", metavar="NAME|ARN",
+                       help="also check that this deployed function runs signed code when it "
+                            "has a code signing configuration (needs lambda:GetFunctionCode"
+                            "SigningConfig and lambda:GetFunctionConfiguration on it)")
     watch = commands.add_parser("watch", parents=[changes], help="sync every --interval seconds",
                                 description="Run a cycle every --interval seconds until "
                                             "SIGTERM or SIGINT, for ECS, EC2 or a laptop.")
@@ -250,7 +254,7 @@ def _same_file(one: TextIO, other: TextIO) -> bool:
 
 
 def _check(config: conf.Config, args: argparse.Namespace) -> int:
-    checks = preflight(config)
+    checks = preflight(config, function=args.function)
     if args.output == "json":
         print(json.dumps([{"status": c.status, "check": c.name, "detail": c.detail}
                           for c in checks]))

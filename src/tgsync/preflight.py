@@ -41,7 +41,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tgsync.arn import load_balancer_name
-from tgsync.aws import ATTEMPT_SECONDS
+from tgsync.aws import ATTEMPT_SECONDS, Service
 from tgsync.config import Config, Discovery, MappingConfig
 from tgsync.deadline import Deadline
 from tgsync.discovery import adopt
@@ -329,6 +329,11 @@ def _record_key_checks(config: Config, key: MacKey | None, deadline: Deadline
         f"signed with {config.record_key} (GenerateMac and VerifyMac allowed)" if verified
         else f"{config.record_key} made a MAC it does not verify: is it an HMAC_256 key "
              "for GENERATE_VERIFY_MAC?"))
+
+
+#: The Lambda reads of the code signing check (``tgsync check --function``, ``make deploy``).
+LAMBDA = Service("lambda", "lambda", "Lambda",
+                 ("GetFunctionCodeSigningConfig", "GetFunctionConfiguration"))
 
 
 def code_signing(lambda_client: Any, function: str) -> Check:

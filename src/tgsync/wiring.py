@@ -12,7 +12,7 @@ from tgsync.config import Config
 from tgsync.controller import Controller
 from tgsync.model import Resolve
 from tgsync.pacing import TokenBucket
-from tgsync.preflight import Check
+from tgsync.preflight import LAMBDA, Check, code_signing
 from tgsync.preflight import run as run_checks
 from tgsync.process_state import ProcessState
 from tgsync.provider.elbv2 import ELBV2, Elbv2Provider
@@ -93,9 +93,17 @@ def build_controller(config: Config, *, publish: bool = True) -> Controller:
                       config=config, state=state, publish=publisher)
 
 
-def preflight(config: Config, time_left: Callable[[], float] | None = None) -> list[Check]:
+def preflight(config: Config, time_left: Callable[[], float] | None = None, *,
+              function: str | None = None) -> list[Check]:
     """Every preflight check (see :mod:`tgsync.preflight`), over the real adapters,
-    answered before ``time_left()`` runs out."""
+    answered before ``time_left()`` runs out; with ``function`` (a deployed function's
+    name or ARN: ``tgsync check --function``, from outside it), whether its code is
+    signed when it has a code signing configuration."""
     provider = build_provider(config)
-    return run_checks(config, provider, Sources(provider.aws), time_left,
-                      record_key(config, provider))
+    checks = run_checks(config, provider, Sources(provider.aws), time_left,
+                        record_key(config, provider))
+    if function is not None:
+        region = (function.split(":")[3] if function.startswith("arn:") else
+                  os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "")
+        checks.append(code_signing(provider.aws.client(LAMBDA, region), function))
+    return checks

@@ -86,7 +86,8 @@ def _add_setting(group: argparse._ArgumentGroup, item: Setting) -> None:
                            help=f"{_flag_help(item)} [{item.env}]")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parents() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The flags every command takes, and those of the commands that change things."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("settings (each also read from the environment variable "
                                       "named in brackets)")
@@ -108,7 +109,11 @@ def _parser() -> argparse.ArgumentParser:
                                         "variable named in brackets)")
     for item in _CHANGES_FLAGS:
         _add_setting(events, item)
+    return common, changes
 
+
+def _parser() -> argparse.ArgumentParser:
+    common, changes = _parents()
     parser = argparse.ArgumentParser(
         prog="tgsync",
         description="Keep an AWS ELBv2 ip target group pointed at a hostname.",
@@ -124,8 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("plan", parents=[common], help="show what a cycle would do (dry run)",
                         description="Resolve and compare; print wanted IPs, registered "
                                     "targets, their state, the action and its reason.")
-    check = commands.add_parser("check", parents=[common], help="preflight: endpoint, groups, DNS, "
-                        "permissions; changes nothing",
+    check = commands.add_parser("check", parents=[common],
+                                help="preflight: endpoint, groups, DNS, permissions; "
+                                     "changes nothing",
                         description="Check, without changing anything, what a sync needs: "
                                     "the ELB endpoint, each target group, the name through "
                                     "the configured DNS servers, the read and write "

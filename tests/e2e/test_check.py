@@ -86,7 +86,8 @@ def test_check_with_discovery_lists_and_checks_the_adopted_groups(
                                                        "Value": HOSTNAME}])
     dns.set(HOSTNAME, a=["10.0.1.5"])
     base = {k: v for k, v in os.environ.items() if not k.startswith("TGSYNC_")}
-    done = subprocess.run([TGSYNC, "check", "--discover", "tags", "--dns-servers", dns.address],
+    done = subprocess.run([TGSYNC, "check", "--discover", "tags", "--discover-prefix", "*",
+                           "--dns-servers", dns.address],
                           env={**base, **moto.environ()}, capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

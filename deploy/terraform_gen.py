@@ -7,7 +7,10 @@ function's own: each message is the parser's, read by calling it with a value it
 refuses and putting the variable's value where that value was. A mapping's own settings
 are optional attributes of ``mappings``' object type, checked the same way and named as
 the function names them (``mappings[1].lookups: ...``). The file also holds
-``local.setting_environment``: each function-wide setting as the function reads it.
+``local.setting_environment``: each function-wide setting as the function reads it; and
+the stack's own settings (:data:`tgsync.settings.STACK_SETTINGS`: schedule, memory, log
+level, retention, architecture), each named as its stack parameter in snake case, with
+the table's default and values.
 
 Run ``make terraform-vars`` after changing the table; tests/deploy/test_terraform.py
 fails while the committed file differs, and runs Terraform on it to check that it
@@ -20,6 +23,7 @@ refuses what the parsers refuse, with their messages.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +40,9 @@ from tgsync.parsers import parse_cidrs, parse_nameservers  # noqa: E402
 from tgsync.settings import (  # noqa: E402 - needs src on the path first
     MIN_FOLLOW_INTERVAL,
     SETTINGS,
+    STACK_SETTINGS,
     Setting,
+    StackSetting,
     mapping_settings,
     shown,
 )
@@ -48,7 +54,8 @@ _HEADER = """\
 # Generated from src/tgsync/settings.py by deploy/terraform_gen.py (make terraform-vars):
 # do not edit. Every setting of the function that the CDK construct takes, by its
 # keyword name, with the settings table's default and bounds; each validation message
-# is the function's own for that value.
+# is the function's own for that value. Then the stack's own settings (schedule, memory,
+# log level, retention, architecture), by their stack parameters' names.
 """
 
 #: A whole target group ARN, as deploy/tgsync.yaml's TargetGroupArn pattern takes it: no
@@ -57,9 +64,18 @@ TARGET_GROUP_ARN = (r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:
                     r"targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$")
 #: What the parsers of these texts take (RE2 reads these patterns as Python does).
 PATTERNS = {"owner": r"^[\w\s+\-=.:/@]{1,256}$",
-            "discover_prefix": r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$",
+            "discover_prefix": r"^(\*|[A-Za-z0-9][A-Za-z0-9-]{0,31})$",
             "rds_role_arn": r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*"
-                            r"[\w+=,.@-]{1,64}$"}
+                            r"[\w+=,.@-]{1,64}$",
+            "event_bus": r"^(arn:aws(-[a-z]+)*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?"
+                         r"[/.\-_A-Za-z0-9]{1,256}$"}
+#: A whole KMS key ARN, as deploy/tgsync.yaml's RecordKey pattern takes it beside create:
+#: the role's statement and the kms endpoint's policy name the key, and no alias or key
+#: id can be named there.
+KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]{36}$"
+#: Settings whose thing the module may make itself, and the local holding its ARN (the
+#: one made, or the one given), which the function's variable gets.
+MADE_HERE = {"record_key": "local.record_key_arn"}
 #: Numbers from this to their high bound, or 0 to turn them off (between: refused).
 ZERO_OR_FROM = {"follow_interval": MIN_FOLLOW_INTERVAL}
 #: The settings that take a list (comma-separated in the function's variable).
@@ -259,8 +275,15 @@ def _pattern_rules(item: Setting) -> list[Rule]:
     return [Rule(f"can(regex({pattern}, trimspace(@V@)))", refusal(item, _WORD))]
 
 
-#: The checks of the mapping's own hostname and group (their parsers are the config's).
+#: The checks of the mapping's own hostname and group (their parsers are the config's),
+#: and of the record key, which the module may make ("create", as the stack's RecordKey).
 _FIXED: dict[str, list[Rule]] = {
+    "record_key": [Rule(
+        f'trimspace(@V@) == "create" || can(regex({json.dumps(KMS_KEY_ARN)}, trimspace(@V@)))',
+        "'${@V@}" + template(
+            "' is neither create nor a whole KMS key ARN; give arn:aws:kms:REGION:ACCOUNT:"
+            "key/ID (the role may use that key only: no alias, no key id), or create (the "
+            "module makes an HMAC key only the function's role may use)"))],
     "target_group_arn": [Rule(
         f"can(regex({json.dumps(TARGET_GROUP_ARN)}, @V@))", "'${@V@}" + template(
             "' is not a whole target group ARN; give arn:aws:elasticloadbalancing:REGION:"
@@ -389,6 +412,9 @@ def description(item: Setting) -> str:
                 "target_group_arn.")
     text = item.help[0].upper() + item.help[1:]
     names = f"{item.env}; stack parameter {item.cfn}" if item.cfn else item.env
+    if item.key in MADE_HERE:
+        return (f"{text} ({names}): a key's whole ARN, or create: the module makes one whose "
+                "policy lets only the function's role use it.")
     return f"{text} ({names})."
 
 
@@ -425,6 +451,8 @@ def variable_block(item: Setting) -> list[str]:
 def environment_expression(item: Setting) -> str:
     """The variable's value as the function reads it from its environment."""
     ref = f"var.{tf_name(item)}"
+    if item.key in MADE_HERE:
+        return f'{MADE_HERE[item.key]} == null ? "" : {MADE_HERE[item.key]}'
     if (pair := switch(item)) is not None:
         return f"{ref} ? {json.dumps(pair[1])} : {json.dumps(pair[0])}"
     if item.parse in LIST_PARSERS:
@@ -446,10 +474,73 @@ def environment_block() -> list[str]:
     return [*lines, "  }", "}"]
 
 
+# ----------------------------------------------------------------------------- the stack's own
+
+
+#: The stack setting the table holds in minutes, and the stack and the module as
+#: EventBridge Scheduler's rate expression.
+SCHEDULE = "ScheduleRate"
+
+
+def stack_name(item: StackSetting) -> str:
+    """The variable of a stack setting: its stack parameter in snake case, as every
+    variable of the module's own (``ScheduleRate``: ``schedule_rate``)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", item.cfn).lower()
+
+
+def rate(minutes: float) -> str:
+    """EventBridge Scheduler's expression for every ``minutes`` minutes."""
+    return f"rate({_num(minutes)} minute{'s' if minutes != 1 else ''})"
+
+
+def stack_values(item: StackSetting) -> list[Any] | None:
+    """The values the variable takes, as Terraform values (``None``: a range)."""
+    if item.cfn == SCHEDULE:
+        return [rate(n) for n in range(int(item.low or 1), int(item.high or 1) + 1)]
+    if item.choices is None:
+        return None
+    return [json.loads(c) if isinstance(item.default, int | float) else c
+            for c in item.choices]
+
+
+def stack_default(item: StackSetting) -> Any:
+    """The variable's default as a Terraform value."""
+    return rate(item.default) if item.cfn == SCHEDULE else item.default
+
+
+def stack_variable_block(item: StackSetting) -> list[str]:
+    """One ``variable`` block of a stack setting, refusing what the stack refuses."""
+    name = stack_name(item)
+    ref = f"var.{name}"
+    default = stack_default(item)
+    kind = "number" if isinstance(default, int | float) else "string"
+    schedule = item.cfn == SCHEDULE
+    keyword = f"CDK keyword {item.cdk}" + (", in minutes" if schedule else "")
+    lead = "EventBridge Scheduler's rate expression: " + item.help if schedule else (
+        item.help[0].upper() + item.help[1:])
+    text = f"{lead} (stack parameter {item.cfn}; {keyword})."
+    lines = [f'variable "{name}" {{', f'  description = "{template(text)}"',
+             f"  type        = {kind}", f"  default     = {_hcl_value(default)}",
+             "  nullable    = false"]
+    shown = f"'${{{ref}}}'" if kind == "string" else f"${{{ref}}}"
+    values = stack_values(item)
+    if values is None:
+        low, high = _num(item.low or 0), _num(item.high or 0)
+        condition = f"{ref} >= {low} && {ref} <= {high} && floor({ref}) == {ref}"
+        message = f"{shown} is out of range; give a whole number from {low} to {high}"
+    else:
+        listed = ", ".join(_num(v) if kind == "number" else v for v in values)
+        condition = f"contains({_hcl_value(values)}, {ref})"
+        message = f"{shown} is not one of: {listed}"
+    lines += _validation(condition, f'"{name}: {message}; {template(item.help)}"')
+    return [*lines, "}"]
+
+
 def render() -> str:
     """The whole ``settings.tf``."""
     blocks = ["\n".join(variable_block(item)) for item in tf_settings()]
     blocks.append("\n".join(environment_block()))
+    blocks += ["\n".join(stack_variable_block(item)) for item in STACK_SETTINGS]
     return _HEADER + "\n" + "\n\n".join(blocks) + "\n"
 
 

@@ -137,7 +137,7 @@ resource "aws_cloudwatch_dashboard" "this" {
       { type = "metric", x = 0, y = 6, width = 12, height = 6, properties = {
         title = "Failures", region = local.region, stat = "Sum", period = 60, view = "timeSeries",
         metrics = [["tgsync", "ResolutionFailures", "service", "tgsync"], [".", "MappingFailures", ".", "."],
-        [".", "RefusedAnswers", ".", "."], ["AWS/Lambda", "Errors", "FunctionName", var.name]]
+        [".", "RefusedAnswers", ".", "."], [".", "ChangeEventsFailed", ".", "."], ["AWS/Lambda", "Errors", "FunctionName", var.name]]
       } },
       { type = "metric", x = 12, y = 6, width = 12, height = 6, properties = {
         title = "Function", region = local.region, period = 60, view = "timeSeries",

@@ -12,6 +12,12 @@ resource "terraform_data" "inputs" {
       error_message = "Set hostname and target_group_arn, or mappings, or discover = true to keep the groups tagged tgsync:hostname."
     }
     precondition {
+      # The stack's DiscoverNeedsPrefix, as the function refuses discovery without one.
+      condition     = !local.discover_on || trimspace(var.discover_prefix) != ""
+      error_message = "discover = true needs discover_prefix: the start of the names of the target groups this function may adopt (e.g. tgsync-), so that whoever may tag a group cannot hand tgsync a group you did not choose; or * to adopt any group of the region that carries the tag (then anyone who may tag a group can)."
+    }
+    precondition {
+      # The stack's OwnerNeedsDiscover and PrefixNeedsDiscover.
       condition     = local.discover_on || (!local.has_owner && var.discover_prefix == "")
       error_message = "owner and discover_prefix apply to discovery only; set discover = true or drop them."
     }
@@ -20,8 +26,16 @@ resource "terraform_data" "inputs" {
       error_message = "Set s3_bucket and s3_key (and s3_object_version on a versioned bucket), or filename (and source_code_hash); not both."
     }
     precondition {
-      condition     = !(var.create_elb_endpoint || var.create_rds_endpoint || var.create_sts_endpoint) || var.vpc_id != ""
-      error_message = "create_elb_endpoint, create_rds_endpoint and create_sts_endpoint need vpc_id (the VPC of subnet_ids)."
+      condition     = !(var.create_elb_endpoint || var.create_rds_endpoint || var.create_sts_endpoint || var.create_kms_endpoint || var.create_events_endpoint) || var.vpc_id != ""
+      error_message = "create_elb_endpoint, create_rds_endpoint, create_sts_endpoint, create_kms_endpoint and create_events_endpoint need vpc_id (the VPC of subnet_ids)."
+    }
+    precondition {
+      condition     = !var.create_kms_endpoint || local.record_key_given != ""
+      error_message = "create_kms_endpoint serves the record key only; set record_key (a key's ARN, or create), or leave create_kms_endpoint false."
+    }
+    precondition {
+      condition     = !var.create_events_endpoint || local.event_bus_given != ""
+      error_message = "create_events_endpoint serves putting change events on event_bus only; set event_bus, or leave create_events_endpoint false."
     }
     precondition {
       condition     = !var.create_sts_endpoint || length(local.rds_roles) > 0

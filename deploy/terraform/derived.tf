@@ -2,7 +2,9 @@
 # role's statements, the function's environment, the event patterns and the alarms'
 # query. Each mirrors deploy/tgsync.yaml (tests/deploy/test_terraform.py evaluates this
 # file with Terraform and compares the results with the stack's for the same inputs).
-# local.partition, local.region and local.account_id come from main.tf.
+# local.partition, local.region and local.account_id come from main.tf, as do
+# local.function_role_arn and local.made_record_key_arn (the role's and the record key's
+# ARNs, known after apply).
 
 locals {
   log_group_name = "/aws/lambda/${var.name}"
@@ -15,7 +17,7 @@ locals {
   kept_groups    = local.has_mappings ? distinct([for m in var.mappings : m.target_group_arn]) : (local.has_single ? [var.target_group_arn] : [])
   discover_on    = var.discover
   has_owner      = var.owner != null && var.owner != ""
-  discover_scope = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/${var.discover_prefix}*"
+  discover_scope = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/${trimspace(var.discover_prefix)}*"
   # resolve=rds is possible: the function's own, a mapping's (exactly "rds", as the
   # function takes it), or a discovered group's tgsync:resolve tag.
   may_resolve_rds = var.resolve == "rds" || local.discover_on || anytrue([for m in var.mappings : m.resolve == "rds"])
@@ -35,6 +37,19 @@ locals {
   # a tag's. The CDK construct grants every role given too; the stack, which cannot
   # read its Mappings' JSON, grants RdsRoleArn alone. (coalesce: null and "" alike.)
   rds_roles = distinct(compact([for arn in concat([var.rds_role_arn], [for m in var.mappings : m.rds_role_arn]) : trimspace(coalesce(arn, " "))]))
+
+  # The record key (record_key) signs tgsync's ownership records: "create" makes one
+  # (records.tf) whose policy lets only the function's role make and check MACs; an
+  # ARN given is that key, on which the role may do those two and nothing else.
+  record_key_given = trimspace(coalesce(var.record_key, " "))
+  make_record_key  = local.record_key_given == "create"
+  record_key_arn   = local.record_key_given == "" ? null : (local.make_record_key ? local.made_record_key_arn : local.record_key_given)
+  mac_actions      = ["kms:GenerateMac", "kms:VerifyMac"]
+  # The change events' bus (event_bus): by its ARN, or by its name (no colon) this
+  # account and region's bus, as the stack's EventBusIsArn decides.
+  event_bus_given = trimspace(coalesce(var.event_bus, " "))
+  event_bus_arn = (local.event_bus_given == "" ? null : (strcontains(local.event_bus_given, ":") ? local.event_bus_given
+  : "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/${local.event_bus_given}"))
 
   # The policy tgsync-elb: the provider's calls (tgsync.provider.elbv2.OPERATIONS) and
   # the RDS reads of resolve=rds, each on what it needs (docs/iam.md).
@@ -109,6 +124,25 @@ locals {
         Resource = local.rds_roles
       },
     ] : statement if length(local.rds_roles) > 0],
+    # The change events, on that one bus and no other (no tag can name one).
+    [for statement in [
+      {
+        Sid      = "PutChangeEventsOnTheBusOnly"
+        Effect   = "Allow"
+        Action   = ["events:PutEvents"]
+        Resource = [local.event_bus_arn]
+      },
+    ] : statement if local.event_bus_given != ""],
+    # A record key given: its two MAC operations and nothing else (a key made here names
+    # the role in its own policy instead).
+    [for statement in [
+      {
+        Sid      = "SignOwnershipRecords"
+        Effect   = "Allow"
+        Action   = local.mac_actions
+        Resource = [local.record_key_given]
+      },
+    ] : statement if local.record_key_given != "" && !local.make_record_key],
   )
 
   # The policy tgsync-runtime: what AWSLambdaVPCAccessExecutionRole grants, narrowed to
@@ -160,6 +194,8 @@ locals {
     elasticloadbalancing = var.create_elb_endpoint
     rds                  = var.create_rds_endpoint
     sts                  = var.create_sts_endpoint && length(local.rds_roles) > 0
+    kms                  = var.create_kms_endpoint && local.record_key_given != ""
+    events               = var.create_events_endpoint && local.event_bus_given != ""
   } : service => service if wanted }
   this_account_only = {
     Sid       = "OnlyThisAccount"
@@ -184,6 +220,22 @@ locals {
       Principal = "*"
       Action    = "sts:AssumeRole"
       Resource  = local.rds_roles
+      Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
+    }]
+    kms = [{
+      Sid       = "OnlyTheRecordKeysMacs"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = local.mac_actions
+      Resource  = local.record_key_arn
+      Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
+    }]
+    events = [{
+      Sid       = "OnlyPuttingOnTheChangeEventBus"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = "events:PutEvents"
+      Resource  = local.event_bus_arn
       Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
     }]
   }
@@ -215,6 +267,31 @@ locals {
           StringEquals = { "aws:SourceAccount" = local.account_id }
           ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name}-*" }
         }
+      },
+    ]
+  }
+
+  # The record key the module makes: the account manages it and cannot use it (a key
+  # policy that named the account for use would let any IAM policy grant it); only the
+  # function's role makes and checks MACs.
+  record_key_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AdministerNotUse"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+          "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
+        "kms:CancelKeyDeletion"]
+        Resource = "*"
+      },
+      {
+        Sid       = "OnlyTheFunctionSigns"
+        Effect    = "Allow"
+        Principal = { AWS = local.function_role_arn }
+        Action    = local.mac_actions
+        Resource  = "*"
       },
     ]
   }

@@ -1,9 +1,11 @@
 # The interface endpoints the module may create (create_elb_endpoint,
-# create_rds_endpoint, create_sts_endpoint): private DNS on, a security group that
-# admits HTTPS from the function's first security group only, and the policy of
-# derived.tf (this account's principals on this account's resources; through sts only
-# assuming the RDS roles), so that credentials of another account cannot use the
-# endpoint, e.g. to carry data out in tags of a foreign group.
+# create_rds_endpoint, create_sts_endpoint, create_kms_endpoint,
+# create_events_endpoint): private DNS on, a security group that admits HTTPS from the
+# function's first security group only, and the policy of derived.tf (this account's
+# principals on this account's resources; through sts only assuming the RDS roles,
+# through kms only the record key's MACs, through events only putting on event_bus),
+# so that credentials of another account cannot use the endpoint, e.g. to carry data
+# out in tags of a foreign group.
 
 resource "aws_security_group" "endpoint" {
   for_each    = local.endpoints

@@ -9,6 +9,9 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.region
   account_id = data.aws_caller_identity.current.account_id
+  # What derived.tf reads of the resources, known after apply.
+  function_role_arn   = aws_iam_role.function.arn
+  made_record_key_arn = try(aws_kms_key.record[0].arn, null)
 }
 
 resource "aws_cloudwatch_log_group" "function" {

@@ -42,3 +42,18 @@ output "sts_endpoint_security_group_id" {
   description = "The sts endpoint's security group (create_sts_endpoint), for the function's egress rule; null without it."
   value       = try(aws_security_group.endpoint["sts"].id, null)
 }
+
+output "kms_endpoint_security_group_id" {
+  description = "The kms endpoint's security group (create_kms_endpoint), for the function's egress rule; null without it."
+  value       = try(aws_security_group.endpoint["kms"].id, null)
+}
+
+output "events_endpoint_security_group_id" {
+  description = "The events endpoint's security group (create_events_endpoint), for the function's egress rule; null without it."
+  value       = try(aws_security_group.endpoint["events"].id, null)
+}
+
+output "record_key_arn" {
+  description = "The record key's ARN: the one the module made (record_key = \"create\"), or the one given; null without one."
+  value       = local.record_key_arn
+}

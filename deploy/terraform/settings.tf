@@ -1,7 +1,8 @@
 # Generated from src/tgsync/settings.py by deploy/terraform_gen.py (make terraform-vars):
 # do not edit. Every setting of the function that the CDK construct takes, by its
 # keyword name, with the settings table's default and bounds; each validation message
-# is the function's own for that value.
+# is the function's own for that value. Then the stack's own settings (schedule, memory,
+# log level, retention, architecture), by their stack parameters' names.
 
 variable "hostname" {
   description = "Name to resolve (TGSYNC_HOSTNAME; stack parameter Hostname)."
@@ -309,7 +310,7 @@ variable "discover_prefix" {
   default     = ""
   nullable    = false
   validation {
-    condition     = var.discover_prefix == "" || try(can(regex("^[A-Za-z0-9][A-Za-z0-9-]{0,31}$", trimspace(var.discover_prefix))), false)
+    condition     = var.discover_prefix == "" || try(can(regex("^(\\*|[A-Za-z0-9][A-Za-z0-9-]{0,31})$", trimspace(var.discover_prefix))), false)
     error_message = var.discover_prefix == null ? "" : "discover_prefix: '${var.discover_prefix}' cannot start a target group name; use 1 to 32 letters, digits and hyphens, not starting with a hyphen, e.g. tgsync- (or * for every group)"
   }
 }
@@ -355,15 +356,23 @@ variable "follow_for" {
 }
 
 variable "record_key" {
-  description = "A KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) that signs tgsync's ownership records: a record without its valid MAC is never trusted (no tag sets it: the key is what tags cannot forge) (TGSYNC_RECORD_KEY; stack parameter RecordKey)."
+  description = "A KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) that signs tgsync's ownership records: a record without its valid MAC is never trusted (no tag sets it: the key is what tags cannot forge) (TGSYNC_RECORD_KEY; stack parameter RecordKey): a key's whole ARN, or create: the module makes one whose policy lets only the function's role use it."
   type        = string
   default     = null
+  validation {
+    condition     = var.record_key == null || var.record_key == "" || try(trimspace(var.record_key) == "create" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]{36}$", trimspace(var.record_key))), false)
+    error_message = var.record_key == null ? "" : "record_key: '${var.record_key}' is neither create nor a whole KMS key ARN; give arn:aws:kms:REGION:ACCOUNT:key/ID (the role may use that key only: no alias, no key id), or create (the module makes an HMAC key only the function's role may use)"
+  }
 }
 
 variable "event_bus" {
   description = "An EventBridge event bus (name or ARN) that gets an event for every registration, retirement, refusal and foreign target seen (unset: no events; no tag sets it: a tag would let whoever may tag a target group choose where tgsync tells of your targets) (TGSYNC_EVENT_BUS; stack parameter ChangeEventBus)."
   type        = string
   default     = null
+  validation {
+    condition     = var.event_bus == null || var.event_bus == "" || try(can(regex("^(arn:aws(-[a-z]+)*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[/.\\-_A-Za-z0-9]{1,256}$", trimspace(var.event_bus))), false)
+    error_message = var.event_bus == null ? "" : "event_bus: '${var.event_bus}' is not an event bus; give its name (letters, digits and / . - _, e.g. tgsync-changes or default) or its whole ARN, e.g. arn:aws:events:eu-west-1:123456789012:event-bus/tgsync-changes"
+  }
 }
 
 locals {
@@ -390,7 +399,62 @@ locals {
     TGSYNC_OUTSIDE_VPC     = var.outside_vpc ? "allow" : "refuse"
     TGSYNC_FOLLOW_INTERVAL = tostring(var.follow_interval)
     TGSYNC_FOLLOW_FOR      = tostring(var.follow_for)
-    TGSYNC_RECORD_KEY      = var.record_key == null ? "" : tostring(var.record_key)
+    TGSYNC_RECORD_KEY      = local.record_key_arn == null ? "" : local.record_key_arn
     TGSYNC_EVENT_BUS       = var.event_bus == null ? "" : tostring(var.event_bus)
+  }
+}
+
+variable "schedule_rate" {
+  description = "EventBridge Scheduler's rate expression: minutes between scheduled invocations (at most 4: a missing-since record not confirmed for 5 minutes is not trusted) (stack parameter ScheduleRate; CDK keyword schedule, in minutes)."
+  type        = string
+  default     = "rate(1 minute)"
+  nullable    = false
+  validation {
+    condition     = contains(["rate(1 minute)", "rate(2 minutes)", "rate(3 minutes)", "rate(4 minutes)"], var.schedule_rate)
+    error_message = "schedule_rate: '${var.schedule_rate}' is not one of: rate(1 minute), rate(2 minutes), rate(3 minutes), rate(4 minutes); minutes between scheduled invocations (at most 4: a missing-since record not confirmed for 5 minutes is not trusted)"
+  }
+}
+
+variable "memory_size" {
+  description = "The function's memory in MB (stack parameter MemorySize; CDK keyword memory_size)."
+  type        = number
+  default     = 256
+  nullable    = false
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 1024 && floor(var.memory_size) == var.memory_size
+    error_message = "memory_size: ${var.memory_size} is out of range; give a whole number from 128 to 1024; the function's memory in MB"
+  }
+}
+
+variable "log_level" {
+  description = "POWERTOOLS_LOG_LEVEL and the application log level (stack parameter LogLevel; CDK keyword log_level)."
+  type        = string
+  default     = "INFO"
+  nullable    = false
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN", "ERROR"], var.log_level)
+    error_message = "log_level: '${var.log_level}' is not one of: DEBUG, INFO, WARN, ERROR; POWERTOOLS_LOG_LEVEL and the application log level"
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days to keep the function's logs (stack parameter LogRetentionDays; CDK keyword log_retention)."
+  type        = number
+  default     = 30
+  nullable    = false
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days: ${var.log_retention_days} is not one of: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653; days to keep the function's logs"
+  }
+}
+
+variable "architecture" {
+  description = "The zip's and the function's architecture (stack parameter Architecture; CDK keyword architecture)."
+  type        = string
+  default     = "arm64"
+  nullable    = false
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture: '${var.architecture}' is not one of: arm64, x86_64; the zip's and the function's architecture"
   }
 }

@@ -1,6 +1,7 @@
 # The module's own variables: what deploy/tgsync.yaml takes as the stack's parameters
-# (network, code, schedule, logs, alarms, events), with the stack's defaults and allowed
-# values. The function's settings are in settings.tf, generated from the settings table.
+# (network, code, logs, alarms, events), with the stack's defaults and allowed values.
+# The function's settings and the stack's own (schedule, memory, log level, retention,
+# architecture) are in settings.tf, generated from the settings tables.
 
 variable "name" {
   description = "Name of the function, and of its log group (/aws/lambda/NAME), schedule and dashboard; the prefix of its roles' names."
@@ -25,7 +26,7 @@ variable "subnet_ids" {
 }
 
 variable "security_group_ids" {
-  description = "Security groups of the function: outbound 443 to the elasticloadbalancing endpoint (and the rds endpoint with resolve = \"rds\", the sts endpoint with rds_role_arn), outbound 53 (UDP and TCP) to the resolver."
+  description = "Security groups of the function: outbound 443 to the elasticloadbalancing endpoint (and the rds endpoint with resolve = \"rds\", the sts endpoint with rds_role_arn, the kms endpoint with record_key, the events endpoint with event_bus), outbound 53 (UDP and TCP) to the resolver."
   type        = list(string)
   nullable    = false
   validation {
@@ -55,8 +56,22 @@ variable "create_sts_endpoint" {
   nullable    = false
 }
 
+variable "create_kms_endpoint" {
+  description = "Create the kms interface endpoint (private DNS on), for record_key from subnets without a route to KMS, with a security group that admits 443 from the function's first security group and a policy that allows only GenerateMac and VerifyMac on the record key. Leave false if the VPC has one already."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "create_events_endpoint" {
+  description = "Create the events interface endpoint (private DNS on), for event_bus from subnets without a route to EventBridge, with a security group that admits 443 from the function's first security group and a policy that allows only putting events on event_bus. Leave false if the VPC has one already (a second one with private DNS cannot be made)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "vpc_id" {
-  description = "The VPC of subnet_ids; needed only when create_elb_endpoint, create_rds_endpoint or create_sts_endpoint is true."
+  description = "The VPC of subnet_ids; needed only when create_elb_endpoint, create_rds_endpoint, create_sts_endpoint, create_kms_endpoint or create_events_endpoint is true."
   type        = string
   default     = ""
   nullable    = false
@@ -106,49 +121,9 @@ variable "source_code_hash" {
   default     = null
 }
 
-variable "architecture" {
-  description = "Architecture of the function; build the zip for the same one (make package ARCH=...)."
-  type        = string
-  default     = "arm64"
-  nullable    = false
-  validation {
-    condition     = contains(["arm64", "x86_64"], var.architecture)
-    error_message = "architecture: '${var.architecture}' is not one of: arm64, x86_64"
-  }
-}
 
-variable "memory_size" {
-  description = "Function memory in MB (peak use is under 64 MB; more memory is more CPU)."
-  type        = number
-  default     = 256
-  nullable    = false
-  validation {
-    condition     = var.memory_size >= 128 && var.memory_size <= 1024 && floor(var.memory_size) == var.memory_size
-    error_message = "memory_size: ${var.memory_size} is out of range; give a whole number of MB from 128 to 1024"
-  }
-}
 
-variable "schedule_rate" {
-  description = "EventBridge Scheduler expression; AWS advises re-resolving every minute. At most every 4 minutes: a missing-since record not confirmed for 5 minutes is not trusted, so a slower schedule would never retire a healthy stale IP."
-  type        = string
-  default     = "rate(1 minute)"
-  nullable    = false
-  validation {
-    condition     = contains(["rate(1 minute)", "rate(2 minutes)", "rate(3 minutes)", "rate(4 minutes)"], var.schedule_rate)
-    error_message = "schedule_rate: '${var.schedule_rate}' is not one of: rate(1 minute), rate(2 minutes), rate(3 minutes), rate(4 minutes); a slower schedule would never retire a healthy stale IP"
-  }
-}
 
-variable "log_retention_days" {
-  description = "Days to keep the function's logs."
-  type        = number
-  default     = 30
-  nullable    = false
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days: ${var.log_retention_days} is not a retention CloudWatch Logs offers; use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653"
-  }
-}
 
 variable "log_kms_key_arn" {
   description = "Optional KMS key ARN to encrypt the log group with a customer-managed key (its policy must let CloudWatch Logs of the region use it)."
@@ -156,16 +131,6 @@ variable "log_kms_key_arn" {
   default     = null
 }
 
-variable "log_level" {
-  description = "POWERTOOLS_LOG_LEVEL and the function's application log level."
-  type        = string
-  default     = "INFO"
-  nullable    = false
-  validation {
-    condition     = contains(["DEBUG", "INFO", "WARN", "ERROR"], var.log_level)
-    error_message = "log_level: '${var.log_level}' is not one of: DEBUG, INFO, WARN, ERROR"
-  }
-}
 
 variable "alarm_email" {
   description = "Optional e-mail address: creates an SNS topic (under a customer-managed key CloudWatch may use) that the alarms notify. Confirm the subscription AWS mails."

@@ -36,7 +36,7 @@ from test_surfaces import ACCOUNT, GROUP, MAIN, REGION, Stack, load, resource
 
 from tgsync.parsers import parse_cidrs
 from tgsync.registry import OWN_TAG_KEYS
-from tgsync.settings import SETTINGS, Setting
+from tgsync.settings import SETTINGS, STACK_SETTINGS, Setting, StackSetting, check_stack_setting
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "deploy" / "terraform"
@@ -96,23 +96,34 @@ RESOURCES = {
     "RdsEndpoint": "aws_vpc_endpoint.endpoint[rds]",
     "StsEndpointSecurityGroup": "aws_security_group.endpoint[sts]",
     "StsEndpoint": "aws_vpc_endpoint.endpoint[sts]",
+    "RecordKmsKey": "aws_kms_key.record",
+    "KmsEndpointSecurityGroup": "aws_security_group.endpoint[kms]",
+    "KmsEndpoint": "aws_vpc_endpoint.endpoint[kms]",
+    "EventsEndpointSecurityGroup": "aws_security_group.endpoint[events]",
+    "EventsEndpoint": "aws_vpc_endpoint.endpoint[events]",
 }
 #: The stack's rules and the words of the check here that stands for each.
 RULES = {
     "SingleMappingNeedsHostnameAndGroup": "Set hostname and target_group_arn, or mappings, or",
     "MappingsNeedTheirGroups": None,  # the groups are read from mappings themselves
     "OwnerNeedsDiscover": "owner and discover_prefix apply to discovery only",
+    "PrefixNeedsDiscover": "owner and discover_prefix apply to discovery only",
+    "DiscoverNeedsPrefix": "discover = true needs discover_prefix",
     "OneCodeBucket": "Set s3_bucket and s3_key",
-    "EndpointNeedsVpc": "create_elb_endpoint, create_rds_endpoint and create_sts_endpoint need "
-                        "vpc_id",
+    "EndpointNeedsVpc": "create_elb_endpoint, create_rds_endpoint, create_sts_endpoint, "
+                        "create_kms_endpoint and create_events_endpoint need vpc_id",
     "StsEndpointNeedsTheRole": "create_sts_endpoint serves assuming the rds_role_arn roles only",
+    "KmsEndpointNeedsTheKey": "create_kms_endpoint serves the record key only",
+    "EventsEndpointNeedsTheBus": "create_events_endpoint serves putting change events on "
+                                 "event_bus only",
     "CodeVersionOfTheRegion": "per-region is a StackSet's placeholder",
 }
 #: The stack's outputs and the module's.
 OUTPUTS = {"FunctionName": "function_name", "FunctionArn": "function_arn",
            "LogGroupName": "log_group_name", "DashboardUrl": "dashboard_url",
            "RoleArn": "role_arn", "ElbEndpointSecurityGroupId": "elb_endpoint_security_group_id",
-           "RdsEndpointSecurityGroupId": "rds_endpoint_security_group_id"}
+           "RdsEndpointSecurityGroupId": "rds_endpoint_security_group_id",
+           "EventsEndpointSecurityGroupId": "events_endpoint_security_group_id"}
 META_ARGUMENTS = {"count", "for_each", "depends_on", "provider", "lifecycle"}
 
 BASE = {"subnet_ids": ["subnet-0a", "subnet-0b"], "security_group_ids": ["sg-0c"],
@@ -122,6 +133,9 @@ CLUSTER = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders"
 #: A role in the workload account, for a cluster there (rds_role_arn).
 ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
 SIGNING = f"arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:csc-0123456789abcdef0"
+#: A record key given by its ARN, and an event bus by its (another account's, a central one).
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+BUS = f"arn:aws:events:{REGION}:111122223333:event-bus/central-changes"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -252,8 +266,8 @@ def test_every_reference_names_something_declared() -> None:
 def schema() -> dict[str, Any]:
     if not SCHEMA.exists():
         message = (f"{SCHEMA.relative_to(REPO) if SCHEMA.is_relative_to(REPO) else SCHEMA} "
-                   "is missing: make check-templates fetches terraform-provider-aws's "
-                   "schema (the cdktn-provider-aws wheel) once")
+                   "is missing: make test and make check-templates fetch "
+                   "terraform-provider-aws's schema (the cdktn-provider-aws wheel) once")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -327,12 +341,15 @@ def test_the_provider_version_the_module_takes_is_the_schema_s(schema: dict[str,
 # ----------------------------------------------------------------------------- a harness
 
 
-#: What main.tf reads from the provider, as literals; and the derived values, as output.
+#: What main.tf reads from the provider and the resources, as literals (an attribute as
+#: the stack's resolver writes its GetAtt); and the derived values, as output.
 _CONTEXT = f"""\
 locals {{
-  partition  = "aws"
-  region     = "{REGION}"
-  account_id = "{ACCOUNT}"
+  partition           = "aws"
+  region              = "{REGION}"
+  account_id          = "{ACCOUNT}"
+  function_role_arn   = "<FunctionRole.Arn>"
+  made_record_key_arn = "<RecordKmsKey.Arn>"
 }}
 output "derived" {{
   value = {{
@@ -344,6 +361,8 @@ output "derived" {{
     schedule_group_arn = local.schedule_group_arn
     endpoint_policies  = local.endpoint_policies
     alarm_key_policy   = local.alarm_key_policy
+    record_key_policy  = local.record_key_policy
+    record_key_made    = local.make_record_key
   }}
 }}
 """
@@ -457,7 +476,8 @@ def _numbers(item: Setting) -> list[Any]:
 #: Values of the settings that are no number or choice, as the test sends them.
 SAMPLES: dict[str, list[Any]] = {
     "owner": ["team-a", "team a", "!bogus!", "a" * 256, "a" * 257, "t\u00e9am", ""],
-    "discover_prefix": ["tgsync-", "a", "x" * 32, "x" * 33, "-tgsync", "tg_sync", "tg*", ""],
+    "discover_prefix": ["tgsync-", "a", "x" * 32, "x" * 33, "-tgsync", "tg_sync", "tg*", "*",
+                        " * ", "**"],
     "dns_servers": [["10.0.0.2"], ["10.0.0.2:5353"], ["[fd00::2]:53"], ["fd00::2"],
                     ["zzz"], ["10.0.0.256"], ["10.0.0.2:0"], ["10.0.0.2:99999"],
                     ["10.0.0.2:abc"], ["[::1]x"], []],
@@ -469,6 +489,9 @@ SAMPLES: dict[str, list[Any]] = {
                      "arn:aws:iam::111122223333:role/" + "r" * 64,
                      "arn:aws:iam::111122223333:role/" + "r" * 65,
                      "arn:aws:iam::111122223333:role/r\u00f4le", "tgsync-rds-read", ""],
+    "event_bus": ["tgsync-changes", "default", " a/b.c-d_e ", BUS, "x" * 256, "x" * 257,
+                  "changes*", "my bus", BUS.replace(REGION, "*"), "arn:aws:events:eu-west-1:1:x",
+                  ""],
 }
 
 
@@ -515,7 +538,8 @@ def _setting_cases() -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], A
     sent: dict[tuple[str, str], Any] = {}
     for index in range(rounds):
         case = f"round{index}"
-        given = {**BASE, "hostname": "h", "target_group_arn": GROUP, "discover": True}
+        given = {**BASE, "hostname": "h", "target_group_arn": GROUP, "discover": True,
+                 "discover_prefix": "tgsync-"}
         for item in items:
             values = samples(item)
             if index < len(values):
@@ -574,6 +598,79 @@ def test_each_mapping_attribute_refuses_what_the_function_refuses(tmp_path: Path
             problems.append(f"{entries[index]}: the function takes it, Terraform says {said}")
         elif want is not None and not any(line.startswith(want) for line in said):
             problems.append(f"{entries[index]}: the function says {want!r}, Terraform {said}")
+    assert not problems, "\n".join(problems)
+
+
+# ----------------------------------------------------------------------------- the stack's own
+
+
+def _rate(minutes: float) -> str:
+    return f"rate({minutes:g} minute{'s' if minutes != 1 else ''})"
+
+
+def _table_takes(item: StackSetting, value: Any) -> bool:
+    """Whether the table takes ``value`` (the CDK's check; the schedule's as minutes)."""
+    if item.cfn == "ScheduleRate":
+        found = re.fullmatch(r"rate\((\d+) minutes?\)", value)
+        if found is None or value != _rate(int(found[1])):
+            return False
+        value = int(found[1])
+    try:
+        check_stack_setting(item.cdk, value)
+    except ValueError:
+        return False
+    return True
+
+
+def _stack_samples(item: StackSetting) -> list[Any]:
+    """Values of a stack setting's variable: the table's own and their neighbours."""
+    if item.low is not None and item.high is not None:
+        low, high = int(item.low), int(item.high)
+        numbers = [low - 1, low, (low + high) // 2, high, high + 1, 0]
+        if item.cfn == "ScheduleRate":
+            return [*map(_rate, numbers), "rate(1 minutes)", "rate(1 hour)", "cron(* * * * ? *)"]
+        return [*numbers, low + 0.5]
+    choices = list(item.choices or ())
+    if isinstance(item.default, int):
+        return [int(c) for c in choices] + [0, 2, int(choices[-1]) + 1]
+    return [*choices, choices[0].lower(), f" {choices[0]}", "bogus"]
+
+
+#: Where the module is stricter than the table on purpose (the value, and why).
+STACK_STRICTER = {("MemorySize", 128.5): "Lambda takes a whole number of MB"}
+
+
+@pytest.mark.parametrize("item", STACK_SETTINGS, ids=lambda s: s.cfn)
+def test_each_stack_setting_is_a_variable_with_the_table_s_default(item: StackSetting) -> None:
+    """The schedule, memory, log level, retention and architecture: one table
+    (tgsync.settings.STACK_SETTINGS) for the stack, the CDK's checks and settings.tf."""
+    name = tf_variable(item.cfn)
+    assert name is not None and name in variables(), f"{item.cfn} has no variable {name}"
+    body = variables()[name]
+    want = _rate(item.default) if item.cfn == "ScheduleRate" else item.default
+    assert _unquote(body["default"]) == want, (name, body["default"], want)
+    assert _unquote(body["type"]) == ("number" if isinstance(want, int) else "string"), name
+
+
+def test_each_stack_setting_refuses_what_the_table_refuses(tmp_path: Path) -> None:
+    samples = {item: _stack_samples(item) for item in STACK_SETTINGS}
+    rounds = max(len(values) for values in samples.values())
+    cases = {f"round{i}": {**BASE, "hostname": "h", "target_group_arn": GROUP, **{
+        tf_variable(item.cfn) or "": values[i] for item, values in samples.items()
+        if i < len(values)}} for i in range(rounds)}
+    refusals = Harness(tmp_path, cases).refusals()
+    problems = []
+    for item, values in samples.items():
+        name = tf_variable(item.cfn) or ""
+        for index, value in enumerate(values):
+            said = refusals.get((f"round{index}", name), [])
+            takes = _table_takes(item, value) and (item.cfn, value) not in STACK_STRICTER
+            shown = f"'{value}'" if isinstance(value, str) else f"{value:g}"
+            if takes and said:
+                problems.append(f"{name}={value!r}: the table takes it, Terraform says {said}")
+            elif not takes and not any(line.startswith(f"{name}: {shown} is ")
+                                       for line in said):
+                problems.append(f"{name}={value!r}: the table refuses it, Terraform {said}")
     assert not problems, "\n".join(problems)
 
 
@@ -746,7 +843,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
          "resolve": "rds", "stale_after": 0}]),
         "MappedTargetGroupArns": [GROUP, GROUP.replace("search", "orders")],
         "HealthAlarmFilter": "LoadBalancer = 'app/x/123'"},
-    "discover": {"Discover": "tags"},
+    "discover": {"Discover": "tags", "DiscoverPrefix": "*"},
     "discover_owned": {"Discover": "tags", "Owner": "team-a", "DiscoverPrefix": "tgsync-",
                        "DiscoverEvery": 600, "Hostname": "h", "TargetGroupArn": GROUP},
     "rds_events": {"Hostname": "h", "TargetGroupArn": GROUP, "Resolve": "rds",
@@ -771,6 +868,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         {"hostname": "b", "target_group_arn": GROUP.replace("search", "orders")}]),
         "MappedTargetGroupArns": [GROUP, GROUP.replace("search", "orders")],
         "RdsRoleArn": ROLE, "CreateRdsEndpoint": "true", "VpcId": "vpc-0a"},
+    # Signed records with a key made here, change events on a bus named, both endpoints.
+    "records_made": {"Hostname": "h", "TargetGroupArn": GROUP, "RecordKey": "create",
+                     "CreateKmsEndpoint": "true", "ChangeEventBus": "tgsync-changes",
+                     "CreateEventsEndpoint": "true", "VpcId": "vpc-0c"},
+    # A key given, a bus by its ARN (another account's), the kms endpoint alone.
+    "records_given": {"Hostname": "h", "TargetGroupArn": GROUP, "RecordKey": KEY,
+                      "CreateKmsEndpoint": "true", "ChangeEventBus": BUS, "VpcId": "vpc-0c"},
 }
 
 
@@ -904,7 +1008,8 @@ def test_the_event_rules_are_the_stack_s(derived: dict[str, Any], case: str) -> 
 
 
 @pytest.mark.parametrize("case", sorted(SCENARIOS))
-@pytest.mark.parametrize("name", ["ElbEndpoint", "RdsEndpoint", "StsEndpoint"])
+@pytest.mark.parametrize("name", ["ElbEndpoint", "RdsEndpoint", "StsEndpoint", "KmsEndpoint",
+                                  "EventsEndpoint"])
 def test_each_endpoint_and_its_policy_is_the_stack_s(derived: dict[str, Any], case: str,
                                                      name: str) -> None:
     stack = stack_for(case)
@@ -935,6 +1040,46 @@ def test_the_alarm_key_s_policy_is_the_stack_s_for_the_module_s_own_alarms(
     assert names and all(name.startswith("${var.name}-") for name in names), names
 
 
+@pytest.mark.parametrize("case", sorted(SCENARIOS))
+def test_the_record_key_is_made_when_the_stack_makes_it(derived: dict[str, Any],
+                                                       case: str) -> None:
+    made = stack_for(case).condition(STACK["Resources"]["RecordKmsKey"]["Condition"])
+    assert derived[case]["record_key_made"] is made, case
+
+
+def test_the_record_key_and_its_policy_are_the_stack_s(derived: dict[str, Any]) -> None:
+    """record_key = "create": an HMAC key as the stack's, whose policy lets only the
+    function's role make and check MACs and the account manage it, never use it."""
+    stack = stack_for("records_made")
+    theirs = stack.resolve(resource(STACK, "RecordKmsKey")["Properties"])
+    assert _document(derived["records_made"]["record_key_policy"]) == _document(
+        theirs["KeyPolicy"])
+    ((_, _, _, key),) = [b for b in blocks(module_files(), "resource")
+                         if (b[1], b[2]) == ("aws_kms_key", "record")]
+    assert (_unquote(key["customer_master_key_spec"]), _unquote(key["key_usage"])) == (
+        theirs["KeySpec"], theirs["KeyUsage"])
+    assert _unquote(key["count"]) == "local.make_record_key ? 1 : 0"
+    assert _unquote(key["policy"]) == "jsonencode(local.record_key_policy)"
+
+
+def test_record_key_takes_what_the_stack_s_record_key_takes(tmp_path: Path) -> None:
+    """Like the stack (and unlike the function, which reads an alias or a key id too),
+    the module makes the key (create) or names it in the role's statement and the kms
+    endpoint's policy, which take a whole key ARN only."""
+    pattern = re.compile(STACK["Parameters"]["RecordKey"]["AllowedPattern"])
+    values = [KEY, "create", f" {KEY} ", "Create", KEY.replace("0f1e", "*"),
+              KEY.replace(":key/", ":alias/"), KEY.split("/")[1], "alias/tgsync-records",
+              "!bogus!", ""]
+    cases = {f"key{i}": {**BASE, "hostname": "h", "target_group_arn": GROUP,
+                         "record_key": value} for i, value in enumerate(values)}
+    refusals = Harness(tmp_path, cases).refusals()
+    for index, value in enumerate(values):
+        said = refusals.get((f"key{index}", "record_key"), [])
+        assert (not said) is bool(pattern.match(value.strip())), (value, said)
+        assert all(line.startswith(f"record_key: '{value}' is neither create nor a whole KMS "
+                                   "key ARN; give arn:aws:kms:") for line in said), said
+
+
 def test_a_mapping_s_own_role_is_granted_as_the_construct_grants_it(tmp_path: Path) -> None:
     """The stack cannot read its Mappings' JSON, so it grants RdsRoleArn alone; the module,
     like the CDK construct, grants each role given (the function's and the mappings'),
@@ -962,18 +1107,35 @@ def test_the_checks_refuse_what_the_stack_s_rules_and_the_function_refuse(
         "sts_alone": {**single, "create_sts_endpoint": True, "vpc_id": "vpc-0a"},
         "sts_no_vpc": {**single, "create_sts_endpoint": True, "rds_role_arn": ROLE},
         "per_region": {**single, "s3_object_version": "per-region"},
+        "kms_alone": {**single, "create_kms_endpoint": True, "vpc_id": "vpc-0a"},
+        "kms_no_vpc": {**single, "create_kms_endpoint": True, "record_key": "create"},
+        "events_alone": {**single, "create_events_endpoint": True, "vpc_id": "vpc-0a"},
+        "events_no_vpc": {**single, "create_events_endpoint": True, "event_bus": "b"},
+        "no_prefix": {**single, "discover": True},
         "role_not_rds": {**BASE, "mappings": [
             {"hostname": "a", "target_group_arn": GROUP, "resolve": "rds", "rds_role_arn": ROLE},
             {"hostname": "b", "target_group_arn": GROUP, "rds_role_arn": ROLE}]},
         "fine": {**single, "resolve": "rds", "create_sts_endpoint": True, "vpc_id": "vpc-0a",
-                 "mappings": [], "rds_role_arn": ROLE, "s3_object_version": "v1"},
+                 "mappings": [], "rds_role_arn": ROLE, "s3_object_version": "v1",
+                 "record_key": "create", "create_kms_endpoint": True, "event_bus": BUS,
+                 "create_events_endpoint": True, "discover": True, "discover_prefix": "*"},
     }
+    vpc = ("create_elb_endpoint, create_rds_endpoint, create_sts_endpoint, "
+           "create_kms_endpoint and create_events_endpoint need vpc_id (the VPC of "
+           "subnet_ids).")
     # Each case fails its one check, with the words below; "fine" fails none.
     assert Harness(tmp_path, cases).failures() == sorted([
         "create_sts_endpoint serves assuming the rds_role_arn roles only; set rds_role_arn (the "
         "module's or a mapping's), or leave create_sts_endpoint false.",
-        "create_elb_endpoint, create_rds_endpoint and create_sts_endpoint need vpc_id (the VPC "
-        "of subnet_ids).",
+        vpc, vpc, vpc,
+        "create_kms_endpoint serves the record key only; set record_key (a key's ARN, or "
+        "create), or leave create_kms_endpoint false.",
+        "create_events_endpoint serves putting change events on event_bus only; set event_bus, "
+        "or leave create_events_endpoint false.",
+        "discover = true needs discover_prefix: the start of the names of the target groups "
+        "this function may adopt (e.g. tgsync-), so that whoever may tag a group cannot hand "
+        "tgsync a group you did not choose; or * to adopt any group of the region that "
+        "carries the tag (then anyone who may tag a group can).",
         "s3_object_version: per-region is a StackSet's placeholder, not an S3 object version; "
         "give the version the zip's upload returned (aws_s3_object's version_id).",
         # The entry the function would refuse, and why, as the function says it.

@@ -1112,6 +1112,7 @@ def test_the_checks_refuse_what_the_stack_s_rules_and_the_function_refuse(
         "events_alone": {**single, "create_events_endpoint": True, "vpc_id": "vpc-0a"},
         "events_no_vpc": {**single, "create_events_endpoint": True, "event_bus": "b"},
         "no_prefix": {**single, "discover": True},
+        "prefix_alone": {**single, "discover_prefix": "tgsync-"},
         "role_not_rds": {**BASE, "mappings": [
             {"hostname": "a", "target_group_arn": GROUP, "resolve": "rds", "rds_role_arn": ROLE},
             {"hostname": "b", "target_group_arn": GROUP, "rds_role_arn": ROLE}]},
@@ -1136,6 +1137,7 @@ def test_the_checks_refuse_what_the_stack_s_rules_and_the_function_refuse(
         "this function may adopt (e.g. tgsync-), so that whoever may tag a group cannot hand "
         "tgsync a group you did not choose; or * to adopt any group of the region that "
         "carries the tag (then anyone who may tag a group can).",
+        "owner and discover_prefix apply to discovery only; set discover = true or drop them.",
         "s3_object_version: per-region is a StackSet's placeholder, not an S3 object version; "
         "give the version the zip's upload returned (aws_s3_object's version_id).",
         # The entry the function would refuse, and why, as the function says it.
@@ -1152,6 +1154,21 @@ def test_the_no_healthy_target_queries_are_the_stack_s(derived: dict[str, Any],
         (metric,) = stack.resolve(resource(STACK, name)["Properties"])["Metrics"]
         assert " ".join(derived[case]["health"][kind].split()) == " ".join(
             metric["Expression"].split()), (case, name)
+
+
+def _dashboard(text: str) -> tuple[list[str], list[str]]:
+    """A dashboard's widget titles and metrics (namespace or ".", name), in order."""
+    return (re.findall(r'title"?\s*[:=]\s*"([^"]+)"', text),
+            re.findall(r'\[\s*("[\w/.]+",\s*"\w+")', text))
+
+
+def test_the_dashboard_is_the_stack_s() -> None:
+    body = resource(STACK, "Dashboard")["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    ((_, _, _, dashboard),) = [b for b in blocks(module_files(), "resource")
+                               if b[1] == "aws_cloudwatch_dashboard"]
+    theirs, ours = _dashboard(body), _dashboard(_unquote(dashboard["dashboard_body"]))
+    assert theirs[1], body
+    assert ours == theirs
 
 
 def test_the_scheduler_trusts_only_the_function_s_schedule_group(

@@ -189,13 +189,16 @@ locals {
   # The interface endpoints asked for (endpoints.tf), each with its policy: this
   # account's principals on this account's resources; through rds also the RDS roles'
   # sessions (another account's principals), for tgsync's three reads only; through sts
-  # only assuming those roles (checks.tf refuses create_sts_endpoint without one).
+  # only assuming those roles, through kms only the record key's MACs, through events
+  # only putting on the bus. checks.tf refuses an endpoint without what it serves (the
+  # stack's rules), so the switches alone decide: a role, key or bus known only after
+  # apply (a resource's ARN) does not leave the endpoints unknown when planned.
   endpoints = { for service, wanted in {
     elasticloadbalancing = var.create_elb_endpoint
     rds                  = var.create_rds_endpoint
-    sts                  = var.create_sts_endpoint && length(local.rds_roles) > 0
-    kms                  = var.create_kms_endpoint && local.record_key_given != ""
-    events               = var.create_events_endpoint && local.event_bus_given != ""
+    sts                  = var.create_sts_endpoint
+    kms                  = var.create_kms_endpoint
+    events               = var.create_events_endpoint
   } : service => service if wanted }
   this_account_only = {
     Sid       = "OnlyThisAccount"

@@ -40,7 +40,7 @@ from tgsync.settings import SETTINGS, STACK_SETTINGS, Setting, StackSetting, che
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "deploy" / "terraform"
-EXAMPLE = MODULE / "examples" / "opensearch-alb"
+EXAMPLES = sorted(path.name for path in (MODULE / "examples").iterdir() if path.is_dir())
 DOCS = REPO / "docs" / "terraform.md"
 SCHEMA = Path(os.environ.get("TF_SCHEMA", REPO / ".tools" / "terraform" /
                              "aws-provider-schema.json")).resolve()
@@ -220,20 +220,36 @@ def test_every_file_is_formatted_as_terraform_fmt_writes_it() -> None:
     assert code == 0, f"terraform fmt -recursive deploy/terraform would change: {out}{err}"
 
 
-@pytest.mark.parametrize("where", ["module", "example"])
+@pytest.mark.parametrize("where", ["module", *EXAMPLES])
 def test_terraform_loads_the_whole_configuration(where: str, tmp_path: Path) -> None:
     """``terraform providers`` reads every file and every block (syntax, duplicates,
-    unknown block types, module calls) and needs no provider; the example's module is
+    unknown block types, module calls) and needs no provider; an example's module is
     installed by ``terraform get`` from its local path."""
     copy = tmp_path / "terraform"
     shutil.copytree(MODULE, copy, ignore=shutil.ignore_patterns(".terraform*"))
-    target = copy if where == "module" else copy / EXAMPLE.relative_to(MODULE)
-    if where == "example":
+    target = copy if where == "module" else copy / "examples" / where
+    if where != "module":
         code, out, err = run("get", target)
         assert code == 0, out + err
     code, out, err = run("providers", target)
     assert code == 0, out + err
     assert "hashicorp/aws" in out
+
+
+def test_the_change_events_example_writes_slack_s_line_as_the_stack_s_example() -> None:
+    """The Terraform example's Slack target rewrites an event as
+    deploy/example-change-events.yaml's does (the same paths, the same template)."""
+    stack = load(REPO / "deploy" / "example-change-events.yaml")
+    targets = stack["Resources"]["ChangeRule"]["Properties"]["Targets"]
+    (theirs,) = [t["Fn::If"][1]["InputTransformer"] for t in targets if "Fn::If" in t]
+    ((_, _, _, target),) = [b for b in blocks([MODULE / "examples" / "change-events" /
+                                                "main.tf"], "resource")
+                            if (b[1], b[2]) == ("aws_cloudwatch_event_target", "slack")]
+    (ours,) = target["input_transformer"]
+    assert {k: _unquote(v) for k, v in ours["input_paths"].items()} == theirs["InputPathsMap"]
+    heredoc = re.fullmatch(r'"<<-EOT\n(.*)\n\s*EOT"', ours["input_template"], re.DOTALL)
+    assert heredoc, ours["input_template"]
+    assert " ".join(heredoc[1].split()) == " ".join(theirs["InputTemplate"].split())
 
 
 def test_every_reference_names_something_declared() -> None:
@@ -1098,6 +1114,31 @@ def test_a_mapping_s_own_role_is_granted_as_the_construct_grants_it(tmp_path: Pa
     (reads,) = [s for s in found["endpoint_policies"]["rds"]["Statement"]
                 if s["Sid"] == "TheRdsRoleReadsOnly"]
     assert reads["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [ROLE, other]}}
+
+
+def test_the_endpoints_are_planned_when_what_they_serve_is_known_after_apply(
+        tmp_path: Path) -> None:
+    """A role or a bus given as a resource's ARN is unknown when Terraform plans: the
+    endpoints' for_each must not depend on it (the switches decide; the checks refuse a
+    switch without what it serves), or the plan fails."""
+    child = tmp_path / "m"
+    child.mkdir()
+    for name in PURE:
+        shutil.copy(MODULE / name, child / name)
+    (child / "context.tf").write_text(_CONTEXT + 'resource "terraform_data" "endpoint" {\n'
+                                      "  for_each = local.endpoints\n}\n", encoding="utf-8")
+    later = "${terraform_data.later.id}"
+    inputs = {**BASE, "hostname": "h", "target_group_arn": GROUP, "resolve": "rds",
+              "rds_role_arn": ROLE + later, "event_bus": "bus-" + later, "vpc_id": "vpc-0a",
+              "create_sts_endpoint": True, "create_events_endpoint": True}
+    (tmp_path / "main.tf.json").write_text(json.dumps({
+        "resource": {"terraform_data": {"later": {"input": "x"}}},
+        "module": {"tgsync": {"source": "./m", **inputs}}}), encoding="utf-8")
+    code, out, err = run("get", tmp_path)
+    assert code == 0, out + err
+    code, out, err = run("plan", tmp_path, "-no-color")
+    assert code == 0, out + err
+    assert 'module.tgsync.terraform_data.endpoint["events"] will be created' in out, out
 
 
 def test_the_checks_refuse_what_the_stack_s_rules_and_the_function_refuse(

@@ -207,6 +207,12 @@ locals {
     Resource  = "*"
     Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id, "aws:ResourceAccount" = local.account_id } }
   }
+  # Through sts, kms and events: this account's principals, one call on one resource.
+  this_account_s_calls = {
+    Effect    = "Allow"
+    Principal = "*"
+    Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
+  }
   endpoint_statements = {
     elasticloadbalancing = [merge(local.this_account_only, { Action = "elasticloadbalancing:*" })]
     rds = concat([merge(local.this_account_only, { Action = "rds:*" })], [for statement in [{
@@ -217,30 +223,9 @@ locals {
       Resource  = "*"
       Condition = { ArnEquals = { "aws:PrincipalArn" = local.rds_roles } }
     }] : statement if length(local.rds_roles) > 0])
-    sts = [{
-      Sid       = "OnlyAssumingTheRdsRole"
-      Effect    = "Allow"
-      Principal = "*"
-      Action    = "sts:AssumeRole"
-      Resource  = local.rds_roles
-      Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
-    }]
-    kms = [{
-      Sid       = "OnlyTheRecordKeysMacs"
-      Effect    = "Allow"
-      Principal = "*"
-      Action    = local.mac_actions
-      Resource  = local.record_key_arn
-      Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
-    }]
-    events = [{
-      Sid       = "OnlyPuttingOnTheChangeEventBus"
-      Effect    = "Allow"
-      Principal = "*"
-      Action    = "events:PutEvents"
-      Resource  = local.event_bus_arn
-      Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
-    }]
+    sts    = [merge(local.this_account_s_calls, { Sid = "OnlyAssumingTheRdsRole", Action = "sts:AssumeRole", Resource = local.rds_roles })]
+    kms    = [merge(local.this_account_s_calls, { Sid = "OnlyTheRecordKeysMacs", Action = local.mac_actions, Resource = local.record_key_arn })]
+    events = [merge(local.this_account_s_calls, { Sid = "OnlyPuttingOnTheChangeEventBus", Action = "events:PutEvents", Resource = local.event_bus_arn })]
   }
   endpoint_policies = { for service in keys(local.endpoints) :
     service => { Version = "2012-10-17", Statement = local.endpoint_statements[service] }

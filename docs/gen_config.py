@@ -15,7 +15,6 @@ and PyYAML.
 # ruff: noqa: E501 - the page's markdown tables and JSON example are one line a row
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,10 @@ import yaml  # type: ignore[import-untyped,unused-ignore]  # no stubs in every v
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "deploy"))
+
+import generated  # noqa: E402 - needs deploy on the path first
+from terraform_gen import tf_name  # noqa: E402 - the module's own naming rule
 
 from tgsync.settings import (  # noqa: E402 - needs src on the path first
     MAX_FOLLOW_INTERVAL,
@@ -52,8 +55,8 @@ _INTRO = """\
 Every setting has one row in `tgsync.settings.SETTINGS`, and every surface is driven by
 it: the environment variables the function reads, the `tgsync` command's flags (flags
 win over variables), the keys of a `TGSYNC_MAPPINGS` entry, the tags of a discovered
-target group, the stack's parameters and the CDK construct's keywords. This page is
-generated from that table.
+target group, the stack's parameters, the CDK construct's keywords and the
+[Terraform module](terraform.md)'s variables. This page is generated from that table.
 
 All settings are validated before any AWS call, and every problem is reported at once,
 naming what you set (`--port: 70000 is out of range ...` for a flag, `TGSYNC_PORT: ...`
@@ -150,10 +153,12 @@ def settings_tables() -> str:
               "A mapping key is a key of a `TGSYNC_MAPPINGS` entry (the variable is then the "
               "default of every entry); a tag overrides the value for one discovered target "
               "group.", "",
-              "| variable | CLI flag | mapping key | tag | stack parameter | CDK keyword |",
-              "|---|---|---|---|---|---|"]
+              "| variable | CLI flag | mapping key | tag | stack parameter | CDK keyword "
+              "| Terraform variable |",
+              "|---|---|---|---|---|---|---|"]
     lines += [f"| `{s.env}` | {_code(s.flag)} | {_code(s.mapping_key)} | {_code(s.tag)} "
-              f"| {_code(s.cfn)} | {_code(s.cdk)} |" for s in SETTINGS]
+              f"| {_code(s.cfn)} | {_code(s.cdk)} | {_code(tf_name(s))} |"
+              for s in SETTINGS]
     return "\n".join(lines) + "\n"
 
 
@@ -207,18 +212,8 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the page, or with ``--check`` report whether it is stale."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
-    args = parser.parse_args(argv)
-    page = render()
-    if args.check:
-        current = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
-        if current != page:
-            print(f"{PAGE.relative_to(REPO)} is stale: run make docs", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(page, encoding="utf-8")
-    return 0
+    return generated.main(PAGE, render, remedy="make docs",
+                          description=__doc__.splitlines()[0], argv=argv)
 
 
 if __name__ == "__main__":

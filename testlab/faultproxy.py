@@ -1,7 +1,10 @@
 """A fault-injecting HTTP proxy between the AWS SDK and moto, on 127.0.0.1.
 
-ELBv2 speaks the query protocol, so the operation is the ``Action=`` form field.
-Rules say which operation fails how, for how many requests; everything else is
+ELBv2 and RDS speak the query protocol, so the operation is the ``Action=`` form field;
+EventBridge speaks JSON (``X-Amz-Target: AWSEvents.PutEvents``), and its faults are
+answered in JSON with EventBridge's own codes (``ThrottlingException``,
+``AccessDeniedException``: the PutEvents API reference's errors), as botocore reads
+them. Rules say which operation fails how, for how many requests; everything else is
 passed to moto untouched. Every request is logged with what happened to it, so
 tests count API calls the way AWS would bill and throttle them.
 
@@ -25,6 +28,7 @@ to delete a group a listener uses, as ELB does: ``ResourceInUse``) is kept in
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import struct
 import threading
@@ -48,6 +52,10 @@ _ERRORS = {
     "not_found": (400, "TargetGroupNotFound", "One or more target groups not found"),
     "validation": (400, "ValidationError", "{message}"),
 }
+#: A JSON protocol's own codes for the faults above, and its IAM prefix, by target prefix.
+_JSON_CODES = {"AWSEvents": ("events", {"Throttling": "ThrottlingException",
+                                        "AccessDenied": "AccessDeniedException",
+                                        "InternalFailure": "InternalException"})}
 
 
 @dataclass
@@ -195,7 +203,8 @@ class FaultProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         params = parse_qs(body.decode("utf-8", "replace"))
-        action = params.get("Action", ["?"])[0]
+        target = handler.headers.get("X-Amz-Target", "")  # a JSON protocol: Prefix.Operation
+        action = target.rpartition(".")[2] if target else params.get("Action", ["?"])[0]
         fault = self._take(action)
         with self._arrived:
             self.log.append(Request(action, fault.kind if fault else "passed", params,
@@ -211,6 +220,8 @@ class FaultProxy:
         elif fault.kind == "delay":
             time.sleep(fault.seconds)  # injected latency: the client's read timeout fires
             self._forward(handler, body, action)
+        elif target:
+            self._reply_json(handler, fault, target.partition(".")[0], action)
         else:
             status, code, message = _ERRORS[fault.kind]
             text = message.format(action=action, message=fault.message)
@@ -244,6 +255,16 @@ class FaultProxy:
             except Exception as exc:  # kept for the test; the client still gets its answer
                 with self.lock:
                     self.hook_errors.append(exc)
+
+    def _reply_json(self, handler: BaseHTTPRequestHandler, fault: Fault, prefix: str,
+                    action: str) -> None:
+        """A fault in a JSON protocol's words: ``{"__type": code, "message": ...}``."""
+        status, code, message = _ERRORS[fault.kind]
+        service, codes = _JSON_CODES.get(prefix, ("", {}))
+        text = message.format(action=action, message=fault.message).replace(
+            "elasticloadbalancing:", f"{service or 'elasticloadbalancing'}:")
+        payload = json.dumps({"__type": codes.get(code, code), "message": text}).encode()
+        self._reply(handler, status, payload, "application/x-amz-json-1.1")
 
     @staticmethod
     def _reply(handler: BaseHTTPRequestHandler, status: int, payload: bytes,

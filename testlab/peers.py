@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class Name:
     #: resolver repeats one answer for its TTL, instead of the rotation
     sticky: bool = False
     ttl: int = 60
+    #: seconds the server takes to answer (a slow name: the query is answered late)
+    delay: float = 0.0
     current: list[str] | None = None
     #: the rotation per record type: (the records in a seeded order, the next start)
     rotation: dict[str, tuple[list[str], int]] = field(default_factory=dict)
@@ -65,7 +68,7 @@ class _Resolver(BaseResolver):  # type: ignore[misc]  # dnslib is untyped
             if name is None:
                 reply.header.rcode = RCODE.NXDOMAIN
                 return reply
-            mode = name.mode
+            mode, delay = name.mode, name.delay
             values = list(name.a if qtype == "A" else name.aaaa if qtype == "AAAA" else [])
             subset, ttl = name.subset, name.ttl
             rng = self.peer.rng
@@ -76,6 +79,8 @@ class _Resolver(BaseResolver):  # type: ignore[misc]  # dnslib is untyped
                 else:
                     values = self.peer.rotate(qname, name, qtype, values, subset)
             rng.shuffle(values)
+        if delay:
+            time.sleep(delay)  # dnslib answers each query in a thread of its own
         if mode == "timeout":
             raise DNSError("simulated timeout: no reply sent")
         if mode in ("servfail", "refused", "nxdomain"):
@@ -350,3 +355,36 @@ def attach_to_load_balancer(client: Any, arns: str | Sequence[str], name: str = 
                                Port=80 if index == 0 else 10000 + index,
                                DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])
     return alb_arn
+
+
+# --------------------------------------------------------------------------- EventBridge
+
+
+class EventQueue:
+    """An SQS queue in moto that a rule on an EventBridge bus feeds (moto delivers the
+    events a rule matches to its SQS targets, as EventBridge does): what a subscriber to
+    tgsync's change events would receive. ``pattern`` is the rule's event pattern."""
+
+    def __init__(self, bus: str, pattern: dict[str, Any], region: str = REGION) -> None:
+        events = boto3.client("events", region_name=region)
+        self.sqs = boto3.client("sqs", region_name=region)
+        if bus != "default":  # every account and region has the default bus
+            events.create_event_bus(Name=bus)
+        self.url = self.sqs.create_queue(QueueName=f"{bus}-events")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        events.put_rule(Name=f"{bus}-to-queue", EventBusName=bus,
+                        EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=f"{bus}-to-queue", EventBusName=bus,
+                           Targets=[{"Id": "queue", "Arn": arn}])
+
+    def events(self) -> list[dict[str, Any]]:
+        """The events delivered since the last read, as EventBridge delivers them."""
+        found = []
+        while messages := self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.url,
+                                        ReceiptHandle=message["ReceiptHandle"])
+        return found

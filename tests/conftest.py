@@ -15,8 +15,8 @@ from testlab.peers import REGION, DnsPeer, MotoPeer, create_target_group
 from tgsync import config
 from tgsync.controller import Controller
 from tgsync.provider.elbv2 import make_client
-from tgsync.registry import TagRegistry
 from tgsync.source.resolver import DnsSource
+from tgsync.wiring import build_registry
 
 HOSTNAME = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
 
@@ -87,12 +87,26 @@ class Clock:
 
 
 @pytest.fixture
-def proxy(moto, monkeypatch):
+def proxy_for(moto, monkeypatch):
+    """``proxy_for(variable)``: a fault proxy in front of moto for the calls of the
+    service whose endpoint variable (boto3's standard one) that is."""
+    started: list[FaultProxy] = []
+
+    def start(variable: str) -> FaultProxy:
+        server = FaultProxy(moto.port).start()
+        started.append(server)
+        monkeypatch.setenv(variable, server.endpoint)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def proxy(proxy_for):
     """The fault proxy in front of moto; ELB calls go through it (standard variable)."""
-    server = FaultProxy(moto.port).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", server.endpoint)
-    yield server
-    server.stop()
+    return proxy_for("AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2")
 
 
 @pytest.fixture
@@ -111,5 +125,6 @@ def cycle(elbv2, dns, proxy, clock):
         provider = CountingProvider(client_for_region=lambda region: make_client(region, **FAST),
                                     outside_vpc=cfg.outside_vpc)
         source = lambda servers: DnsSource(servers, timeout=0.2, lifetime=0.5)  # noqa: E731
-        return Controller(provider, TagRegistry(provider), source, config=cfg, clock=clock), cfg
+        return Controller(provider, build_registry(cfg, provider), source, config=cfg,
+                          clock=clock), cfg
     return build

@@ -12,7 +12,8 @@ from tgsync.wiring import build_provider
 def stage(peers: Peers, size: int) -> Section:
     """The discovery row for ``size`` groups."""
     peers.many_groups(size, tag_every=10)
-    provider = build_provider(config.load({config.DISCOVER: "tags", "AWS_REGION": REGION}))
+    provider = build_provider(config.load({config.DISCOVER: "tags", "AWS_REGION": REGION,
+                                                config.DISCOVER_PREFIX: "*"}))
     seconds, requests, _ = peers.measure(lambda: provider.discover(REGION))
     return Section("Discovery", rows=[(
         f"discovery read of {size} target groups ({size // 10} tagged)",

@@ -25,6 +25,7 @@ def stage(peers: Peers, size: int, original_calls: float) -> Section:
     # under 30 s for RESYNC_EVERY >= groups / 4 s: 900 s for 3,000 groups.
     resync = max(config.DEFAULT_RESYNC_EVERY, 300 * math.ceil(size / 4 / 300))
     env = {**os.environ, config.DISCOVER: "tags", "AWS_REGION": REGION,
+           config.DISCOVER_PREFIX: "*",
            config.DNS_SERVERS: peers.dns.address, config.RESYNC_EVERY: str(resync),
            "POWERTOOLS_LOG_LEVEL": "ERROR"}
     before = len(peers.dns.queries)

@@ -14,6 +14,8 @@ The pipeline is a reconcile loop, one module per stage:
   each stage handed one :class:`~tgsync.round.Round`;
 - :mod:`tgsync.controller` shapes an invocation: a cycle over every mapping, follow-ups
   for what moves (:mod:`tgsync.follow`), stopping in time (:mod:`tgsync.deadline`);
+- :mod:`tgsync.changes` puts an EventBridge event for every change a cycle made or saw
+  (``TGSYNC_EVENT_BUS``), wired once, at the controller's end of a cycle;
 - :mod:`tgsync.process_state` keeps what one process remembers between cycles;
 - :mod:`tgsync.adoption` adopts and lets go of the groups discovery finds
   (:mod:`tgsync.discovery` decides, purely).

@@ -17,7 +17,8 @@ from dataclasses import replace
 from tgsync.config import Discovery, MappingConfig
 from tgsync.deadline import NONE, Deadline
 from tgsync.discovery import Discovered, adopt
-from tgsync.errors import ProviderError
+from tgsync.errors import AwsError
+from tgsync.model import Retire
 from tgsync.ownership import owner_id
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
@@ -56,7 +57,7 @@ class Adoption:
                 # The listing read every group's tags: the memory needs no read of its own.
                 self._registry.remember({c.arn: dict(c.tags) for c in candidates
                                          if c.arn in fresh.arns})
-            except ProviderError as exc:
+            except AwsError as exc:
                 logger.error("discovery failed: keeping the groups found before",
                              extra={"error": str(exc)})
                 failure = MappingReport("discovery", "", "", dry_run=dry_run,
@@ -107,9 +108,9 @@ class Adoption:
                 owned = self._registry.cached_owned(arn, port).mine(owner)
                 # An owned mapping's memory only: another mapping may share the port.
                 self._registry.save(arn, port, {}, deadline=deadline,
-                                    planned=owned if mapping.retire == "owned" else None)
+                                    planned=owned if mapping.retire is Retire.OWNED else None)
                 self._registry.save_owned(arn, port, owner, frozenset(), deadline=deadline)
-            except ProviderError as exc:
+            except AwsError as exc:
                 logger.warning("let go, but its tags could not be removed",
                                extra={"target_group": arn, "error": str(exc)})
 
@@ -124,12 +125,12 @@ class Adoption:
             before, after = owner_id(old.hostname), owner_id(new.hostname)
             try:
                 owned = self._registry.recall_owned(arn, port, fresh=True, deadline=deadline)
-                if owned.mine(before) and new.retire == "owned":
+                if owned.mine(before) and new.retire is Retire.OWNED:
                     self._registry.save_owned(arn, port, after,
                                               owned.mine(after) | owned.mine(before),
                                               deadline=deadline)
                 self._registry.save_owned(arn, port, before, frozenset(), deadline=deadline)
-            except ProviderError as exc:
+            except AwsError as exc:
                 logger.warning("hostname changed, but the old hostname's records could not "
                                "be handed over", extra={"target_group": arn,
                                                         "error": str(exc)})

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 
-from tgsync.errors import ProviderError
+from tgsync.errors import AwsError
 from tgsync.model import Target
 from tgsync.ownership import Owned, owner_id
 from tgsync.plan import Action, Plan, wait_instead
@@ -66,7 +66,7 @@ class _Outcome:
     #: The round's first write of ownership records failed: write no more of them.
     unrecorded: bool = False
 
-    def failed(self, exc: ProviderError, also: str = "") -> None:
+    def failed(self, exc: AwsError, also: str = "") -> None:
         """A failed call: a problem, or, cut short by the deadline, a deferral (what it
         left undone only delays a change)."""
         self.aws_failed = True
@@ -120,7 +120,7 @@ class Apply:
             out.failed(exc)
             out.unrecorded = True
             return frozenset(ips - exc.left_out)
-        except ProviderError as exc:
+        except AwsError as exc:
             new = ", ".join(sorted(ips - mine))
             out.failed(exc, f"; tgsync could not record {new} as registered by it, so it did "
                             "not register them (it registers an IP only once its record is "
@@ -143,7 +143,7 @@ class Apply:
         try:
             rejections = self._provider.register(rnd.arn, [d.ip for d in result.register],
                                                  rnd.port, deadline=rnd.deadline)
-        except ProviderError as exc:
+        except AwsError as exc:
             out.failed(exc)
             out.register_failed = True
             return wait_instead(result, {d.ip: f"{d.reason}; RegisterTargets failed"
@@ -182,7 +182,7 @@ class Apply:
         try:
             self._provider.deregister(rnd.arn, [ours[d.ip] for d in result.deregister],
                                       deadline=rnd.deadline)
-        except ProviderError as exc:
+        except AwsError as exc:
             out.failed(exc)
             return wait_instead(result, {d.ip: f"{d.reason}; DeregisterTargets failed"
                                          for d in result.deregister})
@@ -204,7 +204,7 @@ class Apply:
                   and self._registry.cached_owned(rnd.arn, rnd.port).mine(own_id)):
                 self._registry.save_owned(rnd.arn, rnd.port, own_id, frozenset(),
                                           deadline=rnd.deadline)
-        except ProviderError as exc:
+        except AwsError as exc:
             out.failed(exc)
 
     # 5. save memory -------------------------------------------------------------
@@ -219,7 +219,7 @@ class Apply:
             self._registry.save(rnd.arn, rnd.port, result.memory, now=rnd.now,
                                 planned=planned_on(wanted, ours, rnd.owner, planned.owned),
                                 deadline=rnd.deadline)
-        except ProviderError as exc:
+        except AwsError as exc:
             out.failed(exc)
 
 

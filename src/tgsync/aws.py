@@ -200,7 +200,8 @@ class Aws:
     ``pacers`` maps a bucket (``elbv2``, ``elbv2:write``, ``rds``...) to its pacer
     (unpaced when absent). ``client_for`` replaces how a client is made (tests: a fake,
     or a client of their own); it receives the service, region, botocore config and the
-    role the client acts as (``None``: the function's own).
+    role the client acts as (``None``: the function's own), and returns ``None`` for a
+    client made the usual way.
     """
 
     def __init__(self, *, pacers: Mapping[str, Pacer] | None = None,
@@ -242,8 +243,10 @@ class Aws:
             return len(self._clients)
 
     def _make(self, name: str, region: str, config: BotoConfig, role: str | None) -> Any:
-        if self._client_for is not None:
-            return self._client_for(name, region, config, role)
+        made = (None if self._client_for is None
+                else self._client_for(name, region, config, role))
+        if made is not None:
+            return made
         session: Any  # any service, not boto3-stubs' list
         if role is not None:
             session = self._roles.session(role, region)

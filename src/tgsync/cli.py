@@ -58,6 +58,8 @@ WATCH_STOP_SECONDS = 20.0
 
 #: Settings only ``watch`` takes: following between its cycles.
 _WATCH_ONLY = ("follow_interval", "follow_for")
+#: Settings only the commands that change targets take (``plan`` puts no change event).
+_CHANGES_ONLY = ("event_bus",)
 
 
 def _flag_help(item: Setting) -> str:
@@ -68,10 +70,12 @@ def _flag_help(item: Setting) -> str:
 
 #: The settings the commands take as flags (``--dry-run`` apart), from the table.
 _FLAGS: tuple[Setting, ...] = tuple(
-    s for s in SETTINGS if s.flag and s.key != "dry_run" and s.key not in _WATCH_ONLY)
+    s for s in SETTINGS if s.flag and s.key != "dry_run"
+    and s.key not in (*_WATCH_ONLY, *_CHANGES_ONLY))
 _WATCH_FLAGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.flag and s.key in _WATCH_ONLY)
-_LEGACY = {conf.HOSTNAME: conf.LEGACY_HOSTNAME,
-           conf.TARGET_GROUP_ARN: conf.LEGACY_TARGET_GROUP_ARN}
+_CHANGES_FLAGS: tuple[Setting, ...] = tuple(
+    s for s in SETTINGS if s.flag and s.key in _CHANGES_ONLY)
+#: The one mapping's names (and their legacy names), which a --mappings flag replaces.
 _SINGLE = (conf.HOSTNAME, conf.LEGACY_HOSTNAME,
            conf.TARGET_GROUP_ARN, conf.LEGACY_TARGET_GROUP_ARN)
 
@@ -100,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
     changes = argparse.ArgumentParser(add_help=False, parents=[common])
     changes.add_argument("--dry-run", action="store_true", default=None,
                          help=f"plan and report, change nothing [{conf.DRY_RUN}]")
+    events = changes.add_argument_group("change events (also read from the environment "
+                                        "variable named in brackets)")
+    for item in _CHANGES_FLAGS:
+        _add_setting(events, item)
 
     parser = argparse.ArgumentParser(
         prog="tgsync",
@@ -116,13 +124,17 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("plan", parents=[common], help="show what a cycle would do (dry run)",
                         description="Resolve and compare; print wanted IPs, registered "
                                     "targets, their state, the action and its reason.")
-    commands.add_parser("check", parents=[common], help="preflight: endpoint, groups, DNS, "
+    check = commands.add_parser("check", parents=[common], help="preflight: endpoint, groups, DNS, "
                         "permissions; changes nothing",
                         description="Check, without changing anything, what a sync needs: "
                                     "the ELB endpoint, each target group, the name through "
                                     "the configured DNS servers, the read and write "
                                     "permissions. One line per check; exit 0 only if none "
                                     "failed.")
+    check.add_argument("--function", metavar="NAME|ARN",
+                       help="also check that this deployed function runs signed code when it "
+                            "has a code signing configuration (needs lambda:GetFunctionCode"
+                            "SigningConfig and lambda:GetFunctionConfiguration on it)")
     watch = commands.add_parser("watch", parents=[changes], help="sync every --interval seconds",
                                 description="Run a cycle every --interval seconds until "
                                             "SIGTERM or SIGINT, for ECS, EC2 or a laptop.")
@@ -140,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def flags_given(args: argparse.Namespace) -> dict[str, str]:
     """Environment variable -> the flag that set it, for the flags on the command line."""
-    given = {item.env: item.flag for item in (*_FLAGS, *_WATCH_FLAGS)
+    given = {item.env: item.flag for item in (*_FLAGS, *_WATCH_FLAGS, *_CHANGES_FLAGS)
              if item.flag and _value(args, item) is not None}
     if getattr(args, "dry_run", None):
         given[conf.DRY_RUN] = "--dry-run"
@@ -161,7 +173,7 @@ def name_flags(problem: str, given: dict[str, str]) -> str:
 def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
     """The environment the configuration is read from, with the flags applied."""
     env = dict(base)
-    for item in (*_FLAGS, *_WATCH_FLAGS):
+    for item in (*_FLAGS, *_WATCH_FLAGS, *_CHANGES_FLAGS):
         value, name = _value(args, item), item.env
         if value is None:
             continue
@@ -174,9 +186,10 @@ def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str
                                        f"{exc.strerror}"]) from None
             for single in _SINGLE:
                 env.pop(single, None)
-        elif name in _LEGACY:
-            env.pop(_LEGACY[name], None)
+        elif name in _SINGLE:
             env.pop(conf.MAPPINGS, None)
+        if item.legacy_env:  # the flag wins over the variable under either name
+            env.pop(item.legacy_env, None)
         env[name] = value
     if getattr(args, "dry_run", None):
         env[conf.DRY_RUN] = "true"
@@ -208,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.command == "check":
         return _check(config, args)
-    controller = build_controller(config)
+    # plan shows what a cycle would do; it puts no change event (its dry run is a look).
+    controller = build_controller(config, publish=args.command != "plan")
     if args.command == "watch":
         return _watch(controller, config, args)
     dry_run = True if args.command == "plan" else None
@@ -240,7 +254,7 @@ def _same_file(one: TextIO, other: TextIO) -> bool:
 
 
 def _check(config: conf.Config, args: argparse.Namespace) -> int:
-    checks = preflight(config)
+    checks = preflight(config, function=args.function)
     if args.output == "json":
         print(json.dumps([{"status": c.status, "check": c.name, "detail": c.detail}
                           for c in checks]))

@@ -24,11 +24,8 @@ from urllib.parse import urlsplit
 from tgsync.arn import TargetGroupArn, target_group_name
 from tgsync.errors import ConfigError
 from tgsync.guard import DEFAULT_ALLOWED_CIDRS, IPNetwork, parse_networks
-from tgsync.plan import Policy
-from tgsync.settings import (
-    MAX_LOOKUPS,
-    MAX_STALE_AFTER,
-    mapping_settings,
+from tgsync.model import EventBus, Resolve, Retire
+from tgsync.parsers import (
     parse_bool,
     parse_cidrs,
     parse_int,
@@ -36,11 +33,12 @@ from tgsync.settings import (
     parse_owner,
     parse_policy,
     parse_seconds,
-    setting,
 )
+from tgsync.plan import Policy
+from tgsync.settings import MAX_LOOKUPS, MAX_STALE_AFTER, mapping_settings, setting
 from tgsync.source import Nameserver, rds_problem, stale_problem
 
-__all__ = [  # the parsers other modules use are re-exported from tgsync.settings
+__all__ = [  # the parsers other modules use are re-exported from tgsync.parsers
     "MAX_LOOKUPS", "MAX_STALE_AFTER", "parse_bool", "parse_cidrs", "parse_int",
     "parse_nameservers", "parse_owner", "parse_policy", "parse_seconds",
 ]
@@ -65,9 +63,10 @@ DISCOVER_EVERY = setting("discover_every").env
 OUTSIDE_VPC = setting("outside_vpc").env
 FOLLOW_INTERVAL = setting("follow_interval").env
 FOLLOW_FOR = setting("follow_for").env
+EVENT_BUS = setting("event_bus").env
 # The original Go function's names keep working.
-LEGACY_HOSTNAME = "DomainEndpoint"
-LEGACY_TARGET_GROUP_ARN = "AlbTargetGroupId"
+LEGACY_HOSTNAME: str = setting("hostname").legacy_env or ""
+LEGACY_TARGET_GROUP_ARN: str = setting("target_group_arn").legacy_env or ""
 ALB_ID = setting("alb_id").env
 
 DEFAULT_LOOKUPS: int = setting("lookups").default
@@ -104,13 +103,13 @@ class MappingConfig:
     policy: Policy = Policy.SYNC
     alb_id: str | None = None
     #: ``dns`` (the hostname's answers) or ``rds`` (a cluster endpoint's members).
-    resolve: str = "dns"
+    resolve: Resolve = Resolve.DNS
     #: With ``resolve=rds``: the role to read the cluster as (a cluster in another
     #: account); ``None``: the function's own account.
     rds_role_arn: str | None = None
     #: ``all`` (every target on the port is ours) or ``owned`` (only what tgsync
     #: registered: a shared group).
-    retire: str = "all"
+    retire: Retire = Retire.ALL
     #: Ranges a discovered group's ``tgsync:allowed-cidrs`` tag narrows the function's to:
     #: an answer must fall in ``allowed_cidrs`` *and* in one of these (empty: no tag).
     narrowed_cidrs: tuple[IPNetwork, ...] = ()
@@ -141,13 +140,19 @@ class InvalidMapping:
     target_group_arn: str = ""
 
 
+#: ``TGSYNC_DISCOVER_PREFIX=*``: discovery may adopt any group of the region that carries
+#: the tag, chosen explicitly (whoever may tag a group can then hand it to tgsync).
+EVERY_GROUP = "*"
+
+
 @dataclass(frozen=True)
 class Discovery:
     """Discovery by tags: whose groups, how often, and the defaults tags override."""
 
     owner: str | None = None
-    #: Only groups whose name starts with this are adopted (empty: every name).
-    prefix: str = ""
+    #: Only groups whose name starts with this are adopted (``*``: every name, a choice
+    #: the deployer made explicitly: see :data:`EVERY_GROUP`).
+    prefix: str = EVERY_GROUP
     every: float = DEFAULT_DISCOVER_EVERY
     region: str = ""
     defaults: tuple[tuple[str, Any], ...] = ()
@@ -168,6 +173,11 @@ class Config:
     follow_for: float = DEFAULT_FOLLOW_FOR
     #: Register answers outside the group's VPC (with zone ``all``) instead of refusing.
     outside_vpc: bool = False
+    #: The KMS key that signs the ownership records (``None``: records are trusted as
+    #: written: see :mod:`tgsync.ownership`).
+    record_key: str | None = None
+    #: Where an event for every change goes (``None``: no events).
+    event_bus: EventBus | None = None
 
 
 # --------------------------------------------------------------------------- values
@@ -244,11 +254,12 @@ def _defaults(env: Mapping[str, str], problems: _Problems) -> dict[str, Any]:
     """Global per-mapping defaults from the environment."""
     defaults: dict[str, Any] = {}
     for item in mapping_settings():
-        if item.key == "alb_id":
-            if (alb := _env(env, item.env)) is not None:
-                defaults["alb_id"] = alb.strip()
+        raw = (_either(env, item.env, item.legacy_env, problems) if item.legacy_env
+               else _env(env, item.env))
+        if item.key == "alb_id":  # any text: an ARN or a name
+            if raw is not None:
+                defaults["alb_id"] = raw.strip()
             continue
-        raw = _env(env, item.env)
         if raw is not None:
             defaults[item.key] = problems.parse(item.env, raw, item.parse)
     return defaults
@@ -284,7 +295,7 @@ def _mapping_from_json(
     if hostname and (stale := stale_problem(hostname, values.get("resolve"),
                                             values.get("stale_after", DEFAULT_STALE_AFTER))):
         problems.items.append(f"{where}.stale_after: {stale}")
-    if "rds_role_arn" in entry and values.get("resolve") != "rds":
+    if "rds_role_arn" in entry and values.get("resolve") is not Resolve.RDS:
         problems.items.append(f"{where}.rds_role_arn: applies to resolve=rds only (the RDS "
                               'reads); add "resolve": "rds" or drop rds_role_arn')
     if problems.items or hostname is None or arn is None:
@@ -329,8 +340,9 @@ def load(env: Mapping[str, str]) -> Config:
 
     values = {key: function_setting(key) for key in (
         "dry_run", "concurrency", "api_rate", "resync_every", "follow_interval",
-        "follow_for", "outside_vpc")}
+        "follow_for", "outside_vpc", "record_key")}
     discovery = _discovery(env, defaults, problems)
+    event_bus = _event_bus(env, problems)
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
     arn = _either(env, TARGET_GROUP_ARN, LEGACY_TARGET_GROUP_ARN, problems)
     raw_mappings = _env(env, MAPPINGS)
@@ -358,8 +370,26 @@ def load(env: Mapping[str, str]) -> Config:
         mappings=tuple(r for r in results if isinstance(r, MappingConfig)),
         invalid=tuple(r for r in results if isinstance(r, InvalidMapping)),
         discovery=discovery,
+        event_bus=event_bus,
         **values,
     )
+
+
+def _region(env: Mapping[str, str]) -> str:
+    """The process's region, from the environment (Lambda sets ``AWS_REGION``)."""
+    return (_env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION") or "").strip()
+
+
+def _event_bus(env: Mapping[str, str], problems: _Problems) -> EventBus | None:
+    """Where change events go, or ``None`` when ``TGSYNC_EVENT_BUS`` is unset."""
+    raw = _env(env, EVENT_BUS)
+    bus = None if raw is None else problems.parse(EVENT_BUS, raw, setting("event_bus").parse)
+    region = bus.split(":")[3] if bus and bus.startswith("arn:") else _region(env)
+    if bus and not region:
+        problems.items.append(f"{EVENT_BUS}={bus} needs the region of the bus: set "
+                              "AWS_REGION (Lambda sets it) or AWS_DEFAULT_REGION, or give "
+                              "the bus's ARN")
+    return EventBus(bus, region) if bus and region else None
 
 
 def _discovery(env: Mapping[str, str], defaults: dict[str, Any], problems: _Problems
@@ -378,11 +408,18 @@ def _discovery(env: Mapping[str, str], defaults: dict[str, Any], problems: _Prob
         raw = _env(env, item.env)
         return item.default if raw is None else problems.parse(item.env, raw, item.parse)
 
-    region = (_env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION") or "").strip()
+    region = _region(env)
     if not region:
         problems.items.append(f"{DISCOVER}=tags needs the region to look in: set AWS_REGION "
                               "(Lambda sets it) or AWS_DEFAULT_REGION")
-    return Discovery(owner=value("owner"), prefix=value("discover_prefix") or "",
+    prefix = value("discover_prefix")
+    if not prefix:  # a tag alone must never bring in a group the deployer did not choose
+        problems.items.append(
+            f"{DISCOVER}=tags needs {DISCOVER_PREFIX}: the start of the names of the target "
+            "groups this function may adopt (e.g. tgsync-), so that whoever may tag a group "
+            "cannot hand tgsync a group you did not choose; or * to adopt any group of the "
+            "region that carries the tag (then anyone who may tag a group can)")
+    return Discovery(owner=value("owner"), prefix=prefix or EVERY_GROUP,
                      every=value("discover_every"), region=region,
                      defaults=tuple(sorted(defaults.items())))
 

@@ -23,11 +23,12 @@ from tgsync.deadline import MARGIN_SECONDS, Deadline
 from tgsync.errors import ProviderError
 from tgsync.events import Trigger
 from tgsync.follow import room_for_another
+from tgsync.model import Resolve, Retire
 from tgsync.ownership import clashes, may_share
 from tgsync.process_state import ProcessState
 from tgsync.provider import Provider
 from tgsync.registry import TagRegistry
-from tgsync.report import CycleReport, InvocationReport, MappingReport, logger
+from tgsync.report import CycleReport, InvocationReport, MappingReport, Published, logger
 from tgsync.source import Nameserver, Source, source_of
 from tgsync.source.resolver import MIN_QUERY_SECONDS
 
@@ -56,12 +57,15 @@ class Controller:
         config: Config,
         clock: Callable[[], float] = time.time,
         state: ProcessState | None = None,
+        publish: Callable[[CycleReport, Deadline], Published] | None = None,
     ) -> None:
         self.provider = provider
         self.registry = registry
         self.source_for = source_for
         self.config = config
         self.state = state or ProcessState()
+        #: Sees each cycle as it ends, before its deadline: the change events.
+        self.publish = publish
         self._clock = clock
         self.cycle = MappingCycle(provider, registry, source_for, self.state, clock,
                                   resync_every=config.resync_every)
@@ -75,7 +79,7 @@ class Controller:
         """A controller for ``config`` over the same adapters and records (the same
         process, configured anew)."""
         return Controller(self.provider, self.registry, self.source_for, config=config,
-                          clock=self._clock, state=self.state)
+                          clock=self._clock, state=self.state, publish=self.publish)
 
     def sync_mapping(self, mapping: MappingConfig, *, dry_run: bool = False) -> MappingReport:
         """One cycle for one mapping; never raises for DNS or AWS faults."""
@@ -118,6 +122,8 @@ class Controller:
         reports.extend(found)
         cycle = CycleReport(reports, dry_run=dry,
                             discovery=self.adoption.report if self.adoption else None)
+        if self.publish is not None:
+            cycle.published = self.publish(cycle, deadline)
         for report in reports:
             logger.info("mapping summary", extra=report.to_dict())
         return cycle
@@ -142,15 +148,18 @@ class Controller:
 
     def _cycle_each(self, mappings: Sequence[MappingConfig], now: float, dry: bool,
                     deadline: Deadline) -> list[MappingReport]:
-        """Each mapping's cycle, ``config.concurrency`` at a time, groups read longest ago
-        first (a cold start spreads its first reads over as many cycles as the time
-        allows, and no group falls behind for long); reports in the mappings' order."""
+        """Each mapping's cycle, ``config.concurrency`` at a time, the mappings whose last
+        turn is oldest first: a cold start spreads its first reads over as many cycles as
+        the time allows, and a mapping whose cycle used the time (a slow name, many
+        lookups: tags may ask for them) goes to the back, so no group is always last.
+        Reports in the mappings' order."""
         # Clashes are judged among every mapping of the full cycle, follow-ups too: a
         # mapping refused there must not run alone in a follow-up and undo the other's.
         why = {self._mappings[i]: reason
                for i, reason in self._clashes(self._mappings, deadline).items()}
         sharers = self._sharers(self._mappings, deadline)
-        order = sorted(range(len(mappings)), key=lambda i: self._read_at(mappings[i]))
+        order = sorted(range(len(mappings)), key=lambda i: self.state.turn_at(
+            mappings[i].target_group_arn, mappings[i].hostname))
 
         def one(index: int) -> MappingReport:
             mapping = mappings[index]
@@ -161,6 +170,7 @@ class Controller:
                                      mapping.port, dry_run=dry).fail(why[mapping])
             if deadline.bounded and not deadline.allows(MIN_CYCLE_SECONDS):
                 return self._out_of_time(mapping, now, dry)
+            self.state.note_turn(mapping.target_group_arn, mapping.hostname, self._clock())
             return self.cycle.run(mapping, dry_run=dry, horizon=self._tick, deadline=deadline,
                                   sharers=sharers.get(mapping, ()))
 
@@ -220,7 +230,7 @@ class Controller:
                  ) -> dict[MappingConfig, tuple[MappingConfig, ...]]:
         """For each owned mapping sharing a group and port, the others on them (facts
         read only for such groups)."""
-        owned = [m for m in mappings if m.retire == "owned"]
+        owned = [m for m in mappings if m.retire is Retire.OWNED]
         shared = {arn for arn, n in Counter(m.target_group_arn for m in owned).items() if n > 1}
         by_port: dict[tuple[str, int], list[MappingConfig]] = {}
         for mapping in owned:
@@ -329,7 +339,7 @@ class Controller:
         now = self._clock()
         labels = []
         for mapping in self._mappings:
-            rds = mapping.resolve == "rds"
+            rds = mapping.resolve is Resolve.RDS
             read = getattr(source_of(self.source_for, mapping.dns_servers, "rds",
                                      mapping.rds_role_arn), "members", None) if rds else None
             members = read(mapping.hostname) if callable(read) else None

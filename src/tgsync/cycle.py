@@ -23,10 +23,10 @@ from tgsync.apply import Applied, Apply
 from tgsync.arn import load_balancer_name
 from tgsync.config import MappingConfig
 from tgsync.deadline import NONE, Deadline
-from tgsync.errors import ProviderError
+from tgsync.errors import AwsError
 from tgsync.follow import is_pending
 from tgsync.guard import screen
-from tgsync.model import Target, TargetGroupFacts
+from tgsync.model import Resolve, Target, TargetGroupFacts
 from tgsync.ownership import owner_of
 from tgsync.planning import Planner
 from tgsync.process_state import ProcessState, key
@@ -65,7 +65,7 @@ class MappingCycle:
             return mapping.port
         try:
             return self.provider.facts(mapping.target_group_arn, deadline=deadline).port
-        except ProviderError:
+        except AwsError:
             return 0
 
     def key_of(self, mapping: MappingConfig, deadline: Deadline = NONE) -> str:
@@ -100,7 +100,7 @@ class MappingCycle:
         arn = mapping.target_group_arn
         try:
             facts = self.provider.facts(arn, deadline=deadline)
-        except ProviderError as exc:
+        except AwsError as exc:
             return _aws_failure(report, exc, mapping)
         if facts.target_type != "ip":
             return report.fail(f"target group {facts.name} has target type "
@@ -121,7 +121,7 @@ class MappingCycle:
             return report
         try:
             return self._observe_and_act(rnd, mapping_key, report, sharers)
-        except ProviderError as exc:
+        except AwsError as exc:
             return _aws_failure(report, exc, mapping)
 
     def _observe_and_act(self, rnd: Round, mapping_key: str, report: MappingReport,
@@ -141,7 +141,8 @@ class MappingCycle:
             logger.error("DNS resolution failed: nothing changed",
                          extra={"mapping": rnd.label, "error": rnd.view.failure})
             problems.insert(0, f"DNS resolution failed, nothing changed: {rnd.view.failure}")
-        report = _with_applied(report, list(ours.values()), applied)
+        report = replace(_with_applied(report, list(ours.values()), applied),
+                         unverified=list(planned.unverified))
         if problems:
             report = report.fail("; ".join(problems))
         settled = not problems and not rnd.dry_run and is_settled(applied.plan, ours.values())
@@ -175,7 +176,7 @@ class MappingCycle:
         view = View(None if failure else allowed, failure, refused=tuple(refused),
                     queries=resolution.queries, api_failed=resolution.api_failed,
                     record_type=facts.record_type,
-                    origin="the RDS members" if mapping.resolve == "rds" else "DNS")
+                    origin="the RDS members" if mapping.resolve is Resolve.RDS else "DNS")
         if failure:
             return replace(view, out_of_time=resolution.out_of_time)
         if resolution.authoritative:  # complete and consistent: retire at once
@@ -202,7 +203,7 @@ def _with_applied(report: MappingReport, targets: Sequence[Target], applied: App
         aws_failed=report.aws_failed or applied.aws_failed)
 
 
-def _aws_failure(report: MappingReport, exc: ProviderError, mapping: MappingConfig
+def _aws_failure(report: MappingReport, exc: AwsError, mapping: MappingConfig
                  ) -> MappingReport:
     """The report of a cycle an AWS read stopped."""
     report = replace(report, aws_failed=True)

@@ -23,13 +23,12 @@ refused when it carries ``tgsync:hostname``). Whoever may tag a group may point 
 at it, so keep ``tgsync:*`` tags with the people who may register targets (see the
 docs' trust model).
 
-Optional tags override the function's defaults for that group, with the values the
-settings take (see :data:`tgsync.settings.SETTINGS`): ``tgsync:port``,
-``tgsync:stale-after``, ``tgsync:policy``, ``tgsync:lookups``, and
-``tgsync:allowed-cidrs`` (networks separated by spaces, since ELB's tag values cannot
-hold commas), which only *narrows* the function's ranges: an answer must fall in both.
-A tag that does not parse refuses that group alone, with an error naming the group, the
-tag and the fix.
+Optional tags override the function's defaults for that group: every setting of
+:data:`tgsync.settings.SETTINGS` with a ``tag`` (:data:`TAG_SETTINGS` here, built from
+it), with the values the setting takes. ``tgsync:allowed-cidrs`` (networks separated by
+spaces, since ELB's tag values cannot hold commas) only *narrows* the function's
+ranges: an answer must fall in both. A tag that does not parse refuses that group
+alone, with an error naming the group, the tag and the fix.
 """
 
 from __future__ import annotations
@@ -40,13 +39,15 @@ from typing import Any
 
 from tgsync.config import (
     DEFAULT_STALE_AFTER,
+    EVERY_GROUP,
     Discovery,
     InvalidMapping,
     MappingConfig,
     normalize_hostname,
 )
 from tgsync.model import Candidate
-from tgsync.settings import parse_cidrs, tag_settings
+from tgsync.parsers import parse_cidrs
+from tgsync.settings import tag_settings
 from tgsync.source import rds_problem, stale_problem
 
 TAG_HOSTNAME = "tgsync:hostname"
@@ -98,7 +99,7 @@ def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 
             others.append(group.arn)
             continue
         where = f"target group {group.name} (tags)"
-        if not group.name.startswith(discovery.prefix):
+        if discovery.prefix != EVERY_GROUP and not group.name.startswith(discovery.prefix):
             refused.append(InvalidMapping(len(refused), where, (
                 f"{where}: its name does not start with {discovery.prefix!r} "
                 "(TGSYNC_DISCOVER_PREFIX), so this function never adopts it: rename the "

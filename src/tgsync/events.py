@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tgsync.errors import EventError
-from tgsync.settings import parse_bool
+from tgsync.parsers import parse_bool
 from tgsync.source.rds_endpoint import Members, Role, parse_rds_endpoint
 
 #: Sources of the schedule's own input (ours, and Scheduler's name for itself).

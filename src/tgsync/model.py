@@ -6,6 +6,25 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Resolve(StrEnum):
+    """Where a mapping's desired IPs come from (``TGSYNC_RESOLVE``)."""
+
+    #: The hostname's DNS answers.
+    DNS = "dns"
+    #: An Aurora or Multi-AZ DB cluster endpoint's members, from the RDS API.
+    RDS = "rds"
+
+
+class Retire(StrEnum):
+    """Which targets a mapping may retire (``TGSYNC_RETIRE``)."""
+
+    #: Any target on the port its answer does not hold.
+    ALL = "all"
+    #: Only the targets tgsync registered for it (a shared group).
+    OWNED = "owned"
 
 #: States in which the load balancer does not send traffic to a target, so that a
 #: target missing from DNS can be retired at once.
@@ -102,3 +121,17 @@ class Nameserver:
     def __str__(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventBus:
+    """Where change events go: the bus as given (a name or an ARN, as ``PutEvents``
+    takes either) and the region of its API (the ARN's, else the process's)."""
+
+    bus: str
+    region: str
+
+    @property
+    def name(self) -> str:
+        """The bus's name (from its ARN, if it was given one)."""
+        return self.bus.rpartition(":event-bus/")[2] if self.bus.startswith("arn:") else self.bus

@@ -39,11 +39,13 @@ from tgsync.source import Source, source_of
 @dataclass(frozen=True, slots=True)
 class Planned:
     """A plan and what it was made from: the ownership records as read (owned mode),
-    and why retirements are held (``retire=all`` beside another owner's records)."""
+    why retirements are held (``retire=all`` beside another owner's records), and the
+    records whose MAC did not verify (a record key is set: not trusted, reported)."""
 
     plan: Plan
     owned: Owned | None = None
     held: str | None = None
+    unverified: tuple[str, ...] = ()
 
 
 class Planner:
@@ -56,7 +58,7 @@ class Planner:
     def __call__(self, rnd: Round, targets: Sequence[Target],
                  sharers: Sequence[MappingConfig] = ()) -> Planned:
         """The round's plan. ``sharers``: the owned mappings of this process on the same
-        group and port. Raises ``ProviderError`` if the records cannot be read."""
+        group and port. Raises ``AwsError`` if the records cannot be read (or verified)."""
         if rnd.view.wanted is None:  # nothing changes: no record is needed
             return Planned(_plan(rnd, targets))
         if rnd.owner is not None:
@@ -65,12 +67,16 @@ class Planner:
         result = self._with_memory(rnd, targets, _plan(rnd, targets), fresh_records=False)
         # Records read before a retirement are this round's (unless planning just read them).
         fresh = bool(result.deregister) and self._registry.reads(rnd.arn) == reads
-        held = shared_with_others(self._registry, rnd, fresh=fresh)
+        records = self._registry.recall_owned(rnd.arn, rnd.port, fresh=fresh,
+                                              deadline=rnd.deadline)
+        _warn_unverified(rnd, records.unverified)
+        held = shared_with_others(records, rnd)
         if held is None:
-            return Planned(result)
+            return Planned(result, unverified=records.unverified)
         return Planned(wait_instead(result, {d.ip: f"{d.reason}; held: tgsync:owned records "
                                              "of another owner are on the port (see the error)"
-                                             for d in result.deregister}), held=held)
+                                             for d in result.deregister}), held=held,
+                       unverified=records.unverified)
 
     def _owned(self, rnd: Round, targets: Sequence[Target],
                sharers: Sequence[MappingConfig]) -> Planned:
@@ -91,10 +97,11 @@ class Planner:
                 source=lambda other: source_of(self._source_for, other.dns_servers,
                                                other.resolve, other.rds_role_arn))
         _warn_unreadable(rnd, owned.unreadable)
+        _warn_unverified(rnd, owned.unverified)
         result = _plan(rnd, targets, owned=owned, held=held)
         result = self._with_memory(rnd, targets, result, fresh_records=fresh, owned=owned,
                                    held=held)
-        return Planned(result, owned)
+        return Planned(result, owned, unverified=owned.unverified)
 
     def _with_memory(self, rnd: Round, targets: Sequence[Target], result: Plan, *,
                      fresh_records: bool, owned: Owned | None = None,
@@ -130,11 +137,17 @@ def _warn_unreadable(rnd: Round, tags: Sequence[str]) -> None:
         logger.warning("unreadable tag left alone", extra={"mapping": rnd.label, "tag": tag})
 
 
-def shared_with_others(registry: TagRegistry, rnd: Round, *, fresh: bool) -> str | None:
+def _warn_unverified(rnd: Round, tags: Sequence[str]) -> None:
+    for tag in tags:
+        logger.warning("ownership record without a valid MAC: not trusted, left alone "
+                       "(someone without the record key wrote it)",
+                       extra={"mapping": rnd.label, "target_group": rnd.arn, "tag": tag})
+
+
+def shared_with_others(records: Owned, rnd: Round) -> str | None:
     """Why a ``retire=all`` mapping must hold its retirements: another owner's records on
-    its port (``None``: there are none). ``fresh``: read the tags afresh."""
+    its port (``None``: there are none; unverified records hold nothing)."""
     mapping, port = rnd.mapping, rnd.port
-    records = registry.recall_owned(rnd.arn, port, fresh=fresh, deadline=rnd.deadline)
     sharers = sorted(set(records.by_owner) - {owner_id(mapping.hostname)})
     if not sharers:
         return None

@@ -41,21 +41,22 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tgsync.arn import load_balancer_name
-from tgsync.aws import ATTEMPT_SECONDS
+from tgsync.aws import ATTEMPT_SECONDS, Service
 from tgsync.config import Config, Discovery, MappingConfig
 from tgsync.deadline import Deadline
 from tgsync.discovery import adopt
-from tgsync.errors import ProviderError
+from tgsync.errors import AwsError, ProviderError
 from tgsync.guard import screen
-from tgsync.model import Target, TargetGroupFacts
+from tgsync.model import Resolve, Retire, Target, TargetGroupFacts
 from tgsync.ownership import decode_owned, owner_id
 from tgsync.provider import Provider
 from tgsync.provider.errors import TARGET_ERRORS
 from tgsync.registry import MAX_TAGS
+from tgsync.signatures import MacKey
 from tgsync.source import Nameserver, Source, source_of
 from tgsync.source.rds import OPERATIONS as RDS_OPERATIONS
 
-OK, FAIL, UNVERIFIED = "OK", "FAIL", "UNVERIFIED"
+OK, FAIL, UNVERIFIED, WARN = "OK", "FAIL", "UNVERIFIED", "WARN"
 #: TEST-NET-1: public, so ELB never registers it; deregistering it changes nothing.
 NEVER_A_TARGET = "192.0.2.1"
 #: Under tgsync's own prefix, so that the role's ``tgsync:missing:*`` condition allows
@@ -81,11 +82,12 @@ class Check:
 
 def run(config: Config, provider: Provider,
         source_for: Callable[[tuple[Nameserver, ...]], Source],
-        time_left: Callable[[], float] | None = None) -> list[Check]:
+        time_left: Callable[[], float] | None = None, record_key: MacKey | None = None
+        ) -> list[Check]:
     """Every check for every mapping, before ``time_left()`` runs out; never raises for
-    AWS or DNS faults."""
+    AWS or DNS faults. ``record_key``: the key ``TGSYNC_RECORD_KEY`` names."""
     deadline = Deadline(time_left)
-    checks: list[Check] = []
+    checks: list[Check] = list(_record_key_checks(config, record_key, deadline))
     mappings = list(config.mappings)
     reachable = True
     if config.discovery is not None:
@@ -182,7 +184,7 @@ def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider
         yield Check(OK, f"read {group}", f"DescribeTargetHealth: {len(targets)} target(s)")
         tags = provider.tags(arn, deadline=deadline)
         yield Check(OK, f"read {group}", f"DescribeTags: {len(tags)} tag(s)")
-        if mapping.retire == "owned":
+        if mapping.retire is Retire.OWNED:
             yield _foreign_check(group, mapping, targets, tags, port)
     except ProviderError as exc:
         yield Check(FAIL, f"read {group}", _denied_or_failed(exc))
@@ -266,7 +268,7 @@ def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts | None,
     """The name through the configured servers; without the group's facts (ELB not
     reached) its A records, as an ipv4 group would ask."""
     servers = ", ".join(str(s) for s in mapping.dns_servers) or "the system resolver"
-    rds = mapping.resolve == "rds"
+    rds = mapping.resolve is Resolve.RDS
     name = f"{'RDS' if rds else 'DNS'} {mapping.hostname}"
     record_type = facts.record_type if facts else "A"
     resolution = source_of(source_for, mapping.dns_servers, mapping.resolve,
@@ -301,6 +303,37 @@ def _rds_failure(error: str, servers: str) -> str:
         return (f"{error} (asked {servers}); allow UDP and TCP 53 to the resolver in the "
                 "function's security group")
     return error
+
+
+def _record_key_checks(config: Config, key: MacKey | None, deadline: Deadline
+                       ) -> Iterator[Check]:
+    """The record key signs and verifies (a MAC made, then checked); without a key, where
+    ownership records are read (retire=owned, or discovery, whose tags may ask for it),
+    that they are trusted as written, and what must keep them so."""
+    name = "ownership records"
+    if key is None or config.record_key is None:
+        if config.discovery is not None or any(m.retire is Retire.OWNED for m in config.mappings):
+            yield Check(WARN, name, "not signed (no TGSYNC_RECORD_KEY): a tgsync:owned:* tag "
+                        "is trusted as written, and anyone with elasticloadbalancing:AddTags "
+                        "can write one; deny tgsync:* tag writes to everyone but tgsync and "
+                        "the people who may register targets (the SCP in the docs, IAM), or "
+                        "set TGSYNC_RECORD_KEY")
+        return
+    message = b"tgsync check: the record key signs and verifies"
+    try:
+        verified = key.verify(message, key.mac(message, deadline), deadline)
+    except AwsError as exc:
+        yield Check(FAIL, name, f"signed with {config.record_key}: {exc}")
+        return
+    yield Check(OK if verified else FAIL, name, (
+        f"signed with {config.record_key} (GenerateMac and VerifyMac allowed)" if verified
+        else f"{config.record_key} made a MAC it does not verify: is it an HMAC_256 key "
+             "for GENERATE_VERIFY_MAC?"))
+
+
+#: The Lambda reads of the code signing check (``tgsync check --function``, ``make deploy``).
+LAMBDA = Service("lambda", "lambda", "Lambda",
+                 ("GetFunctionCodeSigningConfig", "GetFunctionConfiguration"))
 
 
 def code_signing(lambda_client: Any, function: str) -> Check:

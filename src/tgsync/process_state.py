@@ -3,7 +3,9 @@
 A Lambda execution environment, or a ``tgsync watch`` process, runs many cycles. Between
 them it keeps, per mapping (a target group and port): when the group was last read, the
 record of a group found settled (see :mod:`tgsync.resync`), its motion (see
-:mod:`tgsync.follow`), and which groups' load balancer attachment was checked. Nothing
+:mod:`tgsync.follow`), what its last look found worth a change event once (foreign
+targets, refusals: see :mod:`tgsync.changes`), and which groups' load balancer
+attachment was checked. Nothing
 here outlives the process: the target group's own tags hold what must (see
 :mod:`tgsync.registry`). Every record is pruned to the mappings still kept, so memory
 stays bounded over days of discovery adding and letting go of groups.
@@ -34,7 +36,9 @@ class ProcessState:
         self._settled: dict[str, Settled] = {}
         self._read: dict[str, float] = {}
         self._motion: dict[str, Motion] = {}
+        self._seen: dict[str, dict[str, frozenset[str]]] = {}
         self._alb_checked: set[str] = set()
+        self._turns: dict[tuple[str, str], float] = {}
 
     # ------------------------------------------------------------------ reads
 
@@ -94,6 +98,33 @@ class ProcessState:
         with self._lock:
             return frozenset(k for k in keys if followed(self._motion.get(k), now, follow_for))
 
+    # ------------------------------------------------------------------ turns
+
+    def turn_at(self, arn: str, hostname: str) -> float:
+        """When the mapping of ``hostname`` on ``arn`` last started a cycle (``-inf``:
+        never): the invocations take the mappings in this order, so that one whose cycle
+        always runs out of time (a slow name, many lookups) cannot keep the others last."""
+        with self._lock:
+            return self._turns.get((arn, hostname), float("-inf"))
+
+    def note_turn(self, arn: str, hostname: str, now: float) -> None:
+        """The mapping of ``hostname`` on ``arn`` starts a cycle at ``now``."""
+        with self._lock:
+            self._turns[(arn, hostname)] = now
+
+    # ------------------------------------------------------------------ seen once
+
+    def first_seen(self, mapping_key: str, kind: str, seen: Iterable[str]) -> frozenset[str]:
+        """Those of ``seen`` (things of ``kind`` a cycle of the mapping just looked at)
+        that its last look at ``kind`` did not see; remember ``seen`` in their place (so
+        what leaves and comes back is new again)."""
+        now = frozenset(seen)
+        with self._lock:
+            records = self._seen.setdefault(mapping_key, {})
+            before = records.get(kind, frozenset())
+            records[kind] = now
+        return now - before
+
     # ------------------------------------------------------------------ the rest
 
     def first_check_of(self, arn: str) -> bool:
@@ -108,7 +139,9 @@ class ProcessState:
         """Forget every record of mappings and groups no longer kept."""
         kept, groups = set(keys), set(arns)
         with self._lock:
-            for records in (self._settled, self._read, self._motion):
+            for records in (self._settled, self._read, self._motion, self._seen):
                 for stale in [k for k in records if k not in kept]:
                     del records[stale]
             self._alb_checked &= groups
+            for turn in [t for t in self._turns if t[0] not in groups]:
+                del self._turns[turn]

@@ -63,6 +63,7 @@ from tgsync.deadline import NONE, Deadline
 from tgsync.errors import ProviderError
 from tgsync.ownership import OWNED_PREFIX, Owned, change_owned, decode_owned
 from tgsync.plan import MissingSince
+from tgsync.signatures import Signatures
 
 TAG_PREFIX = "tgsync:missing:"
 #: Every tag key tgsync writes, as IAM patterns: the memory and the ownership records.
@@ -245,8 +246,11 @@ def change(tags: Mapping[str, str], port: int, new: Mapping[str, MissingSince],
 class TagRegistry:
     """Missing-since memory kept in target group tags, cached for the process."""
 
-    def __init__(self, store: TagStore) -> None:
+    def __init__(self, store: TagStore, signatures: Signatures | None = None) -> None:
         self._store = store
+        #: With a record key: every ownership value written is signed, every one read
+        #: verified (see :mod:`tgsync.signatures`).
+        self.signatures = signatures
         self._tags: dict[str, dict[str, str]] = {}
         self._reads: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -286,6 +290,8 @@ class TagRegistry:
                 del self._tags[arn]
             for arn in [a for a in self._reads if a not in arns]:
                 del self._reads[arn]
+        if self.signatures is not None:
+            self.signatures.keep_only(arns)
 
     def recall(self, arn: str, port: int, *, fresh: bool, deadline: Deadline = NONE
                ) -> Recalled:
@@ -294,8 +300,12 @@ class TagRegistry:
 
     def recall_owned(self, arn: str, port: int, *, fresh: bool, deadline: Deadline = NONE
                      ) -> Owned:
-        """Every owner's records for the port, read like :meth:`recall`."""
-        return decode_owned(self._read(arn, fresh=fresh, deadline=deadline), port)
+        """Every owner's records for the port, read like :meth:`recall`; with a record key,
+        a value whose MAC does not verify is unverified (raises ``AwsError`` when KMS
+        cannot say)."""
+        verify = (None if self.signatures is None
+                  else self.signatures.verifier(arn, port, deadline))
+        return decode_owned(self._read(arn, fresh=fresh, deadline=deadline), port, verify)
 
     def _read(self, arn: str, *, fresh: bool, deadline: Deadline) -> dict[str, str]:
         """The group's tags: cached, or read on first use and whenever ``fresh``."""
@@ -334,8 +344,10 @@ class TagRegistry:
                 tags = dict(self._tags.get(arn, {}))
             unreadable = set(decode(tags, port).unreadable)
             evictable = [k for k in ours(tags, port) if k not in unreadable]
+            sign = (None if self.signatures is None
+                    else self.signatures.signer(arn, port, deadline))
             todo = change_owned(tags, port, owner, ips, max_tags=MAX_TAGS,
-                                memory_keys=evictable)
+                                memory_keys=evictable, sign=sign)
             self._write(arn, todo.add, todo.remove, deadline)
         if todo.left_out:
             after = {k: v for k, v in {**tags, **todo.add}.items() if k not in todo.remove}

@@ -54,6 +54,8 @@ class MappingReport:
     deregistered_ips: list[str] = field(default_factory=list)
     #: Targets on the port left alone as someone else's (``retire=owned``).
     foreign: list[str] = field(default_factory=list)
+    #: Ownership records whose MAC did not verify (a record key is set): not trusted.
+    unverified: list[str] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     dns_queries: int = 0
     dry_run: bool = False
@@ -103,6 +105,7 @@ class MappingReport:
             "registered": self.registered_ips,
             "deregistered": self.deregistered_ips,
             "foreign": self.foreign,
+            "unverified_records": self.unverified,
             "dns_queries": self.dns_queries,
             "dry_run": self.dry_run,
             "read": "deferred" if self.deferred else (
@@ -131,13 +134,27 @@ class DiscoveryReport:
                 "refused": self.refused, "other_owners": self.others}
 
 
+@dataclass(frozen=True)
+class Published:
+    """A cycle's change events (see :mod:`tgsync.changes`): how many were sent, and how
+    many could not be (each failure logged)."""
+
+    sent: int = 0
+    failed: int = 0
+
+    def __add__(self, other: Published) -> Published:
+        return Published(self.sent + other.sent, self.failed + other.failed)
+
+
 @dataclass
 class CycleReport:
-    """All mappings of one cycle, and the discovery read it used (if any)."""
+    """All mappings of one cycle, the discovery read it used (if any), and its change
+    events (``None``: no event bus)."""
 
     mappings: list[MappingReport]
     dry_run: bool = False
     discovery: DiscoveryReport | None = None
+    published: Published | None = None
 
     @property
     def ok(self) -> bool:
@@ -177,6 +194,9 @@ class CycleReport:
             "deregistered": sum(len(m.deregistered_ips) for m in self.mappings),
             "mappings": [m.to_dict() for m in self.mappings],
             **({"discovery": self.discovery.to_dict()} if self.discovery else {}),
+            **({"change_events": {"sent": self.published.sent,
+                                  "failed": self.published.failed}}
+               if self.published is not None else {}),
         }
 
 
@@ -198,7 +218,9 @@ class InvocationReport:
             for report in cycle.mappings:
                 before = latest.get(report.key)
                 latest[report.key] = before.then(report) if before else report
-        return replace(first, mappings=list(latest.values()))
+        sent = [c.published for c in self.cycles if c.published is not None]
+        return replace(first, mappings=list(latest.values()),
+                       published=sum(sent, Published()) if sent else None)
 
     @property
     def ok(self) -> bool:
@@ -311,6 +333,9 @@ def render_table(report: MappingReport) -> str:
     if report.foreign:
         lines.append(f"  foreign (not registered by this mapping, left alone): "
                      f"{', '.join(report.foreign)}")
+    if report.unverified:
+        lines.append(f"  not trusted (no valid MAC of the record key): "
+                     f"{', '.join(report.unverified)}")
     return "\n".join(lines)
 
 
@@ -376,7 +401,8 @@ def mapping_metrics(report: MappingReport) -> list[tuple[str, float]]:
     """The per-target-group figures of one cycle; target counts only after a fresh
     read (a settled group that was not read says nothing about its health)."""
     observed = [("Registered", report.registered), ("HealthyTargets", report.healthy),
-                ("ForeignTargets", len(report.foreign))]
+                ("ForeignTargets", len(report.foreign)),
+                ("UnverifiedRecords", len(report.unverified))]
     return [
         ("Wanted", len(report.wanted)),
         *(observed if report.observed else []),
@@ -397,7 +423,8 @@ def emit_metrics(cycle: CycleReport) -> None:
 
     ``MinHealthyTargets`` is the smallest healthy count of any target group whose state
     was read this cycle: an alarm on it fires when any group is left without a
-    healthy target.
+    healthy target. With an event bus, ``ChangeEvents`` and ``ChangeEventsFailed``
+    count the cycle's change events put and not put.
     """
     totals: dict[str, float] = {}
     for report in cycle.mappings:
@@ -416,4 +443,7 @@ def emit_metrics(cycle: CycleReport) -> None:
                    ("AdoptedGroups", len(cycle.discovery.new)),
                    ("LetGoGroups", len(cycle.discovery.let_go)),
                    ("RefusedGroups", len(cycle.discovery.refused))]
+    if cycle.published is not None:
+        values += [("ChangeEvents", cycle.published.sent),
+                   ("ChangeEventsFailed", cycle.published.failed)]
     _emit({}, values)

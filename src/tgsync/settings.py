@@ -7,186 +7,35 @@ the docs is generated from it. The CloudFormation and SAM templates are checked 
 it by a test (defaults, bounds, allowed values). Adding a setting touches this table and
 the code that uses it.
 
-Pure: no I/O. Parsers raise ``ValueError`` with a message that names the fix; the
-caller prefixes the name the user wrote (an environment variable, a flag, a key, a tag).
+Pure: no I/O. The parsers live in :mod:`tgsync.parsers`; each raises ``ValueError``
+with a message that names the fix.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tgsync.guard import DEFAULT_ALLOWED_CIDRS, IPNetwork, parse_networks
-from tgsync.model import Nameserver
+from tgsync.guard import DEFAULT_ALLOWED_CIDRS, parse_networks
+from tgsync.model import Resolve, Retire
+from tgsync.parsers import (
+    parse_bool,
+    parse_choice,
+    parse_cidrs,
+    parse_event_bus,
+    parse_exact_choice,
+    parse_group_prefix,
+    parse_int,
+    parse_kms_key,
+    parse_nameservers,
+    parse_owner,
+    parse_policy,
+    parse_rate,
+    parse_role_arn,
+    parse_seconds,
+)
 from tgsync.plan import Policy
-
-# ----------------------------------------------------------------------------- parsers
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-_TAG_VALUE = re.compile(r"^[\w\s+\-=.:/@]{1,256}$")
-#: ELB's target group names: letters, digits and hyphens, at most 32, no leading hyphen.
-_GROUP_NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
-#: An IAM role's ARN in any partition (aws, aws-cn, aws-us-gov, aws-iso-b...): a path of
-#: its own characters, then a name of 1 to 64 (IAM User Guide, "IAM identifiers" and
-#: "IAM and AWS STS quotas").
-_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
-
-
-def _number(raw: Any, what: str, example: str) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise ValueError(f"{raw!r} is not {what}; {example}")
-    try:
-        return float(str(raw).strip())
-    except ValueError:
-        raise ValueError(f"{raw!r} is not {what}; {example}") from None
-
-
-def parse_int(raw: Any, low: int, high: int) -> int:
-    """A whole number in ``[low, high]``."""
-    hint = f"give one from {low} to {high}"
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise ValueError(f"{raw!r} is not a whole number; {hint}")
-    try:
-        value = int(str(raw).strip(), 10)
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a whole number; {hint}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{value} is out of range; give a whole number from {low} to {high}")
-    return value
-
-
-def parse_seconds(raw: Any, high: float, low: float = 0.0, *, zero_ok: bool = False) -> float:
-    """A finite number of seconds in ``[low, high]`` (``0`` too when ``zero_ok``)."""
-    span = f"{low:g} to {high:g}" + (" (0 turns it off)" if zero_ok else "")
-    value = _number(raw, "a number of seconds", f"give one from {span}")
-    if not (low <= value <= high or (zero_ok and value == 0)):  # also rejects nan, inf
-        raise ValueError(f"{raw!r} is out of range; give seconds from {span}")
-    return value
-
-
-def parse_rate(raw: Any, low: float, high: float) -> float:
-    """Calls per second in ``[low, high]``."""
-    value = _number(raw, "a number", "give calls per second, e.g. 8")
-    if not low <= value <= high:
-        raise ValueError(f"{raw!r} is out of range; give calls per second from {low:g} to "
-                         f"{high:g}")
-    return value
-
-
-def parse_bool(raw: Any) -> bool:
-    """``true``/``false`` and the usual spellings."""
-    if isinstance(raw, bool):
-        return raw
-    if not isinstance(raw, str | int):
-        raise ValueError(f"{raw!r} is not a boolean; use true or false")
-    text = str(raw).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"{raw!r} is not a boolean; use true or false")
-
-
-def parse_choice(raw: Any, choices: tuple[str, ...]) -> str:
-    """One of ``choices`` (case-insensitive)."""
-    text = str(raw).strip().lower()
-    if text not in choices:
-        raise ValueError(f"{raw!r} is not one of: {', '.join(c or '(empty)' for c in choices)}")
-    return text
-
-
-def parse_exact_choice(raw: Any, choices: tuple[str, ...]) -> str:
-    """One of ``choices``, exactly as written (no other case, no spaces): for a value the
-    stack must recognise in ``TGSYNC_MAPPINGS`` to grant what it needs."""
-    if not isinstance(raw, str) or raw not in choices:
-        raise ValueError(f"{raw!r} is not one of: {', '.join(choices)} (exactly, in lower "
-                         "case)")
-    return raw
-
-
-def parse_owner(raw: Any) -> str:
-    """An owner id: what a ``tgsync:owner`` tag value may hold."""
-    text = str(raw).strip()
-    if not _TAG_VALUE.match(text):
-        raise ValueError(f"{raw!r} cannot be a tag value; use 1 to 256 letters, digits, "
-                         "spaces and + - = . _ : / @, e.g. team-search")
-    return text
-
-
-def parse_group_prefix(raw: Any) -> str:
-    """The start of a target group name: letters, digits and hyphens, 1 to 32."""
-    text = str(raw).strip()
-    if not _GROUP_NAME_PREFIX.match(text):
-        raise ValueError(f"{raw!r} cannot start a target group name; use 1 to 32 letters, "
-                         "digits and hyphens, not starting with a hyphen, e.g. tgsync-")
-    return text
-
-
-def parse_role_arn(raw: Any) -> str:
-    """An IAM role's ARN (any partition), whole: the role to assume."""
-    text = raw.strip() if isinstance(raw, str) else raw
-    if not isinstance(text, str) or not _ROLE_ARN.match(text):
-        raise ValueError(f"{raw!r} is not an IAM role ARN; give the whole ARN of the role to "
-                         "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
-                         "wildcards, no user or assumed-role ARN)")
-    return text
-
-
-def parse_policy(raw: Any) -> Policy:
-    """``sync`` or ``upsert-only``."""
-    try:
-        return Policy(str(raw).strip().lower())
-    except ValueError:
-        choices = ", ".join(p.value for p in Policy)
-        raise ValueError(f"{raw!r} is not a policy; use one of: {choices}") from None
-
-
-def split_list(raw: Any) -> list[str]:
-    """A comma-separated string or a JSON list of strings, stripped, empties dropped."""
-    if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
-        return [x.strip() for x in raw if x.strip()]
-    if isinstance(raw, str):
-        return [x.strip() for x in raw.split(",") if x.strip()]
-    raise ValueError(f"{raw!r} is not a list; give a comma-separated string or a JSON list")
-
-
-def parse_nameservers(raw: Any) -> tuple[Nameserver, ...]:
-    """``host``, ``host:port``, ``ipv6`` or ``[ipv6]:port``, comma-separated."""
-    servers = []
-    for item in split_list(raw):
-        host, port = item, 53
-        if item.startswith("["):
-            host, _, rest = item[1:].partition("]")
-            if rest:
-                if not rest.startswith(":"):
-                    raise ValueError(f"{item!r} is not host:port; write [addr]:port for IPv6")
-                port = parse_int(rest[1:], 1, 65535)
-        elif item.count(":") == 1:
-            host, _, port_text = item.partition(":")
-            port = parse_int(port_text, 1, 65535)
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError(f"{item!r}: nameserver must be an IP address (optionally with "
-                             ":port, IPv6 as [addr]:port), e.g. 10.0.0.2 or 127.0.0.1:5353"
-                             ) from None
-        servers.append(Nameserver(str(address), port))
-    if not servers:
-        raise ValueError("lists no nameserver; unset it to use the system resolver")
-    return tuple(servers)
-
-
-def parse_cidrs(raw: Any) -> tuple[IPNetwork, ...]:
-    """A non-empty list of networks."""
-    networks = parse_networks(split_list(raw))
-    if not networks:
-        raise ValueError("lists no network; unset it for the default private ranges")
-    return networks
-
 
 # ----------------------------------------------------------------------------- the table
 
@@ -239,8 +88,8 @@ MIN_FOLLOW_INTERVAL = 1.0
 MAX_FOLLOW_INTERVAL = 60.0  # slower than the schedule's tick would never follow
 MAX_FOLLOW_FOR = 3600.0
 OUTSIDE_VPC_CHOICES = ("refuse", "allow")
-RESOLVE_CHOICES = ("dns", "rds")
-RETIRE_CHOICES = ("all", "owned")
+RESOLVE_CHOICES = tuple(r.value for r in Resolve)
+RETIRE_CHOICES = tuple(r.value for r in Retire)
 DISCOVER_CHOICES = ("", "tags")
 
 
@@ -267,9 +116,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "TGSYNC_PORT", "port to register targets on (default: the target "
             "group's own)", lambda v: parse_int(v, 1, 65535), scope="mapping", flag="--port",
             metavar="PORT", tag="tgsync:port", cfn="Port", cdk="port", low=1, high=65535),
-    Setting("alb_id", "AlbId", "load balancer ARN or name; a warning when the group is not "
+    Setting("alb_id", "TGSYNC_ALB_ID", "load balancer ARN or name; a warning when the group is not "
             "attached to it", _is_text, scope="mapping", flag="--alb-id", metavar="ARN|NAME",
-            cfn="AlbId", cdk="alb_id"),
+            cfn="AlbId", cdk="alb_id", legacy_env="AlbId"),
     Setting("mappings", "TGSYNC_MAPPINGS", "JSON list of {hostname, target_group_arn, ...} "
             "for many groups (or @FILE on the command line)", _is_text, flag="--mappings",
             metavar="JSON|@FILE", cfn="Mappings"),
@@ -297,8 +146,9 @@ SETTINGS: tuple[Setting, ...] = (
             choices=tuple(p.value for p in Policy)),
     Setting("resolve", "TGSYNC_RESOLVE", "dns: the hostname's DNS answers; rds: an Aurora or "
             "Multi-AZ DB cluster endpoint's members from the RDS API (each member's instance "
-            "endpoint resolved through DNS)", lambda v: parse_exact_choice(v, RESOLVE_CHOICES),
-            "dns", scope="mapping", flag="--resolve", metavar="dns|rds", tag="tgsync:resolve",
+            "endpoint resolved through DNS)",
+            lambda v: Resolve(parse_exact_choice(v, RESOLVE_CHOICES)),
+            Resolve.DNS, scope="mapping", flag="--resolve", metavar="dns|rds", tag="tgsync:resolve",
             cfn="Resolve", cdk="resolve", choices=RESOLVE_CHOICES),
     Setting("rds_role_arn", "TGSYNC_RDS_ROLE_ARN", "with resolve=rds: an IAM role to assume "
             "for the RDS reads, for a cluster in another account (no tag sets it: a tag would "
@@ -307,7 +157,7 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--rds-role-arn", metavar="ARN", cfn="RdsRoleArn", cdk="rds_role_arn"),
     Setting("retire", "TGSYNC_RETIRE", "all: retire any target on the port the answer does "
             "not hold; owned: only targets tgsync registered (a shared group)",
-            lambda v: parse_choice(v, RETIRE_CHOICES), "all", scope="mapping",
+            lambda v: Retire(parse_choice(v, RETIRE_CHOICES)), Retire.ALL, scope="mapping",
             flag="--retire", metavar="all|owned", tag="tgsync:retire", cfn="Retire", cdk="retire",
             choices=RETIRE_CHOICES),
     # -- the whole function
@@ -332,8 +182,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("owner", "TGSYNC_OWNER", "with discovery: manage only groups tagged tgsync:owner "
             "with this value (unset: only groups with no owner tag)", parse_owner,
             flag="--owner", metavar="OWNER", cfn="Owner", cdk="owner"),
-    Setting("discover_prefix", "TGSYNC_DISCOVER_PREFIX", "with discovery: adopt only groups "
-            "whose name starts with this (a scope no tag can change; recommended)",
+    Setting("discover_prefix", "TGSYNC_DISCOVER_PREFIX", "with discovery (required): adopt "
+            "only groups whose name starts with this, a scope no tag can change; * adopts any "
+            "group that carries the tag, so that anyone who may tag a group can hand it over",
             parse_group_prefix, "", flag="--discover-prefix", metavar="PREFIX",
             cfn="DiscoverPrefix", cdk="discover_prefix", shown_default=""),
     Setting("discover_every", "TGSYNC_DISCOVER_EVERY", "seconds between discovery reads "
@@ -355,7 +206,66 @@ SETTINGS: tuple[Setting, ...] = (
             "event) that it is followed while something stays pending",
             lambda v: parse_seconds(v, MAX_FOLLOW_FOR), 120.0, flag="--follow-for",
             metavar="SECONDS", cfn="FollowFor", cdk="follow_for", low=0, high=MAX_FOLLOW_FOR),
+    Setting("record_key", "TGSYNC_RECORD_KEY", "a KMS HMAC key (HMAC_256, GENERATE_VERIFY_MAC) "
+            "that signs tgsync's ownership records: a record without its valid MAC is never "
+            "trusted (no tag sets it: the key is what tags cannot forge)", parse_kms_key,
+            flag="--record-key", metavar="KEY", cfn="RecordKey", cdk="record_key"),
+    Setting("event_bus", "TGSYNC_EVENT_BUS", "an EventBridge event bus (name or ARN) that gets "
+            "an event for every registration, retirement, refusal and foreign target seen "
+            "(unset: no events; no tag sets it: a tag would let whoever may tag a target "
+            "group choose where tgsync tells of your targets)", parse_event_bus,
+            flag="--event-bus", metavar="NAME|ARN", cfn="ChangeEventBus", cdk="event_bus"),
 )
+
+# ----------------------------------------------------------------------------- the stack's own
+
+
+@dataclass(frozen=True, slots=True)
+class StackSetting:
+    """A setting of the stack around the function (not one the function reads): its
+    parameter, CDK keyword, default and bounds (``low``/``high``) or values (``choices``),
+    as the templates' tests and the CDK's checks read them."""
+
+    cfn: str
+    cdk: str
+    help: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+#: CloudWatch Logs' retention periods, in days (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                      1827, 2192, 2557, 2922, 3288, 3653)
+#: The stack's own settings, once.
+STACK_SETTINGS: tuple[StackSetting, ...] = (
+    StackSetting("ScheduleRate", "schedule", "minutes between scheduled invocations (at most "
+                 "4: a missing-since record not confirmed for 5 minutes is not trusted)", 1,
+                 low=1, high=4),
+    StackSetting("MemorySize", "memory_size", "the function's memory in MB", 256, low=128,
+                 high=1024),
+    StackSetting("LogLevel", "log_level", "POWERTOOLS_LOG_LEVEL and the application log "
+                 "level", "INFO", choices=("DEBUG", "INFO", "WARN", "ERROR")),
+    StackSetting("LogRetentionDays", "log_retention", "days to keep the function's logs", 30,
+                 choices=tuple(str(days) for days in LOG_RETENTION_DAYS)),
+    StackSetting("Architecture", "architecture", "the zip's and the function's architecture",
+                 "arm64", choices=("arm64", "x86_64")),
+)
+STACK_BY_CDK: dict[str, StackSetting] = {s.cdk: s for s in STACK_SETTINGS}
+
+
+def check_stack_setting(keyword: str, value: Any) -> None:
+    """``value`` within the bounds or values of the stack setting ``keyword``, or a
+    ValueError naming the keyword and the fix."""
+    item = STACK_BY_CDK[keyword]
+    if item.choices is not None and str(value) not in item.choices:
+        raise ValueError(f"{keyword}={value!r}: use one of {', '.join(item.choices)}")
+    if item.low is not None and item.high is not None and not (
+            isinstance(value, int | float) and item.low <= value <= item.high):
+        raise ValueError(f"{keyword}={value!r}: give a number from {item.low:g} to "
+                         f"{item.high:g} ({item.help})")
+
 
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
@@ -364,6 +274,12 @@ BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
 def setting(key: str) -> Setting:
     """The setting named ``key``."""
     return BY_KEY[key]
+
+
+def legacy_settings() -> Iterator[Setting]:
+    """The settings the original Go function named otherwise, still read under that
+    name (``DomainEndpoint``, ``AlbTargetGroupId``, ``AlbId``)."""
+    return (s for s in SETTINGS if s.legacy_env is not None)
 
 
 def mapping_settings() -> Iterator[Setting]:

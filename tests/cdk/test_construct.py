@@ -26,6 +26,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 from aws_cdk import App, CfnParameter, Duration, Stack, assertions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -33,8 +34,9 @@ from aws_cdk import aws_sns as sns
 from tgsync import config
 from tgsync.cdk import ELB_ACTIONS_TARGETS, HostnameTargetSync
 from tgsync.cdk.environment import MAPPING_KEYWORDS
-from tgsync.cdk.role import RDS_ACTIONS
+from tgsync.cdk.role import EVENTS_ACTIONS, RDS_ACTIONS
 from tgsync.cdk.triggers import DOMAIN_ARN, RDS_ARN
+from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS
 from tgsync.registry import OWN_TAG_KEYS
 from tgsync.settings import SETTINGS
@@ -237,7 +239,8 @@ def test_the_alarms_of_the_stack_are_there(five_lines):
     (dashboard,) = of_type(template, "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["DashboardBody"])
     assert all(name in body for name in ("HealthyTargets", "MinHealthyTargets", "Registrations",
-                                         "MappingFailures", "Throttles"))
+                                         "MappingFailures", "Throttles",
+                                         "ChangeEventsFailed"))
 
 
 def test_no_healthy_target_alarms_read_elb_metric_for_the_one_group_kept(five_lines):
@@ -254,8 +257,9 @@ def test_no_healthy_target_alarms_read_elb_metric_for_the_one_group_kept(five_li
 
 
 @pytest.mark.parametrize(("options", "where"), [
-    ({"discover": True}, ""),
-    ({"discover": True, "health_alarm_filter": "LoadBalancer = 'app/search/0123'"},
+    ({"discover": True, "discover_prefix": "*"}, ""),
+    ({"discover": True, "discover_prefix": "*",
+      "health_alarm_filter": "LoadBalancer = 'app/search/0123'"},
      " WHERE LoadBalancer = 'app/search/0123'"),
 ])
 def test_no_healthy_target_alarms_without_one_group_take_the_filter(code, options, where):
@@ -295,6 +299,7 @@ def test_add_mapping_keeps_more_groups_and_scopes_writes_to_each(code):
     assert len(writes["Resource"]) == 2
 
 
+RECORD_KEY = "arn:aws:kms:eu-west-1:123456789012:key/0123abcd-0123-4567-89ab-0123456789ab"
 ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
 #: A value for every CDK keyword of SETTINGS, and what the function's variable then holds.
 GOOD = {
@@ -303,21 +308,24 @@ GOOD = {
     "dns_servers": (["10.0.0.2", "[fd00::53]:5353"], "10.0.0.2,[fd00::53]:5353"),
     "allowed_cidrs": (["10.0.0.0/16"], "10.0.0.0/16"), "policy": ("upsert-only", "upsert-only"),
     "retire": ("owned", "owned"), "resolve": ("rds", "rds"),
-    "rds_role_arn": (ROLE, ROLE),
+    "rds_role_arn": (ROLE, ROLE), "record_key": (RECORD_KEY, RECORD_KEY),
     "dry_run": (True, "true"), "concurrency": (8, "8"), "api_rate": (4, "4"),
     "resync_every": (600, "600"), "discover": (True, "tags"), "owner": ("team-a", "team-a"),
     "discover_prefix": ("search-", "search-"), "discover_every": (Duration.minutes(10), "600"),
     "outside_vpc": ("allow", "allow"), "follow_interval": (Duration.seconds(5), "5"),
     "follow_for": (Duration.minutes(3), "180"),
+    "event_bus": ("tgsync-changes", "tgsync-changes"),
 }
 #: A value the function refuses, for keywords with neither bounds nor choices.
 BAD = {"dns_servers": ["dns.example.com"], "allowed_cidrs": ["10.0.0.0/33"],
        "owner": "team a!", "discover_prefix": "-search",
-       "rds_role_arn": "arn:aws:iam::111122223333:user/tgsync"}
+       "rds_role_arn": "arn:aws:iam::111122223333:user/tgsync", "record_key": "not-a-key",
+       "event_bus": "tgsync changes"}
 #: Keywords the function takes any string for.
 ANY_TEXT = {"alb_id"}
 #: What a keyword needs beside it to be allowed at all.
-NEEDS = {"owner": {"discover": True}, "discover_prefix": {"discover": True}}
+NEEDS = {"owner": {"discover": True, "discover_prefix": "*"},
+         "discover_prefix": {"discover": True}, "discover": {"discover_prefix": "*"}}
 KEYWORDS = [item for item in SETTINGS if item.cdk is not None]
 
 
@@ -413,7 +421,7 @@ def test_domain_arns_add_both_event_rules_with_a_dead_letter_queue(code):
 ])
 def test_discovery_writes_only_where_the_tags_ask(code, owner, owned):
     template, _, _ = synth(code, hostname=None, target_group=None, discover=True,
-                           owner=owner)
+                           discover_prefix="*", owner=owner)
     by_sid = {s.get("Sid"): s for s in statements(template)}
     hostname = {"aws:ResourceTag/tgsync:hostname": "false"}
     asks = ({"Null": hostname, **owned} if owner else
@@ -450,8 +458,10 @@ def test_a_discover_prefix_scopes_every_discovery_write_to_those_names(code):
                            "upsert-only"),
     ({"owner": "team-a"}, "owner is set but discover is not"),
     ({"discover_prefix": "search-"}, "discover_prefix is set but discover is not"),
+    ({"discover": True}, "discover=True needs discover_prefix"),
     ({"hostname": None}, "give hostname and target_group together"),
     ({"log_level": "TRACE"}, "log_level='TRACE': use one of DEBUG, INFO, WARN, ERROR"),
+    ({"memory_size": 64}, "memory_size=64: give a number from 128 to 1024"),
     ({"stale_after": Duration.days(8)}, "stale_after=691200s: '691200' is out of range; "
                                         "give seconds from 0 to 604800"),
     ({"follow_interval": 0.5}, "follow_interval=0.5: '0.5' is out of range; give seconds "
@@ -649,8 +659,8 @@ def rds_statements(template: dict) -> dict[str, dict]:
 def test_the_role_reads_rds_only_when_resolve_rds_is_possible(code, five_lines):
     assert rds_statements(five_lines[0]) == {}
     assert rds_statements(synth(code, event_source_arns=[CLUSTER])[0]) == {}
-    for options in ({"resolve": "rds"}, {"discover": True, "hostname": None,
-                                         "target_group": None}):
+    for options in ({"resolve": "rds"}, {"discover": True, "discover_prefix": "*",
+                                         "hostname": None, "target_group": None}):
         found = rds_statements(synth(code, **options)[0])
         assert set(found) == {"ReadTheClusters", "ReadMembersAndCustomEndpoints"}, options
         assert found["ReadTheClusters"]["Action"] == "rds:DescribeDBClusters"
@@ -813,6 +823,37 @@ def test_the_construct_and_the_stack_take_the_same_event_source_arns(arn):
 CSC = "arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-0123456789abcdef0"
 
 
+def test_a_record_key_made_here_lets_only_the_function_role_sign(code):
+    """Issue 30, item 2: the records are signed with a key whose policy lets only the
+    function's role generate MACs; the kms endpoint serves that key's MACs only."""
+    template, _, _ = synth(code, record_key=True, create_kms_endpoint=True,
+                           create_elb_endpoint=True)
+    (key,) = of_type(template, "AWS::KMS::Key")
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    grants = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    assert set(grants["OnlyTheFunctionSigns"]["Action"]) == {"kms:GenerateMac",
+                                                              "kms:VerifyMac"}
+    assert "Fn::GetAtt" in str(grants["OnlyTheFunctionSigns"]["Principal"])
+    assert not any(a in ("kms:*", "kms:GenerateMac", "kms:VerifyMac")
+                   for a in grants["AdministerNotUse"]["Action"])
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert "Fn::GetAtt" in str(function["Environment"]["Variables"]["TGSYNC_RECORD_KEY"])
+    endpoints = [e for e in of_type(template, "AWS::EC2::VPCEndpoint")
+                 if "kms" in json.dumps(e["ServiceName"])]
+    (statement,) = endpoints[0]["PolicyDocument"]["Statement"]
+    assert set(statement["Action"]) == {"kms:GenerateMac", "kms:VerifyMac"}
+
+
+def test_a_record_key_given_is_granted_its_two_operations_only(code):
+    template, _, _ = synth(code, record_key=RECORD_KEY)
+    (grant,) = [s for s in statements(template) if s.get("Sid") == "SignOwnershipRecords"]
+    assert (sorted(grant["Action"]), grant["Resource"]) == (
+        ["kms:GenerateMac", "kms:VerifyMac"], RECORD_KEY)
+    assert of_type(template, "AWS::KMS::Key") == []
+    with pytest.raises(ValueError, match="create_kms_endpoint=True serves the record key"):
+        synth(code, create_kms_endpoint=True, create_elb_endpoint=True)
+
+
 def test_code_signing_config_arn_is_the_function_s_code_signing_config(code):
     template, _, _ = synth(code, code_signing_config_arn=CSC)
     (function,) = of_type(template, "AWS::Lambda::Function")
@@ -867,3 +908,68 @@ def test_the_sts_endpoint_serves_only_assuming_the_roles_and_needs_one(code):
     with pytest.raises(Exception, match="create_sts_endpoint=True serves assuming "
                                         "rds_role_arn only"):
         synth(code, resolve="rds", create_sts_endpoint=True)
+
+
+BUS_ARN = "arn:aws:events:eu-west-1:111122223333:event-bus/tgsync-changes"
+
+
+def put_statements(template: dict) -> list[dict]:
+    return [s for s in statements(template) if str(s["Action"]).startswith("events:")]
+
+
+def test_the_role_may_put_change_events_on_exactly_the_bus_given_and_none_without(
+        code, five_lines):
+    assert put_statements(five_lines[0]) == []
+    assert EVENTS_ACTIONS == [f"events:{op}" for op in EVENTS_OPERATIONS] == ["events:PutEvents"]
+    (named,) = put_statements(synth(code, event_bus="tgsync-changes")[0])
+    assert named["Action"] == "events:PutEvents"
+    assert named["Resource"] == {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":events:", {"Ref": "AWS::Region"}, ":",
+        {"Ref": "AWS::AccountId"}, ":event-bus/tgsync-changes"]]}
+    (by_arn,) = put_statements(synth(code, event_bus=BUS_ARN)[0])
+    assert by_arn["Resource"] == BUS_ARN
+    stack = Stack(App(), "Bus")
+    vpc, group = network(stack)
+    bus = events.EventBus(stack, "Changes")
+    template, _, _ = finish(stack, vpc, group, code, event_bus=bus)
+    (own,) = put_statements(template)
+    (bus_id,) = [k for k, r in template["Resources"].items()
+                 if r["Type"] == "AWS::Events::EventBus"]
+    assert own["Resource"] == {"Fn::GetAtt": [bus_id, "Arn"]}
+    (function,) = of_type(template, "AWS::Lambda::Function")
+    assert function["Environment"]["Variables"]["TGSYNC_EVENT_BUS"] == {
+        "Fn::GetAtt": [bus_id, "Arn"]}
+
+
+def test_a_token_for_the_bus_is_a_name_or_an_arn_as_the_stack_decides(code):
+    stack = Stack(App(), "Token")
+    vpc, group = network(stack)
+    given = CfnParameter(stack, "ChangeEventBus").value_as_string
+    template, _, _ = finish(stack, vpc, group, code, event_bus=given)
+    (put,) = put_statements(template)
+    condition, arn, named = put["Resource"]["Fn::If"]
+    assert arn == {"Ref": "ChangeEventBus"} and "event-bus/" in json.dumps(named)
+    assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [
+        {"Fn::Select": [0, {"Fn::Split": [":", {"Ref": "ChangeEventBus"}]}]},
+        {"Ref": "ChangeEventBus"}]}]}
+
+
+def test_the_events_endpoint_serves_only_putting_on_the_bus_and_needs_one(code):
+    template, sync, _ = synth(code, event_bus=BUS_ARN, create_events_endpoint=True)
+    (endpoint,) = of_type(template, "AWS::EC2::VPCEndpoint")
+    assert ".events" in json.dumps(endpoint["ServiceName"])
+    assert endpoint["PrivateDnsEnabled"] is True
+    (statement,) = endpoint["PolicyDocument"]["Statement"]
+    assert (statement["Action"], statement["Resource"]) == ("events:PutEvents", BUS_ARN)
+    assert statement["Condition"] == {"StringEquals": {
+        "aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}}
+    assert sync.events_endpoint is not None
+    (function_group,) = function_groups(template)
+    (endpoint_group,) = [k for k, r in template["Resources"].items()
+                         if r["Type"] == "AWS::EC2::SecurityGroup" and k != function_group]
+    https = [r.get("DestinationSecurityGroupId") for r in egress(template)
+             if r["FromPort"] == 443]
+    assert {"Fn::GetAtt": [endpoint_group, "GroupId"]} in https
+    with pytest.raises(ValueError, match="create_events_endpoint=True serves putting change "
+                                         "events on event_bus only"):
+        synth(code, create_events_endpoint=True)

@@ -460,3 +460,18 @@ def test_event_source_arns_route_rds_and_opensearch_events_to_the_function(
     text = urllib.parse.unquote(document if isinstance(document, str) else json.dumps(document))
     every = CLUSTER.replace(":cluster:orders", ":cluster:*")
     assert "ReadTheClusters" in text and "rds:DescribeDBClusters" in text and every in text
+
+
+def test_a_change_event_bus_gets_its_statement_variable_and_endpoint(network, target_group):
+    done = deploy(network, target_group, "-p", "ChangeEventBus=tgsync-changes", "-p",
+                  "CreateEventsEndpoint=true", "-p", f"VpcId={network['vpc']}", stack="told")
+    assert done.returncode == 0, done.stderr + done.stdout
+    statements = {s["Sid"]: s for s in role_policy("told")["Statement"]}
+    put = statements["PutChangeEventsOnTheBusOnly"]
+    assert (put["Action"], put["Resource"]) == (
+        "events:PutEvents", f"arn:aws:events:{REGION}:123456789012:event-bus/tgsync-changes")
+    functions = boto3.client("lambda", region_name=REGION).list_functions()["Functions"]
+    (told,) = [f for f in functions if f["FunctionName"].startswith("told")]
+    assert told["Environment"]["Variables"]["TGSYNC_EVENT_BUS"] == "tgsync-changes"
+    endpoints = boto3.client("ec2", region_name=REGION).describe_vpc_endpoints()["VpcEndpoints"]
+    assert [e["ServiceName"] for e in endpoints] == [f"com.amazonaws.{REGION}.events"]

@@ -19,9 +19,13 @@ import pytest
 import yaml
 
 from tgsync import config
+from tgsync.changes import DETAIL_TYPE, SOURCE, Change
+from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
 from tgsync.events import RDS_CATEGORIES
+from tgsync.parsers import parse_group_prefix
 from tgsync.registry import OWN_TAG_KEYS
-from tgsync.settings import SETTINGS, parse_group_prefix, setting, shown
+from tgsync.report import MappingReport
+from tgsync.settings import SETTINGS, STACK_SETTINGS, setting, shown
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "deploy" / "tgsync.yaml"
@@ -34,7 +38,8 @@ GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/search/012
 #: or the other, so that none drifts from the table unnoticed.
 STACK_ONLY = {
     "MappedTargetGroupArns", "DomainArns", "EventSourceArns", "SubnetIds",
-    "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "CreateStsEndpoint", "VpcId",
+    "SecurityGroupIds", "CreateElbEndpoint", "CreateRdsEndpoint", "CreateStsEndpoint",
+    "CreateKmsEndpoint", "CreateEventsEndpoint", "VpcId",
     "CodeBucket", "CodeBucketPrefix", "CodeKey", "CodeObjectVersion", "CodeSigningConfigArn",
     "Architecture", "MemorySize",
     "ScheduleRate", "LogRetentionDays", "LogKmsKeyArn", "LogLevel", "AlarmEmail",
@@ -176,6 +181,10 @@ def test_each_setting_has_its_parameter_with_the_table_s_default_bounds_and_choi
         assert [str(v) for v in spec.get("AllowedValues", [])] == list(item.choices), item.cfn
 
 
+#: A parameter whose value may name what the stack makes instead (RecordKey=create).
+MADE_HERE = {"RecordKey": {"Fn::GetAtt": ["RecordKmsKey", "Arn"]}}
+
+
 @pytest.mark.parametrize("item", CFN_SETTINGS, ids=lambda s: s.cfn)
 def test_the_function_s_environment_maps_each_setting_to_its_parameter(
         template: dict[str, Any], item: Any) -> None:
@@ -183,7 +192,8 @@ def test_the_function_s_environment_maps_each_setting_to_its_parameter(
     assert item.env in variables, f"{item.env} is not in the function's environment"
     value = variables[item.env]
     if "Fn::If" in value:  # Hostname and group give way to Mappings, and back
-        refs = [branch for branch in value["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"}]
+        refs = [branch for branch in value["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"}
+                and branch != MADE_HERE.get(item.cfn)]
         assert refs == [{"Ref": item.cfn}], (item.env, value)
     else:
         assert value == {"Ref": item.cfn}, (item.env, value)
@@ -287,9 +297,17 @@ def test_discovery_writes_only_groups_named_with_the_prefix_and_owned_as_configu
     assert _actions(statements["RemoveOnlyOwnMemoryTags"]) == ["elasticloadbalancing:RemoveTags"]
 
 
-def test_the_discover_description_recommends_a_prefix(template: dict[str, Any]) -> None:
-    for name in ("Discover", "DiscoverPrefix"):
-        assert "recommended" in template["Parameters"][name]["Description"], name
+def test_discovery_needs_a_prefix_or_an_explicit_star(template: dict[str, Any]) -> None:
+    """Issue 30, item 1: with Discover=tags and no DiscoverPrefix, a tag alone brought
+    any group of the region in (and the role could write every group)."""
+    rule = template["Rules"]["DiscoverNeedsPrefix"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "Discover"}, "tags"]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DiscoverPrefix"}, ""]}]}
+    assert "DiscoverPrefix" in assertion["AssertDescription"]
+    pattern = re.compile(template["Parameters"]["DiscoverPrefix"]["AllowedPattern"])
+    assert pattern.match("*") and pattern.match("search-") and not pattern.match("-x")
+    assert "required" in template["Parameters"]["DiscoverPrefix"]["Description"]
 
 
 @pytest.mark.parametrize("given", [{"Hostname": "h", "TargetGroupArn": GROUP},
@@ -448,6 +466,7 @@ def test_the_dashboard_keeps_tgsync_s_reads_and_shows_elb_s_count(
         labels = [item.get("label", "") for line in lines for item in line
                   if isinstance(item, dict)]
         assert "MinHealthyTargets (from tgsync's reads)" in labels
+        assert [".", "ChangeEventsFailed", ".", "."] in lines
         expressions = [item["expression"] for line in lines for item in line
                        if isinstance(item, dict) and "expression" in item]
         assert len(expressions) == 1
@@ -738,6 +757,93 @@ def test_the_rds_endpoint_admits_the_rds_role_s_reads_and_nothing_else_of_it(
     assert role["Condition"] == {"ArnEquals": {"aws:PrincipalArn": ROLE}}
 
 
+BUS = "tgsync-changes"
+BUS_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{BUS}"
+OTHER_BUS = "arn:aws:events:us-east-1:111122223333:event-bus/central"
+
+
+@pytest.mark.parametrize(("bus", "arn"), [
+    ("", None), (BUS, BUS_ARN), ("default", BUS_ARN.replace(BUS, "default")),
+    (BUS_ARN, BUS_ARN), (OTHER_BUS, OTHER_BUS)])
+def test_the_role_may_put_change_events_on_exactly_the_bus_given_and_none_without(
+        template: dict[str, Any], bus: str, arn: str | None) -> None:
+    stack = Stack(template, Hostname="h", TargetGroupArn=GROUP, ChangeEventBus=bus)
+    puts = {sid: s for name in ("tgsync-elb", "tgsync-runtime")
+            for sid, s in _statements(stack, name).items()
+            if any(a.startswith("events:") for a in _actions(s))}
+    variables = stack.resolve(resource(template, "Function")["Properties"])["Environment"][
+        "Variables"]
+    assert variables["TGSYNC_EVENT_BUS"] == bus
+    if arn is None:
+        assert puts == {}
+        return
+    assert list(puts) == ["PutChangeEventsOnTheBusOnly"]
+    (statement,) = puts.values()
+    # The calls tgsync.changes makes, and no other; on that bus alone.
+    assert _actions(statement) == [f"events:{op}" for op in EVENTS_OPERATIONS]
+    assert _resources(statement) == [arn]
+    assert config.load({config.HOSTNAME: "h", config.TARGET_GROUP_ARN: GROUP,
+                        config.EVENT_BUS: bus, "AWS_REGION": REGION}).event_bus is not None
+
+
+@pytest.mark.parametrize("value", [
+    "", BUS, "default", "a/b.c-d_e", BUS_ARN, OTHER_BUS, BUS_ARN.replace("arn:aws:", "arn:aws-cn:"),
+    "*", "tgsync-*", f"{BUS_ARN[:-len(BUS)]}*", BUS_ARN.replace(ACCOUNT, "*"),
+    "tgsync changes", "x" * 257, f"arn:aws:events:{REGION}:{ACCOUNT}:rule/x",
+    f"{BUS},{BUS}"])
+def test_change_event_bus_takes_what_the_function_takes(
+        template: dict[str, Any], value: str) -> None:
+    try:
+        setting("event_bus").parse(value)
+        parsed = True
+    except ValueError:
+        parsed = False
+    assert _matches(template, "ChangeEventBus", value) is (parsed or value == "")
+
+
+def test_the_events_endpoint_serves_only_putting_on_the_bus_from_the_function_only(
+        template: dict[str, Any]) -> None:
+    assert not _present(Stack(template, CreateEventsEndpoint="true"), "EventsEndpoint")
+    stack = Stack(template, CreateEventsEndpoint="true", VpcId="vpc-0a", ChangeEventBus=BUS,
+                  SecurityGroupIds=["sg-0c"])
+    (statement,) = _interface_endpoint(stack, "EventsEndpoint", "events")
+    assert (statement["Action"], statement["Resource"]) == ("events:PutEvents", BUS_ARN)
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}
+    rule = template["Rules"]["EventsEndpointNeedsTheBus"]
+    assert stack.resolve(rule["Assertions"][0]["Assert"]) is True
+    assert Stack(template, CreateEventsEndpoint="true").resolve(
+        rule["Assertions"][0]["Assert"]) is False
+    needs_vpc = template["Rules"]["EndpointNeedsVpc"]
+    assert Stack(template, CreateEventsEndpoint="true").resolve(needs_vpc["RuleCondition"])
+
+
+CHANGES = REPO / "deploy" / "example-change-events.yaml"
+
+
+@pytest.mark.parametrize(("dry_runs", "detail"), [("false", {"dry_run": [False]}),
+                                                  ("true", None)])
+def test_the_change_events_example_s_rule_matches_tgsync_s_events_only(
+        dry_runs: str, detail: dict[str, Any] | None) -> None:
+    """The rule of docs/change-events.md: tgsync's source and detail-type (the pattern
+    tests/integration/test_change_events.py routes with), dry runs left out unless asked."""
+    example = load(CHANGES)
+    stack = Stack(example, DryRuns=dry_runs, SlackWorkspaceId="T0", SlackChannelId="C0")
+    rule = stack.resolve(resource(example, "ChangeRule")["Properties"])
+    assert rule["EventPattern"] == {"source": [SOURCE], "detail-type": [DETAIL_TYPE],
+                                    **({"detail": detail} if detail else {})}
+    topic, slack = rule["Targets"]
+    assert "InputTransformer" not in topic  # the event as it is
+    paths = slack["InputTransformer"]["InputPathsMap"].values()
+    fields = set(Change("REGISTER", "10.0.1.5", 443, "why", MappingReport("l", "h", GROUP)
+                        ).detail())
+    assert {path.removeprefix("$.detail.") for path in paths} <= fields
+    template = json.loads(slack["InputTransformer"]["InputTemplate"].replace(
+        "<", "").replace(">", ""))
+    assert (template["version"], template["source"]) == ("1.0", "custom")  # Chatbot's form
+    bus = example["Parameters"]["BusName"]["Default"]
+    assert setting("event_bus").parse(bus) == bus and _matches(load(MAIN), "ChangeEventBus", bus)
+
+
 AURORA = REPO / "deploy" / "example-aurora-nlb.yaml"
 
 
@@ -829,3 +935,44 @@ def test_code_signing_config_arn_is_the_function_s_when_given_and_off_when_empty
     assert "CodeSigningConfigArn" not in Stack(template).resolve(function)
     assert _matches(template, "CodeSigningConfigArn", csc)
     assert not _matches(template, "CodeSigningConfigArn", "csc-0123456789abcdef0")
+
+
+def test_a_record_key_the_stack_makes_lets_only_the_function_s_role_sign(
+        template: dict[str, Any]) -> None:
+    """Issue 30, item 2: the stack can create the record key; its policy lets only the
+    function's role generate (and verify) MACs, the account manage but never use it; a
+    key given is granted to the role for those two operations only."""
+    key = resource(template, "RecordKmsKey")
+    assert key["Condition"] == "CreateRecordKey"
+    properties = key["Properties"]
+    assert (properties["KeySpec"], properties["KeyUsage"]) == ("HMAC_256",
+                                                               "GENERATE_VERIFY_MAC")
+    grants = {s["Sid"]: s for s in properties["KeyPolicy"]["Statement"]}
+    assert set(grants) == {"AdministerNotUse", "OnlyTheFunctionSigns"}
+    assert grants["OnlyTheFunctionSigns"]["Principal"] == {
+        "AWS": {"Fn::GetAtt": ["FunctionRole", "Arn"]}}
+    assert sorted(grants["OnlyTheFunctionSigns"]["Action"]) == ["kms:GenerateMac",
+                                                                "kms:VerifyMac"]
+    assert not [a for a in grants["AdministerNotUse"]["Action"]
+                if a in ("kms:*", "kms:GenerateMac", "kms:VerifyMac")]
+    pattern = re.compile(template["Parameters"]["RecordKey"]["AllowedPattern"])
+    assert pattern.match("create") and pattern.match("")
+    assert not pattern.match("alias/anything") and not pattern.match("arn:aws:kms:*")
+
+
+@pytest.mark.parametrize("item", STACK_SETTINGS, ids=lambda s: s.cfn)
+def test_the_stack_s_own_settings_are_the_table_s(template: dict[str, Any], item: Any) -> None:
+    """The schedule, memory, log level, retention and architecture: one table
+    (tgsync.settings.STACK_SETTINGS) that the stack and the CDK's checks read."""
+    spec = template["Parameters"][item.cfn]
+    if item.cfn == "ScheduleRate":  # rate(N minute[s]) for N in the table's bounds
+        minutes = range(int(item.low), int(item.high) + 1)
+        assert spec["AllowedValues"] == [f"rate({n} minute{'s' if n > 1 else ''})"
+                                         for n in minutes]
+        assert spec["Default"] == f"rate({item.default} minute)"
+        return
+    assert str(spec["Default"]) == str(item.default)
+    if item.choices is not None:
+        assert [str(v) for v in spec["AllowedValues"]] == list(item.choices)
+    else:
+        assert (spec["MinValue"], spec["MaxValue"]) == (item.low, item.high)

@@ -94,3 +94,40 @@ def test_check_with_discovery_lists_and_checks_the_adopted_groups(
     assert any(line.startswith("OK") and "1 group(s) read, 1 adopted (no owner tag)" in line
                for line in lines), lines
     assert any("target group opensearch" in line for line in lines)
+
+
+def test_the_check_says_whether_a_deployed_function_runs_signed_code(
+        check, dns, elbv2, target_group):
+    """Issue 30, item 6: tgsync check reports whether the function's code is signed when
+    a code signing configuration is set (from outside the function: ``--function``)."""
+    import io
+    import json
+    import zipfile
+
+    import boto3
+
+    from testlab.peers import REGION
+
+    attach(elbv2, target_group)
+    dns.set(HOSTNAME, a=["10.0.1.5"])
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    role = boto3.client("iam").create_role(
+        RoleName="tgsync-fn", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return {}\n")
+    config = ("arn:aws:lambda:eu-west-1:123456789012:code-signing-config:"
+              "csc-0123456789abcdef0")
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    for name, signing in (("unsigned", {"CodeSigningConfigArn": config}), ("plain", {})):
+        lambda_.create_function(FunctionName=name, Runtime="python3.13", Role=role,
+                                Handler="handler.handler", Code={"ZipFile": code.getvalue()},
+                                **signing)
+    lines = check("--function", "unsigned", code=1)
+    (line,) = [x for x in lines if "code signing of unsigned" in x]
+    assert line.startswith("FAIL") and "is set, but the code is not signed" in line
+    lines = check("--function", "plain", code=0)
+    (line,) = [x for x in lines if "code signing of plain" in x]
+    assert line.startswith("UNVERIFIED") and "off: no code signing configuration" in line

@@ -251,3 +251,24 @@ def test_watch_stops_cleanly_when_its_reader_goes_away(env, dns, target_group):
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err[-2000:]  # exited 1 with BrokenPipeError before
     assert "BrokenPipeError" not in err
+
+
+def test_sync_puts_change_events_on_the_bus_it_is_given_and_plan_puts_none(
+        env, dns, elbv2, target_group):
+    from testlab.peers import EventQueue
+    from tgsync.changes import DETAIL_TYPE, SOURCE
+
+    queue = EventQueue("tgsync-changes", {"source": [SOURCE], "detail-type": [DETAIL_TYPE]})
+    dns.set(HOSTNAME, a=IPS)
+    mapping = ["--hostname", HOSTNAME, "--target-group-arn", target_group]
+    # plan is a look: the variable set or not, it tells nobody (and takes no flag for it).
+    tgsync("plan", *mapping, env={**env, "TGSYNC_EVENT_BUS": "tgsync-changes"}, check_code=0)
+    assert queue.events() == []
+    assert "--event-bus" not in tgsync("plan", "--help", env=env, check_code=0).stdout
+    assert "--event-bus NAME|ARN" in tgsync("sync", "--help", env=env, check_code=0).stdout
+    done = tgsync("sync", *mapping, "--event-bus", "tgsync-changes", "--output", "json",
+                  env=env, check_code=0)
+    assert json.loads(done.stdout)["change_events"] == {"sent": 3, "failed": 0}
+    assert sorted(e["detail"]["ip"] for e in queue.events()) == IPS
+    bad = tgsync("sync", *mapping, "--event-bus", "no such bus", env=env, check_code=2)
+    assert "--event-bus: 'no such bus' is not an event bus" in bad.stderr

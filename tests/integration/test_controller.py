@@ -368,3 +368,31 @@ def test_a_cold_start_with_too_many_groups_defers_what_time_does_not_allow(
     second = controller.with_config(cfg).run_once()
     assert second.ok
     assert deferred <= {m.target_group_arn for m in second.mappings if m.observed}
+
+
+def test_a_slow_name_cannot_keep_the_other_groups_last(elbv2, dns, proxy, clock):
+    """Issue 30, item 3: tags may ask for a slow name and many lookups; groups whose
+    lookup ran out of the invocation's time kept their place in front (ordered by the
+    last read, which they never finished), and the groups after them were never reached.
+    The mappings now take turns: who had one goes to the back."""
+    import time
+
+    slow = [create_target_group(elbv2, f"slow-{i}") for i in range(2)]
+    quick = create_target_group(elbv2, "zz-quick")
+    dns.set("slow.example.com", a=[f"10.0.1.{i}" for i in range(1, 11)], subset=1,
+            delay=0.4)  # ten rotating answers, each late: more than an invocation's time
+    dns.set(HOSTNAME, a=["10.0.2.5"])
+    cfg = config.load({config.DNS_SERVERS: dns.address, config.CONCURRENCY: "1",
+                       config.MAPPINGS: json.dumps(
+                           [{"hostname": "slow.example.com", "target_group_arn": arn,
+                             "lookups": 10} for arn in slow]
+                           + [{"hostname": HOSTNAME, "target_group_arn": quick}])})
+    provider = CountingProvider()
+    controller = Controller(provider, TagRegistry(provider),
+                            lambda servers: DnsSource(servers, timeout=1.0, lifetime=2.0),
+                            config=cfg, clock=clock)
+    for _ in range(3):
+        ends = time.monotonic() + 4.0 + 10.0  # 4 s past the reporting margin
+        controller.run_once(time_left=lambda ends=ends: ends - time.monotonic())
+        clock.now += 60
+    assert registered(elbv2, quick) == {("10.0.2.5", 443): "healthy"}

@@ -39,7 +39,7 @@ def discover(cycle, dns, monkeypatch):
     def build(**env):
         controller, _ = cycle("arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
                               "targetgroup/unused/0123456789abcdef")
-        values = {config.DISCOVER: "tags", "AWS_REGION": REGION,
+        values = {config.DISCOVER: "tags", "AWS_REGION": REGION, config.DISCOVER_PREFIX: "*",
                   config.DNS_SERVERS: dns.address, config.STALE_AFTER: "120"}
         values.update({k: str(v) for k, v in env.items()})
         cfg = config.load(values)
@@ -235,3 +235,29 @@ def test_a_group_let_go_loses_its_ownership_records_too(discover, dns, elbv2, vp
     clock.now += 60
     controller.run_once()
     assert owned_keys() == set()
+
+
+def test_a_tag_alone_never_hands_tgsync_a_group_the_deployer_did_not_choose(
+        dns, elbv2, vpc, monkeypatch):
+    """Issue 30, item 1, through the handler: with discovery and no prefix, a principal
+    with only AddTags tagged a group named payments with a hostname it controls, and
+    tgsync replaced that group's targets with the attacker's IP. Discovery without a
+    prefix is refused; with one, a group outside it is never written."""
+    from tgsync import lambda_handler
+    from tgsync.errors import ConfigError, SyncFailed
+
+    payments = create_target_group(elbv2, "payments", vpc_id=vpc)
+    elbv2.register_targets(TargetGroupArn=payments, Targets=[{"Id": "10.0.5.5"}])
+    tag(elbv2, payments, **{"tgsync:hostname": "evil.example.com"})
+    dns.set("evil.example.com", a=["10.0.6.6"])
+    for name, value in {"TGSYNC_DISCOVER": "tags", "AWS_REGION": REGION,
+                        "TGSYNC_DNS_SERVERS": dns.address}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(lambda_handler, "_controller", None)
+    with pytest.raises(ConfigError, match="TGSYNC_DISCOVER=tags needs TGSYNC_DISCOVER_PREFIX"):
+        lambda_handler.handler({}, None)
+    assert ips(elbv2, payments) == {"10.0.5.5"}
+    monkeypatch.setenv("TGSYNC_DISCOVER_PREFIX", "search-")
+    with pytest.raises(SyncFailed, match="does not start with 'search-'"):
+        lambda_handler.handler({}, None)  # reported: someone tagged a group outside
+    assert ips(elbv2, payments) == {"10.0.5.5"}

@@ -28,7 +28,7 @@ def discover(cycle, dns):
     def build(**env):
         controller, _ = cycle("arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
                               "targetgroup/unused/0123456789abcdef")
-        values = {config.DISCOVER: "tags", "AWS_REGION": REGION,
+        values = {config.DISCOVER: "tags", "AWS_REGION": REGION, config.DISCOVER_PREFIX: "*",
                   config.DNS_SERVERS: dns.address, config.STALE_AFTER: "120"}
         values.update({k: str(v) for k, v in env.items()})
         return controller.with_config(config.load(values))

@@ -147,7 +147,7 @@ def test_a_group_deleted_between_listing_and_tags_leaves_discovery_standing(
     dns.set(HOSTNAME, a=OLD)
     controller, _ = cycle(kept)
     cfg = config.load({config.DISCOVER: "tags", "AWS_REGION": REGION,
-                       config.DNS_SERVERS: dns.address})
+                       config.DISCOVER_PREFIX: "*", config.DNS_SERVERS: dns.address})
     proxy.delete_after("DescribeTargetGroups", gone)
     cycle_report = controller.with_config(cfg).run_once()
     adopted = cycle_report.discovery.adopted

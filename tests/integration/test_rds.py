@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +65,10 @@ def aurora(elbv2: Any, dns: Any) -> Aurora:
 
 
 @pytest.fixture
-def rds_proxy(moto: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+def rds_proxy(proxy_for: Any) -> FaultProxy:
     """The fault proxy in front of moto for RDS calls alone (boto3's standard variable)."""
-    server = FaultProxy(moto.port).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_RDS", server.endpoint)
-    yield server
-    server.stop()
+    proxy: FaultProxy = proxy_for("AWS_ENDPOINT_URL_RDS")
+    return proxy
 
 
 @pytest.fixture
@@ -313,9 +310,10 @@ def test_a_cluster_in_another_account_is_read_through_its_role_once_per_process(
     monkeypatch.delenv("TGSYNC_RDS_ROLE_ARN")
     monkeypatch.setenv(config.MAPPINGS, json.dumps([{**m, "rds_role_arn": ROLE}
                                                      for m in mappings]))
-    monkeypatch.setattr(lambda_handler, "_controller", None)
-    assert handler({}, None)["ok"] is True
-    assert rds_calls(rds_proxy).count("AssumeRole") == 1  # a new controller, the same role
+    monkeypatch.setattr(lambda_handler, "_controller", None)  # a cold start: a new process
+    for _ in range(2):
+        assert handler({}, None)["ok"] is True
+    assert rds_calls(rds_proxy).count("AssumeRole") == 2  # once more, for the new process
 
 
 def test_a_denied_assume_role_changes_nothing_and_names_the_role(

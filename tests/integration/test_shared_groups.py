@@ -225,7 +225,7 @@ def test_a_discovered_group_may_retire_only_what_it_registered(cycle, dns, elbv2
     base, _ = cycle("arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
                     "targetgroup/unused/0123456789abcdef")
     cfg = config.load({config.DISCOVER: "tags", "AWS_REGION": REGION,
-                       config.DNS_SERVERS: dns.address})
+                       config.DISCOVER_PREFIX: "*", config.DNS_SERVERS: dns.address})
     report = base.with_config(cfg).run_once()
     (mapping,) = report.mappings
     assert mapping.ok and mapping.foreign == [HAND] and mapping.registered_ips == OLD

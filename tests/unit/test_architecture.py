@@ -53,7 +53,7 @@ def test_the_planning_core_and_the_guard_do_no_io():
 
 def test_the_follow_rules_and_the_event_reading_do_no_io():
     allowed = {"__future__", "collections.abc", "dataclasses", "re", "typing", "tgsync.plan",
-               "tgsync.errors", "tgsync.settings", "tgsync.source.rds_endpoint"}
+               "tgsync.errors", "tgsync.parsers", "tgsync.source.rds_endpoint"}
     for module in ("tgsync.follow", "tgsync.events"):
         assert imports()[module] <= allowed, module
 
@@ -62,8 +62,8 @@ def test_the_table_of_settings_and_the_adoption_rules_do_no_io():
     allowed = {"__future__", "collections.abc", "dataclasses", "ipaddress", "re", "typing",
                "urllib.parse", "json", "tgsync.plan", "tgsync.guard", "tgsync.source",
                "tgsync.arn", "tgsync.errors", "tgsync.settings", "tgsync.config",
-               "tgsync.model"}
-    for module in ("tgsync.settings", "tgsync.config", "tgsync.discovery"):
+               "tgsync.model", "tgsync.parsers"}
+    for module in ("tgsync.parsers", "tgsync.settings", "tgsync.config", "tgsync.discovery"):
         assert imports()[module] <= allowed, module
 
 
@@ -77,14 +77,16 @@ LAYERS: tuple[frozenset[str], ...] = (
                "tgsync.pacing", "tgsync.source", "tgsync.source.rds_endpoint",
                "tgsync.source.rds_status", "tgsync.source.rds_members"}),
     # settings, configuration and the rules over configured mappings; events, reporting
-    frozenset({"tgsync.settings", "tgsync.config", "tgsync.discovery", "tgsync.ownership",
-               "tgsync.events", "tgsync.report"}),
+    frozenset({"tgsync.parsers", "tgsync.settings", "tgsync.config", "tgsync.discovery",
+               "tgsync.ownership", "tgsync.events", "tgsync.report"}),
     # adapters: the one AWS call path, the provider, the sources
     frozenset({"tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
-               "tgsync.provider.elbv2", "tgsync.source.resolver", "tgsync.source.rds"}),
-    # the stages of a cycle, and what a process keeps
-    frozenset({"tgsync.registry", "tgsync.process_state", "tgsync.round", "tgsync.planning",
-               "tgsync.apply", "tgsync.cycle", "tgsync.adoption", "tgsync.preflight"}),
+               "tgsync.provider.elbv2", "tgsync.provider.kms", "tgsync.source.resolver",
+               "tgsync.source.rds"}),
+    # the stages of a cycle, and what a process keeps; the change events a cycle leaves
+    frozenset({"tgsync.registry", "tgsync.signatures", "tgsync.process_state",
+               "tgsync.round", "tgsync.planning", "tgsync.apply", "tgsync.cycle",
+               "tgsync.adoption", "tgsync.preflight", "tgsync.changes"}),
     frozenset({"tgsync.controller"}),
     # entry points and wiring
     frozenset({"tgsync", "tgsync.wiring", "tgsync.lambda_handler", "tgsync.cli",

@@ -177,11 +177,25 @@ class TestMappings:
 class TestDiscoverySettings:
     def test_discovery_alone_is_enough_to_sync(self):
         cfg = load({config.DISCOVER: "tags", "AWS_REGION": "eu-west-1", config.STALE_AFTER: "60",
-                    config.OWNER: "team-search", config.DISCOVER_EVERY: "120"})
+                    config.OWNER: "team-search", config.DISCOVER_EVERY: "120",
+                    config.DISCOVER_PREFIX: "search-"})
         assert cfg.mappings == () and cfg.discovery is not None
-        assert (cfg.discovery.owner, cfg.discovery.every, cfg.discovery.region) == (
-            "team-search", 120.0, "eu-west-1")
+        assert (cfg.discovery.owner, cfg.discovery.every, cfg.discovery.region,
+                cfg.discovery.prefix) == ("team-search", 120.0, "eu-west-1", "search-")
         assert dict(cfg.discovery.defaults) == {"stale_after": 60.0}
+
+    def test_discovery_without_a_prefix_is_refused_naming_the_setting(self):
+        """Issue 30, item 1: a tag alone brought any group of the region in."""
+        with pytest.raises(ConfigError) as refused:
+            load({config.DISCOVER: "tags", "AWS_REGION": "eu-west-1"})
+        (problem,) = refused.value.problems
+        assert problem.startswith("TGSYNC_DISCOVER=tags needs TGSYNC_DISCOVER_PREFIX")
+        assert "or * to adopt any group" in problem
+
+    def test_every_group_is_an_explicit_choice(self):
+        cfg = load({config.DISCOVER: "tags", "AWS_REGION": "eu-west-1",
+                    config.DISCOVER_PREFIX: "*"})
+        assert cfg.discovery is not None and cfg.discovery.prefix == "*"
 
     def test_discovery_is_off_unless_asked(self):
         assert load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN}).discovery is None
@@ -223,3 +237,25 @@ class TestResolveAndStaleAfterZero:
     def test_the_same_endpoint_with_resolve_rds_or_a_stale_period_is_fine(self):
         assert self.mappings(stale_after=0, resolve="rds").mappings
         assert self.mappings(stale_after=60).mappings
+
+
+class TestTheLegacyNames:
+    """Every name the original function read comes from the table (issue 31): AlbId too,
+    beside its new TGSYNC_ALB_ID."""
+
+    def test_alb_id_has_a_tgsync_name_and_the_old_one_still_works(self):
+        for name in ("TGSYNC_ALB_ID", "AlbId"):
+            cfg = load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN, name: "front"})
+            assert cfg.mappings[0].alb_id == "front", name
+
+    def test_both_names_at_odds_are_refused(self):
+        with pytest.raises(ConfigError, match="TGSYNC_ALB_ID and AlbId are both set"):
+            load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: ARN,
+                  "TGSYNC_ALB_ID": "front", "AlbId": "back"})
+
+    def test_the_legacy_names_are_the_table_s(self):
+        from tgsync.settings import legacy_settings
+
+        assert {s.env: s.legacy_env for s in legacy_settings()} == {
+            "TGSYNC_HOSTNAME": "DomainEndpoint", "TGSYNC_TARGET_GROUP_ARN": "AlbTargetGroupId",
+            "TGSYNC_ALB_ID": "AlbId"}

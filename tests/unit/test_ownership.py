@@ -101,3 +101,44 @@ class TestChange:
                             memory_keys=["tgsync:missing:443:1", "tgsync:missing:443:2"])
         assert todo.evicted == ("tgsync:missing:443:2",) and todo.left_out == frozenset()
         assert todo.remove == ["tgsync:missing:443:2"]
+
+
+class TestSignedRecords:
+    """With a record key, a value ends in its MAC and only a value that verifies counts."""
+
+    MAC = "m" * 43
+
+    def sign(self, value):
+        return f"{value} mac={self.MAC}"
+
+    def test_signed_values_leave_room_for_the_mac_and_carry_it(self):
+        many = {f"10.0.{i // 250}.{i % 250}" for i in range(60)}
+        todo = change_owned({}, 443, A, many, max_tags=50, sign=self.sign)
+        assert all(len(v) <= MAX_VALUE_LENGTH and v.endswith(f" mac={self.MAC}")
+                   for v in todo.add.values())
+        owned = decode_owned(todo.add, 443)  # without a key: the MAC is set aside, trusted
+        assert owned.mine(A) == many and owned.unverified == ()
+
+    def test_an_unchanged_signed_record_writes_nothing(self):
+        first = change_owned({}, 443, A, {"10.0.0.1"}, max_tags=50, sign=self.sign).add
+        again = change_owned(first, 443, A, {"10.0.0.1"}, max_tags=50, sign=self.sign)
+        assert again.add == {} and again.remove == []
+
+    def test_with_a_key_only_values_that_verify_are_trusted(self):
+        tags = {owned_key(443, 1): f"{A} 10.0.0.1 mac={self.MAC}",
+                owned_key(443, 2): f"{B} 10.0.0.2",  # no MAC
+                owned_key(443, 3): f"{B} 10.0.0.3 mac={'x' * 43}",  # not the key's
+                owned_key(443, 4): "not even readable 10.0.0.4"}
+        owned = decode_owned(tags, 443, lambda owner, ips, mac: mac == self.MAC)
+        assert owned.by_owner == {A: frozenset({"10.0.0.1"})}
+        assert owned.unverified == tuple(owned_key(443, n) for n in (2, 3, 4))
+        assert owned.unreadable == () and owned.others(A) == {}
+
+    def test_the_message_binds_the_group_the_port_the_owner_and_the_ips(self):
+        from tgsync.ownership import record_message
+
+        base = record_message("arn:g", 443, A, ["10.0.0.1"])
+        assert len({base, record_message("arn:h", 443, A, ["10.0.0.1"]),
+                    record_message("arn:g", 444, A, ["10.0.0.1"]),
+                    record_message("arn:g", 443, B, ["10.0.0.1"]),
+                    record_message("arn:g", 443, A, ["10.0.0.1", "10.0.0.2"])}) == 5

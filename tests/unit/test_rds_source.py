@@ -262,7 +262,10 @@ def test_a_throttled_read_is_retried_a_bounded_number_of_times(api, rds, cycle):
     assert rds.calls == ["DescribeDBClusters"] * 3
 
 
-def test_an_unreachable_endpoint_and_a_missing_cluster_are_explained(api, rds, cycle):
+def test_an_unreachable_endpoint_and_a_missing_cluster_are_explained(api, rds, cycle,
+                                                                     monkeypatch):
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_RDS"):  # AWS's own endpoint
+        monkeypatch.delenv(variable, raising=False)
     rds.fail["DescribeDBClusters"] = EndpointConnectionError(endpoint_url="https://rds")
     with pytest.raises(RdsError, match="is the rds endpoint of eu-west-1 reachable"):
         api.selection(endpoint(WRITER), cycle.token)

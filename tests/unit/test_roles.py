@@ -12,7 +12,8 @@ from botocore.credentials import Credentials
 
 from tgsync import config
 from tgsync.aws import SESSION_NAME, RoleSessions
-from tgsync.settings import parse_role_arn, setting
+from tgsync.parsers import parse_role_arn
+from tgsync.settings import setting
 
 ROLE = "arn:aws:iam::111122223333:role/tgsync-rds-read"
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/db/0123456789abcdef"

@@ -10,14 +10,15 @@
         vpc=vpc, vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
         create_elb_endpoint=True)               # unless the VPC has one
 
-It synthesises what ``deploy/tgsync.yaml`` deploys: the function from this package's
-own code (the same reproducible zip, built at synth time unless ``code`` is given),
-``python3.13`` on arm64, reserved concurrency 1, EventBridge Scheduler every minute
-with a dropped-not-retried policy, a least-privilege role whose writes are scoped to
-the target groups given, a security group that lets the function reach the ELB API and
-DNS only, a log group with retention, the alarms, and optionally the OpenSearch and
-RDS event rules (``domain_arns``, ``event_source_arns``), the RDS reads of
-``resolve="rds"`` and the ``elasticloadbalancing`` and ``rds`` interface endpoints.
+It synthesises what ``deploy/tgsync.yaml`` deploys: the function from this package's own
+code (the same reproducible zip, built at synth time unless ``code`` is given),
+``python3.13`` on arm64, reserved concurrency 1, EventBridge Scheduler on ``schedule``
+(1 to 4 minutes; every minute by default) with a dropped-not-retried policy, a
+least-privilege role whose writes are scoped to the target groups given, a security
+group that lets the function reach the ELB API and DNS only, a log group with retention,
+the alarms, and optionally the OpenSearch and RDS event rules (``domain_arns``,
+``event_source_arns``), the RDS reads of ``resolve="rds"`` and the interface endpoints
+it may need (``elasticloadbalancing``, ``rds``, ``sts``, ``kms``, ``events``).
 
 The keywords that are settings of the function come from :data:`tgsync.settings.SETTINGS`
 (its ``cdk`` names) and are checked at synth time with the function's own parsers, so a

@@ -100,7 +100,7 @@ def add_dashboard(scope: Construct, function: lambda_.IFunction) -> cloudwatch.D
             tgsync_metric(name, "Sum") for name in ("Registrations", "Deregistrations")]),
         cloudwatch.GraphWidget(title="Failures", left=[
             *(tgsync_metric(name, "Sum") for name in ("ResolutionFailures", "MappingFailures",
-                                                       "RefusedAnswers")),
+                                                       "RefusedAnswers", "ChangeEventsFailed")),
             function.metric_errors(period=Duration.minutes(1), statistic="Sum")]),
         cloudwatch.GraphWidget(title="Function", left=[
             function.metric_duration(period=Duration.minutes(1), statistic="p99"),

@@ -12,6 +12,7 @@ import jsii
 from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -27,6 +28,7 @@ from tgsync.cdk.environment import (
     check_health_alarm_filter,
     check_keyword,
     check_log_level,
+    check_memory_size,
     check_schedule,
     check_targets,
     discover_on,
@@ -36,7 +38,9 @@ from tgsync.cdk.environment import (
 )
 from tgsync.cdk.network import (
     elb_endpoint,
+    events_endpoint,
     function_security_group,
+    kms_endpoint,
     rds_endpoint,
     rds_role_reads,
     restrict_egress,
@@ -46,11 +50,14 @@ from tgsync.cdk.network import (
 from tgsync.cdk.role import (
     add_base_statements,
     add_discovery_statements,
+    add_events_statement,
     add_rds_statements,
     add_read_statement,
+    add_record_key,
     allow_assume,
     allow_writes,
     assume_statement,
+    event_bus_arn,
     function_role,
     write_statements,
 )
@@ -102,6 +109,16 @@ class HostnameTargetSync(Construct):
     as for its clusters: the function's role may assume exactly the roles given, and
     ``create_sts_endpoint`` adds the ``sts`` interface endpoint, which serves only
     assuming them (and the ``rds`` endpoint then admits their reads).
+
+    ``record_key`` signs the ownership records (``TGSYNC_RECORD_KEY``): ``True`` makes an
+    HMAC key whose policy lets only the function's role generate and verify MACs; a key
+    or key ARN given is used, the role granted those two operations on it.
+    ``create_kms_endpoint`` adds the ``kms`` interface endpoint, which serves only them.
+
+    ``event_bus`` (an :class:`~aws_cdk.aws_events.IEventBus`, or a bus's name or ARN)
+    gets an event for every registration, retirement, refusal and foreign target seen:
+    the role may put events on that bus only, and ``create_events_endpoint`` adds the
+    ``events`` interface endpoint, which serves only that.
     """
 
     #: Whether the role has the RDS reads (granted once, by the first user of them).
@@ -127,12 +144,14 @@ class HostnameTargetSync(Construct):
         retire: str | None = None,
         resolve: str | None = None,
         rds_role_arn: str | None = None,
+        record_key: str | kms.IKey | bool | None = None,
         dry_run: bool | None = None,
         concurrency: int | None = None,
         api_rate: float | None = None,
         resync_every: Duration | float | None = None,
         follow_interval: Duration | float | None = None,
         follow_for: Duration | float | None = None,
+        event_bus: events.IEventBus | str | None = None,
         discover: bool | str | None = None,
         owner: str | None = None,
         discover_prefix: str | None = None,
@@ -151,19 +170,24 @@ class HostnameTargetSync(Construct):
         create_elb_endpoint: bool = False,
         create_rds_endpoint: bool = False,
         create_sts_endpoint: bool = False,
+        create_kms_endpoint: bool = False,
+        create_events_endpoint: bool = False,
         code: lambda_.Code | None = None,
         code_signing_config_arn: str | None = None,
     ) -> None:
         arguments = locals()  # first: the keywords only, read by the table's names
         super().__init__(scope, construct_id)
+        arguments["event_bus"] = bus_text(event_bus)
         # port is the first mapping's (a key of TGSYNC_MAPPINGS), not the function's.
         variables = setting_variables({
             item.cdk: arguments[item.cdk] for item in KEYWORD_SETTINGS
-            if item.cdk and item.cdk != "port"})
+            if item.cdk and item.cdk != "port"
+            and not (item.cdk == "record_key" and not isinstance(record_key, str))})
         on = discover_on(discover)
         every = schedule or Duration.minutes(1)
         check_schedule(every)
         check_log_level(log_level)
+        check_memory_size(memory_size)
         check_health_alarm_filter(health_alarm_filter)
         domains, rds_arns = event_sources(domain_arns, event_source_arns)
         check_targets(hostname=hostname is not None, target_group=target_group is not None,
@@ -177,13 +201,11 @@ class HostnameTargetSync(Construct):
         self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention,
                                        encryption_key=log_encryption_key)
         subnets = vpc.select_subnets(**subnet_selection(vpc_subnets))
-        self.security_group: ec2.SecurityGroup | None = None
-        if security_groups is None:
-            self.security_group = function_security_group(self, vpc)
-            groups: list[ec2.ISecurityGroup] = [self.security_group]
-        else:
-            groups = list(security_groups)
+        groups = self._function_groups(vpc, security_groups)
         self.role = function_role(self)
+        self.record_key_arn = add_record_key(self, self.role, record_key)
+        if self.record_key_arn is not None:
+            variables[setting("record_key").env] = self.record_key_arn
         add_base_statements(self.role, self.log_group.log_group_arn, subnets.subnet_ids,
                             groups)
         add_read_statement(self.role)
@@ -222,6 +244,7 @@ class HostnameTargetSync(Construct):
             self._grant_rds_reads()
         if rds_role_arn is not None:
             self._grant_assume(rds_role_arn)
+        self._grant_events(event_bus, create_events_endpoint)
         if hostname is not None and target_group is not None:
             self.add_mapping(hostname, target_group, port)
         add_schedule(self, self.function, every)
@@ -230,17 +253,29 @@ class HostnameTargetSync(Construct):
                                                        rds_arns)
         self.dashboard = add_alarms(self, self.function, alarm_topic, self._health_query)
         self._add_endpoints(vpc, vpc_subnets, groups, (create_elb_endpoint, create_rds_endpoint,
-                                                       create_sts_endpoint),
+                                                       create_sts_endpoint, create_kms_endpoint,
+                                                       create_events_endpoint),
                             variables.get(setting("dns_servers").env))
 
+    def _function_groups(self, vpc: ec2.IVpc,
+                         given: Sequence[ec2.ISecurityGroup] | None) -> list[ec2.ISecurityGroup]:
+        """The function's security groups: those given, or one of its own
+        (``self.security_group``, whose egress the construct then restricts)."""
+        self.security_group: ec2.SecurityGroup | None = None
+        if given is not None:
+            return list(given)
+        self.security_group = function_security_group(self, vpc)
+        return [self.security_group]
+
     def _add_endpoints(self, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
-                       groups: Sequence[ec2.ISecurityGroup], create: tuple[bool, bool, bool],
-                       dns_servers: str | None) -> None:
-        """The interface endpoints asked for (elasticloadbalancing, rds, sts), and the
-        function's own security group's egress to them and to DNS."""
-        create_elb, create_rds, create_sts = create
+                       groups: Sequence[ec2.ISecurityGroup],
+                       create: tuple[bool, bool, bool, bool, bool], dns_servers: str | None
+                       ) -> None:
+        """The interface endpoints asked for (elasticloadbalancing, rds, sts, kms,
+        events), and the function's own security group's egress to them and to DNS."""
+        create_elb, create_rds, create_sts, create_kms, create_events = create
         self.elb_endpoint: ec2.InterfaceVpcEndpoint | None = None
-        endpoint_group = rds_group = sts_group = None
+        endpoint_group = rds_group = sts_group = events_group = None
         if create_elb:
             self.elb_endpoint, endpoint_group = elb_endpoint(self, vpc, vpc_subnets, groups)
         if create_rds:
@@ -252,9 +287,22 @@ class HostnameTargetSync(Construct):
             self.sts_endpoint, sts_group = sts_endpoint(self, vpc, vpc_subnets, groups,
                                                         self._assume)
             self.node.add_validation(_NeedsRole(self._assume))
+        self.kms_endpoint: ec2.InterfaceVpcEndpoint | None = None
+        kms_group = None
+        if create_kms:
+            if self.record_key_arn is None:
+                raise ValueError("create_kms_endpoint=True serves the record key only: give "
+                                 "record_key (True makes one), or drop create_kms_endpoint")
+            self.kms_endpoint, kms_group = kms_endpoint(self, vpc, vpc_subnets, groups,
+                                                        self.record_key_arn)
+        self.events_endpoint: ec2.InterfaceVpcEndpoint | None = None
+        if create_events and self._event_bus_arn is not None:
+            self.events_endpoint, events_group = events_endpoint(self, vpc, vpc_subnets, groups,
+                                                                 self._event_bus_arn)
         if self.security_group is not None:
-            restrict_egress(self.security_group, vpc, endpoint_group, dns_servers, rds_group,
-                            sts_group)
+            restrict_egress(self.security_group, vpc, endpoint_group, dns_servers,
+                            {"rds": rds_group, "sts": sts_group, "kms": kms_group,
+                             "events": events_group})
 
     def add_mapping(self, hostname: str, target_group: elbv2.ITargetGroup,
                     port: int | None = None, *, alb_id: str | None = None,
@@ -291,6 +339,19 @@ class HostnameTargetSync(Construct):
             self._grant_assume(rds_role_arn)
         self.function.add_environment(
             setting("mappings").env, Stack.of(self).to_json_string(self._mappings))
+
+    def _grant_events(self, bus: events.IEventBus | str | None, endpoint: bool) -> None:
+        """``events:PutEvents`` on the change events' bus, if one is given (the events
+        ``endpoint`` serves only that: it needs one)."""
+        self._event_bus_arn: str | None = None  # an IEventBus is its ARN: no guess
+        if bus is not None:
+            self._event_bus_arn = (event_bus_arn(self, bus) if isinstance(bus, str)
+                                   else bus.event_bus_arn)
+        if self._event_bus_arn is not None:
+            add_events_statement(self.role, self._event_bus_arn)
+        elif endpoint:
+            raise ValueError("create_events_endpoint=True serves putting change events on "
+                             "event_bus only: give event_bus, or drop create_events_endpoint")
 
     def _grant_rds_reads(self) -> None:
         """The RDS reads, once, when some mapping may resolve rds."""
@@ -336,6 +397,11 @@ class _NeedsRole:
         return [] if self._assume.resources else [
             "create_sts_endpoint=True serves assuming rds_role_arn only: give rds_role_arn "
             "(here or to add_mapping), or drop create_sts_endpoint"]
+
+
+def bus_text(bus: events.IEventBus | str | None) -> str | None:
+    """The ``event_bus`` keyword as its variable holds it: an IEventBus by its ARN."""
+    return bus if bus is None or isinstance(bus, str) else bus.event_bus_arn
 
 
 def built_code(arch: lambda_.Architecture) -> lambda_.Code:

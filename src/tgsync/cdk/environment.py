@@ -14,13 +14,12 @@ from typing import Any
 from aws_cdk import Duration, Token
 
 from tgsync.config import normalize_hostname
-from tgsync.plan import MAX_CYCLE_INTERVAL_SECONDS
-from tgsync.settings import SETTINGS
+from tgsync.settings import SETTINGS, STACK_BY_CDK, check_stack_setting
 
 #: The settings the construct takes as keywords: every one with a CDK name.
 KEYWORD_SETTINGS = tuple(item for item in SETTINGS if item.cdk is not None)
 #: The log levels the stack's LogLevel parameter allows.
-LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
+LOG_LEVELS: tuple[str, ...] = STACK_BY_CDK["log_level"].choices or ()
 #: How a bool keyword is written into the variable (off, on), as the stack writes it.
 SWITCHES = {"dry_run": ("false", "true"), "discover": ("", "tags"),
             "outside_vpc": ("refuse", "allow")}
@@ -45,6 +44,11 @@ def setting_variables(given: Mapping[str, Any]) -> dict[str, str]:
             if given.get(key) is not None:
                 raise ValueError(f"{key} is set but discover is not: set discover=True or "
                                  f"drop {key}")
+    elif given.get("discover_prefix") is None:  # as the function refuses it (config)
+        raise ValueError("discover=True needs discover_prefix: the start of the names of the "
+                         "target groups this function may adopt (e.g. 'tgsync-'), so that "
+                         "whoever may tag a group cannot hand it a group you did not choose; "
+                         "or '*' to adopt any group of the region that carries the tag")
     return variables
 
 
@@ -119,18 +123,24 @@ def number_text(value: Any) -> str:
 
 
 def check_schedule(every: Duration) -> None:
-    """One to four whole minutes: a memory record not confirmed for 300 s is not trusted."""
+    """Whole minutes within the stack's ScheduleRate (one to four: a memory record not
+    confirmed for 300 s is not trusted)."""
     seconds, minute = every.to_seconds(), 60
-    if seconds % minute or not minute <= seconds <= MAX_CYCLE_INTERVAL_SECONDS:
-        raise ValueError(f"schedule={seconds:.0f}s: give 1 to "
-                         f"{MAX_CYCLE_INTERVAL_SECONDS / 60:.0f} whole minutes; a slower "
-                         "schedule would never retire a healthy stale IP")
+    rate = STACK_BY_CDK["schedule"]
+    if seconds % minute or not (rate.low or 1) <= seconds / minute <= (rate.high or 4):
+        raise ValueError(f"schedule={seconds:.0f}s: give {rate.low:g} to {rate.high:g} "
+                         "whole minutes; a slower schedule would never retire a healthy "
+                         "stale IP")
 
 
 def check_log_level(log_level: str) -> None:
     """One of :data:`LOG_LEVELS`, as the stack's LogLevel parameter allows."""
-    if log_level not in LOG_LEVELS:
-        raise ValueError(f"log_level={log_level!r}: use one of {', '.join(LOG_LEVELS)}")
+    check_stack_setting("log_level", log_level)
+
+
+def check_memory_size(memory_size: int) -> None:
+    """Within the stack's MemorySize bounds."""
+    check_stack_setting("memory_size", memory_size)
 
 
 def check_health_alarm_filter(health_alarm_filter: str | None) -> None:

@@ -1,13 +1,14 @@
 """The function's network: its security group (HTTPS to the ELB API and DNS, nothing
-else) and, when asked for, the ``elasticloadbalancing``, ``rds`` and ``sts`` interface
-endpoints and their policies (this account's principals on this account's resources
-only; through ``sts``, only assuming the ``rds_role_arn`` roles, whose sessions may make
-the three RDS reads through ``rds``)."""
+else) and, when asked for, the ``elasticloadbalancing``, ``rds``, ``sts`` and ``events``
+interface endpoints and their policies (this account's principals on this account's
+resources only; through ``sts``, only assuming the ``rds_role_arn`` roles, whose
+sessions may make the three RDS reads through ``rds``; through ``events``, only putting
+the change events on their bus)."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsii
@@ -16,8 +17,8 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from tgsync.cdk.role import RDS_ACTIONS
-from tgsync.settings import parse_nameservers
+from tgsync.cdk.role import EVENTS_ACTIONS, MAC_ACTIONS, RDS_ACTIONS
+from tgsync.parsers import parse_nameservers
 
 
 def subnet_selection(selection: ec2.SubnetSelection | None) -> dict[str, Any]:
@@ -74,6 +75,36 @@ def sts_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelecti
     return endpoint, group
 
 
+def kms_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
+                 groups: Sequence[ec2.ISecurityGroup], key_arn: str,
+                 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+    """The kms interface endpoint (for ``record_key``): HTTPS from the function only,
+    this account's principals generating and verifying MACs with the record key only."""
+    endpoint, group = _endpoint(scope, vpc, vpc_subnets, groups, name="Kms",
+                                service=ec2.InterfaceVpcEndpointAwsService.KMS, prefix="kms",
+                                policy=False)
+    endpoint.add_to_policy(iam.PolicyStatement(
+        sid="OnlyTheRecordKeysMacs", principals=[iam.AnyPrincipal()], actions=MAC_ACTIONS,
+        resources=[key_arn],
+        conditions={"StringEquals": {"aws:PrincipalAccount": Stack.of(scope).account}}))
+    return endpoint, group
+
+
+def events_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
+                    groups: Sequence[ec2.ISecurityGroup], bus_arn: str,
+                    ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+    """The events interface endpoint (for ``event_bus``): HTTPS from the function only,
+    this account's principals putting events on ``bus_arn`` only."""
+    endpoint, group = _endpoint(scope, vpc, vpc_subnets, groups, name="Events",
+                                service=ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
+                                prefix="events", policy=False)
+    endpoint.add_to_policy(iam.PolicyStatement(
+        sid="OnlyPuttingOnTheChangeEventBus", principals=[iam.AnyPrincipal()],
+        actions=EVENTS_ACTIONS, resources=[bus_arn],
+        conditions={"StringEquals": {"aws:PrincipalAccount": Stack.of(scope).account}}))
+    return endpoint, group
+
+
 def rds_role_reads(endpoint: ec2.InterfaceVpcEndpoint, assume: iam.PolicyStatement) -> None:
     """Let the sessions of the roles of ``assume`` make tgsync's three RDS reads through
     the rds ``endpoint`` (their account is not this one), and nothing else."""
@@ -120,14 +151,13 @@ def _endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection 
     return endpoint, group
 
 
-def restrict_egress(group: ec2.SecurityGroup, vpc: ec2.IVpc,  # noqa: PLR0917
+def restrict_egress(group: ec2.SecurityGroup, vpc: ec2.IVpc,
                     endpoint: ec2.SecurityGroup | None, dns_servers: str | None,
-                    rds_endpoint_group: ec2.SecurityGroup | None = None,
-                    sts_endpoint_group: ec2.SecurityGroup | None = None) -> None:
+                    others: Mapping[str, ec2.SecurityGroup | None]) -> None:
     """The function's security group: HTTPS to the ELB API (``endpoint``'s group, else
-    the VPC) and to the ``rds`` and ``sts`` endpoints it was given, DNS to
-    ``dns_servers`` (else the VPC resolver), nothing else."""
-    for other, name in ((rds_endpoint_group, "rds"), (sts_endpoint_group, "sts")):
+    the VPC) and to the other endpoints it was given (``rds``, ``sts``, ``events``: their
+    groups), DNS to ``dns_servers`` (else the VPC resolver), nothing else."""
+    for name, other in others.items():
         if other is not None:
             group.add_egress_rule(other, ec2.Port.tcp(443), f"HTTPS to the {name} endpoint")
     if endpoint is not None:

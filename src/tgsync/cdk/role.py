@@ -6,7 +6,8 @@ groups that ask for it), and manages the function's network interfaces only in i
 own subnets and security groups. With ``resolve="rds"`` (the function's or a
 mapping's, or discovery, whose groups may ask for it) it reads the RDS clusters' members,
 and with ``rds_role_arn`` (the function's or a mapping's) it may assume exactly those
-roles, for clusters in other accounts.
+roles, for clusters in other accounts. With ``event_bus`` it may put the change events
+on that one bus.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, CfnCondition, Fn, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
 from tgsync.provider.elbv2 import READ_OPERATIONS, WRITE_OPERATIONS
+from tgsync.provider.kms import OPERATIONS as KMS_OPERATIONS
 from tgsync.registry import OWN_TAG_KEYS
 
 #: The tag keys tgsync writes on a group: its memory of when an IP went missing, and
@@ -117,10 +121,11 @@ def allow_writes(role: iam.Role, statements: tuple[iam.PolicyStatement, iam.Poli
 
 def add_discovery_statements(role: iam.Role, owner: str | None, prefix: str | None) -> None:
     """Writes on groups that carry tgsync:hostname (and this owner, or none), whose
-    name starts with ``prefix`` when one is given."""
+    name starts with ``prefix`` (``*``: any name, chosen explicitly)."""
     stack = Stack.of(role)
+    start = "" if prefix in (None, "*") else prefix
     groups = stack.format_arn(service="elasticloadbalancing", resource="targetgroup",
-                              resource_name=f"{prefix or ''}*")
+                              resource_name=f"{start}*")
     tagged = {"aws:ResourceTag/tgsync:hostname": "false"}
     owned: dict[str, Any]
     if owner is not None:
@@ -179,3 +184,61 @@ def allow_assume(role: iam.Role, statement: iam.PolicyStatement, role_arn: str) 
         role.add_to_policy(statement)
     if role_arn not in statement.resources:
         statement.add_resources(role_arn)
+
+
+#: The record key's operations, the role's and no one else's.
+MAC_ACTIONS = [f"kms:{operation}" for operation in KMS_OPERATIONS]
+#: What the account may do with a key the construct makes: manage it, never use it (a key
+#: policy that named the account for use would let any IAM policy grant it).
+KEY_ADMIN_ACTIONS = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*",
+                     "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*",
+                     "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
+                     "kms:CancelKeyDeletion"]
+
+
+def add_record_key(scope: Construct, role: iam.Role, given: str | kms.IKey | bool | None
+                   ) -> str | None:
+    """The record key's ARN (``TGSYNC_RECORD_KEY``): a key made here (``True``) whose
+    policy lets only ``role`` generate and verify MACs, or a key (or ARN) given, on which
+    the role may do those two; ``None``: no key."""
+    if given is None or given is False:
+        return None
+    if given is True:
+        account = Stack.of(scope).account
+        key = kms.Key(scope, "RecordKey", key_spec=kms.KeySpec.HMAC_256,
+                      key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+                      description="tgsync signs its ownership records (tgsync:owned:* tags)",
+                      policy=iam.PolicyDocument(statements=[
+                          iam.PolicyStatement(sid="AdministerNotUse", actions=KEY_ADMIN_ACTIONS,
+                                              principals=[iam.AccountPrincipal(account)],
+                                              resources=["*"]),
+                          iam.PolicyStatement(sid="OnlyTheFunctionSigns", actions=MAC_ACTIONS,
+                                              principals=[role], resources=["*"])]))
+        return key.key_arn
+    arn = given if isinstance(given, str) else given.key_arn
+    role.add_to_policy(iam.PolicyStatement(sid="SignOwnershipRecords", actions=MAC_ACTIONS,
+                                           resources=[arn]))
+    return arn
+
+#: The change events' one call (:mod:`tgsync.changes`): the role allows exactly this.
+EVENTS_ACTIONS = [f"events:{operation}" for operation in EVENTS_OPERATIONS]
+
+
+def event_bus_arn(scope: Construct, bus: str) -> str:
+    """The ARN of ``bus``, given by its ARN or by its name (this account and region's
+    bus); a token is decided at deploy time the way the stack decides (a name holds no
+    colon)."""
+    named = Stack.of(scope).format_arn(service="events", resource="event-bus",
+                                       resource_name=bus)
+    if not Token.is_unresolved(bus):
+        return bus if bus.startswith("arn:") else named
+    is_arn = CfnCondition(scope, "EventBusIsArn", expression=Fn.condition_not(
+        Fn.condition_equals(Fn.select(0, Fn.split(":", bus)), bus)))
+    return Token.as_string(Fn.condition_if(is_arn.logical_id, bus, named))
+
+
+def add_events_statement(role: iam.Role, bus_arn: str) -> None:
+    """``events:PutEvents`` on the change events' bus, and no other (the keyword names
+    it: never a tag)."""
+    role.add_to_policy(iam.PolicyStatement(
+        sid="PutChangeEventsOnTheBusOnly", actions=EVENTS_ACTIONS, resources=[bus_arn]))

@@ -1,6 +1,6 @@
-"""What invokes the function: EventBridge Scheduler every minute (a late tick dropped,
-never retried), and optionally the events of the OpenSearch domains, RDS DB clusters
-and RDS DB instances it serves."""
+"""What invokes the function: EventBridge Scheduler on the construct's ``schedule`` (a
+late tick dropped, never retried), and optionally the events of the OpenSearch domains,
+RDS DB clusters and RDS DB instances it serves."""
 
 from __future__ import annotations
 
@@ -84,9 +84,10 @@ def add_schedule(scope: Construct, function: lambda_.IFunction, every: Duration)
                                          "aws:SourceArn": group_arn}}))
     function.grant_invoke(role)
     minutes = int(every.to_minutes())
+    rate = f"{minutes} minute{'s' if minutes > 1 else ''}"
     tick = scheduler.CfnSchedule(
-        scope, "Schedule", description="runs tgsync every minute", group_name=name,
-        schedule_expression=f"rate({minutes} minute{'s' if minutes > 1 else ''})",
+        scope, "Schedule", description=f"runs tgsync every {rate}", group_name=name,
+        schedule_expression=f"rate({rate})",
         flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
         state="ENABLED",
         target=scheduler.CfnSchedule.TargetProperty(

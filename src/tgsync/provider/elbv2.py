@@ -109,7 +109,8 @@ class Elbv2Provider:
             made = client_for_region
             aws = Aws(pacers={ELBV2.name: pacer, ELBV2.bucket("AddTags"): write_pacer or pacer},
                       client_for=None if made is None else (
-                          lambda _s, region, _c, _role: made(region)),
+                          lambda service, region, _c, _role:
+                          made(region) if service == ELBV2.name else None),
                       sleep=sleep)
         self.aws = aws
         self._facts: dict[str, TargetGroupFacts] = {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tgsync.deadline import NONE, Deadline
-from tgsync.model import Nameserver
+from tgsync.model import Nameserver, Resolve
 from tgsync.source.rds_endpoint import Role, parse_rds_endpoint
 
 __all__ = ["Nameserver", "Resolution", "Source", "SourceFor", "rds_problem", "source_of",
@@ -68,7 +68,7 @@ def source_of(source_for: Callable[..., Source], servers: tuple[Nameserver, ...]
     """The source for a mapping. A ``resolve=dns`` mapping asks with the nameservers
     alone, so a plain ``servers -> Source`` callable keeps serving DNS mappings, and a
     ``resolve=rds`` one without a role with ``(servers, resolve)``."""
-    if resolve == "dns":
+    if resolve == Resolve.DNS:
         return source_for(servers)
     return source_for(servers, resolve) if role_arn is None else source_for(
         servers, resolve, role_arn)
@@ -77,7 +77,7 @@ def source_of(source_for: Callable[..., Source], servers: tuple[Nameserver, ...]
 def rds_problem(hostname: str, resolve: str | None) -> str | None:
     """Why ``resolve=rds`` cannot take its members for ``hostname`` (``None``: it can,
     or the mapping resolves through DNS)."""
-    if resolve != "rds":
+    if resolve != Resolve.RDS:
         return None
     endpoint = parse_rds_endpoint(hostname)
     if endpoint is not None and endpoint.names_cluster:
@@ -95,7 +95,7 @@ def stale_problem(hostname: str, resolve: str | None, stale_after: float) -> str
     may): a reader or custom endpoint answers one member per query, and a caching
     resolver repeats that one for its TTL, so the answer looks complete while it holds one
     member, and every other member would be retired at once, then the next, every TTL."""
-    if resolve == "rds" or stale_after != 0:
+    if resolve == Resolve.RDS or stale_after != 0:
         return None
     endpoint = parse_rds_endpoint(hostname)
     if endpoint is None or endpoint.role not in (Role.READER, Role.CUSTOM):

@@ -28,6 +28,7 @@ from typing import Any
 
 from tgsync.aws import Aws, Service, boto_config
 from tgsync.deadline import NONE, Deadline
+from tgsync.model import Resolve
 from tgsync.pacing import Pacer, unpaced
 from tgsync.report import logger
 from tgsync.source import Resolution, Source, rds_problem
@@ -63,8 +64,8 @@ class RdsApi:
         if aws is None:
             own, roles = client_for_region, client_for_role
             made = None if own is None and roles is None else (
-                lambda _s, region, _c, role: (roles(region, role) if role and roles
-                                              else own(region) if own else None))
+                lambda service, region, _c, role: None if service != RDS.name else (
+                    roles(region, role) if role and roles else own(region) if own else None))
             aws = Aws(pacers={RDS.name: pacer}, sleep=sleep, client_for=made)
         self.aws = aws
         self._lock = threading.Lock()
@@ -193,7 +194,7 @@ class RdsSource:
         del lookups
         endpoint = parse_rds_endpoint(hostname)
         if endpoint is None or not endpoint.names_cluster:  # a discovered group's tags
-            return Resolution(error=rds_problem(hostname, "rds"))
+            return Resolution(error=rds_problem(hostname, Resolve.RDS))
         try:
             selection = self.api.selection(endpoint, deadline, self.role_arn)
         except RdsError as exc:

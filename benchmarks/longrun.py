@@ -153,15 +153,16 @@ class Requests:
         self.clock.latency()
 
 
-def count_clients() -> list[int]:
-    """A counter of the clients botocore creates, whoever asks (old tgsync has no
-    ``Aws.clients_made()``)."""
-    made = [0]
+def count_clients() -> Counter[str]:
+    """The clients botocore creates, whoever asks, by service and region (old tgsync
+    has no ``Aws.clients_made()``)."""
+    made: Counter[str] = Counter()
     create = botocore.session.Session.create_client
 
-    def counted(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
-        made[0] += 1
-        return create(self, *args, **kwargs)
+    def counted(self: botocore.session.Session, service_name: str, *args: Any,
+                **kwargs: Any) -> Any:
+        made[f"{service_name} {kwargs.get('region_name')}"] += 1
+        return create(self, service_name, *args, **kwargs)
 
     botocore.session.Session.create_client = counted  # type: ignore[method-assign]
     return made
@@ -202,7 +203,8 @@ def run(world: World) -> dict[str, Any]:
         if event.get("source") == "tgsync.schedule":
             minutes.append(rss_kb())
         if not early and clock.now >= plan["early"]:
-            early = {"rss_kb": rss_kb(), "peak_kb": peak_rss_kb(), "clients": made[0]}
+            early = {"rss_kb": rss_kb(), "peak_kb": peak_rss_kb(),
+                     "clients": made.total()}
         began = clock.now
         context = Context(clock, began + plan["timeout"], f"bench-{invocations}")
         requests.deadline = context.deadline
@@ -216,7 +218,8 @@ def run(world: World) -> dict[str, Any]:
             cycles += 1 + int(summary["follow"]["cycles"])
         longest = max(longest, clock.now - began)
     return {"peak_kb": peak_rss_kb(), "rss_kb": rss_kb(), "early": early,
-            "clients": clients_made(handler), "clients_counted": made[0],
+            "clients": clients_made(handler), "clients_counted": made.total(),
+            "clients_by_service": dict(made),
             "requests": requests.sent, "near_deadline": requests.near_deadline,
             "least_left": requests.least_left, "invocations": invocations,
             "cycles": cycles, "errors": dict(errors), "longest": longest,

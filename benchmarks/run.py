@@ -65,7 +65,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--scale", type=int, nargs="*", default=[1, 10, 100, 500])
     parser.add_argument("--quick", action="store_true",
-                        help="3 repeats, 1 and 10 target groups, 3 minutes of memory, no zip "
+                        help="3 repeats, 1 and 10 target groups, 6 minutes of memory, no zip "
                         "(a smoke run)")
     parser.add_argument("--thousands", type=int, default=3000,
                         help="target groups for the one-function steady minute (0: skip)")
@@ -76,7 +76,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.minutes, args.early = memory.MINUTES, memory.EARLY
     if args.quick:
         args.repeats, args.scale, args.discover, args.thousands = 3, [1, 10], 100, 50
-        args.minutes, args.early = 3, 1
+        args.minutes, args.early = 6, 2
     return args
 
 

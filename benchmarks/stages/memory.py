@@ -29,6 +29,7 @@ from testlab.peers import REGION, create_target_group
 from tgsync import config
 from tgsync.aws import ATTEMPT_SECONDS
 from tgsync.deadline import MARGIN_SECONDS
+from tgsync.settings import setting
 
 #: The stack's schedule, function timeout and MemorySize; the row's target.
 TICK, TIMEOUT, MEMORY_MB, TARGET_MB = 60.0, 55.0, 256, 96
@@ -50,8 +51,8 @@ FAULT_CHANCE = 0.3
 FAULT_KINDS = ("throttle",) * 6 + ("500",) * 3 + ("503",)
 #: The Aurora failovers, as fractions of the run; the RDS event comes this long before.
 FAILOVERS, EVENT_LEAD = (0.3, 0.7), 12.0
-#: Discovery adopts groups whose name starts with this.
-PREFIX = "storm-disc-"
+#: Discovery adopts groups whose name starts with this; change events go to this bus.
+PREFIX, BUS = "storm-disc-", "storm-changes"
 #: Time left under which a call's attempt is shorter than usual: a deadline tier.
 NEAR = MARGIN_SECONDS + ATTEMPT_SECONDS
 SEED = 29
@@ -89,8 +90,9 @@ def _section(found: dict[str, Any], world: World, minutes: int, early: int, *,
          f"target under {TARGET_MB} MB: {verdict}"),
         (f"RSS after the first {early} minutes, and at the end", f"{then:.1f} MB, then "
          f"{end:.1f} MB", "", f"growth {end - then:+.1f} MB"),
-        ("boto3 clients the process made (Aws.clients_made())", str(clients), "",
-         f"{found['early']['clients']} after {early} minutes"),
+        ("boto3 clients the process made (Aws.clients_made())",
+         f"{clients} (at most {max(found['clients_by_service'].values())} per service and "
+         "region)", "", f"{found['early']['clients']} after {early} minutes"),
         (f"AWS requests, and those sent with under {work:.0f} s of work left (through a "
          "deadline tier's client)", f"{found['requests']:,}, {found['near_deadline']:,} "
          f"of them (least {found['least_left'] - MARGIN_SECONDS:.1f} s)", "",
@@ -105,9 +107,9 @@ def _section(found: dict[str, Any], world: World, minutes: int, early: int, *,
         f"follow interval) and {LATENCY[0] * 1000:.0f} to {LATENCY[1] * 1000:.0f} ms for "
         "each AWS request, so that invocations follow into their last seconds (under "
         f"{work:.0f} s of work left, a call's attempt is cut short: a deadline tier). "
-        f"Every mode at once: {world.described}. Every AWS request (ELB and RDS) goes "
-        "through the fault proxy, which fails the next one (throttling, 500 or 503; one "
-        "in ten three in a row, as many as tgsync's attempts) at a random "
+        f"Every mode at once: {world.described}. Every ELB and RDS request goes through "
+        "the fault proxy, which fails the next one (throttling, 500 or 503; one in ten "
+        "three in a row, as many as tgsync's attempts) at a random "
         f"{FAULT_CHANCE:.0%} of the simulated seconds in which tgsync works. Cycles are "
         "real (moto, the lab's DNS server). Peak RSS is the process's VmHWM (getrusage's "
         "ru_maxrss of a child carries its parent's peak across exec); the row's target is "
@@ -144,6 +146,11 @@ class World:
                                               endpoint_url=peers.moto.endpoint),
                                  peers.dns, seed=SEED)
         events = self._aurora()
+        kms = boto3.client("kms", region_name=REGION, endpoint_url=peers.moto.endpoint)
+        self.record_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
+                                         )["KeyMetadata"]["Arn"]
+        boto3.client("events", region_name=REGION, endpoint_url=peers.moto.endpoint
+                     ).create_event_bus(Name=BUS)
         self.described = (
             f"{blue_greens} DNS mappings each in a blue/green every {self.period:.0f} s "
             f"(new nodes in DNS, initial then healthy {HEALTHY:.0f} s later, one failing "
@@ -152,7 +159,9 @@ class World:
             "rotating), two of them retire=owned on one shared group, three found by "
             f"discovery (TGSYNC_DISCOVER=tags, TGSYNC_DISCOVER_PREFIX={PREFIX}), and a "
             "resolve=rds writer (TGSYNC_STALE_AFTER=0) and reader mapping on the Aurora "
-            f"lab with {len(FAILOVERS)} failovers")
+            f"lab with {len(FAILOVERS)} failovers; ownership records signed with a KMS "
+            f"HMAC key (TGSYNC_RECORD_KEY) and every change an event on a bus "
+            f"(TGSYNC_EVENT_BUS={BUS})")
         ticks = [[STILL + TICK * minute, {"source": "tgsync.schedule"}]
                  for minute in range(minutes)]
         self.plan = {"start": STILL, "timeout": TIMEOUT, "latency": LATENCY, "seed": SEED,
@@ -162,10 +171,12 @@ class World:
     # ------------------------------------------------------------------ the child's view
 
     def environ(self) -> dict[str, str]:
-        """The child's environment: the function's settings, RDS through the proxy."""
+        """The child's environment: the function's settings, RDS through the proxy (KMS
+        and EventBridge speak JSON, which the proxy's faults do not: straight to moto)."""
         return {**os.environ, config.MAPPINGS: json.dumps(self.mappings),
                 config.DNS_SERVERS: self.peers.dns.address, config.DISCOVER: "tags",
-                config.DISCOVER_PREFIX: PREFIX, "AWS_REGION": REGION,
+                config.DISCOVER_PREFIX: PREFIX, config.EVENT_BUS: BUS,
+                setting("record_key").env: self.record_key, "AWS_REGION": REGION,
                 "AWS_ENDPOINT_URL_RDS": self.peers.proxy.endpoint,
                 "POWERTOOLS_SERVICE_NAME": "tgsync", "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
                 "POWERTOOLS_LOG_LEVEL": "INFO"}

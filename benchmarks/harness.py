@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -150,6 +152,53 @@ def child(module: str, *args: str, env: dict[str, str], timeout: float = 120
                            f"{done.stderr[-2000:]}")
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
+
+
+def steered(module: str, *args: str, env: dict[str, str],
+            answer: Callable[[dict[str, Any]], dict[str, Any]], timeout: float = 600
+            ) -> dict[str, Any]:
+    """Run ``python -m module args`` as :func:`child` does, answering the questions it
+    asks over a socket on 127.0.0.1 (its address in ``BENCH_STEER``; one JSON object a
+    line each way) with ``answer``: the JSON object its last line of output holds."""
+    ends = time.monotonic() + timeout
+    path = [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        server.settimeout(1.0)
+        env = {**env, "PYTHONPATH": os.pathsep.join(path),
+               "BENCH_STEER": f"127.0.0.1:{server.getsockname()[1]}"}
+        process = subprocess.Popen([sys.executable, "-m", module, *args], env=env, cwd=ROOT,
+                                   stdout=out, stderr=err, text=True)
+        try:
+            _converse(server, process, answer, ends)
+            code = process.wait(timeout=max(1.0, ends - time.monotonic()))
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        out.seek(0)
+        err.seek(0)
+        if code:
+            raise RuntimeError(f"python -m {module} failed ({code}): {err.read()[-2000:]}")
+        found: dict[str, Any] = json.loads(out.read().strip().splitlines()[-1])
+        return found
+
+
+def _converse(server: socket.socket, process: subprocess.Popen[str],
+              answer: Callable[[dict[str, Any]], dict[str, Any]], ends: float) -> None:
+    """Answer the child's questions until it hangs up (or dies before asking any)."""
+    while True:
+        try:
+            connection, _ = server.accept()
+            break
+        except TimeoutError:
+            if process.poll() is not None or time.monotonic() > ends:
+                return
+    with connection, connection.makefile("rw", encoding="utf-8") as talk:
+        connection.settimeout(max(1.0, ends - time.monotonic()))
+        for line in talk:
+            talk.write(json.dumps(answer(json.loads(line))) + "\n")
+            talk.flush()
 
 
 # --------------------------------------------------------------------------- progress

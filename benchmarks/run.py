@@ -15,6 +15,9 @@ each (:mod:`benchmarks.stages`):
   the schedule and the follow interval; every cycle real);
 - an Aurora failover: how soon the writer group holds only the new writer after the
   writer endpoint's DNS flip, with the RDS failover event and with the schedule alone;
+- memory: the function's own process (a child interpreter) through 25 simulated minutes
+  of a followed change with every mode on and AWS failing now and then: its peak RSS,
+  its growth and the clients it made;
 - thousands of groups kept by one function, and a discovery read;
 - the deployable zip's size, and a monthly cost note.
 
@@ -46,6 +49,7 @@ from benchmarks.stages import (
     cycles,
     discovery,
     following,
+    memory,
     scale,
     thousands,
 )
@@ -61,15 +65,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--scale", type=int, nargs="*", default=[1, 10, 100, 500])
     parser.add_argument("--quick", action="store_true",
-                        help="3 repeats, 1 and 10 target groups, no zip (a smoke run)")
+                        help="3 repeats, 1 and 10 target groups, 6 minutes of memory, no zip "
+                        "(a smoke run)")
     parser.add_argument("--thousands", type=int, default=3000,
                         help="target groups for the one-function steady minute (0: skip)")
     parser.add_argument("--discover", type=int, default=1000,
                         help="target groups for the discovery read (default 1000)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    args.minutes, args.early = memory.MINUTES, memory.EARLY
     if args.quick:
         args.repeats, args.scale, args.discover, args.thousands = 3, [1, 10], 100, 50
+        args.minutes, args.early = 6, 2
     return args
 
 
@@ -86,6 +93,8 @@ def measure(peers: Peers, args: argparse.Namespace) -> list[Section]:
          lambda _: following.stage(peers, repeats)),
         (f"an Aurora failover, {repeats} flips with the RDS event and without",
          lambda _: aurora.stage(peers, repeats)),
+        (f"memory over a {args.minutes}-minute followed change, every mode on",
+         lambda _: memory.stage(peers, args.minutes, args.early)),
     ]
     if args.thousands:
         later.append((f"{args.thousands:,} target groups, steady minutes",

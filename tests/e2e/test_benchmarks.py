@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tgsync.aws import TIERS
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +34,7 @@ def test_the_quick_benchmark_runs_and_reports_calls_side_by_side(tmp_path):
     assert not table.startswith("#")  # the docs page has the one title
     assert "inside Describe budget: yes" in table
     assert "peak RSS" in table
-    assert "bench [1/8] steady and changing cycles" in done.stderr  # progress per stage
+    assert "bench [1/9] steady and changing cycles" in done.stderr  # progress per stage
     assert "| following: seconds from a node joining DNS" in table
     aurora = re.search(r"\| Aurora failover: seconds from the writer endpoint's DNS flip .*?"
                        r"\| with the event and following: ([\d.]+) s.*?\| schedule alone: "
@@ -48,3 +50,14 @@ def test_the_quick_benchmark_runs_and_reports_calls_side_by_side(tmp_path):
     assert cold is not None and int(cold.group(1)) >= 50, cold
     assert ("| discovery read of 100 target groups (10 tagged) |" in table
             and "1 DescribeTargetGroups, 5 DescribeTags" in table)
+    # The memory row runs the function's own process through every mode; its clients
+    # are a fixed few per service and region whatever the time left (the usual one and
+    # the deadline tiers), and calls near the deadline did happen.
+    assert ("| peak RSS over a 6-minute followed change, every mode on (target: under "
+            "96 MB) |" in table)
+    clients = re.search(r"\| boto3 clients the process made \(Aws.clients_made\(\)\) \| "
+                        r"\d+ \(at most (\d+) per service and region\) \|", table)
+    assert clients is not None and 1 <= int(clients.group(1)) <= len(TIERS) + 1, table
+    near = re.search(r"\| AWS requests, and those sent with under 7 s of work left .*? \| "
+                     r"[\d,]+, ([\d,]+) of them", table)
+    assert near is not None and int(near.group(1).replace(",", "")) > 0, table

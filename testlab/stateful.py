@@ -464,17 +464,26 @@ class Lab:
 
     def hand_register(self, index: int, ip: str) -> None:
         """Someone registers a target by hand (in an owned group, a foreign one unless
-        tgsync holds it already or a records says it is tgsync's)."""
+        tgsync holds it already or a records says it is tgsync's). ELB refuses a publicly
+        routable address (the lab's ELB too, see :mod:`testlab.moto_server`): then the
+        person's attempt changes nothing."""
         group = self.groups[index % len(self.groups)]
         if group.kind == "gone":
             return
+        foreign = False
         if group.retire == OWNED:
             present = self.snapshot([group])[group.arn]
             owned = decode_owned(self._tags([group]).get(group.arn, {}), group.port)
-            if ip not in present and not any(ip in ips for ips in owned.by_owner.values()):
-                self.foreign.add((group.arn, ip))
-        self.truth.register_targets(TargetGroupArn=group.arn,
-                                    Targets=[{"Id": ip, "Port": group.port}])
+            foreign = ip not in present and not any(ip in ips for ips in owned.by_owner.values())
+        try:
+            self.truth.register_targets(TargetGroupArn=group.arn,
+                                        Targets=[{"Id": ip, "Port": group.port}])
+        except ClientError as exc:
+            if error_code(exc) not in ("ValidationError", "InvalidTarget"):
+                raise
+            return
+        if foreign:
+            self.foreign.add((group.arn, ip))
 
     def hand_deregister(self, index: int, ip: str) -> None:
         """Someone deregisters a target by hand."""

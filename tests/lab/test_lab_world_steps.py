@@ -3,14 +3,15 @@ world event without effect, as it would be on AWS."""
 
 from __future__ import annotations
 
-from testlab.stateful import POISON, new_lab
+from testlab.stateful import new_lab
+from testlab.stateful.world import POISON
 
 
 def test_a_public_address_registered_by_hand_is_refused_and_changes_nothing(moto, dns, proxy):
-    lab = new_lab(moto, dns, proxy)
-    owned = next(i for i, g in enumerate(lab.groups) if g.retire == "owned")
-    before = lab.snapshot()
+    world = new_lab(moto, dns, proxy).world
+    owned = next(i for i, g in enumerate(world.groups) if g.retire == "owned")
+    before = world.snapshot()
     for index in (0, owned):  # a retire=all group and an owned one
-        lab.hand_register(index, POISON[1])  # 198.51.100.7: ELB refuses public addresses
-    assert lab.snapshot() == before
-    assert not any(ip == POISON[1] for _, ip in lab.foreign)
+        world.hand_register(index, POISON[1])  # 198.51.100.7: ELB refuses public addresses
+    assert world.snapshot() == before
+    assert not any(ip == POISON[1] for _, ip in world.foreign)

@@ -45,17 +45,5 @@ the end).
 
 from testlab.stateful.invariants import InvariantBroken
 from testlab.stateful.lab import Lab, new_lab
-from testlab.stateful.world import (
-    AURORA_IPS,
-    CLOCK_STEPS,
-    DNS_FAILURES,
-    FAULTS,
-    HAND_EDITED,
-    HAND_IPS,
-    HEALTH,
-    HEALTH_IPS,
-    POOL,
-)
 
-__all__ = ["AURORA_IPS", "CLOCK_STEPS", "DNS_FAILURES", "FAULTS", "HAND_EDITED", "HAND_IPS",
-           "HEALTH", "HEALTH_IPS", "POOL", "InvariantBroken", "Lab", "new_lab"]
+__all__ = ["InvariantBroken", "Lab", "new_lab"]

@@ -27,7 +27,8 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_a
 from testlab.faultproxy import FaultProxy
 from testlab.peers import DnsPeer, MotoPeer
 from testlab.soak import quiet_logs
-from testlab.stateful import (
+from testlab.stateful import Lab, new_lab
+from testlab.stateful.world import (
     AURORA_IPS,
     CLOCK_STEPS,
     DNS_FAILURES,
@@ -37,8 +38,6 @@ from testlab.stateful import (
     HEALTH,
     HEALTH_IPS,
     POOL,
-    Lab,
-    new_lab,
 )
 from tgsync.provider.elbv2 import OPERATIONS
 from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS

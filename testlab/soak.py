@@ -205,6 +205,7 @@ class Soak:
         self.now = 1_700_000_000.0
         self.elbv2 = boto3.client("elbv2", region_name=REGION,
                                   endpoint_url=moto.endpoint)  # ground truth, no faults
+        moto.seed(seed)
         self.arn = create_target_group(self.elbv2, "soak")
         self.first_missing: dict[str, float] = {}
         env = {config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: self.arn,

@@ -351,6 +351,7 @@ def new_lab(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, **options: Any) -> 
     """A lab on clean peers (moto reset, an empty zone, no faults), after the function's
     first invocation: its groups hold what DNS returns, so the first change counts."""
     moto.reset()
+    moto.seed(int(options.get("seed", 0)))
     dns.reset()
     proxy.clear()
     lab = Lab(moto, dns, proxy, **options)

@@ -7,7 +7,8 @@ settled groups, answers OpenSearch and RDS events, and has the preflight check r
 beside it, all against moto's server behind the fault proxy and a real DNS server.
 
 - :mod:`testlab.stateful.world`: the world (target groups, names, an Aurora cluster,
-  faults, the clock) and its steps: DNS records added, removed, replaced, rotated,
+  faults, the clock: :mod:`~testlab.stateful.layout`, :mod:`~testlab.stateful.clock`)
+  and its steps: DNS records added, removed, replaced, rotated,
   failed, poisoned; health; hand edits of the groups; ELB and RDS faults; failovers;
   clock steps; a group deleted while discovery lists it;
 - :mod:`testlab.stateful.lab`: the function over it (invocations, checks, cold starts)

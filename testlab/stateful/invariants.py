@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar, NoReturn
 
 from testlab.faultproxy import Request
+from testlab.stateful.layout import ALLOWED, PREFIX, Group, Snapshot, Tags, hostname, inside
 from testlab.stateful.requests import group_of, ids, passed, targets_of
-from testlab.stateful.world import ALLOWED, PREFIX, Group, Snapshot, Tags, World, hostname, inside
+from testlab.stateful.world import World
 from tgsync import preflight
 from tgsync.model import NOT_SERVING_STATES
 from tgsync.pacing import DEFAULT_BURST

@@ -29,15 +29,7 @@ from testlab.stateful.invariants import (
     WriterAloneAfterFlip,
 )
 from testlab.stateful.known import OPEN, TOLERATED
-from testlab.stateful.liveness import (
-    RESYNC_EVERY,
-    TICK,
-    TIMEOUT,
-    ConvergesOnceQuiet,
-    RegisteredOnlyWhatWasAnswered,
-)
-from testlab.stateful.resources import FewClients, FewTagWrites, MemoryHoldsSteady
-from testlab.stateful.world import (
+from testlab.stateful.layout import (
     ALLOWED,
     AURORA_IPS,
     CLOCK_STEPS,
@@ -52,9 +44,17 @@ from testlab.stateful.world import (
     PREFIX,
     STALE_AFTER,
     START,
-    World,
     hostname,
 )
+from testlab.stateful.liveness import (
+    RESYNC_EVERY,
+    TICK,
+    TIMEOUT,
+    ConvergesOnceQuiet,
+    RegisteredOnlyWhatWasAnswered,
+)
+from testlab.stateful.resources import FewClients, FewTagWrites, MemoryHoldsSteady
+from testlab.stateful.world import World
 from tgsync import config, preflight
 from tgsync.config import Config
 from tgsync.controller import Controller

@@ -5,8 +5,9 @@ still, only them (liveness). Safety (nothing wrong is ever done) is
 from __future__ import annotations
 
 from testlab.stateful.invariants import Invariant, Seen
+from testlab.stateful.layout import Group, Snapshot, Tags
 from testlab.stateful.requests import group_of, ids, passed
-from testlab.stateful.world import Group, Snapshot, Tags, World
+from testlab.stateful.world import World
 from tgsync.ownership import OWNED, decode_owned
 from tgsync.plan import ANSWER_CAP, required_absences
 

@@ -5,7 +5,7 @@ pacing reads (as on Linux), so a step back does not starve tgsync of API calls."
 from __future__ import annotations
 
 from testlab.stateful import new_lab
-from testlab.stateful.world import SimClock
+from testlab.stateful.clock import SimClock
 
 
 def test_a_step_back_moves_the_wall_clock_and_not_the_monotonic_one():

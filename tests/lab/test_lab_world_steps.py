@@ -4,7 +4,7 @@ world event without effect, as it would be on AWS."""
 from __future__ import annotations
 
 from testlab.stateful import new_lab
-from testlab.stateful.world import POISON
+from testlab.stateful.layout import POISON
 
 
 def test_a_public_address_registered_by_hand_is_refused_and_changes_nothing(moto, dns, proxy):

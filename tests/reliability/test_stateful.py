@@ -28,7 +28,7 @@ from testlab.faultproxy import FaultProxy
 from testlab.peers import DnsPeer, MotoPeer
 from testlab.soak import quiet_logs
 from testlab.stateful import Lab, new_lab
-from testlab.stateful.world import (
+from testlab.stateful.layout import (
     AURORA_IPS,
     CLOCK_STEPS,
     DNS_FAILURES,

@@ -452,7 +452,9 @@ def main(argv: list[str] | None = None) -> int:
             moto.stop()
     if lab is not None:
         print(f"stateful: {args.steps} steps, {lab.invocations} invocations, {lab.checks} "
-              f"checks, {lab.quiet_phases} quiet phases, every feature on at once; at most "
+              f"checks, {lab.quiet_phases} quiet phases (the slowest group converged in "
+              f"{lab.liveness.longest[0]:.0f}s of its {lab.liveness.longest[1]:.0f}s), every "
+              "feature on at once; at most "
               f"{lab.tag_writes.most} tag writes to a group in a minute by follow-ups that "
               "changed none of its targets; memory samples (MiB) "
               f"{[round(s / 2**20, 1) for s in lab.memory.samples]}; every invariant held",

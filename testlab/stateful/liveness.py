@@ -98,6 +98,8 @@ class ConvergesOnceQuiet(Invariant):
         self.bounds: dict[str, float] = {}
         #: ARN -> simulated time since which the group has been converged.
         self.since: dict[str, float] = {}
+        #: The longest any group took to converge, and its bound then (seconds of quiet).
+        self.longest = (0.0, 0.0)
 
     def after_sync(self, seen: Seen) -> None:
         registered = self.world.registered_by_tgsync
@@ -132,7 +134,8 @@ class ConvergesOnceQuiet(Invariant):
         for group in self._served():
             astray = self._astray(group, present[group.arn], tags)
             if not astray:
-                self.since.setdefault(group.arn, now)
+                took = self.since.setdefault(group.arn, now) - self.started
+                self.longest = max(self.longest, (took, self.bounds[group.arn]))
                 done = done and self.since[group.arn] < now
                 continue
             done = False

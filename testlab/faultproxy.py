@@ -97,6 +97,8 @@ class FaultProxy:
         self.hooks: list[Hook] = []
         self.hook_errors: list[Exception] = []
         self.log: list[Request] = []
+        #: Requests dropped from the front of the log by :meth:`forget`.
+        self._forgotten = 0
         self.lock = threading.Lock()
         self._arrived = threading.Condition(self.lock)
         proxy = self
@@ -161,6 +163,7 @@ class FaultProxy:
             self.hooks.clear()
             self.hook_errors.clear()
             self.log.clear()
+            self._forgotten = 0
 
     def calls(self, outcome: str | None = None) -> list[str]:
         """Actions requested so far (optionally only those with ``outcome``)."""
@@ -168,13 +171,21 @@ class FaultProxy:
             return [r.action for r in self.log if outcome is None or r.outcome == outcome]
 
     def mark(self) -> int:
-        """A position in the log, for :meth:`since`."""
+        """A position in the log, for :meth:`since` (it stays valid across :meth:`forget`)."""
         with self.lock:
-            return len(self.log)
+            return self._forgotten + len(self.log)
 
     def since(self, mark: int) -> list[Request]:
+        """The requests from ``mark`` on (those still kept)."""
         with self.lock:
-            return list(self.log[mark:])
+            return list(self.log[max(mark - self._forgotten, 0):])
+
+    def forget(self, mark: int) -> None:
+        """Drop the requests before ``mark`` (a long run must not keep every request)."""
+        with self.lock:
+            dropped = max(min(mark - self._forgotten, len(self.log)), 0)
+            del self.log[:dropped]
+            self._forgotten += dropped
 
     def wait_for(self, action: str, timeout: float = 30.0) -> bool:
         """Block until a request for ``action`` has arrived (True) or ``timeout``."""

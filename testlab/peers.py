@@ -279,6 +279,15 @@ class MotoPeer:
             response.read()
         self.write_control({})
 
+    def seed(self, seed: int) -> None:
+        """Draw moto's random identifiers (ARN suffixes, endpoint ids) from ``seed`` from
+        now on, so a run that creates the same resources replays exactly (tgsync reads
+        ARNs: its staggered re-reads hash them)."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/seed?a={seed}",
+                                         method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
     def write_control(self, data: dict[str, Any]) -> None:
         tmp = self.control_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")

@@ -111,11 +111,14 @@ class Answers:
 
 @dataclass(frozen=True, slots=True)
 class Ownership:
-    """Owned mode: the IPs this mapping recorded as its own on the port, and every IP
-    other owners hold, with their names."""
+    """Owned mode: the IPs this mapping recorded as its own on the port, every IP other
+    owners hold, with their names, and those a sharer whose lookup failed may hold
+    (``unanswered``: kept, and kept recorded, until it answers; let go, nobody would own
+    them when its answer comes back without them)."""
 
     mine: frozenset[str] = frozenset()
     others: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    unanswered: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,8 +297,10 @@ def plan(
             owned.add(ip)
             continue
         target = ours[ip]
-        if ownership is not None and (ip not in mine or ip in others):
-            decisions.append(_not_only_mine(target, ip in mine, others.get(ip), answers.origin))
+        if ownership is not None and (ip not in mine or ip in others
+                                      or ip in ownership.unanswered):
+            decisions.append(_not_only_mine(target, ownership, answers.origin))
+            owned |= {ip} & mine & ownership.unanswered  # kept recorded until it answers
             continue
         decision, record = _missing_decision(target, memory.get(ip), now, stale_after,
                                              evidence)
@@ -308,16 +313,19 @@ def plan(
                 owned=frozenset(owned) if ownership is not None else None)
 
 
-def _not_only_mine(target: Target, mine: bool, owners: frozenset[str] | None,
-                   origin: str) -> Decision:
+def _not_only_mine(target: Target, ownership: Ownership, origin: str) -> Decision:
     """Owned mode: a target missing from the answers that is not the mapping's alone."""
-    names = ", ".join(sorted(owners or ()))
-    if mine:
-        return Decision(target.ip, target.port, Action.KEEP,
+    ip = target.ip
+    if ip in ownership.mine and ip in ownership.unanswered:
+        return Decision(ip, target.port, Action.KEEP, f"not in {origin}; held: a mapping "
+                        "sharing the port could not be resolved", False, target.state)
+    names = ", ".join(sorted(ownership.others.get(ip, ())))
+    if ip in ownership.mine:
+        return Decision(ip, target.port, Action.KEEP,
                         f"not in {origin}; also {names}'s: left to it", False, target.state)
     reason = (f"registered by another mapping ({names}): left alone" if names else
               "not registered by tgsync (retire=owned): left alone")
-    return Decision(target.ip, target.port, Action.FOREIGN, reason, False, target.state)
+    return Decision(ip, target.port, Action.FOREIGN, reason, False, target.state)
 
 
 def _wanted_decision(ip: str, port: int, target: Target | None, origin: str) -> Decision:

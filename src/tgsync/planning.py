@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tgsync.config import MappingConfig
 from tgsync.guard import screen
@@ -89,7 +90,7 @@ class Planner:
         if fresh:  # another process may have written the records since they were read
             owned = self._registry.recall_owned(rnd.arn, rnd.port, fresh=True,
                                                 deadline=rnd.deadline)
-        held: Mapping[str, frozenset[str]] = {}
+        held = Held({}, frozenset())
         if probe.deregister:  # an IP moving to a sharer is not retired in between
             held = held_by_sharers(
                 [s for s in sharers if s.hostname != rnd.mapping.hostname], rnd,
@@ -105,7 +106,7 @@ class Planner:
 
     def _with_memory(self, rnd: Round, targets: Sequence[Target], result: Plan, *,
                      fresh_records: bool, owned: Owned | None = None,
-                     held: Mapping[str, frozenset[str]] | None = None) -> Plan:
+                     held: Held | None = None) -> Plan:
         """The plan again with the memory, when there is any (read afresh when the plan
         waits on it and the tags were not just read)."""
         recalled = self._registry.recall(rnd.arn, rnd.port,
@@ -118,13 +119,14 @@ class Planner:
 
 
 def _plan(rnd: Round, targets: Sequence[Target], memory: Mapping[str, MissingSince] | None = None,
-          *, owned: Owned | None = None, held: Mapping[str, frozenset[str]] | None = None
-          ) -> Plan:
+          *, owned: Owned | None = None, held: Held | None = None) -> Plan:
     """The pure plan of the round, through the mapping's policy."""
     view, mapping, owner = rnd.view, rnd.mapping, rnd.owner
     ownership = None
     if owned is not None and owner is not None:
-        ownership = Ownership(owned.mine(owner), {**(held or {}), **owned.others(owner)})
+        answered, unanswered = held or Held({}, frozenset())
+        ownership = Ownership(owned.mine(owner), {**answered, **owned.others(owner)},
+                              unanswered)
     return apply_policy(plan(
         wanted=view.wanted, targets=targets, port=rnd.port, memory=memory or {}, now=rnd.now,
         stale_after=0 if view.authoritative else mapping.stale_after,
@@ -160,17 +162,28 @@ def shared_with_others(records: Owned, rnd: Round) -> str | None:
             "owner id is the first 8 hex digits of a hostname's SHA-256), remove those tags")
 
 
+class Held(NamedTuple):
+    """What the sharers of a group and port hold of the IPs a mapping would retire: those
+    their answers return, with their owner ids, and all of them while a sharer's lookup
+    fails (``unanswered``: nothing is retired on a partial view)."""
+
+    answered: Mapping[str, frozenset[str]]
+    unanswered: frozenset[str]
+
+
 def held_by_sharers(sharers: Sequence[MappingConfig], rnd: Round, leaving: set[str], *,
-                    source: Callable[[MappingConfig], Source]) -> dict[str, frozenset[str]]:
+                    source: Callable[[MappingConfig], Source]) -> Held:
     """Those of ``leaving`` that another owned mapping sharing the group and port returns
-    now (it may not have recorded them yet), with its owner id; all of them when a
-    sharer's lookup fails (nothing is retired on a partial view)."""
+    now (it may not have recorded them yet), or may return (its lookup failed)."""
     held: dict[str, set[str]] = {}
+    unanswered: set[str] = set()
     for other in sharers:
         found = source(other).resolve(other.hostname, rnd.view.record_type, other.lookups,
                                       deadline=rnd.deadline)
-        answers = (leaving if found.error else
-                   set(screen(found.answers, other.allowed_cidrs, other.narrowed_cidrs)[0]))
+        if found.error:
+            unanswered |= leaving
+            continue
+        answers = set(screen(found.answers, other.allowed_cidrs, other.narrowed_cidrs)[0])
         for ip in leaving & answers:
             held.setdefault(ip, set()).add(owner_id(other.hostname))
-    return {ip: frozenset(owners) for ip, owners in held.items()}
+    return Held({ip: frozenset(owners) for ip, owners in held.items()}, frozenset(unanswered))

@@ -382,9 +382,16 @@ class TagRegistry:
         with self._lock:
             tags = dict(self._tags.get(arn, {}))
         stored = decode(tags, port)
+        judged, mapping_new = stored.memory, new
         if planned is not None:
-            new = {**{ip: r for ip, r in stored.memory.items() if ip not in planned}, **new}
-        if now is not None and not must_write(stored.memory, new, now):
+            # Another mapping's records are kept as stored, and are its to refresh: judged
+            # here, an old one it cannot refresh (its lookup failing) would make every
+            # save write the same tags again.
+            theirs = {ip: r for ip, r in stored.memory.items()
+                      if ip not in planned and ip not in new}
+            judged = {ip: r for ip, r in stored.memory.items() if ip not in theirs}
+            new = {**theirs, **new}
+        if now is not None and not must_write(judged, mapping_new, now):
             return False
         todo = change(tags, port, new, stored.unreadable)
         self._write(arn, todo.add, todo.remove, deadline)

@@ -321,6 +321,17 @@ class TestOwnedMode:
                                               "left alone")
         assert result.memory == {} and result.owned == {"10.0.1.5"}
 
+    def test_an_ip_a_failing_sharer_may_hold_is_kept_and_stays_recorded(self):
+        """Found by the lab's liveness invariant: let go while the other hostname's lookup
+        failed, the IP was nobody's once it answered without it, and stayed for good."""
+        result = run({"10.0.1.6"}, [t("10.0.1.5", "unhealthy"), t("10.0.1.6")], None,
+                     ownership=Ownership(frozenset({"10.0.1.5", "10.0.1.6"}),
+                                         unanswered=frozenset({"10.0.1.5"})))
+        assert actions(result)["10.0.1.5"] is Action.KEEP and not result.deregister
+        assert result.decisions[0].reason == ("not in DNS; held: a mapping sharing the port "
+                                              "could not be resolved")
+        assert result.owned == {"10.0.1.5", "10.0.1.6"}
+
     def test_another_mappings_target_is_foreign_and_named(self):
         result = self.owned({"10.0.1.5"}, [t("10.0.1.5"), t("10.0.2.5", "unhealthy")],
                             mine={"10.0.1.5"}, others={"10.0.2.5": {"abcdef01"}})

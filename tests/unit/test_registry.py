@@ -9,6 +9,7 @@ from tgsync.plan import MissingSince
 from tgsync.registry import (
     MAX_TAGS,
     MAX_VALUE_LENGTH,
+    REFRESH_SECONDS,
     TAG_PREFIX,
     TagRegistry,
     TagSpaceExhausted,
@@ -363,3 +364,18 @@ class TestOwnershipInTheRegistry:
         assert decode(store.groups["arn"], 443).memory == {"10.0.9.9": theirs}
         registry.save("arn", 443, {})  # no planned set: the save is all there is
         assert decode(store.groups["arn"], 443).memory == {}
+
+    def test_another_mapping_s_old_record_does_not_make_a_save_write(self):
+        """Found by the lab's bounded tag writes (invariant 13): the other mapping's
+        record, kept as stored and over a minute old, made every save write the tags."""
+        theirs, mine = MissingSince(T0, T0, 1), MissingSince(T0, T0 + 50, 1)
+        store = FakeStore(pack(443, {"10.0.9.9": theirs, "10.0.1.5": mine}))
+        registry = TagRegistry(store)
+        registry.recall("arn", 443, fresh=False)
+        for now in (T0 + REFRESH_SECONDS + 10, T0 + REFRESH_SECONDS + 40):  # theirs is old
+            assert not registry.save("arn", 443, {"10.0.1.5": MissingSince(T0, now, 1)},
+                                     now=now, planned={"10.0.1.5"})
+        due = T0 + 50 + REFRESH_SECONDS  # its own record is due: written, theirs kept
+        assert registry.save("arn", 443, {"10.0.1.5": MissingSince(T0, due, 2)}, now=due,
+                             planned={"10.0.1.5"})
+        assert decode(store.groups["arn"], 443).memory["10.0.9.9"] == theirs

@@ -5,6 +5,7 @@ docs name exists (a promise's test must not vanish while the page still cites it
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import json
 import re
@@ -34,6 +35,11 @@ def _generator() -> ModuleType:
 GEN = _generator()
 
 
+@functools.cache  # one rendering for every setting's test: the inputs do not change
+def _rendered() -> str:
+    return GEN.render()
+
+
 def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
@@ -60,13 +66,14 @@ def _nav_pages() -> list[str]:
 NOT_TESTS = {"TestEventPattern"}
 
 
-def _test_names() -> set[str]:
+@functools.cache  # the test files do not change during a run: parsed once, not per page
+def _test_names() -> frozenset[str]:
     names: set[str] = set()
     for path in (REPO / "tests").rglob("test_*.py"):
         for node in ast.walk(ast.parse(_text(path))):
             if isinstance(node, ast.FunctionDef | ast.ClassDef):
                 names.add(node.name)
-    return names
+    return frozenset(names)
 
 
 class TestTheReadme:
@@ -90,13 +97,13 @@ class TestTheConfigurationReference:
 
     @pytest.mark.parametrize("item", SETTINGS, ids=lambda s: s.key)
     def test_every_setting_appears_with_each_of_its_names(self, item):
-        page = GEN.render()
+        page = _rendered()
         for name in (item.env, item.flag, item.mapping_key, item.tag, item.cfn, item.cdk):
             if name:
                 assert f"`{name}`" in page, f"{item.key}: {name}"
 
     def test_every_parameter_of_the_stack_appears(self):
-        page = GEN.render()
+        page = _rendered()
         for name in GEN.stack_parameters():
             assert f"`{name}`" in page, name
 

@@ -236,7 +236,7 @@ def test_the_opensearch_example_deploys_with_the_sync_stack_wired_to_its_alb(net
     variables = function["Environment"]["Variables"]
     assert variables["TGSYNC_TARGET_GROUP_ARN"] == group["TargetGroupArn"]
     assert variables["TGSYNC_HOSTNAME"] == HOSTNAME
-    assert variables["AlbId"] == alb["LoadBalancerArn"]
+    assert variables["TGSYNC_ALB_ID"] == alb["LoadBalancerArn"]
     rules = boto3.client("events", region_name=REGION).list_rules()["Rules"]
     patterns = [json.loads(rule["EventPattern"]) for rule in rules]
     assert [p["resources"] for p in patterns if "resources" in p] == [[DOMAINS[0]]]

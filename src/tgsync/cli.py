@@ -34,17 +34,10 @@ from tgsync import config as conf
 from tgsync.controller import Controller
 from tgsync.errors import ConfigError
 from tgsync.plan import CONTINUITY_WINDOW_SECONDS, MAX_CYCLE_INTERVAL_SECONDS
-from tgsync.report import (
-    PLANNED,
-    REPORTED,
-    CycleReport,
-    emit_metrics,
-    log_to,
-    logger,
-    render_line,
-    render_table,
-)
-from tgsync.settings import SETTINGS, Setting, shown
+from tgsync.rendering import PLANNED, REPORTED, log_to, render_line, render_table
+from tgsync.report import CycleReport, emit_metrics, logger
+from tgsync.settings import SETTINGS
+from tgsync.settings_schema import Setting, shown
 from tgsync.wiring import build_controller, preflight
 
 EXIT_OK = 0

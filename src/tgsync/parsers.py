@@ -124,6 +124,21 @@ def parse_group_prefix(raw: Any) -> str:
     return text
 
 
+def parse_discover(raw: Any) -> bool:
+    """A discovery mode: ``tags`` on; ``off`` or empty off."""
+    text = str(raw).strip().lower()
+    if text not in ("", "off", "tags"):  # "off" (or empty) leaves it off
+        raise ValueError(f"{raw!r} is not a discovery mode; use tags (or off)")
+    return text == "tags"
+
+
+def parse_text(raw: Any) -> str:
+    """A string (a name, an ARN, JSON), stripped; anything else is refused."""
+    if not isinstance(raw, str):
+        raise ValueError(f"must be a string, not {type(raw).__name__} ({raw!r})")
+    return raw.strip()
+
+
 def _whole(raw: Any, pattern: re.Pattern[str], refusal: str) -> str:
     """``raw`` stripped, if all of it matches ``pattern``; else a ValueError quoting it,
     then ``refusal``."""

@@ -61,9 +61,11 @@ def test_the_follow_rules_and_the_event_reading_do_no_io():
 def test_the_table_of_settings_and_the_adoption_rules_do_no_io():
     allowed = {"__future__", "collections.abc", "dataclasses", "ipaddress", "re", "typing",
                "urllib.parse", "json", "tgsync.plan", "tgsync.guard", "tgsync.source",
-               "tgsync.arn", "tgsync.errors", "tgsync.settings", "tgsync.config",
+               "tgsync.arn", "tgsync.errors", "tgsync.settings", "tgsync.settings_schema",
+               "tgsync.config",
                "tgsync.model", "tgsync.parsers", "tgsync.mapping"}
-    for module in ("tgsync.parsers", "tgsync.settings", "tgsync.mapping", "tgsync.config",
+    for module in ("tgsync.parsers", "tgsync.settings_schema", "tgsync.settings",
+                   "tgsync.stack_settings", "tgsync.mapping", "tgsync.config",
                    "tgsync.discovery"):
         assert imports()[module] <= allowed, module
 
@@ -78,9 +80,10 @@ LAYERS: tuple[frozenset[str], ...] = (
                "tgsync.pacing", "tgsync.source", "tgsync.source.rds_endpoint",
                "tgsync.source.rds_status", "tgsync.source.rds_members"}),
     # settings, configuration and the rules over configured mappings; events, reporting
-    frozenset({"tgsync.parsers", "tgsync.settings", "tgsync.mapping", "tgsync.config",
+    frozenset({"tgsync.parsers", "tgsync.settings_schema", "tgsync.settings",
+               "tgsync.stack_settings", "tgsync.mapping", "tgsync.config",
                "tgsync.discovery",
-               "tgsync.ownership", "tgsync.events", "tgsync.report"}),
+               "tgsync.ownership", "tgsync.events", "tgsync.report", "tgsync.rendering"}),
     # adapters: the one AWS call path, the provider, the sources
     frozenset({"tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
                "tgsync.provider.elbv2", "tgsync.provider.kms", "tgsync.source.resolver",

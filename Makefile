@@ -20,7 +20,7 @@ help:
 	@echo "make soak             the long randomized soak (10,000+ cycles, then 1,000 stateful steps with every feature on; about 25 minutes)"
 	@echo "make bench            benchmarks against the original (about 10 minutes; out/benchmarks.md)"
 	@echo "make bench-update     the same, rewriting the tracked benchmarks/results.md"
-	@echo "make mutate           mutation testing of plan.py, guard.py, registry.py and follow.py (mutmut)"
+	@echo "make mutate           mutation testing of plan.py, guard.py, registry.py, memory_codec.py and follow.py (mutmut)"
 	@echo "make package          build the Lambda zip from git-tracked source and the hashed lock (ARCH=arm64|x86_64)"
 	@echo "make deploy           build, upload, deploy and verify templates and code: BUCKET=... [STACK=...] [PARAMS=...] [ALLOW_DIRTY=1]"
 	@echo "make stackset         a service-managed StackSet across OUs and regions: STACKSET=... BUCKET_PREFIX=... OUS=... REGIONS=... [PARAMS=...]"

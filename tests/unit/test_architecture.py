@@ -82,10 +82,10 @@ LAYERS: tuple[frozenset[str], ...] = (
     # settings, configuration and the rules over configured mappings; events, reporting
     frozenset({"tgsync.parsers", "tgsync.settings_schema", "tgsync.settings",
                "tgsync.stack_settings", "tgsync.mapping", "tgsync.config",
-               "tgsync.discovery",
-               "tgsync.ownership", "tgsync.memory_codec", "tgsync.events", "tgsync.report", "tgsync.rendering"}),
+               "tgsync.discovery", "tgsync.ownership", "tgsync.memory_codec", "tgsync.events",
+               "tgsync.report", "tgsync.rendering"}),
     # adapters: the one AWS call path, the provider, the sources
-    frozenset({"tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
+    frozenset({"tgsync.aws_service", "tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
                "tgsync.provider.elbv2", "tgsync.provider.kms", "tgsync.source.resolver",
                "tgsync.source.rds"}),
     # the stages of a cycle, and what a process keeps; the change events a cycle leaves

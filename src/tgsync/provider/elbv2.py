@@ -25,9 +25,9 @@ from tgsync.aws import (
     MIN_ATTEMPT_SECONDS,
     READ_TIMEOUT_SECONDS,
     Aws,
-    Service,
 )
 from tgsync.aws import boto_config as aws_boto_config
+from tgsync.aws_service import Service
 from tgsync.deadline import NONE, Deadline
 from tgsync.errors import ProviderError
 from tgsync.model import Candidate, Rejection, Target, TargetGroupFacts, canonical_ip

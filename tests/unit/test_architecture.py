@@ -91,7 +91,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     # the stages of a cycle, and what a process keeps; the change events a cycle leaves
     frozenset({"tgsync.registry", "tgsync.signatures", "tgsync.process_state",
                "tgsync.round", "tgsync.planning", "tgsync.apply", "tgsync.cycle",
-               "tgsync.adoption", "tgsync.preflight", "tgsync.changes"}),
+               "tgsync.adoption", "tgsync.permission_checks", "tgsync.preflight",
+               "tgsync.changes"}),
     frozenset({"tgsync.controller"}),
     # entry points and wiring
     frozenset({"tgsync", "tgsync.wiring", "tgsync.lambda_handler", "tgsync.cli",

@@ -46,6 +46,7 @@ from tgsync.deadline import Deadline
 from tgsync.discovery import adopt
 from tgsync.errors import AwsError, ProviderError
 from tgsync.guard import screen
+from tgsync.mapping import EVERY_GROUP
 from tgsync.model import Resolve, Retire, TargetGroupFacts
 from tgsync.permission_checks import (
     FAIL,
@@ -109,7 +110,8 @@ def _discovery_checks(discovery: Discovery, provider: Provider, checks: list[Che
         checks.append(Check(FAIL, name, denied_or_failed(exc)))
         return [], True
     owner = f"owner {discovery.owner}" if discovery.owner else "no owner tag"
-    prefix = f", names starting {discovery.prefix!r}" if discovery.prefix else ""
+    prefix = (", any name (prefix *)" if discovery.prefix == EVERY_GROUP
+              else f", names starting {discovery.prefix!r}" if discovery.prefix else "")
     checks.append(Check(OK, name, f"{found.read} group(s) read, {len(found.mappings)} "
                         f"adopted ({owner}{prefix}), {len(found.others)} of other owners"))
     checks.extend(Check(FAIL, bad.label, "; ".join(bad.problems)) for bad in found.refused)

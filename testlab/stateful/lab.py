@@ -162,8 +162,9 @@ class Lab:
         def client_for(service: str, region: str, config: Any, _role: str | None) -> Any:
             if service != RDS.name:
                 return None  # the usual way
-            return boto3.session.Session().client(service, region_name=region,
-                                                  endpoint_url=proxy, config=config)
+            session: Any = boto3.session.Session()  # any service, not boto3-stubs' list
+            return session.client(service, region_name=region, endpoint_url=proxy,
+                                  config=config)
 
         buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name)
         return Aws(pacers={b: bucket() for b in buckets}, client_for=client_for,

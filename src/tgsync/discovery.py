@@ -43,10 +43,9 @@ from tgsync.config import (
     Discovery,
     InvalidMapping,
     MappingConfig,
-    normalize_hostname,
 )
 from tgsync.model import Candidate
-from tgsync.parsers import parse_cidrs
+from tgsync.parsers import normalize_hostname, parse_cidrs
 from tgsync.settings import tag_settings
 from tgsync.source import rds_problem, stale_problem
 

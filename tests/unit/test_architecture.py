@@ -86,7 +86,8 @@ LAYERS: tuple[frozenset[str], ...] = (
                "tgsync.report", "tgsync.rendering"}),
     # adapters: the one AWS call path, the provider, the sources
     frozenset({"tgsync.aws_service", "tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
-               "tgsync.provider.elbv2_api", "tgsync.provider.elbv2", "tgsync.provider.kms", "tgsync.source.resolver",
+               "tgsync.provider.elbv2_api", "tgsync.provider.elbv2",
+               "tgsync.provider.kms", "tgsync.source.resolver",
                "tgsync.source.rds"}),
     # the stages of a cycle, and what a process keeps; the change events a cycle leaves
     frozenset({"tgsync.registry", "tgsync.signatures", "tgsync.process_state",

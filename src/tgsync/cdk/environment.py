@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_cdk import Duration, Token
 
-from tgsync.config import normalize_hostname
+from tgsync.parsers import normalize_hostname
 from tgsync.settings import SETTINGS
 from tgsync.stack_settings import STACK_BY_CDK, check_stack_setting
 

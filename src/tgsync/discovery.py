@@ -106,8 +106,8 @@ def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 
             continue
         if group.target_type != "ip":
             refused.append(InvalidMapping(len(refused), where, (
-                f"{where}: target type {group.target_type!r}; tgsync keeps groups of type ip "
-                f"only: remove the {TAG_HOSTNAME} tag, or use an ip target group",),
+                f"{where}: target type {group.target_type!r}; tgsync keeps groups of "
+                f"type ip only: remove the {TAG_HOSTNAME} tag, or use an ip target group",),
                 group.arn))
             continue
         mapping = _mapping(group, defaults, where)

@@ -1169,8 +1169,8 @@ def test_the_checks_refuse_what_the_stack_s_rules_and_the_function_refuse(
            "subnet_ids).")
     # Each case fails its one check, with the words below; "fine" fails none.
     assert Harness(tmp_path, cases).failures() == sorted([
-        "create_sts_endpoint serves assuming the rds_role_arn roles only; set rds_role_arn (the "
-        "module's or a mapping's), or leave create_sts_endpoint false.",
+        "create_sts_endpoint serves assuming the rds_role_arn roles only; set rds_role_arn "
+        "(the module's or a mapping's), or leave create_sts_endpoint false.",
         vpc, vpc, vpc,
         "create_kms_endpoint serves the record key only; set record_key (a key's ARN, or "
         "create), or leave create_kms_endpoint false.",

@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed-test
 help:
 	@echo "make check            lint, types, workflows, unit and property tests, a short stateful run (under a minute)"
 	@echo "make test             set up .venv, lint, run the whole suite with branch coverage (what CI runs)"
-	@echo "make lint             ruff and mypy --strict"
+	@echo "make lint             ruff check, ruff format --check and mypy --strict"
 	@echo "make unit             unit and property tests only (seconds)"
 	@echo "make demo             the failover story, locally, no AWS account needed"
 	@echo "make demo-aurora      an Aurora failover behind a writer and a reader group, locally"
@@ -50,8 +50,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 install: $(STAMP)
 
+# ruff format --check: the tree stays as `ruff format .` writes it (run that to fix it).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # Branch coverage of tgsync; the floor is fail_under in pyproject.toml. The Terraform

@@ -10,34 +10,10 @@ STAMP  := $(VENV)/.installed-test
         check-templates sam-template cdk-synth mutate clean lock build-lock constraints docs \
         docs-serve docs-pictures actionlint release terraform-vars
 
-help:
-	@echo "make check            lint, types, workflows, unit and property tests, a short stateful run (under a minute)"
-	@echo "make test             set up .venv, lint, run the whole suite with branch coverage (what CI runs)"
-	@echo "make lint             ruff and mypy --strict"
-	@echo "make unit             unit and property tests only (seconds)"
-	@echo "make demo             the failover story, locally, no AWS account needed"
-	@echo "make demo-aurora      an Aurora failover behind a writer and a reader group, locally"
-	@echo "make soak             the long randomized soak (10,000+ cycles, then 1,000 stateful steps with every feature on; about 25 minutes)"
-	@echo "make bench            benchmarks against the original (about 10 minutes; out/benchmarks.md)"
-	@echo "make bench-update     the same, rewriting the tracked benchmarks/results.md"
-	@echo "make mutate           mutation testing of plan.py, guard.py, registry.py and follow.py (mutmut)"
-	@echo "make package          build the Lambda zip from git-tracked source and the hashed lock (ARCH=arm64|x86_64)"
-	@echo "make deploy           build, upload, deploy and verify templates and code: BUCKET=... [STACK=...] [PARAMS=...] [ALLOW_DIRTY=1]"
-	@echo "make stackset         a service-managed StackSet across OUs and regions: STACKSET=... BUCKET_PREFIX=... OUS=... REGIONS=... [PARAMS=...]"
-	@echo "make lock             rewrite src/tgsync/requirements.lock (hashes) from src/requirements.txt"
-	@echo "make build-lock       rewrite deploy/build-requirements.lock (the release's build tools, hashed)"
-	@echo "make constraints      rewrite constraints/dev.txt with the newest test, lint and CDK tools"
-	@echo "make check-templates  cfn-lint, checkov and sam validate on the templates (and the CDK app's), the Terraform module's checks"
-	@echo "make sam-template     regenerate deploy/sam/template.yaml from deploy/tgsync.yaml"
-	@echo "make terraform-vars   regenerate deploy/terraform/settings.tf from src/tgsync/settings.py"
-	@echo "make cdk-synth        synthesise the example CDK app (deploy/cdk) into out/cdk"
-	@echo "make install          set up .venv only (tools at the versions of constraints/dev.txt)"
-	@echo "make docs             the documentation site into out/site (mkdocs build --strict, .venv-docs)"
-	@echo "make docs-serve       preview the documentation site on 127.0.0.1:8000"
-	@echo "make docs-pictures    redraw the site's demo pictures (docs/img) by running both demos"
-	@echo "make actionlint       lint the GitHub workflows (.github/workflows) with actionlint"
-	@echo "make release          check that VERSION=x.y.z agrees everywhere; print the tag commands"
-	@echo "make clean            remove .venv, .tools, build outputs, caches and coverage data"
+# The list below is made from the `## ` comment on each target's line.
+help: ## this list
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-z-]*:[^#]*## / {printf "make %-16s %s\n", $$1, $$2}' \
+	  $(MAKEFILE_LIST)
 
 # The tools at the versions of constraints/dev.txt: a new moto (whose internals the test
 # lab patches) or linter must not break a fresh clone.
@@ -48,64 +24,66 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test,cdk]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) ## set up .venv only (tools at the versions of constraints/dev.txt)
 
-lint: $(STAMP)
+# ruff format --check: the tree stays as `ruff format .` writes it (run that to fix it).
+lint: $(STAMP) ## ruff check, ruff format --check and mypy --strict
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # Branch coverage of tgsync; the floor is fail_under in pyproject.toml. The Terraform
 # module's schema tests read terraform-provider-aws's schema: fetched first (below).
-test: lint
+test: lint ## set up .venv, lint, run the whole suite with branch coverage (what CI runs)
 	TF_SCHEMA=$(TF_SCHEMA) $(BIN)/pytest --cov=tgsync --cov-branch --cov-report=term:skip-covered
 
-unit: $(STAMP)
+unit: $(STAMP) ## unit and property tests only (seconds)
 	$(BIN)/pytest tests/unit tests/property
 
 # Fast feedback while working, under a minute: the integration, e2e, fault, deployment
 # suites, the demo, the benchmark and the soak run in make test (and CI).
-check: lint actionlint
+check: lint actionlint ## lint, types, workflows, unit and property tests, a short stateful run (under a minute)
 	$(BIN)/pytest -m "not slow" tests/unit tests/property tests/reliability/test_stateful.py
 
-clean:
+clean: ## remove .venv, .tools, build outputs, caches and coverage data
 	rm -rf $(VENV) $(TOOLS) .venv-docs build dist out mutants .pytest_cache .ruff_cache \
 	  .mypy_cache .hypothesis .coverage
 
 # The failover story on 127.0.0.1. DEMO_ARGS="--tick 1" runs faster, "--keep" leaves it up.
-demo: $(STAMP)
+demo: $(STAMP) ## the failover story, locally, no AWS account needed
 	$(BIN)/python -m testlab.demo $(DEMO_ARGS)
 
 # An Aurora failover: the writer group switches, the reader group swaps roles (out/*.svg).
-demo-aurora: $(STAMP)
+demo-aurora: $(STAMP) ## an Aurora failover behind a writer and a reader group, locally
 	$(BIN)/python -m testlab.demo_aurora $(DEMO_ARGS)
 
 # Mutation testing of the planning core, the guard and the memory codec against the unit
 # and property tests (settings in pyproject.toml); prints the surviving mutants.
-mutate: $(STAMP)
+mutate: $(STAMP) ## mutation testing of plan.py, guard.py, registry.py, memory_codec.py and follow.py (mutmut)
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2 || true
 	$(BIN)/mutmut results
 
 # The long soak: 10,000 cycles with a new seed (printed). SOAK_ARGS="--seed N" replays.
-soak: $(STAMP)
+soak: $(STAMP) ## the long randomized soak (10,000+ cycles, then 1,000 stateful steps with every feature on; about 25 minutes)
 	PYTHONPATH=. $(BIN)/python -m testlab.soak $(SOAK_ARGS)
 
 # The Lambda zip, reproducible: ARCH=arm64 (default) or x86_64. tgsync's git-tracked
 # files, and the dependencies installed with pip --require-hashes from the lock.
 ARCH ?= arm64
-package: $(STAMP)
+package: $(STAMP) ## build the Lambda zip from git-tracked source and the hashed lock (ARCH=arm64|x86_64)
 	$(BIN)/python deploy/package.py --arch $(ARCH)
 
 # After changing a pin in src/requirements.txt: the hash of each pin's wheel for both
 # architectures (pip download), into src/tgsync/requirements.lock. Commit both files.
-lock: $(STAMP)
+lock: $(STAMP) ## rewrite src/tgsync/requirements.lock (hashes) from src/requirements.txt
 	$(BIN)/python deploy/package.py --lock
 
 # The release's build tools (pip, setuptools, build, twine and theirs), each file's
 # SHA-256 from PyPI: after changing a pin in deploy/build-requirements.in. pip-tools
 # runs in a throwaway virtualenv. The release installs the lock with --require-hashes.
 BUILD_LOCK_VENV := build/build-lock-venv
-build-lock:
+build-lock: ## rewrite deploy/build-requirements.lock (the release's build tools, hashed)
 	rm -rf $(BUILD_LOCK_VENV)
 	$(PYTHON) -m venv $(BUILD_LOCK_VENV)
 	$(BUILD_LOCK_VENV)/bin/python -m pip install --quiet pip-tools
@@ -118,7 +96,7 @@ build-lock:
 # versions the extras allow, frozen into constraints/dev.txt (its comment header kept).
 # Run make test on the result before committing it.
 CONSTRAINTS_VENV := build/constraints-venv
-constraints:
+constraints: ## rewrite constraints/dev.txt with the newest test, lint and CDK tools
 	rm -rf $(CONSTRAINTS_VENV)
 	$(PYTHON) -m venv $(CONSTRAINTS_VENV)
 	$(CONSTRAINTS_VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -131,7 +109,7 @@ constraints:
 # One-command deployment: make deploy BUCKET=my-bucket [STACK=tgsync] [PARAMS=params.json]
 STACK ?= tgsync
 TEMPLATE ?= deploy/tgsync.yaml
-deploy: $(STAMP)
+deploy: $(STAMP) ## build, upload, deploy and verify templates and code: BUCKET=... [STACK=...] [PARAMS=...] [ALLOW_DIRTY=1]
 	@test -n "$(BUCKET)" || { echo "make deploy: set BUCKET=<an S3 bucket in your region>"; exit 2; }
 	$(BIN)/python deploy/deploy.py --bucket $(BUCKET) --stack-name $(STACK) --arch $(ARCH) \
 	  --template $(TEMPLATE) $(if $(PARAMS),--parameters-file $(PARAMS)) \
@@ -142,7 +120,7 @@ deploy: $(STAMP)
 # [PARAMS=params.json] [REGION_PARAMS=per-region.json] [STACKSET_ARGS="--call-as DELEGATED_ADMIN
 # --max-concurrent-percentage 25 --failure-tolerance-count 1"]
 STACKSET ?= tgsync
-stackset: $(STAMP)
+stackset: $(STAMP) ## a service-managed StackSet across OUs and regions: STACKSET=... BUCKET_PREFIX=... OUS=... REGIONS=... [PARAMS=...]
 	@test -n "$(BUCKET_PREFIX)" -a -n "$(OUS)" -a -n "$(REGIONS)" || { echo "make stackset: set \
 	  BUCKET_PREFIX=<prefix of the buckets <prefix>-<region>> OUS=<ou-...,...> REGIONS=<region,...>"; \
 	  exit 2; }
@@ -184,6 +162,7 @@ $(TF_SCHEMA): deploy/terraform_schema.py
 # nothing to do when it is there, as after make check-templates in CI).
 test: $(TF_SCHEMA)
 
+check-templates: ## cfn-lint, checkov and sam validate on the templates (and the CDK app's), the Terraform module's checks
 check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS)/sam/.installed cdk-synth \
                  $(TF_SCHEMA)
 	$(TOOLS)/cfnlint/bin/cfn-lint deploy/tgsync.yaml deploy/example-opensearch-alb.yaml \
@@ -202,33 +181,33 @@ check-templates: $(TOOLS)/cfnlint/.installed $(TOOLS)/checkov/.installed $(TOOLS
 	  -d deploy/terraform
 
 # The GitHub workflows, with actionlint (which runs shellcheck on run: steps when present).
-actionlint: $(TOOLS)/actionlint/.installed
+actionlint: $(TOOLS)/actionlint/.installed ## lint the GitHub workflows (.github/workflows) with actionlint
 	$(TOOLS)/actionlint/bin/actionlint -no-color
 
 # Checks that VERSION agrees with CHANGELOG.md, tgsync.__version__, the SAR metadata and
 # the tag; prints the git commands to tag and push. It never pushes.
-release:
+release: ## check that VERSION=x.y.z agrees everywhere; print the tag commands
 	@test -n "$(VERSION)" || { echo "make release: set VERSION=x.y.z"; exit 2; }
 	$(PYTHON) deploy/release.py check $(VERSION)
 
-sam-template:
+sam-template: ## regenerate deploy/sam/template.yaml from deploy/tgsync.yaml
 	$(PYTHON) deploy/sam_template.py
 
-terraform-vars:
+terraform-vars: ## regenerate deploy/terraform/settings.tf from src/tgsync/settings.py
 	$(PYTHON) deploy/terraform_gen.py
 
 # The example CDK app's template (what `cdk synth` writes), into out/cdk; needs Node.js.
-cdk-synth: $(STAMP)
+cdk-synth: $(STAMP) ## synthesise the example CDK app (deploy/cdk) into out/cdk
 	rm -rf out/cdk
 	cd deploy/cdk && CDK_OUTDIR=../../out/cdk JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 \
 	  ../../$(BIN)/python app.py
 
 # Benchmarks against the original's call pattern; writes out/benchmarks.md.
-bench: $(STAMP)
+bench: $(STAMP) ## benchmarks against the original (about 10 minutes; out/benchmarks.md)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # The same, rewriting the tracked copy that docs/benchmarks.md includes.
-bench-update: $(STAMP)
+bench-update: $(STAMP) ## the same, rewriting the tracked benchmarks/results.md
 	$(BIN)/python -m benchmarks.run --output benchmarks/results.md $(BENCH_ARGS)
 
 # The documentation site: MkDocs with the Material theme, in a virtualenv of its own at
@@ -243,15 +222,15 @@ $(DOCS_STAMP): docs/requirements.txt
 	touch $(DOCS_STAMP)
 
 # NO_MKDOCS_2_WARNING: Material prints a banner about its successor on every build.
-docs: $(DOCS_STAMP)
+docs: $(DOCS_STAMP) ## the documentation site into out/site (mkdocs build --strict, .venv-docs)
 	$(DOCS_VENV)/bin/python docs/gen_config.py
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
 
 # The home page's pictures: both demos at their default ticks, drawn into docs/img.
-docs-pictures: $(STAMP)
+docs-pictures: $(STAMP) ## redraw the site's demo pictures (docs/img) by running both demos
 	$(BIN)/python -m testlab.demo --out docs/img
 	$(BIN)/python -m testlab.demo_aurora --out docs/img
 
-docs-serve: $(DOCS_STAMP)
+docs-serve: $(DOCS_STAMP) ## preview the documentation site on 127.0.0.1:8000
 	$(DOCS_VENV)/bin/python docs/gen_config.py
 	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000

@@ -52,7 +52,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import package  # the sibling script, importable wherever deploy.py is run from
 
-from tgsync.preflight import FAIL, code_signing
+from tgsync.permission_checks import FAIL
+from tgsync.preflight import code_signing
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TEMPLATE = HERE / "tgsync.yaml"

@@ -8,7 +8,7 @@ refuses and putting the variable's value where that value was. A mapping's own s
 are optional attributes of ``mappings``' object type, checked the same way and named as
 the function names them (``mappings[1].lookups: ...``). The file also holds
 ``local.setting_environment``: each function-wide setting as the function reads it; and
-the stack's own settings (:data:`tgsync.settings.STACK_SETTINGS`: schedule, memory, log
+the stack's own settings (:data:`tgsync.stack_settings.STACK_SETTINGS`: schedule, memory, log
 level, retention, architecture), each named as its stack parameter in snake case, with
 the table's default and values.
 
@@ -40,12 +40,10 @@ from tgsync.parsers import parse_cidrs, parse_nameservers  # noqa: E402
 from tgsync.settings import (  # noqa: E402 - needs src on the path first
     MIN_FOLLOW_INTERVAL,
     SETTINGS,
-    STACK_SETTINGS,
-    Setting,
-    StackSetting,
     mapping_settings,
-    shown,
 )
+from tgsync.settings_schema import Setting, shown  # noqa: E402
+from tgsync.stack_settings import STACK_SETTINGS, StackSetting  # noqa: E402
 
 MODULE = HERE / "terraform"
 TARGET = MODULE / "settings.tf"

@@ -32,9 +32,8 @@ from tgsync.settings import (  # noqa: E402 - needs src on the path first
     MAX_FOLLOW_INTERVAL,
     MIN_FOLLOW_INTERVAL,
     SETTINGS,
-    Setting,
-    shown,
 )
+from tgsync.settings_schema import Setting, shown  # noqa: E402
 
 PAGE = REPO / "docs" / "configuration.md"
 TEMPLATE = REPO / "deploy" / "tgsync.yaml"

@@ -22,7 +22,7 @@ from testlab.peers import REGION, DnsPeer, MotoPeer, attach_to_load_balancer, cr
 from testlab.runtime_api import Outcome, RuntimeApi, start_runtime
 from testlab.timeline import Call, Timeline
 from tgsync.controller import MIN_CYCLE_SECONDS
-from tgsync.report import ACTIONS, group_of, render_record
+from tgsync.rendering import ACTIONS, group_of, render_record
 from tgsync.settings import MIN_FOLLOW_INTERVAL
 
 if TYPE_CHECKING:

@@ -102,7 +102,8 @@ def _set_function_code(self: awslambda.LambdaFunction, updated_spec: dict[str, A
 awslambda.LambdaFunction._set_function_code = _set_function_code  # type: ignore[method-assign]
 
 _original_function_from_cloudformation = (
-    awslambda.LambdaFunction.create_from_cloudformation_json.__func__)  # type: ignore[attr-defined]
+    awslambda.LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+)
 
 
 def _function_from_cloudformation(cls: type[awslambda.LambdaFunction], /, resource_name: str,

@@ -260,9 +260,15 @@ def _describe_target_groups(self: responses.ELBV2Response) -> ActionResult:
     return ActionResult(result)
 
 
-def _health_status(target_id: str, port: str, health_port: str | None, state: str,  # noqa: PLR0917 - moto's own order
-                   reason: str | None, description: str | None, zone: str | None
-                   ) -> models.FakeHealthStatus:
+def _health_status(  # noqa: PLR0917 - moto's own order
+    target_id: str,
+    port: str,
+    health_port: str | None,
+    state: str,
+    reason: str | None,
+    description: str | None,
+    zone: str | None,
+) -> models.FakeHealthStatus:
     """moto's health status, with the target's zone as ELB reports it."""
     status = models.FakeHealthStatus(target_id, port, health_port, state, reason, description)
     status.zone = zone  # type: ignore[attr-defined]

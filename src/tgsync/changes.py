@@ -26,7 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tgsync.aws import Aws, Service
+from tgsync.aws import Aws
+from tgsync.aws_service import Service
 from tgsync.config import EVENT_BUS
 from tgsync.deadline import NONE, Deadline
 from tgsync.errors import AwsError

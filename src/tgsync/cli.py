@@ -34,17 +34,10 @@ from tgsync import config as conf
 from tgsync.controller import Controller
 from tgsync.errors import ConfigError
 from tgsync.plan import CONTINUITY_WINDOW_SECONDS, MAX_CYCLE_INTERVAL_SECONDS
-from tgsync.report import (
-    PLANNED,
-    REPORTED,
-    CycleReport,
-    emit_metrics,
-    log_to,
-    logger,
-    render_line,
-    render_table,
-)
-from tgsync.settings import SETTINGS, Setting, shown
+from tgsync.rendering import PLANNED, REPORTED, log_to, render_line, render_table
+from tgsync.report import CycleReport, emit_metrics, logger
+from tgsync.settings import SETTINGS
+from tgsync.settings_schema import Setting, shown
 from tgsync.wiring import build_controller, preflight
 
 EXIT_OK = 0
@@ -129,6 +122,14 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("plan", parents=[common], help="show what a cycle would do (dry run)",
                         description="Resolve and compare; print wanted IPs, registered "
                                     "targets, their state, the action and its reason.")
+    _add_check(commands, common)
+    _add_watch(commands, changes)
+    return parser
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+               common: argparse.ArgumentParser) -> None:
+    """``tgsync check``: the preflight, with its ``--function``."""
     check = commands.add_parser("check", parents=[common],
                                 help="preflight: endpoint, groups, DNS, permissions; "
                                      "changes nothing",
@@ -141,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="also check that this deployed function runs signed code when it "
                             "has a code signing configuration (needs lambda:GetFunctionCode"
                             "SigningConfig and lambda:GetFunctionConfiguration on it)")
+
+
+def _add_watch(commands: argparse._SubParsersAction[argparse.ArgumentParser],
+               changes: argparse.ArgumentParser) -> None:
+    """``tgsync watch``: its interval, its cycles and the following settings."""
     watch = commands.add_parser("watch", parents=[changes], help="sync every --interval seconds",
                                 description="Run a cycle every --interval seconds until "
                                             "SIGTERM or SIGINT, for ECS, EC2 or a laptop.")
@@ -153,7 +159,6 @@ def _parser() -> argparse.ArgumentParser:
                                          "moves; each also read from the environment)")
     for item in _WATCH_FLAGS:
         _add_setting(following, item)
-    return parser
 
 
 def flags_given(args: argparse.Namespace) -> dict[str, str]:
@@ -281,14 +286,7 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
         return EXIT_CONFIG
     stop = threading.Event()
     stop_by = [float("inf")]  # once signalled: when the cycle under way must be over
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        logger.info("stopping after this cycle", extra={"signal": signal.Signals(signum).name})
-        stop_by[0] = min(stop_by[0], time.monotonic() + WATCH_STOP_SECONDS)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _stop_on_signals(stop, stop_by)
     cycles = failed = 0
     logger.info("watching", extra={"interval": args.interval,
                                    "mappings": [m.label for m in config.mappings]})
@@ -325,6 +323,19 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
         stop.wait(max(0.0, tick - time.monotonic()))
     logger.info("stopped", extra={"cycles": cycles, "failed_cycles": failed})
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _stop_on_signals(stop: threading.Event, stop_by: list[float]) -> None:
+    """On SIGTERM or SIGINT: set ``stop``, and end the cycle under way within
+    ``WATCH_STOP_SECONDS`` (``stop_by[0]``, on the monotonic clock)."""
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        logger.info("stopping after this cycle", extra={"signal": signal.Signals(signum).name})
+        stop_by[0] = min(stop_by[0], time.monotonic() + WATCH_STOP_SECONDS)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 def _quiet_stdout() -> None:

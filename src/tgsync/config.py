@@ -13,14 +13,10 @@ environment variables are kept here as constants for the code that reads them.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from tgsync.arn import TargetGroupArn
 from tgsync.errors import ConfigError
 from tgsync.mapping import (
     DEFAULT_API_RATE,
@@ -39,6 +35,8 @@ from tgsync.mapping import (
 )
 from tgsync.model import EventBus, Resolve
 from tgsync.parsers import (
+    normalize_hostname,
+    parse_arn,
     parse_bool,
     parse_cidrs,
     parse_int,
@@ -84,56 +82,11 @@ LEGACY_HOSTNAME: str = setting("hostname").legacy_env or ""
 LEGACY_TARGET_GROUP_ARN: str = setting("target_group_arn").legacy_env or ""
 ALB_ID = setting("alb_id").env
 
-MAX_HOSTNAME_LENGTH = 253  # RFC 1035, without the trailing dot
 MAX_MAPPINGS = 1000
 
 #: Keys an entry of TGSYNC_MAPPINGS may have; anything else is a typo and an error.
 MAPPING_KEYS = ("hostname", "target_group_arn",
                 *(s.key for s in mapping_settings()))
-
-_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
-
-
-# --------------------------------------------------------------------------- values
-
-
-def normalize_hostname(raw: str) -> str:
-    """Turn what users paste (URL, ``name:port``, trailing dot) into a bare hostname."""
-    text = raw.strip()
-    if not text:
-        raise ValueError("is empty; set it to a hostname such as vpc-logs-abc123.eu-west-1"
-                         ".es.amazonaws.com")
-    if "://" in text:
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError(f"{raw!r} has scheme {parts.scheme!r}; give a bare hostname "
-                             "or an https:// URL")
-        text = parts.hostname or ""
-    else:
-        text = text.split("/", 1)[0]
-        if text.count(":") == 1:
-            text = text.split(":", 1)[0]
-    text = text.strip("[]").lower().rstrip(".")
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        pass
-    else:
-        raise ValueError(f"{raw!r} is an IP address, not a hostname; register it in the "
-                         "target group directly")
-    labels_ok = all(_LABEL.match(label) for label in text.split("."))
-    if not text or len(text) > MAX_HOSTNAME_LENGTH or not labels_ok:
-        raise ValueError(f"{raw!r} is not a valid hostname; use letters, digits and hyphens "
-                         "(punycode for international names), e.g. vpc-logs-abc123.eu-west-1"
-                         ".es.amazonaws.com")
-    return text
-
-
-def parse_arn(raw: str) -> str:
-    """Check a target group ARN (any partition botocore knows) and return it stripped."""
-    TargetGroupArn.parse(raw)
-    return raw.strip()
-
 
 # --------------------------------------------------------------------------- loading
 
@@ -257,6 +210,22 @@ def load(env: Mapping[str, str]) -> Config:
         "follow_for", "outside_vpc", "record_key")}
     discovery = _discovery(env, defaults, problems)
     event_bus = _event_bus(env, problems)
+    results = _mappings(env, defaults, discovery is not None, problems)
+    if problems.items:
+        raise ConfigError(problems.items)
+    return Config(
+        mappings=tuple(r for r in results if isinstance(r, MappingConfig)),
+        invalid=tuple(r for r in results if isinstance(r, InvalidMapping)),
+        discovery=discovery,
+        event_bus=event_bus,
+        **values,
+    )
+
+
+def _mappings(env: Mapping[str, str], defaults: dict[str, Any], discovering: bool,
+              problems: _Problems) -> list[MappingConfig | InvalidMapping]:
+    """The mappings ``TGSYNC_MAPPINGS`` lists, or the single one the hostname and group
+    variables name (not both); with neither, discovery must be on."""
     hostname = _either(env, HOSTNAME, LEGACY_HOSTNAME, problems)
     arn = _either(env, TARGET_GROUP_ARN, LEGACY_TARGET_GROUP_ARN, problems)
     raw_mappings = _env(env, MAPPINGS)
@@ -270,23 +239,14 @@ def load(env: Mapping[str, str]) -> Config:
             )
         results = [_mapping_from_json(index, entry, defaults) for index, entry in
                    enumerate(problems.parse(MAPPINGS, raw_mappings, _parse_mapping_list) or [])]
-    elif hostname is None and arn is None and discovery is None:
+    elif hostname is None and arn is None and not discovering:
         problems.items.append(
             f"nothing to sync: set {HOSTNAME} (or {LEGACY_HOSTNAME}) and {TARGET_GROUP_ARN} "
             f"(or {LEGACY_TARGET_GROUP_ARN}), or {MAPPINGS}, or {DISCOVER}=tags"
         )
     elif hostname is not None or arn is not None:
         results.extend(_single_mapping(env, hostname, arn, defaults, problems))
-
-    if problems.items:
-        raise ConfigError(problems.items)
-    return Config(
-        mappings=tuple(r for r in results if isinstance(r, MappingConfig)),
-        invalid=tuple(r for r in results if isinstance(r, InvalidMapping)),
-        discovery=discovery,
-        event_bus=event_bus,
-        **values,
-    )
+    return results
 
 
 def _region(env: Mapping[str, str]) -> str:

@@ -299,15 +299,9 @@ class Controller:
             return InvocationReport(cycles, stopped, announced)
         while True:
             keys = self._following() - halted
-            if not keys:
-                stopped = "nothing moves"
-                break
-            if not room_for_another(limit() if limit else None, config.follow_interval,
-                                    max(seconds, MIN_CYCLE_SECONDS), margin):
-                stopped = "no time left in this invocation: the next one carries on"
-                break
-            if sleep(config.follow_interval):  # stopped during the sleep: no new cycle
-                stopped = "stopped"
+            why = self._why_stop(keys, limit, seconds, margin, sleep)
+            if why is not None:
+                stopped = why
                 break
             logger.info("follow-up cycle", extra={"mappings": len(keys)})
             started = self._clock()
@@ -318,6 +312,20 @@ class Controller:
             halted |= self._failed_at_aws(cycles[-1])
         logger.info("following done", extra={"cycles": len(cycles), "stopped": stopped})
         return InvocationReport(cycles, stopped, announced)
+
+    def _why_stop(self, keys: frozenset[str], limit: Callable[[], float] | None,
+                  seconds: float, margin: float, sleep: Callable[[float], object]
+                  ) -> str | None:
+        """Why following stops before another cycle of ``keys`` (``None``: it goes on,
+        after sleeping ``follow_interval``): nothing moves, no time, or a stop asked."""
+        if not keys:
+            return "nothing moves"
+        if not room_for_another(limit() if limit else None, self.config.follow_interval,
+                                max(seconds, MIN_CYCLE_SECONDS), margin):
+            return "no time left in this invocation: the next one carries on"
+        if sleep(self.config.follow_interval):  # stopped during the sleep: no new cycle
+            return "stopped"
+        return None
 
     @staticmethod
     def _failed_at_aws(cycle: CycleReport) -> frozenset[str]:

@@ -43,10 +43,9 @@ from tgsync.config import (
     Discovery,
     InvalidMapping,
     MappingConfig,
-    normalize_hostname,
 )
 from tgsync.model import Candidate
-from tgsync.parsers import parse_cidrs
+from tgsync.parsers import normalize_hostname, parse_cidrs
 from tgsync.settings import tag_settings
 from tgsync.source import rds_problem, stale_problem
 
@@ -107,8 +106,8 @@ def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 
             continue
         if group.target_type != "ip":
             refused.append(InvalidMapping(len(refused), where, (
-                f"{where}: target type {group.target_type!r}; tgsync keeps groups of type ip "
-                f"only: remove the {TAG_HOSTNAME} tag, or use an ip target group",),
+                f"{where}: target type {group.target_type!r}; tgsync keeps groups of "
+                f"type ip only: remove the {TAG_HOSTNAME} tag, or use an ip target group",),
                 group.arn))
             continue
         mapping = _mapping(group, defaults, where)

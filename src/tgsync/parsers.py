@@ -10,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
+from tgsync.arn import TargetGroupArn
 from tgsync.guard import IPNetwork, parse_networks
 from tgsync.model import Nameserver
 from tgsync.plan import Policy
@@ -124,6 +126,21 @@ def parse_group_prefix(raw: Any) -> str:
     return text
 
 
+def parse_discover(raw: Any) -> bool:
+    """A discovery mode: ``tags`` on; ``off`` or empty off."""
+    text = str(raw).strip().lower()
+    if text not in ("", "off", "tags"):  # "off" (or empty) leaves it off
+        raise ValueError(f"{raw!r} is not a discovery mode; use tags (or off)")
+    return text == "tags"
+
+
+def parse_text(raw: Any) -> str:
+    """A string (a name, an ARN, JSON), stripped; anything else is refused."""
+    if not isinstance(raw, str):
+        raise ValueError(f"must be a string, not {type(raw).__name__} ({raw!r})")
+    return raw.strip()
+
+
 def _whole(raw: Any, pattern: re.Pattern[str], refusal: str) -> str:
     """``raw`` stripped, if all of it matches ``pattern``; else a ValueError quoting it,
     then ``refusal``."""
@@ -209,3 +226,45 @@ def parse_cidrs(raw: Any) -> tuple[IPNetwork, ...]:
     if not networks:
         raise ValueError("lists no network; unset it for the default private ranges")
     return networks
+
+
+MAX_HOSTNAME_LENGTH = 253  # RFC 1035, without the trailing dot
+_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+
+
+def normalize_hostname(raw: str) -> str:
+    """Turn what users paste (URL, ``name:port``, trailing dot) into a bare hostname."""
+    text = raw.strip()
+    if not text:
+        raise ValueError("is empty; set it to a hostname such as vpc-logs-abc123.eu-west-1"
+                         ".es.amazonaws.com")
+    if "://" in text:
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"{raw!r} has scheme {parts.scheme!r}; give a bare hostname "
+                             "or an https:// URL")
+        text = parts.hostname or ""
+    else:
+        text = text.split("/", 1)[0]
+        if text.count(":") == 1:
+            text = text.split(":", 1)[0]
+    text = text.strip("[]").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"{raw!r} is an IP address, not a hostname; register it in the "
+                         "target group directly")
+    labels_ok = all(_LABEL.match(label) for label in text.split("."))
+    if not text or len(text) > MAX_HOSTNAME_LENGTH or not labels_ok:
+        raise ValueError(f"{raw!r} is not a valid hostname; use letters, digits and hyphens "
+                         "(punycode for international names), e.g. vpc-logs-abc123.eu-west-1"
+                         ".es.amazonaws.com")
+    return text
+
+
+def parse_arn(raw: str) -> str:
+    """Check a target group ARN (any partition botocore knows) and return it stripped."""
+    TargetGroupArn.parse(raw)
+    return raw.strip()

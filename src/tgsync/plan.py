@@ -276,12 +276,7 @@ def plan(
     """
     ours = {t.ip: t for t in targets if t.port == port}
     if wanted is None:
-        unchanged = tuple(
-            Decision(ip, port, Action.KEEP, "DNS resolution failed: changing nothing",
-                     False, ours[ip].state)
-            for ip in sorted(ours, key=_sort_key)
-        )
-        return Plan(unchanged, dict(memory), resolved=False)
+        return _unresolved(ours, port, memory)
     mine = ownership.mine if ownership is not None else frozenset()
     others = ownership.others if ownership is not None else {}
     # Foreign targets say nothing about how capped this mapping's answers are.
@@ -311,6 +306,17 @@ def plan(
             (retiring if decision.action is Action.DEREGISTER else new_memory)[ip] = record
     return Plan(tuple(decisions), new_memory, retiring=retiring,
                 owned=frozenset(owned) if ownership is not None else None)
+
+
+def _unresolved(ours: Mapping[str, Target], port: int, memory: Mapping[str, MissingSince]
+                ) -> Plan:
+    """Resolution failed: every target kept as it is, and the memory with it."""
+    unchanged = tuple(
+        Decision(ip, port, Action.KEEP, "DNS resolution failed: changing nothing",
+                 False, ours[ip].state)
+        for ip in sorted(ours, key=_sort_key)
+    )
+    return Plan(unchanged, dict(memory), resolved=False)
 
 
 def _not_only_mine(target: Target, ownership: Ownership, origin: str) -> Decision:

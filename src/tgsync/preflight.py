@@ -35,50 +35,37 @@ deployment: see its docstring for why.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from tgsync.arn import load_balancer_name
-from tgsync.aws import ATTEMPT_SECONDS, Service
+from tgsync.aws_service import Service
 from tgsync.config import Config, Discovery, MappingConfig
 from tgsync.deadline import Deadline
 from tgsync.discovery import adopt
 from tgsync.errors import AwsError, ProviderError
 from tgsync.guard import screen
 from tgsync.mapping import EVERY_GROUP
-from tgsync.model import Resolve, Retire, Target, TargetGroupFacts
-from tgsync.ownership import decode_owned, owner_id
+from tgsync.model import Resolve, Retire, TargetGroupFacts
+from tgsync.permission_checks import (
+    FAIL,
+    OK,
+    UNVERIFIED,
+    WARN,
+    Check,
+    denied_or_failed,
+    permission_checks,
+)
 from tgsync.provider import Provider
-from tgsync.provider.errors import TARGET_ERRORS
-from tgsync.registry import MAX_TAGS
 from tgsync.signatures import MacKey
 from tgsync.source import Nameserver, Source, source_of
 from tgsync.source.rds import OPERATIONS as RDS_OPERATIONS
 
-OK, FAIL, UNVERIFIED, WARN = "OK", "FAIL", "UNVERIFIED", "WARN"
-#: TEST-NET-1: public, so ELB never registers it; deregistering it changes nothing.
-NEVER_A_TARGET = "192.0.2.1"
-#: Under tgsync's own prefix, so that the role's ``tgsync:missing:*`` condition allows
-#: it; no mapping reads or writes it (its port is not a number).
-CHECK_TAG = "tgsync:missing:check"
 #: Seconds one group's checks may take at worst with every call slow: a new group is
 #: not started with less time left (its calls are also cut by the deadline).
 GROUP_SECONDS = 10.0
 
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """The outcome of one check."""
-
-    status: str
-    name: str
-    detail: str
-
-    def line(self) -> str:
-        """``OK    name: detail``, as the CLI prints it."""
-        return f"{self.status:<10} {self.name}: {self.detail}"
 
 
 def run(config: Config, provider: Provider,
@@ -120,7 +107,7 @@ def _discovery_checks(discovery: Discovery, provider: Provider, checks: list[Che
         if exc.unreachable:
             checks.append(_unreachable(exc))
             return [], False
-        checks.append(Check(FAIL, name, _denied_or_failed(exc)))
+        checks.append(Check(FAIL, name, denied_or_failed(exc)))
         return [], True
     owner = f"owner {discovery.owner}" if discovery.owner else "no owner tag"
     prefix = (", any name (prefix *)" if discovery.prefix == EVERY_GROUP
@@ -129,13 +116,6 @@ def _discovery_checks(discovery: Discovery, provider: Provider, checks: list[Che
                         f"adopted ({owner}{prefix}), {len(found.others)} of other owners"))
     checks.extend(Check(FAIL, bad.label, "; ".join(bad.problems)) for bad in found.refused)
     return list(found.mappings), True
-
-
-def _denied_or_failed(exc: ProviderError) -> str:
-    if exc.denied:
-        return (f"denied: allow elasticloadbalancing:{exc.operation} on this group in the "
-                "role")
-    return str(exc)
 
 
 def _unreachable(exc: ProviderError) -> Check:
@@ -154,97 +134,13 @@ def _mapping_checks(mapping: MappingConfig, provider: Provider,
             if exc.unreachable:
                 yield _unreachable(exc)
             else:
-                yield Check(FAIL, f"target group {group}", _denied_or_failed(exc))
+                yield Check(FAIL, f"target group {group}", denied_or_failed(exc))
     if facts is None:  # no group to read: the name is still worth checking
         yield from _dns_check(mapping, None, source_for, deadline)
         return
     yield _group_check(mapping, facts)
     yield from _dns_check(mapping, facts, source_for, deadline)
-    yield from _permission_checks(mapping, facts, provider, deadline)
-
-
-def _foreign_check(group: str, mapping: MappingConfig, targets: list[Target],
-                   tags: dict[str, str], port: int) -> Check:
-    """retire=owned: the targets on the port this mapping did not record as its own."""
-    mine = decode_owned(tags, port).mine(owner_id(mapping.hostname))
-    foreign = sorted({t.ip for t in targets if t.port == port} - mine)
-    if not foreign:
-        return Check(OK, f"targets of {group}", f"retire=owned: every target on port {port} "
-                     "is recorded as this mapping's")
-    return Check(OK, f"targets of {group}", (
-        f"retire=owned: {len(foreign)} foreign target(s) on port {port}, left alone unless "
-        f"DNS returns them: {', '.join(foreign)}"))
-
-
-def _permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider: Provider,
-                       deadline: Deadline) -> Iterator[Check]:
-    group = mapping.target_group_name
-    port = mapping.port or facts.port
-    arn = mapping.target_group_arn
-    try:
-        targets = provider.targets(arn, deadline=deadline)
-        yield Check(OK, f"read {group}", f"DescribeTargetHealth: {len(targets)} target(s)")
-        tags = provider.tags(arn, deadline=deadline)
-        yield Check(OK, f"read {group}", f"DescribeTags: {len(tags)} tag(s)")
-        if mapping.retire is Retire.OWNED:
-            yield _foreign_check(group, mapping, targets, tags, port)
-    except ProviderError as exc:
-        yield Check(FAIL, f"read {group}", _denied_or_failed(exc))
-        return
-    name = f"write {group}"
-    yield _write(name, "RegisterTargets", lambda: _register_nothing(provider, arn, port, deadline),
-                 f"allowed (checked with {NEVER_A_TARGET}, an address ELB never takes)")
-    yield _write(name, "DeregisterTargets",
-                 lambda: provider.deregister(arn, [Target(NEVER_A_TARGET, port)],
-                                             deadline=deadline),
-                 f"allowed (checked with {NEVER_A_TARGET}, which is never a target)")
-    if CHECK_TAG in tags:
-        yield Check(UNVERIFIED, name, f"RemoveTags and AddTags: the group has a tag "
-                    f"{CHECK_TAG} (left by an interrupted check?), which a check must not "
-                    "touch; remove it by hand")
-        return
-    removal = _write(name, "RemoveTags", lambda: provider.change_tags(arn, {}, [CHECK_TAG],
-                                                          deadline=deadline),
-                     f"allowed (checked by removing {CHECK_TAG}, which the group does not "
-                     "have)")
-    yield removal
-    if removal.status != OK:  # a tag added now could not be removed again
-        yield Check(UNVERIFIED, name, "AddTags: not checked, since the tag it adds could "
-                    "not be removed; allow RemoveTags first")
-        return
-    if not deadline.allows(2 * ATTEMPT_SECONDS):
-        yield Check(UNVERIFIED, name, "AddTags: not checked, too little time was left to "
-                    "add and remove a tag before the invocation's deadline")
-        return
-    if len(tags) >= MAX_TAGS:
-        yield Check(UNVERIFIED, name, f"AddTags: the group has all {MAX_TAGS} tags ELB allows, "
-                    "so none can be written without a change; free some for tgsync's memory")
-        return
-    yield _write(name, "AddTags", lambda: _add_and_remove(provider, arn, deadline),
-                 f"allowed (checked by adding {CHECK_TAG}, which only the check uses, and "
-                 "removing it)")
-
-
-def _register_nothing(provider: Provider, arn: str, port: int, deadline: Deadline) -> None:
-    """RegisterTargets of an address ELB refuses: allowed unless IAM denies it."""
-    try:
-        provider.register_as_reported(arn, Target(NEVER_A_TARGET, port), deadline=deadline)
-    except ProviderError as exc:
-        if exc.denied or exc.code not in TARGET_ERRORS:
-            raise
-
-
-def _add_and_remove(provider: Provider, arn: str, deadline: Deadline) -> None:
-    provider.change_tags(arn, {CHECK_TAG: "preflight"}, [], deadline=deadline)
-    provider.change_tags(arn, {}, [CHECK_TAG], deadline=deadline)
-
-
-def _write(name: str, action: str, call: Callable[[], object], ok: str) -> Check:
-    try:
-        call()
-    except ProviderError as exc:
-        return Check(FAIL, name, f"{action}: {_denied_or_failed(exc)}")
-    return Check(OK, name, f"{action}: {ok}")
+    yield from permission_checks(mapping, facts, provider, deadline)
 
 
 def _group_check(mapping: MappingConfig, facts: TargetGroupFacts) -> Check:

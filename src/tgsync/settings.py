@@ -8,14 +8,13 @@ it by a test (defaults, bounds, allowed values). Adding a setting touches this t
 the code that uses it.
 
 Pure: no I/O. The parsers live in :mod:`tgsync.parsers`; each raises ``ValueError``
-with a message that names the fix.
+with a message that names the fix. What a row is lives in :mod:`tgsync.settings_schema`,
+the stack's own settings (schedule, memory, ...) in :mod:`tgsync.stack_settings`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
 
 from tgsync.guard import DEFAULT_ALLOWED_CIDRS, parse_networks
 from tgsync.model import Resolve, Retire
@@ -23,6 +22,7 @@ from tgsync.parsers import (
     parse_bool,
     parse_choice,
     parse_cidrs,
+    parse_discover,
     parse_event_bus,
     parse_exact_choice,
     parse_group_prefix,
@@ -34,48 +34,10 @@ from tgsync.parsers import (
     parse_rate,
     parse_role_arn,
     parse_seconds,
+    parse_text,
 )
 from tgsync.plan import Policy
-
-# ----------------------------------------------------------------------------- the table
-
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """One setting and its name on every surface (``None``: not on that surface).
-
-    ``scope`` is ``mapping`` for settings each mapping may have (a key of
-    ``TGSYNC_MAPPINGS``, the environment variable being the default of every mapping) or
-    ``function`` for settings of the whole function. ``low``/``high`` are the bounds of
-    numbers, ``choices`` the values of enumerations, as every surface must take them.
-    ``metavar`` names what a flag takes, in its help (``SECONDS``, ``HOST[:PORT],...``).
-    """
-
-    key: str
-    env: str
-    help: str
-    parse: Callable[[Any], Any]
-    default: Any = None
-    scope: str = "function"
-    flag: str | None = None
-    tag: str | None = None
-    cfn: str | None = None
-    cdk: str | None = None
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] | None = None
-    #: The original Go function's name for it, still read.
-    legacy_env: str | None = None
-    #: The default as written in the docs and the stack (``None``: empty).
-    shown_default: str | None = None
-    #: What the flag's value is, as ``--help`` shows it (``None``: no flag, or a switch).
-    metavar: str | None = None
-
-    @property
-    def mapping_key(self) -> str | None:
-        """The key of a ``TGSYNC_MAPPINGS`` entry, for per-mapping settings."""
-        return self.key if self.scope == "mapping" else None
-
+from tgsync.settings_schema import Setting
 
 MAX_LOOKUPS = 10
 MAX_STALE_AFTER = 7 * 24 * 3600.0
@@ -93,34 +55,21 @@ RETIRE_CHOICES = tuple(r.value for r in Retire)
 DISCOVER_CHOICES = ("", "tags")
 
 
-def _parse_discover(raw: Any) -> bool:
-    text = str(raw).strip().lower()
-    if text not in ("", "off", "tags"):  # "off" (or empty) leaves it off
-        raise ValueError(f"{raw!r} is not a discovery mode; use tags (or off)")
-    return text == "tags"
-
-
-def _is_text(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ValueError(f"must be a string, not {type(raw).__name__} ({raw!r})")
-    return raw.strip()
-
-
 SETTINGS: tuple[Setting, ...] = (
     # -- what to keep (the hostname and group are parsed by tgsync.config itself)
-    Setting("hostname", "TGSYNC_HOSTNAME", "name to resolve", _is_text, scope="mapping",
+    Setting("hostname", "TGSYNC_HOSTNAME", "name to resolve", parse_text, scope="mapping",
             flag="--hostname", cfn="Hostname", metavar="HOST", legacy_env="DomainEndpoint"),
     Setting("target_group_arn", "TGSYNC_TARGET_GROUP_ARN", "ARN of the ip target group to "
-            "keep", _is_text, scope="mapping", flag="--target-group-arn", metavar="ARN",
+            "keep", parse_text, scope="mapping", flag="--target-group-arn", metavar="ARN",
             cfn="TargetGroupArn", legacy_env="AlbTargetGroupId"),
     Setting("port", "TGSYNC_PORT", "port to register targets on (default: the target "
             "group's own)", lambda v: parse_int(v, 1, 65535), scope="mapping", flag="--port",
             metavar="PORT", tag="tgsync:port", cfn="Port", cdk="port", low=1, high=65535),
     Setting("alb_id", "TGSYNC_ALB_ID", "load balancer ARN or name; a warning when the group is not "
-            "attached to it", _is_text, scope="mapping", flag="--alb-id", metavar="ARN|NAME",
+            "attached to it", parse_text, scope="mapping", flag="--alb-id", metavar="ARN|NAME",
             cfn="AlbId", cdk="alb_id", legacy_env="AlbId"),
     Setting("mappings", "TGSYNC_MAPPINGS", "JSON list of {hostname, target_group_arn, ...} "
-            "for many groups (or @FILE on the command line)", _is_text, flag="--mappings",
+            "for many groups (or @FILE on the command line)", parse_text, flag="--mappings",
             metavar="JSON|@FILE", cfn="Mappings"),
     # -- how to decide, per mapping
     Setting("dns_servers", "TGSYNC_DNS_SERVERS", "comma-separated host[:port], IPv6 as "
@@ -176,7 +125,7 @@ SETTINGS: tuple[Setting, ...] = (
             lambda v: parse_seconds(v, MAX_RESYNC_EVERY), 300.0, flag="--resync-every",
             metavar="SECONDS", cfn="ResyncEvery", cdk="resync_every", low=0, high=MAX_RESYNC_EVERY),
     Setting("discover", "TGSYNC_DISCOVER", "tags: also keep every ip target group of the "
-            "region tagged tgsync:hostname", _parse_discover, False, flag="--discover",
+            "region tagged tgsync:hostname", parse_discover, False, flag="--discover",
             metavar="tags|off", cfn="Discover", cdk="discover",
             choices=DISCOVER_CHOICES, shown_default=""),
     Setting("owner", "TGSYNC_OWNER", "with discovery: manage only groups tagged tgsync:owner "
@@ -217,56 +166,6 @@ SETTINGS: tuple[Setting, ...] = (
             flag="--event-bus", metavar="NAME|ARN", cfn="ChangeEventBus", cdk="event_bus"),
 )
 
-# ----------------------------------------------------------------------------- the stack's own
-
-
-@dataclass(frozen=True, slots=True)
-class StackSetting:
-    """A setting of the stack around the function (not one the function reads): its
-    parameter, CDK keyword, default and bounds (``low``/``high``) or values (``choices``),
-    as the templates' tests and the CDK's checks read them."""
-
-    cfn: str
-    cdk: str
-    help: str
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] | None = None
-
-
-#: CloudWatch Logs' retention periods, in days (PutRetentionPolicy).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
-                      1827, 2192, 2557, 2922, 3288, 3653)
-#: The stack's own settings, once.
-STACK_SETTINGS: tuple[StackSetting, ...] = (
-    StackSetting("ScheduleRate", "schedule", "minutes between scheduled invocations (at most "
-                 "4: a missing-since record not confirmed for 5 minutes is not trusted)", 1,
-                 low=1, high=4),
-    StackSetting("MemorySize", "memory_size", "the function's memory in MB", 256, low=128,
-                 high=1024),
-    StackSetting("LogLevel", "log_level", "POWERTOOLS_LOG_LEVEL and the application log "
-                 "level", "INFO", choices=("DEBUG", "INFO", "WARN", "ERROR")),
-    StackSetting("LogRetentionDays", "log_retention", "days to keep the function's logs", 30,
-                 choices=tuple(str(days) for days in LOG_RETENTION_DAYS)),
-    StackSetting("Architecture", "architecture", "the zip's and the function's architecture",
-                 "arm64", choices=("arm64", "x86_64")),
-)
-STACK_BY_CDK: dict[str, StackSetting] = {s.cdk: s for s in STACK_SETTINGS}
-
-
-def check_stack_setting(keyword: str, value: Any) -> None:
-    """``value`` within the bounds or values of the stack setting ``keyword``, or a
-    ValueError naming the keyword and the fix."""
-    item = STACK_BY_CDK[keyword]
-    if item.choices is not None and str(value) not in item.choices:
-        raise ValueError(f"{keyword}={value!r}: use one of {', '.join(item.choices)}")
-    if item.low is not None and item.high is not None and not (
-            isinstance(value, int | float) and item.low <= value <= item.high):
-        raise ValueError(f"{keyword}={value!r}: give a number from {item.low:g} to "
-                         f"{item.high:g} ({item.help})")
-
-
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
 
@@ -291,14 +190,3 @@ def mapping_settings() -> Iterator[Setting]:
 def tag_settings() -> Iterator[Setting]:
     """The settings a discovered group's tags may override."""
     return (s for s in SETTINGS if s.tag is not None)
-
-
-def shown(item: Setting) -> str:
-    """The default as the docs and the stack write it (empty: none)."""
-    if item.shown_default is not None:
-        return item.shown_default
-    if item.default is None:
-        return ""
-    if isinstance(item.default, float) and item.default.is_integer():
-        return str(int(item.default))
-    return str(getattr(item.default, "value", item.default))

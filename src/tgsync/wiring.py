@@ -12,7 +12,8 @@ from tgsync.config import Config
 from tgsync.controller import Controller
 from tgsync.model import Resolve
 from tgsync.pacing import TokenBucket
-from tgsync.preflight import LAMBDA, Check, code_signing
+from tgsync.permission_checks import Check
+from tgsync.preflight import LAMBDA, code_signing
 from tgsync.preflight import run as run_checks
 from tgsync.process_state import ProcessState
 from tgsync.provider.elbv2 import ELBV2, Elbv2Provider

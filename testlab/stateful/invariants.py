@@ -16,7 +16,7 @@ from testlab.faultproxy import Request
 from testlab.stateful.layout import ALLOWED, PREFIX, Group, Snapshot, Tags, hostname, inside
 from testlab.stateful.requests import group_of, ids, passed, targets_of
 from testlab.stateful.world import World
-from tgsync import preflight
+from tgsync import permission_checks
 from tgsync.model import NOT_SERVING_STATES
 from tgsync.pacing import DEFAULT_BURST
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS, WRITE_OPERATIONS
@@ -24,7 +24,7 @@ from tgsync.report import CycleReport, InvocationReport
 from tgsync.source.rds import OPERATIONS as RDS_OPERATIONS
 
 RATE = 1.0  # TGSYNC_API_RATE at its minimum: the pacing bites
-CHECK_TAG_KEYS = {preflight.CHECK_TAG}
+CHECK_TAG_KEYS = {permission_checks.CHECK_TAG}
 
 
 class InvariantBroken(AssertionError):
@@ -177,7 +177,7 @@ class CheckWritesNothing(Invariant):
                 continue
             named = ({t[0] for t in targets_of(request)} if request.action == "RegisterTargets"
                      else set(ids(request)))
-            if named != {preflight.NEVER_A_TARGET}:
+            if named != {permission_checks.NEVER_A_TARGET}:
                 self.fail(seen.where, f"the check's {request.action} named {sorted(named)} "
                                       f"in {arn}")
 

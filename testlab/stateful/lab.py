@@ -55,7 +55,7 @@ from testlab.stateful.liveness import (
 )
 from testlab.stateful.resources import FewClients, FewTagWrites, MemoryHoldsSteady
 from testlab.stateful.world import World
-from tgsync import config, preflight
+from tgsync import config, permission_checks, preflight
 from tgsync.aws import Aws
 from tgsync.config import Config
 from tgsync.controller import Controller
@@ -267,7 +267,7 @@ class Lab:
         self._forget()
         return report
 
-    def check(self) -> list[preflight.Check]:
+    def check(self) -> list[permission_checks.Check]:
         """``{"check": true}``: the preflight checks, beside the syncs."""
         world = self.world
         self._settle()

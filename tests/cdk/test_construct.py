@@ -37,8 +37,8 @@ from tgsync.cdk.environment import MAPPING_KEYWORDS
 from tgsync.cdk.role import EVENTS_ACTIONS, RDS_ACTIONS
 from tgsync.cdk.triggers import DOMAIN_ARN, RDS_ARN
 from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
+from tgsync.memory_codec import OWN_TAG_KEYS
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS
-from tgsync.registry import OWN_TAG_KEYS
 from tgsync.settings import SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,9 +20,9 @@ import pytest
 from conftest import HOSTNAME
 from testlab.peers import REGION, create_target_group
 from tgsync.discovery import TAG_HOSTNAME, TAG_OWNER
-from tgsync.preflight import CHECK_TAG
+from tgsync.memory_codec import OWN_TAG_KEYS, TAG_PREFIX
+from tgsync.permission_checks import CHECK_TAG
 from tgsync.provider.elbv2 import OPERATIONS, READ_OPERATIONS, WRITE_OPERATIONS
-from tgsync.registry import OWN_TAG_KEYS, TAG_PREFIX
 
 pytestmark = pytest.mark.slow
 

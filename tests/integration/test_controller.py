@@ -11,7 +11,8 @@ from testlab.counting import CountingProvider
 from testlab.peers import create_target_group
 from tgsync import config
 from tgsync.controller import Controller
-from tgsync.registry import TAG_PREFIX, TagRegistry
+from tgsync.memory_codec import TAG_PREFIX
+from tgsync.registry import TagRegistry
 from tgsync.source.resolver import DnsSource
 
 OLD = ["10.0.1.5", "10.0.2.5", "10.0.3.5"]

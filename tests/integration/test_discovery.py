@@ -11,7 +11,7 @@ import pytest
 from conftest import HOSTNAME, registered
 from testlab.peers import REGION, create_target_group
 from tgsync import config
-from tgsync.registry import TAG_PREFIX
+from tgsync.memory_codec import TAG_PREFIX
 
 OTHER = "db.internal.example.com"
 

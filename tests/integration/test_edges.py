@@ -14,7 +14,7 @@ import pytest
 from conftest import HOSTNAME, registered
 from testlab.peers import create_target_group
 from tgsync import config
-from tgsync.registry import MAX_TAGS, decode
+from tgsync.memory_codec import MAX_TAGS, decode
 
 OTHER_HOST = "db.internal.example.com"
 

@@ -15,7 +15,7 @@ from testlab.faultproxy import Fault
 from testlab.peers import REGION, attach_to_load_balancer, create_target_group
 from tgsync import config
 from tgsync.controller import Controller
-from tgsync.preflight import CHECK_TAG, NEVER_A_TARGET
+from tgsync.permission_checks import CHECK_TAG, NEVER_A_TARGET
 from tgsync.preflight import run as run_checks
 from tgsync.provider.elbv2 import boto_config, make_client
 from tgsync.registry import TagRegistry

@@ -49,7 +49,13 @@ def rds_proxy(moto: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_a_throttled_rds_read_is_not_followed_every_interval(
-        aurora, elbv2, dns, proxy, rds_proxy, clock):  # noqa: F811
+    aurora,  # noqa: F811
+    elbv2,
+    dns,
+    proxy,
+    rds_proxy,
+    clock,
+):
     """Promise (controller.run, follow.py, issue 21 "calls are paced like ELB's"): "a
     mapping whose cycle failed at AWS (a read or write denied, throttled or unreachable)
     is not followed again in this invocation: retrying a throttled API every few seconds

@@ -15,9 +15,10 @@ from testlab.faultproxy import Fault
 from testlab.peers import REGION, create_target_group
 from tgsync import config, lambda_handler, ownership, preflight
 from tgsync.errors import SyncFailed
+from tgsync.memory_codec import MAX_TAGS, TAG_PREFIX
 from tgsync.ownership import OWNED_PREFIX, owner_id
-from tgsync.registry import MAX_TAGS, TAG_PREFIX
-from tgsync.report import mapping_metrics, render_table
+from tgsync.rendering import render_table
+from tgsync.report import mapping_metrics
 
 RETIRE = "TGSYNC_RETIRE"
 OTHER_HOST = "search.internal.example.com"

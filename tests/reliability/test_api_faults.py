@@ -7,9 +7,9 @@ import pytest
 
 from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault
+from tgsync.memory_codec import TAG_PREFIX, decode
 from tgsync.provider.elbv2 import OPERATIONS
 from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS
-from tgsync.registry import TAG_PREFIX, decode
 
 
 @pytest.fixture

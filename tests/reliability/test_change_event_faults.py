@@ -15,7 +15,7 @@ from conftest import HOSTNAME, registered
 from testlab.faultproxy import Fault, FaultProxy
 from testlab.peers import EventQueue
 from tgsync import lambda_handler
-from tgsync.aws import TOTAL_MAX_ATTEMPTS
+from tgsync.aws_service import TOTAL_MAX_ATTEMPTS
 from tgsync.changes import DETAIL_TYPE, SOURCE
 from tgsync.deadline import MARGIN_SECONDS
 

@@ -17,7 +17,7 @@ from testlab.faultproxy import Fault
 from testlab.runtime_api import RuntimeApi, start_runtime
 from tgsync import lambda_handler
 from tgsync.errors import ConfigError
-from tgsync.registry import TAG_PREFIX, decode
+from tgsync.memory_codec import TAG_PREFIX, decode
 
 IPS = ["10.0.1.5", "10.0.2.5", "10.0.3.5"]
 TGSYNC = shutil.which("tgsync", path=os.path.dirname(sys.executable)) or "tgsync"

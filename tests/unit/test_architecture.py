@@ -61,9 +61,11 @@ def test_the_follow_rules_and_the_event_reading_do_no_io():
 def test_the_table_of_settings_and_the_adoption_rules_do_no_io():
     allowed = {"__future__", "collections.abc", "dataclasses", "ipaddress", "re", "typing",
                "urllib.parse", "json", "tgsync.plan", "tgsync.guard", "tgsync.source",
-               "tgsync.arn", "tgsync.errors", "tgsync.settings", "tgsync.config",
+               "tgsync.arn", "tgsync.errors", "tgsync.settings", "tgsync.settings_schema",
+               "tgsync.config",
                "tgsync.model", "tgsync.parsers", "tgsync.mapping"}
-    for module in ("tgsync.parsers", "tgsync.settings", "tgsync.mapping", "tgsync.config",
+    for module in ("tgsync.parsers", "tgsync.settings_schema", "tgsync.settings",
+                   "tgsync.stack_settings", "tgsync.mapping", "tgsync.config",
                    "tgsync.discovery"):
         assert imports()[module] <= allowed, module
 
@@ -78,17 +80,20 @@ LAYERS: tuple[frozenset[str], ...] = (
                "tgsync.pacing", "tgsync.source", "tgsync.source.rds_endpoint",
                "tgsync.source.rds_status", "tgsync.source.rds_members"}),
     # settings, configuration and the rules over configured mappings; events, reporting
-    frozenset({"tgsync.parsers", "tgsync.settings", "tgsync.mapping", "tgsync.config",
-               "tgsync.discovery",
-               "tgsync.ownership", "tgsync.events", "tgsync.report"}),
+    frozenset({"tgsync.parsers", "tgsync.settings_schema", "tgsync.settings",
+               "tgsync.stack_settings", "tgsync.mapping", "tgsync.config",
+               "tgsync.discovery", "tgsync.ownership", "tgsync.memory_codec", "tgsync.events",
+               "tgsync.report", "tgsync.rendering"}),
     # adapters: the one AWS call path, the provider, the sources
-    frozenset({"tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
-               "tgsync.provider.elbv2", "tgsync.provider.kms", "tgsync.source.resolver",
+    frozenset({"tgsync.aws_service", "tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
+               "tgsync.provider.elbv2_api", "tgsync.provider.elbv2",
+               "tgsync.provider.kms", "tgsync.source.resolver",
                "tgsync.source.rds"}),
     # the stages of a cycle, and what a process keeps; the change events a cycle leaves
     frozenset({"tgsync.registry", "tgsync.signatures", "tgsync.process_state",
                "tgsync.round", "tgsync.planning", "tgsync.apply", "tgsync.cycle",
-               "tgsync.adoption", "tgsync.preflight", "tgsync.changes"}),
+               "tgsync.adoption", "tgsync.permission_checks", "tgsync.preflight",
+               "tgsync.changes"}),
     frozenset({"tgsync.controller"}),
     # entry points and wiring
     frozenset({"tgsync", "tgsync.wiring", "tgsync.lambda_handler", "tgsync.cli",

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from tgsync import config
-from tgsync.config import ConfigError, load, normalize_hostname
+from tgsync.config import ConfigError, load
 from tgsync.ownership import clashes
+from tgsync.parsers import normalize_hostname
 from tgsync.plan import Policy
 from tgsync.source import Nameserver
 

@@ -1,22 +1,41 @@
-"""Every make target that is not a file is phony and listed by ``make help``."""
+"""Every make target that is not a file is phony, described once on its own line (a
+``## `` comment), and listed by ``make help``, which is made from those comments."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-MAKEFILE = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MAKEFILE = (REPO / "Makefile").read_text()
 
 
-def test_every_command_target_is_phony_and_in_the_help():
+def described() -> list[str]:
+    """The targets whose rule line carries a ``## `` description, in order."""
+    return re.findall(r"^([a-z][a-z-]*):[^#\n]*## \S", MAKEFILE, flags=re.MULTILINE)
+
+
+def test_every_command_target_is_phony_and_described_once():
     targets = set(re.findall(r"^([a-z][a-z-]*):", MAKEFILE, flags=re.MULTILINE))
     phony = set(re.search(r"^\.PHONY:(.*?)(?<!\\)$", MAKEFILE, flags=re.MULTILINE | re.DOTALL)
                 [1].replace("\\", " ").split())
-    help_text = MAKEFILE.split("\nhelp:", 1)[1].split("\n\n", 1)[0]
-    listed = set(re.findall(r'@echo "make ([a-z-]+)', help_text))
     assert targets == phony
-    assert targets - {"help"} == listed
+    assert sorted(described()) == sorted(targets), "each target: one line with ## <what it does>"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_help_lists_every_described_target_with_its_words():
+    shown = subprocess.run([shutil.which("make") or "make", "-s", "--no-print-directory", "help"],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout
+    rows = [line.split(None, 2) for line in shown.splitlines()]
+    assert [row[1] for row in rows] == described()
+    words = dict(re.findall(r"^([a-z][a-z-]*):[^#\n]*## (.+)$", MAKEFILE, flags=re.MULTILINE))
+    assert all(row[0] == "make" and row[2] == words[row[1]] for row in rows)
 
 
 def test_the_zip_bundles_the_pins_sam_builds_with():

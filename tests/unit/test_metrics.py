@@ -43,7 +43,7 @@ def test_an_entry_with_no_group_lands_in_the_totals_once(capsys):
 
 
 def test_a_settled_group_that_was_not_read_says_so_rather_than_zero_targets():
-    from tgsync.report import render_line
+    from tgsync.rendering import render_line
 
     report = MappingReport("h -> opensearch", "h", ARN, resolved=True, wanted=["10.0.1.5"],
                            read_skipped=True)

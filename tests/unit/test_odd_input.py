@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from tgsync import config
 from tgsync.errors import ConfigError, EventError
 from tgsync.events import WHAT_LIMIT, Domain, classify, direct_options
+from tgsync.memory_codec import REFRESH_SECONDS, decode, must_write
 from tgsync.plan import MissingSince
-from tgsync.registry import REFRESH_SECONDS, decode, must_write
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/tg/0123456789abcdef"
 
@@ -103,7 +103,7 @@ def test_a_schedule_shaped_event_that_asks_for_a_dry_run_gets_one():
 def test_missing_credentials_are_named_as_such_not_as_an_unreachable_endpoint():
     from botocore.exceptions import NoCredentialsError
 
-    from tgsync.aws import explain
+    from tgsync.aws_service import explain
     from tgsync.provider.elbv2 import ELBV2
 
     error = explain(ELBV2, "DescribeTargetHealth", ARN, "eu-west-1", NoCredentialsError())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from tgsync.aws import explain
+from tgsync.aws_service import explain
 from tgsync.pacing import TokenBucket
 from tgsync.provider.elbv2 import ELBV2, chunks
 from tgsync.provider.errors import is_zone_error, refused_target

@@ -5,20 +5,19 @@ from __future__ import annotations
 import pytest
 
 from tgsync.errors import ProviderError
-from tgsync.plan import MissingSince
-from tgsync.registry import (
+from tgsync.memory_codec import (
     MAX_TAGS,
     MAX_VALUE_LENGTH,
     REFRESH_SECONDS,
     TAG_PREFIX,
-    TagRegistry,
-    TagSpaceExhausted,
     change,
     decode,
     encode_record,
     pack,
     tag_key,
 )
+from tgsync.plan import MissingSince
+from tgsync.registry import TagRegistry, TagSpaceExhausted
 
 T0 = 1_700_000_000
 

@@ -204,7 +204,7 @@ def test_a_version_that_is_not_x_y_z_is_refused(checkout, version):
 
 def test_make_release_needs_a_version():
     makefile = (REPO / "Makefile").read_text()
-    recipe = makefile.split("\nrelease:\n", 1)[1].split("\n\n", 1)[0]
+    recipe = re.split(r"\nrelease:[^\n]*\n", makefile, maxsplit=1)[1].split("\n\n", 1)[0]
     assert 'test -n "$(VERSION)"' in recipe
     assert "deploy/release.py check $(VERSION)" in recipe
     assert "push" not in recipe

@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from tgsync.report import MappingReport, TextFormatter, render_record, render_table
+from tgsync.rendering import TextFormatter, render_record, render_table
+from tgsync.report import MappingReport
 from tgsync.settings import SETTINGS
 
 ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/aurora-writer/0123abcd"

@@ -27,6 +27,7 @@ value the function would refuse at run time fails ``cdk synth`` instead.
 for extension.
 
 The package's modules, each one part: :mod:`~tgsync.cdk.construct` (the construct),
+:mod:`~tgsync.cdk.function` (its handler, timeout, code and checkov skips),
 :mod:`~tgsync.cdk.environment` (keywords to the function's variables, checked),
 :mod:`~tgsync.cdk.role` (the function's IAM statements), :mod:`~tgsync.cdk.network`
 (security groups, the endpoints and their policies), :mod:`~tgsync.cdk.triggers` (the
@@ -37,13 +38,14 @@ Nothing the function runs imports any of them, and the Lambda zip leaves them ou
 from __future__ import annotations
 
 from tgsync.cdk.alarms import HEALTH_NAMESPACES, HEALTH_QUERY
-from tgsync.cdk.construct import HANDLER, TIMEOUT, HostnameTargetSync
+from tgsync.cdk.construct import HostnameTargetSync
 from tgsync.cdk.environment import (
     KEYWORD_SETTINGS,
     LOG_LEVELS,
     discover_on,
     setting_variables,
 )
+from tgsync.cdk.function import HANDLER, TIMEOUT
 from tgsync.cdk.role import (
     ELB_ACTIONS_READ,
     ELB_ACTIONS_TAGS,

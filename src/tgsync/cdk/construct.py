@@ -3,24 +3,19 @@ together from the package's parts (environment, role, network, triggers, alarms)
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import jsii
 from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from constructs import Construct, IValidation
+from constructs import Construct
 
-from tgsync import bundle
 from tgsync.cdk.alarms import add_alarms, health_query
 from tgsync.cdk.checkov import skip_checks
 from tgsync.cdk.environment import (
@@ -36,7 +31,9 @@ from tgsync.cdk.environment import (
     mapping_hostname,
     setting_variables,
 )
+from tgsync.cdk.function import HANDLER, TIMEOUT, built_code, bus_text, function_skips
 from tgsync.cdk.network import (
+    NeedsRole,
     elb_endpoint,
     events_endpoint,
     function_security_group,
@@ -67,10 +64,6 @@ from tgsync.cdk.triggers import (
     event_sources,
 )
 from tgsync.settings import setting
-
-HANDLER = "tgsync.lambda_handler.handler"
-#: The function's timeout: the retry budget, and following until 10 s before it.
-TIMEOUT = Duration.seconds(55)
 
 
 class HostnameTargetSync(Construct):
@@ -286,7 +279,7 @@ class HostnameTargetSync(Construct):
         if create_sts:
             self.sts_endpoint, sts_group = sts_endpoint(self, vpc, vpc_subnets, groups,
                                                         self._assume)
-            self.node.add_validation(_NeedsRole(self._assume))
+            self.node.add_validation(NeedsRole(self._assume))
         self.kms_endpoint: ec2.InterfaceVpcEndpoint | None = None
         kms_group = None
         if create_kms:
@@ -370,42 +363,3 @@ class HostnameTargetSync(Construct):
     def _health_query(self, namespace: str) -> str:
         """The no-healthy-target alarm's query, once every mapping is known."""
         return health_query(namespace, self._mappings, self._discover, self._health_filter)
-
-
-def function_skips(*, signed: bool) -> dict[str, str]:
-    """The checkov checks the function skips, each with its reason."""
-    skips = {
-        "CKV_AWS_116": "No dead-letter queue: a missed one-minute tick has no value later; "
-                       "the next tick converges, and errors raise the Errors alarm.",
-        "CKV_AWS_173": "The environment holds configuration only (hostnames, ARNs), no "
-                       "secrets; the default AWS-managed key encrypts it at rest."}
-    if not signed:
-        skips["CKV_AWS_272"] = ("Code signing is optional: code_signing_config_arn turns "
-                                "it on (docs: Deploying, code signing).")
-    return skips
-
-
-@jsii.implements(IValidation)
-class _NeedsRole:
-    """create_sts_endpoint serves assuming the rds_role_arn roles only: it needs one."""
-
-    def __init__(self, assume: iam.PolicyStatement) -> None:
-        self._assume = assume
-
-    def validate(self) -> list[str]:
-        """The problem, if no role was given (the construct's or a mapping's)."""
-        return [] if self._assume.resources else [
-            "create_sts_endpoint=True serves assuming rds_role_arn only: give rds_role_arn "
-            "(here or to add_mapping), or drop create_sts_endpoint"]
-
-
-def bus_text(bus: events.IEventBus | str | None) -> str | None:
-    """The ``event_bus`` keyword as its variable holds it: an IEventBus by its ARN."""
-    return bus if bus is None or isinstance(bus, str) else bus.event_bus_arn
-
-
-def built_code(arch: lambda_.Architecture) -> lambda_.Code:
-    """This package's own code as the reproducible zip, built at synth time."""
-    name = "arm64" if arch.name == lambda_.Architecture.ARM_64.name else "x86_64"
-    destination = Path(tempfile.mkdtemp(prefix="tgsync-cdk-")) / f"tgsync-lambda-{name}.zip"
-    return lambda_.Code.from_asset(str(bundle.build(name, destination)))

@@ -13,8 +13,9 @@ from typing import Any
 
 from aws_cdk import Duration, Token
 
-from tgsync.config import normalize_hostname
-from tgsync.settings import SETTINGS, STACK_BY_CDK, check_stack_setting
+from tgsync.parsers import normalize_hostname
+from tgsync.settings import SETTINGS
+from tgsync.stack_settings import STACK_BY_CDK, check_stack_setting
 
 #: The settings the construct takes as keywords: every one with a CDK name.
 KEYWORD_SETTINGS = tuple(item for item in SETTINGS if item.cdk is not None)

@@ -15,7 +15,7 @@ import jsii
 from aws_cdk import Fn, IStableListProducer, Lazy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from tgsync.cdk.role import EVENTS_ACTIONS, MAC_ACTIONS, RDS_ACTIONS
 from tgsync.parsers import parse_nameservers
@@ -189,3 +189,17 @@ def resolver(cidr: str) -> str:
         return Fn.select(1, Fn.cidr(cidr, 2, "1"))
     network = ipaddress.ip_network(cidr, strict=False)
     return f"{network.network_address + 2}/32"
+
+
+@jsii.implements(IValidation)
+class NeedsRole:
+    """create_sts_endpoint serves assuming the rds_role_arn roles only: it needs one."""
+
+    def __init__(self, assume: iam.PolicyStatement) -> None:
+        self._assume = assume
+
+    def validate(self) -> list[str]:
+        """The problem, if no role was given (the construct's or a mapping's)."""
+        return [] if self._assume.resources else [
+            "create_sts_endpoint=True serves assuming rds_role_arn only: give rds_role_arn "
+            "(here or to add_mapping), or drop create_sts_endpoint"]

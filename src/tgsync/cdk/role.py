@@ -22,9 +22,9 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from tgsync.changes import OPERATIONS as EVENTS_OPERATIONS
+from tgsync.memory_codec import OWN_TAG_KEYS
 from tgsync.provider.elbv2 import READ_OPERATIONS, WRITE_OPERATIONS
 from tgsync.provider.kms import OPERATIONS as KMS_OPERATIONS
-from tgsync.registry import OWN_TAG_KEYS
 
 #: The tag keys tgsync writes on a group: its memory of when an IP went missing, and
 #: which targets it registered (retire=owned).

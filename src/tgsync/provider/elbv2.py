@@ -4,34 +4,40 @@ Thin on purpose: each method is one API call (or a few, batched), made through t
 AWS call path (:mod:`tgsync.aws`: paced, retried within the caller's deadline, which
 every method takes), its failure a :class:`~tgsync.errors.ProviderError` with the
 operation, the group, ELB's code and the fix. The endpoint comes from boto3's standard
-settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2``).
+settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2``). The
+operations, the API's limits and shapes live in :mod:`tgsync.provider.elbv2_api`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from tgsync.arn import region_of
-from tgsync.aws import (
-    ATTEMPT_SECONDS,
-    CONNECT_TIMEOUT_SECONDS,
-    DEFAULT_POOL,
-    MIN_ATTEMPT_SECONDS,
-    READ_TIMEOUT_SECONDS,
-    Aws,
-    Service,
-)
-from tgsync.aws import boto_config as aws_boto_config
+from tgsync.aws import ATTEMPT_SECONDS, MIN_ATTEMPT_SECONDS, Aws
 from tgsync.deadline import NONE, Deadline
 from tgsync.errors import ProviderError
 from tgsync.model import Candidate, Rejection, Target, TargetGroupFacts, canonical_ip
 from tgsync.pacing import Pacer, unpaced
+from tgsync.provider.elbv2_api import (
+    DISCOVERY_PAGE,
+    ELBV2,
+    OPERATIONS,
+    READ_OPERATIONS,
+    TAGS_PER_CALL,
+    TARGET_CHUNK,
+    WRITE_OPERATIONS,
+    batches_by_region,
+    boto_config,
+    chunks,
+    facts_of,
+    make_client,
+    target_description,
+)
 from tgsync.provider.errors import TARGET_ERRORS, is_zone_error, refused_target
 
 if TYPE_CHECKING:
@@ -40,49 +46,8 @@ if TYPE_CHECKING:
 else:
     ElasticLoadBalancingv2Client = TargetDescriptionTypeDef = TargetGroupTypeDef = Any
 
-#: Every ELB operation the provider calls, reads then writes: the function's role
-#: allows exactly these (the least-privilege test reads them from here).
-READ_OPERATIONS = ("DescribeTargetGroups", "DescribeTargetHealth", "DescribeTags")
-WRITE_OPERATIONS = ("RegisterTargets", "DeregisterTargets", "AddTags", "RemoveTags")
-OPERATIONS = READ_OPERATIONS + WRITE_OPERATIONS
-#: Target groups per DescribeTargetGroups page when listing a region (API maximum 400).
-DISCOVERY_PAGE = 400
-#: Targets per RegisterTargets/DeregisterTargets call (no documented maximum).
-TARGET_CHUNK = 200
-#: Tags per AddTags call and keys per RemoveTags call (API maximum 20 each).
-TAGS_PER_CALL = 20
-#: Groups per DescribeTags call (API maximum 20 ARNs) and per DescribeTargetGroups call
-#: by ARN (batched alike, to read a cold start's facts and tags in step).
-ARNS_PER_CALL = 20
-T = TypeVar("T")
-#: ELB as the one AWS call path knows it.
-ELBV2 = Service("elbv2", "elasticloadbalancing", "ELB", OPERATIONS,
-                writes=frozenset(WRITE_OPERATIONS), not_found=frozenset({"TargetGroupNotFound"}),
-                error=ProviderError)
 __all__ = ["ATTEMPT_SECONDS", "ELBV2", "MIN_ATTEMPT_SECONDS", "OPERATIONS", "READ_OPERATIONS",
            "WRITE_OPERATIONS", "Elbv2Provider", "boto_config", "chunks", "make_client"]
-
-
-def boto_config(max_pool_connections: int = DEFAULT_POOL, **timeouts: float) -> BotoConfig:
-    """The botocore settings every client uses (see :func:`tgsync.aws.boto_config`)."""
-    return aws_boto_config(max_pool_connections, **timeouts)
-
-
-def make_client(region: str, max_pool_connections: int = DEFAULT_POOL, *,
-                connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-                read_timeout: float = READ_TIMEOUT_SECONDS) -> ElasticLoadBalancingv2Client:
-    """An ELBv2 client for ``region`` with these settings, the standard boto3 way (a
-    test's own client; the function's come from :class:`tgsync.aws.Aws`)."""
-    client: ElasticLoadBalancingv2Client = Aws(
-        pool=max_pool_connections, connect_timeout=connect_timeout, read_timeout=read_timeout
-    ).client(ELBV2, region)
-    return client
-
-
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    """Split ``items`` into consecutive slices of at most ``size``."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 class Elbv2Provider:
@@ -152,7 +117,7 @@ class Elbv2Provider:
             raise ProviderError(f"DescribeTargetGroups: target group {arn} not found",
                                 operation="DescribeTargetGroups", target_group=arn,
                                 code="TargetGroupNotFound")
-        self._facts[arn] = _facts(groups[0])
+        self._facts[arn] = facts_of(groups[0])
         return self._facts[arn]
 
     def prefetch(self, arns: Sequence[str], *, deadline: Deadline = NONE) -> None:
@@ -161,14 +126,14 @@ class Elbv2Provider:
         Best effort: a batch that fails (one ARN in it is wrong) is left for
         :meth:`facts` to read, and report, one group at a time.
         """
-        for batch in _batches_by_region([a for a in arns if a not in self._facts]):
+        for batch in batches_by_region([a for a in arns if a not in self._facts]):
             try:
                 response = self._call("DescribeTargetGroups", batch[0], deadline=deadline,
                                       TargetGroupArns=list(batch), PageSize=len(batch))
             except ProviderError:
                 continue
             for group in response.get("TargetGroups", []):
-                self._facts[group["TargetGroupArn"]] = _facts(group)
+                self._facts[group["TargetGroupArn"]] = facts_of(group)
 
     def discover(self, region: str, *, deadline: Deadline = NONE) -> list[Candidate]:
         """Every target group of ``region`` with its tags: DescribeTargetGroups 400 to a
@@ -189,7 +154,7 @@ class Elbv2Provider:
             if not marker:
                 break
         for group in groups:
-            self._facts[group["TargetGroupArn"]] = _facts(group)
+            self._facts[group["TargetGroupArn"]] = facts_of(group)
         tags = self._tags_of_existing([g["TargetGroupArn"] for g in groups], deadline)
         return [Candidate(g["TargetGroupArn"], g.get("TargetGroupName", ""),
                           g.get("TargetType", ""), tags[g["TargetGroupArn"]])
@@ -200,7 +165,7 @@ class Elbv2Provider:
         """Tags of the groups of ``arns`` that still exist: a batch refused because one
         of its groups is gone is split in halves until the gone ones stand alone."""
         found: dict[str, dict[str, str]] = {}
-        todo = list(_batches_by_region(arns))
+        todo = list(batches_by_region(arns))
         while todo:
             batch = todo.pop()
             try:
@@ -254,7 +219,7 @@ class Elbv2Provider:
                   ) -> dict[str, dict[str, str]]:
         """DescribeTags of many groups, 20 to a call."""
         found: dict[str, dict[str, str]] = {}
-        for batch in _batches_by_region(arns):
+        for batch in batches_by_region(arns):
             found.update(self._describe_tags(batch, deadline))
         return found
 
@@ -285,7 +250,7 @@ class Elbv2Provider:
         while todo:
             try:
                 self._call("RegisterTargets", arn, deadline=deadline, TargetGroupArn=arn, Targets=[
-                    _target(ip, port, "all" if ip in outside else None) for ip in todo])
+                    target_description(ip, port, "all" if ip in outside else None) for ip in todo])
                 return
             except ProviderError as exc:
                 cause = exc.__cause__
@@ -321,7 +286,7 @@ class Elbv2Provider:
         """RegisterTargets of one target exactly as ELB reported it (its Id spelling, port
         and zone): what a preflight sends to prove the permission without a change."""
         self._call("RegisterTargets", arn, deadline=deadline, TargetGroupArn=arn, Targets=[
-            _target(target.id, target.port, target.availability_zone)])
+            target_description(target.id, target.port, target.availability_zone)])
 
     def deregister(self, arn: str, targets: Sequence[Target], *,
                    deadline: Deadline = NONE) -> None:
@@ -329,7 +294,7 @@ class Elbv2Provider:
         nothing) and the zone ELB reported for it (required outside the VPC)."""
         for batch in chunks(sorted(targets, key=lambda t: (t.ip, t.port)), TARGET_CHUNK):
             self._call("DeregisterTargets", arn, deadline=deadline, TargetGroupArn=arn, Targets=[
-                _target(t.id, t.port, t.availability_zone) for t in batch])
+                target_description(t.id, t.port, t.availability_zone) for t in batch])
 
     def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str], *,
                     deadline: Deadline = NONE) -> None:
@@ -340,31 +305,3 @@ class Elbv2Provider:
         for batch in chunks(sorted(add.items()), TAGS_PER_CALL):
             self._call("AddTags", arn, deadline=deadline, ResourceArns=[arn],
                        Tags=[{"Key": k, "Value": v} for k, v in batch])
-
-
-def _facts(group: TargetGroupTypeDef) -> TargetGroupFacts:
-    return TargetGroupFacts(
-        arn=group["TargetGroupArn"],
-        name=group.get("TargetGroupName", ""),
-        port=int(group.get("Port") or 0),
-        protocol=group.get("Protocol", ""),
-        ip_address_type=group.get("IpAddressType") or "ipv4",
-        vpc_id=group.get("VpcId", ""),
-        target_type=group.get("TargetType", ""),
-        load_balancer_arns=tuple(group.get("LoadBalancerArns", ())),
-    )
-
-
-def _batches_by_region(arns: Sequence[str]) -> Iterator[Sequence[str]]:
-    """ARNs grouped by region (one client each), in chunks a batch call accepts."""
-    regions: dict[str, list[str]] = {}
-    for arn in dict.fromkeys(arns):
-        regions.setdefault(region_of(arn), []).append(arn)
-    for same_region in regions.values():
-        yield from chunks(same_region, ARNS_PER_CALL)
-
-
-def _target(ip: str, port: int, zone: str | None) -> TargetDescriptionTypeDef:
-    if zone:
-        return {"Id": ip, "Port": port, "AvailabilityZone": zone}
-    return {"Id": ip, "Port": port}

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from botocore.exceptions import ClientError
 
-from tgsync.aws import TOTAL_MAX_ATTEMPTS, error_code, error_message
+from tgsync.aws_service import TOTAL_MAX_ATTEMPTS, error_code, error_message
 from tgsync.model import canonical_ip
 
 __all__ = ["TARGET_ERRORS", "TOTAL_MAX_ATTEMPTS", "error_code", "is_zone_error",

@@ -15,7 +15,8 @@ import base64
 import binascii
 from typing import Any
 
-from tgsync.aws import Aws, Service
+from tgsync.aws import Aws
+from tgsync.aws_service import Service
 from tgsync.deadline import NONE, Deadline
 from tgsync.errors import AwsError
 

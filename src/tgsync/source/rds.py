@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tgsync.aws import Aws, Service, boto_config
+from tgsync.aws import Aws, boto_config
+from tgsync.aws_service import Service
 from tgsync.deadline import NONE, Deadline
 from tgsync.model import Resolve
 from tgsync.pacing import Pacer, unpaced

@@ -83,20 +83,9 @@ def select_members(endpoint: RdsEndpoint, cluster: Mapping[str, Any],
 
     fallback = False
     if endpoint.role is Role.WRITER:
-        if not writers:
-            raise RdsError(f"cluster {name} has no writer now (a failover in progress?): "
-                           "nothing changed")
-        chosen, note = writers, "writer " + ", ".join(writers)
+        chosen, note = _writer(name, writers)
     elif endpoint.role is Role.READER:
-        chosen = sorted(m for m in members if m not in writers and serving(m))
-        note = "serving readers " + ", ".join(chosen)
-        if not chosen:
-            if not writers:
-                raise RdsError(f"cluster {name} has neither a serving reader nor a writer: "
-                               "nothing changed")
-            chosen, fallback = writers, True
-            note = ("no serving reader: the writer " + ", ".join(writers)
-                    + ", as RDS's reader endpoint then points at the writer")
+        chosen, note, fallback = _readers(name, members, writers, serving)
     elif endpoint.role is Role.CUSTOM and custom is not None:
         chosen, note = _custom_members(
             f"custom endpoint {endpoint.identifier} of cluster {name}", members, writers,
@@ -106,6 +95,28 @@ def select_members(endpoint: RdsEndpoint, cluster: Mapping[str, Any],
                        "cluster's members")
     return Selection(tuple((ident, _address(ident, by_id, name)) for ident in chosen), note,
                      fallback, tuple(dict.fromkeys(unknown)))
+
+
+def _writer(name: str, writers: list[str]) -> tuple[list[str], str]:
+    """The writer endpoint's members: the cluster's writer, or an RdsError without one."""
+    if not writers:
+        raise RdsError(f"cluster {name} has no writer now (a failover in progress?): "
+                       "nothing changed")
+    return writers, "writer " + ", ".join(writers)
+
+
+def _readers(name: str, members: list[str], writers: list[str],
+             serving: Callable[[str], bool]) -> tuple[list[str], str, bool]:
+    """The reader endpoint's members: the serving readers, or else the writer (as RDS's
+    reader endpoint then points at it; the last item says so), or an RdsError."""
+    chosen = sorted(m for m in members if m not in writers and serving(m))
+    if chosen:
+        return chosen, "serving readers " + ", ".join(chosen), False
+    if not writers:
+        raise RdsError(f"cluster {name} has neither a serving reader nor a writer: "
+                       "nothing changed")
+    return writers, ("no serving reader: the writer " + ", ".join(writers)
+                     + ", as RDS's reader endpoint then points at the writer"), True
 
 
 def check_identity(endpoint: RdsEndpoint, cluster: Mapping[str, Any],

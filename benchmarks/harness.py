@@ -73,7 +73,7 @@ class Figure:
             return "n/a"
         low, high = min(self.samples), max(self.samples)
         text = f"{self.median:.{digits}f}{unit}"
-        if high - low > 10 ** -digits / 2:
+        if high - low > 10**-digits / 2:
             text += f" ({low:.{digits}f} to {high:.{digits}f})"
         return text
 
@@ -85,8 +85,9 @@ def ratio(ours: Figure, theirs: Figure) -> str:
     return f"x{ours.median / theirs.median:.2f}"
 
 
-def throttled(times: Sequence[float], burst: int = DESCRIBE_BURST,
-              rate: float = DESCRIBE_RATE) -> tuple[int, float]:
+def throttled(
+    times: Sequence[float], burst: int = DESCRIBE_BURST, rate: float = DESCRIBE_RATE
+) -> tuple[int, float]:
     """Replay request times through ELB's token bucket: (would be throttled, lowest level)."""
     tokens, last, denied, lowest = float(burst), None, 0, float(burst)
     for at in sorted(times):
@@ -123,10 +124,12 @@ class Tgsync:
     run: Callable[..., InvocationReport]
 
 
-def controller(cfg: Config, clock: Callable[[], float] = time.time,
-               provider: Elbv2Provider | None = None,
-               sources: Callable[[Elbv2Provider], Callable[..., Source]] | None = None,
-               ) -> Tgsync:
+def controller(
+    cfg: Config,
+    clock: Callable[[], float] = time.time,
+    provider: Elbv2Provider | None = None,
+    sources: Callable[[Elbv2Provider], Callable[..., Source]] | None = None,
+) -> Tgsync:
     """tgsync on ``cfg`` and ``clock``, over ``provider`` (default: the deployed one,
     paced) and ``sources(provider)`` (default: the deployed ones: DNS, and the RDS API
     for ``resolve=rds``). The only place the bench builds or calls a Controller."""
@@ -139,36 +142,57 @@ def controller(cfg: Config, clock: Callable[[], float] = time.time,
 # --------------------------------------------------------------------------- processes
 
 
-def child(module: str, *args: str, env: dict[str, str], timeout: float = 120
-          ) -> dict[str, Any]:
+def child(module: str, *args: str, env: dict[str, str], timeout: float = 120) -> dict[str, Any]:
     """Run ``python -m module args`` in a fresh interpreter with ``env``: the JSON object
     its last line of output holds."""
     path = [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
     env = {**env, "PYTHONPATH": os.pathsep.join(path)}
-    done = subprocess.run([sys.executable, "-m", module, *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if done.returncode:
-        raise RuntimeError(f"python -m {module} failed ({done.returncode}): "
-                           f"{done.stderr[-2000:]}")
+        raise RuntimeError(f"python -m {module} failed ({done.returncode}): {done.stderr[-2000:]}")
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
 
 
-def steered(module: str, *args: str, env: dict[str, str],
-            answer: Callable[[dict[str, Any]], dict[str, Any]], timeout: float = 600
-            ) -> dict[str, Any]:
+def steered(
+    module: str,
+    *args: str,
+    env: dict[str, str],
+    answer: Callable[[dict[str, Any]], dict[str, Any]],
+    timeout: float = 600,
+) -> dict[str, Any]:
     """Run ``python -m module args`` as :func:`child` does, answering the questions it
     asks over a socket on 127.0.0.1 (its address in ``BENCH_STEER``; one JSON object a
     line each way) with ``answer``: the JSON object its last line of output holds."""
     ends = time.monotonic() + timeout
     path = [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    with socket.create_server(("127.0.0.1", 0)) as server, \
-            tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with (
+        socket.create_server(("127.0.0.1", 0)) as server,
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+    ):
         server.settimeout(1.0)
-        env = {**env, "PYTHONPATH": os.pathsep.join(path),
-               "BENCH_STEER": f"127.0.0.1:{server.getsockname()[1]}"}
-        process = subprocess.Popen([sys.executable, "-m", module, *args], env=env, cwd=ROOT,
-                                   stdout=out, stderr=err, text=True)
+        env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(path),
+            "BENCH_STEER": f"127.0.0.1:{server.getsockname()[1]}",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
         try:
             _converse(server, process, answer, ends)
             code = process.wait(timeout=max(1.0, ends - time.monotonic()))
@@ -184,8 +208,12 @@ def steered(module: str, *args: str, env: dict[str, str],
         return found
 
 
-def _converse(server: socket.socket, process: subprocess.Popen[str],
-              answer: Callable[[dict[str, Any]], dict[str, Any]], ends: float) -> None:
+def _converse(
+    server: socket.socket,
+    process: subprocess.Popen[str],
+    answer: Callable[[dict[str, Any]], dict[str, Any]],
+    ends: float,
+) -> None:
     """Answer the child's questions until it hangs up (or dies before asking any)."""
     while True:
         try:
@@ -240,8 +268,13 @@ def render(sections: Sequence[Section], repeats: int, elapsed: float) -> str:
         f"AWS), {repeats} runs per figure: median (min to max). Took {elapsed:.0f} s.",
     ]
     for section in sections:
-        lines += ["", f"{HEADING} {section.title}", "",
-                  "| figure | tgsync | original function | ratio / note |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"{HEADING} {section.title}",
+            "",
+            "| figure | tgsync | original function | ratio / note |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in section.rows]
         if section.notes:
             lines += ["", *[f"- {note}" for note in section.notes]]

@@ -80,8 +80,7 @@ class Clock:
     threads that run side by side add up: time runs down faster than on AWS, never
     slower."""
 
-    def __init__(self, start: float, world: World, latency: tuple[float, float],
-                 seed: int) -> None:
+    def __init__(self, start: float, world: World, latency: tuple[float, float], seed: int) -> None:
         self.now = start
         self._world = world
         self._latency = latency
@@ -159,8 +158,9 @@ def count_clients() -> Counter[str]:
     made: Counter[str] = Counter()
     create = botocore.session.Session.create_client
 
-    def counted(self: botocore.session.Session, service_name: str, *args: Any,
-                **kwargs: Any) -> Any:
+    def counted(
+        self: botocore.session.Session, service_name: str, *args: Any, **kwargs: Any
+    ) -> Any:
         made[f"{service_name} {kwargs.get('region_name')}"] += 1
         return create(self, service_name, *args, **kwargs)
 
@@ -203,8 +203,7 @@ def run(world: World) -> dict[str, Any]:
         if event.get("source") == "tgsync.schedule":
             minutes.append(rss_kb())
         if not early and clock.now >= plan["early"]:
-            early = {"rss_kb": rss_kb(), "peak_kb": peak_rss_kb(),
-                     "clients": made.total()}
+            early = {"rss_kb": rss_kb(), "peak_kb": peak_rss_kb(), "clients": made.total()}
         began = clock.now
         context = Context(clock, began + plan["timeout"], f"bench-{invocations}")
         requests.deadline = context.deadline
@@ -217,13 +216,23 @@ def run(world: World) -> dict[str, Any]:
         if "follow" in summary:
             cycles += 1 + int(summary["follow"]["cycles"])
         longest = max(longest, clock.now - began)
-    return {"peak_kb": peak_rss_kb(), "rss_kb": rss_kb(), "early": early,
-            "clients": clients_made(handler), "clients_counted": made.total(),
-            "clients_by_service": dict(made),
-            "requests": requests.sent, "near_deadline": requests.near_deadline,
-            "least_left": requests.least_left, "invocations": invocations,
-            "cycles": cycles, "errors": dict(errors), "longest": longest,
-            "simulated": clock.now - plan["start"], "minutes_kb": minutes}
+    return {
+        "peak_kb": peak_rss_kb(),
+        "rss_kb": rss_kb(),
+        "early": early,
+        "clients": clients_made(handler),
+        "clients_counted": made.total(),
+        "clients_by_service": dict(made),
+        "requests": requests.sent,
+        "near_deadline": requests.near_deadline,
+        "least_left": requests.least_left,
+        "invocations": invocations,
+        "cycles": cycles,
+        "errors": dict(errors),
+        "longest": longest,
+        "simulated": clock.now - plan["start"],
+        "minutes_kb": minutes,
+    }
 
 
 def main() -> int:

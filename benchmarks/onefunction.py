@@ -46,7 +46,9 @@ def main() -> int:
     reads, writes = Switch(), Switch()
     provider = CountingProvider(
         client_for_region=lambda region: make_client(region, max_pool_connections=10),
-        pacer=reads, write_pacer=writes)
+        pacer=reads,
+        write_pacer=writes,
+    )
     tgsync = controller(cfg, clock=lambda: clock[0], provider=provider)
     tgsync.run_once()
     cold = dict(provider.calls)
@@ -62,8 +64,17 @@ def main() -> int:
         tgsync.run_once()
         minutes.append(time.perf_counter() - started)
         calls.append(sum(provider.calls.values()) - before)
-    print(json.dumps({"cold": cold, "minutes": minutes, "calls": calls,
-                      "cycles": 2 + STEADY_MINUTES, "rss_kb": peak_rss_kb()}))
+    print(
+        json.dumps(
+            {
+                "cold": cold,
+                "minutes": minutes,
+                "calls": calls,
+                "cycles": 2 + STEADY_MINUTES,
+                "rss_kb": peak_rss_kb(),
+            }
+        )
+    )
     return 0
 
 

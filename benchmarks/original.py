@@ -19,8 +19,9 @@ class Original:
     DeregisterTargets per unhealthy target.
     """
 
-    def __init__(self, hostname: str, alb_arn: str, target_group_arn: str,
-                 nameserver: tuple[str, int]) -> None:
+    def __init__(
+        self, hostname: str, alb_arn: str, target_group_arn: str, nameserver: tuple[str, int]
+    ) -> None:
         self.hostname, self.alb_arn, self.arn = hostname, alb_arn, target_group_arn
         self.elbv2 = boto3.client("elbv2", region_name=REGION)
         self.resolver = dns.resolver.Resolver(configure=False)
@@ -41,5 +42,4 @@ class Original:
         health = self.elbv2.describe_target_health(TargetGroupArn=arn)
         for description in health["TargetHealthDescriptions"]:
             if description["TargetHealth"]["State"] == "unhealthy":
-                self.elbv2.deregister_targets(TargetGroupArn=arn,
-                                              Targets=[description["Target"]])
+                self.elbv2.deregister_targets(TargetGroupArn=arn, Targets=[description["Target"]])

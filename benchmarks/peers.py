@@ -43,8 +43,12 @@ class Peers:
     def __enter__(self) -> Peers:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def stop(self) -> None:
@@ -69,16 +73,17 @@ class Peers:
         arn = create_target_group(elbv2, name)
         return attach_to_load_balancer(elbv2, arn, "alb"), arn
 
-    def many_groups(self, size: int, tag_every: int = 0,
-                    name_for: Callable[[int], str] | None = None
-                    ) -> tuple[Any, list[dict[str, str]]]:
+    def many_groups(
+        self, size: int, tag_every: int = 0, name_for: Callable[[int], str] | None = None
+    ) -> tuple[Any, list[dict[str, str]]]:
         """A clean moto with ``size`` groups in one VPC: (client, mappings). With
         ``name_for``, each group's hostname is in DNS; with ``tag_every`` n, every n-th
         group declares its hostname in a ``tgsync:hostname`` tag."""
         self.moto.reset()
         elbv2 = self.elbv2()
-        vpc = boto3.client("ec2", region_name=REGION).create_vpc(
-            CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        vpc = boto3.client("ec2", region_name=REGION).create_vpc(CidrBlock="10.0.0.0/16")["Vpc"][
+            "VpcId"
+        ]
         mappings = []
         for i in range(size):
             arn = create_target_group(elbv2, f"tg-{i}", vpc_id=vpc)
@@ -86,8 +91,9 @@ class Peers:
             if name_for:
                 self.dns.set(hostname, a=[f"10.{1 + i // 250}.{i % 250}.10"])
             if tag_every and i % tag_every == 0:
-                elbv2.add_tags(ResourceArns=[arn], Tags=[
-                    {"Key": "tgsync:hostname", "Value": hostname}])
+                elbv2.add_tags(
+                    ResourceArns=[arn], Tags=[{"Key": "tgsync:hostname", "Value": hostname}]
+                )
             mappings.append({"hostname": hostname, "target_group_arn": arn})
         return elbv2, mappings
 

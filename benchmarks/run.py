@@ -64,13 +64,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--scale", type=int, nargs="*", default=[1, 10, 100, 500])
-    parser.add_argument("--quick", action="store_true",
-                        help="3 repeats, 1 and 10 target groups, 6 minutes of memory, no zip "
-                        "(a smoke run)")
-    parser.add_argument("--thousands", type=int, default=3000,
-                        help="target groups for the one-function steady minute (0: skip)")
-    parser.add_argument("--discover", type=int, default=1000,
-                        help="target groups for the discovery read (default 1000)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 repeats, 1 and 10 target groups, 6 minutes of memory, no zip (a smoke run)",
+    )
+    parser.add_argument(
+        "--thousands",
+        type=int,
+        default=3000,
+        help="target groups for the one-function steady minute (0: skip)",
+    )
+    parser.add_argument(
+        "--discover",
+        type=int,
+        default=1000,
+        help="target groups for the discovery read (default 1000)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.minutes, args.early = memory.MINUTES, memory.EARLY
@@ -85,29 +95,45 @@ def measure(peers: Peers, args: argparse.Namespace) -> list[Section]:
     stages after them are handed the steady medians."""
     repeats = args.repeats
     later: list[tuple[str, Callable[[Steady], Section]]] = [
-        (f"cold start, {repeats} fresh interpreters",
-         lambda _: coldstart.stage(peers, repeats)),
-        (f"scale: {', '.join(map(str, args.scale))} target groups (paced: the biggest "
-         "takes minutes)", lambda _: scale.stage(peers, args.scale)),
-        (f"following a blue/green, {repeats} joins with and without",
-         lambda _: following.stage(peers, repeats)),
-        (f"an Aurora failover, {repeats} flips with the RDS event and without",
-         lambda _: aurora.stage(peers, repeats)),
-        (f"memory over a {args.minutes}-minute followed change, every mode on",
-         lambda _: memory.stage(peers, args.minutes, args.early)),
+        (f"cold start, {repeats} fresh interpreters", lambda _: coldstart.stage(peers, repeats)),
+        (
+            f"scale: {', '.join(map(str, args.scale))} target groups (paced: the biggest "
+            "takes minutes)",
+            lambda _: scale.stage(peers, args.scale),
+        ),
+        (
+            f"following a blue/green, {repeats} joins with and without",
+            lambda _: following.stage(peers, repeats),
+        ),
+        (
+            f"an Aurora failover, {repeats} flips with the RDS event and without",
+            lambda _: aurora.stage(peers, repeats),
+        ),
+        (
+            f"memory over a {args.minutes}-minute followed change, every mode on",
+            lambda _: memory.stage(peers, args.minutes, args.early),
+        ),
     ]
     if args.thousands:
-        later.append((f"{args.thousands:,} target groups, steady minutes",
-                      lambda steady: thousands.stage(peers, args.thousands,
-                                                     steady.original_calls)))
-    later.append((f"discovery read of {args.discover} target groups",
-                  lambda _: discovery.stage(peers, args.discover)))
+        later.append(
+            (
+                f"{args.thousands:,} target groups, steady minutes",
+                lambda steady: thousands.stage(peers, args.thousands, steady.original_calls),
+            )
+        )
+    later.append(
+        (
+            f"discovery read of {args.discover} target groups",
+            lambda _: discovery.stage(peers, args.discover),
+        )
+    )
     if not args.quick:
         later.append(("the deployable zip", lambda _: artifact.stage()))
     later.append(("monthly cost", cost.stage))
     progress = Progress(1 + len(later))
-    first, steady = progress.stage(f"steady and changing cycles, {repeats} runs each",
-                                   cycles.stage, peers, repeats)
+    first, steady = progress.stage(
+        f"steady and changing cycles, {repeats} runs each", cycles.stage, peers, repeats
+    )
     return [first, *(progress.stage(title, run, steady) for title, run in later)]
 
 
@@ -116,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     logger.setLevel("ERROR")  # the bench prints its own table
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tgsync-bench-") as workdir, \
-            Peers(Path(workdir)) as peers:
+    with (
+        tempfile.TemporaryDirectory(prefix="tgsync-bench-") as workdir,
+        Peers(Path(workdir)) as peers,
+    ):
         sections = measure(peers, args)
     text = render(sections, args.repeats, time.monotonic() - started)
     print(text)

@@ -16,8 +16,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main(target: Path, render: Callable[[], str], *, remedy: str, description: str,
-         argv: list[str] | None = None) -> int:
+def main(
+    target: Path,
+    render: Callable[[], str],
+    *,
+    remedy: str,
+    description: str,
+    argv: list[str] | None = None,
+) -> int:
     """Write ``render()`` to ``target``, or with ``--check`` report whether ``target``
     is stale (``remedy``: what rewrites it, e.g. ``make docs``)."""
     parser = argparse.ArgumentParser(description=description)

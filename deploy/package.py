@@ -58,8 +58,9 @@ def build(arch: str = "arm64", destination: Path | None = None) -> Path:
     """Build the zip for ``arch`` from the lock; return its path."""
     if arch not in PLATFORMS:
         raise SystemExit(f"unknown architecture {arch!r}; use one of {', '.join(PLATFORMS)}")
-    return build_zip(arch, destination or ROOT / "dist" / f"tgsync-lambda-{arch}.zip",
-                     requirements())
+    return build_zip(
+        arch, destination or ROOT / "dist" / f"tgsync-lambda-{arch}.zip", requirements()
+    )
 
 
 def uncommitted(root: Path = ROOT) -> list[str]:
@@ -68,8 +69,12 @@ def uncommitted(root: Path = ROOT) -> list[str]:
     git = shutil.which("git")
     if git is None:
         return []
-    done = subprocess.run([git, "-C", str(root), "diff", "--name-only", "HEAD", "--",
-                           *ZIP_INPUTS], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [git, "-C", str(root), "diff", "--name-only", "HEAD", "--", *ZIP_INPUTS],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return sorted(done.stdout.split()) if done.returncode == 0 else []
 
 
@@ -84,13 +89,17 @@ def tool_warnings(root: Path = ROOT) -> list[str]:
     warnings = []
     edited = uncommitted(root)
     if edited:
-        warnings.append(f"WARNING: uncommitted edits of {', '.join(edited)} go into the zip: "
-                        "it matches no commit (commit them before a deployment)")
+        warnings.append(
+            f"WARNING: uncommitted edits of {', '.join(edited)} go into the zip: "
+            "it matches no commit (commit them before a deployment)"
+        )
     pinned, running = locked_pip(), importlib.metadata.version("pip")
     if pinned and running != pinned:
-        warnings.append(f"warning: pip {running} installs the dependencies; the release uses "
-                        f"pip {pinned} from {BUILD_LOCK.relative_to(ROOT)} (python -m pip "
-                        f"install --require-hashes --no-deps -r {BUILD_LOCK.relative_to(ROOT)})")
+        warnings.append(
+            f"warning: pip {running} installs the dependencies; the release uses "
+            f"pip {pinned} from {BUILD_LOCK.relative_to(ROOT)} (python -m pip "
+            f"install --require-hashes --no-deps -r {BUILD_LOCK.relative_to(ROOT)})"
+        )
     return warnings
 
 
@@ -102,16 +111,32 @@ def lock(pins: list[str], destination: Path = LOCK) -> Path:
         for platform in PLATFORMS.values():
             with tempfile.TemporaryDirectory(prefix="tgsync-lock-") as work:
                 subprocess.run(
-                    [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                     "--disable-pip-version-check", "--only-binary=:all:",
-                     "--platform", platform, "--python-version", PYTHON_VERSION,
-                     "--implementation", "cp", "--dest", work, pin],
-                    check=True)
-                digests.update(hashlib.sha256(path.read_bytes()).hexdigest()
-                               for path in Path(work).iterdir())
+                    [
+                        sys.executable,
+                        "-m",
+                        "pip",
+                        "download",
+                        "--quiet",
+                        "--no-deps",
+                        "--disable-pip-version-check",
+                        "--only-binary=:all:",
+                        "--platform",
+                        platform,
+                        "--python-version",
+                        PYTHON_VERSION,
+                        "--implementation",
+                        "cp",
+                        "--dest",
+                        work,
+                        pin,
+                    ],
+                    check=True,
+                )
+                digests.update(
+                    hashlib.sha256(path.read_bytes()).hexdigest() for path in Path(work).iterdir()
+                )
         entries.append(" \\\n".join([pin, *(f"    --hash=sha256:{d}" for d in sorted(digests))]))
-    header = _LOCK_HEADER.format(platforms=", ".join(PLATFORMS.values()),
-                                 python=PYTHON_VERSION)
+    header = _LOCK_HEADER.format(platforms=", ".join(PLATFORMS.values()), python=PYTHON_VERSION)
     destination.write_text(header + "\n".join(entries) + "\n", encoding="utf-8")
     return destination
 
@@ -120,20 +145,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64")
     parser.add_argument("--output", type=Path, default=None)
-    parser.add_argument("--lock", action="store_true",
-                        help="rewrite src/tgsync/requirements.lock from src/requirements.txt")
+    parser.add_argument(
+        "--lock",
+        action="store_true",
+        help="rewrite src/tgsync/requirements.lock from src/requirements.txt",
+    )
     args = parser.parse_args(argv)
     if args.lock:
         path = lock(requirements())
-        print(f"{path.relative_to(ROOT)}: {len(requirements())} pins, hashed for "
-              f"{', '.join(PLATFORMS)}")
+        print(
+            f"{path.relative_to(ROOT)}: {len(requirements())} pins, hashed for "
+            f"{', '.join(PLATFORMS)}"
+        )
         return 0
     for warning in tool_warnings():
         print(f"package.py: {warning}", file=sys.stderr)
     path = build(args.arch, args.output)
     size = path.stat().st_size
-    print(f"{path}  {size / 1_000_000:.2f} MB  sha256 {sha256(path)}  "
-          f"CodeSha256 {code_sha256(path)}")
+    print(
+        f"{path}  {size / 1_000_000:.2f} MB  sha256 {sha256(path)}  CodeSha256 {code_sha256(path)}"
+    )
     return 0
 
 

@@ -35,7 +35,7 @@ def changelog_section(changelog: str, version: str) -> str | None:
     for here, after in zip(headings, [*headings[1:], None], strict=True):
         if here[1] == version:
             end = after.start() if after else len(changelog)
-            return changelog[here.end():end].split("\n", 1)[-1].strip("\n") + "\n"
+            return changelog[here.end() : end].split("\n", 1)[-1].strip("\n") + "\n"
     return None
 
 
@@ -52,8 +52,9 @@ def _git(root: Path, *args: str) -> str | None:
     git = shutil.which("git")
     if git is None:
         raise SystemExit("release.py: git is not on PATH")
-    done = subprocess.run([git, "-C", str(root), *args], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [git, "-C", str(root), *args], capture_output=True, text=True, check=False
+    )
     return done.stdout.strip() if done.returncode == 0 else None
 
 
@@ -69,20 +70,22 @@ def problems(version: str, root: Path | None = None) -> list[str]:
         found.append(f"CHANGELOG.md has no '## {version}' section")
     package = sam_template.package_version(root / "src" / "tgsync" / "__init__.py")
     if package != version:
-        found.append(f"tgsync.__version__ is {package!r} in src/tgsync/__init__.py, "
-                     f"not {version!r}")
+        found.append(
+            f"tgsync.__version__ is {package!r} in src/tgsync/__init__.py, not {version!r}"
+        )
     template = root / "deploy" / "sam" / "template.yaml"
     sar = sar_version(template.read_text(encoding="utf-8"))
     if sar != version:
-        found.append(f"the SAR metadata's SemanticVersion in deploy/sam/template.yaml is "
-                     f"{sar!r}, not {version!r} (run make sam-template)")
+        found.append(
+            f"the SAR metadata's SemanticVersion in deploy/sam/template.yaml is "
+            f"{sar!r}, not {version!r} (run make sam-template)"
+        )
     head = _git(root, "rev-parse", "--verify", "HEAD^{commit}")
     tagged = _git(root, "rev-parse", "-q", "--verify", f"refs/tags/v{version}^{{commit}}")
     if head is None:
         found.append(f"{root} is not a git checkout with a commit")
     elif tagged is not None and tagged != head:
-        found.append(f"tag v{version} already exists on {tagged[:12]}, not on HEAD "
-                     f"({head[:12]})")
+        found.append(f"tag v{version} already exists on {tagged[:12]}, not on HEAD ({head[:12]})")
     return found
 
 
@@ -111,10 +114,13 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
     commands = [f"git push origin {tag}"]
     if _git(root, "rev-parse", "-q", "--verify", f"refs/tags/{tag}") is None:
         commands.insert(0, f"git tag -a {tag} -m 'tgsync {version}'")
-    print(f"{version} agrees everywhere: CHANGELOG.md, tgsync.__version__, the SAR "
-          f"metadata, tag {tag}. To release it (nothing was pushed):\n\n"
-          + "".join(f"  {command}\n" for command in commands) + "\n"
-          "The tag's push runs .github/workflows/release.yml (PyPI, the GitHub release).")
+    print(
+        f"{version} agrees everywhere: CHANGELOG.md, tgsync.__version__, the SAR "
+        f"metadata, tag {tag}. To release it (nothing was pushed):\n\n"
+        + "".join(f"  {command}\n" for command in commands)
+        + "\n"
+        "The tag's push runs .github/workflows/release.yml (PyPI, the GitHub release)."
+    )
     return 0
 
 

@@ -34,76 +34,100 @@ LABELS = ("elbv2", "target-group", "dns", "opensearch", "load-balancer", "lambda
 _HOME_KEYS = ("homepage", "home", "documentation")
 _SOURCE_KEYS = ("source", "repository", "source code", "code")
 
-_HEADER = ("# Generated from deploy/tgsync.yaml by deploy/sam_template.py "
-           "(make sam-template): do not edit.\n")
+_HEADER = (
+    "# Generated from deploy/tgsync.yaml by deploy/sam_template.py "
+    "(make sam-template): do not edit.\n"
+)
 _REPLACEMENTS = (
-    ('AWSTemplateFormatVersion: "2010-09-09"\n',
-     'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'),
-    ("      - Label: { default: Function }\n"
-     "        Parameters: [CodeBucket, CodeBucketPrefix, CodeKey, CodeObjectVersion, "
-     "CodeSigningConfigArn, Architecture,",
-     "      - Label: { default: Function }\n"
-     "        Parameters: [CodeSigningConfigArn, Architecture,"),
-    ("  CodeBucket:\n"
-     "    Type: String\n"
-     "    Default: \"\"\n"
-     "    Description: >-\n"
-     "      S3 bucket holding the function zip (make deploy uploads it). Empty when\n"
-     "      CodeBucketPrefix is set.\n"
-     "  CodeBucketPrefix:\n"
-     "    Type: String\n"
-     "    Default: \"\"\n"
-     "    # The bucket is PREFIX-REGION, at most 63 characters: the longest region is 14.\n"
-     "    AllowedPattern: \"^([a-z0-9][a-z0-9.-]{0,47})?$\"\n"
-     "    ConstraintDescription: empty, or up to 48 lowercase letters, digits, dots and "
-     "hyphens\n"
-     "    Description: >-\n"
-     "      Instead of CodeBucket: the zip is in the bucket PREFIX-REGION of the stack's own\n"
-     "      region (make stackset uploads it to each), so one parameter set serves every "
-     "region\n"
-     "      of a StackSet.\n"
-     "  CodeKey:\n"
-     "    Type: String\n"
-     "    Description: S3 key of the function zip.\n"
-     "  CodeObjectVersion:\n"
-     "    Type: String\n"
-     "    Default: \"\"\n"
-     "    Description: >-\n"
-     "      S3 object version of the function zip; make deploy and make stackset set it to\n"
-     "      the version their upload returned (the bucket must keep versions), so the stack\n"
-     "      deploys exactly the object uploaded, whatever is written at CodeKey later.\n", ""),
-    ("  # make stackset pins each region's code by version (per-region overrides); the stack\n"
-     "  # set's own value is per-region, which AWS gives an account that joins an OU later:\n"
-     "  # it fails closed here rather than running whatever then sits at CodeKey.\n"
-     "  CodeVersionOfTheRegion:\n"
-     "    Assertions:\n"
-     "      - Assert: !Not [!Equals [!Ref CodeObjectVersion, per-region]]\n"
-     "        AssertDescription: >-\n"
-     "          No code version for this region (an account that joined the StackSet's OUs\n"
-     "          after make stackset ran): run make stackset again, which pins each region's\n"
-     "          code by its S3 version.\n", ""),
-    ("  HasCodeObjectVersion: !Not [!Equals [!Ref CodeObjectVersion, \"\"]]\n"
-     "  HasCodeBucketPrefix: !Not [!Equals [!Ref CodeBucketPrefix, \"\"]]\n", ""),
-    ("  OneCodeBucket:\n"
-     "    Assertions:\n"
-     "      - Assert: !Or\n"
-     "          - !And [!Equals [!Ref CodeBucket, \"\"], !Not [!Equals [!Ref CodeBucketPrefix, "
-     "\"\"]]]\n"
-     "          - !And [!Not [!Equals [!Ref CodeBucket, \"\"]], !Equals [!Ref CodeBucketPrefix, "
-     "\"\"]]\n"
-     "        AssertDescription: Set CodeBucket, or CodeBucketPrefix for a bucket per region; "
-     "not both.\n", ""),
-    ("    Description: Build the zip for the same architecture (make package ARCH=...).",
-     "    Description: Architecture of the function (sam build installs for it)."),
-    ("  Function:\n    Type: AWS::Lambda::Function\n",
-     "  Function:\n    Type: AWS::Serverless::Function\n"),
-    ("      Code:\n"
-     "        S3Bucket: !If [HasCodeBucketPrefix, !Sub \"${CodeBucketPrefix}-${AWS::Region}\", "
-     "!Ref CodeBucket]\n"
-     "        S3Key: !Ref CodeKey\n"
-     "        S3ObjectVersion: !If [HasCodeObjectVersion, !Ref CodeObjectVersion, "
-     "!Ref AWS::NoValue]\n",
-     "      CodeUri: ../../src\n"),
+    (
+        'AWSTemplateFormatVersion: "2010-09-09"\n',
+        'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n',
+    ),
+    (
+        "      - Label: { default: Function }\n"
+        "        Parameters: [CodeBucket, CodeBucketPrefix, CodeKey, CodeObjectVersion, "
+        "CodeSigningConfigArn, Architecture,",
+        "      - Label: { default: Function }\n"
+        "        Parameters: [CodeSigningConfigArn, Architecture,",
+    ),
+    (
+        "  CodeBucket:\n"
+        "    Type: String\n"
+        '    Default: ""\n'
+        "    Description: >-\n"
+        "      S3 bucket holding the function zip (make deploy uploads it). Empty when\n"
+        "      CodeBucketPrefix is set.\n"
+        "  CodeBucketPrefix:\n"
+        "    Type: String\n"
+        '    Default: ""\n'
+        "    # The bucket is PREFIX-REGION, at most 63 characters: the longest region is 14.\n"
+        '    AllowedPattern: "^([a-z0-9][a-z0-9.-]{0,47})?$"\n'
+        "    ConstraintDescription: empty, or up to 48 lowercase letters, digits, dots and "
+        "hyphens\n"
+        "    Description: >-\n"
+        "      Instead of CodeBucket: the zip is in the bucket PREFIX-REGION of the stack's own\n"
+        "      region (make stackset uploads it to each), so one parameter set serves every "
+        "region\n"
+        "      of a StackSet.\n"
+        "  CodeKey:\n"
+        "    Type: String\n"
+        "    Description: S3 key of the function zip.\n"
+        "  CodeObjectVersion:\n"
+        "    Type: String\n"
+        '    Default: ""\n'
+        "    Description: >-\n"
+        "      S3 object version of the function zip; make deploy and make stackset set it to\n"
+        "      the version their upload returned (the bucket must keep versions), so the stack\n"
+        "      deploys exactly the object uploaded, whatever is written at CodeKey later.\n",
+        "",
+    ),
+    (
+        "  # make stackset pins each region's code by version (per-region overrides); the stack\n"
+        "  # set's own value is per-region, which AWS gives an account that joins an OU later:\n"
+        "  # it fails closed here rather than running whatever then sits at CodeKey.\n"
+        "  CodeVersionOfTheRegion:\n"
+        "    Assertions:\n"
+        "      - Assert: !Not [!Equals [!Ref CodeObjectVersion, per-region]]\n"
+        "        AssertDescription: >-\n"
+        "          No code version for this region (an account that joined the StackSet's OUs\n"
+        "          after make stackset ran): run make stackset again, which pins each region's\n"
+        "          code by its S3 version.\n",
+        "",
+    ),
+    (
+        '  HasCodeObjectVersion: !Not [!Equals [!Ref CodeObjectVersion, ""]]\n'
+        '  HasCodeBucketPrefix: !Not [!Equals [!Ref CodeBucketPrefix, ""]]\n',
+        "",
+    ),
+    (
+        "  OneCodeBucket:\n"
+        "    Assertions:\n"
+        "      - Assert: !Or\n"
+        '          - !And [!Equals [!Ref CodeBucket, ""], !Not [!Equals [!Ref CodeBucketPrefix, '
+        '""]]]\n'
+        '          - !And [!Not [!Equals [!Ref CodeBucket, ""]], !Equals [!Ref CodeBucketPrefix, '
+        '""]]\n'
+        "        AssertDescription: Set CodeBucket, or CodeBucketPrefix for a bucket per region; "
+        "not both.\n",
+        "",
+    ),
+    (
+        "    Description: Build the zip for the same architecture (make package ARCH=...).",
+        "    Description: Architecture of the function (sam build installs for it).",
+    ),
+    (
+        "  Function:\n    Type: AWS::Lambda::Function\n",
+        "  Function:\n    Type: AWS::Serverless::Function\n",
+    ),
+    (
+        "      Code:\n"
+        '        S3Bucket: !If [HasCodeBucketPrefix, !Sub "${CodeBucketPrefix}-${AWS::Region}", '
+        "!Ref CodeBucket]\n"
+        "        S3Key: !Ref CodeKey\n"
+        "        S3ObjectVersion: !If [HasCodeObjectVersion, !Ref CodeObjectVersion, "
+        "!Ref AWS::NoValue]\n",
+        "      CodeUri: ../../src\n",
+    ),
     ("      TracingConfig: { Mode: PassThrough }\n", "      Tracing: PassThrough\n"),
 )
 
@@ -111,9 +135,12 @@ _REPLACEMENTS = (
 def package_version(path: Path = VERSION_FILE) -> str:
     """``tgsync.__version__``, read as setuptools reads it (without importing tgsync)."""
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id == "__version__"):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "__version__"
+        ):
             value = ast.literal_eval(node.value)
             if isinstance(value, str):
                 return value
@@ -173,8 +200,10 @@ def render(source: str, meta: dict[str, Any] | None = None) -> str:
     replacements = (*_REPLACEMENTS, ("\nMetadata:\n", "\nMetadata:\n" + _metadata_block(meta)))
     for old, new in replacements:
         if text.count(old) != 1:
-            raise SystemExit(f"sam_template.py: expected exactly one {old[:60]!r} in "
-                             f"{SOURCE.name}; update _REPLACEMENTS")
+            raise SystemExit(
+                f"sam_template.py: expected exactly one {old[:60]!r} in "
+                f"{SOURCE.name}; update _REPLACEMENTS"
+            )
         text = text.replace(old, new)
     return _HEADER + text
 

@@ -58,15 +58,19 @@ _HEADER = """\
 
 #: A whole target group ARN, as deploy/tgsync.yaml's TargetGroupArn pattern takes it: no
 #: wildcard can widen the role's writes.
-TARGET_GROUP_ARN = (r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:"
-                    r"targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$")
+TARGET_GROUP_ARN = (
+    r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:"
+    r"targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$"
+)
 #: What the parsers of these texts take (RE2 reads these patterns as Python does).
-PATTERNS = {"owner": r"^[\w\s+\-=.:/@]{1,256}$",
-            "discover_prefix": r"^(\*|[A-Za-z0-9][A-Za-z0-9-]{0,31})$",
-            "rds_role_arn": r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*"
-                            r"[\w+=,.@-]{1,64}$",
-            "event_bus": r"^(arn:aws(-[a-z]+)*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?"
-                         r"[/.\-_A-Za-z0-9]{1,256}$"}
+PATTERNS = {
+    "owner": r"^[\w\s+\-=.:/@]{1,256}$",
+    "discover_prefix": r"^(\*|[A-Za-z0-9][A-Za-z0-9-]{0,31})$",
+    "rds_role_arn": r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*"
+    r"[\w+=,.@-]{1,64}$",
+    "event_bus": r"^(arn:aws(-[a-z]+)*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?"
+    r"[/.\-_A-Za-z0-9]{1,256}$",
+}
 #: A whole KMS key ARN, as deploy/tgsync.yaml's RecordKey pattern takes it beside create:
 #: the role's statement and the kms endpoint's policy name the key, and no alias or key
 #: id can be named there.
@@ -103,8 +107,11 @@ def tf_name(item: Setting) -> str:
 def tf_settings() -> list[Setting]:
     """The settings the module takes as variables: the CDK construct's, the mapping's
     hostname and group, and ``mappings``."""
-    return [s for s in SETTINGS if s.cdk is not None
-            or s.key in ("hostname", "target_group_arn", "mappings")]
+    return [
+        s
+        for s in SETTINGS
+        if s.cdk is not None or s.key in ("hostname", "target_group_arn", "mappings")
+    ]
 
 
 def mapping_attributes() -> list[Setting]:
@@ -124,7 +131,8 @@ def switch(item: Setting) -> tuple[str, str] | None:
         return None
     parsed = {choice: item.parse(choice) for choice in item.choices}
     if sorted(parsed.values(), key=repr) != [False, True] or not all(
-            isinstance(value, bool) for value in parsed.values()):
+        isinstance(value, bool) for value in parsed.values()
+    ):
         return None
     off = next(choice for choice, value in parsed.items() if value is False)
     on = next(choice for choice, value in parsed.items() if value is True)
@@ -184,8 +192,7 @@ def template(text: str) -> str:
     return escaped.replace("${", "$${").replace("%{", "%%{")
 
 
-def refusal(item: Setting, raw: Any, needle: str | None = None,
-            value: str = "@V@") -> str:
+def refusal(item: Setting, raw: Any, needle: str | None = None, value: str = "@V@") -> str:
     """The parser's message for ``raw`` as a template, the expression ``value`` where
     ``needle`` (how the message quotes ``raw``: ``repr`` for text, ``str`` for numbers)
     was."""
@@ -197,8 +204,10 @@ def refusal(item: Setting, raw: Any, needle: str | None = None,
         raise SystemExit(f"terraform_gen.py: {item.key}'s parser takes {raw!r}")
     needle = needle or (repr(raw) if isinstance(raw, str) else str(raw))
     if text.count(needle) != 1:
-        raise SystemExit(f"terraform_gen.py: {item.key}'s message for {raw!r} does not "
-                         f"quote {needle!r} once: {text!r}")
+        raise SystemExit(
+            f"terraform_gen.py: {item.key}'s message for {raw!r} does not "
+            f"quote {needle!r} once: {text!r}"
+        )
     head, _, tail = text.partition(needle)
     quote = "'" if needle[0] == needle[-1] == "'" else ""
     return f"{template(head)}{quote}${{{value}}}{quote}{template(tail)}"
@@ -241,11 +250,21 @@ def _network_rules() -> list[Rule]:
     # counterpart: the message keeps the parser's hint (the network meant, or an example).
     network = f"cidrsubnet({_CIDR}, 0, 0)"
     return [
-        Rule(f"can({network})", template("'") + "${@V@}" + template(
-            "' is not a network; write a network such as 10.0.0.0/8 or fd00::/8")),
-        Rule(f"try({network} == ({_CIDR}), true)",
-             template("'") + "${@V@}" + template("' is not a network; did you mean ")
-             + "${" + network + "}?"),
+        Rule(
+            f"can({network})",
+            template("'")
+            + "${@V@}"
+            + template("' is not a network; write a network such as 10.0.0.0/8 or fd00::/8"),
+        ),
+        Rule(
+            f"try({network} == ({_CIDR}), true)",
+            template("'")
+            + "${@V@}"
+            + template("' is not a network; did you mean ")
+            + "${"
+            + network
+            + "}?",
+        ),
     ]
 
 
@@ -254,15 +273,22 @@ def _nameserver_rules(item: Setting) -> list[Rule]:
     # each message is the parser's for an entry with that fault.
     entry = f"[::1]{_WORD}"
     return [
-        Rule('!startswith(@V@, "[") || can(regex("^\\\\[[^\\\\]]*\\\\](:.*)?$", @V@))',
-             refusal(item, entry, repr(entry))),
-        Rule(f'!can({_PORT}) || can(regex("^[0-9]+$", {_PORT}))',
-             refusal(item, f"192.0.2.1:{_WORD}", repr(_WORD), _PORT)),
-        Rule(f"!can(tonumber({_PORT})) || (tonumber({_PORT}) >= 1 && "
-             f"tonumber({_PORT}) <= 65535)",
-             refusal(item, f"192.0.2.1:{_BIG}", str(_BIG), _PORT)),
-        Rule(f'can(cidrhost("${{{_HOST}}}/${{strcontains({_HOST}, ":") ? 128 : 32}}", 0))',
-             refusal(item, _WORD)),
+        Rule(
+            '!startswith(@V@, "[") || can(regex("^\\\\[[^\\\\]]*\\\\](:.*)?$", @V@))',
+            refusal(item, entry, repr(entry)),
+        ),
+        Rule(
+            f'!can({_PORT}) || can(regex("^[0-9]+$", {_PORT}))',
+            refusal(item, f"192.0.2.1:{_WORD}", repr(_WORD), _PORT),
+        ),
+        Rule(
+            f"!can(tonumber({_PORT})) || (tonumber({_PORT}) >= 1 && tonumber({_PORT}) <= 65535)",
+            refusal(item, f"192.0.2.1:{_BIG}", str(_BIG), _PORT),
+        ),
+        Rule(
+            f'can(cidrhost("${{{_HOST}}}/${{strcontains({_HOST}, ":") ? 128 : 32}}", 0))',
+            refusal(item, _WORD),
+        ),
     ]
 
 
@@ -276,18 +302,35 @@ def _pattern_rules(item: Setting) -> list[Rule]:
 #: The checks of the mapping's own hostname and group (their parsers are the config's),
 #: and of the record key, which the module may make ("create", as the stack's RecordKey).
 _FIXED: dict[str, list[Rule]] = {
-    "record_key": [Rule(
-        f'trimspace(@V@) == "create" || can(regex({json.dumps(KMS_KEY_ARN)}, trimspace(@V@)))',
-        "'${@V@}" + template(
-            "' is neither create nor a whole KMS key ARN; give arn:aws:kms:REGION:ACCOUNT:"
-            "key/ID (the role may use that key only: no alias, no key id), or create (the "
-            "module makes an HMAC key only the function's role may use)"))],
-    "target_group_arn": [Rule(
-        f"can(regex({json.dumps(TARGET_GROUP_ARN)}, @V@))", "'${@V@}" + template(
-            "' is not a whole target group ARN; give arn:aws:elasticloadbalancing:REGION:"
-            "ACCOUNT:targetgroup/NAME/ID (no wildcards)"))],
-    "hostname": [Rule('trimspace(@V@) != ""', template(
-        "is empty; set it to a hostname such as vpc-logs-abc123.eu-west-1.es.amazonaws.com"))],
+    "record_key": [
+        Rule(
+            f'trimspace(@V@) == "create" || can(regex({json.dumps(KMS_KEY_ARN)}, trimspace(@V@)))',
+            "'${@V@}"
+            + template(
+                "' is neither create nor a whole KMS key ARN; give arn:aws:kms:REGION:ACCOUNT:"
+                "key/ID (the role may use that key only: no alias, no key id), or create (the "
+                "module makes an HMAC key only the function's role may use)"
+            ),
+        )
+    ],
+    "target_group_arn": [
+        Rule(
+            f"can(regex({json.dumps(TARGET_GROUP_ARN)}, @V@))",
+            "'${@V@}"
+            + template(
+                "' is not a whole target group ARN; give arn:aws:elasticloadbalancing:REGION:"
+                "ACCOUNT:targetgroup/NAME/ID (no wildcards)"
+            ),
+        )
+    ],
+    "hostname": [
+        Rule(
+            'trimspace(@V@) != ""',
+            template(
+                "is empty; set it to a hostname such as vpc-logs-abc123.eu-west-1.es.amazonaws.com"
+            ),
+        )
+    ],
 }
 #: Which checks a setting gets, by the first kind it is of.
 _KINDS: tuple[tuple[Callable[[Setting], bool], Callable[[Setting], list[Rule]]], ...] = (
@@ -322,10 +365,12 @@ def empty_list_message(item: Setting) -> str | None:
 
 
 def _validation(condition: str, message: str) -> list[str]:
-    return ["  validation {",
-            f"    condition     = {condition}",
-            f"    error_message = {message}",
-            "  }"]
+    return [
+        "  validation {",
+        f"    condition     = {condition}",
+        f"    error_message = {message}",
+        "  }",
+    ]
 
 
 def _unset(item: Setting, ref: str) -> str:
@@ -362,7 +407,8 @@ def _list_validations(item: Setting, name: str) -> list[str]:
         good = rule.holds("e")
         lines += _validation(
             f"alltrue([for e in {ref} : {good}])",
-            f'join("\\n", [for e in {ref} : "{name}: {rule.says("e")}" if !({good})])')
+            f'join("\\n", [for e in {ref} : "{name}: {rule.says("e")}" if !({good})])',
+        )
     return lines
 
 
@@ -376,17 +422,25 @@ def _mapping_validations() -> list[str]:
             if item.parse in LIST_PARSERS:
                 good = rule.holds("e")
                 entries = f"coalesce(m.{key}, [])"
-                condition = (f"alltrue(flatten([for m in var.mappings : [for e in {entries} : "
-                             f"{good}]]))")
-                message = (f'join("\\n", flatten([for i, m in var.mappings : [for e in {entries} : '
-                           f'"{where}: {rule.says("e")}" if !({good})]]))')
+                condition = (
+                    f"alltrue(flatten([for m in var.mappings : [for e in {entries} : {good}]]))"
+                )
+                message = (
+                    f'join("\\n", flatten([for i, m in var.mappings : [for e in {entries} : '
+                    f'"{where}: {rule.says("e")}" if !({good})]]))'
+                )
             else:
                 ref = f"m.{key}"
-                good = (rule.holds(ref) if item.key in ("hostname", "target_group_arn")
-                        else f"{ref} == null || try({rule.holds(ref)}, false)")
+                good = (
+                    rule.holds(ref)
+                    if item.key in ("hostname", "target_group_arn")
+                    else f"{ref} == null || try({rule.holds(ref)}, false)"
+                )
                 condition = f"alltrue([for m in var.mappings : {good}])"
-                message = (f'join("\\n", [for i, m in var.mappings : "{where}: '
-                           f'{rule.says(ref)}" if !({good})])')
+                message = (
+                    f'join("\\n", [for i, m in var.mappings : "{where}: '
+                    f'{rule.says(ref)}" if !({good})])'
+                )
             lines += _validation(condition, message)
     return lines
 
@@ -394,8 +448,15 @@ def _mapping_validations() -> list[str]:
 def mapping_type() -> str:
     """``mappings``' type: hostname and group required, the mapping's own settings
     optional (unset: the variables')."""
-    fields = [(tf_name(item), tf_type(item) if item.key in ("hostname", "target_group_arn")
-               else f"optional({tf_type(item)})") for item in mapping_attributes()]
+    fields = [
+        (
+            tf_name(item),
+            tf_type(item)
+            if item.key in ("hostname", "target_group_arn")
+            else f"optional({tf_type(item)})",
+        )
+        for item in mapping_attributes()
+    ]
     width = max(len(name) for name, _ in fields)
     body = "\n".join(f"    {name:<{width}} = {kind}" for name, kind in fields)
     return "list(object({\n" + body + "\n  }))"
@@ -404,15 +465,19 @@ def mapping_type() -> str:
 def description(item: Setting) -> str:
     """The variable's description: the table's help, and its names elsewhere."""
     if item.key == "mappings":
-        return ("Many target groups from one function (TGSYNC_MAPPINGS; stack parameter "
-                "Mappings): each entry's hostname and target_group_arn, and optionally its "
-                "own settings, unset ones taking the variables'. Instead of hostname and "
-                "target_group_arn.")
+        return (
+            "Many target groups from one function (TGSYNC_MAPPINGS; stack parameter "
+            "Mappings): each entry's hostname and target_group_arn, and optionally its "
+            "own settings, unset ones taking the variables'. Instead of hostname and "
+            "target_group_arn."
+        )
     text = item.help[0].upper() + item.help[1:]
     names = f"{item.env}; stack parameter {item.cfn}" if item.cfn else item.env
     if item.key in MADE_HERE:
-        return (f"{text} ({names}): a key's whole ARN, or create: the module makes one whose "
-                "policy lets only the function's role use it.")
+        return (
+            f"{text} ({names}): a key's whole ARN, or create: the module makes one whose "
+            "policy lets only the function's role use it."
+        )
     return f"{text} ({names})."
 
 
@@ -434,8 +499,14 @@ def variable_block(item: Setting) -> list[str]:
     default = tf_default(item)
     lines = [f'variable "{name}" {{', f'  description = "{template(description(item))}"']
     if item.key == "mappings":  # as terraform fmt aligns around a multi-line type
-        return [*lines, f"  type = {mapping_type()}", "  default  = []", "  nullable = false",
-                *_mapping_validations(), "}"]
+        return [
+            *lines,
+            f"  type = {mapping_type()}",
+            "  default  = []",
+            "  nullable = false",
+            *_mapping_validations(),
+            "}",
+        ]
     lines += [f"  type        = {tf_type(item)}", f"  default     = {_hcl_value(default)}"]
     if default is not None:
         lines.append("  nullable    = false")
@@ -465,9 +536,11 @@ def environment_block() -> list[str]:
     mappings themselves are main.tf's to write)."""
     items = [s for s in tf_settings() if s.cdk is not None]
     width = max(len(s.env) for s in items)
-    lines = ["locals {",
-             "  # Each setting as the function reads it from its environment (empty: unset).",
-             "  setting_environment = {"]
+    lines = [
+        "locals {",
+        "  # Each setting as the function reads it from its environment (empty: unset).",
+        "  setting_environment = {",
+    ]
     lines += [f"    {s.env:<{width}} = {environment_expression(s)}" for s in items]
     return [*lines, "  }", "}"]
 
@@ -497,8 +570,7 @@ def stack_values(item: StackSetting) -> list[Any] | None:
         return [rate(n) for n in range(int(item.low or 1), int(item.high or 1) + 1)]
     if item.choices is None:
         return None
-    return [json.loads(c) if isinstance(item.default, int | float) else c
-            for c in item.choices]
+    return [json.loads(c) if isinstance(item.default, int | float) else c for c in item.choices]
 
 
 def stack_default(item: StackSetting) -> Any:
@@ -514,12 +586,19 @@ def stack_variable_block(item: StackSetting) -> list[str]:
     kind = "number" if isinstance(default, int | float) else "string"
     schedule = item.cfn == SCHEDULE
     keyword = f"CDK keyword {item.cdk}" + (", in minutes" if schedule else "")
-    lead = "EventBridge Scheduler's rate expression: " + item.help if schedule else (
-        item.help[0].upper() + item.help[1:])
+    lead = (
+        "EventBridge Scheduler's rate expression: " + item.help
+        if schedule
+        else (item.help[0].upper() + item.help[1:])
+    )
     text = f"{lead} (stack parameter {item.cfn}; {keyword})."
-    lines = [f'variable "{name}" {{', f'  description = "{template(text)}"',
-             f"  type        = {kind}", f"  default     = {_hcl_value(default)}",
-             "  nullable    = false"]
+    lines = [
+        f'variable "{name}" {{',
+        f'  description = "{template(text)}"',
+        f"  type        = {kind}",
+        f"  default     = {_hcl_value(default)}",
+        "  nullable    = false",
+    ]
     shown = f"'${{{ref}}}'" if kind == "string" else f"${{{ref}}}"
     values = stack_values(item)
     if values is None:
@@ -544,8 +623,9 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the file, or with ``--check`` report whether it is stale."""
-    return generated.main(TARGET, render, remedy="make terraform-vars",
-                          description=__doc__.splitlines()[0], argv=argv)
+    return generated.main(
+        TARGET, render, remedy="make terraform-vars", description=__doc__.splitlines()[0], argv=argv
+    )
 
 
 if __name__ == "__main__":

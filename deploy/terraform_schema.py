@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 #: A resource's or data source's class, by the link its docs give.
-_REPRESENTS = re.compile(r"Represents a \{@link https://registry\.terraform\.io/providers/"
-                         r"hashicorp/aws/([0-9.]+)/docs/(resources|data-sources)/\w+ (\w+)\}")
+_REPRESENTS = re.compile(
+    r"Represents a \{@link https://registry\.terraform\.io/providers/"
+    r"hashicorp/aws/([0-9.]+)/docs/(resources|data-sources)/\w+ (\w+)\}"
+)
 #: An argument's name, by the anchor of the link its docs give.
 _ANCHOR = re.compile(r"/docs/(?:resources|data-sources)/\w+#(\w+) ")
 
@@ -93,8 +95,13 @@ def _struct(fqn: str, types: dict[str, Any], out: dict[str, Any]) -> None:
 def schema(jsii: dict[str, Any]) -> dict[str, Any]:
     """The compact schema of every resource and data source of the assembly."""
     types: dict[str, Any] = jsii["types"]
-    result: dict[str, Any] = {"provider_version": "", "resources": {}, "data_sources": {},
-                              "attributes": {}, "structs": {}}
+    result: dict[str, Any] = {
+        "provider_version": "",
+        "resources": {},
+        "data_sources": {},
+        "attributes": {},
+        "structs": {},
+    }
     for kind in types.values():
         found = _REPRESENTS.search(kind.get("docs", {}).get("summary", ""))
         if kind.get("kind") != "class" or found is None:
@@ -108,8 +115,10 @@ def schema(jsii: dict[str, Any]) -> dict[str, Any]:
         result["resources" if section == "resources" else "data_sources"][name] = config
         # What a reference may read: the class's getters (not the *Input twins).
         result["attributes"][name] = sorted(
-            _snake(prop["name"]) for prop in kind.get("properties", [])
-            if not prop.get("static") and not prop["name"].endswith("Input"))
+            _snake(prop["name"])
+            for prop in kind.get("properties", [])
+            if not prop.get("static") and not prop["name"].endswith("Input")
+        )
         _struct(config, types, result["structs"])
     return result
 
@@ -123,8 +132,10 @@ def main(argv: list[str]) -> int:
     result = schema(assembly(wheel))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, sort_keys=True), encoding="utf-8")
-    print(f"wrote {out}: provider {result['provider_version']}, "
-          f"{len(result['resources'])} resources, {len(result['data_sources'])} data sources")
+    print(
+        f"wrote {out}: provider {result['provider_version']}, "
+        f"{len(result['resources'])} resources, {len(result['data_sources'])} data sources"
+    )
     return 0
 
 

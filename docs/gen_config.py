@@ -145,19 +145,25 @@ def default(item: Setting) -> str:
 
 def settings_tables() -> str:
     """The settings: what each does, then its name on every surface."""
-    lines = ["## Settings", "",
-             "| variable | default | values | meaning |", "|---|---|---|---|"]
+    lines = ["## Settings", "", "| variable | default | values | meaning |", "|---|---|---|---|"]
     lines += [f"| `{s.env}` | {default(s)} | {bounds(s)} | {_cell(s.help)} |" for s in SETTINGS]
-    lines += ["", "## Names on every surface", "",
-              "A mapping key is a key of a `TGSYNC_MAPPINGS` entry (the variable is then the "
-              "default of every entry); a tag overrides the value for one discovered target "
-              "group.", "",
-              "| variable | CLI flag | mapping key | tag | stack parameter | CDK keyword "
-              "| Terraform variable |",
-              "|---|---|---|---|---|---|---|"]
-    lines += [f"| `{s.env}` | {_code(s.flag)} | {_code(s.mapping_key)} | {_code(s.tag)} "
-              f"| {_code(s.cfn)} | {_code(s.cdk)} | {_code(tf_name(s))} |"
-              for s in SETTINGS]
+    lines += [
+        "",
+        "## Names on every surface",
+        "",
+        "A mapping key is a key of a `TGSYNC_MAPPINGS` entry (the variable is then the "
+        "default of every entry); a tag overrides the value for one discovered target "
+        "group.",
+        "",
+        "| variable | CLI flag | mapping key | tag | stack parameter | CDK keyword "
+        "| Terraform variable |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{s.env}` | {_code(s.flag)} | {_code(s.mapping_key)} | {_code(s.tag)} "
+        f"| {_code(s.cfn)} | {_code(s.cdk)} | {_code(tf_name(s))} |"
+        for s in SETTINGS
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -188,19 +194,31 @@ def _parameter_values(spec: dict[str, Any]) -> str:
 def stack_only_table(template: Path = TEMPLATE) -> str:
     """The stack's parameters that are not settings of the function."""
     settings = {s.cfn for s in SETTINGS if s.cfn}
-    lines = ["## Stack-only parameters", "",
-             "Parameters of `deploy/tgsync.yaml` (and the SAM template) that are not "
-             "settings of the function: the network, the schedule, the code, logs and "
-             f"alarms. {', '.join(f'`{p}`' for p in _SET_BY_DEPLOY)} are set by `make "
-             "deploy` from what it uploaded and cannot be passed as parameters.", "",
-             "| parameter | default | values | meaning |", "|---|---|---|---|"]
+    lines = [
+        "## Stack-only parameters",
+        "",
+        "Parameters of `deploy/tgsync.yaml` (and the SAM template) that are not "
+        "settings of the function: the network, the schedule, the code, logs and "
+        f"alarms. {', '.join(f'`{p}`' for p in _SET_BY_DEPLOY)} are set by `make "
+        "deploy` from what it uploaded and cannot be passed as parameters.",
+        "",
+        "| parameter | default | values | meaning |",
+        "|---|---|---|---|",
+    ]
     for name, spec in stack_parameters(template).items():
         if name in settings:
             continue
-        shown_default = ("(required)" if "Default" not in spec
-                         else f"`{spec['Default']}`" if spec["Default"] != "" else "empty")
-        lines.append(f"| `{name}` | {shown_default} | {_cell(_parameter_values(spec))} "
-                     f"| {_cell(str(spec.get('Description', '')))} |")
+        shown_default = (
+            "(required)"
+            if "Default" not in spec
+            else f"`{spec['Default']}`"
+            if spec["Default"] != ""
+            else "empty"
+        )
+        lines.append(
+            f"| `{name}` | {shown_default} | {_cell(_parameter_values(spec))} "
+            f"| {_cell(str(spec.get('Description', '')))} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -211,8 +229,9 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the page, or with ``--check`` report whether it is stale."""
-    return generated.main(PAGE, render, remedy="make docs",
-                          description=__doc__.splitlines()[0], argv=argv)
+    return generated.main(
+        PAGE, render, remedy="make docs", description=__doc__.splitlines()[0], argv=argv
+    )
 
 
 if __name__ == "__main__":

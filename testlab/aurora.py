@@ -87,8 +87,17 @@ class Aurora:
     ``rds`` is a boto3 RDS client on moto's server. Build it with :meth:`create`.
     """
 
-    def __init__(self, rds: Any, dns: DnsPeer, *, cluster: str, endpoint: str, reader: str,
-                 instances: list[Instance], seed: int = 0) -> None:
+    def __init__(
+        self,
+        rds: Any,
+        dns: DnsPeer,
+        *,
+        cluster: str,
+        endpoint: str,
+        reader: str,
+        instances: list[Instance],
+        seed: int = 0,
+    ) -> None:
         self.rds = rds
         self.dns = dns
         self.cluster = cluster
@@ -105,24 +114,47 @@ class Aurora:
         self._settled = threading.Event()
 
     @classmethod
-    def create(cls, rds: Any, dns: DnsPeer, *, cluster: str = "orders", members: int = 3,
-               ips: list[str] | None = None, seed: int = 0) -> Aurora:
+    def create(
+        cls,
+        rds: Any,
+        dns: DnsPeer,
+        *,
+        cluster: str = "orders",
+        members: int = 3,
+        ips: list[str] | None = None,
+        seed: int = 0,
+    ) -> Aurora:
         """Create the cluster and ``members`` instances (the first is the writer) in moto,
         and serve their endpoints in ``dns``."""
         ips = ips or member_ips(members)
         found = rds.create_db_cluster(
-            DBClusterIdentifier=cluster, Engine=ENGINE, Port=PORT,
-            MasterUsername="postgres", MasterUserPassword="not-a-secret")["DBCluster"]
+            DBClusterIdentifier=cluster,
+            Engine=ENGINE,
+            Port=PORT,
+            MasterUsername="postgres",
+            MasterUserPassword="not-a-secret",
+        )["DBCluster"]
         instances = []
         for index, ip in enumerate(ips[:members]):
             made = rds.create_db_instance(
-                DBInstanceIdentifier=f"{cluster}-{index + 1}", DBClusterIdentifier=cluster,
-                Engine=ENGINE, DBInstanceClass="db.r6g.large",
-                AvailabilityZone=f"{REGION}{'abc'[index % 3]}")["DBInstance"]
-            instances.append(Instance(made["DBInstanceIdentifier"],
-                                      made["Endpoint"]["Address"], ip))
-        lab = cls(rds, dns, cluster=cluster, endpoint=found["Endpoint"],
-                  reader=found["ReaderEndpoint"], instances=instances, seed=seed)
+                DBInstanceIdentifier=f"{cluster}-{index + 1}",
+                DBClusterIdentifier=cluster,
+                Engine=ENGINE,
+                DBInstanceClass="db.r6g.large",
+                AvailabilityZone=f"{REGION}{'abc'[index % 3]}",
+            )["DBInstance"]
+            instances.append(
+                Instance(made["DBInstanceIdentifier"], made["Endpoint"]["Address"], ip)
+            )
+        lab = cls(
+            rds,
+            dns,
+            cluster=cluster,
+            endpoint=found["Endpoint"],
+            reader=found["ReaderEndpoint"],
+            instances=instances,
+            seed=seed,
+        )
         lab.publish()
         return lab
 
@@ -136,8 +168,10 @@ class Aurora:
     def members(self) -> dict[str, bool]:
         """``{instance: is the writer}``, as DescribeDBClusters answers."""
         cluster = self.rds.describe_db_clusters(DBClusterIdentifier=self.cluster)
-        return {m["DBInstanceIdentifier"]: m["IsClusterWriter"]
-                for m in cluster["DBClusters"][0]["DBClusterMembers"]}
+        return {
+            m["DBInstanceIdentifier"]: m["IsClusterWriter"]
+            for m in cluster["DBClusters"][0]["DBClusterMembers"]
+        }
 
     def writer(self) -> Instance:
         """The writer, as moto says now."""
@@ -145,8 +179,7 @@ class Aurora:
 
     def readers(self) -> list[Instance]:
         """The readers, as moto says now, in identifier order."""
-        return [self.instances[i] for i, writes in sorted(self.members().items())
-                if not writes]
+        return [self.instances[i] for i, writes in sorted(self.members().items()) if not writes]
 
     # ------------------------------------------------------------------ DNS
 
@@ -170,8 +203,9 @@ class Aurora:
         with self.dns.lock:  # the DNS server carries on from a rotation it finds
             self.dns.names[hostname.lower()].rotation["A"] = (order, 0)
 
-    def failover(self, target: str | None = None, settle_after: float | None = None
-                 ) -> tuple[Instance, Instance]:
+    def failover(
+        self, target: str | None = None, settle_after: float | None = None
+    ) -> tuple[Instance, Instance]:
         """FailoverDBCluster (to ``target``, or moto's choice), then the DNS flip: the
         writer endpoint answers the old or the new writer, query by query, until
         :meth:`settle` (called after ``settle_after`` seconds if given). Returns
@@ -216,8 +250,9 @@ class Aurora:
             self._timer = None
 
 
-def failover_event(lab: Aurora, new_writer: str, event_id: str = "RDS-EVENT-0073") -> dict[
-        str, Any]:
+def failover_event(
+    lab: Aurora, new_writer: str, event_id: str = "RDS-EVENT-0073"
+) -> dict[str, Any]:
     """The ``aws.rds`` "RDS DB Cluster Event" EventBridge delivers when a failover starts
     (RDS User Guide, "Amazon RDS event categories and event messages for Aurora":
     RDS-EVENT-0073, category failover, "Started cross AZ failover to DB instance")."""

@@ -42,12 +42,15 @@ POISON = "198.51.100.7"  # documentation range: a public address DNS should neve
 #: threads.
 _SAYING = threading.Lock()
 
+
 def slower_ticks(tick: float) -> str:
     """Why chapter 6 plays at FOLLOW_TICK when the demo ticks faster."""
-    return (f"from here on, a tick (one minute of the story) lasts {FOLLOW_TICK:g}s instead "
-            f"of {tick:g}s: following re-checks six times a tick, and tgsync re-checks at most "
-            f"once every {MIN_FOLLOW_INTERVAL:g}s, so a tick needs {FOLLOW_TICK:g}s or more "
-            "for following to show")
+    return (
+        f"from here on, a tick (one minute of the story) lasts {FOLLOW_TICK:g}s instead "
+        f"of {tick:g}s: following re-checks six times a tick, and tgsync re-checks at most "
+        f"once every {MIN_FOLLOW_INTERVAL:g}s, so a tick needs {FOLLOW_TICK:g}s or more "
+        "for following to show"
+    )
 
 
 @dataclass
@@ -122,45 +125,62 @@ class Demo:
             stack.fleet.start(ip)
         stack.dns.set(HOSTNAME, a=BLUE)
         outcome = stack.invoke()
-        self.expect("all three IPs are registered in one invocation (the original kept one)",
-                    outcome.ok and sorted(outcome.body["mappings"][0]["registered"]) == BLUE)
-        self.expect("all three turn healthy under real probes",
-                    stack.until(lambda s: all(s.get(ip) == "healthy" for ip in BLUE), 12))
+        self.expect(
+            "all three IPs are registered in one invocation (the original kept one)",
+            outcome.ok and sorted(outcome.body["mappings"][0]["registered"]) == BLUE,
+        )
+        self.expect(
+            "all three turn healthy under real probes",
+            stack.until(lambda s: all(s.get(ip) == "healthy" for ip in BLUE), 12),
+        )
 
         self.chapter(stack, "2. blue/green: new nodes join DNS, old ones leave and stop")
         for ip in GREEN:
             stack.fleet.start(ip)
         stack.dns.set(HOSTNAME, a=BLUE + GREEN)
-        self.expect("the new nodes are registered while the old ones keep serving",
-                    stack.until(lambda s: all(ip in s for ip in GREEN + BLUE), 2))
-        self.expect("the new nodes turn healthy",
-                    stack.until(lambda s: all(s.get(ip) == "healthy" for ip in GREEN), 12))
+        self.expect(
+            "the new nodes are registered while the old ones keep serving",
+            stack.until(lambda s: all(ip in s for ip in GREEN + BLUE), 2),
+        )
+        self.expect(
+            "the new nodes turn healthy",
+            stack.until(lambda s: all(s.get(ip) == "healthy" for ip in GREEN), 12),
+        )
         stack.dns.set(HOSTNAME, a=GREEN)
         for ip in BLUE:
             stack.fleet.stop(ip)
-        self.expect("the old nodes fail their checks and are retired",
-                    stack.until(lambda s: not any(ip in s and s[ip] != "draining"
-                                                  for ip in BLUE), 14))
+        self.expect(
+            "the old nodes fail their checks and are retired",
+            stack.until(lambda s: not any(ip in s and s[ip] != "draining" for ip in BLUE), 14),
+        )
         reasons = stack.reasons("DEREGISTER", BLUE)
-        self.expect("each old node was retired because it was unhealthy and out of DNS",
-                    len(reasons) == 3 and all("unhealthy" in r for r in reasons.values()),
-                    "; ".join(f"{ip}: {r}" for ip, r in sorted(reasons.items())))
+        self.expect(
+            "each old node was retired because it was unhealthy and out of DNS",
+            len(reasons) == 3 and all("unhealthy" in r for r in reasons.values()),
+            "; ".join(f"{ip}: {r}" for ip, r in sorted(reasons.items())),
+        )
 
-        self.chapter(stack, f"3. a stale IP: leaves DNS but still answers (stale after "
-                            f"{stale:.0f}s)")
+        self.chapter(
+            stack, f"3. a stale IP: leaves DNS but still answers (stale after {stale:.0f}s)"
+        )
         stale_ip = GREEN[2]
         stack.dns.set(HOSTNAME, a=GREEN[:2])
         left_dns = self.now()
-        gone = stack.until(lambda s: stale_ip not in s or s[stale_ip] == "draining",
-                           int(stale / self.tick) + 8)
+        gone = stack.until(
+            lambda s: stale_ip not in s or s[stale_ip] == "draining", int(stale / self.tick) + 8
+        )
         waited = self.now() - left_dns
         retired = self.first_line("DEREGISTER", stale_ip, left_dns) or self.now()
-        healthy_until_retired = all(state in ("healthy", FORGOTTEN)
-                                    for at, ip, state in stack.health_changes()
-                                    if ip == stale_ip and left_dns <= at < retired)
-        self.expect("the healthy stale IP is kept through the stale period, then retired",
-                    gone and waited >= stale and healthy_until_retired,
-                    f"retired after {waited:.1f}s")
+        healthy_until_retired = all(
+            state in ("healthy", FORGOTTEN)
+            for at, ip, state in stack.health_changes()
+            if ip == stale_ip and left_dns <= at < retired
+        )
+        self.expect(
+            "the healthy stale IP is kept through the stale period, then retired",
+            gone and waited >= stale and healthy_until_retired,
+            f"retired after {waited:.1f}s",
+        )
         reason = stack.reasons("DEREGISTER", [stale_ip]).get(stale_ip, "")
         self.expect("its retirement says why", "freed IP can be reused" in reason, reason)
 
@@ -173,24 +193,36 @@ class Demo:
             outcome = stack.invoke()
             failures += 0 if outcome.ok else 1
         during = stack.states()
-        self.expect("every invocation during the outage failed loudly", failures == 4,
-                    f"{failures} of 4 raised SyncFailed")
-        self.expect("nothing was retired during the outage, not even the failing node",
-                    before <= set(during) and during.get(GREEN[1]) == "unhealthy",
-                    f"targets {sorted(during)}; {GREEN[1]} {during.get(GREEN[1])}")
+        self.expect(
+            "every invocation during the outage failed loudly",
+            failures == 4,
+            f"{failures} of 4 raised SyncFailed",
+        )
+        self.expect(
+            "nothing was retired during the outage, not even the failing node",
+            before <= set(during) and during.get(GREEN[1]) == "unhealthy",
+            f"targets {sorted(during)}; {GREEN[1]} {during.get(GREEN[1])}",
+        )
         stack.fleet.start(REPLACEMENT)
         stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT])
-        healed = stack.until(lambda s: s.get(GREEN[0]) == "healthy"
-                             and s.get(REPLACEMENT) == "healthy"
-                             and s.get(GREEN[1]) in (None, "draining"), 14)
-        self.expect("DNS is back: the replacement joins, the failed node leaves, all healthy",
-                    healed)
+        healed = stack.until(
+            lambda s: (
+                s.get(GREEN[0]) == "healthy"
+                and s.get(REPLACEMENT) == "healthy"
+                and s.get(GREEN[1]) in (None, "draining")
+            ),
+            14,
+        )
+        self.expect(
+            "DNS is back: the replacement joins, the failed node leaves, all healthy", healed
+        )
 
         self.chapter(stack, "5. DNS hands out an address outside the allowed ranges")
         stack.dns.set(HOSTNAME, a=[GREEN[0], REPLACEMENT, POISON])
         outcome = stack.invoke()
-        refused = outcome.ok and any(r["answer"] == POISON
-                                     for r in outcome.body["mappings"][0]["refused"])
+        refused = outcome.ok and any(
+            r["answer"] == POISON for r in outcome.body["mappings"][0]["refused"]
+        )
         self.expect("the answer is refused and logged, the rest still synced", refused)
         stack.invoke()
         self.expect("it is never registered", POISON not in stack.states())
@@ -205,37 +237,48 @@ class Demo:
         on = self.timed_blue_green(stack, UNFOLLOWED, FOLLOWED, follow=True)
         for name, times in (("off", off), ("on", on)):
             scale = 60 / self.tick  # one tick plays a minute
-            self.say(f"following {name}: " + "; ".join(
-                f"{kind} median {statistics.median(v):.2f}s, worst {max(v):.2f}s (at a "
-                f"one-minute schedule: {statistics.median(v) * scale:.0f}s and "
-                f"{max(v) * scale:.0f}s)" for kind, v in times.items() if v))
-        counts = {name: sum(map(len, times.values())) for name, times in (("off", off),
-                                                                          ("on", on))}
-        self.expect("every node was registered and every failed node retired, both times",
-                    counts == {"off": 5, "on": 6}, f"{counts['off']} of 5 off, {counts['on']} "
-                                                   "of 6 on")
+            self.say(
+                f"following {name}: "
+                + "; ".join(
+                    f"{kind} median {statistics.median(v):.2f}s, worst {max(v):.2f}s (at a "
+                    f"one-minute schedule: {statistics.median(v) * scale:.0f}s and "
+                    f"{max(v) * scale:.0f}s)"
+                    for kind, v in times.items()
+                    if v
+                )
+            )
+        counts = {name: sum(map(len, times.values())) for name, times in (("off", off), ("on", on))}
+        self.expect(
+            "every node was registered and every failed node retired, both times",
+            counts == {"off": 5, "on": 6},
+            f"{counts['off']} of 5 off, {counts['on']} of 6 on",
+        )
         # The first node waits for a tick either way; each next one joins while its
         # predecessor is still initial, which is when following is meant to help.
         joins = "registered after entering DNS"
         later_off, later_on = off[joins][1:], on[joins][1:]
         if later_off and later_on:
-            self.expect("while a blue/green is under way, following registers each new "
-                        "node sooner than the schedule alone would",
-                        max(later_on) < min(later_off),
-                        f"{', '.join(f'{t:.2f}s' for t in later_on)} with following, "
-                        f"{', '.join(f'{t:.2f}s' for t in later_off)} without; one tick is "
-                        f"{self.tick:g}s")
+            self.expect(
+                "while a blue/green is under way, following registers each new "
+                "node sooner than the schedule alone would",
+                max(later_on) < min(later_off),
+                f"{', '.join(f'{t:.2f}s' for t in later_on)} with following, "
+                f"{', '.join(f'{t:.2f}s' for t in later_off)} without; one tick is "
+                f"{self.tick:g}s",
+            )
 
     def wait_for_line(self, message: str, ip: str, since: float) -> None:
         """Wait until the function logged ``message`` for ``ip`` after ``since``."""
         deadline = time.monotonic() + 8 * self.tick + 30
         while time.monotonic() < deadline and not any(
-                what == message and which == ip and at >= since
-                for at, what, which in list(self.changes)):
+            what == message and which == ip and at >= since
+            for at, what, which in list(self.changes)
+        ):
             time.sleep(self.tick / 50)
 
-    def timed_blue_green(self, stack: Stack, old: list[str], new: list[str], *,
-                         follow: bool) -> dict[str, list[float]]:
+    def timed_blue_green(
+        self, stack: Stack, old: list[str], new: list[str], *, follow: bool
+    ) -> dict[str, list[float]]:
         """Replace ``old`` with ``new`` one node at a time while the schedule ticks;
         the seconds from each node entering DNS to its registration, and from each
         node being out of DNS and failed to its retirement."""
@@ -253,19 +296,21 @@ class Demo:
                 else:
                     self.wait_for_line("REGISTER", new[index - 1], entered[new[index - 1]])
                     time.sleep(0.1 * self.tick)
-                stack.dns.set(HOSTNAME, a=old + new[:index + 1])
+                stack.dns.set(HOSTNAME, a=old + new[: index + 1])
                 entered[ip] = self.now()
             stack.wait_for(lambda s: all(s.get(ip) == "healthy" for ip in new), 12)
             for index, ip in enumerate(old):
                 stack.after_next_invocation(0.1 * self.tick)
-                stack.dns.set(HOSTNAME, a=old[index + 1:] + new)
+                stack.dns.set(HOSTNAME, a=old[index + 1 :] + new)
                 stack.fleet.stop(ip)
                 left[ip] = self.now()
-            stack.wait_for(lambda s: not any(ip in s and s[ip] != "draining" for ip in old),
-                           14)
+            stack.wait_for(lambda s: not any(ip in s and s[ip] != "draining" for ip in old), 14)
 
-        joins = [at - entered[ip] for ip in new
-                 if (at := self.first_line("REGISTER", ip, entered[ip])) is not None]
+        joins = [
+            at - entered[ip]
+            for ip in new
+            if (at := self.first_line("REGISTER", ip, entered[ip])) is not None
+        ]
         leaves = []
         for ip in old:
             failed = stack.first_change(ip, "unhealthy", left[ip])
@@ -277,8 +322,14 @@ class Demo:
 
     def first_line(self, message: str, ip: str, since: float) -> float | None:
         """When the function first logged ``message`` for ``ip`` at or after ``since``."""
-        return next((at for at, what, which in self.changes
-                     if what == message and which == ip and at >= since), None)
+        return next(
+            (
+                at
+                for at, what, which in self.changes
+                if what == message and which == ip and at >= since
+            ),
+            None,
+        )
 
     def chapter(self, stack: Stack, title: str) -> None:
         """Start the chapter ``title`` ("N. what happens"), in the log and the pictures."""
@@ -302,8 +353,7 @@ class Demo:
             print(f"Timeline of {title} (one row per IP):", flush=True)
             print(timeline.text(), flush=True)
             picture = self.out / name
-            picture.write_text(timeline.svg(f"tgsync demo: {title} over time"),
-                               encoding="utf-8")
+            picture.write_text(timeline.svg(f"tgsync demo: {title} over time"), encoding="utf-8")
             print(f"\nPicture: {picture}\n", flush=True)
         passed = sum(1 for s in self.steps if s.passed)
         failed = [s for s in self.steps if not s.passed]
@@ -318,14 +368,24 @@ def _interrupt(_signum: int, _frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--tick", type=float, default=2.0,
-                        help="seconds per schedule tick, i.e. per 'minute' (default 2; "
-                             f"smaller is faster; chapter 6 ticks at {FOLLOW_TICK:g} s at least)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the local stack up at the end, for tgsync plan/check/sync "
-                             "by hand")
-    parser.add_argument("--out", type=Path, default=Path("out"),
-                        help="where to write demo-timeline.svg (default out/)")
+    parser.add_argument(
+        "--tick",
+        type=float,
+        default=2.0,
+        help="seconds per schedule tick, i.e. per 'minute' (default 2; "
+        f"smaller is faster; chapter 6 ticks at {FOLLOW_TICK:g} s at least)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the local stack up at the end, for tgsync plan/check/sync by hand",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out"),
+        help="where to write demo-timeline.svg (default out/)",
+    )
     args = parser.parse_args(argv)
     if not 0.2 <= args.tick <= 60:
         parser.error("--tick must be between 0.2 and 60 seconds")

@@ -57,8 +57,10 @@ class AuroraDemo(Demo):
         # One function serves both groups: the same invocations on both pictures.
         self.readers.invocations = self.timeline.invocations
         self.readers.follow_ups = self.timeline.follow_ups
-        return [("demo-aurora-writer.svg", f"the writer group {WRITER_GROUP}", self.timeline),
-                ("demo-aurora-reader.svg", f"the reader group {READER_GROUP}", self.readers)]
+        return [
+            ("demo-aurora-writer.svg", f"the writer group {WRITER_GROUP}", self.timeline),
+            ("demo-aurora-reader.svg", f"the reader group {READER_GROUP}", self.readers),
+        ]
 
     def story(self, stack: Stack) -> None:
         stack = cast(AuroraStack, stack)  # made by stack() above
@@ -67,53 +69,71 @@ class AuroraDemo(Demo):
 
         self.chapter(stack, "1. the cluster is up: a writer and two readers")
         outcome = stack.invoke()
-        self.expect("the writer group holds the writer alone", outcome.ok
-                    and set(stack.states()) == {writer.ip}, f"{sorted(stack.states())}")
+        self.expect(
+            "the writer group holds the writer alone",
+            outcome.ok and set(stack.states()) == {writer.ip},
+            f"{sorted(stack.states())}",
+        )
         # A cold start short of time defers a group to the next tick (logged): allowed.
         every = {r.ip for r in readers}
-        filled = set(stack.reader_states()) == every or \
-            stack.until(lambda _: set(stack.reader_states()) == every, 2)
-        self.expect("the reader group holds every reader (by the next tick)", filled,
-                    f"{sorted(stack.reader_states())}")
+        filled = set(stack.reader_states()) == every or stack.until(
+            lambda _: set(stack.reader_states()) == every, 2
+        )
+        self.expect(
+            "the reader group holds every reader (by the next tick)",
+            filled,
+            f"{sorted(stack.reader_states())}",
+        )
         # Initial until the NLB's checks pass: the old writer must be healthy (as in a
         # real cluster) before the failover for the hazard to be there.
         healthy = stack.wait_for(lambda _: stack.all_healthy(), 4)
-        self.expect("every instance passes the TCP checks of its listener", healthy,
-                    f"{stack.probes()}")
+        self.expect(
+            "every instance passes the TCP checks of its listener", healthy, f"{stack.probes()}"
+        )
 
         self.chapter(stack, "2. failover: the writer endpoint flips, the RDS event arrives")
         window = lab.window() * self.tick / 60  # seconds of a minute, scaled to the tick
         old, new = lab.failover(settle_after=window)
         flipped = self.now()
-        self.say(f"FailoverDBCluster: {new.identifier} ({new.ip}) is the writer now, "
-                 f"{old.identifier} ({old.ip}) a reader that still passes its checks; the "
-                 f"writer endpoint answers either for {window:.2f}s")
+        self.say(
+            f"FailoverDBCluster: {new.identifier} ({new.ip}) is the writer now, "
+            f"{old.identifier} ({old.ip}) a reader that still passes its checks; the "
+            f"writer endpoint answers either for {window:.2f}s"
+        )
         accepts, _ = probe(stack.fleet.endpoint(old.ip), stack.check)
         state = stack.states().get(old.ip)
-        self.expect("the old writer's listener still accepts TCP: it stays healthy (the "
-                    "hazard)", accepts and state == "healthy",
-                    f"a TCP connect {'succeeds' if accepts else 'fails'}; {state}")
+        self.expect(
+            "the old writer's listener still accepts TCP: it stays healthy (the hazard)",
+            accepts and state == "healthy",
+            f"a TCP connect {'succeeds' if accepts else 'fails'}; {state}",
+        )
         sent = self.now()
         answer = stack.api.invoke(failover_event(lab, new.identifier))
         self.timeline.invoked(sent, answer.ok)
         self.expect("the RDS event ran a cycle", answer.ok, str(answer.body)[:200])
         lab.settled(window + 5)
         # Within two ticks: the next tick at the latest, not after a stale period.
-        switched = set(stack.states()) == {new.ip} or \
-            stack.until(lambda s: set(s) == {new.ip}, 2)
+        switched = set(stack.states()) == {new.ip} or stack.until(lambda s: set(s) == {new.ip}, 2)
         self.switched_after = self.now() - flipped
-        self.expect("the writer group switches to the new writer only, within two ticks",
-                    switched, f"after {self.switched_after:.1f}s; one tick is {self.tick:g}s")
+        self.expect(
+            "the writer group switches to the new writer only, within two ticks",
+            switched,
+            f"after {self.switched_after:.1f}s; one tick is {self.tick:g}s",
+        )
         retired = stack.reasons("DEREGISTER", [old.ip]).get(old.ip, "")
-        self.expect("the old writer was retired though healthy (stale after 0)",
-                    bool(retired), retired)
+        self.expect(
+            "the old writer was retired though healthy (stale after 0)", bool(retired), retired
+        )
 
         self.chapter(stack, "3. the reader group follows the swapped roles")
         swapped = {r.ip for r in lab.readers()}
         done = stack.until(lambda _: set(stack.reader_states()) == swapped, 2)
         now_held = sorted(stack.reader_states())
-        self.expect("the reader group holds the new readers at once: the old writer in, "
-                    "the new writer out", done, f"{now_held}")
+        self.expect(
+            "the reader group holds the new readers at once: the old writer in, the new writer out",
+            done,
+            f"{now_held}",
+        )
 
 
 class AuroraStack(Stack):
@@ -138,32 +158,41 @@ class AuroraStack(Stack):
         self.moto.update_control(default_state="initial")
         os.environ.update(self.moto.environ())
         self.elbv2 = boto3.client("elbv2", region_name=REGION)
-        vpc = boto3.client("ec2", region_name=REGION).create_vpc(
-            CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        vpc = boto3.client("ec2", region_name=REGION).create_vpc(CidrBlock="10.0.0.0/16")["Vpc"][
+            "VpcId"
+        ]
         self.arn, self.reader_arn = (
             create_target_group(self.elbv2, name, port=PORT, protocol="TCP", vpc_id=vpc)
-            for name in (WRITER_GROUP, READER_GROUP))
+            for name in (WRITER_GROUP, READER_GROUP)
+        )
         self.lab = Aurora.create(boto3.client("rds", region_name=REGION), self.dns, seed=7)
         for _, _, hostname in self.drawn():  # served before the lab knew its names
             self._dns_changed(hostname.lower())
         for instance in self.lab.instances.values():
             self.fleet.start(instance.ip)
-        self.checker = HealthChecker(self.fleet, self._probed, self._publish,
-                                     self.check, clock=self.demo.now).start()
+        self.checker = HealthChecker(
+            self.fleet, self._probed, self._publish, self.check, clock=self.demo.now
+        ).start()
         self._start_runtime(follow=self.can_follow())
-        self.demo.say(f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
-                      f"Lambda runtime on {self.api.address}; one tick = {self.demo.tick:g}s; "
-                      f"cluster {self.lab.cluster}: writer endpoint {self.lab.endpoint}, "
-                      f"reader endpoint {self.lab.reader_endpoint}; each instance a TCP "
-                      f"listener on 127.0.0.1, checked (TCP connect) every "
-                      f"{self.check.interval:g}s, {self.check.healthy_threshold} to pass, "
-                      f"{self.check.unhealthy_threshold} to fail")
+        self.demo.say(
+            f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
+            f"Lambda runtime on {self.api.address}; one tick = {self.demo.tick:g}s; "
+            f"cluster {self.lab.cluster}: writer endpoint {self.lab.endpoint}, "
+            f"reader endpoint {self.lab.reader_endpoint}; each instance a TCP "
+            f"listener on 127.0.0.1, checked (TCP connect) every "
+            f"{self.check.interval:g}s, {self.check.healthy_threshold} to pass, "
+            f"{self.check.unhealthy_threshold} to fail"
+        )
 
     def _start_runtime(self, *, follow: bool) -> None:
         mappings = [
             {"hostname": self.lab.endpoint, "target_group_arn": self.arn, "stale_after": 0},
-            {"hostname": self.lab.reader_endpoint, "target_group_arn": self.reader_arn,
-             "resolve": "rds", "stale_after": self.stale_after},
+            {
+                "hostname": self.lab.reader_endpoint,
+                "target_group_arn": self.reader_arn,
+                "resolve": "rds",
+                "stale_after": self.stale_after,
+            },
         ]
         env = {
             **self.moto.environ(),
@@ -199,16 +228,20 @@ class AuroraStack(Stack):
         """Each probed target's state and its checks so far, for the story's lines."""
         checker = self.checker
         rounds = checker.rounds if checker is not None else 0
-        return (f"{', '.join(f'{ip} {state}' for ip, state in sorted(self._probed()))}; "
-                f"{rounds} rounds of {self.check.protocol} probes")
+        return (
+            f"{', '.join(f'{ip} {state}' for ip, state in sorted(self._probed()))}; "
+            f"{rounds} rounds of {self.check.protocol} probes"
+        )
 
     def drawn(self) -> list[tuple[Timeline, str, str]]:
         # Before the lab exists, its endpoints are not known yet: nothing to draw.
         if getattr(self, "lab", None) is None:
             return []
         readers = cast(AuroraDemo, self.demo).readers
-        return [(self.demo.timeline, self.arn, self.lab.endpoint),
-                (readers, self.reader_arn, self.lab.reader_endpoint)]
+        return [
+            (self.demo.timeline, self.arn, self.lab.endpoint),
+            (readers, self.reader_arn, self.lab.reader_endpoint),
+        ]
 
     def stop(self) -> None:
         if getattr(self, "lab", None) is not None:
@@ -218,13 +251,20 @@ class AuroraStack(Stack):
 
 def main(argv: list[str] | None = None) -> int:
     """``make demo-aurora``: the failover story; exit 0 if every step that ran passed."""
-    parser = argparse.ArgumentParser(prog="make demo-aurora",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--tick", type=float, default=FOLLOW_TICK,
-                        help=f"seconds per schedule tick, i.e. per 'minute' (default "
-                             f"{FOLLOW_TICK:g}: following needs at least that)")
-    parser.add_argument("--out", type=Path, default=Path("out"),
-                        help="where to write the two timeline pictures (default out/)")
+    parser = argparse.ArgumentParser(prog="make demo-aurora", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tick",
+        type=float,
+        default=FOLLOW_TICK,
+        help=f"seconds per schedule tick, i.e. per 'minute' (default "
+        f"{FOLLOW_TICK:g}: following needs at least that)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out"),
+        help="where to write the two timeline pictures (default out/)",
+    )
     args = parser.parse_args(argv)
     if not 0.2 <= args.tick <= 60:
         parser.error("--tick must be between 0.2 and 60 seconds")

@@ -34,8 +34,10 @@ GROUP = "opensearch-dashboards"
 #: no interval under MIN_FOLLOW_INTERVAL: the shortest tick at which it can follow.
 FOLLOW_TICK = 6 * MIN_FOLLOW_INTERVAL
 #: The function's log lines when it leaves a group to the next invocation, out of time.
-DEFERRED = ("cut short by the deadline",
-            "not every group could be read in this invocation: the next carries on")
+DEFERRED = (
+    "cut short by the deadline",
+    "not every group could be read in this invocation: the next carries on",
+)
 
 
 def build_group(elbv2: Any) -> str:
@@ -102,14 +104,17 @@ class Stack:
         os.environ.update(self.moto.environ())
         self.elbv2 = boto3.client("elbv2", region_name=REGION)
         self.arn = build_group(self.elbv2)
-        self.checker = HealthChecker(self.fleet, self._registered, self._publish,
-                                     self.check, clock=self.demo.now).start()
+        self.checker = HealthChecker(
+            self.fleet, self._registered, self._publish, self.check, clock=self.demo.now
+        ).start()
         self._start_runtime(follow=self.can_follow())
-        self.demo.say(f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
-                      f"Lambda runtime on {self.api.address}; one tick = "
-                      f"{self.demo.tick:g}s, stale after {self.stale_after:g}s, health "
-                      f"checks every {self.check.interval:g}s (2 to pass, 2 to fail), "
-                      f"following {'on' if self.can_follow() else 'off until chapter 6'}")
+        self.demo.say(
+            f"moto on 127.0.0.1:{self.moto.port}, DNS on {self.dns.address}, "
+            f"Lambda runtime on {self.api.address}; one tick = "
+            f"{self.demo.tick:g}s, stale after {self.stale_after:g}s, health "
+            f"checks every {self.check.interval:g}s (2 to pass, 2 to fail), "
+            f"following {'on' if self.can_follow() else 'off until chapter 6'}"
+        )
 
     def _start_runtime(self, *, follow: bool) -> None:
         env = {
@@ -127,8 +132,13 @@ class Stack:
 
     def _launch(self, env: dict[str, str]) -> None:
         """Start the runtime client with ``env``, its log lines followed."""
-        self.runtime = start_runtime(self.api, env, "tgsync.lambda_handler.handler",
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.runtime = start_runtime(
+            self.api,
+            env,
+            "tgsync.lambda_handler.handler",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         threading.Thread(target=self._follow_logs, args=(self.runtime,), daemon=True).start()
 
     def restart_runtime(self, *, follow: bool) -> None:
@@ -194,8 +204,9 @@ class Stack:
     def _states_of(self, arn: str) -> dict[str, str]:
         """``{ip: state}`` of the targets of the group ``arn``."""
         found = self.elbv2.describe_target_health(TargetGroupArn=arn)
-        return {d["Target"]["Id"]: d["TargetHealth"]["State"]
-                for d in found["TargetHealthDescriptions"]}
+        return {
+            d["Target"]["Id"]: d["TargetHealth"]["State"] for d in found["TargetHealthDescriptions"]
+        }
 
     def _publish(self, health: dict[str, dict[str, Any]]) -> None:
         with self._control_lock:
@@ -217,8 +228,11 @@ class Stack:
                 continue
             with self.dns.lock:
                 found = self.dns.names.get(hostname)
-                answer = None if found is not None and found.mode != "answer" else (
-                    frozenset(found.a) if found is not None else frozenset())
+                answer = (
+                    None
+                    if found is not None and found.mode != "answer"
+                    else (frozenset(found.a) if found is not None else frozenset())
+                )
             timeline.answered(self.demo.now(), answer)
 
     def health_changes(self) -> list[tuple[float, str, str]]:
@@ -227,8 +241,14 @@ class Stack:
 
     def first_change(self, ip: str, state: str, since: float) -> float | None:
         """When the checks first found ``ip`` in ``state`` at or after ``since``."""
-        return next((at for at, which, found in self.health_changes()
-                     if which == ip and found == state and at >= since), None)
+        return next(
+            (
+                at
+                for at, which, found in self.health_changes()
+                if which == ip and found == state and at >= since
+            ),
+            None,
+        )
 
     def draw_to(self, end: float) -> None:
         """Hand each drawn group's events up to ``end`` to its timeline: the ELB calls as
@@ -238,9 +258,16 @@ class Stack:
         for timeline, arn, _ in self.drawn():
             timeline.end, timeline.health = end, health
             timeline.calls = [
-                Call(record["at"] - self.demo.wall_started, ip,
-                     record["call"] == "RegisterTargets", record.get("draining_seconds", 0.0))
-                for record in served if record["group"] == arn for ip in record["targets"]]
+                Call(
+                    record["at"] - self.demo.wall_started,
+                    ip,
+                    record["call"] == "RegisterTargets",
+                    record.get("draining_seconds", 0.0),
+                )
+                for record in served
+                if record["group"] == arn
+                for ip in record["targets"]
+            ]
 
     # ------------------------------------------------------------------ schedule
 
@@ -256,12 +283,14 @@ class Stack:
         started = self.demo.now()
         outcome = self.api.invoke({"source": "aws.scheduler", "detail-type": "Scheduled Event"})
         self.demo.outcomes.append(outcome)
-        refused = [r["answer"] for m in outcome.body.get("mappings", [])
-                   for r in m.get("refused", [])] if outcome.ok else []
+        refused = (
+            [r["answer"] for m in outcome.body.get("mappings", []) for r in m.get("refused", [])]
+            if outcome.ok
+            else []
+        )
         self.demo.timeline.invoked(started, outcome.ok, refused)
         if not outcome.ok:
-            message = outcome.body.get("errorMessage", "") if isinstance(outcome.body,
-                                                                         dict) else ""
+            message = outcome.body.get("errorMessage", "") if isinstance(outcome.body, dict) else ""
             self.demo.say(f"invocation failed: {message.splitlines()[0] if message else '?'}")
         return outcome
 
@@ -274,8 +303,11 @@ class Stack:
         return False
 
     def reasons(self, message: str, ips: list[str]) -> dict[str, str]:
-        return {line["ip"]: line.get("reason", "") for line in self.demo.log_lines
-                if line.get("message") == message and line.get("ip") in ips}
+        return {
+            line["ip"]: line.get("reason", "")
+            for line in self.demo.log_lines
+            if line.get("message") == message and line.get("ip") in ips
+        }
 
     def _follow_logs(self, runtime: subprocess.Popen[bytes]) -> None:
         if runtime.stdout is None:
@@ -297,8 +329,9 @@ class Stack:
             if message in (*ACTIONS, "REFUSED", *DEFERRED):
                 self.demo.say(f"  {render_record(line)}")
             elif message == "DNS resolution failed: nothing changed":
-                self.demo.say(f"  DNS FAILED for {group_of(line)}: {line.get('error')}: "
-                              "nothing changed")
+                self.demo.say(
+                    f"  DNS FAILED for {group_of(line)}: {line.get('error')}: nothing changed"
+                )
 
     # ------------------------------------------------------------------ --keep
 
@@ -307,8 +340,11 @@ class Stack:
         print("\nThe local stack is still up. In another shell:\n", flush=True)
         print("  export " + " ".join(f"{k}={v}" for k, v in env.items()), flush=True)
         for command in ("plan", "check"):
-            print(f"  .venv/bin/tgsync {command} --hostname {HOSTNAME} --target-group-arn "
-                  f"{self.arn} --dns-servers {self.dns.address}", flush=True)
+            print(
+                f"  .venv/bin/tgsync {command} --hostname {HOSTNAME} --target-group-arn "
+                f"{self.arn} --dns-servers {self.dns.address}",
+                flush=True,
+            )
         print("\nPress Ctrl-C to stop everything.", flush=True)
         try:
             threading.Event().wait()

@@ -46,16 +46,27 @@ _ERRORS = {
     "throttle": (400, "Throttling", "Rate exceeded"),
     "500": (500, "InternalFailure", "We encountered an internal error. Please try again."),
     "503": (503, "ServiceUnavailable", "Service is unavailable. Please try again."),
-    "denied": (403, "AccessDenied", "User: arn:aws:sts::123456789012:assumed-role/tgsync/fn "
-               "is not authorized to perform: elasticloadbalancing:{action} because no "
-               "identity-based policy allows the elasticloadbalancing:{action} action"),
+    "denied": (
+        403,
+        "AccessDenied",
+        "User: arn:aws:sts::123456789012:assumed-role/tgsync/fn "
+        "is not authorized to perform: elasticloadbalancing:{action} because no "
+        "identity-based policy allows the elasticloadbalancing:{action} action",
+    ),
     "not_found": (400, "TargetGroupNotFound", "One or more target groups not found"),
     "validation": (400, "ValidationError", "{message}"),
 }
 #: A JSON protocol's own codes for the faults above, and its IAM prefix, by target prefix.
-_JSON_CODES = {"AWSEvents": ("events", {"Throttling": "ThrottlingException",
-                                        "AccessDenied": "AccessDeniedException",
-                                        "InternalFailure": "InternalException"})}
+_JSON_CODES = {
+    "AWSEvents": (
+        "events",
+        {
+            "Throttling": "ThrottlingException",
+            "AccessDenied": "AccessDeniedException",
+            "InternalFailure": "InternalException",
+        },
+    )
+}
 
 
 @dataclass
@@ -178,7 +189,7 @@ class FaultProxy:
     def since(self, mark: int) -> list[Request]:
         """The requests from ``mark`` on (those still kept)."""
         with self.lock:
-            return list(self.log[max(mark - self._forgotten, 0):])
+            return list(self.log[max(mark - self._forgotten, 0) :])
 
     def forget(self, mark: int) -> None:
         """Drop the requests before ``mark`` (a long run must not keep every request)."""
@@ -191,7 +202,8 @@ class FaultProxy:
         """Block until a request for ``action`` has arrived (True) or ``timeout``."""
         with self._arrived:
             return self._arrived.wait_for(
-                lambda: any(r.action == action for r in self.log), timeout)
+                lambda: any(r.action == action for r in self.log), timeout
+            )
 
     def _hooks_for(self, action: str) -> list[Hook]:
         with self.lock:
@@ -218,8 +230,9 @@ class FaultProxy:
         action = target.rpartition(".")[2] if target else params.get("Action", ["?"])[0]
         fault = self._take(action)
         with self._arrived:
-            self.log.append(Request(action, fault.kind if fault else "passed", params,
-                                    time.monotonic()))
+            self.log.append(
+                Request(action, fault.kind if fault else "passed", params, time.monotonic())
+            )
             self._arrived.notify_all()
         if fault is None:
             self._forward(handler, body, action)
@@ -240,13 +253,17 @@ class FaultProxy:
                 '<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/'
                 f'2015-12-01/"><Error><Type>Sender</Type><Code>{code}</Code>'
                 f"<Message>{text}</Message></Error><RequestId>{uuid.uuid4()}</RequestId>"
-                "</ErrorResponse>").encode()
+                "</ErrorResponse>"
+            ).encode()
             self._reply(handler, status, payload, "text/xml")
 
     def _forward(self, handler: BaseHTTPRequestHandler, body: bytes, action: str) -> None:
         connection = http.client.HTTPConnection(*self.upstream, timeout=30)
-        headers = {k: v for k, v in handler.headers.items()
-                   if k.lower() not in ("host", "content-length", "connection")}
+        headers = {
+            k: v
+            for k, v in handler.headers.items()
+            if k.lower() not in ("host", "content-length", "connection")
+        }
         try:
             connection.request(handler.command, handler.path, body=body, headers=headers)
             response = connection.getresponse()
@@ -267,19 +284,22 @@ class FaultProxy:
                 with self.lock:
                     self.hook_errors.append(exc)
 
-    def _reply_json(self, handler: BaseHTTPRequestHandler, fault: Fault, prefix: str,
-                    action: str) -> None:
+    def _reply_json(
+        self, handler: BaseHTTPRequestHandler, fault: Fault, prefix: str, action: str
+    ) -> None:
         """A fault in a JSON protocol's words: ``{"__type": code, "message": ...}``."""
         status, code, message = _ERRORS[fault.kind]
         service, codes = _JSON_CODES.get(prefix, ("", {}))
         text = message.format(action=action, message=fault.message).replace(
-            "elasticloadbalancing:", f"{service or 'elasticloadbalancing'}:")
+            "elasticloadbalancing:", f"{service or 'elasticloadbalancing'}:"
+        )
         payload = json.dumps({"__type": codes.get(code, code), "message": text}).encode()
         self._reply(handler, status, payload, "application/x-amz-json-1.1")
 
     @staticmethod
-    def _reply(handler: BaseHTTPRequestHandler, status: int, payload: bytes,
-               content_type: str) -> None:
+    def _reply(
+        handler: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str
+    ) -> None:
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", content_type)

@@ -55,8 +55,7 @@ def _object(account_id: str, partition: str, bucket: str, key: str, version: str
     """The object's version, or the error AWS fails the deployment with."""
     found = s3_backends[account_id][partition].get_object(bucket, key, version_id=version)
     if found is None:  # S3 answers NoSuchVersion: the deployment fails
-        raise ValidationError(
-            message=f"S3 error: s3://{bucket}/{key} has no version {version!r}")
+        raise ValidationError(message=f"S3 error: s3://{bucket}/{key} has no version {version!r}")
     return found
 
 
@@ -91,10 +90,12 @@ def _set_function_code(self: awslambda.LambdaFunction, updated_spec: dict[str, A
     if not version or "S3Bucket" not in updated_spec:
         _signing_of(self)
         return
-    found = _object(self.account_id, self.partition, updated_spec["S3Bucket"],
-                    updated_spec["S3Key"], version)
-    self.code_bytes, self.code_size, self.code_sha_256, self.code_digest = (
-        awslambda._s3_content(found))
+    found = _object(
+        self.account_id, self.partition, updated_spec["S3Bucket"], updated_spec["S3Key"], version
+    )
+    self.code_bytes, self.code_size, self.code_sha_256, self.code_digest = awslambda._s3_content(
+        found
+    )
     self.code["S3ObjectVersion"] = version
     _signing_of(self)
 
@@ -106,23 +107,31 @@ _original_function_from_cloudformation = (
 )
 
 
-def _function_from_cloudformation(cls: type[awslambda.LambdaFunction], /, resource_name: str,
-                                  cloudformation_json: Any, account_id: str,
-                                  region_name: str, **kwargs: Any) -> awslambda.LambdaFunction:
-    function = _original_function_from_cloudformation(cls, resource_name, cloudformation_json,
-                                                      account_id, region_name, **kwargs)
-    function.code_signing_config_arn = cloudformation_json["Properties"].get(
-        "CodeSigningConfigArn")
+def _function_from_cloudformation(
+    cls: type[awslambda.LambdaFunction],
+    /,
+    resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> awslambda.LambdaFunction:
+    function = _original_function_from_cloudformation(
+        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+    )
+    function.code_signing_config_arn = cloudformation_json["Properties"].get("CodeSigningConfigArn")
     return function  # type: ignore[no-any-return]
 
 
 awslambda.LambdaFunction.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
-    _function_from_cloudformation)
+    _function_from_cloudformation
+)
 _original_update_configuration = awslambda.LambdaFunction.update_configuration
 
 
-def _update_configuration(self: awslambda.LambdaFunction, config_updates: dict[str, Any]
-                          ) -> dict[str, Any]:
+def _update_configuration(
+    self: awslambda.LambdaFunction, config_updates: dict[str, Any]
+) -> dict[str, Any]:
     if "Code" in config_updates:  # a CloudFormation update: the whole properties
         self.code_signing_config_arn = config_updates.get("CodeSigningConfigArn")
     return _original_update_configuration(self, config_updates)
@@ -135,8 +144,9 @@ _original_clean_json = parsing.clean_json
 
 def _clean_json(resource_json: Any, resources_map: Any) -> Any:
     if isinstance(resource_json, dict) and "Fn::Cidr" in resource_json:
-        block, count, bits = (_original_clean_json(v, resources_map)
-                              for v in resource_json["Fn::Cidr"])
+        block, count, bits = (
+            _original_clean_json(v, resources_map) for v in resource_json["Fn::Cidr"]
+        )
         network = ipaddress.ip_network(str(block), strict=False)
         subnets = network.subnets(new_prefix=network.max_prefixlen - int(bits))
         return [str(next(subnets)) for _ in range(int(count))]
@@ -148,17 +158,22 @@ parsing.clean_json = _clean_json
 _original_create_stack_instances = cloudformation.StackSet.create_stack_instances
 
 
-def _create_stack_instances(self: cloudformation.StackSet, accounts: list[str],
-                            regions: list[str], deployment_targets: dict[str, Any] | None,
-                            parameters: list[dict[str, Any]]) -> str:
+def _create_stack_instances(
+    self: cloudformation.StackSet,
+    accounts: list[str],
+    regions: list[str],
+    deployment_targets: dict[str, Any] | None,
+    parameters: list[dict[str, Any]],
+) -> str:
     """The instances get the stack set's parameters with the overrides on top; each
     instance reports the overrides alone, as DescribeStackInstance does."""
     own: Any = self.parameters  # moto keeps them as {key: value}
     merged = {key: {"ParameterKey": key, "ParameterValue": value} for key, value in own.items()}
     merged.update({p["ParameterKey"]: p for p in parameters})
     before = set(map(id, self.instances.stack_instances))
-    operation = _original_create_stack_instances(self, accounts, regions, deployment_targets,
-                                                 list(merged.values()))
+    operation = _original_create_stack_instances(
+        self, accounts, regions, deployment_targets, list(merged.values())
+    )
     for instance in self.instances.stack_instances:
         if id(instance) not in before:
             instance.parameters = list(parameters)
@@ -198,12 +213,18 @@ def _start_signing_job(self: signer_responses.SignerResponse) -> str:
     signed = _signed_zip(found.value, job)  # type: ignore[union-attr]
     key = f"{destination.get('prefix', '')}{job}.zip"
     s3.put_object(destination["bucketName"], key, signed)
-    job_arn = (f"arn:{self.partition}:signer:{self.region}:{self.current_account}:"
-               f"/signing-jobs/{job}")
+    job_arn = (
+        f"arn:{self.partition}:signer:{self.region}:{self.current_account}:/signing-jobs/{job}"
+    )
     _SIGNED[hashlib.sha256(signed).hexdigest()] = (profile.profile_version_arn, job_arn)
-    _JOBS[job] = {"jobId": job, "status": "Succeeded", "profileName": profile.name,
-                  "profileVersion": profile.profile_version, "jobOwner": self.current_account,
-                  "signedObject": {"s3": {"bucketName": destination["bucketName"], "key": key}}}
+    _JOBS[job] = {
+        "jobId": job,
+        "status": "Succeeded",
+        "profileName": profile.name,
+        "profileVersion": profile.profile_version,
+        "jobOwner": self.current_account,
+        "signedObject": {"s3": {"bucketName": destination["bucketName"], "key": key}},
+    }
     return json.dumps({"jobId": job, "jobOwner": self.current_account})
 
 
@@ -215,10 +236,12 @@ signer_responses.SignerResponse.start_signing_job = _start_signing_job  # type: 
 signer_responses.SignerResponse.describe_signing_job = _describe_signing_job  # type: ignore[attr-defined]
 signer_urls.url_paths["{0}/signing-jobs$"] = signer_responses.SignerResponse.dispatch
 signer_urls.url_paths["{0}/signing-jobs/(?P<job_id>[^/]+)$"] = (
-    signer_responses.SignerResponse.dispatch)
+    signer_responses.SignerResponse.dispatch
+)
 
 
 def _signing_of(function: awslambda.LambdaFunction) -> None:
     """The function's signing fields, as Lambda sets them for the code it deployed."""
     function.signing_profile_version_arn, function.signing_job_arn = _SIGNED.get(
-        function.code_digest, (None, None))
+        function.code_digest, (None, None)
+    )

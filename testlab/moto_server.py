@@ -115,8 +115,7 @@ def _record(call: str, group: str, targets: list[str], **more: Any) -> None:
     """Append one carried-out call to the ``--calls`` file, if there is one."""
     if _calls_path is None or not targets:
         return
-    line = json.dumps({"at": time.time(), "call": call, "group": group, "targets": targets,
-                       **more})
+    line = json.dumps({"at": time.time(), "call": call, "group": group, "targets": targets, **more})
     with _lock, _calls_path.open("a", encoding="utf-8") as out:
         out.write(line + "\n")
 
@@ -136,10 +135,13 @@ class InvalidTarget(ELBClientError):
 #: The only IPv4 ranges an ip target may come from (Application and Network Load
 #: Balancer guides, "Target type": the VPC's subnets, RFC 1918 and RFC 6598; "you can't
 #: specify publicly routable IP addresses"). moto registers any address.
-_TARGET_RANGES = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
-_ZONE_REQUIRED = ("The Availability Zone is required for IP address '{ip}' because it is "
-                  "not in the VPC")
+_TARGET_RANGES = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+_ZONE_REQUIRED = (
+    "The Availability Zone is required for IP address '{ip}' because it is not in the VPC"
+)
 _TAG_CHARACTERS = re.compile(r"^[\w\s+\-=.:/@]*$")
 MAX_TAGS = 50
 
@@ -166,24 +168,31 @@ def _register(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> No
     networks = settings.get("outside_vpc", [])
     refused = dict(settings.get("refuse", {}))
     if (resolver := _vpc_resolver(self)) is not None:
-        refused.setdefault(resolver, f"The IP address '{resolver}' is reserved for the "
-                                     "Amazon-provided DNS server and cannot be a target")
+        refused.setdefault(
+            resolver,
+            f"The IP address '{resolver}' is reserved for the "
+            "Amazon-provided DNS server and cannot be a target",
+        )
     for target in targets:
         ip, zone = target["Id"], target.get("AvailabilityZone")
         if ip in refused:
             raise InvalidTarget(refused[ip])
         if _publicly_routable(ip):
-            raise ValidationError(f"The IP address '{ip}' is not a valid target: IP targets "
-                                  "must be in the VPC, RFC 1918 or RFC 6598 ranges")
+            raise ValidationError(
+                f"The IP address '{ip}' is not a valid target: IP targets "
+                "must be in the VPC, RFC 1918 or RFC 6598 ranges"
+            )
         if settings.get("refuse_draining") and (self.arn, ip) in _draining:
-            raise InvalidTarget(f"The target '{ip}' is still draining and cannot be "
-                                "registered again yet")
+            raise InvalidTarget(
+                f"The target '{ip}' is still draining and cannot be registered again yet"
+            )
         if _outside(ip, networks) and zone != "all":
             raise ValidationError(settings.get("zone_message", _ZONE_REQUIRED).format(ip=ip))
         if not _outside(ip, networks) and zone == "all":
             raise ValidationError(
                 f"The IP address '{ip}' is within the VPC, and cannot have its Availability "
-                "Zone overridden to 'all'")
+                "Zone overridden to 'all'"
+            )
     with _lock:
         for target in targets:
             _draining.pop((self.arn, target["Id"]), None)
@@ -199,8 +208,11 @@ def _deregister(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> 
     seconds = float(settings.get("draining_seconds", 0))
     for target in targets:
         registered = self.targets.get(target["Id"])
-        if (registered is not None and registered.get("AvailabilityZone") == "all"
-                and not target.get("AvailabilityZone")):
+        if (
+            registered is not None
+            and registered.get("AvailabilityZone") == "all"
+            and not target.get("AvailabilityZone")
+        ):
             raise ValidationError(_ZONE_REQUIRED.format(ip=target["Id"]))
     removed = []
     for target in targets:
@@ -215,13 +227,16 @@ def _deregister(self: models.FakeTargetGroup, targets: list[dict[str, Any]]) -> 
     _record("DeregisterTargets", self.arn, removed, draining_seconds=seconds)
 
 
-def _add_tags(self: models.ELBv2Backend, resource_arns: list[str],
-              tags: list[dict[str, str]]) -> None:
+def _add_tags(
+    self: models.ELBv2Backend, resource_arns: list[str], tags: list[dict[str, str]]
+) -> None:
     for tag in tags:
         key, value = tag.get("Key", ""), tag.get("Value", "")
         if not 1 <= len(key) <= 128 or len(value) > 256:
-            raise ValidationError(f"Tag key '{key[:40]}' or its value is too long (keys 1 to "
-                                  "128 characters, values up to 256)")
+            raise ValidationError(
+                f"Tag key '{key[:40]}' or its value is too long (keys 1 to "
+                "128 characters, values up to 256)"
+            )
         if not (_TAG_CHARACTERS.match(key) and _TAG_CHARACTERS.match(value)):
             raise ValidationError(f"Tag '{key[:40]}' has characters ELB does not allow")
         if key.lower().startswith("aws:"):
@@ -235,8 +250,9 @@ def _add_tags(self: models.ELBv2Backend, resource_arns: list[str],
         self.tagging_service.tag_resource(arn, tags)
 
 
-def _describe_tags(self: models.ELBv2Backend, resource_arns: list[str]
-                   ) -> dict[str, dict[str, str]]:
+def _describe_tags(
+    self: models.ELBv2Backend, resource_arns: list[str]
+) -> dict[str, dict[str, str]]:
     for arn in resource_arns:
         self._get_resource_by_arn(arn)  # ELB's *NotFound for the whole call
     return _original_describe_tags(self, resource_arns)
@@ -246,15 +262,18 @@ MAX_PAGE = 400
 
 
 def _describe_target_groups(self: responses.ELBV2Response) -> ActionResult:
-    if self._get_param("LoadBalancerArn") or self._get_param("TargetGroupArns", []) or \
-            self._get_param("Names", []):
+    if (
+        self._get_param("LoadBalancerArn")
+        or self._get_param("TargetGroupArns", [])
+        or self._get_param("Names", [])
+    ):
         return _original_describe_groups(self)
     size = int(self._get_param("PageSize") or MAX_PAGE)
     if not 1 <= size <= MAX_PAGE:
         raise ValidationError(f"PageSize must be between 1 and {MAX_PAGE}")
     start = int(self._get_param("Marker") or 0)
     groups = list(self.elbv2_backend.describe_target_groups(None, [], []))
-    result: dict[str, Any] = {"TargetGroups": groups[start:start + size]}
+    result: dict[str, Any] = {"TargetGroups": groups[start : start + size]}
     if start + size < len(groups):
         result["NextMarker"] = str(start + size)
     return ActionResult(result)
@@ -283,17 +302,23 @@ def _target_with_zone(self: models.FakeHealthStatus) -> dict[str, str]:
     return found
 
 
-def _health_for(self: models.FakeTargetGroup, target: dict[str, Any], ec2_backend: Any
-                ) -> models.FakeHealthStatus:
+def _health_for(
+    self: models.FakeTargetGroup, target: dict[str, Any], ec2_backend: Any
+) -> models.FakeHealthStatus:
     registered = self.targets.get(target["Id"])
     if registered is None:
         with _lock:
             draining = _draining.get((self.arn, target["Id"]))
         if draining is not None:
             return _health_status(
-                target["Id"], draining[0]["Port"], self.health_check_port, "draining",
-                "Target.DeregistrationInProgress", "Target deregistration is in progress",
-                draining[0].get("AvailabilityZone"))
+                target["Id"],
+                draining[0]["Port"],
+                self.health_check_port,
+                "draining",
+                "Target.DeregistrationInProgress",
+                "Target deregistration is in progress",
+                draining[0].get("AvailabilityZone"),
+            )
         return _original_health_for(self, target, ec2_backend)
     settings = control()
     health = settings.get("health", {}).get(target["Id"])
@@ -303,12 +328,19 @@ def _health_for(self: models.FakeTargetGroup, target: dict[str, Any], ec2_backen
             health["reason"] = "Elb.InitialHealthChecking"
     state = health.get("state", "healthy")
     return _health_status(
-        registered["Id"], registered["Port"], self.health_check_port, state,
-        health.get("reason"), health.get("description"), registered.get("AvailabilityZone"))
+        registered["Id"],
+        registered["Port"],
+        self.health_check_port,
+        state,
+        health.get("reason"),
+        health.get("description"),
+        registered.get("AvailabilityZone"),
+    )
 
 
-def _describe_target_health(self: models.ELBv2Backend, target_group_arn: str,
-                            targets: list[dict[str, Any]]) -> list[models.FakeHealthStatus]:
+def _describe_target_health(
+    self: models.ELBv2Backend, target_group_arn: str, targets: list[dict[str, Any]]
+) -> list[models.FakeHealthStatus]:
     group = self.target_groups.get(target_group_arn)
     if group is None or targets:
         return _original_describe(self, target_group_arn, targets)
@@ -345,17 +377,26 @@ def _test_event_pattern(self: events_responses.EventsHandler) -> tuple[str, dict
 events_responses.EventsHandler.test_event_pattern = _test_event_pattern  # type: ignore[method-assign,assignment]
 
 
-def _load_balancer_from_cloudformation(cls: type[models.FakeLoadBalancer], /, resource_name: str,
-                                       cloudformation_json: Any, account_id: str,
-                                       region_name: str, **_: Any) -> models.FakeLoadBalancer:
+def _load_balancer_from_cloudformation(
+    cls: type[models.FakeLoadBalancer],
+    /,
+    resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+    **_: Any,
+) -> models.FakeLoadBalancer:
     """moto's CloudFormation drops a load balancer's Type and attributes (an NLB became an
     ALB that refused TCP listeners): as CloudFormation, it keeps both."""
     properties = cloudformation_json["Properties"]
     backend = models.elbv2_backends[account_id][region_name]
     balancer = backend.create_load_balancer(
-        resource_name, properties.get("SecurityGroups"), properties.get("Subnets"),
+        resource_name,
+        properties.get("SecurityGroups"),
+        properties.get("Subnets"),
         scheme=properties.get("Scheme", "internet-facing"),
-        loadbalancer_type=properties.get("Type", "application"))
+        loadbalancer_type=properties.get("Type", "application"),
+    )
     attributes = {a["Key"]: a["Value"] for a in properties.get("LoadBalancerAttributes", [])}
     if attributes:
         backend.modify_load_balancer_attributes(balancer.arn, attributes)
@@ -363,26 +404,38 @@ def _load_balancer_from_cloudformation(cls: type[models.FakeLoadBalancer], /, re
 
 
 models.FakeLoadBalancer.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
-    _load_balancer_from_cloudformation)
+    _load_balancer_from_cloudformation
+)
 _target_group_from_cloudformation = models.FakeTargetGroup.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
 
-def _target_group_with_attributes(cls: type[models.FakeTargetGroup], /, resource_name: str,
-                                  cloudformation_json: Any, account_id: str,
-                                  region_name: str, **kwargs: Any) -> models.FakeTargetGroup:
+def _target_group_with_attributes(
+    cls: type[models.FakeTargetGroup],
+    /,
+    resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> models.FakeTargetGroup:
     """moto's CloudFormation drops a target group's TargetGroupAttributes: it keeps them."""
-    group = _target_group_from_cloudformation(cls, resource_name, cloudformation_json,
-                                              account_id, region_name, **kwargs)
-    attributes = {a["Key"]: a["Value"]
-                  for a in cloudformation_json["Properties"].get("TargetGroupAttributes", [])}
+    group = _target_group_from_cloudformation(
+        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+    )
+    attributes = {
+        a["Key"]: a["Value"]
+        for a in cloudformation_json["Properties"].get("TargetGroupAttributes", [])
+    }
     if attributes:
         models.elbv2_backends[account_id][region_name].modify_target_group_attributes(
-            group.arn, attributes)
+            group.arn, attributes
+        )
     return group  # type: ignore[no-any-return]
 
 
 models.FakeTargetGroup.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
-    _target_group_with_attributes)
+    _target_group_with_attributes
+)
 
 
 #: The attribute a model keeps its own status in while the control file sets another.
@@ -405,16 +458,24 @@ def _rds_statuses(key: str, found: list[Any], ident: str) -> list[Any]:
     return found
 
 
-def _describe_db_instances(self: rds_models.RDSBackend, db_instance_identifier: str | None = None,
-                           filters: Any = None) -> list[Any]:
-    return _rds_statuses("rds_status", _original_describe_instances(
-        self, db_instance_identifier, filters), "db_instance_identifier")
+def _describe_db_instances(
+    self: rds_models.RDSBackend, db_instance_identifier: str | None = None, filters: Any = None
+) -> list[Any]:
+    return _rds_statuses(
+        "rds_status",
+        _original_describe_instances(self, db_instance_identifier, filters),
+        "db_instance_identifier",
+    )
 
 
-def _describe_db_clusters(self: rds_models.RDSBackend, db_cluster_identifier: str | None = None,
-                          filters: Any = None) -> list[Any]:
-    return _rds_statuses("rds_cluster_status", _original_describe_clusters(
-        self, db_cluster_identifier, filters), "db_cluster_identifier")
+def _describe_db_clusters(
+    self: rds_models.RDSBackend, db_cluster_identifier: str | None = None, filters: Any = None
+) -> list[Any]:
+    return _rds_statuses(
+        "rds_cluster_status",
+        _original_describe_clusters(self, db_cluster_identifier, filters),
+        "db_cluster_identifier",
+    )
 
 
 _original_describe_instances = rds_models.RDSBackend.describe_db_instances
@@ -428,8 +489,12 @@ def main() -> None:
     global _control_path, _calls_path
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--control", type=Path, required=True)
-    parser.add_argument("--calls", type=Path, default=None,
-                        help="append every RegisterTargets and DeregisterTargets served")
+    parser.add_argument(
+        "--calls",
+        type=Path,
+        default=None,
+        help="append every RegisterTargets and DeregisterTargets served",
+    )
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     _control_path, _calls_path = args.control, args.calls
@@ -439,6 +504,7 @@ def main() -> None:
     print(f"PORT {server.get_host_and_port()[1]}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
     def stop_when_stdin_closes() -> None:
         sys.stdin.read()
         stop.set()

@@ -38,16 +38,25 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "opensearch-node.local")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "node.crt", directory / "node.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -203,8 +212,9 @@ def https_probe(port: int | None, settings: CheckSettings) -> tuple[bool, str | 
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # an ALB does not verify target certificates
-    connection = http.client.HTTPSConnection(LOOPBACK, port, timeout=settings.timeout,
-                                             context=context)
+    connection = http.client.HTTPSConnection(
+        LOOPBACK, port, timeout=settings.timeout, context=context
+    )
     try:
         connection.request("GET", "/")
         status = connection.getresponse().status
@@ -213,8 +223,9 @@ def https_probe(port: int | None, settings: CheckSettings) -> tuple[bool, str | 
     finally:
         connection.close()
     low, high = settings.matcher
-    return (low <= status <= high), (None if low <= status <= high else
-                                     "Target.ResponseCodeMismatch")
+    return (low <= status <= high), (
+        None if low <= status <= high else "Target.ResponseCodeMismatch"
+    )
 
 
 class HealthChecker:
@@ -230,9 +241,14 @@ class HealthChecker:
     (deregistered: a new registration starts at ``initial`` again).
     """
 
-    def __init__(self, fleet: Fleet, targets: Callable[[], list[tuple[str, str]]],
-                 publish: Callable[[dict[str, dict[str, Any]]], None],
-                 settings: CheckSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        targets: Callable[[], list[tuple[str, str]]],
+        publish: Callable[[dict[str, dict[str, Any]]], None],
+        settings: CheckSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.fleet = fleet
         self.settings = settings
         self._targets = targets
@@ -279,8 +295,9 @@ class HealthChecker:
         for ip in set(self._health) - seen:
             del self._health[ip]  # deregistered: a new registration starts at initial
             self._changed(ip, FORGOTTEN)
-        self._publish({ip: {"state": h.state, "reason": h.reason}
-                       for ip, h in self._health.items()})
+        self._publish(
+            {ip: {"state": h.state, "reason": h.reason} for ip, h in self._health.items()}
+        )
         self.rounds += 1
 
     def _changed(self, ip: str, state: str) -> None:

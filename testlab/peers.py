@@ -109,8 +109,9 @@ class DnsPeer:
         self.lock = threading.Lock()
         self.seed = seed
         self.rng = random.Random(seed)
-        quiet = DNSLogger(log="-send,-recv,-request,-reply,-truncated,-error", prefix=False,
-                          logf=lambda _s: None)
+        quiet = DNSLogger(
+            log="-send,-recv,-request,-reply,-truncated,-error", prefix=False, logf=lambda _s: None
+        )
         resolver = _Resolver(self)
         # UDP and TCP must share a port, which the OS picks for UDP; another process
         # may hold it for TCP already, so try again with a fresh one.
@@ -118,8 +119,9 @@ class DnsPeer:
             self._udp = DNSServer(resolver, address=LOOPBACK, port=0, logger=quiet)
             self.port = self._udp.server.server_address[1]
             try:
-                self._tcp = DNSServer(resolver, address=LOOPBACK, port=self.port, tcp=True,
-                                      logger=quiet)
+                self._tcp = DNSServer(
+                    resolver, address=LOOPBACK, port=self.port, tcp=True, logger=quiet
+                )
                 break
             except OSError:
                 self._udp.server.server_close()
@@ -140,8 +142,9 @@ class DnsPeer:
         """``127.0.0.1:port``, as TGSYNC_DNS_SERVERS takes it."""
         return f"{LOOPBACK}:{self.port}"
 
-    def set(self, hostname: str, a: Iterable[str] = (), aaaa: Iterable[str] = (),
-            **options: Any) -> None:
+    def set(
+        self, hostname: str, a: Iterable[str] = (), aaaa: Iterable[str] = (), **options: Any
+    ) -> None:
         """Serve ``hostname`` with these records and options (see :class:`Name`).
 
         With ``subset`` (and not ``sticky``), the answers rotate through the records as
@@ -166,8 +169,9 @@ class DnsPeer:
         for watch in self.watchers:
             watch(hostname.lower())
 
-    def rotate(self, hostname: str, name: Name, qtype: str, values: list[str],
-               size: int) -> list[str]:
+    def rotate(
+        self, hostname: str, name: Name, qtype: str, values: list[str], size: int
+    ) -> list[str]:
         """The next ``size`` of ``values`` in ``name``'s rotation (the lock is held)."""
         records = sorted(set(values))
         if len(records) <= size:
@@ -225,12 +229,24 @@ class MotoPeer:
 
     def start(self) -> MotoPeer:
         repo_root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [repo_root, *filter(None, [os.environ.get("PYTHONPATH")])]))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join([repo_root, *filter(None, [os.environ.get("PYTHONPATH")])]),
+        )
         calls = ["--calls", str(self.calls_path)] if self.calls_path else []
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "testlab.moto_server", "--control", str(self.control_path),
-             *calls], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "testlab.moto_server",
+                "--control",
+                str(self.control_path),
+                *calls,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         line = self._process.stdout.readline() if self._process.stdout else ""
         if not line.startswith("PORT "):
@@ -283,8 +299,7 @@ class MotoPeer:
         """Draw moto's random identifiers (ARN suffixes, endpoint ids) from ``seed`` from
         now on, so a run that creates the same resources replays exactly (tgsync reads
         ARNs: its staggered re-reads hash them)."""
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/seed?a={seed}",
-                                         method="POST")
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/seed?a={seed}", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
 
@@ -294,8 +309,7 @@ class MotoPeer:
         tmp.replace(self.control_path)
 
     def read_control(self) -> dict[str, Any]:
-        found: dict[str, Any] = json.loads(self.control_path.read_text(encoding="utf-8")
-                                           or "{}")
+        found: dict[str, Any] = json.loads(self.control_path.read_text(encoding="utf-8") or "{}")
         return found
 
     def set_health(self, ip: str, state: str, reason: str | None = None) -> None:
@@ -304,8 +318,7 @@ class MotoPeer:
         data.setdefault("health", {})[ip] = {"state": state, "reason": reason}
         self.write_control(data)
 
-    def set_rds_status(self, identifier: str, status: str | None, *,
-                       cluster: bool = False) -> None:
+    def set_rds_status(self, identifier: str, status: str | None, *, cluster: bool = False) -> None:
         """The status RDS answers for a DB instance (or, with ``cluster``, a DB cluster);
         ``None`` gives it back the one it had (see :mod:`testlab.moto_server`)."""
         key = "rds_cluster_status" if cluster else "rds_status"
@@ -324,16 +337,27 @@ class MotoPeer:
         self.write_control(data)
 
 
-def create_target_group(client: Any, name: str = "opensearch", *, port: int = 443,
-                        ip_type: str = "ipv4", protocol: str = "HTTPS",
-                        vpc_cidr: str = "10.0.0.0/16", vpc_id: str | None = None) -> str:
+def create_target_group(
+    client: Any,
+    name: str = "opensearch",
+    *,
+    port: int = 443,
+    ip_type: str = "ipv4",
+    protocol: str = "HTTPS",
+    vpc_cidr: str = "10.0.0.0/16",
+    vpc_id: str | None = None,
+) -> str:
     """An ``ip`` target group in moto (in a new VPC unless given one); returns its ARN."""
     vpc = vpc_id
     if vpc is None:
         ec2 = boto3.client("ec2", region_name=client.meta.region_name)
         vpc = ec2.create_vpc(CidrBlock=vpc_cidr)["Vpc"]["VpcId"]
     kwargs: dict[str, Any] = {
-        "Name": name, "Protocol": protocol, "Port": port, "VpcId": vpc, "TargetType": "ip",
+        "Name": name,
+        "Protocol": protocol,
+        "Port": port,
+        "VpcId": vpc,
+        "TargetType": "ip",
     }
     if ip_type == "ipv6":
         kwargs["IpAddressType"] = "ipv6"
@@ -341,28 +365,39 @@ def create_target_group(client: Any, name: str = "opensearch", *, port: int = 44
     return arn
 
 
-def attach_to_load_balancer(client: Any, arns: str | Sequence[str], name: str = "front"
-                            ) -> str:
+def attach_to_load_balancer(client: Any, arns: str | Sequence[str], name: str = "front") -> str:
     """Put each group of ``arns`` behind a listener of a new internal ALB in the first
     group's VPC (ports 80, 10001, 10002, ...); returns the ALB's ARN."""
     groups = [arns] if isinstance(arns, str) else list(arns)
     vpc = client.describe_target_groups(TargetGroupArns=[groups[0]])["TargetGroups"][0]["VpcId"]
     ec2 = boto3.client("ec2", region_name=client.meta.region_name)
     cidr = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["CidrBlock"]
-    taken = {s["CidrBlock"] for s in ec2.describe_subnets(
-        Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]}
-    free = [str(n) for n in reversed(list(ipaddress.ip_network(cidr).subnets(new_prefix=24)))
-            if str(n) not in taken]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=free[i],
-                                 AvailabilityZone=f"{client.meta.region_name}{zone}")
-               ["Subnet"]["SubnetId"] for i, zone in enumerate("ab")]
-    alb = client.create_load_balancer(Name=name, Subnets=subnets, Scheme="internal",
-                                      Type="application")
+    taken = {
+        s["CidrBlock"]
+        for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    }
+    free = [
+        str(n)
+        for n in reversed(list(ipaddress.ip_network(cidr).subnets(new_prefix=24)))
+        if str(n) not in taken
+    ]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=free[i], AvailabilityZone=f"{client.meta.region_name}{zone}"
+        )["Subnet"]["SubnetId"]
+        for i, zone in enumerate("ab")
+    ]
+    alb = client.create_load_balancer(
+        Name=name, Subnets=subnets, Scheme="internal", Type="application"
+    )
     alb_arn: str = alb["LoadBalancers"][0]["LoadBalancerArn"]
     for index, group in enumerate(groups):
-        client.create_listener(LoadBalancerArn=alb_arn, Protocol="HTTP",
-                               Port=80 if index == 0 else 10000 + index,
-                               DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])
+        client.create_listener(
+            LoadBalancerArn=alb_arn,
+            Protocol="HTTP",
+            Port=80 if index == 0 else 10000 + index,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+        )
     return alb_arn
 
 
@@ -381,19 +416,20 @@ class EventQueue:
             events.create_event_bus(Name=bus)
         self.url = self.sqs.create_queue(QueueName=f"{bus}-events")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
-        events.put_rule(Name=f"{bus}-to-queue", EventBusName=bus,
-                        EventPattern=json.dumps(pattern))
-        events.put_targets(Rule=f"{bus}-to-queue", EventBusName=bus,
-                           Targets=[{"Id": "queue", "Arn": arn}])
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(Name=f"{bus}-to-queue", EventBusName=bus, EventPattern=json.dumps(pattern))
+        events.put_targets(
+            Rule=f"{bus}-to-queue", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}]
+        )
 
     def events(self) -> list[dict[str, Any]]:
         """The events delivered since the last read, as EventBridge delivers them."""
         found = []
-        while messages := self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", []):
+        while messages := self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
             for message in messages:
                 found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url,
-                                        ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
         return found

@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 #: How far apart, in seconds, the log and a picture may place the same thing.
 TOLERANCE = 0.5
 _LINE = re.compile(r"^\[[\d:]+ \+\s*(?P<at>-?[\d.]+)s\] (?P<text>.*)$")
-_ACTION = re.compile(r"^\s+(?P<action>REGISTER|DEREGISTER)\s+(?P<ip>[\d.]+):\d+\s+"
-                     r"(?:(?:in|from) (?P<group>[\w-]+): )?(?P<reason>.*)$")
+_ACTION = re.compile(
+    r"^\s+(?P<action>REGISTER|DEREGISTER)\s+(?P<ip>[\d.]+):\d+\s+"
+    r"(?:(?:in|from) (?P<group>[\w-]+): )?(?P<reason>.*)$"
+)
 _CHAPTER = re.compile(r"^== (?P<number>\d+)\. (?P<title>.*)$")
-_SPAN = re.compile(r"<title>(?P<ip>[\d.]+) (?P<state>\w+) (?P<begin>[\d.]+)s to "
-                   r"(?P<end>[\d.]+)s</title>")
+_SPAN = re.compile(
+    r"<title>(?P<ip>[\d.]+) (?P<state>\w+) (?P<begin>[\d.]+)s to "
+    r"(?P<end>[\d.]+)s</title>"
+)
 _MARKER = re.compile(r">(?P<number>\w+)\. (?P<title>[^<]*) \(at (?P<at>[\d.]+)s\)</text>")
 
 Span = tuple[float, float, str]
@@ -84,8 +88,9 @@ def read_log(text: str) -> Log:
         if chapter := _CHAPTER.match(said):
             log.chapters.append((at, chapter["number"], chapter["title"]))
         elif action := _ACTION.match(said):
-            log.actions.append(Action(at, action["action"], action["ip"], action["group"],
-                                      action["reason"]))
+            log.actions.append(
+                Action(at, action["action"], action["ip"], action["group"], action["reason"])
+            )
     return log
 
 
@@ -94,7 +99,8 @@ def read_picture(svg: str) -> Picture:
     picture = Picture()
     for bar in _SPAN.finditer(svg):
         picture.spans.setdefault(bar["ip"], []).append(
-            (float(bar["begin"]), float(bar["end"]), bar["state"]))
+            (float(bar["begin"]), float(bar["end"]), bar["state"])
+        )
     picture.markers = [(float(m["at"]), m["number"], m["title"]) for m in _MARKER.finditer(svg)]
     return picture
 
@@ -113,30 +119,37 @@ def disagreements(log_text: str, svgs: dict[str, str]) -> list[str]:
     zero = log.chapters[0][0]  # the pictures count from chapter 1
     for group, picture in pictures.items():
         found += _chapters(group, log, picture, zero)
-        found += [f"{group}: {ip} has a bar of no width at {begin:.2f}s ({state})"
-                  for ip, spans in picture.spans.items() for begin, end, state in spans
-                  if end <= begin]
+        found += [
+            f"{group}: {ip} has a bar of no width at {begin:.2f}s ({state})"
+            for ip, spans in picture.spans.items()
+            for begin, end, state in spans
+            if end <= begin
+        ]
         found += _drawn_without_action(group, log, picture, zero)
     for action in log.actions:
         where = {g: p for g, p in pictures.items() if action.group in (None, g)}
         if not any(_shows(action, picture, action.at - zero) for picture in where.values()):
-            found.append(f"{action.action} {action.ip} at {action.at:.1f}s in the log "
-                         f"({action.reason}) is not drawn within {TOLERANCE}s in "
-                         f"{', '.join(where) or action.group}")
+            found.append(
+                f"{action.action} {action.ip} at {action.at:.1f}s in the log "
+                f"({action.reason}) is not drawn within {TOLERANCE}s in "
+                f"{', '.join(where) or action.group}"
+            )
     return found
 
 
 def _chapters(group: str, log: Log, picture: Picture, zero: float) -> list[str]:
-    numbered = [(at, number, title) for at, number, title in picture.markers
-                if number.isdigit()]
+    numbered = [(at, number, title) for at, number, title in picture.markers if number.isdigit()]
     if [(n, t) for _, n, t in numbered] != [(n, t) for _, n, t in log.chapters]:
-        return [f"{group}: the picture numbers its chapters "
-                f"{[f'{n}. {t}' for _, n, t in numbered]}, the log "
-                f"{[f'{n}. {t}' for _, n, t in log.chapters]}"]
-    return [f"{group}: chapter {number} at {at:.1f}s in the picture, {logged - zero:.1f}s "
-            "in the log" for (at, number, _), (logged, _, _) in zip(numbered, log.chapters,
-                                                                  strict=True)
-            if abs(at - (logged - zero)) > TOLERANCE]
+        return [
+            f"{group}: the picture numbers its chapters "
+            f"{[f'{n}. {t}' for _, n, t in numbered]}, the log "
+            f"{[f'{n}. {t}' for _, n, t in log.chapters]}"
+        ]
+    return [
+        f"{group}: chapter {number} at {at:.1f}s in the picture, {logged - zero:.1f}s in the log"
+        for (at, number, _), (logged, _, _) in zip(numbered, log.chapters, strict=True)
+        if abs(at - (logged - zero)) > TOLERANCE
+    ]
 
 
 def _shows(action: Action, picture: Picture, at: float) -> bool:
@@ -144,9 +157,12 @@ def _shows(action: Action, picture: Picture, at: float) -> bool:
     for begin, end, state in picture.registrations(action.ip):
         if action.action == "REGISTER" and abs(begin - at) <= TOLERANCE:
             return True
-        if (action.action == "DEREGISTER" and abs(end - at) <= TOLERANCE
-                and end < picture.end
-                and ("unhealthy" not in action.reason or state == "unhealthy")):
+        if (
+            action.action == "DEREGISTER"
+            and abs(end - at) <= TOLERANCE
+            and end < picture.end
+            and ("unhealthy" not in action.reason or state == "unhealthy")
+        ):
             return True
     return False
 
@@ -159,8 +175,9 @@ def _drawn_without_action(group: str, log: Log, picture: Picture, zero: float) -
             edges = [("REGISTER", begin)] if begin > 0 else []
             edges += [("DEREGISTER", end)] if end < picture.end else []
             for action, at in edges:
-                if not any(a.action == action and abs(a.at - zero - at) <= TOLERANCE
-                           for a in mine):
-                    found.append(f"{group}: {ip} drawn with a {action} at {at:.2f}s that "
-                                 "the log does not have")
+                if not any(a.action == action and abs(a.at - zero - at) <= TOLERANCE for a in mine):
+                    found.append(
+                        f"{group}: {ip} drawn with a {action} at {at:.2f}s that "
+                        "the log does not have"
+                    )
     return found

@@ -72,14 +72,15 @@ class RuntimeApi:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
-                parts = self.path[len(PREFIX):].strip("/").split("/")
+                parts = self.path[len(PREFIX) :].strip("/").split("/")
                 if parts == ["init", "error"]:
                     api._answer(Outcome("init", False, body, 0.0))
                 elif len(parts) == 3 and parts[0] == "invocation":
                     request_id, kind = parts[1], parts[2]
                     started = api._started.pop(request_id, time.monotonic())
-                    api._answer(Outcome(request_id, kind == "response", body,
-                                        time.monotonic() - started))
+                    api._answer(
+                        Outcome(request_id, kind == "response", body, time.monotonic() - started)
+                    )
                 else:
                     self.send_error(404)
                     return
@@ -117,24 +118,29 @@ class RuntimeApi:
         self._events.put((request_id, {} if event is None else event))
         with self._answered:
             answered = self._answered.wait_for(
-                lambda: request_id in self._outcomes or "init" in self._outcomes, wait)
+                lambda: request_id in self._outcomes or "init" in self._outcomes, wait
+            )
             if not answered:
                 raise TimeoutError(f"no answer to invocation {request_id} in {wait}s")
             return self._outcomes.pop(request_id, None) or self._outcomes.pop("init")
 
 
-def start_runtime(api: RuntimeApi, env: dict[str, str], handler: str,
-                  stdout: Any = None, stderr: Any = None) -> subprocess.Popen[bytes]:
+def start_runtime(
+    api: RuntimeApi, env: dict[str, str], handler: str, stdout: Any = None, stderr: Any = None
+) -> subprocess.Popen[bytes]:
     """Start the real runtime client against ``api`` with ``env`` added."""
     full = dict(os.environ)
     full.update(env)
-    full.update({
-        "AWS_LAMBDA_RUNTIME_API": api.address,
-        "AWS_LAMBDA_FUNCTION_NAME": "tgsync",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/tgsync",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "local",
-    })
-    return subprocess.Popen([sys.executable, "-m", "awslambdaric", handler], env=full,
-                            stdout=stdout, stderr=stderr)
+    full.update(
+        {
+            "AWS_LAMBDA_RUNTIME_API": api.address,
+            "AWS_LAMBDA_FUNCTION_NAME": "tgsync",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/tgsync",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "awslambdaric", handler], env=full, stdout=stdout, stderr=stderr
+    )

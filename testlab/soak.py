@@ -72,8 +72,14 @@ BIG_POOL = [f"10.1.{subnet}.{host}" for subnet in (1, 2, 3) for host in range(10
 BIG_ANSWER = 8
 #: Cycles per stretch: small domains, then a big one, and so on.
 EPISODE = 500
-OPERATIONS = ["DescribeTargetHealth", "DescribeTags", "RegisterTargets",
-              "DeregisterTargets", "AddTags", "RemoveTags"]
+OPERATIONS = [
+    "DescribeTargetHealth",
+    "DescribeTags",
+    "RegisterTargets",
+    "DeregisterTargets",
+    "AddTags",
+    "RemoveTags",
+]
 WRITES = {"RegisterTargets", "DeregisterTargets", "AddTags", "RemoveTags"}
 DNS_FAULTS = ["timeout", "servfail", "refused", "nxdomain", "empty"]
 STALE_AFTER = 180.0
@@ -174,8 +180,7 @@ def quick_backoff() -> Iterator[None]:
     """Shrink botocore's retry delays: the soak checks invariants, not backoff timing."""
     config: dict[str, float] = standard.ExponentialBackoff._DEFAULT_BACKOFF_CONFIG  # type: ignore[attr-defined]
     saved = dict(config)
-    config.update(
-        throttling_base_scale=0.001, non_throttling_base_scale=0.001)
+    config.update(throttling_base_scale=0.001, non_throttling_base_scale=0.001)
     try:
         yield
     finally:
@@ -196,36 +201,49 @@ def quiet_logs() -> Iterator[None]:
 class Soak:
     """Runs cycles and checks invariants; raises :class:`InvariantBroken` on a breach."""
 
-    def __init__(self, moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, seed: int,
-                 episode: int = EPISODE) -> None:
+    def __init__(
+        self, moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, seed: int, episode: int = EPISODE
+    ) -> None:
         self.moto, self.dns, self.proxy, self.seed = moto, dns, proxy, seed
         self.episode = episode
         self.rng = random.Random(seed)
         self.world = World(random.Random(seed + 1))
         self.stats = Stats()
         self.now = 1_700_000_000.0
-        self.elbv2 = boto3.client("elbv2", region_name=REGION,
-                                  endpoint_url=moto.endpoint)  # ground truth, no faults
+        self.elbv2 = boto3.client(
+            "elbv2", region_name=REGION, endpoint_url=moto.endpoint
+        )  # ground truth, no faults
         moto.seed(seed)
         self.arn = create_target_group(self.elbv2, "soak")
         self.first_missing: dict[str, float] = {}
-        env = {config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: self.arn,
-               config.DNS_SERVERS: dns.address, config.STALE_AFTER: str(STALE_AFTER)}
+        env = {
+            config.HOSTNAME: HOSTNAME,
+            config.TARGET_GROUP_ARN: self.arn,
+            config.DNS_SERVERS: dns.address,
+            config.STALE_AFTER: str(STALE_AFTER),
+        }
         self.config = config.load(env)
-        provider = Elbv2Provider(client_for_region=lambda region: make_client(
-            region, connect_timeout=0.5, read_timeout=0.5))
+        provider = Elbv2Provider(
+            client_for_region=lambda region: make_client(
+                region, connect_timeout=0.5, read_timeout=0.5
+            )
+        )
         self.controller = Controller(
-            provider, TagRegistry(provider),
+            provider,
+            TagRegistry(provider),
             # The shortest lifetime the resolver accepts: a shorter one never asks.
             lambda servers: DnsSource(servers, timeout=0.1, lifetime=MIN_QUERY_SECONDS),
-            config=self.config, clock=lambda: self.now)
+            config=self.config,
+            clock=lambda: self.now,
+        )
 
     # ------------------------------------------------------------------ observation
 
     def group(self) -> dict[str, str]:
         found = self.elbv2.describe_target_health(TargetGroupArn=self.arn)
-        return {d["Target"]["Id"]: d["TargetHealth"]["State"]
-                for d in found["TargetHealthDescriptions"]}
+        return {
+            d["Target"]["Id"]: d["TargetHealth"]["State"] for d in found["TargetHealthDescriptions"]
+        }
 
     def fail(self, message: str) -> None:
         raise InvariantBroken(f"cycle {self.stats.cycles}, seed {self.seed}: {message}")
@@ -236,14 +254,26 @@ class Soak:
         world = self.world
         answers = sorted(world.records) + (["198.51.100.7"] if world.poison and faults else [])
         if world.big:  # capped answers are how the name is served, not a fault
-            self.dns.set(HOSTNAME, a=answers, mode=world.mode if faults else "answer",
-                         subset=BIG_ANSWER, sticky=world.sticky)
+            self.dns.set(
+                HOSTNAME,
+                a=answers,
+                mode=world.mode if faults else "answer",
+                subset=BIG_ANSWER,
+                sticky=world.sticky,
+            )
         else:
-            self.dns.set(HOSTNAME, a=answers, mode=world.mode if faults else "answer",
-                         subset=world.subset if faults else None)
-        health = {ip: world.health(ip) if faults else (
-            {"state": "unhealthy"} if ip in world.down else {"state": "healthy"})
-            for ip in POOL + BIG_POOL}
+            self.dns.set(
+                HOSTNAME,
+                a=answers,
+                mode=world.mode if faults else "answer",
+                subset=world.subset if faults else None,
+            )
+        health = {
+            ip: world.health(ip)
+            if faults
+            else ({"state": "unhealthy"} if ip in world.down else {"state": "healthy"})
+            for ip in POOL + BIG_POOL
+        }
         self.moto.update_control(health=health)
         return health
 
@@ -279,12 +309,20 @@ class Soak:
         self.check(report, requests, before, after, health)
         return report
 
-    def check(self, report: MappingReport, requests: list[Any], before: dict[str, str],
-              after: dict[str, str], health: dict[str, dict[str, Any]]) -> None:
+    def check(
+        self,
+        report: MappingReport,
+        requests: list[Any],
+        before: dict[str, str],
+        after: dict[str, str],
+        health: dict[str, dict[str, Any]],
+    ) -> None:
         passed = [r for r in requests if r.outcome == "passed"]
         if len(requests) > MAX_REQUESTS_PER_CYCLE:
-            self.fail(f"{len(requests)} API requests in one cycle (bound "
-                      f"{MAX_REQUESTS_PER_CYCLE}): {Counter(r.action for r in requests)}")
+            self.fail(
+                f"{len(requests)} API requests in one cycle (bound "
+                f"{MAX_REQUESTS_PER_CYCLE}): {Counter(r.action for r in requests)}"
+            )
         if not report.resolved:
             self._check_nothing_changed(passed, before, after)
             return
@@ -292,8 +330,14 @@ class Soak:
         self.stats.failed += 0 if report.ok else 1
         self.stats.registered += len(report.registered_ips)
         wanted = set(report.wanted)
-        retired = {ip for r in passed if r.action == "DeregisterTargets"
-                   for key, values in r.params.items() if key.endswith(".Id") for ip in values}
+        retired = {
+            ip
+            for r in passed
+            if r.action == "DeregisterTargets"
+            for key, values in r.params.items()
+            if key.endswith(".Id")
+            for ip in values
+        }
         self.stats.deregistered += len(retired)
         if retired & wanted:
             self.fail(f"deregistered {retired & wanted}, which DNS returned")
@@ -302,15 +346,18 @@ class Soak:
             churn = retired & self.world.records
             self.stats.churn += len(churn)
             if churn:
-                self.fail(f"deregistered {sorted(churn)}, still in the name's full record "
-                          f"set of {len(self.world.records)} behind answers of {BIG_ANSWER}")
+                self.fail(
+                    f"deregistered {sorted(churn)}, still in the name's full record "
+                    f"set of {len(self.world.records)} behind answers of {BIG_ANSWER}"
+                )
         serving = {ip for ip, state in after.items() if state != "draining"}
         if report.ok and not wanted <= serving:
             self.fail(f"resolved {wanted} but the group holds {after}")
         self._check_retirements(wanted, retired, before, health)
 
-    def _check_nothing_changed(self, passed: list[Any], before: dict[str, str],
-                               after: dict[str, str]) -> None:
+    def _check_nothing_changed(
+        self, passed: list[Any], before: dict[str, str], after: dict[str, str]
+    ) -> None:
         self.stats.failed += 1
         self.stats.dns_faults += 1
         writes = [r.action for r in passed if r.action in WRITES]
@@ -319,12 +366,20 @@ class Soak:
         if set(after) != set(before):
             self.fail(f"failed resolution changed the group {before} -> {after}")
 
-    def _check_retirements(self, wanted: set[str], retired: set[str], before: dict[str, str],
-                           health: dict[str, dict[str, Any]]) -> None:
+    def _check_retirements(
+        self,
+        wanted: set[str],
+        retired: set[str],
+        before: dict[str, str],
+        health: dict[str, dict[str, Any]],
+    ) -> None:
         """A serving target goes only after the stale period, by this run's own count."""
         # A clock that jumped back puts earlier sightings in the future: count again.
-        self.first_missing = {ip: min(at, self.now) for ip, at in self.first_missing.items()
-                              if ip not in wanted and ip in before}
+        self.first_missing = {
+            ip: min(at, self.now)
+            for ip, at in self.first_missing.items()
+            if ip not in wanted and ip in before
+        }
         for ip in before:
             if ip not in wanted:
                 self.first_missing.setdefault(ip, self.now)
@@ -353,8 +408,9 @@ class Soak:
         self.cycle(faults=False)
         serving = {ip for ip, s in self.group().items() if s != "draining"}
         if serving != records:
-            self.fail(f"a stale period later the group is {sorted(serving)}, DNS says "
-                      f"{sorted(records)}")
+            self.fail(
+                f"a stale period later the group is {sorted(serving)}, DNS says {sorted(records)}"
+            )
         self.stats.convergences += 1
 
     def _converge_big(self) -> None:
@@ -369,8 +425,10 @@ class Soak:
                 self.stats.longest_convergence = max(self.stats.longest_convergence, used)
                 self.stats.convergences += 1
                 return
-        self.fail(f"{bound} clean cycles behind answers of {BIG_ANSWER} did not converge: "
-                  f"group {sorted(group)}, DNS {sorted(records)}")
+        self.fail(
+            f"{bound} clean cycles behind answers of {BIG_ANSWER} did not converge: "
+            f"group {sorted(group)}, DNS {sorted(records)}"
+        )
 
     def run(self, cycles: int, progress: bool = False) -> Stats:
         started = time.monotonic()
@@ -391,9 +449,17 @@ class Soak:
         return self.stats
 
 
-def every_feature(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, seed: int, steps: int,
-                  *, progress: bool = False, quiet_every: int = QUIET_EVERY,
-                  **options: Any) -> Lab:
+def every_feature(
+    moto: MotoPeer,
+    dns: DnsPeer,
+    proxy: FaultProxy,
+    seed: int,
+    steps: int,
+    *,
+    progress: bool = False,
+    quiet_every: int = QUIET_EVERY,
+    **options: Any,
+) -> Lab:
     """The stateful lab (every feature on at once, see :mod:`testlab.stateful`) through
     ``steps`` steps drawn from ``seed``, a quiet phase every ``quiet_every`` steps and
     at the end; raises its ``InvariantBroken`` on a breach. ``options``: the lab's."""
@@ -406,8 +472,11 @@ def every_feature(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, seed: int, st
             if number % quiet_every == 0 and number < steps:
                 lab.quiet()
             if progress and number % 500 == 0:
-                print(f"  {number} steps, {lab.invocations} invocations, {lab.checks} checks, "
-                      f"{time.monotonic() - started:.0f}s", flush=True)
+                print(
+                    f"  {number} steps, {lab.invocations} invocations, {lab.checks} checks, "
+                    f"{time.monotonic() - started:.0f}s",
+                    flush=True,
+                )
         lab.quiet()
     return lab
 
@@ -415,23 +484,38 @@ def every_feature(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, seed: int, st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make soak", description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=10_000)
-    parser.add_argument("--steps", type=int, default=1_000,
-                        help="then this many steps of the stateful lab, every feature on at "
-                             "once (0: none)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="replay a run (default: a new seed, printed)")
-    parser.add_argument("--tolerate", default=",".join(sorted(TOLERATED)),
-                        help="the open bugs of testlab/stateful/known.py the stateful lab "
-                             "tolerates, comma-separated (default: every one)")
-    parser.add_argument("--strict", action="store_const", const="", dest="tolerate",
-                        help="tolerate none of them (--tolerate '')")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=1_000,
+        help="then this many steps of the stateful lab, every feature on at once (0: none)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="replay a run (default: a new seed, printed)"
+    )
+    parser.add_argument(
+        "--tolerate",
+        default=",".join(sorted(TOLERATED)),
+        help="the open bugs of testlab/stateful/known.py the stateful lab "
+        "tolerates, comma-separated (default: every one)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_const",
+        const="",
+        dest="tolerate",
+        help="tolerate none of them (--tolerate '')",
+    )
     args = parser.parse_args(argv)
     tolerate = frozenset(b for b in args.tolerate.split(",") if b)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
-    print(f"soak: {args.cycles} cycles and {args.steps} stateful steps, seed {seed} (replay: "
-          f"make soak SOAK_ARGS='--seed {seed} --cycles {args.cycles} --steps {args.steps}"
-          + ("" if tolerate == TOLERATED else f" --tolerate {','.join(sorted(tolerate))!r}")
-          + "')", flush=True)
+    print(
+        f"soak: {args.cycles} cycles and {args.steps} stateful steps, seed {seed} (replay: "
+        f"make soak SOAK_ARGS='--seed {seed} --cycles {args.cycles} --steps {args.steps}"
+        + ("" if tolerate == TOLERATED else f" --tolerate {','.join(sorted(tolerate))!r}")
+        + "')",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="tgsync-soak-") as workdir:
         moto = MotoPeer(Path(workdir)).start()
         dns = DnsPeer(seed=seed).start()
@@ -441,8 +525,11 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         try:
             stats = Soak(moto, dns, proxy, seed).run(args.cycles, progress=True)
-            lab = every_feature(moto, dns, proxy, seed, args.steps, progress=True,
-                                tolerate=tolerate) if args.steps else None
+            lab = (
+                every_feature(moto, dns, proxy, seed, args.steps, progress=True, tolerate=tolerate)
+                if args.steps
+                else None
+            )
         except (InvariantBroken, LabInvariantBroken) as exc:
             print(f"FAILED: {exc}", flush=True)
             return 1
@@ -451,21 +538,26 @@ def main(argv: list[str] | None = None) -> int:
             dns.stop()
             moto.stop()
     if lab is not None:
-        print(f"stateful: {args.steps} steps, {lab.invocations} invocations, {lab.checks} "
-              f"checks, {lab.quiet_phases} quiet phases (the slowest group converged in "
-              f"{lab.liveness.longest[0]:.0f}s of its {lab.liveness.longest[1]:.0f}s), every "
-              "feature on at once; at most "
-              f"{lab.tag_writes.most} tag writes to a group in a minute by follow-ups that "
-              "changed none of its targets; memory samples (MiB) "
-              f"{[round(s / 2**20, 1) for s in lab.memory.samples]}; every invariant held",
-              flush=True)
+        print(
+            f"stateful: {args.steps} steps, {lab.invocations} invocations, {lab.checks} "
+            f"checks, {lab.quiet_phases} quiet phases (the slowest group converged in "
+            f"{lab.liveness.longest[0]:.0f}s of its {lab.liveness.longest[1]:.0f}s), every "
+            "feature on at once; at most "
+            f"{lab.tag_writes.most} tag writes to a group in a minute by follow-ups that "
+            "changed none of its targets; memory samples (MiB) "
+            f"{[round(s / 2**20, 1) for s in lab.memory.samples]}; every invariant held",
+            flush=True,
+        )
     elapsed = time.monotonic() - started
-    print(f"soak: {stats.cycles} cycles in {elapsed:.0f}s ({stats.resolved} resolved, "
-          f"{stats.dns_faults} DNS failures, {stats.api_faults} API faults injected, "
-          f"{stats.registered} registered, {stats.deregistered} deregistered, "
-          f"{stats.convergences} convergence checks); big domains: {stats.big_cycles} cycles, "
-          f"churn {stats.churn}, longest convergence {stats.longest_convergence} cycles; "
-          "every invariant held", flush=True)
+    print(
+        f"soak: {stats.cycles} cycles in {elapsed:.0f}s ({stats.resolved} resolved, "
+        f"{stats.dns_faults} DNS failures, {stats.api_faults} API faults injected, "
+        f"{stats.registered} registered, {stats.deregistered} deregistered, "
+        f"{stats.convergences} convergence checks); big domains: {stats.big_cycles} cycles, "
+        f"churn {stats.churn}, longest convergence {stats.longest_convergence} cycles; "
+        "every invariant held",
+        flush=True,
+    )
     print(f"API requests: {dict(stats.requests)}", flush=True)
     return 0
 

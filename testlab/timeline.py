@@ -202,9 +202,11 @@ class Timeline:
         for marker in self.markers:
             marks[column(marker.at)] = marker.number[-1]
         lines.append(f"{'steps':<16} {''.join(marks)}")
-        lines.append("legend: i initial, # healthy, x unhealthy, ~ draining, blank: not "
-                     "registered; R refused answer; invocations: o ok, F failed, + follow-up "
-                     "cycle; steps: the story's chapters by number")
+        lines.append(
+            "legend: i initial, # healthy, x unhealthy, ~ draining, blank: not "
+            "registered; R refused answer; invocations: o ok, F failed, + follow-up "
+            "cycle; steps: the story's chapters by number"
+        )
         return "\n".join(lines)
 
     def svg(self, title: str) -> str:
@@ -228,61 +230,89 @@ class Timeline:
         out.extend(self._invocations_svg(x, top))
         out.extend(_axis_svg(x, start, end, top, bottom))
         for begin, finish in self.outages():
-            out.append(f'<rect x="{x(begin):.1f}" y="{top - 4}" width="{x(finish) - x(begin):.1f}" '
-                       f'height="{bottom - top + 4}" fill="#e8e8e8"><title>DNS not answering'
-                       f'</title></rect>')
+            out.append(
+                f'<rect x="{x(begin):.1f}" y="{top - 4}" width="{x(finish) - x(begin):.1f}" '
+                f'height="{bottom - top + 4}" fill="#e8e8e8"><title>DNS not answering'
+                f"</title></rect>"
+            )
         for index, ip in enumerate(ips):
             out.extend(self._row_svg(ip, x, top + index * row_h, row_h, left + width))
         for index, answer in enumerate(refused, start=len(ips)):
             y = top + index * row_h
-            out.append(f'<text x="{left - 10}" y="{y + 17}" text-anchor="end" fill="#b00020">'
-                       f'{escape(answer)} (refused)</text>')
+            out.append(
+                f'<text x="{left - 10}" y="{y + 17}" text-anchor="end" fill="#b00020">'
+                f"{escape(answer)} (refused)</text>"
+            )
             for at, which in self.refusals:
                 if which == answer:
-                    out.append(f'<text x="{x(at):.1f}" y="{y + 19}" text-anchor="middle" '
-                               f'font-size="16" font-weight="bold" fill="#b00020">✕<title>'
-                               f'{escape(answer)} refused at {at - start:.1f}s</title></text>')
+                    out.append(
+                        f'<text x="{x(at):.1f}" y="{y + 19}" text-anchor="middle" '
+                        f'font-size="16" font-weight="bold" fill="#b00020">✕<title>'
+                        f"{escape(answer)} refused at {at - start:.1f}s</title></text>"
+                    )
         for line, marker in enumerate(self.markers):
             at = x(marker.at)
-            out.append(f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{top - 8}" '
-                       f'y2="{bottom}" stroke="#333" stroke-dasharray="4 3"/>')
-            out.append(f'<text x="{at + 3:.1f}" y="{top - 12}" font-weight="bold">'
-                       f'{marker.number}</text>')
-            out.append(f'<text x="{left}" y="{bottom + 56 + 15 * line}">{marker.number}. '
-                       f'{escape(marker.label)} (at {marker.at - start:.1f}s)</text>')
+            out.append(
+                f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{top - 8}" '
+                f'y2="{bottom}" stroke="#333" stroke-dasharray="4 3"/>'
+            )
+            out.append(
+                f'<text x="{at + 3:.1f}" y="{top - 12}" font-weight="bold">{marker.number}</text>'
+            )
+            out.append(
+                f'<text x="{left}" y="{bottom + 56 + 15 * line}">{marker.number}. '
+                f"{escape(marker.label)} (at {marker.at - start:.1f}s)</text>"
+            )
         out.extend(_legend_svg(left, 44))
         out.append("</svg>")
         return "\n".join(out) + "\n"
 
-    def _row_svg(self, ip: str, x: Callable[[float], float], y: int, row_h: int,
-                 right: int) -> list[str]:
+    def _row_svg(
+        self, ip: str, x: Callable[[float], float], y: int, row_h: int, right: int
+    ) -> list[str]:
         """One IP's row: its states, and when DNS answered it."""
         left = x(self.start)
-        out = [f'<text x="{left - 10:.0f}" y="{y + 17}" text-anchor="end">{ip}</text>',
-               f'<line x1="{left:.0f}" x2="{right}" y1="{y + row_h - 2}" '
-               f'y2="{y + row_h - 2}" stroke="#eeeeee"/>']
+        out = [
+            f'<text x="{left - 10:.0f}" y="{y + 17}" text-anchor="end">{ip}</text>',
+            f'<line x1="{left:.0f}" x2="{right}" y1="{y + row_h - 2}" '
+            f'y2="{y + row_h - 2}" stroke="#eeeeee"/>',
+        ]
         for begin, finish, state in self.spans(ip):
-            out.append(f'<rect x="{x(begin):.1f}" y="{y + 4}" '
-                       f'width="{max(x(finish) - x(begin), 1):.1f}" height="{row_h - 10}" '
-                       f'fill="{COLOURS.get(state, "#444")}"><title>{ip} {state} '
-                       f'{begin - self.start:.2f}s to {finish - self.start:.2f}s</title></rect>')
+            out.append(
+                f'<rect x="{x(begin):.1f}" y="{y + 4}" '
+                f'width="{max(x(finish) - x(begin), 1):.1f}" height="{row_h - 10}" '
+                f'fill="{COLOURS.get(state, "#444")}"><title>{ip} {state} '
+                f"{begin - self.start:.2f}s to {finish - self.start:.2f}s</title></rect>"
+            )
         for begin, finish in self.in_dns(ip):
-            out.append(f'<rect x="{x(begin):.1f}" y="{y + row_h - 7}" '
-                       f'width="{max(x(finish) - x(begin), 1):.1f}" height="5" '
-                       f'fill="#1f3a93"><title>{ip} in DNS</title></rect>')
+            out.append(
+                f'<rect x="{x(begin):.1f}" y="{y + row_h - 7}" '
+                f'width="{max(x(finish) - x(begin), 1):.1f}" height="5" '
+                f'fill="#1f3a93"><title>{ip} in DNS</title></rect>'
+            )
         return out
 
     def _invocations_svg(self, x: Callable[[float], float], top: int) -> list[str]:
         """A dot per invocation along the top: green ok, red failed."""
-        out = [f'<text x="{x(self.start) - 10:.1f}" y="{top - 22}" '
-               'text-anchor="end">invocations</text>'] if self.invocations else []
+        out = (
+            [
+                f'<text x="{x(self.start) - 10:.1f}" y="{top - 22}" '
+                'text-anchor="end">invocations</text>'
+            ]
+            if self.invocations
+            else []
+        )
         for at in self.follow_ups:
-            out.append(f'<circle cx="{x(at):.1f}" cy="{top - 26}" r="3" fill="none" '
-                       'stroke="#2e9e4f"><title>follow-up cycle</title></circle>')
+            out.append(
+                f'<circle cx="{x(at):.1f}" cy="{top - 26}" r="3" fill="none" '
+                'stroke="#2e9e4f"><title>follow-up cycle</title></circle>'
+            )
         for at, ok in self.invocations:
             colour = "#2e9e4f" if ok else "#d64541"
-            out.append(f'<circle cx="{x(at):.1f}" cy="{top - 26}" r="4" fill="{colour}">'
-                       f'<title>invocation {"ok" if ok else "failed"}</title></circle>')
+            out.append(
+                f'<circle cx="{x(at):.1f}" cy="{top - 26}" r="4" fill="{colour}">'
+                f"<title>invocation {'ok' if ok else 'failed'}</title></circle>"
+            )
         return out
 
 
@@ -291,23 +321,28 @@ def _shown(state: str) -> str:
     return UNPROBED if state == FORGOTTEN else state
 
 
-def _axis_svg(x: Callable[[float], float], start: float, end: float, top: int,
-              bottom: int) -> list[str]:
+def _axis_svg(
+    x: Callable[[float], float], start: float, end: float, top: int, bottom: int
+) -> list[str]:
     """Ticks at a round step, about ten along the axis, with their seconds."""
     span = max(end - start, 1e-9)
     step = next((s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if span / s <= 12), 1200)
-    out = [f'<line x1="{x(start):.1f}" x2="{x(end):.1f}" y1="{bottom + 4}" '
-           f'y2="{bottom + 4}" stroke="#333"/>']
+    out = [
+        f'<line x1="{x(start):.1f}" x2="{x(end):.1f}" y1="{bottom + 4}" '
+        f'y2="{bottom + 4}" stroke="#333"/>'
+    ]
     tick = 0.0
     while tick <= span + 1e-9:
         at = x(start + tick)
         if tick:
-            out.append(f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{top - 4}" y2="{bottom + 8}" '
-                       'stroke="#f2f2f2"/>')
-        out.append(f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{bottom + 4}" '
-                   f'y2="{bottom + 9}" stroke="#333"/>')
-        out.append(f'<text x="{at:.1f}" y="{bottom + 22}" text-anchor="middle">'
-                   f'{tick:.0f}s</text>')
+            out.append(
+                f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{top - 4}" y2="{bottom + 8}" '
+                'stroke="#f2f2f2"/>'
+            )
+        out.append(
+            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{bottom + 4}" y2="{bottom + 9}" stroke="#333"/>'
+        )
+        out.append(f'<text x="{at:.1f}" y="{bottom + 22}" text-anchor="middle">{tick:.0f}s</text>')
         tick += step
     return out
 

@@ -117,16 +117,25 @@ def clock():
 @pytest.fixture
 def cycle(elbv2, dns, proxy, clock):
     """``cycle(arn, **settings)``: a controller (one execution environment) and config."""
+
     def build(arn, servers=None, **env):
-        values = {config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: arn,
-                  config.DNS_SERVERS: servers or dns.address}
+        values = {
+            config.HOSTNAME: HOSTNAME,
+            config.TARGET_GROUP_ARN: arn,
+            config.DNS_SERVERS: servers or dns.address,
+        }
         values.update({k: str(v) for k, v in env.items()})
         cfg = config.load(values)
         # The retries' backoff is tgsync's (full jitter, up to 2 s a retry): how many
         # attempts and what they do is what the tests assert, the wait costs no test time.
-        provider = CountingProvider(client_for_region=lambda region: make_client(region, **FAST),
-                                    outside_vpc=cfg.outside_vpc, sleep=lambda _s: None)
+        provider = CountingProvider(
+            client_for_region=lambda region: make_client(region, **FAST),
+            outside_vpc=cfg.outside_vpc,
+            sleep=lambda _s: None,
+        )
         source = lambda servers: DnsSource(servers, timeout=0.2, lifetime=0.5)  # noqa: E731
-        return Controller(provider, build_registry(cfg, provider), source, config=cfg,
-                          clock=clock), cfg
+        return Controller(
+            provider, build_registry(cfg, provider), source, config=cfg, clock=clock
+        ), cfg
+
     return build

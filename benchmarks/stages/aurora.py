@@ -47,8 +47,7 @@ def stage(peers: Peers, repeats: int) -> Section:
     event and without, each way of :data:`WAYS`: the seconds until the writer group
     holds only the new writer."""
     rng = random.Random(21)
-    runs = [(rng.uniform(0, TICK), rng.uniform(0, EVENT_LEAD), seed) for seed in
-            range(repeats)]
+    runs = [(rng.uniform(0, TICK), rng.uniform(0, EVENT_LEAD), seed) for seed in range(repeats)]
     figures: dict[tuple[str, int, bool], Figure] = {}
     ignored = False
     saved = peers.dns.seed  # each run reseeds DNS; the later stages get theirs back
@@ -57,31 +56,47 @@ def stage(peers: Peers, repeats: int) -> Section:
             for event in (True, False):
                 figure = Figure()
                 for phase, lead, seed in runs:
-                    seconds, heard = _failover(peers, phase=phase, lead=lead, seed=seed,
-                                               event=event, resolve=resolve, reads=reads)
+                    seconds, heard = _failover(
+                        peers,
+                        phase=phase,
+                        lead=lead,
+                        seed=seed,
+                        event=event,
+                        resolve=resolve,
+                        reads=reads,
+                    )
                     figure.add(seconds)
                     ignored = ignored or (event and not heard)
                 figures[(resolve, reads, event)] = figure
     finally:
         peers.dns.reseed(saved)
     with_event, schedule = figures[("dns", 1, True)], figures[("dns", 1, False)]
-    verdict = (f"goal <= {GOAL:.0f} s median with the event: "
-               f"{'met' if with_event.median <= GOAL else 'not met'}")
+    verdict = (
+        f"goal <= {GOAL:.0f} s median with the event: "
+        f"{'met' if with_event.median <= GOAL else 'not met'}"
+    )
     if ignored:
         verdict = "this tgsync ignores aws.rds events: both are the schedule's; " + verdict
-    rows = [("Aurora failover: seconds from the writer endpoint's DNS flip to the writer "
-             "group holding only the new writer (TGSYNC_STALE_AFTER=0), median (min to max)",
-             f"with the event and following: {with_event.show(' s', 1)}",
-             f"schedule alone: {schedule.show(' s', 1)}",
-             f"{ratio(with_event, schedule)}; {verdict}")]
+    rows = [
+        (
+            "Aurora failover: seconds from the writer endpoint's DNS flip to the writer "
+            "group holding only the new writer (TGSYNC_STALE_AFTER=0), median (min to max)",
+            f"with the event and following: {with_event.show(' s', 1)}",
+            f"schedule alone: {schedule.show(' s', 1)}",
+            f"{ratio(with_event, schedule)}; {verdict}",
+        )
+    ]
     for event, how in ((True, "with the event and following"), (False, "schedule alone")):
         one, two = figures[("rds", 1, event)], figures[("rds", 2, event)]
-        rows.append((f"Aurora failover with resolve=rds, {how}: seconds from the failover "
-                     "to the writer group holding only the new writer, median (min to max)",
-                     f"one read (tgsync): {one.show(' s', 1)}",
-                     f"two agreeing reads: {two.show(' s', 1)}",
-                     f"waiting for a second read costs {two.median - one.median:+.1f} s "
-                     "median"))
+        rows.append(
+            (
+                f"Aurora failover with resolve=rds, {how}: seconds from the failover "
+                "to the writer group holding only the new writer, median (min to max)",
+                f"one read (tgsync): {one.show(' s', 1)}",
+                f"two agreeing reads: {two.show(' s', 1)}",
+                f"waiting for a second read costs {two.median - one.median:+.1f} s median",
+            )
+        )
     note = (
         f"Aurora failover: moto's FailoverDBCluster, then the lab's DNS flips the writer "
         f"endpoint; for a window of 1 to 4 s (seeded) its answers alternate between the old "
@@ -95,7 +110,8 @@ def stage(peers: Peers, repeats: int) -> Section:
         "resolve=rds the writer group follows moto's IsClusterWriter, which moves at the "
         "flip; 'two agreeing reads' retires the old writer only once two reads in a row "
         "lack it (a wrapper around tgsync's source, measured to weigh that rule; tgsync "
-        "trusts one read).")
+        "trusts one read)."
+    )
     return Section("An Aurora failover", rows=rows, notes=[note])
 
 
@@ -107,8 +123,9 @@ class TwoReads:
         self._inner = inner
         self._last: dict[str, frozenset[str]] = {}
 
-    def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                deadline: Deadline = NONE) -> Resolution:
+    def resolve(
+        self, hostname: str, record_type: str, lookups: int, *, deadline: Deadline = NONE
+    ) -> Resolution:
         """The inner source's answer, with the last read's members kept one read more."""
         found = self._inner.resolve(hostname, record_type, lookups, deadline=deadline)
         if found.error:
@@ -120,22 +137,34 @@ class TwoReads:
 
 def _sources(reads: int) -> Callable[[Elbv2Provider], Callable[..., Source]]:
     """The deployed sources, each wrapped in :class:`TwoReads` when two must agree."""
+
     def build(provider: Elbv2Provider) -> Callable[..., Source]:
         deployed = Sources(provider.aws)
         wrapped: dict[tuple[tuple[Nameserver, ...], str], Source] = {}
 
-        def source_for(servers: tuple[Nameserver, ...], resolve: str = "dns",
-                       role_arn: str | None = None, /) -> Source:
+        def source_for(
+            servers: tuple[Nameserver, ...], resolve: str = "dns", role_arn: str | None = None, /
+        ) -> Source:
             inner = deployed(servers, resolve, role_arn)
             if reads == 1:
                 return inner
             return wrapped.setdefault((servers, resolve), TwoReads(inner))
+
         return source_for
+
     return build
 
 
-def _failover(peers: Peers, *, phase: float, lead: float, seed: int, event: bool,
-              resolve: str = "dns", reads: int = 1) -> tuple[float, bool]:
+def _failover(
+    peers: Peers,
+    *,
+    phase: float,
+    lead: float,
+    seed: int,
+    event: bool,
+    resolve: str = "dns",
+    reads: int = 1,
+) -> tuple[float, bool]:
     """(seconds from the flip to the writer group holding only the new writer, whether
     the event ran a cycle)."""
     peers.moto.reset()
@@ -146,10 +175,16 @@ def _failover(peers: Peers, *, phase: float, lead: float, seed: int, event: bool
     lab = Aurora.create(boto3.client("rds", region_name=REGION), peers.dns, seed=seed)
     window = lab.window()
     clock = [1_700_000_000.0]
-    cfg = config.load({config.HOSTNAME: lab.endpoint, config.TARGET_GROUP_ARN: arn,
-                       config.DNS_SERVERS: peers.dns.address, config.STALE_AFTER: "0",
-                       config.FOLLOW_INTERVAL: str(FOLLOW_EVERY),
-                       setting("resolve").env: resolve})
+    cfg = config.load(
+        {
+            config.HOSTNAME: lab.endpoint,
+            config.TARGET_GROUP_ARN: arn,
+            config.DNS_SERVERS: peers.dns.address,
+            config.STALE_AFTER: "0",
+            config.FOLLOW_INTERVAL: str(FOLLOW_EVERY),
+            setting("resolve").env: resolve,
+        }
+    )
     tgsync = controller(cfg, clock=lambda: clock[0], sources=_sources(reads))
     tgsync.run_once()  # the writer is registered before anything moves
     start = clock[0] + TICK
@@ -170,13 +205,16 @@ def _failover(peers: Peers, *, phase: float, lead: float, seed: int, event: bool
     def seen(_cycle: CycleReport) -> None:
         if state["new"] is None or state["settled"] is not None:
             return
-        held = {d["Target"]["Id"] for d in elbv2.describe_target_health(
-            TargetGroupArn=arn)["TargetHealthDescriptions"]}
+        held = {
+            d["Target"]["Id"]
+            for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        }
         if held == {state["new"].ip}:
             state["settled"] = clock[0] + time.perf_counter() - began[0]
 
     invocations: list[tuple[float, Trigger | None]] = [
-        (start + TICK * minute, None) for minute in range(MINUTES + 1)]
+        (start + TICK * minute, None) for minute in range(MINUTES + 1)
+    ]
     heard = False
     if event:
         # The event names the new writer; moto's choice is the first reader.
@@ -191,8 +229,9 @@ def _failover(peers: Peers, *, phase: float, lead: float, seed: int, event: bool
         world()
         deadline = clock[0] + TIMEOUT
         began[0] = time.perf_counter()
-        tgsync.run(sleep=sleep, on_cycle=seen, trigger=trigger,
-                   time_left=lambda d=deadline: d - clock[0])
+        tgsync.run(
+            sleep=sleep, on_cycle=seen, trigger=trigger, time_left=lambda d=deadline: d - clock[0]
+        )
     lab.close()
     settled = state["settled"] if state["settled"] is not None else start + TICK * MINUTES
     return settled - flip_at, heard

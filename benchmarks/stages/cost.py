@@ -24,14 +24,19 @@ def stage(steady: Steady) -> Section:
     requests = MINUTES_PER_MONTH * PRICE_REQUEST
     resyncs = MINUTES_PER_MONTH * 60 / config.DEFAULT_RESYNC_EVERY
     rows = [
-        ("per month at one cycle a minute: Lambda GB-seconds (steady cycles)",
-         f"{ours:.0f} GB-s, ${ours * PRICE_GB_SECOND['arm64'] + requests:.3f}",
-         f"{theirs:.0f} GB-s, ${theirs * PRICE_GB_SECOND['x86_64'] + requests:.3f}", ""),
-        ("per month: ELB API calls per target group (steady), i.e. CloudTrail management "
-         "events", f"{steady.calls * MINUTES_PER_MONTH + resyncs:,.0f}",
-         f"{steady.original_calls * MINUTES_PER_MONTH:,.0f}",
-         f"steady cycles plus one read per TGSYNC_RESYNC_EVERY "
-         f"({config.DEFAULT_RESYNC_EVERY:.0f} s)"),
+        (
+            "per month at one cycle a minute: Lambda GB-seconds (steady cycles)",
+            f"{ours:.0f} GB-s, ${ours * PRICE_GB_SECOND['arm64'] + requests:.3f}",
+            f"{theirs:.0f} GB-s, ${theirs * PRICE_GB_SECOND['x86_64'] + requests:.3f}",
+            "",
+        ),
+        (
+            "per month: ELB API calls per target group (steady), i.e. CloudTrail management events",
+            f"{steady.calls * MINUTES_PER_MONTH + resyncs:,.0f}",
+            f"{steady.original_calls * MINUTES_PER_MONTH:,.0f}",
+            f"steady cycles plus one read per TGSYNC_RESYNC_EVERY "
+            f"({config.DEFAULT_RESYNC_EVERY:.0f} s)",
+        ),
     ]
     note = (
         f"Cost note: {MINUTES_PER_MONTH:,} invocations a month; GB-seconds = invocations x "
@@ -40,5 +45,6 @@ def stage(steady: Steady) -> Section:
         "on arm64 at $0.0000133334/GB-s; the original 128 MB on x86_64 at "
         "$0.0000166667/GB-s; us-east-1 prices), plus $0.20 per million requests. Both stay "
         "inside Lambda's monthly free tier. ELB API calls cost nothing but draw on the "
-        "account's throttling budget, shared with every other ELB caller.")
+        "account's throttling budget, shared with every other ELB caller."
+    )
     return Section("A month at one cycle a minute", rows=rows, notes=[note])

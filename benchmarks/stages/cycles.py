@@ -43,21 +43,42 @@ def stage(peers: Peers, repeats: int) -> tuple[Section, Steady]:
     section = Section("One target group, cycle by cycle")
     for kind in ("steady", "changing"):
         ours, theirs = figures[f"tgsync {kind}"], figures[f"original {kind}"]
-        section.rows.append((f"ELB API requests per {kind} cycle, per target group",
-                             ours["calls"].show(), theirs["calls"].show(),
-                             ratio(ours["calls"], theirs["calls"])))
-        section.rows.append((f"DNS queries per {kind} cycle", ours["dns"].show(),
-                             theirs["dns"].show(), ratio(ours["dns"], theirs["dns"])))
-        section.rows.append((f"wall time of a {kind} cycle", ours["ms"].show(" ms", 1),
-                             theirs["ms"].show(" ms", 1), ratio(ours["ms"], theirs["ms"])))
+        section.rows.append(
+            (
+                f"ELB API requests per {kind} cycle, per target group",
+                ours["calls"].show(),
+                theirs["calls"].show(),
+                ratio(ours["calls"], theirs["calls"]),
+            )
+        )
+        section.rows.append(
+            (
+                f"DNS queries per {kind} cycle",
+                ours["dns"].show(),
+                theirs["dns"].show(),
+                ratio(ours["dns"], theirs["dns"]),
+            )
+        )
+        section.rows.append(
+            (
+                f"wall time of a {kind} cycle",
+                ours["ms"].show(" ms", 1),
+                theirs["ms"].show(" ms", 1),
+                ratio(ours["ms"], theirs["ms"]),
+            )
+        )
     section.notes.append(
         "The original registers only the first IPv4 answer, so its steady cycle keeps one "
         "of the three IPs; its changing cycle registers the new first IP and deregisters "
-        "the failed one, each with its own call.")
+        "the failed one, each with its own call."
+    )
     ours, theirs = figures["tgsync steady"], figures["original steady"]
-    return section, Steady(ms=ours["ms"].median, calls=ours["calls"].median,
-                           original_ms=theirs["ms"].median,
-                           original_calls=theirs["calls"].median)
+    return section, Steady(
+        ms=ours["ms"].median,
+        calls=ours["calls"].median,
+        original_ms=theirs["ms"].median,
+        original_calls=theirs["calls"].median,
+    )
 
 
 def _cycle(peers: Peers, who: str) -> Callable[[], object]:
@@ -66,6 +87,7 @@ def _cycle(peers: Peers, who: str) -> Callable[[], object]:
     peers.dns.set(HOST, a=IPS)
     if who == "original":
         return Original(HOST, alb, arn, peers.nameserver).cycle
-    cfg = config.load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: arn,
-                       config.DNS_SERVERS: peers.dns.address})
+    cfg = config.load(
+        {config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: arn, config.DNS_SERVERS: peers.dns.address}
+    )
     return controller(cfg, clock=lambda: STILL).run_once

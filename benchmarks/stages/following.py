@@ -48,15 +48,26 @@ def stage(peers: Peers, repeats: int) -> Section:
     extra = Figure([a - b for a, b in zip(on_gbs.samples, off_gbs.samples, strict=True)])
     worst = MINUTES_PER_MONTH * max(on_longest.samples) * MEMORY_GB
     rows = [
-        ("following: seconds from a node joining DNS (mid blue/green) to its registration, "
-         "median (min to max)", f"following on: {on.show(' s', 1)}",
-         f"following off: {off.show(' s', 1)}", ratio(on, off)),
-        ("following: extra Lambda GB-seconds per blue/green join (256 MB)",
-         extra.show(" GB-s", 1), f"${extra.median * PRICE_GB_SECOND['arm64']:.5f} a join", ""),
-        ("following: worst case a month, every invocation following to its limit (DNS "
-         "changing every minute, forever)",
-         f"{worst:,.0f} GB-s, ${worst * PRICE_GB_SECOND['arm64']:.2f}", "",
-         f"longest invocation {max(on_longest.samples):.1f} s"),
+        (
+            "following: seconds from a node joining DNS (mid blue/green) to its registration, "
+            "median (min to max)",
+            f"following on: {on.show(' s', 1)}",
+            f"following off: {off.show(' s', 1)}",
+            ratio(on, off),
+        ),
+        (
+            "following: extra Lambda GB-seconds per blue/green join (256 MB)",
+            extra.show(" GB-s", 1),
+            f"${extra.median * PRICE_GB_SECOND['arm64']:.5f} a join",
+            "",
+        ),
+        (
+            "following: worst case a month, every invocation following to its limit (DNS "
+            "changing every minute, forever)",
+            f"{worst:,.0f} GB-s, ${worst * PRICE_GB_SECOND['arm64']:.2f}",
+            "",
+            f"longest invocation {max(on_longest.samples):.1f} s",
+        ),
     ]
     note = (
         f"Following: the schedule ticks every {TICK:.0f} s and the function times out at "
@@ -65,12 +76,12 @@ def stage(peers: Peers, repeats: int) -> Section:
         "joins DNS at a random moment of the next minute (the same moments with and "
         "without following) while the first is still initial (healthy "
         f"{HEALTHY_AFTER:.0f} s after registration). Cycles are real (moto and DNS on "
-        "127.0.0.1); their wall time is added to the simulated one.")
+        "127.0.0.1); their wall time is added to the simulated one."
+    )
     return Section("Following a blue/green", rows=rows, notes=[note])
 
 
-def _join_during_blue_green(peers: Peers, phase: float, follow: bool
-                            ) -> tuple[float, float, float]:
+def _join_during_blue_green(peers: Peers, phase: float, follow: bool) -> tuple[float, float, float]:
     """(seconds from the second node joining DNS to its registration, invocation seconds
     over eight minutes, the longest invocation)."""
     _, arn = peers.fresh_group()
@@ -79,9 +90,14 @@ def _join_during_blue_green(peers: Peers, phase: float, follow: bool
     peers.moto.update_control(default_state="initial")
     peers.dns.set(HOST, a=IPS)
     clock = [1_700_000_000.0]
-    cfg = config.load({config.HOSTNAME: HOST, config.TARGET_GROUP_ARN: arn,
-                       config.DNS_SERVERS: peers.dns.address,
-                       config.FOLLOW_INTERVAL: str(FOLLOW_EVERY) if follow else "0"})
+    cfg = config.load(
+        {
+            config.HOSTNAME: HOST,
+            config.TARGET_GROUP_ARN: arn,
+            config.DNS_SERVERS: peers.dns.address,
+            config.FOLLOW_INTERVAL: str(FOLLOW_EVERY) if follow else "0",
+        }
+    )
     tgsync = controller(cfg, clock=lambda: clock[0])
     tgsync.run_once()  # settle: the three nodes are registered and healthy
     clock[0] += TICK

@@ -63,8 +63,9 @@ def stage(peers: Peers, minutes: int = MINUTES, early: int = EARLY) -> Section:
     saved = peers.dns.seed
     world = World(peers, minutes, early)
     try:
-        found = steered("benchmarks.longrun", env=world.environ(), answer=world.answer,
-                        timeout=1800)
+        found = steered(
+            "benchmarks.longrun", env=world.environ(), answer=world.answer, timeout=1800
+        )
         writer_kept, failed = world.writer_kept(), world.failed_requests()
     finally:
         world.close()
@@ -72,8 +73,9 @@ def stage(peers: Peers, minutes: int = MINUTES, early: int = EARLY) -> Section:
     return _section(found, world, minutes, early, writer_kept=writer_kept, failed=failed)
 
 
-def _section(found: dict[str, Any], world: World, minutes: int, early: int, *,
-             writer_kept: bool, failed: int) -> Section:
+def _section(
+    found: dict[str, Any], world: World, minutes: int, early: int, *, writer_kept: bool, failed: int
+) -> Section:
     """The rows and the notes of one run."""
     peak, end = found["peak_kb"] / 1024, found["rss_kb"] / 1024
     then = found["early"]["rss_kb"] / 1024
@@ -85,18 +87,34 @@ def _section(found: dict[str, Any], world: World, minutes: int, early: int, *,
     errors = ", ".join(f"{n} {kind}" for kind, n in sorted(found["errors"].items()))
     work = NEAR - MARGIN_SECONDS
     rows = [
-        (f"peak RSS over a {minutes}-minute followed change, every mode on "
-         f"(target: under {TARGET_MB} MB)", f"{peak:.1f} MB", "",
-         f"target under {TARGET_MB} MB: {verdict}"),
-        (f"RSS after the first {early} minutes, and at the end", f"{then:.1f} MB, then "
-         f"{end:.1f} MB", "", f"growth {end - then:+.1f} MB"),
-        ("boto3 clients the process made (Aws.clients_made())",
-         f"{clients} (at most {max(found['clients_by_service'].values())} per service and "
-         "region)", "", f"{found['early']['clients']} after {early} minutes"),
-        (f"AWS requests, and those sent with under {work:.0f} s of work left (through a "
-         "deadline tier's client)", f"{found['requests']:,}, {found['near_deadline']:,} "
-         f"of them (least {found['least_left'] - MARGIN_SECONDS:.1f} s)", "",
-         f"{found['invocations']} invocations, {found['cycles']} cycles"),
+        (
+            f"peak RSS over a {minutes}-minute followed change, every mode on "
+            f"(target: under {TARGET_MB} MB)",
+            f"{peak:.1f} MB",
+            "",
+            f"target under {TARGET_MB} MB: {verdict}",
+        ),
+        (
+            f"RSS after the first {early} minutes, and at the end",
+            f"{then:.1f} MB, then {end:.1f} MB",
+            "",
+            f"growth {end - then:+.1f} MB",
+        ),
+        (
+            "boto3 clients the process made (Aws.clients_made())",
+            f"{clients} (at most {max(found['clients_by_service'].values())} per service and "
+            "region)",
+            "",
+            f"{found['early']['clients']} after {early} minutes",
+        ),
+        (
+            f"AWS requests, and those sent with under {work:.0f} s of work left (through a "
+            "deadline tier's client)",
+            f"{found['requests']:,}, {found['near_deadline']:,} "
+            f"of them (least {found['least_left'] - MARGIN_SECONDS:.1f} s)",
+            "",
+            f"{found['invocations']} invocations, {found['cycles']} cycles",
+        ),
     ]
     how = (
         "Memory: one run of tgsync's Lambda handler in a process of its own, one "
@@ -113,12 +131,14 @@ def _section(found: dict[str, Any], world: World, minutes: int, early: int, *,
         f"{FAULT_CHANCE:.0%} of the simulated seconds in which tgsync works. Cycles are "
         "real (moto, the lab's DNS server). Peak RSS is the process's VmHWM (getrusage's "
         "ru_maxrss of a child carries its parent's peak across exec); the row's target is "
-        f"under {TARGET_MB} MB, the stack's MemorySize {MEMORY_MB} MB.")
+        f"under {TARGET_MB} MB, the stack's MemorySize {MEMORY_MB} MB."
+    )
     seen = (
         f"In this run: {found['requests']:,} AWS requests, {failed:,} of them failed by "
         f"the proxy; invocations that ended in an error: {errors or 'none'}; the writer "
         f"group held the writer moto names at the end: {'yes' if writer_kept else 'no'}; "
-        f"RSS every {every} minutes: {series} MB.")
+        f"RSS every {every} minutes: {series} MB."
+    )
     return Section("Memory over a long followed change", rows=rows, notes=[how, seen])
 
 
@@ -138,19 +158,24 @@ class World:
         peers.dns.reseed(SEED)
         peers.moto.update_control(default_state="initial")
         self.elbv2 = peers.elbv2()
-        self.vpc = boto3.client("ec2", region_name=REGION).create_vpc(
-            CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.vpc = boto3.client("ec2", region_name=REGION).create_vpc(CidrBlock="10.0.0.0/16")[
+            "Vpc"
+        ]["VpcId"]
         self.mappings: list[dict[str, Any]] = []
         blue_greens = self._dns_mappings()
-        self.lab = Aurora.create(boto3.client("rds", region_name=REGION,
-                                              endpoint_url=peers.moto.endpoint),
-                                 peers.dns, seed=SEED)
+        self.lab = Aurora.create(
+            boto3.client("rds", region_name=REGION, endpoint_url=peers.moto.endpoint),
+            peers.dns,
+            seed=SEED,
+        )
         events = self._aurora()
         kms = boto3.client("kms", region_name=REGION, endpoint_url=peers.moto.endpoint)
-        self.record_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
-                                         )["KeyMetadata"]["Arn"]
-        boto3.client("events", region_name=REGION, endpoint_url=peers.moto.endpoint
-                     ).create_event_bus(Name=BUS)
+        self.record_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")[
+            "KeyMetadata"
+        ]["Arn"]
+        boto3.client(
+            "events", region_name=REGION, endpoint_url=peers.moto.endpoint
+        ).create_event_bus(Name=BUS)
         self.described = (
             f"{blue_greens} DNS mappings each in a blue/green every {self.period:.0f} s "
             f"(new nodes in DNS, initial then healthy {HEALTHY:.0f} s later, one failing "
@@ -161,25 +186,40 @@ class World:
             "resolve=rds writer (TGSYNC_STALE_AFTER=0) and reader mapping on the Aurora "
             f"lab with {len(FAILOVERS)} failovers; ownership records signed with a KMS "
             f"HMAC key (TGSYNC_RECORD_KEY) and every change an event on a bus "
-            f"(TGSYNC_EVENT_BUS={BUS})")
-        ticks = [[STILL + TICK * minute, {"source": "tgsync.schedule"}]
-                 for minute in range(minutes)]
-        self.plan = {"start": STILL, "timeout": TIMEOUT, "latency": LATENCY, "seed": SEED,
-                     "near": NEAR, "early": STILL + early * TICK,
-                     "invocations": sorted(ticks + events, key=lambda pair: pair[0])}
+            f"(TGSYNC_EVENT_BUS={BUS})"
+        )
+        ticks = [
+            [STILL + TICK * minute, {"source": "tgsync.schedule"}] for minute in range(minutes)
+        ]
+        self.plan = {
+            "start": STILL,
+            "timeout": TIMEOUT,
+            "latency": LATENCY,
+            "seed": SEED,
+            "near": NEAR,
+            "early": STILL + early * TICK,
+            "invocations": sorted(ticks + events, key=lambda pair: pair[0]),
+        }
 
     # ------------------------------------------------------------------ the child's view
 
     def environ(self) -> dict[str, str]:
         """The child's environment: the function's settings, RDS through the proxy (KMS
         and EventBridge speak JSON, which the proxy's faults do not: straight to moto)."""
-        return {**os.environ, config.MAPPINGS: json.dumps(self.mappings),
-                config.DNS_SERVERS: self.peers.dns.address, config.DISCOVER: "tags",
-                config.DISCOVER_PREFIX: PREFIX, config.EVENT_BUS: BUS,
-                setting("record_key").env: self.record_key, "AWS_REGION": REGION,
-                "AWS_ENDPOINT_URL_RDS": self.peers.proxy.endpoint,
-                "POWERTOOLS_SERVICE_NAME": "tgsync", "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
-                "POWERTOOLS_LOG_LEVEL": "INFO"}
+        return {
+            **os.environ,
+            config.MAPPINGS: json.dumps(self.mappings),
+            config.DNS_SERVERS: self.peers.dns.address,
+            config.DISCOVER: "tags",
+            config.DISCOVER_PREFIX: PREFIX,
+            config.EVENT_BUS: BUS,
+            setting("record_key").env: self.record_key,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL_RDS": self.peers.proxy.endpoint,
+            "POWERTOOLS_SERVICE_NAME": "tgsync",
+            "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
 
     def answer(self, message: dict[str, Any]) -> dict[str, Any]:
         """The plan for ``hello``; for ``at``, the world brought up to that moment."""
@@ -219,8 +259,9 @@ class World:
         shared = self._group("storm-shared")
         for colour in ("blue", "green"):
             names.append(f"{colour}.storm.example")
-            self.mappings.append({"hostname": names[-1], "target_group_arn": shared,
-                                  "retire": "owned"})
+            self.mappings.append(
+                {"hostname": names[-1], "target_group_arn": shared, "retire": "owned"}
+            )
         for i in range(3):
             names.append(f"disc-{i}.storm.example")
             self._group(f"{PREFIX}{i}", names[-1])
@@ -232,24 +273,26 @@ class World:
         """An ip target group in the run's VPC, tagged with ``tagged`` as its hostname."""
         arn = create_target_group(self.elbv2, name, vpc_id=self.vpc, **kwargs)
         if tagged:
-            self.elbv2.add_tags(ResourceArns=[arn],
-                                Tags=[{"Key": "tgsync:hostname", "Value": tagged}])
+            self.elbv2.add_tags(
+                ResourceArns=[arn], Tags=[{"Key": "tgsync:hostname", "Value": tagged}]
+            )
         return arn
 
     def _blue_green(self, index: int, name: str, names: int, *, rotate: bool) -> None:
         """``name`` answers three nodes, replaced by three new ones every period (the
         names take turns): see :data:`PERIOD` for the steps."""
+
         def nodes(generation: int) -> list[str]:
             return [f"10.0.{10 + index}.{10 + 3 * generation + i}" for i in range(3)]
 
         def serve(ips: list[str]) -> Callable[[], None]:
             return lambda: self.peers.dns.set(name, a=ips, subset=2 if rotate else None)
 
-        def health(ips: list[str], state: str, reason: str | None = None
-                   ) -> Callable[[], None]:
+        def health(ips: list[str], state: str, reason: str | None = None) -> Callable[[], None]:
             def change() -> None:
                 for ip in ips:
                     self.peers.moto.set_health(ip, state, reason)
+
             return change
 
         serve(nodes(0))()
@@ -276,9 +319,14 @@ class World:
         self.writer_arn = writer
         readers = self._group("storm-readers", port=5432, protocol="TCP")
         self.mappings += [
-            {"hostname": lab.endpoint, "target_group_arn": writer, "resolve": "rds",
-             "stale_after": 0},
-            {"hostname": lab.reader_endpoint, "target_group_arn": readers, "resolve": "rds"}]
+            {
+                "hostname": lab.endpoint,
+                "target_group_arn": writer,
+                "resolve": "rds",
+                "stale_after": 0,
+            },
+            {"hostname": lab.reader_endpoint, "target_group_arn": readers, "resolve": "rds"},
+        ]
         events = []
         for number, fraction in enumerate(FAILOVERS, 1):
             at = round(fraction * self.span) + 7
@@ -298,8 +346,12 @@ class World:
 
     def writer_kept(self) -> bool:
         """True if the writer group holds exactly the writer moto names."""
-        held = {d["Target"]["Id"] for d in self.elbv2.describe_target_health(
-            TargetGroupArn=self.writer_arn)["TargetHealthDescriptions"]}
+        held = {
+            d["Target"]["Id"]
+            for d in self.elbv2.describe_target_health(TargetGroupArn=self.writer_arn)[
+                "TargetHealthDescriptions"
+            ]
+        }
         return held == {self.lab.writer().ip}
 
     def failed_requests(self) -> int:

@@ -27,8 +27,9 @@ def stage(peers: Peers, sizes: Sequence[int]) -> Section:
     section = Section("Many target groups in one invocation")
     for size in sizes:
         elbv2, mappings = peers.many_groups(size, name_for=scale_hostname)
-        cfg = config.load({config.MAPPINGS: json.dumps(mappings),
-                           config.DNS_SERVERS: peers.dns.address})
+        cfg = config.load(
+            {config.MAPPINGS: json.dumps(mappings), config.DNS_SERVERS: peers.dns.address}
+        )
         tgsync = controller(cfg)
         for label in ("first (cold) cycle", SECOND):
             if label == SECOND:  # a minute passes between ticks: the pacer refills
@@ -39,9 +40,14 @@ def stage(peers: Peers, sizes: Sequence[int]) -> Section:
             seconds = time.perf_counter() - started
             requests = peers.proxy.since(mark)
             outcome = "all ok" if cycle.ok else f"{len(cycle.failed)} failed"
-            section.rows.append((f"{size} target group(s), {label}",
-                                 f"{seconds:.1f} s, {len(requests)} requests, {outcome}",
-                                 "", f"inside Describe budget: {_budget(requests)}"))
+            section.rows.append(
+                (
+                    f"{size} target group(s), {label}",
+                    f"{seconds:.1f} s, {len(requests)} requests, {outcome}",
+                    "",
+                    f"inside Describe budget: {_budget(requests)}",
+                )
+            )
         if size >= 10:
             section.rows.append(_original(peers, size, elbv2, mappings))
     section.notes.append(
@@ -49,7 +55,8 @@ def stage(peers: Peers, sizes: Sequence[int]) -> Section:
         f"parallel and at most {config.DEFAULT_API_RATE:.0f} ELB calls a second in "
         f"bursts of {DEFAULT_BURST}, so that a whole cycle stays inside ELB's Describe "
         f"budget (bursts of {DESCRIBE_BURST}, about {DESCRIBE_RATE:.0f} a second, per "
-        "account and region) with room left for other callers.")
+        "account and region) with room left for other callers."
+    )
     return section
 
 
@@ -61,10 +68,10 @@ def _budget(requests: Sequence[Request]) -> str:
 
 def _original(peers: Peers, size: int, elbv2: Any, mappings: list[dict[str, str]]) -> Row:
     """The original needs one function per target group, all firing on the minute."""
-    alb = attach_to_load_balancer(elbv2, [m["target_group_arn"] for m in mappings],
-                                  "alb-scale")
-    functions = [Original(m["hostname"], alb, m["target_group_arn"], peers.nameserver)
-                 for m in mappings]
+    alb = attach_to_load_balancer(elbv2, [m["target_group_arn"] for m in mappings], "alb-scale")
+    functions = [
+        Original(m["hostname"], alb, m["target_group_arn"], peers.nameserver) for m in mappings
+    ]
     for function in functions:
         function.cycle()  # first ticks: register
     mark = peers.proxy.mark()
@@ -73,6 +80,9 @@ def _original(peers: Peers, size: int, elbv2: Any, mappings: list[dict[str, str]
         function.cycle()
     seconds = time.perf_counter() - started
     requests = peers.proxy.since(mark)
-    return (f"{size} target groups, original, steady minute", "",
-            f"{size} functions, {len(requests)} requests in {seconds:.1f} s",
-            f"inside Describe budget: {_budget(requests)}")
+    return (
+        f"{size} target groups, original, steady minute",
+        "",
+        f"{size} functions, {len(requests)} requests in {seconds:.1f} s",
+        f"inside Describe budget: {_budget(requests)}",
+    )

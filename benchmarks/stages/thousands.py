@@ -24,10 +24,15 @@ def stage(peers: Peers, size: int, original_calls: float) -> Section:
     # TGSYNC_RESYNC_EVERY Describe calls. At the default pace (8 a second) they take
     # under 30 s for RESYNC_EVERY >= groups / 4 s: 900 s for 3,000 groups.
     resync = max(config.DEFAULT_RESYNC_EVERY, 300 * math.ceil(size / 4 / 300))
-    env = {**os.environ, config.DISCOVER: "tags", "AWS_REGION": REGION,
-           config.DISCOVER_PREFIX: "*",
-           config.DNS_SERVERS: peers.dns.address, config.RESYNC_EVERY: str(resync),
-           "POWERTOOLS_LOG_LEVEL": "ERROR"}
+    env = {
+        **os.environ,
+        config.DISCOVER: "tags",
+        "AWS_REGION": REGION,
+        config.DISCOVER_PREFIX: "*",
+        config.DNS_SERVERS: peers.dns.address,
+        config.RESYNC_EVERY: str(resync),
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
     before = len(peers.dns.queries)
     found = child("benchmarks.onefunction", env=env, timeout=1800)
     queries = (len(peers.dns.queries) - before) / found["cycles"]
@@ -36,18 +41,34 @@ def stage(peers: Peers, size: int, original_calls: float) -> Section:
     describes = sum(n for op, n in cold.items() if op.startswith("Describe"))
     rate = config.DEFAULT_API_RATE
     minutes = max(1, math.ceil(describes / rate / USABLE_SECONDS))
-    return Section("Thousands of target groups in one function", rows=[
-        (f"steady minute with {size:,} target groups (one function, "
-         f"TGSYNC_RESYNC_EVERY={resync:.0f})",
-         f"{minute.show(' s', 1)}, {calls.show()} ELB calls, {queries:,.0f} DNS queries",
-         "", "targets: under 30 s, at most 600 calls"),
-        (f"peak RSS of one function process keeping {size:,} groups (target: under 96 MB)",
-         f"{found['rss_kb'] / 1024:.1f} MB", "", ""),
-        (f"{size:,} target groups, original, steady minute (computed)", "",
-         f"{size:,} functions, {size * original_calls:,.0f} Describe calls on the minute",
-         f"ELB's Describe budget: about {DESCRIBE_RATE * 60:.0f} a minute"),
-        (f"cold start with {size:,} target groups: minutes until every group was read",
-         f"{minutes:.0f} ({describes:,} Describe calls at {rate:.0f} a second, "
-         f"{USABLE_SECONDS} s an invocation)", "",
-         "paced, never a burst: the rest is deferred to the next invocation"),
-    ])
+    return Section(
+        "Thousands of target groups in one function",
+        rows=[
+            (
+                f"steady minute with {size:,} target groups (one function, "
+                f"TGSYNC_RESYNC_EVERY={resync:.0f})",
+                f"{minute.show(' s', 1)}, {calls.show()} ELB calls, {queries:,.0f} DNS queries",
+                "",
+                "targets: under 30 s, at most 600 calls",
+            ),
+            (
+                f"peak RSS of one function process keeping {size:,} groups (target: under 96 MB)",
+                f"{found['rss_kb'] / 1024:.1f} MB",
+                "",
+                "",
+            ),
+            (
+                f"{size:,} target groups, original, steady minute (computed)",
+                "",
+                f"{size:,} functions, {size * original_calls:,.0f} Describe calls on the minute",
+                f"ELB's Describe budget: about {DESCRIBE_RATE * 60:.0f} a minute",
+            ),
+            (
+                f"cold start with {size:,} target groups: minutes until every group was read",
+                f"{minutes:.0f} ({describes:,} Describe calls at {rate:.0f} a second, "
+                f"{USABLE_SECONDS} s an invocation)",
+                "",
+                "paced, never a burst: the rest is deferred to the next invocation",
+            ),
+        ],
+    )

@@ -28,8 +28,13 @@ from tgsync.report import DiscoveryReport, MappingReport, logger
 class Adoption:
     """The groups this process adopted by discovery, read again when due."""
 
-    def __init__(self, provider: Provider, registry: TagRegistry, discovery: Discovery,
-                 port_of: Callable[[MappingConfig, Deadline], int]) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        registry: TagRegistry,
+        discovery: Discovery,
+        port_of: Callable[[MappingConfig, Deadline], int],
+    ) -> None:
         self._provider = provider
         self._registry = registry
         self._discovery = discovery
@@ -44,25 +49,27 @@ class Adoption:
         self._handing_over: dict[str, tuple[MappingConfig, MappingConfig]] = {}
         self.report: DiscoveryReport | None = None
 
-    def mappings(self, now: float, *, dry_run: bool, deadline: Deadline = NONE
-                 ) -> tuple[Sequence[MappingConfig], list[MappingReport]]:
+    def mappings(
+        self, now: float, *, dry_run: bool, deadline: Deadline = NONE
+    ) -> tuple[Sequence[MappingConfig], list[MappingReport]]:
         """The adopted mappings, and reports for groups refused and for a failed read."""
         failure: MappingReport | None = None
         last = self._last
         if last is None or not 0 <= now - last.at < self._discovery.every:
             try:
-                candidates = self._provider.discover(self._discovery.region,
-                                                     deadline=deadline)
+                candidates = self._provider.discover(self._discovery.region, deadline=deadline)
                 fresh = adopt(candidates, self._discovery, at=now)
                 # The listing read every group's tags: the memory needs no read of its own.
-                self._registry.remember({c.arn: dict(c.tags) for c in candidates
-                                         if c.arn in fresh.arns})
+                self._registry.remember(
+                    {c.arn: dict(c.tags) for c in candidates if c.arn in fresh.arns}
+                )
             except AwsError as exc:
-                logger.error("discovery failed: keeping the groups found before",
-                             extra={"error": str(exc)})
-                failure = MappingReport("discovery", "", "", dry_run=dry_run,
-                                        aws_failed=True).fail(
-                    f"discovery failed, the groups found before are kept: {exc}")
+                logger.error(
+                    "discovery failed: keeping the groups found before", extra={"error": str(exc)}
+                )
+                failure = MappingReport("discovery", "", "", dry_run=dry_run, aws_failed=True).fail(
+                    f"discovery failed, the groups found before are kept: {exc}"
+                )
             else:
                 self._adopted(last, fresh)
                 self._last = last = fresh
@@ -73,8 +80,12 @@ class Adoption:
             self._hand_over(deadline)
         if last is None:
             return [], [failure] if failure else []
-        refused = [MappingReport(bad.label, "", bad.target_group_arn, dry_run=dry_run).fail(
-            "; ".join(bad.problems)) for bad in last.refused]
+        refused = [
+            MappingReport(bad.label, "", bad.target_group_arn, dry_run=dry_run).fail(
+                "; ".join(bad.problems)
+            )
+            for bad in last.refused
+        ]
         return last.mappings, [*refused, *([failure] if failure else [])]
 
     def _adopted(self, before: Discovered | None, after: Discovered) -> None:
@@ -82,17 +93,25 @@ class Adoption:
         old = {m.target_group_arn: m for m in before.mappings} if before else {}
         new = {m.target_group_arn: m for m in after.mappings}
         self.report = DiscoveryReport(
-            read=after.read, adopted=sorted(new), new=sorted(set(new) - set(old)),
-            let_go=sorted(set(old) - set(new)), refused=[b.label for b in after.refused],
-            others=len(after.others))
+            read=after.read,
+            adopted=sorted(new),
+            new=sorted(set(new) - set(old)),
+            let_go=sorted(set(old) - set(new)),
+            refused=[b.label for b in after.refused],
+            others=len(after.others),
+        )
         logger.info("discovery", extra=self.report.to_dict())
         with self._lock:
             for arn in set(new) & set(self._letting_go):  # adopted again: nothing to remove
                 del self._letting_go[arn]
             self._letting_go.update({arn: old[arn] for arn in self.report.let_go})
-            self._handing_over.update({
-                arn: (old[arn], new[arn]) for arn in set(old) & set(new)
-                if owner_id(old[arn].hostname) != owner_id(new[arn].hostname)})
+            self._handing_over.update(
+                {
+                    arn: (old[arn], new[arn])
+                    for arn in set(old) & set(new)
+                    if owner_id(old[arn].hostname) != owner_id(new[arn].hostname)
+                }
+            )
 
     def _let_go(self, deadline: Deadline) -> None:
         """Remove the memory and ownership tags of the groups let go (the mapping's own
@@ -107,12 +126,19 @@ class Adoption:
                 self._registry.recall(arn, port, fresh=True, deadline=deadline)
                 owned = self._registry.cached_owned(arn, port).mine(owner)
                 # An owned mapping's memory only: another mapping may share the port.
-                self._registry.save(arn, port, {}, deadline=deadline,
-                                    planned=owned if mapping.retire is Retire.OWNED else None)
+                self._registry.save(
+                    arn,
+                    port,
+                    {},
+                    deadline=deadline,
+                    planned=owned if mapping.retire is Retire.OWNED else None,
+                )
                 self._registry.save_owned(arn, port, owner, frozenset(), deadline=deadline)
             except AwsError as exc:
-                logger.warning("let go, but its tags could not be removed",
-                               extra={"target_group": arn, "error": str(exc)})
+                logger.warning(
+                    "let go, but its tags could not be removed",
+                    extra={"target_group": arn, "error": str(exc)},
+                )
 
     def _hand_over(self, deadline: Deadline) -> None:
         """A group's ``tgsync:hostname`` tag changed: what tgsync registered for the old
@@ -126,11 +152,12 @@ class Adoption:
             try:
                 owned = self._registry.recall_owned(arn, port, fresh=True, deadline=deadline)
                 if owned.mine(before) and new.retire is Retire.OWNED:
-                    self._registry.save_owned(arn, port, after,
-                                              owned.mine(after) | owned.mine(before),
-                                              deadline=deadline)
+                    self._registry.save_owned(
+                        arn, port, after, owned.mine(after) | owned.mine(before), deadline=deadline
+                    )
                 self._registry.save_owned(arn, port, before, frozenset(), deadline=deadline)
             except AwsError as exc:
-                logger.warning("hostname changed, but the old hostname's records could not "
-                               "be handed over", extra={"target_group": arn,
-                                                        "error": str(exc)})
+                logger.warning(
+                    "hostname changed, but the old hostname's records could not be handed over",
+                    extra={"target_group": arn, "error": str(exc)},
+                )

@@ -76,8 +76,14 @@ class _Outcome:
             self.problems.append(f"{exc}{also}")
 
     def done(self, plan: Plan) -> Applied:
-        return Applied(plan, tuple(self.registered), tuple(self.deregistered),
-                       tuple(self.problems), self.deferred, self.aws_failed)
+        return Applied(
+            plan,
+            tuple(self.registered),
+            tuple(self.deregistered),
+            tuple(self.problems),
+            self.deferred,
+            self.aws_failed,
+        )
 
 
 class Apply:
@@ -122,70 +128,98 @@ class Apply:
             return frozenset(ips - exc.left_out)
         except AwsError as exc:
             new = ", ".join(sorted(ips - mine))
-            out.failed(exc, f"; tgsync could not record {new} as registered by it, so it did "
-                            "not register them (it registers an IP only once its record is "
-                            "written)" if new else "")
+            out.failed(
+                exc,
+                f"; tgsync could not record {new} as registered by it, so it did "
+                "not register them (it registers an IP only once its record is "
+                "written)"
+                if new
+                else "",
+            )
             out.unrecorded = True
             return mine
         return frozenset(ips)
 
     # 2. register ----------------------------------------------------------------
 
-    def _register(self, rnd: Round, result: Plan, ours: Mapping[str, Target],
-                  recorded: Set[str] | None, out: _Outcome) -> Plan:
+    def _register(
+        self,
+        rnd: Round,
+        result: Plan,
+        ours: Mapping[str, Target],
+        recorded: Set[str] | None,
+        out: _Outcome,
+    ) -> Plan:
         """Register the plan's new IPs (in owned mode, only those recorded)."""
-        result = wait_instead(result, {
-            d.ip: "in the answer, not registered: its ownership record could not be "
-                  "written (see the error)"
-            for d in result.register if recorded is not None and d.ip not in recorded})
+        result = wait_instead(
+            result,
+            {
+                d.ip: "in the answer, not registered: its ownership record could not be "
+                "written (see the error)"
+                for d in result.register
+                if recorded is not None and d.ip not in recorded
+            },
+        )
         if not result.register:
             return result
         try:
-            rejections = self._provider.register(rnd.arn, [d.ip for d in result.register],
-                                                 rnd.port, deadline=rnd.deadline)
+            rejections = self._provider.register(
+                rnd.arn, [d.ip for d in result.register], rnd.port, deadline=rnd.deadline
+            )
         except AwsError as exc:
             out.failed(exc)
             out.register_failed = True
-            return wait_instead(result, {d.ip: f"{d.reason}; RegisterTargets failed"
-                                         for d in result.register})
+            return wait_instead(
+                result, {d.ip: f"{d.reason}; RegisterTargets failed" for d in result.register}
+            )
         refused = {r.ip: r.message for r in rejections}
         out.registered = [d.ip for d in result.register if d.ip not in refused]
         waits = {}
         for ip, message in refused.items():
             target = ours.get(ip)
             if target is not None and target.is_draining:
-                waits[ip] = (f"in DNS but draining, and ELB will not take it back yet "
-                             f"({message}): registering again next cycle")
+                waits[ip] = (
+                    f"in DNS but draining, and ELB will not take it back yet "
+                    f"({message}): registering again next cycle"
+                )
             else:
-                logger.error("RegisterTargets refused an IP", extra={
-                    "mapping": rnd.label, "ip": ip, "error": message})
+                logger.error(
+                    "RegisterTargets refused an IP",
+                    extra={"mapping": rnd.label, "ip": ip, "error": message},
+                )
                 out.problems.append(f"RegisterTargets refused {ip}: {message}")
         return wait_instead(result, waits)
 
     # 3. deregister --------------------------------------------------------------
 
-    def _deregister(self, rnd: Round, result: Plan, ours: Mapping[str, Target],
-                    out: _Outcome) -> Plan:
+    def _deregister(
+        self, rnd: Round, result: Plan, ours: Mapping[str, Target], out: _Outcome
+    ) -> Plan:
         """Retire what the plan retires; serving targets are held while nothing could
         be registered in their place (the registration failed, or ELB refused every new
         IP and no IP of the answer is registered and serving)."""
         wanted = {d.ip for d in result.decisions if d.in_dns}
         replaced = bool(out.registered) or any(
-            t.ip in wanted and not t.is_not_serving for t in ours.values())
+            t.ip in wanted and not t.is_not_serving for t in ours.values()
+        )
         hold = out.register_failed or (bool(out.attempted) and not replaced)
-        held = {d.ip: f"{d.reason}; not retired while no new IP could be registered in its "
-                      "place" for d in result.deregister
-                if hold and not ours[d.ip].is_not_serving}
+        held = {
+            d.ip: f"{d.reason}; not retired while no new IP could be registered in its place"
+            for d in result.deregister
+            if hold and not ours[d.ip].is_not_serving
+        }
         result = wait_instead(result, held)
         if not result.deregister:
             return result
         try:
-            self._provider.deregister(rnd.arn, [ours[d.ip] for d in result.deregister],
-                                      deadline=rnd.deadline)
+            self._provider.deregister(
+                rnd.arn, [ours[d.ip] for d in result.deregister], deadline=rnd.deadline
+            )
         except AwsError as exc:
             out.failed(exc)
-            return wait_instead(result, {d.ip: f"{d.reason}; DeregisterTargets failed"
-                                         for d in result.deregister})
+            return wait_instead(
+                result, {d.ip: f"{d.reason}; DeregisterTargets failed" for d in result.deregister}
+            )
         out.deregistered = [d.ip for d in result.deregister]
         return result
 
@@ -198,33 +232,45 @@ class Apply:
         owner, own_id = rnd.owner, owner_id(rnd.mapping.hostname)
         try:
             if owner is not None and result.owned is not None and not out.unrecorded:
-                self._registry.save_owned(rnd.arn, rnd.port, owner, result.owned,
-                                          deadline=rnd.deadline)
-            elif (owner is None and rnd.view.wanted is not None
-                  and self._registry.cached_owned(rnd.arn, rnd.port).mine(own_id)):
-                self._registry.save_owned(rnd.arn, rnd.port, own_id, frozenset(),
-                                          deadline=rnd.deadline)
+                self._registry.save_owned(
+                    rnd.arn, rnd.port, owner, result.owned, deadline=rnd.deadline
+                )
+            elif (
+                owner is None
+                and rnd.view.wanted is not None
+                and self._registry.cached_owned(rnd.arn, rnd.port).mine(own_id)
+            ):
+                self._registry.save_owned(
+                    rnd.arn, rnd.port, own_id, frozenset(), deadline=rnd.deadline
+                )
         except AwsError as exc:
             out.failed(exc)
 
     # 5. save memory -------------------------------------------------------------
 
-    def _save_memory(self, rnd: Round, planned: Planned, result: Plan,
-                     ours: Mapping[str, Target], out: _Outcome) -> None:
+    def _save_memory(
+        self, rnd: Round, planned: Planned, result: Plan, ours: Mapping[str, Target], out: _Outcome
+    ) -> None:
         """Write the missing-since records that must move (see :mod:`tgsync.registry`)."""
         wanted = rnd.view.wanted
         if wanted is None:
             return
         try:
-            self._registry.save(rnd.arn, rnd.port, result.memory, now=rnd.now,
-                                planned=planned_on(wanted, ours, rnd.owner, planned.owned),
-                                deadline=rnd.deadline)
+            self._registry.save(
+                rnd.arn,
+                rnd.port,
+                result.memory,
+                now=rnd.now,
+                planned=planned_on(wanted, ours, rnd.owner, planned.owned),
+                deadline=rnd.deadline,
+            )
         except AwsError as exc:
             out.failed(exc)
 
 
-def planned_on(wanted: frozenset[str], ours: Mapping[str, Target], owner: str | None,
-               owned: Owned | None) -> frozenset[str] | None:
+def planned_on(
+    wanted: frozenset[str], ours: Mapping[str, Target], owner: str | None, owned: Owned | None
+) -> frozenset[str] | None:
     """The IPs whose memory records a mapping's save replaces (``None``: every IP's, as
     with ``retire=all``): its answer, what it owns, and registered IPs no other mapping
     owns (records left by ``retire=all``); other mappings' records are kept."""
@@ -239,13 +285,25 @@ def log_plan(rnd: Round, result: Plan) -> None:
     where = {"mapping": rnd.label, "target_group": rnd.arn, "port": rnd.port}
     for decision in result.decisions:
         if decision.action in (Action.REGISTER, Action.DEREGISTER):
-            logger.info(decision.action.value, extra={
-                **where, "ip": decision.ip, "reason": decision.reason,
-                "dry_run": rnd.dry_run})
+            logger.info(
+                decision.action.value,
+                extra={
+                    **where,
+                    "ip": decision.ip,
+                    "reason": decision.reason,
+                    "dry_run": rnd.dry_run,
+                },
+            )
         elif decision.action is Action.WAIT:
             logger.info("WAIT", extra={**where, "ip": decision.ip, "reason": decision.reason})
     if result.foreign:
-        logger.info("FOREIGN", extra={**where, "ips": list(result.foreign),
-                                      "reason": "not registered by this mapping: left alone"})
+        logger.info(
+            "FOREIGN",
+            extra={
+                **where,
+                "ips": list(result.foreign),
+                "reason": "not registered by this mapping: left alone",
+            },
+        )
     if result.resolved and not result.has_changes:
         logger.debug("up to date", extra=where)

@@ -43,13 +43,17 @@ class TargetGroupArn:
             raise ValueError(
                 f"{text!r} is not a target group ARN; copy it from the console or "
                 "`aws elbv2 describe-target-groups`: arn:aws:elasticloadbalancing:REGION:"
-                "ACCOUNT:targetgroup/NAME/ID")
+                "ACCOUNT:targetgroup/NAME/ID"
+            )
         if match["partition"] not in partitions():
             known = ", ".join(sorted(partitions()))
-            raise ValueError(f"{text!r} names partition {match['partition']!r}, which AWS "
-                             f"does not have; use one of: {known}")
-        return cls(match["partition"], match["region"], match["account"], match["name"],
-                   match["id"])
+            raise ValueError(
+                f"{text!r} names partition {match['partition']!r}, which AWS "
+                f"does not have; use one of: {known}"
+            )
+        return cls(
+            match["partition"], match["region"], match["account"], match["name"], match["id"]
+        )
 
 
 def region_of(arn: str) -> str:

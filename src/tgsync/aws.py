@@ -73,13 +73,21 @@ MAX_BACKOFF_SECONDS = 2.0
 DEFAULT_POOL = 10
 
 
-def boto_config(pool: int = DEFAULT_POOL, *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-                read_timeout: float = READ_TIMEOUT_SECONDS) -> BotoConfig:
+def boto_config(
+    pool: int = DEFAULT_POOL,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+) -> BotoConfig:
     """The botocore settings of every client: one attempt per request (tgsync retries
     itself, within the deadline), tgsync in the user agent."""
-    return BotoConfig(retries={"mode": "standard", "total_max_attempts": 1},
-                      connect_timeout=connect_timeout, read_timeout=read_timeout,
-                      max_pool_connections=pool, user_agent_extra="tgsync")
+    return BotoConfig(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=pool,
+        user_agent_extra="tgsync",
+    )
 
 
 def tier(left: float) -> float | None:
@@ -94,8 +102,12 @@ def tier(left: float) -> float | None:
 SESSION_NAME = "tgsync"
 #: STS calls: short timeouts and one retry, as tgsync's other AWS calls (a refresh runs
 #: inside an RDS call, whose own retries and deadline cover the rest).
-STS_CONFIG = BotoConfig(retries={"mode": "standard", "total_max_attempts": 2},
-                        connect_timeout=2, read_timeout=5, user_agent_extra="tgsync")
+STS_CONFIG = BotoConfig(
+    retries={"mode": "standard", "total_max_attempts": 2},
+    connect_timeout=2,
+    read_timeout=5,
+    user_agent_extra="tgsync",
+)
 
 
 class _Assumed(CredentialProvider):
@@ -114,8 +126,11 @@ class _Assumed(CredentialProvider):
 class RoleSessions:
     """One boto3 Session per role ARN, kept for the process (thread-safe)."""
 
-    def __init__(self, base: Callable[[], boto3.session.Session] = boto3.session.Session,
-                 config: BotoConfig = STS_CONFIG) -> None:
+    def __init__(
+        self,
+        base: Callable[[], boto3.session.Session] = boto3.session.Session,
+        config: BotoConfig = STS_CONFIG,
+    ) -> None:
         self._base = base
         self._config = config
         self._lock = threading.Lock()
@@ -142,10 +157,14 @@ class RoleSessions:
         credentials = None
         if source is not None:  # none: the first call fails with NoCredentialsError
             fetcher = AssumeRoleCredentialFetcher(
-                client_creator=sts, source_credentials=source, role_arn=role_arn,
-                extra_args={"RoleSessionName": SESSION_NAME})
+                client_creator=sts,
+                source_credentials=source,
+                role_arn=role_arn,
+                extra_args={"RoleSessionName": SESSION_NAME},
+            )
             credentials = DeferredRefreshableCredentials(
-                refresh_using=fetcher.fetch_credentials, method="assume-role")
+                refresh_using=fetcher.fetch_credentials, method="assume-role"
+            )
         core = botocore.session.Session()
         core.get_component("credential_provider").insert_before("env", _Assumed(credentials))
         return boto3.session.Session(botocore_session=core)
@@ -161,12 +180,17 @@ class Aws:
     client made the usual way.
     """
 
-    def __init__(self, *, pacers: Mapping[str, Pacer] | None = None,
-                 connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-                 read_timeout: float = READ_TIMEOUT_SECONDS, pool: int = DEFAULT_POOL,
-                 client_for: Callable[[str, str, BotoConfig, str | None], Any] | None = None,
-                 roles: RoleSessions | None = None,
-                 sleep: Callable[[float], object] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        pacers: Mapping[str, Pacer] | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        pool: int = DEFAULT_POOL,
+        client_for: Callable[[str, str, BotoConfig, str | None], Any] | None = None,
+        roles: RoleSessions | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
         self._pacers = dict(pacers or {})
         self._timeouts = (connect_timeout, read_timeout)
         self._pool = pool
@@ -177,8 +201,14 @@ class Aws:
         self._clients: dict[tuple[str, str, str | None, float], Any] = {}
         self._lock = threading.Lock()
 
-    def client(self, service: Service, region: str, attempt: float = ATTEMPT_SECONDS, *,
-               role: str | None = None) -> Any:
+    def client(
+        self,
+        service: Service,
+        region: str,
+        attempt: float = ATTEMPT_SECONDS,
+        *,
+        role: str | None = None,
+    ) -> Any:
         """The client of ``service`` in ``region`` (acting as ``role``) whose attempts take
         at most ``attempt`` seconds (made once, then kept for the process)."""
         connect, read = self._timeouts
@@ -200,8 +230,7 @@ class Aws:
             return len(self._clients)
 
     def _make(self, name: str, region: str, config: BotoConfig, role: str | None) -> Any:
-        made = (None if self._client_for is None
-                else self._client_for(name, region, config, role))
+        made = None if self._client_for is None else self._client_for(name, region, config, role)
         if made is not None:
             return made
         session: Any  # any service, not boto3-stubs' list
@@ -213,16 +242,27 @@ class Aws:
             session = self._session
         return session.client(name, region_name=region, config=config)
 
-    def call(self, service: Service, operation: str, *, region: str, about: str,
-             deadline: Deadline = NONE, resource: str = "", role: str | None = None,
-             **params: Any) -> Any:
+    def call(
+        self,
+        service: Service,
+        operation: str,
+        *,
+        region: str,
+        about: str,
+        deadline: Deadline = NONE,
+        resource: str = "",
+        role: str | None = None,
+        **params: Any,
+    ) -> Any:
         """One call of ``operation`` with ``params``: paced, retried within ``deadline``,
         its failure an error of the service's family. ``about`` names what the call is
         about in words (``cluster orders``, a target group's ARN); ``resource`` is the
         ARN the error carries in its fields; ``role``: act as this role (its account)."""
         if operation not in service.operations:
-            raise ValueError(f"{operation} is not one of {service.name}'s operations: the "
-                             "role would not allow it")
+            raise ValueError(
+                f"{operation} is not one of {service.name}'s operations: the "
+                "role would not allow it"
+            )
         pacer = self._pacers.get(service.bucket(operation), unpaced)
         for attempt in range(1, TOTAL_MAX_ATTEMPTS + 1):
             if not pacer.acquire(within=deadline.left() - MIN_ATTEMPT_SECONDS):
@@ -234,10 +274,14 @@ class Aws:
             try:
                 return getattr(client, xform_name(operation))(**params)
             except (ClientError, BotoCoreError) as exc:
-                backoff = random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt))  # noqa: S311
-                if (attempt == TOTAL_MAX_ATTEMPTS or not retried(exc)
-                        or not deadline.allows(backoff + MIN_ATTEMPT_SECONDS)):
-                    raise explain(service, operation, about, region, exc,
-                                  resource=resource, role=role) from exc
+                backoff = random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt))  # noqa: S311
+                if (
+                    attempt == TOTAL_MAX_ATTEMPTS
+                    or not retried(exc)
+                    or not deadline.allows(backoff + MIN_ATTEMPT_SECONDS)
+                ):
+                    raise explain(
+                        service, operation, about, region, exc, resource=resource, role=role
+                    ) from exc
             self._sleep(backoff)  # full jitter, as botocore's standard mode, capped short
         raise AssertionError("unreachable")  # pragma: no cover

@@ -105,8 +105,9 @@ def hashed_requirements(requirements: Sequence[str], lock: Path = LOCK) -> list[
         locked = read_lock(lock) if locked is None else locked
         pin = requirement.strip()
         if pin not in locked:
-            raise BundleError(f"{pin} is not in {lock.name}: add it to src/requirements.txt "
-                              "and run `make lock`")
+            raise BundleError(
+                f"{pin} is not in {lock.name}: add it to src/requirements.txt and run `make lock`"
+            )
         lines.append(" ".join([pin, *(f"--hash=sha256:{h}" for h in locked[pin])]))
     return lines
 
@@ -121,11 +122,16 @@ def source_files(source: Path = SOURCE) -> list[Path]:
     if tracked is None:
         tracked = _installed(source)
     if tracked is None:
-        raise BundleError(f"{source} is neither in a git checkout that tracks it nor an "
-                          "installed tgsync: build from a clone of the repository "
-                          "(git ls-files decides what goes in) or from `pip install tgsync`")
-    return sorted(p for p in tracked if (source / p).is_file()
-                  and "__pycache__" not in p.parts and p.suffix != ".pyc")
+        raise BundleError(
+            f"{source} is neither in a git checkout that tracks it nor an "
+            "installed tgsync: build from a clone of the repository "
+            "(git ls-files decides what goes in) or from `pip install tgsync`"
+        )
+    return sorted(
+        p
+        for p in tracked
+        if (source / p).is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
 
 
 def _git_tracked(source: Path) -> list[Path] | None:
@@ -133,8 +139,12 @@ def _git_tracked(source: Path) -> list[Path] | None:
     if git is None:
         return None
     try:
-        done = subprocess.run([git, "-C", str(source), "ls-files", "-z", "--cached", "--", "."],
-                              capture_output=True, check=False, timeout=60)
+        done = subprocess.run(
+            [git, "-C", str(source), "ls-files", "-z", "--cached", "--", "."],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     names = [n for n in done.stdout.decode("utf-8", "replace").split("\0") if n]
@@ -159,8 +169,14 @@ def _installed(source: Path) -> list[Path] | None:
     return inside if Path("__init__.py") in inside else None
 
 
-def install(target: Path, arch: str, requirements: Sequence[str] | None = None, *,
-            source: Path = SOURCE, lock: Path = LOCK) -> None:
+def install(
+    target: Path,
+    arch: str,
+    requirements: Sequence[str] | None = None,
+    *,
+    source: Path = SOURCE,
+    lock: Path = LOCK,
+) -> None:
     """pip-install the locked dependencies for Lambda's platform, and tgsync, into
     ``target``.
 
@@ -173,15 +189,32 @@ def install(target: Path, arch: str, requirements: Sequence[str] | None = None, 
     if pins:
         with tempfile.TemporaryDirectory(prefix="tgsync-lock-") as work:
             hashed = Path(work) / "requirements.txt"
-            hashed.write_text("\n".join(hashed_requirements(pins, lock)) + "\n",
-                              encoding="utf-8")
+            hashed.write_text("\n".join(hashed_requirements(pins, lock)) + "\n", encoding="utf-8")
             subprocess.run(
-                [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                 "--no-compile", "--disable-pip-version-check", "--require-hashes",
-                 "--only-binary=:all:", "--platform", PLATFORMS[arch],
-                 "--python-version", PYTHON_VERSION, "--implementation", "cp",
-                 "--target", str(target), "-r", str(hashed)],
-                check=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "--no-compile",
+                    "--disable-pip-version-check",
+                    "--require-hashes",
+                    "--only-binary=:all:",
+                    "--platform",
+                    PLATFORMS[arch],
+                    "--python-version",
+                    PYTHON_VERSION,
+                    "--implementation",
+                    "cp",
+                    "--target",
+                    str(target),
+                    "-r",
+                    str(hashed),
+                ],
+                check=True,
+            )
     for relative in source_files(source):
         destination = target / "tgsync" / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -196,8 +229,11 @@ def _pruned(relative: Path) -> bool:
         name, inside = parts[1], parts[2:]
         if (name in _SOURCE_ONLY and not inside) or (name in _SOURCE_ONLY_PACKAGES and inside):
             return True
-    return (parts[:2] == ("aws_lambda_powertools", "utilities") and len(parts) > _UTILITY_DEPTH
-            and parts[2] not in _POWERTOOLS_KEEP_UTILITIES)
+    return (
+        parts[:2] == ("aws_lambda_powertools", "utilities")
+        and len(parts) > _UTILITY_DEPTH
+        and parts[2] not in _POWERTOOLS_KEEP_UTILITIES
+    )
 
 
 def _files(tree: Path) -> list[Path]:
@@ -215,8 +251,9 @@ def _files(tree: Path) -> list[Path]:
 def write_zip(tree: Path, destination: Path) -> None:
     """Zip ``tree`` deterministically."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED,
-                         compresslevel=9) as archive:
+    with zipfile.ZipFile(
+        destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9
+    ) as archive:
         for path in _files(tree):
             info = zipfile.ZipInfo(path.relative_to(tree).as_posix(), date_time=EPOCH)
             info.external_attr = 0o100644 << 16
@@ -225,8 +262,14 @@ def write_zip(tree: Path, destination: Path) -> None:
             archive.writestr(info, path.read_bytes(), compresslevel=9)
 
 
-def build(arch: str, destination: Path, requirements: Sequence[str] | None = None, *,
-          source: Path = SOURCE, lock: Path = LOCK) -> Path:
+def build(
+    arch: str,
+    destination: Path,
+    requirements: Sequence[str] | None = None,
+    *,
+    source: Path = SOURCE,
+    lock: Path = LOCK,
+) -> Path:
     """Build the zip for ``arch`` at ``destination``; return its path.
 
     ``requirements`` as for :func:`install` (default: the lock's pins); ``source``:

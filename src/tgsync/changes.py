@@ -49,10 +49,14 @@ MAX_REASON = 1000
 RETRIED_ENTRY_CODES = frozenset({"InternalFailure", "ThrottlingException"})
 #: The one call tgsync makes to EventBridge: the role allows exactly this, on one bus.
 OPERATIONS = ("PutEvents",)
-EVENTBRIDGE = Service("events", "events", "EventBridge", OPERATIONS,
-                      not_found=frozenset({"ResourceNotFoundException"}),
-                      not_found_hint=f"create it, or set {EVENT_BUS} to a bus that "
-                                     "exists")
+EVENTBRIDGE = Service(
+    "events",
+    "events",
+    "EventBridge",
+    OPERATIONS,
+    not_found=frozenset({"ResourceNotFoundException"}),
+    not_found_hint=f"create it, or set {EVENT_BUS} to a bus that exists",
+)
 
 #: The actions of the events: the words of tgsync's log lines.
 REGISTER, DEREGISTER, REFUSED, FOREIGN = "REGISTER", "DEREGISTER", "REFUSED", "FOREIGN"
@@ -71,11 +75,17 @@ class Change:
     def detail(self) -> dict[str, Any]:
         """The event's ``detail`` (its schema: docs/change-events.md)."""
         report = self.report
-        return {"action": self.action, "ip": self.ip, "port": self.port,
-                "target_group_arn": report.target_group_arn,
-                "target_group": report.target_group_name, "hostname": report.hostname,
-                "mapping": report.label, "reason": self.reason[:MAX_REASON],
-                "dry_run": report.dry_run}
+        return {
+            "action": self.action,
+            "ip": self.ip,
+            "port": self.port,
+            "target_group_arn": report.target_group_arn,
+            "target_group": report.target_group_name,
+            "hostname": report.hostname,
+            "mapping": report.label,
+            "reason": self.reason[:MAX_REASON],
+            "dry_run": report.dry_run,
+        }
 
 
 def changes_of(report: MappingReport) -> list[Change]:
@@ -83,16 +93,28 @@ def changes_of(report: MappingReport) -> list[Change]:
     dry run those it would make, each with its decision's reason."""
     decisions = {(d.action, d.ip): d for d in report.decisions}
     if report.dry_run:
-        done = [(d.action, d.ip) for d in report.decisions
-                if d.action in (Action.REGISTER, Action.DEREGISTER)]
+        done = [
+            (d.action, d.ip)
+            for d in report.decisions
+            if d.action in (Action.REGISTER, Action.DEREGISTER)
+        ]
     else:
-        done = [*((Action.REGISTER, ip) for ip in report.registered_ips),
-                *((Action.DEREGISTER, ip) for ip in report.deregistered_ips)]
+        done = [
+            *((Action.REGISTER, ip) for ip in report.registered_ips),
+            *((Action.DEREGISTER, ip) for ip in report.deregistered_ips),
+        ]
     found = []
     for action, ip in done:
         decision = decisions.get((action, ip))
-        found.append(Change(action.value, ip, decision.port if decision else report.port,
-                            decision.reason if decision else "", report))
+        found.append(
+            Change(
+                action.value,
+                ip,
+                decision.port if decision else report.port,
+                decision.reason if decision else "",
+                report,
+            )
+        )
     return found
 
 
@@ -103,17 +125,23 @@ def sightings(report: MappingReport) -> dict[str, list[Change]]:
     found: dict[str, list[Change]] = {}
     if report.resolved or report.refused:
         found["refused answers"] = [
-            Change(REFUSED, refusal.answer, report.port, f"refused answer: {refusal.reason}",
-                   report) for refusal in report.refused]
+            Change(
+                REFUSED, refusal.answer, report.port, f"refused answer: {refusal.reason}", report
+            )
+            for refusal in report.refused
+        ]
     if report.observed and not report.dry_run:
         done = set(report.registered_ips)
         found["refused registrations"] = [
             Change(REFUSED, d.ip, d.port, elb_refusal(report.error or "", d.ip), report)
-            for d in report.decisions if d.action is Action.REGISTER and d.ip not in done]
+            for d in report.decisions
+            if d.action is Action.REGISTER and d.ip not in done
+        ]
     if report.observed:
         found["foreign targets"] = [
-            Change(FOREIGN, ip, report.port, "not registered by this mapping: left alone",
-                   report) for ip in report.foreign]
+            Change(FOREIGN, ip, report.port, "not registered by this mapping: left alone", report)
+            for ip in report.foreign
+        ]
     return found
 
 
@@ -123,26 +151,35 @@ def elb_refusal(error: str, ip: str) -> str:
     start = error.find(head)
     if start < 0:
         return "RegisterTargets refused it"
-    words = error[start + len(head):].split("; ", 1)[0]
+    words = error[start + len(head) :].split("; ", 1)[0]
     return f"RegisterTargets refused it: {words}"
 
 
 def entry(change: Change, bus: str) -> dict[str, Any]:
     """The ``PutEvents`` entry of ``change`` for ``bus`` (a name or an ARN)."""
-    return {"Source": SOURCE, "DetailType": DETAIL_TYPE, "EventBusName": bus,
-            "Resources": [change.report.target_group_arn],
-            "Detail": json.dumps(change.detail(), sort_keys=True)}
+    return {
+        "Source": SOURCE,
+        "DetailType": DETAIL_TYPE,
+        "EventBusName": bus,
+        "Resources": [change.report.target_group_arn],
+        "Detail": json.dumps(change.detail(), sort_keys=True),
+    }
 
 
 def entry_size(item: Mapping[str, Any]) -> int:
     """An entry's size as EventBridge counts it against the request's limit."""
-    parts = [item.get("Source", ""), item.get("DetailType", ""), item.get("Detail", ""),
-             *item.get("Resources", ())]
+    parts = [
+        item.get("Source", ""),
+        item.get("DetailType", ""),
+        item.get("Detail", ""),
+        *item.get("Resources", ()),
+    ]
     return 14 * ("Time" in item) + sum(len(str(part).encode()) for part in parts)
 
 
-def batches(entries: Iterable[dict[str, Any]], *, limit: int = MAX_REQUEST_BYTES
-            ) -> list[list[dict[str, Any]]]:
+def batches(
+    entries: Iterable[dict[str, Any]], *, limit: int = MAX_REQUEST_BYTES
+) -> list[list[dict[str, Any]]]:
     """``entries`` in order, in requests of at most :data:`MAX_ENTRIES` and ``limit``
     bytes (an entry over the limit alone goes alone: EventBridge refuses it, and says
     so in its result)."""
@@ -173,8 +210,10 @@ class Publisher:
             changes = self.changes(cycle)
             return self._send([entry(c, self.bus.bus) for c in changes], deadline)
         except Exception as exc:  # a fault here must never fail the sync
-            logger.exception("change events not sent", extra={
-                "event_bus": self.bus.bus, "error": f"{type(exc).__name__}: {exc}"})
+            logger.exception(
+                "change events not sent",
+                extra={"event_bus": self.bus.bus, "error": f"{type(exc).__name__}: {exc}"},
+            )
             return Published(0, max(len(changes), 1))
 
     def changes(self, cycle: CycleReport) -> list[Change]:
@@ -198,22 +237,32 @@ class Publisher:
             published += done
             errors += why
         if published.failed:
-            logger.warning("change events not sent", extra={
-                "event_bus": self.bus.bus, "failed": published.failed,
-                "sent": published.sent, "errors": sorted(set(errors))[:5]})
+            logger.warning(
+                "change events not sent",
+                extra={
+                    "event_bus": self.bus.bus,
+                    "failed": published.failed,
+                    "sent": published.sent,
+                    "errors": sorted(set(errors))[:5],
+                },
+            )
         return published
 
-    def _put(self, batch: list[dict[str, Any]], deadline: Deadline
-             ) -> tuple[Published, list[str]]:
+    def _put(self, batch: list[dict[str, Any]], deadline: Deadline) -> tuple[Published, list[str]]:
         """One ``PutEvents`` of ``batch``, and one more of its entries that failed for
         a reason worth another try (throttling, EventBridge's own failure)."""
         sent, lost, pending, errors = 0, 0, batch, list[str]()
         for last in (False, True):
             try:
                 answer = self._aws.call(
-                    EVENTBRIDGE, "PutEvents", region=self.bus.region,
-                    about=f"event bus {self.bus.name}", deadline=deadline,
-                    resource=self.bus.bus, Entries=pending)
+                    EVENTBRIDGE,
+                    "PutEvents",
+                    region=self.bus.region,
+                    about=f"event bus {self.bus.name}",
+                    deadline=deadline,
+                    resource=self.bus.bus,
+                    Entries=pending,
+                )
             except AwsError as exc:
                 return Published(sent, lost + len(pending)), [*errors, str(exc)]
             retry: list[dict[str, Any]] = []

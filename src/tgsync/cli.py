@@ -63,43 +63,60 @@ def _flag_help(item: Setting) -> str:
 
 #: The settings the commands take as flags (``--dry-run`` apart), from the table.
 _FLAGS: tuple[Setting, ...] = tuple(
-    s for s in SETTINGS if s.flag and s.key != "dry_run"
-    and s.key not in (*_WATCH_ONLY, *_CHANGES_ONLY))
+    s
+    for s in SETTINGS
+    if s.flag and s.key != "dry_run" and s.key not in (*_WATCH_ONLY, *_CHANGES_ONLY)
+)
 _WATCH_FLAGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.flag and s.key in _WATCH_ONLY)
 _CHANGES_FLAGS: tuple[Setting, ...] = tuple(
-    s for s in SETTINGS if s.flag and s.key in _CHANGES_ONLY)
+    s for s in SETTINGS if s.flag and s.key in _CHANGES_ONLY
+)
 #: The one mapping's names (and their legacy names), which a --mappings flag replaces.
-_SINGLE = (conf.HOSTNAME, conf.LEGACY_HOSTNAME,
-           conf.TARGET_GROUP_ARN, conf.LEGACY_TARGET_GROUP_ARN)
+_SINGLE = (conf.HOSTNAME, conf.LEGACY_HOSTNAME, conf.TARGET_GROUP_ARN, conf.LEGACY_TARGET_GROUP_ARN)
 
 
 def _add_setting(group: argparse._ArgumentGroup, item: Setting) -> None:
     if item.flag:
-        group.add_argument(item.flag, metavar=item.metavar,
-                           help=f"{_flag_help(item)} [{item.env}]")
+        group.add_argument(item.flag, metavar=item.metavar, help=f"{_flag_help(item)} [{item.env}]")
 
 
 def _parents() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The flags every command takes, and those of the commands that change things."""
     common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("settings (each also read from the environment variable "
-                                      "named in brackets)")
+    group = common.add_argument_group(
+        "settings (each also read from the environment variable named in brackets)"
+    )
     for item in _FLAGS:
         _add_setting(group, item)
-    common.add_argument("--output", choices=("text", "json"), default="text",
-                        help="what to print on stdout (default text)")
-    common.add_argument("--log-format", choices=("text", "json"), default="text",
-                        help="how to log on stderr: text for a person (default), or json, "
-                             "one object a line as the Lambda function logs")
-    common.add_argument("--metrics", action="store_true",
-                        help="also print CloudWatch EMF metrics (for CloudWatch agent or "
-                             "awslogs collection)")
+    common.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="what to print on stdout (default text)",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="how to log on stderr: text for a person (default), or json, "
+        "one object a line as the Lambda function logs",
+    )
+    common.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also print CloudWatch EMF metrics (for CloudWatch agent or awslogs collection)",
+    )
     # plan and check change nothing anyway: only sync and watch take --dry-run.
     changes = argparse.ArgumentParser(add_help=False, parents=[common])
-    changes.add_argument("--dry-run", action="store_true", default=None,
-                         help=f"plan and report, change nothing [{conf.DRY_RUN}]")
-    events = changes.add_argument_group("change events (also read from the environment "
-                                        "variable named in brackets)")
+    changes.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=None,
+        help=f"plan and report, change nothing [{conf.DRY_RUN}]",
+    )
+    events = changes.add_argument_group(
+        "change events (also read from the environment variable named in brackets)"
+    )
     for item in _CHANGES_FLAGS:
         _add_setting(events, item)
     return common, changes
@@ -111,60 +128,92 @@ def _parser() -> argparse.ArgumentParser:
         prog="tgsync",
         description="Keep an AWS ELBv2 ip target group pointed at a hostname.",
         epilog="Exit codes: 0 synced, 1 a mapping failed (left unchanged), 2 invalid "
-               "configuration or usage, 130 interrupted. AWS credentials, region and "
-               "endpoint come from the standard AWS settings (AWS_PROFILE, "
-               "AWS_ENDPOINT_URL, ...).",
+        "configuration or usage, 130 interrupted. AWS credentials, region and "
+        "endpoint come from the standard AWS settings (AWS_PROFILE, "
+        "AWS_ENDPOINT_URL, ...).",
     )
     parser.add_argument("--version", action="version", version=f"tgsync {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("sync", parents=[changes], help="run one sync cycle",
-                        description="Resolve, compare and update every target group once.")
-    commands.add_parser("plan", parents=[common], help="show what a cycle would do (dry run)",
-                        description="Resolve and compare; print wanted IPs, registered "
-                                    "targets, their state, the action and its reason.")
+    commands.add_parser(
+        "sync",
+        parents=[changes],
+        help="run one sync cycle",
+        description="Resolve, compare and update every target group once.",
+    )
+    commands.add_parser(
+        "plan",
+        parents=[common],
+        help="show what a cycle would do (dry run)",
+        description="Resolve and compare; print wanted IPs, registered "
+        "targets, their state, the action and its reason.",
+    )
     _add_check(commands, common)
     _add_watch(commands, changes)
     return parser
 
 
-def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser],
-               common: argparse.ArgumentParser) -> None:
+def _add_check(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     """``tgsync check``: the preflight, with its ``--function``."""
-    check = commands.add_parser("check", parents=[common],
-                                help="preflight: endpoint, groups, DNS, permissions; "
-                                     "changes nothing",
-                        description="Check, without changing anything, what a sync needs: "
-                                    "the ELB endpoint, each target group, the name through "
-                                    "the configured DNS servers, the read and write "
-                                    "permissions. One line per check; exit 0 only if none "
-                                    "failed.")
-    check.add_argument("--function", metavar="NAME|ARN",
-                       help="also check that this deployed function runs signed code when it "
-                            "has a code signing configuration (needs lambda:GetFunctionCode"
-                            "SigningConfig and lambda:GetFunctionConfiguration on it)")
+    check = commands.add_parser(
+        "check",
+        parents=[common],
+        help="preflight: endpoint, groups, DNS, permissions; changes nothing",
+        description="Check, without changing anything, what a sync needs: "
+        "the ELB endpoint, each target group, the name through "
+        "the configured DNS servers, the read and write "
+        "permissions. One line per check; exit 0 only if none "
+        "failed.",
+    )
+    check.add_argument(
+        "--function",
+        metavar="NAME|ARN",
+        help="also check that this deployed function runs signed code when it "
+        "has a code signing configuration (needs lambda:GetFunctionCode"
+        "SigningConfig and lambda:GetFunctionConfiguration on it)",
+    )
 
 
-def _add_watch(commands: argparse._SubParsersAction[argparse.ArgumentParser],
-               changes: argparse.ArgumentParser) -> None:
+def _add_watch(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], changes: argparse.ArgumentParser
+) -> None:
     """``tgsync watch``: its interval, its cycles and the following settings."""
-    watch = commands.add_parser("watch", parents=[changes], help="sync every --interval seconds",
-                                description="Run a cycle every --interval seconds until "
-                                            "SIGTERM or SIGINT, for ECS, EC2 or a laptop.")
-    watch.add_argument("--interval", type=float, default=60.0, metavar="SECONDS",
-                       help="seconds between cycle starts (default 60)")
-    watch.add_argument("--cycles", type=int, default=0, metavar="N",
-                       help="stop after N cycles, each with its follow-ups (default 0: run "
-                            "until stopped)")
-    following = watch.add_argument_group("following (between cycles, re-check only what "
-                                         "moves; each also read from the environment)")
+    watch = commands.add_parser(
+        "watch",
+        parents=[changes],
+        help="sync every --interval seconds",
+        description="Run a cycle every --interval seconds until "
+        "SIGTERM or SIGINT, for ECS, EC2 or a laptop.",
+    )
+    watch.add_argument(
+        "--interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds between cycle starts (default 60)",
+    )
+    watch.add_argument(
+        "--cycles",
+        type=int,
+        default=0,
+        metavar="N",
+        help="stop after N cycles, each with its follow-ups (default 0: run until stopped)",
+    )
+    following = watch.add_argument_group(
+        "following (between cycles, re-check only what moves; each also read from the environment)"
+    )
     for item in _WATCH_FLAGS:
         _add_setting(following, item)
 
 
 def flags_given(args: argparse.Namespace) -> dict[str, str]:
     """Environment variable -> the flag that set it, for the flags on the command line."""
-    given = {item.env: item.flag for item in (*_FLAGS, *_WATCH_FLAGS, *_CHANGES_FLAGS)
-             if item.flag and _value(args, item) is not None}
+    given = {
+        item.env: item.flag
+        for item in (*_FLAGS, *_WATCH_FLAGS, *_CHANGES_FLAGS)
+        if item.flag and _value(args, item) is not None
+    }
     if getattr(args, "dry_run", None):
         given[conf.DRY_RUN] = "--dry-run"
     return given
@@ -174,10 +223,9 @@ def name_flags(problem: str, given: dict[str, str]) -> str:
     """A configuration problem in the words the user used: ``--port`` for a flag."""
     for name, flag in given.items():
         if problem.startswith(name):
-            return flag + problem[len(name):]
+            return flag + problem[len(name) :]
     if problem.startswith("nothing to sync"):
-        return (problem + "; on the command line: --hostname and --target-group-arn, "
-                "or --mappings")
+        return problem + "; on the command line: --hostname and --target-group-arn, or --mappings"
     return problem
 
 
@@ -193,8 +241,9 @@ def environment(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str
                 try:
                     value = Path(value[1:]).read_text(encoding="utf-8")
                 except OSError as exc:
-                    raise ConfigError([f"--mappings: cannot read {value[1:]!r}: "
-                                       f"{exc.strerror}"]) from None
+                    raise ConfigError(
+                        [f"--mappings: cannot read {value[1:]!r}: {exc.strerror}"]
+                    ) from None
             for single in _SINGLE:
                 env.pop(single, None)
         elif name in _SINGLE:
@@ -217,8 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     # In text, what the output says is not logged again; plan's table has every action.
-    log_to(sys.stderr, args.log_format,
-           REPORTED | PLANNED if args.command == "plan" else REPORTED)
+    log_to(sys.stderr, args.log_format, REPORTED | PLANNED if args.command == "plan" else REPORTED)
     given = flags_given(args)
     try:
         config = conf.load(environment(args, dict(os.environ)))
@@ -267,8 +315,9 @@ def _same_file(one: TextIO, other: TextIO) -> bool:
 def _check(config: conf.Config, args: argparse.Namespace) -> int:
     checks = preflight(config, function=args.function)
     if args.output == "json":
-        print(json.dumps([{"status": c.status, "check": c.name, "detail": c.detail}
-                          for c in checks]))
+        print(
+            json.dumps([{"status": c.status, "check": c.name, "detail": c.detail} for c in checks])
+        )
     else:
         for check in checks:
             print(check.line())
@@ -279,17 +328,23 @@ def _check(config: conf.Config, args: argparse.Namespace) -> int:
 
 def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace) -> int:
     if not 0 < args.interval <= MAX_CYCLE_INTERVAL_SECONDS:
-        print(f"tgsync: --interval must be above 0 and at most "
-              f"{MAX_CYCLE_INTERVAL_SECONDS:.0f} seconds: a missing-since record not "
-              f"confirmed for {CONTINUITY_WINDOW_SECONDS:.0f} s is not trusted, so a slower "
-              "watch would never retire a healthy stale IP", file=sys.stderr)
+        print(
+            f"tgsync: --interval must be above 0 and at most "
+            f"{MAX_CYCLE_INTERVAL_SECONDS:.0f} seconds: a missing-since record not "
+            f"confirmed for {CONTINUITY_WINDOW_SECONDS:.0f} s is not trusted, so a slower "
+            "watch would never retire a healthy stale IP",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     stop = threading.Event()
     stop_by = [float("inf")]  # once signalled: when the cycle under way must be over
     _stop_on_signals(stop, stop_by)
     cycles = failed = 0
-    logger.info("watching", extra={"interval": args.interval,
-                                   "mappings": [m.label for m in config.mappings]})
+    logger.info(
+        "watching",
+        extra={"interval": args.interval, "mappings": [m.label for m in config.mappings]},
+    )
+
     def show(cycle: CycleReport) -> None:
         _print(cycle, args, sys.stdout, table=False)
         sys.stdout.flush()
@@ -308,9 +363,13 @@ def _watch(controller: Controller, config: conf.Config, args: argparse.Namespace
             return min(ends, stop_by[0]) - time.monotonic()
 
         try:
-            invocation = controller.run(time_left=cycle_ends, follow_within=until_tick,
-                                        sleep=stop.wait, margin=0.0,
-                                        on_cycle=show)
+            invocation = controller.run(
+                time_left=cycle_ends,
+                follow_within=until_tick,
+                sleep=stop.wait,
+                margin=0.0,
+                on_cycle=show,
+            )
         except BrokenPipeError:  # the reader of our output went away: a clean stop
             _quiet_stdout()
             break

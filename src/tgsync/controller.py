@@ -67,10 +67,14 @@ class Controller:
         #: Sees each cycle as it ends, before its deadline: the change events.
         self.publish = publish
         self._clock = clock
-        self.cycle = MappingCycle(provider, registry, source_for, self.state, clock,
-                                  resync_every=config.resync_every)
-        self.adoption = (Adoption(provider, registry, config.discovery, self.cycle.port_of)
-                         if config.discovery is not None else None)
+        self.cycle = MappingCycle(
+            provider, registry, source_for, self.state, clock, resync_every=config.resync_every
+        )
+        self.adoption = (
+            Adoption(provider, registry, config.discovery, self.cycle.port_of)
+            if config.discovery is not None
+            else None
+        )
         self._mappings: Sequence[MappingConfig] = ()
         self._last_full: float | None = None
         self._tick = DEFAULT_TICK_SECONDS
@@ -78,8 +82,15 @@ class Controller:
     def with_config(self, config: Config) -> Controller:
         """A controller for ``config`` over the same adapters and records (the same
         process, configured anew)."""
-        return Controller(self.provider, self.registry, self.source_for, config=config,
-                          clock=self._clock, state=self.state, publish=self.publish)
+        return Controller(
+            self.provider,
+            self.registry,
+            self.source_for,
+            config=config,
+            clock=self._clock,
+            state=self.state,
+            publish=self.publish,
+        )
 
     def sync_mapping(self, mapping: MappingConfig, *, dry_run: bool = False) -> MappingReport:
         """One cycle for one mapping; never raises for DNS or AWS faults."""
@@ -113,23 +124,26 @@ class Controller:
         reports = self._cycle_each(mappings, now, dry, deadline)
         deferred = sum(1 for r in reports if r.deferred)
         if deferred:
-            logger.warning("not every group could be read in this invocation: the next "
-                           "carries on", extra={"deferred": deferred,
-                                                "read": len(reports) - deferred})
+            logger.warning(
+                "not every group could be read in this invocation: the next carries on",
+                extra={"deferred": deferred, "read": len(reports) - deferred},
+            )
         if only is None:
             reports.extend(_invalid_report(bad, dry) for bad in self.config.invalid)
             self._prune(mappings)
         reports.extend(found)
-        cycle = CycleReport(reports, dry_run=dry,
-                            discovery=self.adoption.report if self.adoption else None)
+        cycle = CycleReport(
+            reports, dry_run=dry, discovery=self.adoption.report if self.adoption else None
+        )
         if self.publish is not None:
             cycle.published = self.publish(cycle, deadline)
         for report in reports:
             logger.info("mapping summary", extra=report.to_dict())
         return cycle
 
-    def _this_cycles(self, only: frozenset[str] | None, now: float, dry: bool,
-                     deadline: Deadline) -> tuple[list[MappingConfig], list[MappingReport]]:
+    def _this_cycles(
+        self, only: frozenset[str] | None, now: float, dry: bool, deadline: Deadline
+    ) -> tuple[list[MappingConfig], list[MappingReport]]:
         """The mappings of this cycle (a full one: the explicit and discovered ones; a
         follow-up: those of the last full cycle with these keys), and discovery's
         reports."""
@@ -146,8 +160,9 @@ class Controller:
         self._last_full = now
         return mappings, found
 
-    def _cycle_each(self, mappings: Sequence[MappingConfig], now: float, dry: bool,
-                    deadline: Deadline) -> list[MappingReport]:
+    def _cycle_each(
+        self, mappings: Sequence[MappingConfig], now: float, dry: bool, deadline: Deadline
+    ) -> list[MappingReport]:
         """Each mapping's cycle, ``config.concurrency`` at a time, the mappings whose last
         turn is oldest first: a cold start spreads its first reads over as many cycles as
         the time allows, and a mapping whose cycle used the time (a slow name, many
@@ -155,24 +170,40 @@ class Controller:
         Reports in the mappings' order."""
         # Clashes are judged among every mapping of the full cycle, follow-ups too: a
         # mapping refused there must not run alone in a follow-up and undo the other's.
-        why = {self._mappings[i]: reason
-               for i, reason in self._clashes(self._mappings, deadline).items()}
+        why = {
+            self._mappings[i]: reason
+            for i, reason in self._clashes(self._mappings, deadline).items()
+        }
         sharers = self._sharers(self._mappings, deadline)
-        order = sorted(range(len(mappings)), key=lambda i: self.state.turn_at(
-            mappings[i].target_group_arn, mappings[i].hostname))
+        order = sorted(
+            range(len(mappings)),
+            key=lambda i: self.state.turn_at(mappings[i].target_group_arn, mappings[i].hostname),
+        )
 
         def one(index: int) -> MappingReport:
             mapping = mappings[index]
             if mapping in why:
-                logger.error("mappings clash: none of them is synced",
-                             extra={"mapping": mapping.label, "error": why[mapping]})
-                return MappingReport(mapping.label, mapping.hostname, mapping.target_group_arn,
-                                     mapping.port, dry_run=dry).fail(why[mapping])
+                logger.error(
+                    "mappings clash: none of them is synced",
+                    extra={"mapping": mapping.label, "error": why[mapping]},
+                )
+                return MappingReport(
+                    mapping.label,
+                    mapping.hostname,
+                    mapping.target_group_arn,
+                    mapping.port,
+                    dry_run=dry,
+                ).fail(why[mapping])
             if deadline.bounded and not deadline.allows(MIN_CYCLE_SECONDS):
                 return self._out_of_time(mapping, now, dry)
             self.state.note_turn(mapping.target_group_arn, mapping.hostname, self._clock())
-            return self.cycle.run(mapping, dry_run=dry, horizon=self._tick, deadline=deadline,
-                                  sharers=sharers.get(mapping, ()))
+            return self.cycle.run(
+                mapping,
+                dry_run=dry,
+                horizon=self._tick,
+                deadline=deadline,
+                sharers=sharers.get(mapping, ()),
+            )
 
         if len(mappings) <= 1 or self.config.concurrency <= 1:
             done = {i: one(i) for i in order}
@@ -185,22 +216,26 @@ class Controller:
     def _out_of_time(self, mapping: MappingConfig, now: float, dry: bool) -> MappingReport:
         """The report of a mapping not reached before the deadline: deferred if its group
         was read recently enough, failed (so that the alarm sees it) if not."""
-        report = MappingReport(mapping.label, mapping.hostname, mapping.target_group_arn,
-                               mapping.port, dry_run=dry)
+        report = MappingReport(
+            mapping.label, mapping.hostname, mapping.target_group_arn, mapping.port, dry_run=dry
+        )
         last = self._read_at(mapping)
         if now - last <= max(self.config.resync_every, 0) or last == float("-inf"):
             return replace(report, deferred=True)  # read soon enough: the next one carries on
-        return report.fail("skipped: the function was about to time out and this group was "
-                           f"last read {now - last:.0f}s ago; raise the function's timeout, "
-                           "TGSYNC_API_RATE or TGSYNC_CONCURRENCY")
+        return report.fail(
+            "skipped: the function was about to time out and this group was "
+            f"last read {now - last:.0f}s ago; raise the function's timeout, "
+            "TGSYNC_API_RATE or TGSYNC_CONCURRENCY"
+        )
 
     def _read_at(self, mapping: MappingConfig) -> float:
         """When this process last read the mapping's group (``-inf``: never)."""
         known = self.cycle.known_key(mapping)
         return self.state.read_at(known) if known else float("-inf")
 
-    def _not_explicit(self, discovered: Sequence[MappingConfig], deadline: Deadline
-                      ) -> list[MappingConfig]:
+    def _not_explicit(
+        self, discovered: Sequence[MappingConfig], deadline: Deadline
+    ) -> list[MappingConfig]:
         """Discovered mappings that no explicit mapping keeps on the same group and port
         (unless the two may share it: see :func:`ownership.may_share`).
 
@@ -212,11 +247,18 @@ class Controller:
         kept: dict[tuple[str, int], list[MappingConfig]] = {}
         for mapping in explicit:
             if mapping.target_group_arn in both:
-                kept.setdefault((mapping.target_group_arn,
-                                 self.cycle.port_of(mapping, deadline)), []).append(mapping)
-        return [m for m in discovered if m.target_group_arn not in both
-                or all(may_share(e, m) for e in
-                       kept.get((m.target_group_arn, self.cycle.port_of(m, deadline)), []))]
+                kept.setdefault(
+                    (mapping.target_group_arn, self.cycle.port_of(mapping, deadline)), []
+                ).append(mapping)
+        return [
+            m
+            for m in discovered
+            if m.target_group_arn not in both
+            or all(
+                may_share(e, m)
+                for e in kept.get((m.target_group_arn, self.cycle.port_of(m, deadline)), [])
+            )
+        ]
 
     def _prune(self, mappings: Sequence[MappingConfig]) -> None:
         """Forget what is cached about groups and mappings no longer kept."""
@@ -226,8 +268,9 @@ class Controller:
         self.registry.keep_only(arns)
         self.cycle.keep_only(arns)
 
-    def _sharers(self, mappings: Sequence[MappingConfig], deadline: Deadline
-                 ) -> dict[MappingConfig, tuple[MappingConfig, ...]]:
+    def _sharers(
+        self, mappings: Sequence[MappingConfig], deadline: Deadline
+    ) -> dict[MappingConfig, tuple[MappingConfig, ...]]:
         """For each owned mapping sharing a group and port, the others on them (facts
         read only for such groups)."""
         owned = [m for m in mappings if m.retire is Retire.OWNED]
@@ -235,17 +278,17 @@ class Controller:
         by_port: dict[tuple[str, int], list[MappingConfig]] = {}
         for mapping in owned:
             if mapping.target_group_arn in shared:
-                by_port.setdefault((mapping.target_group_arn,
-                                    self.cycle.port_of(mapping, deadline)), []).append(mapping)
-        return {m: tuple(o for o in group if o is not m)
-                for group in by_port.values() for m in group}
+                by_port.setdefault(
+                    (mapping.target_group_arn, self.cycle.port_of(mapping, deadline)), []
+                ).append(mapping)
+        return {
+            m: tuple(o for o in group if o is not m) for group in by_port.values() for m in group
+        }
 
-    def _clashes(self, mappings: Sequence[MappingConfig], deadline: Deadline
-                 ) -> dict[int, str]:
+    def _clashes(self, mappings: Sequence[MappingConfig], deadline: Deadline) -> dict[int, str]:
         """Mappings that share a target group and its effective port (see
         :func:`tgsync.ownership.clashes`); group facts are read only for shared groups."""
-        shared = {arn for arn, n in Counter(m.target_group_arn for m in mappings).items()
-                  if n > 1}
+        shared = {arn for arn, n in Counter(m.target_group_arn for m in mappings).items() if n > 1}
 
         def group_port(arn: str) -> int | None:
             if arn not in shared:
@@ -305,23 +348,31 @@ class Controller:
                 break
             logger.info("follow-up cycle", extra={"mappings": len(keys)})
             started = self._clock()
-            cycles.append(self.run_once(dry_run=dry, time_left=time_left, only=keys,
-                                        margin=margin))
+            cycles.append(self.run_once(dry_run=dry, time_left=time_left, only=keys, margin=margin))
             seconds = self._clock() - started
             on_cycle(cycles[-1])
             halted |= self._failed_at_aws(cycles[-1])
         logger.info("following done", extra={"cycles": len(cycles), "stopped": stopped})
         return InvocationReport(cycles, stopped, announced)
 
-    def _why_stop(self, keys: frozenset[str], limit: Callable[[], float] | None,
-                  seconds: float, margin: float, sleep: Callable[[float], object]
-                  ) -> str | None:
+    def _why_stop(
+        self,
+        keys: frozenset[str],
+        limit: Callable[[], float] | None,
+        seconds: float,
+        margin: float,
+        sleep: Callable[[float], object],
+    ) -> str | None:
         """Why following stops before another cycle of ``keys`` (``None``: it goes on,
         after sleeping ``follow_interval``): nothing moves, no time, or a stop asked."""
         if not keys:
             return "nothing moves"
-        if not room_for_another(limit() if limit else None, self.config.follow_interval,
-                                max(seconds, MIN_CYCLE_SECONDS), margin):
+        if not room_for_another(
+            limit() if limit else None,
+            self.config.follow_interval,
+            max(seconds, MIN_CYCLE_SECONDS),
+            margin,
+        ):
             return "no time left in this invocation: the next one carries on"
         if sleep(self.config.follow_interval):  # stopped during the sleep: no new cycle
             return "stopped"
@@ -330,8 +381,7 @@ class Controller:
     @staticmethod
     def _failed_at_aws(cycle: CycleReport) -> frozenset[str]:
         """Keys of the mappings whose cycle failed at AWS: not followed any more now."""
-        return frozenset(r.mapping_key for r in cycle.mappings
-                         if r.aws_failed and r.mapping_key)
+        return frozenset(r.mapping_key for r in cycle.mappings if r.aws_failed and r.mapping_key)
 
     def _following(self) -> frozenset[str]:
         """Keys of the mappings of the last full cycle within their follow window (no
@@ -348,23 +398,40 @@ class Controller:
         labels = []
         for mapping in self._mappings:
             rds = mapping.resolve is Resolve.RDS
-            read = getattr(source_of(self.source_for, mapping.dns_servers, "rds",
-                                     mapping.rds_role_arn), "members", None) if rds else None
+            read = (
+                getattr(
+                    source_of(self.source_for, mapping.dns_servers, "rds", mapping.rds_role_arn),
+                    "members",
+                    None,
+                )
+                if rds
+                else None
+            )
             members = read(mapping.hostname) if callable(read) else None
             whose = (mapping.rds_role_arn if rds else None) or mapping.target_group_arn
-            if any(subject.serves(mapping.hostname, whose, members)
-                   for subject in trigger.subjects):
-                self.state.announce(self.cycle.key_of(mapping, deadline), now,
-                                     self.config.follow_for)
+            if any(
+                subject.serves(mapping.hostname, whose, members) for subject in trigger.subjects
+            ):
+                self.state.announce(
+                    self.cycle.key_of(mapping, deadline), now, self.config.follow_for
+                )
                 labels.append(mapping.label)
-        logger.info("event announced a change", extra={
-            "event": trigger.what, "domains": [d.name for d in trigger.domains],
-            "rds": [r.name for r in trigger.rds], "followed": labels})
+        logger.info(
+            "event announced a change",
+            extra={
+                "event": trigger.what,
+                "domains": [d.name for d in trigger.domains],
+                "rds": [r.name for r in trigger.rds],
+                "followed": labels,
+            },
+        )
         return labels
 
 
 def _invalid_report(bad: InvalidMapping, dry_run: bool) -> MappingReport:
-    logger.error("invalid mapping skipped", extra={"mapping": bad.label,
-                                                   "problems": list(bad.problems)})
+    logger.error(
+        "invalid mapping skipped", extra={"mapping": bad.label, "problems": list(bad.problems)}
+    )
     return MappingReport(bad.label, "", bad.target_group_arn, dry_run=dry_run).fail(
-        "invalid configuration: " + "; ".join(bad.problems))
+        "invalid configuration: " + "; ".join(bad.problems)
+    )

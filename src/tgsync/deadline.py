@@ -20,14 +20,16 @@ class Deadline:
     """When the current invocation must be done: ``time_left()`` seconds from now, less
     ``margin``. Without ``time_left`` there is no deadline (a local one-shot run)."""
 
-    def __init__(self, time_left: Callable[[], float] | None = None,
-                 margin: float = MARGIN_SECONDS) -> None:
+    def __init__(
+        self, time_left: Callable[[], float] | None = None, margin: float = MARGIN_SECONDS
+    ) -> None:
         self._time_left = time_left
         self.margin = margin
 
     @classmethod
-    def at(cls, moment: float, margin: float = 0.0,
-           clock: Callable[[], float] = time.monotonic) -> Deadline:
+    def at(
+        cls, moment: float, margin: float = 0.0, clock: Callable[[], float] = time.monotonic
+    ) -> Deadline:
         """A deadline at ``moment`` on ``clock`` (``tgsync watch``: the next tick)."""
         return cls(lambda: moment - clock(), margin)
 

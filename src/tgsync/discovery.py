@@ -62,7 +62,8 @@ def _tag_parser(key: str, parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 #: Tag -> (setting, parser), with the values the settings take.
 TAG_SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    s.tag: (s.key, _tag_parser(s.key, s.parse)) for s in tag_settings() if s.tag}
+    s.tag: (s.key, _tag_parser(s.key, s.parse)) for s in tag_settings() if s.tag
+}
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,7 @@ class Discovered:
         return frozenset(m.target_group_arn for m in self.mappings)
 
 
-def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 0.0
-          ) -> Discovered:
+def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 0.0) -> Discovered:
     """The mappings this function manages among ``candidates``, and the refusals."""
     mappings: list[MappingConfig] = []
     refused: list[InvalidMapping] = []
@@ -99,16 +99,31 @@ def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 
             continue
         where = f"target group {group.name} (tags)"
         if discovery.prefix != EVERY_GROUP and not group.name.startswith(discovery.prefix):
-            refused.append(InvalidMapping(len(refused), where, (
-                f"{where}: its name does not start with {discovery.prefix!r} "
-                "(TGSYNC_DISCOVER_PREFIX), so this function never adopts it: rename the "
-                f"group, or remove its {TAG_HOSTNAME} tag",), group.arn))
+            refused.append(
+                InvalidMapping(
+                    len(refused),
+                    where,
+                    (
+                        f"{where}: its name does not start with {discovery.prefix!r} "
+                        "(TGSYNC_DISCOVER_PREFIX), so this function never adopts it: rename the "
+                        f"group, or remove its {TAG_HOSTNAME} tag",
+                    ),
+                    group.arn,
+                )
+            )
             continue
         if group.target_type != "ip":
-            refused.append(InvalidMapping(len(refused), where, (
-                f"{where}: target type {group.target_type!r}; tgsync keeps groups of "
-                f"type ip only: remove the {TAG_HOSTNAME} tag, or use an ip target group",),
-                group.arn))
+            refused.append(
+                InvalidMapping(
+                    len(refused),
+                    where,
+                    (
+                        f"{where}: target type {group.target_type!r}; tgsync keeps groups of "
+                        f"type ip only: remove the {TAG_HOSTNAME} tag, or use an ip target group",
+                    ),
+                    group.arn,
+                )
+            )
             continue
         mapping = _mapping(group, defaults, where)
         if isinstance(mapping, InvalidMapping):
@@ -118,8 +133,9 @@ def adopt(candidates: Iterable[Candidate], discovery: Discovery, *, at: float = 
     return Discovered(tuple(mappings), tuple(refused), tuple(others), read, at)
 
 
-def _mapping(group: Candidate, defaults: dict[str, Any], where: str
-             ) -> MappingConfig | InvalidMapping:
+def _mapping(
+    group: Candidate, defaults: dict[str, Any], where: str
+) -> MappingConfig | InvalidMapping:
     problems: list[str] = []
     values = dict(defaults)
     origins = [(setting, "function default") for setting in sorted(defaults)]
@@ -141,13 +157,21 @@ def _mapping(group: Candidate, defaults: dict[str, Any], where: str
         origins = [o for o in origins if o[0] != setting] + [(setting, f"tag {tag}")]
     if hostname and (problem := rds_problem(hostname, values.get("resolve"))):
         problems.append(f"{where}: tag tgsync:resolve: {problem}")
-    if hostname and (stale := stale_problem(hostname, values.get("resolve"),
-                                            values.get("stale_after", DEFAULT_STALE_AFTER))):
-        problems.append(f"{where}: stale_after (tag tgsync:stale-after or the function's "
-                        f"default): {stale}")
+    if hostname and (
+        stale := stale_problem(
+            hostname, values.get("resolve"), values.get("stale_after", DEFAULT_STALE_AFTER)
+        )
+    ):
+        problems.append(
+            f"{where}: stale_after (tag tgsync:stale-after or the function's default): {stale}"
+        )
     if problems:
         return InvalidMapping(0, where, tuple(problems), group.arn)
     values.pop("alb_id", None)  # AlbId names one load balancer: not for discovered groups
-    return MappingConfig(hostname=hostname, target_group_arn=group.arn, source=where,
-                         origins=(("hostname", f"tag {TAG_HOSTNAME}"), *sorted(origins)),
-                         **values)
+    return MappingConfig(
+        hostname=hostname,
+        target_group_arn=group.arn,
+        source=where,
+        origins=(("hostname", f"tag {TAG_HOSTNAME}"), *sorted(origins)),
+        **values,
+    )

@@ -26,8 +26,16 @@ class AwsError(TgsyncError):
     :data:`NO_TIME_LEFT` for a call not made) and ``aws_message`` (AWS's own words).
     """
 
-    def __init__(self, message: str, *, service: str = "", operation: str = "",
-                 resource: str = "", code: str = "", aws_message: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        operation: str = "",
+        resource: str = "",
+        code: str = "",
+        aws_message: str = "",
+    ) -> None:
         self.service = service
         self.operation = operation
         self.resource = resource
@@ -61,11 +69,25 @@ class ProviderError(AwsError):
     """An ELB call about a target group failed (the provider's); ``target_group`` is the
     group's ARN when the call was about one."""
 
-    def __init__(self, message: str, *, operation: str = "", target_group: str = "",
-                 code: str = "", aws_message: str = "", service: str = "elbv2",
-                 resource: str = "") -> None:
-        super().__init__(message, service=service, operation=operation,
-                         resource=resource or target_group, code=code, aws_message=aws_message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        target_group: str = "",
+        code: str = "",
+        aws_message: str = "",
+        service: str = "elbv2",
+        resource: str = "",
+    ) -> None:
+        super().__init__(
+            message,
+            service=service,
+            operation=operation,
+            resource=resource or target_group,
+            code=code,
+            aws_message=aws_message,
+        )
 
     @property
     def target_group(self) -> str:

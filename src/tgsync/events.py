@@ -45,19 +45,22 @@ DIRECT_KEYS = frozenset({"dry_run", "check", "source"})
 #: Event sources of Amazon OpenSearch Service (the second is the newer API's).
 OPENSEARCH_SOURCES = frozenset({"aws.es", "aws.opensearchservice"})
 #: The service's own notifications, new and legacy names (EventBridge events reference).
-OPENSEARCH_NOTIFICATIONS = frozenset({
-    "Amazon OpenSearch Service Software Update Notification",
-    "Amazon OpenSearch Service Auto-Tune Notification",
-    "Amazon OpenSearch Service Cluster Status Notification",
-    "Amazon OpenSearch Service Domain Update Notification",
-    "Amazon OpenSearch Service Notification",  # node retirement
-    "Amazon ES Service Software Update Notification",
-    "Amazon ES Auto-Tune Notification",
-})
+OPENSEARCH_NOTIFICATIONS = frozenset(
+    {
+        "Amazon OpenSearch Service Software Update Notification",
+        "Amazon OpenSearch Service Auto-Tune Notification",
+        "Amazon OpenSearch Service Cluster Status Notification",
+        "Amazon OpenSearch Service Domain Update Notification",
+        "Amazon OpenSearch Service Notification",  # node retirement
+        "Amazon ES Service Software Update Notification",
+        "Amazon ES Auto-Tune Notification",
+    }
+)
 API_CALL = "AWS API Call via CloudTrail"
 #: The configuration API calls that start a blue/green deployment.
-OPENSEARCH_API_CALLS = frozenset({"UpdateDomainConfig", "UpgradeDomain",
-                                  "StartServiceSoftwareUpdate"})
+OPENSEARCH_API_CALLS = frozenset(
+    {"UpdateDomainConfig", "UpgradeDomain", "StartServiceSoftwareUpdate"}
+)
 
 #: Amazon RDS's event source and the detail-types of its cluster and instance events.
 RDS_SOURCE = "aws.rds"
@@ -65,11 +68,14 @@ RDS_DETAIL_TYPES = {"RDS DB Cluster Event": "cluster", "RDS DB Instance Event": 
 #: The event categories that can move a member or a role (RDS User Guide, "Amazon RDS
 #: event categories and event messages"); others (backup, notification, low storage...)
 #: move nothing tgsync follows, and the stack's rule does not route them.
-RDS_CATEGORIES = frozenset({"failover", "failure", "maintenance", "availability",
-                            "deletion", "configuration change"})
+RDS_CATEGORIES = frozenset(
+    {"failover", "failure", "maintenance", "availability", "deletion", "configuration change"}
+)
 
-_RDS_ARN = re.compile(r"^arn:[a-z-]+:rds:([a-z0-9-]+):(\d{12}):(cluster|db):"
-                      r"([A-Za-z][A-Za-z0-9-]{0,62})$")
+_RDS_ARN = re.compile(
+    r"^arn:[a-z-]+:rds:([a-z0-9-]+):(\d{12}):(cluster|db):"
+    r"([A-Za-z][A-Za-z0-9-]{0,62})$"
+)
 _RDS_KINDS = {"cluster": "cluster", "db": "instance"}
 _DOMAIN_ARN = re.compile(r"^arn:[a-z-]+:es:([a-z0-9-]+):(\d{12}):domain/([a-z0-9-]+)$")
 #: The account in an ARN (a target group's, or the role a cluster is read as).
@@ -87,15 +93,18 @@ class Domain:
     #: The domain's account, when the event says it.
     account: str | None = None
 
-    def serves(self, hostname: str, target_group_arn: str = "",
-               members: Members | None = None) -> bool:
+    def serves(
+        self, hostname: str, target_group_arn: str = "", members: Members | None = None
+    ) -> bool:
         """True if ``hostname`` is this domain's endpoint (VPC or public), as OpenSearch
         names it: ``vpc-<name>-<id>.<region>.es.amazonaws.com``, and the domain is in the
         target group's account (a same-named domain of another account is not it).
         ``members`` is for RDS's events: a domain has none."""
         del members
-        pattern = (rf"^(vpc|search)-{re.escape(self.name)}-[a-z0-9]+\."
-                   rf"{re.escape(self.region)}\.es\.amazonaws\.com(\.cn)?$")
+        pattern = (
+            rf"^(vpc|search)-{re.escape(self.name)}-[a-z0-9]+\."
+            rf"{re.escape(self.region)}\.es\.amazonaws\.com(\.cn)?$"
+        )
         if re.match(pattern, hostname.lower().rstrip(".")) is None:
             return False
         return _same_account(self.account, target_group_arn)
@@ -117,8 +126,9 @@ class RdsSource:
         """``cluster:NAME`` or ``instance:NAME``, for the log."""
         return f"{self.kind}:{self.identifier}"
 
-    def serves(self, hostname: str, target_group_arn: str = "",
-               members: Members | None = None) -> bool:
+    def serves(
+        self, hostname: str, target_group_arn: str = "", members: Members | None = None
+    ) -> bool:
         """True if ``hostname`` is an RDS endpoint this event may move, in the same
         region and (when both say it) account as ``target_group_arn`` (the target
         group's, or for a cluster read as a role, the role's ARN).
@@ -210,37 +220,41 @@ def direct_options(event: Any) -> tuple[bool, bool]:
         try:
             found[name] = parse_bool(event.get(name, False))
         except ValueError as exc:
-            raise EventError(f"the event's {name!r} key: {exc} (e.g. "
-                             f'{{"{name}": true}}); nothing was changed') from None
+            raise EventError(
+                f'the event\'s {name!r} key: {exc} (e.g. {{"{name}": true}}); nothing was changed'
+            ) from None
     return found["check"], found["dry_run"]
 
 
 def _short(text: str) -> str:
     """``text`` cut to :data:`WHAT_LIMIT` characters: an event's fields are not ours to
     log whole (a 200 KB detail-type must not become a 200 KB log line)."""
-    return text if len(text) <= WHAT_LIMIT else text[:WHAT_LIMIT - 1] + "…"
+    return text if len(text) <= WHAT_LIMIT else text[: WHAT_LIMIT - 1] + "…"
 
 
 def _eventbridge(event: Mapping[str, Any]) -> Trigger:
     source, kind = event.get("source"), event.get("detail-type")
     if not isinstance(source, str) or not isinstance(kind, str):
-        return Trigger("ignored", "an EventBridge-shaped event whose source or detail-type "
-                                  "is not a string")
+        return Trigger(
+            "ignored", "an EventBridge-shaped event whose source or detail-type is not a string"
+        )
     account = event.get("account") if isinstance(event.get("account"), str) else None
     if source == "aws.events" and kind == "Scheduled Event":
         return Trigger("schedule", "EventBridge Scheduled Event")
     if source in OPENSEARCH_SOURCES and kind in OPENSEARCH_NOTIFICATIONS:
         arns = event.get("resources")
-        domains = tuple(d for d in map(_domain, arns if isinstance(arns, list) else [])
-                        if d is not None)
+        domains = tuple(
+            d for d in map(_domain, arns if isinstance(arns, list) else []) if d is not None
+        )
         return Trigger("opensearch", kind, domains)
     detail = event.get("detail")
     if source == RDS_SOURCE and kind in RDS_DETAIL_TYPES:
         return _rds(event, kind, detail)
     if source in OPENSEARCH_SOURCES and kind == API_CALL and isinstance(detail, Mapping):
         return _opensearch_call(event, detail, account)
-    return Trigger("ignored", _short(f"EventBridge event {kind!r} from {source!r} (not one "
-                                     "tgsync acts on)"))
+    return Trigger(
+        "ignored", _short(f"EventBridge event {kind!r} from {source!r} (not one tgsync acts on)")
+    )
 
 
 def _domain(arn: Any) -> Domain | None:
@@ -248,8 +262,9 @@ def _domain(arn: Any) -> Domain | None:
     return Domain(match.group(1), match.group(3), match.group(2)) if match else None
 
 
-def _opensearch_call(event: Mapping[str, Any], detail: Mapping[str, Any],
-                     account: str | None) -> Trigger:
+def _opensearch_call(
+    event: Mapping[str, Any], detail: Mapping[str, Any], account: str | None
+) -> Trigger:
     """A CloudTrail record of an OpenSearch API call: runs when it starts a blue/green."""
     name = detail.get("eventName")
     if isinstance(name, str) and name in OPENSEARCH_API_CALLS:
@@ -257,9 +272,11 @@ def _opensearch_call(event: Mapping[str, Any], detail: Mapping[str, Any],
         domain = params.get("domainName") if isinstance(params, Mapping) else None
         region = detail.get("awsRegion") or event.get("region")
         caller = detail.get("recipientAccountId") or account
-        domains = ((Domain(region, domain.lower(),
-                           caller if isinstance(caller, str) else None),)
-                   if isinstance(domain, str) and isinstance(region, str) else ())
+        domains = (
+            (Domain(region, domain.lower(), caller if isinstance(caller, str) else None),)
+            if isinstance(domain, str) and isinstance(region, str)
+            else ()
+        )
         return Trigger("opensearch", f"{API_CALL}: {name}", domains)
     return Trigger("ignored", _short(f"{API_CALL}: {name} (not a call that moves nodes)"))
 
@@ -270,11 +287,16 @@ def _rds(event: Mapping[str, Any], kind: str, detail: Any) -> Trigger:
     if not isinstance(detail, Mapping):
         return Trigger("ignored", f"{kind} without a detail object")
     categories = detail.get("EventCategories")
-    names = ([c.lower() for c in categories if isinstance(c, str)]
-             if isinstance(categories, list) else [])
+    names = (
+        [c.lower() for c in categories if isinstance(c, str)]
+        if isinstance(categories, list)
+        else []
+    )
     event_id = detail.get("EventID")
-    what = _short(f"{kind}: {event_id if isinstance(event_id, str) else '?'} "
-                  f"({', '.join(names) or 'no category'})")
+    what = _short(
+        f"{kind}: {event_id if isinstance(event_id, str) else '?'} "
+        f"({', '.join(names) or 'no category'})"
+    )
     if not RDS_CATEGORIES.intersection(names):
         return Trigger("ignored", _short(f"{what}, not a category that moves members"))
     arns = [detail.get("SourceArn")]
@@ -292,5 +314,6 @@ def _rds_source(arn: Any) -> RdsSource | None:
     match = _RDS_ARN.match(arn) if isinstance(arn, str) else None
     if match is None:
         return None
-    return RdsSource(_RDS_KINDS[match.group(3)], match.group(1), match.group(4).lower(),
-                     match.group(2))
+    return RdsSource(
+        _RDS_KINDS[match.group(3)], match.group(1), match.group(4).lower(), match.group(2)
+    )

@@ -40,12 +40,13 @@ class Motion:
 def is_pending(decisions: Iterable[Decision], lookup_failed: bool) -> bool:
     """True if a cycle left something that may change by itself soon."""
     # A foreign target's state is someone else's business: it never keeps us following.
-    return lookup_failed or any(d.action is Action.WAIT or (
-        d.state in PENDING_STATES and d.action is not Action.FOREIGN) for d in decisions)
+    return lookup_failed or any(
+        d.action is Action.WAIT or (d.state in PENDING_STATES and d.action is not Action.FOREIGN)
+        for d in decisions
+    )
 
 
-def observe(before: Motion | None, *, changed: bool, pending: bool, now: float
-            ) -> Motion | None:
+def observe(before: Motion | None, *, changed: bool, pending: bool, now: float) -> Motion | None:
     """The motion record after a cycle of the mapping (``None``: it is still).
 
     A change restarts the window; something pending keeps the record it had (so a
@@ -71,13 +72,15 @@ def announce(now: float, follow_for: float) -> Motion:
 def followed(motion: Motion | None, now: float, follow_for: float) -> bool:
     """True if the mapping is within its follow window."""
     # A clock that went back follows nothing: the window must not stretch with it.
-    return motion is not None and (0 <= now - motion.since < follow_for
-                                   or motion.announced_until - follow_for <= now
-                                   < motion.announced_until)
+    return motion is not None and (
+        0 <= now - motion.since < follow_for
+        or motion.announced_until - follow_for <= now < motion.announced_until
+    )
 
 
-def room_for_another(time_left: float | None, interval: float, cycle_seconds: float,
-                     margin: float) -> bool:
+def room_for_another(
+    time_left: float | None, interval: float, cycle_seconds: float, margin: float
+) -> bool:
     """True if one more interval and one more cycle (as long as the last) fit in the
     time left with ``margin`` to spare (``None``: no deadline)."""
     return time_left is None or time_left - interval - cycle_seconds >= margin

@@ -39,8 +39,7 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
         try:
             networks.append(ipaddress.ip_network(text, strict=True))
         except ValueError as exc:
-            raise ValueError(f"{text!r} is not a network ({exc}); {_network_hint(text)}"
-                             ) from None
+            raise ValueError(f"{text!r} is not a network ({exc}); {_network_hint(text)}") from None
     return tuple(networks)
 
 
@@ -69,7 +68,8 @@ def _never_allowed(address: IPAddress) -> str | None:
 
 
 def screen(
-    answers: Iterable[str], allowed: tuple[IPNetwork, ...],
+    answers: Iterable[str],
+    allowed: tuple[IPNetwork, ...],
     narrowed: tuple[IPNetwork, ...] = (),
 ) -> tuple[frozenset[str], tuple[Refusal, ...]]:
     """Split DNS answers into addresses allowed as targets and refusals with reasons.

@@ -56,12 +56,15 @@ def _check(config: conf.Config, context: Any) -> dict[str, Any]:
     checks = preflight(config, _time_left(context))
     for check in checks:
         logger.info(check.status, extra={"check": check.name, "detail": check.detail})
-    summary = {"ok": all(c.status != "FAIL" for c in checks),
-               "checks": [check.line() for check in checks]}
+    summary = {
+        "ok": all(c.status != "FAIL" for c in checks),
+        "checks": [check.line() for check in checks],
+    }
     if not summary["ok"]:
         failed = [check.line() for check in checks if check.status == "FAIL"]
-        raise CheckFailed(f"{len(failed)} of {len(checks)} check(s) failed: "
-                          + " | ".join(failed), summary)
+        raise CheckFailed(
+            f"{len(failed)} of {len(checks)} check(s) failed: " + " | ".join(failed), summary
+        )
     return summary
 
 
@@ -69,8 +72,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """Run a sync cycle over every configured mapping, and follow what moves."""
     global _cold_start  # noqa: PLW0603 - true for the first invocation of a sandbox only
     # Powertools' field names, so every line of one invocation can be found together.
-    logger.append_keys(function_request_id=getattr(context, "aws_request_id", None),
-                       cold_start=_cold_start)
+    logger.append_keys(
+        function_request_id=getattr(context, "aws_request_id", None), cold_start=_cold_start
+    )
     _cold_start = False
     trigger = classify(event)
     if not trigger.runs:  # a stray event must neither fail nor change anything
@@ -85,19 +89,26 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         config = conf.load(os.environ)
     except ConfigError as exc:
-        logger.error("invalid configuration: nothing was changed",
-                     extra={"problems": exc.problems})
+        logger.error("invalid configuration: nothing was changed", extra={"problems": exc.problems})
         raise
     if check:
         return _check(config, context)
-    if config.dry_run and isinstance(event, dict) and event.get("dry_run") is not None \
-            and not dry_run:
+    if (
+        config.dry_run
+        and isinstance(event, dict)
+        and event.get("dry_run") is not None
+        and not dry_run
+    ):
         logger.warning("an event cannot turn dry-run off: TGSYNC_DRY_RUN=true holds")
     time_left = _time_left(context)
     # A local call has no deadline to follow within: one cycle.
-    invocation = _get_controller(config).run(dry_run=dry_run, time_left=time_left,
-                                             trigger=trigger, on_cycle=emit_metrics,
-                                             follow=time_left is not None)
+    invocation = _get_controller(config).run(
+        dry_run=dry_run,
+        time_left=time_left,
+        trigger=trigger,
+        on_cycle=emit_metrics,
+        follow=time_left is not None,
+    )
     summary = invocation.to_dict()
     if not invocation.ok:
         raise SyncFailed(invocation.final.failure_summary(), summary)

@@ -14,10 +14,21 @@ from tgsync.model import EventBus, Nameserver, Resolve, Retire
 from tgsync.plan import Policy
 from tgsync.settings import setting
 
-__all__ = ["DEFAULT_API_RATE", "DEFAULT_CONCURRENCY", "DEFAULT_DISCOVER_EVERY",
-           "DEFAULT_FOLLOW_FOR", "DEFAULT_FOLLOW_INTERVAL", "DEFAULT_LOOKUPS",
-           "DEFAULT_RESYNC_EVERY", "DEFAULT_STALE_AFTER", "EVERY_GROUP", "Config", "Discovery",
-           "InvalidMapping", "MappingConfig"]
+__all__ = [
+    "DEFAULT_API_RATE",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_DISCOVER_EVERY",
+    "DEFAULT_FOLLOW_FOR",
+    "DEFAULT_FOLLOW_INTERVAL",
+    "DEFAULT_LOOKUPS",
+    "DEFAULT_RESYNC_EVERY",
+    "DEFAULT_STALE_AFTER",
+    "EVERY_GROUP",
+    "Config",
+    "Discovery",
+    "InvalidMapping",
+    "MappingConfig",
+]
 
 DEFAULT_LOOKUPS: int = setting("lookups").default
 DEFAULT_STALE_AFTER: float = setting("stale_after").default

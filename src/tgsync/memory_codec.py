@@ -26,7 +26,6 @@ REFRESH_SECONDS = 60.0
 _DIGITS = re.compile(r"^[0-9]+$")  # ASCII only: "²" and "٣" are digits to str.isdigit
 
 
-
 @dataclass(frozen=True, slots=True)
 class Recalled:
     """Memory for one target group and port, plus tags we could not read."""
@@ -48,8 +47,9 @@ def encode_record(ip: str, record: MissingSince) -> str:
     return f"{ip}={math.ceil(record.first)}/{math.floor(record.last)}/{record.absent}"
 
 
-def pack(port: int, memory: Mapping[str, MissingSince], skip: Set[str] = frozenset()
-         ) -> dict[str, str]:
+def pack(
+    port: int, memory: Mapping[str, MissingSince], skip: Set[str] = frozenset()
+) -> dict[str, str]:
     """The tags that hold ``memory``: oldest records first, as many per value as fit.
 
     Keys in ``skip`` (tags under our prefix we could not read) are not reused.
@@ -98,7 +98,7 @@ def decode(tags: Mapping[str, str], port: int) -> Recalled:
     for key, value in tags.items():
         if not key.startswith(TAG_PREFIX):
             continue
-        port_text, _, suffix = key[len(TAG_PREFIX):].partition(":")
+        port_text, _, suffix = key[len(TAG_PREFIX) :].partition(":")
         if not _DIGITS.match(port_text) or not suffix:
             unreadable.append(key)
             continue
@@ -120,14 +120,17 @@ def decode(tags: Mapping[str, str], port: int) -> Recalled:
     return Recalled(memory, tuple(sorted(unreadable)))
 
 
-def must_write(stored: Mapping[str, MissingSince], new: Mapping[str, MissingSince],
-               now: float) -> bool:
+def must_write(
+    stored: Mapping[str, MissingSince], new: Mapping[str, MissingSince], now: float
+) -> bool:
     """True if ``new`` differs from what the tags hold in a way that must be written:
     an IP added or gone, a record restarted, or a stored ``last`` due for a refresh."""
     if set(stored) != set(new):
         return True
-    return any(math.ceil(new[ip].first) != stored[ip].first
-               or now - stored[ip].last >= REFRESH_SECONDS for ip in new)
+    return any(
+        math.ceil(new[ip].first) != stored[ip].first or now - stored[ip].last >= REFRESH_SECONDS
+        for ip in new
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +144,12 @@ class TagChange:
     free: int = 0
 
 
-def change(tags: Mapping[str, str], port: int, new: Mapping[str, MissingSince],
-           unreadable: Sequence[str] = ()) -> TagChange:
+def change(
+    tags: Mapping[str, str],
+    port: int,
+    new: Mapping[str, MissingSince],
+    unreadable: Sequence[str] = (),
+) -> TagChange:
     """Turn the group's ``tags`` into ones holding ``new`` for ``port``, within ELB's limit.
 
     Tags we cannot read are neither removed nor reused, and count against the limit.
@@ -153,7 +160,7 @@ def change(tags: Mapping[str, str], port: int, new: Mapping[str, MissingSince],
     wanted = pack(port, new, keep_alone)
     left_out = 0
     if len(wanted) > max(free, 0):
-        kept = dict(list(wanted.items())[:max(free, 0)])
+        kept = dict(list(wanted.items())[: max(free, 0)])
         left_out = sum(len(v.split()) for k, v in wanted.items() if k not in kept)
         needed, wanted = len(wanted), kept
     else:

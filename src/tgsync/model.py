@@ -26,6 +26,7 @@ class Retire(StrEnum):
     #: Only the targets tgsync registered for it (a shared group).
     OWNED = "owned"
 
+
 #: States in which the load balancer does not send traffic to a target, so that a
 #: target missing from DNS can be retired at once.
 NOT_SERVING_STATES = frozenset({"unhealthy", "unhealthy.draining", "unused", "unavailable"})

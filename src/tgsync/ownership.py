@@ -108,7 +108,7 @@ class Owned:
 def _read_value(value: str) -> tuple[str, list[str], str | None]:
     """``<owner> <ip> <ip> ... [mac=<mac>]``, strictly; raises ValueError."""
     owner, *ips = value.split(" ")
-    mac = ips.pop()[len(MAC_PREFIX):] if ips and ips[-1].startswith(MAC_PREFIX) else None
+    mac = ips.pop()[len(MAC_PREFIX) :] if ips and ips[-1].startswith(MAC_PREFIX) else None
     if not _OWNER.match(owner) or not ips or mac == "":
         raise ValueError(value)
     for ip in ips:
@@ -136,9 +136,11 @@ def _addresses_in(value: str) -> set[str]:
     return found
 
 
-def decode_owned(tags: Mapping[str, str], port: int,
-                 verify: Callable[[str, tuple[str, ...], str | None], bool] | None = None
-                 ) -> Owned:
+def decode_owned(
+    tags: Mapping[str, str],
+    port: int,
+    verify: Callable[[str, tuple[str, ...], str | None], bool] | None = None,
+) -> Owned:
     """Read every owner's records for ``port`` from a group's tags; with ``verify`` (a
     record key is set), a value whose MAC it rejects is unverified, not trusted."""
     by_owner: dict[str, set[str]] = {}
@@ -148,7 +150,7 @@ def decode_owned(tags: Mapping[str, str], port: int,
     for key, value in tags.items():
         if not key.startswith(OWNED_PREFIX):
             continue
-        port_text, _, slot = key[len(OWNED_PREFIX):].partition(":")
+        port_text, _, slot = key[len(OWNED_PREFIX) :].partition(":")
         if not _NUMBER.match(port_text) or not _NUMBER.match(slot):
             unreadable.append(key)
             continue
@@ -168,13 +170,17 @@ def decode_owned(tags: Mapping[str, str], port: int,
             continue
         by_owner.setdefault(owner, set()).update(ips)
         keys.setdefault(owner, []).append(key)
-    return Owned({o: frozenset(ips) for o, ips in by_owner.items() if ips},
-                 tuple(sorted(unreadable)), {o: tuple(sorted(k)) for o, k in keys.items()},
-                 tuple(sorted(unverified)))
+    return Owned(
+        {o: frozenset(ips) for o, ips in by_owner.items() if ips},
+        tuple(sorted(unreadable)),
+        {o: tuple(sorted(k)) for o, k in keys.items()},
+        tuple(sorted(unverified)),
+    )
 
 
-def pack_values(owner: str, ips: Iterable[str], first: Set[str] = frozenset(), *,
-                room: int = MAX_VALUE_LENGTH) -> list[str]:
+def pack_values(
+    owner: str, ips: Iterable[str], first: Set[str] = frozenset(), *, room: int = MAX_VALUE_LENGTH
+) -> list[str]:
     """``owner``'s IPs as tag values of at most ``room`` characters; those in ``first``
     (already recorded) come first, so that a lack of room leaves out new records, never
     old ones."""
@@ -199,9 +205,16 @@ class OwnedChange:
     evicted: tuple[str, ...] = ()
 
 
-def change_owned(tags: Mapping[str, str], port: int, owner: str, ips: Iterable[str],
-                 *, max_tags: int, memory_keys: Iterable[str] = (),
-                 sign: Callable[[str], str] | None = None) -> OwnedChange:
+def change_owned(
+    tags: Mapping[str, str],
+    port: int,
+    owner: str,
+    ips: Iterable[str],
+    *,
+    max_tags: int,
+    memory_keys: Iterable[str] = (),
+    sign: Callable[[str], str] | None = None,
+) -> OwnedChange:
     """Turn ``tags`` into ones recording ``ips`` as ``owner``'s on ``port``.
 
     Only ``owner``'s own tags are rewritten; other owners' and unreadable tags are
@@ -212,27 +225,36 @@ def change_owned(tags: Mapping[str, str], port: int, owner: str, ips: Iterable[s
     """
     stored = decode_owned(tags, port)
     mine = list(stored.keys.get(owner, ()))
-    values = pack_values(owner, ips, stored.mine(owner),
-                         room=MAX_VALUE_LENGTH - (MAC_ROOM if sign else 0))
+    values = pack_values(
+        owner, ips, stored.mine(owner), room=MAX_VALUE_LENGTH - (MAC_ROOM if sign else 0)
+    )
     if sign is not None:
         values = [sign(value) for value in values]
     taken = {k for k in tags if k.startswith(f"{OWNED_PREFIX}{port}:")} - set(mine)
     slots = (k for n in itertools.count(1) if (k := owned_key(port, n)) not in taken)
     # Reuse our own keys first (in slot order), so an unchanged record writes nothing.
     order = sorted(mine, key=lambda k: int(k.rsplit(":", 1)[1]))
-    fresh = list(itertools.islice((k for k in slots if k not in mine),
-                                  max(0, len(values) - len(order))))
-    keys = (order + fresh)[:len(values)]
+    fresh = list(
+        itertools.islice((k for k in slots if k not in mine), max(0, len(values) - len(order)))
+    )
+    keys = (order + fresh)[: len(values)]
     free = max_tags - (len(tags) - len(mine))
-    evictable = sorted(memory_keys, key=lambda k: int(k.rsplit(":", 1)[1]) if
-                       _NUMBER.match(k.rsplit(":", 1)[1]) else 0, reverse=True)
+    evictable = sorted(
+        memory_keys,
+        key=lambda k: int(k.rsplit(":", 1)[1]) if _NUMBER.match(k.rsplit(":", 1)[1]) else 0,
+        reverse=True,
+    )
     evicted: list[str] = []
     while len(values) > free and evictable:
         evicted.append(evictable.pop(0))
         free += 1
-    kept = values[:max(free, 0)]
-    left_out = frozenset(ip for value in values[len(kept):] for ip in value.split()[1:]
-                         if not ip.startswith(MAC_PREFIX))
+    kept = values[: max(free, 0)]
+    left_out = frozenset(
+        ip
+        for value in values[len(kept) :]
+        for ip in value.split()[1:]
+        if not ip.startswith(MAC_PREFIX)
+    )
     wanted = dict(zip(keys, kept, strict=False))
     add = {k: v for k, v in wanted.items() if tags.get(k) != v}
     remove = [k for k in mine if k not in wanted] + evicted
@@ -242,16 +264,19 @@ def change_owned(tags: Mapping[str, str], port: int, owner: str, ips: Iterable[s
 # --------------------------------------------------------------- sharing a group
 
 
-
 def may_share(one: MappingConfig, other: MappingConfig) -> bool:
     """True if two mappings may keep one group and port: each retires only what it
     registered, and their hostnames differ."""
-    return (one.retire is Retire.OWNED and other.retire is Retire.OWNED
-            and owner_id(one.hostname) != owner_id(other.hostname))
+    return (
+        one.retire is Retire.OWNED
+        and other.retire is Retire.OWNED
+        and owner_id(one.hostname) != owner_id(other.hostname)
+    )
 
 
-def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int | None]
-            ) -> dict[int, str]:
+def clashes(
+    mappings: Sequence[MappingConfig], group_port: Callable[[str], int | None]
+) -> dict[int, str]:
     """Mappings that keep the same target group on the same port, by index, with why.
 
     Two such mappings would undo each other's work (each treats the other's IPs as
@@ -279,7 +304,8 @@ def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int |
                 for index in same:
                     refused[index] = (
                         f"{where} keep the same hostname in the same target group ({name}) "
-                        f"on the same port ({port}): keep one of them")
+                        f"on the same port ({port}): keep one of them"
+                    )
             continue
         where = " and ".join(mappings[i].source for i in indexes)
         for index in indexes:
@@ -287,5 +313,6 @@ def clashes(mappings: Sequence[MappingConfig], group_port: Callable[[str], int |
                 f"{where} keep the same target group ({name}) on the same port ({port}; an "
                 "unset port means the group's own) and would undo each other's work, so "
                 "none of them is synced: remove all but one, give each its own port, or "
-                "give both retire=owned to share a group")
+                "give both retire=owned to share a group"
+            )
     return refused

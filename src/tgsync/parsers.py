@@ -28,8 +28,10 @@ _GROUP_NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 _ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 #: An EventBridge event bus: its name, or its ARN in any partition (EventBridge API
 #: Reference, PutEventsRequestEntry's EventBusName: a name of 1 to 256 of these).
-_EVENT_BUS = re.compile(r"^(arn:aws(-[a-z]+)*:events:[a-z0-9-]+:\d{12}:event-bus/)?"
-                        r"[/.\-_A-Za-z0-9]{1,256}$")
+_EVENT_BUS = re.compile(
+    r"^(arn:aws(-[a-z]+)*:events:[a-z0-9-]+:\d{12}:event-bus/)?"
+    r"[/.\-_A-Za-z0-9]{1,256}$"
+)
 
 
 def _number(raw: Any, what: str, example: str) -> float:
@@ -68,8 +70,7 @@ def parse_rate(raw: Any, low: float, high: float) -> float:
     """Calls per second in ``[low, high]``."""
     value = _number(raw, "a number", "give calls per second, e.g. 8")
     if not low <= value <= high:
-        raise ValueError(f"{raw!r} is out of range; give calls per second from {low:g} to "
-                         f"{high:g}")
+        raise ValueError(f"{raw!r} is out of range; give calls per second from {low:g} to {high:g}")
     return value
 
 
@@ -99,8 +100,7 @@ def parse_exact_choice(raw: Any, choices: tuple[str, ...]) -> str:
     """One of ``choices``, exactly as written (no other case, no spaces): for a value the
     stack must recognise in ``TGSYNC_MAPPINGS`` to grant what it needs."""
     if not isinstance(raw, str) or raw not in choices:
-        raise ValueError(f"{raw!r} is not one of: {', '.join(choices)} (exactly, in lower "
-                         "case)")
+        raise ValueError(f"{raw!r} is not one of: {', '.join(choices)} (exactly, in lower case)")
     return raw
 
 
@@ -108,8 +108,10 @@ def parse_owner(raw: Any) -> str:
     """An owner id: what a ``tgsync:owner`` tag value may hold."""
     text = str(raw).strip()
     if not _TAG_VALUE.match(text):
-        raise ValueError(f"{raw!r} cannot be a tag value; use 1 to 256 letters, digits, "
-                         "spaces and + - = . _ : / @, e.g. team-search")
+        raise ValueError(
+            f"{raw!r} cannot be a tag value; use 1 to 256 letters, digits, "
+            "spaces and + - = . _ : / @, e.g. team-search"
+        )
     return text
 
 
@@ -120,9 +122,11 @@ def parse_group_prefix(raw: Any) -> str:
     if text == "*":
         return text
     if not _GROUP_NAME_PREFIX.match(text):
-        raise ValueError(f"{raw!r} cannot start a target group name; use 1 to 32 letters, "
-                         "digits and hyphens, not starting with a hyphen, e.g. tgsync- (or * "
-                         "for every group)")
+        raise ValueError(
+            f"{raw!r} cannot start a target group name; use 1 to 32 letters, "
+            "digits and hyphens, not starting with a hyphen, e.g. tgsync- (or * "
+            "for every group)"
+        )
     return text
 
 
@@ -152,28 +156,41 @@ def _whole(raw: Any, pattern: re.Pattern[str], refusal: str) -> str:
 
 def parse_role_arn(raw: Any) -> str:
     """An IAM role's ARN (any partition), whole: the role to assume."""
-    return _whole(raw, _ROLE_ARN, "is not an IAM role ARN; give the whole ARN of the role to "
-                  "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
-                  "wildcards, no user or assumed-role ARN)")
+    return _whole(
+        raw,
+        _ROLE_ARN,
+        "is not an IAM role ARN; give the whole ARN of the role to "
+        "assume, e.g. arn:aws:iam::111122223333:role/tgsync-rds-read (no "
+        "wildcards, no user or assumed-role ARN)",
+    )
 
 
 def parse_event_bus(raw: Any) -> str:
     """An EventBridge event bus: its name or its whole ARN."""
-    return _whole(raw, _EVENT_BUS, "is not an event bus; give its name (letters, digits and "
-                  "/ . - _, e.g. tgsync-changes or default) or its whole ARN, e.g. "
-                  "arn:aws:events:eu-west-1:123456789012:event-bus/tgsync-changes")
+    return _whole(
+        raw,
+        _EVENT_BUS,
+        "is not an event bus; give its name (letters, digits and "
+        "/ . - _, e.g. tgsync-changes or default) or its whole ARN, e.g. "
+        "arn:aws:events:eu-west-1:123456789012:event-bus/tgsync-changes",
+    )
 
 
 _KMS_KEY = re.compile(
     r"^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/[0-9a-f-]{36}|alias/[\w/-]{1,250})"
-    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|alias/[\w/-]{1,250})$")
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|alias/[\w/-]{1,250})$"
+)
 
 
 def parse_kms_key(raw: Any) -> str:
     """A KMS key: its id, ARN, alias (``alias/...``) or alias ARN."""
-    return _whole(raw, _KMS_KEY, "is not a KMS key; give its ARN (arn:aws:kms:eu-west-1:"
-                  "123456789012:key/...), its id, or an alias (alias/tgsync-records) of an "
-                  "HMAC_256 key for GENERATE_VERIFY_MAC")
+    return _whole(
+        raw,
+        _KMS_KEY,
+        "is not a KMS key; give its ARN (arn:aws:kms:eu-west-1:"
+        "123456789012:key/...), its id, or an alias (alias/tgsync-records) of an "
+        "HMAC_256 key for GENERATE_VERIFY_MAC",
+    )
 
 
 def parse_policy(raw: Any) -> Policy:
@@ -211,9 +228,10 @@ def parse_nameservers(raw: Any) -> tuple[Nameserver, ...]:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
-            raise ValueError(f"{item!r}: nameserver must be an IP address (optionally with "
-                             ":port, IPv6 as [addr]:port), e.g. 10.0.0.2 or 127.0.0.1:5353"
-                             ) from None
+            raise ValueError(
+                f"{item!r}: nameserver must be an IP address (optionally with "
+                ":port, IPv6 as [addr]:port), e.g. 10.0.0.2 or 127.0.0.1:5353"
+            ) from None
         servers.append(Nameserver(str(address), port))
     if not servers:
         raise ValueError("lists no nameserver; unset it to use the system resolver")
@@ -236,13 +254,15 @@ def normalize_hostname(raw: str) -> str:
     """Turn what users paste (URL, ``name:port``, trailing dot) into a bare hostname."""
     text = raw.strip()
     if not text:
-        raise ValueError("is empty; set it to a hostname such as vpc-logs-abc123.eu-west-1"
-                         ".es.amazonaws.com")
+        raise ValueError(
+            "is empty; set it to a hostname such as vpc-logs-abc123.eu-west-1.es.amazonaws.com"
+        )
     if "://" in text:
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https"):
-            raise ValueError(f"{raw!r} has scheme {parts.scheme!r}; give a bare hostname "
-                             "or an https:// URL")
+            raise ValueError(
+                f"{raw!r} has scheme {parts.scheme!r}; give a bare hostname or an https:// URL"
+            )
         text = parts.hostname or ""
     else:
         text = text.split("/", 1)[0]
@@ -254,13 +274,16 @@ def normalize_hostname(raw: str) -> str:
     except ValueError:
         pass
     else:
-        raise ValueError(f"{raw!r} is an IP address, not a hostname; register it in the "
-                         "target group directly")
+        raise ValueError(
+            f"{raw!r} is an IP address, not a hostname; register it in the target group directly"
+        )
     labels_ok = all(_LABEL.match(label) for label in text.split("."))
     if not text or len(text) > MAX_HOSTNAME_LENGTH or not labels_ok:
-        raise ValueError(f"{raw!r} is not a valid hostname; use letters, digits and hyphens "
-                         "(punycode for international names), e.g. vpc-logs-abc123.eu-west-1"
-                         ".es.amazonaws.com")
+        raise ValueError(
+            f"{raw!r} is not a valid hostname; use letters, digits and hyphens "
+            "(punycode for international names), e.g. vpc-logs-abc123.eu-west-1"
+            ".es.amazonaws.com"
+        )
     return text
 
 

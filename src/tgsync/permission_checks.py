@@ -43,27 +43,35 @@ class Check:
 def denied_or_failed(exc: ProviderError) -> str:
     """An ELB failure as a check's detail: the permission to allow, or ELB's words."""
     if exc.denied:
-        return (f"denied: allow elasticloadbalancing:{exc.operation} on this group in the "
-                "role")
+        return f"denied: allow elasticloadbalancing:{exc.operation} on this group in the role"
     return str(exc)
 
 
-
-def _foreign_check(group: str, mapping: MappingConfig, targets: list[Target],
-                   tags: dict[str, str], port: int) -> Check:
+def _foreign_check(
+    group: str, mapping: MappingConfig, targets: list[Target], tags: dict[str, str], port: int
+) -> Check:
     """retire=owned: the targets on the port this mapping did not record as its own."""
     mine = decode_owned(tags, port).mine(owner_id(mapping.hostname))
     foreign = sorted({t.ip for t in targets if t.port == port} - mine)
     if not foreign:
-        return Check(OK, f"targets of {group}", f"retire=owned: every target on port {port} "
-                     "is recorded as this mapping's")
-    return Check(OK, f"targets of {group}", (
-        f"retire=owned: {len(foreign)} foreign target(s) on port {port}, left alone unless "
-        f"DNS returns them: {', '.join(foreign)}"))
+        return Check(
+            OK,
+            f"targets of {group}",
+            f"retire=owned: every target on port {port} is recorded as this mapping's",
+        )
+    return Check(
+        OK,
+        f"targets of {group}",
+        (
+            f"retire=owned: {len(foreign)} foreign target(s) on port {port}, left alone unless "
+            f"DNS returns them: {', '.join(foreign)}"
+        ),
+    )
 
 
-def permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider: Provider,
-                       deadline: Deadline) -> Iterator[Check]:
+def permission_checks(
+    mapping: MappingConfig, facts: TargetGroupFacts, provider: Provider, deadline: Deadline
+) -> Iterator[Check]:
     """The group's reads (its targets, its tags; the foreign targets for retire=owned),
     then its writes, each with a request that changes nothing."""
     group = mapping.target_group_name
@@ -84,45 +92,74 @@ def permission_checks(mapping: MappingConfig, facts: TargetGroupFacts, provider:
     yield from _tag_writes(name, provider, arn, tags, deadline)
 
 
-def _target_writes(name: str, provider: Provider, arn: str, port: int,
-                   deadline: Deadline) -> Iterator[Check]:
+def _target_writes(
+    name: str, provider: Provider, arn: str, port: int, deadline: Deadline
+) -> Iterator[Check]:
     """RegisterTargets and DeregisterTargets, with an address ELB never takes."""
-    yield _write(name, "RegisterTargets", lambda: _register_nothing(provider, arn, port, deadline),
-                 f"allowed (checked with {NEVER_A_TARGET}, an address ELB never takes)")
-    yield _write(name, "DeregisterTargets",
-                 lambda: provider.deregister(arn, [Target(NEVER_A_TARGET, port)],
-                                             deadline=deadline),
-                 f"allowed (checked with {NEVER_A_TARGET}, which is never a target)")
+    yield _write(
+        name,
+        "RegisterTargets",
+        lambda: _register_nothing(provider, arn, port, deadline),
+        f"allowed (checked with {NEVER_A_TARGET}, an address ELB never takes)",
+    )
+    yield _write(
+        name,
+        "DeregisterTargets",
+        lambda: provider.deregister(arn, [Target(NEVER_A_TARGET, port)], deadline=deadline),
+        f"allowed (checked with {NEVER_A_TARGET}, which is never a target)",
+    )
 
 
-def _tag_writes(name: str, provider: Provider, arn: str, tags: dict[str, str],
-                deadline: Deadline) -> Iterator[Check]:
+def _tag_writes(
+    name: str, provider: Provider, arn: str, tags: dict[str, str], deadline: Deadline
+) -> Iterator[Check]:
     """RemoveTags, then AddTags, with a tag only the check uses (removed again)."""
     if CHECK_TAG in tags:
-        yield Check(UNVERIFIED, name, f"RemoveTags and AddTags: the group has a tag "
-                    f"{CHECK_TAG} (left by an interrupted check?), which a check must not "
-                    "touch; remove it by hand")
+        yield Check(
+            UNVERIFIED,
+            name,
+            f"RemoveTags and AddTags: the group has a tag "
+            f"{CHECK_TAG} (left by an interrupted check?), which a check must not "
+            "touch; remove it by hand",
+        )
         return
-    removal = _write(name, "RemoveTags", lambda: provider.change_tags(arn, {}, [CHECK_TAG],
-                                                          deadline=deadline),
-                     f"allowed (checked by removing {CHECK_TAG}, which the group does not "
-                     "have)")
+    removal = _write(
+        name,
+        "RemoveTags",
+        lambda: provider.change_tags(arn, {}, [CHECK_TAG], deadline=deadline),
+        f"allowed (checked by removing {CHECK_TAG}, which the group does not have)",
+    )
     yield removal
     if removal.status != OK:  # a tag added now could not be removed again
-        yield Check(UNVERIFIED, name, "AddTags: not checked, since the tag it adds could "
-                    "not be removed; allow RemoveTags first")
+        yield Check(
+            UNVERIFIED,
+            name,
+            "AddTags: not checked, since the tag it adds could "
+            "not be removed; allow RemoveTags first",
+        )
         return
     if not deadline.allows(2 * ATTEMPT_SECONDS):
-        yield Check(UNVERIFIED, name, "AddTags: not checked, too little time was left to "
-                    "add and remove a tag before the invocation's deadline")
+        yield Check(
+            UNVERIFIED,
+            name,
+            "AddTags: not checked, too little time was left to "
+            "add and remove a tag before the invocation's deadline",
+        )
         return
     if len(tags) >= MAX_TAGS:
-        yield Check(UNVERIFIED, name, f"AddTags: the group has all {MAX_TAGS} tags ELB allows, "
-                    "so none can be written without a change; free some for tgsync's memory")
+        yield Check(
+            UNVERIFIED,
+            name,
+            f"AddTags: the group has all {MAX_TAGS} tags ELB allows, "
+            "so none can be written without a change; free some for tgsync's memory",
+        )
         return
-    yield _write(name, "AddTags", lambda: _add_and_remove(provider, arn, deadline),
-                 f"allowed (checked by adding {CHECK_TAG}, which only the check uses, and "
-                 "removing it)")
+    yield _write(
+        name,
+        "AddTags",
+        lambda: _add_and_remove(provider, arn, deadline),
+        f"allowed (checked by adding {CHECK_TAG}, which only the check uses, and removing it)",
+    )
 
 
 def _register_nothing(provider: Provider, arn: str, port: int, deadline: Deadline) -> None:

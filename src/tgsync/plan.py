@@ -221,20 +221,28 @@ def _missing_decision(
     """Decide on a registered target that DNS no longer returns."""
     ip, port = target.ip, target.port
     if target.is_draining:
-        return Decision(ip, port, Action.KEEP, f"not in {evidence.origin}; already draining",
-                        False, target.state), None
+        return Decision(
+            ip,
+            port,
+            Action.KEEP,
+            f"not in {evidence.origin}; already draining",
+            False,
+            target.state,
+        ), None
     if record is not None and trusted(record, now):
         record = MissingSince(record.first, now, record.absent + evidence.answers)
     else:
         record = MissingSince(now, now, evidence.answers)
     enough = record.absent >= evidence.required
-    capped = (f"; answers are capped: {record.absent} of {evidence.required} answers "
-              "without it" if evidence.capped else "")
+    capped = (
+        f"; answers are capped: {record.absent} of {evidence.required} answers without it"
+        if evidence.capped
+        else ""
+    )
     if target.is_not_serving:
         reason = f"not in {evidence.origin} and {target.describe_state()}"
         if enough:
-            return Decision(ip, port, Action.DEREGISTER, reason + capped, False,
-                            target.state), None
+            return Decision(ip, port, Action.DEREGISTER, reason + capped, False, target.state), None
         return Decision(ip, port, Action.WAIT, reason + capped, False, target.state), record
     missing_for = now - record.first
     if missing_for >= stale_after and enough:
@@ -242,8 +250,8 @@ def _missing_decision(
             f"not in {evidence.origin} for {missing_for:.0f}s (stale after "
             f"{stale_after:.0f}s) though {target.state}: a freed IP can be reused by another "
             f"host{capped}"
-            if stale_after > 0 else
-            f"not in {evidence.origin} though {target.state}: a consistent answer no longer "
+            if stale_after > 0
+            else f"not in {evidence.origin} though {target.state}: a consistent answer no longer "
             f"holds it (stale after 0: retired at once){capped}"
         )
         return Decision(ip, port, Action.DEREGISTER, reason, False, target.state), record
@@ -280,8 +288,9 @@ def plan(
     mine = ownership.mine if ownership is not None else frozenset()
     others = ownership.others if ownership is not None else {}
     # Foreign targets say nothing about how capped this mapping's answers are.
-    evidence = _evidence(wanted, [t for t in ours.values()
-                                  if ownership is None or t.ip in mine], answers)
+    evidence = _evidence(
+        wanted, [t for t in ours.values() if ownership is None or t.ip in mine], answers
+    )
     decisions: list[Decision] = []
     new_memory: dict[str, MissingSince] = {}
     retiring: dict[str, MissingSince] = {}
@@ -292,28 +301,30 @@ def plan(
             owned.add(ip)
             continue
         target = ours[ip]
-        if ownership is not None and (ip not in mine or ip in others
-                                      or ip in ownership.unanswered):
+        if ownership is not None and (ip not in mine or ip in others or ip in ownership.unanswered):
             decisions.append(_not_only_mine(target, ownership, answers.origin))
             owned |= {ip} & mine & ownership.unanswered  # kept recorded until it answers
             continue
-        decision, record = _missing_decision(target, memory.get(ip), now, stale_after,
-                                             evidence)
+        decision, record = _missing_decision(target, memory.get(ip), now, stale_after, evidence)
         decisions.append(decision)
         if decision.action is not Action.DEREGISTER:
             owned.add(ip)
         if record is not None:
             (retiring if decision.action is Action.DEREGISTER else new_memory)[ip] = record
-    return Plan(tuple(decisions), new_memory, retiring=retiring,
-                owned=frozenset(owned) if ownership is not None else None)
+    return Plan(
+        tuple(decisions),
+        new_memory,
+        retiring=retiring,
+        owned=frozenset(owned) if ownership is not None else None,
+    )
 
 
-def _unresolved(ours: Mapping[str, Target], port: int, memory: Mapping[str, MissingSince]
-                ) -> Plan:
+def _unresolved(ours: Mapping[str, Target], port: int, memory: Mapping[str, MissingSince]) -> Plan:
     """Resolution failed: every target kept as it is, and the memory with it."""
     unchanged = tuple(
-        Decision(ip, port, Action.KEEP, "DNS resolution failed: changing nothing",
-                 False, ours[ip].state)
+        Decision(
+            ip, port, Action.KEEP, "DNS resolution failed: changing nothing", False, ours[ip].state
+        )
         for ip in sorted(ours, key=_sort_key)
     )
     return Plan(unchanged, dict(memory), resolved=False)
@@ -323,14 +334,29 @@ def _not_only_mine(target: Target, ownership: Ownership, origin: str) -> Decisio
     """Owned mode: a target missing from the answers that is not the mapping's alone."""
     ip = target.ip
     if ip in ownership.mine and ip in ownership.unanswered:
-        return Decision(ip, target.port, Action.KEEP, f"not in {origin}; held: a mapping "
-                        "sharing the port could not be resolved", False, target.state)
+        return Decision(
+            ip,
+            target.port,
+            Action.KEEP,
+            f"not in {origin}; held: a mapping sharing the port could not be resolved",
+            False,
+            target.state,
+        )
     names = ", ".join(sorted(ownership.others.get(ip, ())))
     if ip in ownership.mine:
-        return Decision(ip, target.port, Action.KEEP,
-                        f"not in {origin}; also {names}'s: left to it", False, target.state)
-    reason = (f"registered by another mapping ({names}): left alone" if names else
-              "not registered by tgsync (retire=owned): left alone")
+        return Decision(
+            ip,
+            target.port,
+            Action.KEEP,
+            f"not in {origin}; also {names}'s: left to it",
+            False,
+            target.state,
+        )
+    reason = (
+        f"registered by another mapping ({names}): left alone"
+        if names
+        else "not registered by tgsync (retire=owned): left alone"
+    )
     return Decision(ip, target.port, Action.FOREIGN, reason, False, target.state)
 
 
@@ -338,10 +364,17 @@ def _wanted_decision(ip: str, port: int, target: Target | None, origin: str) -> 
     if target is None:
         return Decision(ip, port, Action.REGISTER, f"in {origin}, not registered", True, None)
     if target.is_draining:
-        return Decision(ip, port, Action.REGISTER, f"in {origin} but draining: register again",
-                        True, target.state)
-    return Decision(ip, port, Action.KEEP, f"in {origin}, {target.describe_state()}", True,
-                    target.state)
+        return Decision(
+            ip,
+            port,
+            Action.REGISTER,
+            f"in {origin} but draining: register again",
+            True,
+            target.state,
+        )
+    return Decision(
+        ip, port, Action.KEEP, f"in {origin}, {target.describe_state()}", True, target.state
+    )
 
 
 def _evidence(wanted: frozenset[str], ours: Iterable[Target], answers: Answers) -> _Evidence:
@@ -353,8 +386,9 @@ def _evidence(wanted: frozenset[str], ours: Iterable[Target], answers: Answers) 
     capped = largest < population and (distinct > 1 or largest == ANSWER_CAP)
     if not capped:
         return _Evidence(distinct, 1, capped=False, origin=answers.origin)
-    return _Evidence(distinct, required_absences(largest, population), capped=True,
-                     origin=answers.origin)
+    return _Evidence(
+        distinct, required_absences(largest, population), capped=True, origin=answers.origin
+    )
 
 
 def apply_policy(result: Plan, policy: Policy) -> Plan:
@@ -372,8 +406,7 @@ def apply_policy(result: Plan, policy: Policy) -> Plan:
         for d in result.decisions
     )
     memory = result.memory if not result.resolved else {}
-    owned = (None if result.owned is None else
-             result.owned | {d.ip for d in result.deregister})
+    owned = None if result.owned is None else result.owned | {d.ip for d in result.deregister}
     return replace(result, decisions=decisions, memory=memory, retiring={}, owned=owned)
 
 
@@ -383,10 +416,14 @@ def wait_instead(result: Plan, reasons: Mapping[str, str]) -> Plan:
     record (counting goes on) and its ownership; a registration not done stays wanted."""
     if not reasons:
         return result
-    decisions = tuple(replace(d, action=Action.WAIT, reason=reasons[d.ip])
-                      if d.ip in reasons else d for d in result.decisions)
-    memory = {**result.memory,
-              **{ip: record for ip, record in result.retiring.items() if ip in reasons}}
+    decisions = tuple(
+        replace(d, action=Action.WAIT, reason=reasons[d.ip]) if d.ip in reasons else d
+        for d in result.decisions
+    )
+    memory = {
+        **result.memory,
+        **{ip: record for ip, record in result.retiring.items() if ip in reasons},
+    }
     retiring = {ip: record for ip, record in result.retiring.items() if ip not in reasons}
     owned = None if result.owned is None else result.owned | set(reasons)
     return replace(result, decisions=decisions, memory=memory, retiring=retiring, owned=owned)

@@ -56,8 +56,9 @@ class Planner:
         self._registry = registry
         self._source_for = source_for
 
-    def __call__(self, rnd: Round, targets: Sequence[Target],
-                 sharers: Sequence[MappingConfig] = ()) -> Planned:
+    def __call__(
+        self, rnd: Round, targets: Sequence[Target], sharers: Sequence[MappingConfig] = ()
+    ) -> Planned:
         """The round's plan. ``sharers``: the owned mappings of this process on the same
         group and port. Raises ``AwsError`` if the records cannot be read (or verified)."""
         if rnd.view.wanted is None:  # nothing changes: no record is needed
@@ -68,70 +69,102 @@ class Planner:
         result = self._with_memory(rnd, targets, _plan(rnd, targets), fresh_records=False)
         # Records read before a retirement are this round's (unless planning just read them).
         fresh = bool(result.deregister) and self._registry.reads(rnd.arn) == reads
-        records = self._registry.recall_owned(rnd.arn, rnd.port, fresh=fresh,
-                                              deadline=rnd.deadline)
+        records = self._registry.recall_owned(rnd.arn, rnd.port, fresh=fresh, deadline=rnd.deadline)
         _warn_unverified(rnd, records.unverified)
         held = shared_with_others(records, rnd)
         if held is None:
             return Planned(result, unverified=records.unverified)
-        return Planned(wait_instead(result, {d.ip: f"{d.reason}; held: tgsync:owned records "
-                                             "of another owner are on the port (see the error)"
-                                             for d in result.deregister}), held=held,
-                       unverified=records.unverified)
+        return Planned(
+            wait_instead(
+                result,
+                {
+                    d.ip: f"{d.reason}; held: tgsync:owned records "
+                    "of another owner are on the port (see the error)"
+                    for d in result.deregister
+                },
+            ),
+            held=held,
+            unverified=records.unverified,
+        )
 
-    def _owned(self, rnd: Round, targets: Sequence[Target],
-               sharers: Sequence[MappingConfig]) -> Planned:
+    def _owned(
+        self, rnd: Round, targets: Sequence[Target], sharers: Sequence[MappingConfig]
+    ) -> Planned:
         """Owned mode: the records (afresh before a change), the sharers' answers."""
         owner = rnd.owner or ""  # set: the caller checked
-        owned = self._registry.recall_owned(rnd.arn, rnd.port, fresh=False,
-                                                 deadline=rnd.deadline)
+        owned = self._registry.recall_owned(rnd.arn, rnd.port, fresh=False, deadline=rnd.deadline)
         probe = _plan(rnd, targets, owned=owned)
         fresh = bool(probe.deregister or probe.owned != owned.mine(owner) or probe.waiting)
         if fresh:  # another process may have written the records since they were read
-            owned = self._registry.recall_owned(rnd.arn, rnd.port, fresh=True,
-                                                deadline=rnd.deadline)
+            owned = self._registry.recall_owned(
+                rnd.arn, rnd.port, fresh=True, deadline=rnd.deadline
+            )
         held = Held({}, frozenset())
         if probe.deregister:  # an IP moving to a sharer is not retired in between
             held = held_by_sharers(
-                [s for s in sharers if s.hostname != rnd.mapping.hostname], rnd,
+                [s for s in sharers if s.hostname != rnd.mapping.hostname],
+                rnd,
                 {d.ip for d in probe.deregister},
-                source=lambda other: source_of(self._source_for, other.dns_servers,
-                                               other.resolve, other.rds_role_arn))
+                source=lambda other: source_of(
+                    self._source_for, other.dns_servers, other.resolve, other.rds_role_arn
+                ),
+            )
         _warn_unreadable(rnd, owned.unreadable)
         _warn_unverified(rnd, owned.unverified)
         result = _plan(rnd, targets, owned=owned, held=held)
-        result = self._with_memory(rnd, targets, result, fresh_records=fresh, owned=owned,
-                                   held=held)
+        result = self._with_memory(
+            rnd, targets, result, fresh_records=fresh, owned=owned, held=held
+        )
         return Planned(result, owned, unverified=owned.unverified)
 
-    def _with_memory(self, rnd: Round, targets: Sequence[Target], result: Plan, *,
-                     fresh_records: bool, owned: Owned | None = None,
-                     held: Held | None = None) -> Plan:
+    def _with_memory(
+        self,
+        rnd: Round,
+        targets: Sequence[Target],
+        result: Plan,
+        *,
+        fresh_records: bool,
+        owned: Owned | None = None,
+        held: Held | None = None,
+    ) -> Plan:
         """The plan again with the memory, when there is any (read afresh when the plan
         waits on it and the tags were not just read)."""
-        recalled = self._registry.recall(rnd.arn, rnd.port,
-                                         fresh=result.waiting and not fresh_records,
-                                         deadline=rnd.deadline)
+        recalled = self._registry.recall(
+            rnd.arn, rnd.port, fresh=result.waiting and not fresh_records, deadline=rnd.deadline
+        )
         _warn_unreadable(rnd, recalled.unreadable)
         if not recalled.memory:
             return result
         return _plan(rnd, targets, recalled.memory, owned=owned, held=held)
 
 
-def _plan(rnd: Round, targets: Sequence[Target], memory: Mapping[str, MissingSince] | None = None,
-          *, owned: Owned | None = None, held: Held | None = None) -> Plan:
+def _plan(
+    rnd: Round,
+    targets: Sequence[Target],
+    memory: Mapping[str, MissingSince] | None = None,
+    *,
+    owned: Owned | None = None,
+    held: Held | None = None,
+) -> Plan:
     """The pure plan of the round, through the mapping's policy."""
     view, mapping, owner = rnd.view, rnd.mapping, rnd.owner
     ownership = None
     if owned is not None and owner is not None:
         answered, unanswered = held or Held({}, frozenset())
-        ownership = Ownership(owned.mine(owner), {**answered, **owned.others(owner)},
-                              unanswered)
-    return apply_policy(plan(
-        wanted=view.wanted, targets=targets, port=rnd.port, memory=memory or {}, now=rnd.now,
-        stale_after=0 if view.authoritative else mapping.stale_after,
-        answers=Answers(view.distinct, view.largest, view.origin), ownership=ownership),
-        mapping.policy)
+        ownership = Ownership(owned.mine(owner), {**answered, **owned.others(owner)}, unanswered)
+    return apply_policy(
+        plan(
+            wanted=view.wanted,
+            targets=targets,
+            port=rnd.port,
+            memory=memory or {},
+            now=rnd.now,
+            stale_after=0 if view.authoritative else mapping.stale_after,
+            answers=Answers(view.distinct, view.largest, view.origin),
+            ownership=ownership,
+        ),
+        mapping.policy,
+    )
 
 
 def _warn_unreadable(rnd: Round, tags: Sequence[str]) -> None:
@@ -141,9 +174,11 @@ def _warn_unreadable(rnd: Round, tags: Sequence[str]) -> None:
 
 def _warn_unverified(rnd: Round, tags: Sequence[str]) -> None:
     for tag in tags:
-        logger.warning("ownership record without a valid MAC: not trusted, left alone "
-                       "(someone without the record key wrote it)",
-                       extra={"mapping": rnd.label, "target_group": rnd.arn, "tag": tag})
+        logger.warning(
+            "ownership record without a valid MAC: not trusted, left alone "
+            "(someone without the record key wrote it)",
+            extra={"mapping": rnd.label, "target_group": rnd.arn, "tag": tag},
+        )
 
 
 def shared_with_others(records: Owned, rnd: Round) -> str | None:
@@ -153,13 +188,14 @@ def shared_with_others(records: Owned, rnd: Round) -> str | None:
     sharers = sorted(set(records.by_owner) - {owner_id(mapping.hostname)})
     if not sharers:
         return None
-    keys = sorted({k for o in sharers for k in records.keys.get(o, ())}
-                  | set(records.unreadable))
-    return (f"port {port} of {mapping.target_group_name} is shared: tgsync:owned records of "
-            f"{', '.join(sharers)} are on it ({', '.join(keys)}), and this mapping retires "
-            "all, so it retires nothing while they are there (new IPs are still registered): "
-            "set retire=owned here too, or, if no mapping keeps those hostnames any more (an "
-            "owner id is the first 8 hex digits of a hostname's SHA-256), remove those tags")
+    keys = sorted({k for o in sharers for k in records.keys.get(o, ())} | set(records.unreadable))
+    return (
+        f"port {port} of {mapping.target_group_name} is shared: tgsync:owned records of "
+        f"{', '.join(sharers)} are on it ({', '.join(keys)}), and this mapping retires "
+        "all, so it retires nothing while they are there (new IPs are still registered): "
+        "set retire=owned here too, or, if no mapping keeps those hostnames any more (an "
+        "owner id is the first 8 hex digits of a hostname's SHA-256), remove those tags"
+    )
 
 
 class Held(NamedTuple):
@@ -171,15 +207,21 @@ class Held(NamedTuple):
     unanswered: frozenset[str]
 
 
-def held_by_sharers(sharers: Sequence[MappingConfig], rnd: Round, leaving: set[str], *,
-                    source: Callable[[MappingConfig], Source]) -> Held:
+def held_by_sharers(
+    sharers: Sequence[MappingConfig],
+    rnd: Round,
+    leaving: set[str],
+    *,
+    source: Callable[[MappingConfig], Source],
+) -> Held:
     """Those of ``leaving`` that another owned mapping sharing the group and port returns
     now (it may not have recorded them yet), or may return (its lookup failed)."""
     held: dict[str, set[str]] = {}
     unanswered: set[str] = set()
     for other in sharers:
-        found = source(other).resolve(other.hostname, rnd.view.record_type, other.lookups,
-                                      deadline=rnd.deadline)
+        found = source(other).resolve(
+            other.hostname, rnd.view.record_type, other.lookups, deadline=rnd.deadline
+        )
         if found.error:
             unanswered |= leaving
             continue

@@ -67,11 +67,13 @@ from tgsync.source.rds import OPERATIONS as RDS_OPERATIONS
 GROUP_SECONDS = 10.0
 
 
-
-def run(config: Config, provider: Provider,
-        source_for: Callable[[tuple[Nameserver, ...]], Source],
-        time_left: Callable[[], float] | None = None, record_key: MacKey | None = None
-        ) -> list[Check]:
+def run(
+    config: Config,
+    provider: Provider,
+    source_for: Callable[[tuple[Nameserver, ...]], Source],
+    time_left: Callable[[], float] | None = None,
+    record_key: MacKey | None = None,
+) -> list[Check]:
     """Every check for every mapping, before ``time_left()`` runs out; never raises for
     AWS or DNS faults. ``record_key``: the key ``TGSYNC_RECORD_KEY`` names."""
     deadline = Deadline(time_left)
@@ -84,9 +86,15 @@ def run(config: Config, provider: Provider,
     for index, mapping in enumerate(mappings):
         if deadline.bounded and not deadline.allows(GROUP_SECONDS):
             rest = ", ".join(m.target_group_name for m in mappings[index:])
-            checks.append(Check(UNVERIFIED, "not checked", f"no time left before the "
-                                f"invocation's deadline for {len(mappings) - index} group(s): "
-                                f"{rest}; run the check again, or raise the timeout"))
+            checks.append(
+                Check(
+                    UNVERIFIED,
+                    "not checked",
+                    f"no time left before the "
+                    f"invocation's deadline for {len(mappings) - index} group(s): "
+                    f"{rest}; run the check again, or raise the timeout",
+                )
+            )
             break
         group = list(_mapping_checks(mapping, provider, source_for, deadline, reachable))
         checks.extend(group)
@@ -96,8 +104,9 @@ def run(config: Config, provider: Provider,
     return checks
 
 
-def _discovery_checks(discovery: Discovery, provider: Provider, checks: list[Check],
-                      deadline: Deadline) -> tuple[list[MappingConfig], bool]:
+def _discovery_checks(
+    discovery: Discovery, provider: Provider, checks: list[Check], deadline: Deadline
+) -> tuple[list[MappingConfig], bool]:
     """List the region's groups as discovery does; the adopted ones are checked next.
     Returns them, and whether the ELB endpoint answered."""
     name = f"discovery in {discovery.region}"
@@ -110,10 +119,21 @@ def _discovery_checks(discovery: Discovery, provider: Provider, checks: list[Che
         checks.append(Check(FAIL, name, denied_or_failed(exc)))
         return [], True
     owner = f"owner {discovery.owner}" if discovery.owner else "no owner tag"
-    prefix = (", any name (prefix *)" if discovery.prefix == EVERY_GROUP
-              else f", names starting {discovery.prefix!r}" if discovery.prefix else "")
-    checks.append(Check(OK, name, f"{found.read} group(s) read, {len(found.mappings)} "
-                        f"adopted ({owner}{prefix}), {len(found.others)} of other owners"))
+    prefix = (
+        ", any name (prefix *)"
+        if discovery.prefix == EVERY_GROUP
+        else f", names starting {discovery.prefix!r}"
+        if discovery.prefix
+        else ""
+    )
+    checks.append(
+        Check(
+            OK,
+            name,
+            f"{found.read} group(s) read, {len(found.mappings)} "
+            f"adopted ({owner}{prefix}), {len(found.others)} of other owners",
+        )
+    )
     checks.extend(Check(FAIL, bad.label, "; ".join(bad.problems)) for bad in found.refused)
     return list(found.mappings), True
 
@@ -122,9 +142,13 @@ def _unreachable(exc: ProviderError) -> Check:
     return Check(FAIL, "ELB endpoint", f"{exc}; the DNS checks below still ran")
 
 
-def _mapping_checks(mapping: MappingConfig, provider: Provider,
-                    source_for: Callable[[tuple[Nameserver, ...]], Source],
-                    deadline: Deadline, reachable: bool) -> Iterator[Check]:
+def _mapping_checks(
+    mapping: MappingConfig,
+    provider: Provider,
+    source_for: Callable[[tuple[Nameserver, ...]], Source],
+    deadline: Deadline,
+    reachable: bool,
+) -> Iterator[Check]:
     group = mapping.target_group_name
     facts: TargetGroupFacts | None = None
     if reachable:
@@ -146,46 +170,73 @@ def _mapping_checks(mapping: MappingConfig, provider: Provider,
 def _group_check(mapping: MappingConfig, facts: TargetGroupFacts) -> Check:
     name = f"target group {facts.name}"
     if facts.target_type != "ip":
-        return Check(FAIL, name, f"target type {facts.target_type!r}; tgsync needs a group of "
-                     "type ip: create one with --target-type ip")
+        return Check(
+            FAIL,
+            name,
+            f"target type {facts.target_type!r}; tgsync needs a group of "
+            "type ip: create one with --target-type ip",
+        )
     attached = ", ".join(load_balancer_name(a) for a in facts.load_balancer_arns) or "none"
-    detail = (f"type ip, {facts.protocol}:{mapping.port or facts.port}, {facts.vpc_id}, "
-              f"{facts.ip_address_type}, load balancer(s): {attached}")
+    detail = (
+        f"type ip, {facts.protocol}:{mapping.port or facts.port}, {facts.vpc_id}, "
+        f"{facts.ip_address_type}, load balancer(s): {attached}"
+    )
     if not facts.load_balancer_arns:
-        return Check(FAIL, name, detail + "; attach it to a listener rule of your load "
-                     "balancer, or nothing reaches the targets")
-    if mapping.alb_id and mapping.alb_id not in facts.load_balancer_arns and mapping.alb_id \
-            not in {load_balancer_name(a) for a in facts.load_balancer_arns}:
+        return Check(
+            FAIL,
+            name,
+            detail + "; attach it to a listener rule of your load "
+            "balancer, or nothing reaches the targets",
+        )
+    if (
+        mapping.alb_id
+        and mapping.alb_id not in facts.load_balancer_arns
+        and mapping.alb_id not in {load_balancer_name(a) for a in facts.load_balancer_arns}
+    ):
         return Check(FAIL, name, detail + f"; not attached to AlbId {mapping.alb_id}")
     return Check(OK, name, detail)
 
 
-def _dns_check(mapping: MappingConfig, facts: TargetGroupFacts | None,
-               source_for: Callable[[tuple[Nameserver, ...]], Source],
-               deadline: Deadline) -> Iterator[Check]:
+def _dns_check(
+    mapping: MappingConfig,
+    facts: TargetGroupFacts | None,
+    source_for: Callable[[tuple[Nameserver, ...]], Source],
+    deadline: Deadline,
+) -> Iterator[Check]:
     """The name through the configured servers; without the group's facts (ELB not
     reached) its A records, as an ipv4 group would ask."""
     servers = ", ".join(str(s) for s in mapping.dns_servers) or "the system resolver"
     rds = mapping.resolve is Resolve.RDS
     name = f"{'RDS' if rds else 'DNS'} {mapping.hostname}"
     record_type = facts.record_type if facts else "A"
-    resolution = source_of(source_for, mapping.dns_servers, mapping.resolve,
-                           mapping.rds_role_arn).resolve(
-        mapping.hostname, record_type, mapping.lookups, deadline=deadline)
+    resolution = source_of(
+        source_for, mapping.dns_servers, mapping.resolve, mapping.rds_role_arn
+    ).resolve(mapping.hostname, record_type, mapping.lookups, deadline=deadline)
     if resolution.error:
-        yield Check(FAIL, name, _rds_failure(resolution.error, servers) if rds else
-                    f"{resolution.error} (asked {servers}); allow UDP and TCP 53 to the "
-                    "resolver in the function's security group")
+        yield Check(
+            FAIL,
+            name,
+            _rds_failure(resolution.error, servers)
+            if rds
+            else f"{resolution.error} (asked {servers}); allow UDP and TCP 53 to the "
+            "resolver in the function's security group",
+        )
         return
     if rds:  # the read, the members for the role, and each member's instance endpoint
         calls = RDS_OPERATIONS if ".cluster-custom-" in mapping.hostname else RDS_OPERATIONS[:2]
-        yield Check(OK, name, f"{', '.join(calls)} allowed and answered: {resolution.note}; "
-                    "their instance endpoints resolve (below)")
-    allowed, refused = screen(resolution.answers, mapping.allowed_cidrs,
-                              mapping.narrowed_cidrs)
+        yield Check(
+            OK,
+            name,
+            f"{', '.join(calls)} allowed and answered: {resolution.note}; "
+            "their instance endpoints resolve (below)",
+        )
+    allowed, refused = screen(resolution.answers, mapping.allowed_cidrs, mapping.narrowed_cidrs)
     for refusal in refused:
-        yield Check(FAIL if not allowed else OK, name,
-                    f"{refusal.answer} would be refused: {refusal.reason}")
+        yield Check(
+            FAIL if not allowed else OK,
+            name,
+            f"{refusal.answer} would be refused: {refusal.reason}",
+        )
     if allowed:
         yield Check(OK, name, f"{record_type} {', '.join(sorted(allowed))} via {servers}")
     else:
@@ -198,24 +249,29 @@ def _rds_failure(error: str, servers: str) -> str:
     if error.startswith("rds:"):
         return error
     if error.startswith("instance "):
-        return (f"{error} (asked {servers}); allow UDP and TCP 53 to the resolver in the "
-                "function's security group")
+        return (
+            f"{error} (asked {servers}); allow UDP and TCP 53 to the resolver in the "
+            "function's security group"
+        )
     return error
 
 
-def _record_key_checks(config: Config, key: MacKey | None, deadline: Deadline
-                       ) -> Iterator[Check]:
+def _record_key_checks(config: Config, key: MacKey | None, deadline: Deadline) -> Iterator[Check]:
     """The record key signs and verifies (a MAC made, then checked); without a key, where
     ownership records are read (retire=owned, or discovery, whose tags may ask for it),
     that they are trusted as written, and what must keep them so."""
     name = "ownership records"
     if key is None or config.record_key is None:
         if config.discovery is not None or any(m.retire is Retire.OWNED for m in config.mappings):
-            yield Check(WARN, name, "not signed (no TGSYNC_RECORD_KEY): a tgsync:owned:* tag "
-                        "is trusted as written, and anyone with elasticloadbalancing:AddTags "
-                        "can write one; deny tgsync:* tag writes to everyone but tgsync and "
-                        "the people who may register targets (the SCP in the docs, IAM), or "
-                        "set TGSYNC_RECORD_KEY")
+            yield Check(
+                WARN,
+                name,
+                "not signed (no TGSYNC_RECORD_KEY): a tgsync:owned:* tag "
+                "is trusted as written, and anyone with elasticloadbalancing:AddTags "
+                "can write one; deny tgsync:* tag writes to everyone but tgsync and "
+                "the people who may register targets (the SCP in the docs, IAM), or "
+                "set TGSYNC_RECORD_KEY",
+            )
         return
     message = b"tgsync check: the record key signs and verifies"
     try:
@@ -223,15 +279,22 @@ def _record_key_checks(config: Config, key: MacKey | None, deadline: Deadline
     except AwsError as exc:
         yield Check(FAIL, name, f"signed with {config.record_key}: {exc}")
         return
-    yield Check(OK if verified else FAIL, name, (
-        f"signed with {config.record_key} (GenerateMac and VerifyMac allowed)" if verified
-        else f"{config.record_key} made a MAC it does not verify: is it an HMAC_256 key "
-             "for GENERATE_VERIFY_MAC?"))
+    yield Check(
+        OK if verified else FAIL,
+        name,
+        (
+            f"signed with {config.record_key} (GenerateMac and VerifyMac allowed)"
+            if verified
+            else f"{config.record_key} made a MAC it does not verify: is it an HMAC_256 key "
+            "for GENERATE_VERIFY_MAC?"
+        ),
+    )
 
 
 #: The Lambda reads of the code signing check (``tgsync check --function``, ``make deploy``).
-LAMBDA = Service("lambda", "lambda", "Lambda",
-                 ("GetFunctionCodeSigningConfig", "GetFunctionConfiguration"))
+LAMBDA = Service(
+    "lambda", "lambda", "Lambda", ("GetFunctionCodeSigningConfig", "GetFunctionConfiguration")
+)
 
 
 def code_signing(lambda_client: Any, function: str) -> Check:
@@ -246,21 +309,36 @@ def code_signing(lambda_client: Any, function: str) -> Check:
     """
     name = f"code signing of {function}"
     try:
-        config = lambda_client.get_function_code_signing_config(FunctionName=function).get(
-            "CodeSigningConfigArn") or ""
+        config = (
+            lambda_client.get_function_code_signing_config(FunctionName=function).get(
+                "CodeSigningConfigArn"
+            )
+            or ""
+        )
         current = lambda_client.get_function_configuration(FunctionName=function)
     except ClientError as exc:
-        return Check(UNVERIFIED, name, f"{exc.response.get('Error', {}).get('Code')}: allow "
-                     "lambda:GetFunctionCodeSigningConfig and lambda:GetFunctionConfiguration "
-                     "on the function to whoever runs the check")
+        return Check(
+            UNVERIFIED,
+            name,
+            f"{exc.response.get('Error', {}).get('Code')}: allow "
+            "lambda:GetFunctionCodeSigningConfig and lambda:GetFunctionConfiguration "
+            "on the function to whoever runs the check",
+        )
     if not config:
-        return Check(UNVERIFIED, name, "off: no code signing configuration, so Lambda "
-                     "deploys unsigned code; set CodeSigningConfigArn (docs: Deploying)")
+        return Check(
+            UNVERIFIED,
+            name,
+            "off: no code signing configuration, so Lambda "
+            "deploys unsigned code; set CodeSigningConfigArn (docs: Deploying)",
+        )
     profile, job = current.get("SigningProfileVersionArn"), current.get("SigningJobArn")
     if not profile:
-        return Check(FAIL, name, f"{config} is set, but the code is not signed (Lambda "
-                     "deployed it because the configuration's policy is Warn): sign the zip "
-                     "with AWS Signer (make deploy SIGNING_PROFILE=...) and set the policy "
-                     "to Enforce")
-    return Check(OK, name, f"signed by {profile} (job {job}), checked by Lambda against "
-                 f"{config}")
+        return Check(
+            FAIL,
+            name,
+            f"{config} is set, but the code is not signed (Lambda "
+            "deployed it because the configuration's policy is Warn): sign the zip "
+            "with AWS Signer (make deploy SIGNING_PROFILE=...) and set the policy "
+            "to Enforce",
+        )
+    return Check(OK, name, f"signed by {profile} (job {job}), checked by Lambda against {config}")

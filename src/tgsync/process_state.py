@@ -54,19 +54,22 @@ class ProcessState:
 
     # ------------------------------------------------------------------ settled groups
 
-    def may_skip(self, mapping_key: str, answer: frozenset[str] | None, now: float,
-                 horizon: float) -> bool:
+    def may_skip(
+        self, mapping_key: str, answer: frozenset[str] | None, now: float, horizon: float
+    ) -> bool:
         """True if the group need not be read this cycle (see :func:`resync.may_skip`)."""
         with self._lock:
             return may_skip(self._settled.get(mapping_key), answer, now, horizon)
 
-    def note_settled(self, mapping_key: str, answer: frozenset[str] | None, now: float,
-                     every: float) -> None:
+    def note_settled(
+        self, mapping_key: str, answer: frozenset[str] | None, now: float, every: float
+    ) -> None:
         """Remember a group a fresh read found settled for ``answer`` (``None``: forget)."""
         with self._lock:
             if every > 0 and answer is not None:
-                self._settled[mapping_key] = settle(mapping_key, answer, now, every,
-                                                    self._settled.get(mapping_key))
+                self._settled[mapping_key] = settle(
+                    mapping_key, answer, now, every, self._settled.get(mapping_key)
+                )
             else:
                 self._settled.pop(mapping_key, None)
 
@@ -77,12 +80,12 @@ class ProcessState:
 
     # ------------------------------------------------------------------ motion
 
-    def note_motion(self, mapping_key: str, *, changed: bool, pending: bool,
-                    now: float) -> None:
+    def note_motion(self, mapping_key: str, *, changed: bool, pending: bool, now: float) -> None:
         """Update the mapping's motion record after a cycle (see :func:`follow.observe`)."""
         with self._lock:
-            after = observe(self._motion.get(mapping_key), changed=changed, pending=pending,
-                            now=now)
+            after = observe(
+                self._motion.get(mapping_key), changed=changed, pending=pending, now=now
+            )
             if after is None:
                 self._motion.pop(mapping_key, None)
             else:

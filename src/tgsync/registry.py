@@ -71,13 +71,15 @@ class TagStore(Protocol):
         """The group's tags."""
         ...
 
-    def tags_many(self, arns: Sequence[str], *, deadline: Deadline = ...
-                  ) -> dict[str, dict[str, str]]:
+    def tags_many(
+        self, arns: Sequence[str], *, deadline: Deadline = ...
+    ) -> dict[str, dict[str, str]]:
         """The tags of many groups, by ARN."""
         ...
 
-    def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str], *,
-                    deadline: Deadline = ...) -> None:
+    def change_tags(
+        self, arn: str, add: Mapping[str, str], remove: Sequence[str], *, deadline: Deadline = ...
+    ) -> None:
         """Remove the keys in ``remove``, then add or overwrite ``add``."""
         ...
 
@@ -145,18 +147,15 @@ class TagRegistry:
         if self.signatures is not None:
             self.signatures.keep_only(arns)
 
-    def recall(self, arn: str, port: int, *, fresh: bool, deadline: Deadline = NONE
-               ) -> Recalled:
+    def recall(self, arn: str, port: int, *, fresh: bool, deadline: Deadline = NONE) -> Recalled:
         """The memory, read from tags on first use and whenever ``fresh`` is asked."""
         return decode(self._read(arn, fresh=fresh, deadline=deadline), port)
 
-    def recall_owned(self, arn: str, port: int, *, fresh: bool, deadline: Deadline = NONE
-                     ) -> Owned:
+    def recall_owned(self, arn: str, port: int, *, fresh: bool, deadline: Deadline = NONE) -> Owned:
         """Every owner's records for the port, read like :meth:`recall`; with a record key,
         a value whose MAC does not verify is unverified (raises ``AwsError`` when KMS
         cannot say)."""
-        verify = (None if self.signatures is None
-                  else self.signatures.verifier(arn, port, deadline))
+        verify = None if self.signatures is None else self.signatures.verifier(arn, port, deadline)
         return decode_owned(self._read(arn, fresh=fresh, deadline=deadline), port, verify)
 
     def _read(self, arn: str, *, fresh: bool, deadline: Deadline) -> dict[str, str]:
@@ -181,8 +180,9 @@ class TagRegistry:
         with self._lock:
             return decode_owned(self._tags.get(arn, {}), port)
 
-    def save_owned(self, arn: str, port: int, owner: str, ips: Set[str], *,
-                   deadline: Deadline = NONE) -> bool:
+    def save_owned(
+        self, arn: str, port: int, owner: str, ips: Set[str], *, deadline: Deadline = NONE
+    ) -> bool:
         """Record ``ips`` as ``owner``'s on the port (nothing: drop its records); return
         True if any tag call was made.
 
@@ -196,10 +196,10 @@ class TagRegistry:
                 tags = dict(self._tags.get(arn, {}))
             unreadable = set(decode(tags, port).unreadable)
             evictable = [k for k in ours(tags, port) if k not in unreadable]
-            sign = (None if self.signatures is None
-                    else self.signatures.signer(arn, port, deadline))
-            todo = change_owned(tags, port, owner, ips, max_tags=MAX_TAGS,
-                                memory_keys=evictable, sign=sign)
+            sign = None if self.signatures is None else self.signatures.signer(arn, port, deadline)
+            todo = change_owned(
+                tags, port, owner, ips, max_tags=MAX_TAGS, memory_keys=evictable, sign=sign
+            )
             self._write(arn, todo.add, todo.remove, deadline)
         if todo.left_out:
             after = {k: v for k, v in {**tags, **todo.add}.items() if k not in todo.remove}
@@ -209,13 +209,23 @@ class TagRegistry:
                 f"{left} as registered by tgsync, so they are not registered until their "
                 f"ownership can be recorded. Remove tags you do not need; tgsync's own are "
                 f"{OWNED_PREFIX}* and {TAG_PREFIX}* ({_tgsync_keys(after)}).",
-                left_out=frozenset(todo.left_out), operation="AddTags", target_group=arn,
-                code="TooManyTags")
+                left_out=frozenset(todo.left_out),
+                operation="AddTags",
+                target_group=arn,
+                code="TooManyTags",
+            )
         return bool(todo.add or todo.remove)
 
-    def save(self, arn: str, port: int, new: Mapping[str, MissingSince], *,
-             now: float | None = None, planned: Set[str] | None = None,
-             deadline: Deadline = NONE) -> bool:
+    def save(
+        self,
+        arn: str,
+        port: int,
+        new: Mapping[str, MissingSince],
+        *,
+        now: float | None = None,
+        planned: Set[str] | None = None,
+        deadline: Deadline = NONE,
+    ) -> bool:
         """Write what must be written (see :func:`~tgsync.memory_codec.must_write`;
         every change when ``now`` is not given); return True if any tag call was made.
 
@@ -229,8 +239,16 @@ class TagRegistry:
         with turn:
             return self._save(arn, port, new, now=now, planned=planned, deadline=deadline)
 
-    def _save(self, arn: str, port: int, new: Mapping[str, MissingSince], *,
-              now: float | None, planned: Set[str] | None, deadline: Deadline) -> bool:
+    def _save(
+        self,
+        arn: str,
+        port: int,
+        new: Mapping[str, MissingSince],
+        *,
+        now: float | None,
+        planned: Set[str] | None,
+        deadline: Deadline,
+    ) -> bool:
         with self._lock:
             tags = dict(self._tags.get(arn, {}))
         stored = decode(tags, port)
@@ -239,8 +257,9 @@ class TagRegistry:
             # Another mapping's records are kept as stored, and are its to refresh: judged
             # here, an old one it cannot refresh (its lookup failing) would make every
             # save write the same tags again.
-            theirs = {ip: r for ip, r in stored.memory.items()
-                      if ip not in planned and ip not in new}
+            theirs = {
+                ip: r for ip, r in stored.memory.items() if ip not in planned and ip not in new
+            }
             judged = {ip: r for ip, r in stored.memory.items() if ip not in theirs}
             new = {**theirs, **new}
         if now is not None and not must_write(judged, mapping_new, now):
@@ -255,12 +274,17 @@ class TagRegistry:
                 f"{todo.needed} tag(s) but has {todo.free}: {todo.left_out} record(s) could "
                 "not be kept and their healthy IPs are not retired until tags are freed. "
                 f"Remove tags you do not need; tgsync's own are {TAG_PREFIX}* ({mine})"
-                + _and_ownership(tags) + ".",
-                operation="AddTags", target_group=arn, code="TooManyTags")
+                + _and_ownership(tags)
+                + ".",
+                operation="AddTags",
+                target_group=arn,
+                code="TooManyTags",
+            )
         return bool(todo.add or todo.remove)
 
-    def _write(self, arn: str, add: Mapping[str, str], remove: Sequence[str],
-               deadline: Deadline) -> None:
+    def _write(
+        self, arn: str, add: Mapping[str, str], remove: Sequence[str], deadline: Deadline
+    ) -> None:
         """Change the group's tags and the cache; on failure forget the cache."""
         if not add and not remove:
             return
@@ -289,5 +313,9 @@ def _tgsync_keys(tags: Mapping[str, str]) -> str:
 def _and_ownership(tags: Mapping[str, str]) -> str:
     """The ownership tags too, when there are any (they come before memory)."""
     owned = sorted(k for k in tags if k.startswith(OWNED_PREFIX))
-    return (f" and, recording what it registered (kept before memory), {OWNED_PREFIX}* "
-            f"({', '.join(owned)})" if owned else "")
+    return (
+        f" and, recording what it registered (kept before memory), {OWNED_PREFIX}* "
+        f"({', '.join(owned)})"
+        if owned
+        else ""
+    )

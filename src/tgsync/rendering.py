@@ -18,17 +18,38 @@ from tgsync.report import MappingReport, logger
 ACTIONS = ("REGISTER", "DEREGISTER", "WAIT")
 #: Log messages whose content the CLI's report prints anyway (a mapping's error, its
 #: summary): in text, each is said once, there.
-REPORTED = frozenset({"mapping failed", "DNS resolution failed: nothing changed",
-                      "RegisterTargets refused an IP", "mappings clash: none of them is synced",
-                      "invalid mapping skipped", "mapping summary"})
+REPORTED = frozenset(
+    {
+        "mapping failed",
+        "DNS resolution failed: nothing changed",
+        "RegisterTargets refused an IP",
+        "mappings clash: none of them is synced",
+        "invalid mapping skipped",
+        "mapping summary",
+    }
+)
 #: Log messages ``plan``'s table shows row by row.
 PLANNED = frozenset({*ACTIONS, "FOREIGN", "REFUSED"})
 #: What a JSON log line holds besides what its log call gave (Powertools' keys), and the
 #: fields a line in words says otherwise.
-_NOT_DETAILS = frozenset({
-    "level", "location", "timestamp", "service", "cold_start", "function_name",
-    "function_memory_size", "function_arn", "function_request_id", "xray_trace_id",
-    "sampling_rate", "message", "mapping", "target_group"})
+_NOT_DETAILS = frozenset(
+    {
+        "level",
+        "location",
+        "timestamp",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "xray_trace_id",
+        "sampling_rate",
+        "message",
+        "mapping",
+        "target_group",
+    }
+)
 
 
 def render_action(action: str, ip: object, port: object, group: str, reason: object) -> str:
@@ -52,8 +73,9 @@ def render_record(record: Mapping[str, Any]) -> str:
     and its other fields."""
     message, group = str(record.get("message", "")), group_of(record)
     if message in ACTIONS:
-        return render_action(message, record.get("ip"), record.get("port"), group,
-                             record.get("reason", ""))
+        return render_action(
+            message, record.get("ip"), record.get("port"), group, record.get("reason", "")
+        )
     if message == "REFUSED":
         return f"{message:<10} {record.get('answer')} for {group}: {record.get('reason')}"
     if message == "FOREIGN":
@@ -61,8 +83,11 @@ def render_record(record: Mapping[str, Any]) -> str:
         return f"{message:<10} {ips} in {group}: {record.get('reason')}"
     rest = {k: v for k, v in record.items() if k not in _NOT_DETAILS}
     details = ", ".join(f"{k}={v}" for k, v in rest.items())
-    return (message + (f" ({record.get('mapping')})" if group else "")
-            + (f": {details}" if details else ""))
+    return (
+        message
+        + (f" ({record.get('mapping')})" if group else "")
+        + (f": {details}" if details else "")
+    )
 
 
 def render_line(report: MappingReport, stamp: str) -> str:
@@ -72,18 +97,23 @@ def render_line(report: MappingReport, stamp: str) -> str:
     if report.deferred:
         return f"{stamp} {report.label}: deferred to the next cycle (no time left)"
     if report.read_skipped:
-        return (f"{stamp} {report.label}: unchanged, {len(report.wanted)} in DNS as at the "
-                "last read (settled: not read this cycle)")
+        return (
+            f"{stamp} {report.label}: unchanged, {len(report.wanted)} in DNS as at the "
+            "last read (settled: not read this cycle)"
+        )
     if report.dry_run:
         added = sum(1 for d in report.decisions if d.action is Action.REGISTER)
         retired = sum(1 for d in report.decisions if d.action is Action.DEREGISTER)
         done = f"would register {added}, would deregister {retired}"
     else:
-        done = (f"registered {len(report.registered_ips)}, "
-                f"deregistered {len(report.deregistered_ips)}")
+        done = (
+            f"registered {len(report.registered_ips)}, deregistered {len(report.deregistered_ips)}"
+        )
     foreign = f", {len(report.foreign)} foreign (left alone)" if report.foreign else ""
-    return (f"{stamp} {report.label}: {done}, {report.registered} target(s), "
-            f"{report.healthy} healthy{foreign}")
+    return (
+        f"{stamp} {report.label}: {done}, {report.registered} target(s), "
+        f"{report.healthy} healthy{foreign}"
+    )
 
 
 def render_table(report: MappingReport) -> str:
@@ -91,8 +121,10 @@ def render_table(report: MappingReport) -> str:
     that failed before it had anything to plan is its name and its error alone."""
     lines = [report.label + (f" (port {report.port})" if report.port else "")]
     if report.origins:
-        lines.append("  settings: " + ", ".join(f"{setting} from {origin}"
-                                                for setting, origin in report.origins))
+        lines.append(
+            "  settings: "
+            + ", ".join(f"{setting} from {origin}" for setting, origin in report.origins)
+        )
     if report.error:
         lines.append(f"  {'FAILED' if not report.resolved else 'ERROR'}: {report.error}")
         if not report.decisions and not report.wanted:
@@ -101,8 +133,10 @@ def render_table(report: MappingReport) -> str:
     for refusal in report.refused:
         lines.append(f"  refused: {refusal.answer} ({refusal.reason})")
     rows = [("IP", "IN DNS", "STATE", "ACTION", "REASON")]
-    rows += [(d.ip, "yes" if d.in_dns else "no", d.state or "-", d.action.value, d.reason)
-             for d in report.decisions]
+    rows += [
+        (d.ip, "yes" if d.in_dns else "no", d.state or "-", d.action.value, d.reason)
+        for d in report.decisions
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         cells = [row[i].ljust(widths[i]) for i in range(4)]
@@ -110,18 +144,22 @@ def render_table(report: MappingReport) -> str:
     if not report.decisions:
         lines.append("  (no targets, nothing to do)")
     if report.foreign:
-        lines.append(f"  foreign (not registered by this mapping, left alone): "
-                     f"{', '.join(report.foreign)}")
+        lines.append(
+            f"  foreign (not registered by this mapping, left alone): {', '.join(report.foreign)}"
+        )
     if report.unverified:
-        lines.append(f"  not trusted (no valid MAC of the record key): "
-                     f"{', '.join(report.unverified)}")
+        lines.append(
+            f"  not trusted (no valid MAC of the record key): {', '.join(report.unverified)}"
+        )
     return "\n".join(lines)
 
 
 LogFormat = Literal["text", "json"]
 #: What a LogRecord holds of its own: the rest are the fields a log call gave.
 _RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "asctime"}
+    "message",
+    "asctime",
+}
 
 
 class TextFormatter(logging.Formatter):
@@ -129,8 +167,11 @@ class TextFormatter(logging.Formatter):
     error says so (``tgsync: warning: ...``)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields = {k: v for k, v in record.__dict__.items()
-                  if k not in _RECORD_ATTRIBUTES and not k.startswith("_")}
+        fields = {
+            k: v
+            for k, v in record.__dict__.items()
+            if k not in _RECORD_ATTRIBUTES and not k.startswith("_")
+        }
         line = render_record({"message": record.getMessage(), **fields})
         warns = record.levelno >= logging.WARNING
         text = f"tgsync: {record.levelname.lower()}: {line}" if warns else line
@@ -150,8 +191,9 @@ class _Leave(logging.Filter):
         return record.getMessage() not in self.messages
 
 
-def log_to(stream: IO[str], log_format: LogFormat = "json",
-           leave_out: frozenset[str] = frozenset()) -> None:
+def log_to(
+    stream: IO[str], log_format: LogFormat = "json", leave_out: frozenset[str] = frozenset()
+) -> None:
     """Send log lines to ``stream`` (the CLI keeps stdout for its own output): JSON
     lines, as in Lambda, or ``text`` for a person, without the messages in ``leave_out``
     (what the CLI's own output says already)."""
@@ -161,4 +203,3 @@ def log_to(stream: IO[str], log_format: LogFormat = "json",
     if log_format == "text":
         handler.setFormatter(TextFormatter())
         handler.addFilter(_Leave(leave_out))
-

@@ -81,8 +81,11 @@ class MappingReport:
 
     def then(self, later: MappingReport) -> MappingReport:
         """``later`` (the same mapping, a later cycle), with this cycle's changes too."""
-        return replace(later, registered_ips=[*self.registered_ips, *later.registered_ips],
-                       deregistered_ips=[*self.deregistered_ips, *later.deregistered_ips])
+        return replace(
+            later,
+            registered_ips=[*self.registered_ips, *later.registered_ips],
+            deregistered_ips=[*self.deregistered_ips, *later.deregistered_ips],
+        )
 
     def fail(self, error: str) -> MappingReport:
         """This report, failed with ``error``."""
@@ -107,9 +110,11 @@ class MappingReport:
             "unverified_records": self.unverified,
             "dns_queries": self.dns_queries,
             "dry_run": self.dry_run,
-            "read": "deferred" if self.deferred else (
-                "skipped: settled" if self.read_skipped else
-                "read" if self.observed else "not read"),
+            "read": "deferred"
+            if self.deferred
+            else (
+                "skipped: settled" if self.read_skipped else "read" if self.observed else "not read"
+            ),
         }
 
 
@@ -126,11 +131,14 @@ class DiscoveryReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary, with group names."""
-        return {"groups_read": self.read,
-                "adopted": [target_group_name(a) for a in self.adopted],
-                "newly_adopted": [target_group_name(a) for a in self.new],
-                "let_go": [target_group_name(a) for a in self.let_go],
-                "refused": self.refused, "other_owners": self.others}
+        return {
+            "groups_read": self.read,
+            "adopted": [target_group_name(a) for a in self.adopted],
+            "newly_adopted": [target_group_name(a) for a in self.new],
+            "let_go": [target_group_name(a) for a in self.let_go],
+            "refused": self.refused,
+            "other_owners": self.others,
+        }
 
 
 @dataclass(frozen=True)
@@ -170,18 +178,19 @@ class CycleReport:
         Lambda invocation's error and the CLI's last line say. Without ``causes``, the
         names only (the causes were just printed above it)."""
         if not causes:
-            return (f"{len(self.failed)} of {len(self.mappings)} mapping(s) failed (see "
-                    f"above): " + "; ".join(report.label for report in self.failed))
+            return (
+                f"{len(self.failed)} of {len(self.mappings)} mapping(s) failed (see "
+                f"above): " + "; ".join(report.label for report in self.failed)
+            )
         found = []
         for report in self.failed:
             cause = (report.error or "failed").replace(f" for {report.target_group_arn}", "")
             if report.target_group_arn:
                 cause = cause.replace(report.target_group_arn, report.target_group_name)
             if len(cause) > limit:
-                cause = cause[:limit - 1].rstrip() + "…"
+                cause = cause[: limit - 1].rstrip() + "…"
             found.append(f"{report.label}: {cause}")
-        return (f"{len(self.failed)} of {len(self.mappings)} mapping(s) failed: "
-                + "; ".join(found))
+        return f"{len(self.failed)} of {len(self.mappings)} mapping(s) failed: " + "; ".join(found)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: what the Lambda handler returns."""
@@ -193,9 +202,11 @@ class CycleReport:
             "deregistered": sum(len(m.deregistered_ips) for m in self.mappings),
             "mappings": [m.to_dict() for m in self.mappings],
             **({"discovery": self.discovery.to_dict()} if self.discovery else {}),
-            **({"change_events": {"sent": self.published.sent,
-                                  "failed": self.published.failed}}
-               if self.published is not None else {}),
+            **(
+                {"change_events": {"sent": self.published.sent, "failed": self.published.failed}}
+                if self.published is not None
+                else {}
+            ),
         }
 
 
@@ -218,8 +229,11 @@ class InvocationReport:
                 before = latest.get(report.key)
                 latest[report.key] = before.then(report) if before else report
         sent = [c.published for c in self.cycles if c.published is not None]
-        return replace(first, mappings=list(latest.values()),
-                       published=sum(sent, Published()) if sent else None)
+        return replace(
+            first,
+            mappings=list(latest.values()),
+            published=sum(sent, Published()) if sent else None,
+        )
 
     @property
     def ok(self) -> bool:
@@ -228,10 +242,15 @@ class InvocationReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: the final cycle's, with how following went."""
-        return {**self.final.to_dict(), "follow": {
-            "cycles": len(self.cycles) - 1, "stopped": self.stopped,
-            "announced": self.announced,
-            "followed": [[m.label for m in c.mappings] for c in self.cycles[1:]]}}
+        return {
+            **self.final.to_dict(),
+            "follow": {
+                "cycles": len(self.cycles) - 1,
+                "stopped": self.stopped,
+                "announced": self.announced,
+                "followed": [[m.label for m in c.mappings] for c in self.cycles[1:]],
+            },
+        }
 
 
 def _namespace() -> str:
@@ -250,9 +269,12 @@ def _emit(dimensions: dict[str, str], values: Iterable[tuple[str, float]]) -> No
 def mapping_metrics(report: MappingReport) -> list[tuple[str, float]]:
     """The per-target-group figures of one cycle; target counts only after a fresh
     read (a settled group that was not read says nothing about its health)."""
-    observed = [("Registered", report.registered), ("HealthyTargets", report.healthy),
-                ("ForeignTargets", len(report.foreign)),
-                ("UnverifiedRecords", len(report.unverified))]
+    observed = [
+        ("Registered", report.registered),
+        ("HealthyTargets", report.healthy),
+        ("ForeignTargets", len(report.foreign)),
+        ("UnverifiedRecords", len(report.unverified)),
+    ]
     return [
         ("Wanted", len(report.wanted)),
         *(observed if report.observed else []),
@@ -289,11 +311,15 @@ def emit_metrics(cycle: CycleReport) -> None:
         values.append(("MinHealthyTargets", min(observed)))
     values.append(("Mappings", len(cycle.mappings)))
     if cycle.discovery is not None:
-        values += [("DiscoveredGroups", len(cycle.discovery.adopted)),
-                   ("AdoptedGroups", len(cycle.discovery.new)),
-                   ("LetGoGroups", len(cycle.discovery.let_go)),
-                   ("RefusedGroups", len(cycle.discovery.refused))]
+        values += [
+            ("DiscoveredGroups", len(cycle.discovery.adopted)),
+            ("AdoptedGroups", len(cycle.discovery.new)),
+            ("LetGoGroups", len(cycle.discovery.let_go)),
+            ("RefusedGroups", len(cycle.discovery.refused)),
+        ]
     if cycle.published is not None:
-        values += [("ChangeEvents", cycle.published.sent),
-                   ("ChangeEventsFailed", cycle.published.failed)]
+        values += [
+            ("ChangeEvents", cycle.published.sent),
+            ("ChangeEventsFailed", cycle.published.failed),
+        ]
     _emit({}, values)

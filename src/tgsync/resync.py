@@ -49,8 +49,7 @@ def is_settled(result: Plan, ours: Iterable[Target]) -> bool:
         return False
     targets = [t for t in ours if t.ip not in foreign]
     wanted = {d.ip for d in result.decisions if d.in_dns}
-    return {t.ip for t in targets} == wanted and all(t.state in SETTLED_STATES
-                                                     for t in targets)
+    return {t.ip for t in targets} == wanted and all(t.state in SETTLED_STATES for t in targets)
 
 
 def stagger(key: str) -> float:
@@ -58,15 +57,17 @@ def stagger(key: str) -> float:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 2**32
 
 
-def settle(key: str, answer: frozenset[str], now: float, every: float,
-           before: Settled | None) -> Settled:
+def settle(
+    key: str, answer: frozenset[str], now: float, every: float, before: Settled | None
+) -> Settled:
     """The record of a group just read and found settled (``before``: it already was)."""
     due = now + every if before is not None else now + every * stagger(key)
     return Settled(answer, now, due, now + every)
 
 
-def may_skip(record: Settled | None, answer: frozenset[str] | None, now: float,
-             horizon: float = 0.0) -> bool:
+def may_skip(
+    record: Settled | None, answer: frozenset[str] | None, now: float, horizon: float = 0.0
+) -> bool:
     """True if the group need not be read this cycle.
 
     ``horizon`` is how soon the next cycle is expected: a group is read in the last
@@ -74,5 +75,10 @@ def may_skip(record: Settled | None, answer: frozenset[str] | None, now: float,
     further apart than ``TGSYNC_RESYNC_EVERY`` (a tick a little early must not push the
     read a whole tick late).
     """
-    return (record is not None and answer is not None and answer == record.answer
-            and record.read_at <= now < record.due and now + horizon <= record.limit)
+    return (
+        record is not None
+        and answer is not None
+        and answer == record.answer
+        and record.read_at <= now < record.due
+        and now + horizon <= record.limit
+    )

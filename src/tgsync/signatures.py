@@ -62,6 +62,7 @@ class Signatures:
     def signer(self, arn: str, port: int, deadline: Deadline = NONE) -> Callable[[str], str]:
         """``value -> value mac=<MAC>`` for ``owner ip ip ...`` values of ``arn``'s
         ``port``."""
+
         def sign(value: str) -> str:
             owner, *ips = value.split(" ")
             message = record_message(arn, port, owner, ips)
@@ -71,12 +72,15 @@ class Signatures:
             with self._lock:
                 _remember(self._good, arn, message, mac)
             return f"{value} {MAC_PREFIX}{mac}"
+
         return sign
 
-    def verifier(self, arn: str, port: int, deadline: Deadline = NONE
-                 ) -> Callable[[str, tuple[str, ...], str | None], bool]:
+    def verifier(
+        self, arn: str, port: int, deadline: Deadline = NONE
+    ) -> Callable[[str, tuple[str, ...], str | None], bool]:
         """``(owner, ips, mac) -> trusted`` for the values of ``arn``'s ``port``: no MAC
         is untrusted; a MAC is checked once per process."""
+
         def verify(owner: str, ips: tuple[str, ...], mac: str | None) -> bool:
             if mac is None:
                 return False
@@ -94,6 +98,7 @@ class Signatures:
                 if verdict:
                     _remember(self._good, arn, message, mac)
             return verdict
+
         return verify
 
     def keep_only(self, arns: Set[str]) -> None:

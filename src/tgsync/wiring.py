@@ -40,14 +40,16 @@ class Sources:
         self.rds = RdsApi(aws)
         self._rds_sources: dict[tuple[tuple[Nameserver, ...], str | None], Source] = {}
 
-    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns",
-                 role_arn: str | None = None, /) -> Source:
+    def __call__(
+        self, servers: tuple[Nameserver, ...], resolve: str = "dns", role_arn: str | None = None, /
+    ) -> Source:
         """The source for a mapping's nameservers, ``resolve`` mode and RDS role."""
         if resolve != Resolve.RDS:
             return dns_source(servers)
         if (servers, role_arn) not in self._rds_sources:
-            self._rds_sources[(servers, role_arn)] = RdsSource(self.rds, dns_source(servers),
-                                                               role_arn)
+            self._rds_sources[(servers, role_arn)] = RdsSource(
+                self.rds, dns_source(servers), role_arn
+            )
         return self._rds_sources[(servers, role_arn)]
 
 
@@ -56,10 +58,11 @@ def build_aws(config: Config) -> Aws:
     the record key's MACs and the change events, each paced to ``config.api_rate`` in a
     bucket of its own (as the services throttle them); a connection per concurrent
     mapping."""
-    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name, KMS.name,
-               EVENTBRIDGE.name)
-    return Aws(pacers={b: TokenBucket(rate=config.api_rate) for b in buckets},
-               pool=max(DEFAULT_POOL, config.concurrency))
+    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name, KMS.name, EVENTBRIDGE.name)
+    return Aws(
+        pacers={b: TokenBucket(rate=config.api_rate) for b in buckets},
+        pool=max(DEFAULT_POOL, config.concurrency),
+    )
 
 
 def build_provider(config: Config) -> Elbv2Provider:
@@ -88,23 +91,37 @@ def build_controller(config: Config, *, publish: bool = True) -> Controller:
     ``publish``), putting each cycle's change events on that bus."""
     provider = build_provider(config)
     state = ProcessState()
-    publisher = (Publisher(provider.aws, config.event_bus, state)
-                 if publish and config.event_bus is not None else None)
-    return Controller(provider, build_registry(config, provider), Sources(provider.aws),
-                      config=config, state=state, publish=publisher)
+    publisher = (
+        Publisher(provider.aws, config.event_bus, state)
+        if publish and config.event_bus is not None
+        else None
+    )
+    return Controller(
+        provider,
+        build_registry(config, provider),
+        Sources(provider.aws),
+        config=config,
+        state=state,
+        publish=publisher,
+    )
 
 
-def preflight(config: Config, time_left: Callable[[], float] | None = None, *,
-              function: str | None = None) -> list[Check]:
+def preflight(
+    config: Config, time_left: Callable[[], float] | None = None, *, function: str | None = None
+) -> list[Check]:
     """Every preflight check (see :mod:`tgsync.preflight`), over the real adapters,
     answered before ``time_left()`` runs out; with ``function`` (a deployed function's
     name or ARN: ``tgsync check --function``, from outside it), whether its code is
     signed when it has a code signing configuration."""
     provider = build_provider(config)
-    checks = run_checks(config, provider, Sources(provider.aws), time_left,
-                        record_key(config, provider))
+    checks = run_checks(
+        config, provider, Sources(provider.aws), time_left, record_key(config, provider)
+    )
     if function is not None:
-        region = (function.split(":")[3] if function.startswith("arn:") else
-                  os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "")
+        region = (
+            function.split(":")[3]
+            if function.startswith("arn:")
+            else os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+        )
         checks.append(code_signing(provider.aws.client(LAMBDA, region), function))
     return checks

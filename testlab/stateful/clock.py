@@ -55,4 +55,4 @@ class SimClock:
         (the last one before it stays: it dates everything up to the next)."""
         with self._lock:
             index = bisect.bisect_right(self._changes, (monotonic, math.inf, math.inf)) - 1
-            del self._changes[:max(index, 0)]
+            del self._changes[: max(index, 0)]

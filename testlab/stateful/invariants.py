@@ -58,8 +58,9 @@ class Seen:
 
     def during(self, cycle: int) -> list[Request]:
         """The requests of the ``cycle``-th cycle."""
-        return self.requests[self.marks[cycle] - self.marks[0]:
-                             self.marks[cycle + 1] - self.marks[0]]
+        return self.requests[
+            self.marks[cycle] - self.marks[0] : self.marks[cycle + 1] - self.marks[0]
+        ]
 
 
 class Invariant:
@@ -83,8 +84,9 @@ class Invariant:
 
     def fail(self, where: str, message: str) -> NoReturn:
         """Raise :class:`InvariantBroken`."""
-        raise InvariantBroken(f"invariant {self.number} ({type(self).__name__}), {where}: "
-                              f"{message}")
+        raise InvariantBroken(
+            f"invariant {self.number} ({type(self).__name__}), {where}: {message}"
+        )
 
 
 def _by_arn(groups: list[Group]) -> dict[str, Group]:
@@ -109,8 +111,10 @@ class NothingInDnsRetired(Invariant):
                 if wanted is None:
                     self.fail(seen.where, f"{group.name}: retired {ip} while its lookup fails")
                 if ip in wanted:
-                    self.fail(seen.where, f"{group.name}: retired {ip}, which DNS returns "
-                                          f"({sorted(wanted)})")
+                    self.fail(
+                        seen.where,
+                        f"{group.name}: retired {ip}, which DNS returns ({sorted(wanted)})",
+                    )
 
 
 class NothingServingRetiredEarly(Invariant):
@@ -154,9 +158,12 @@ class NothingServingRetiredEarly(Invariant):
                 state = seen.before[group.arn].get(ip, (ip, 0, None, "unknown"))[3]
                 first = self.first_missing.pop((group.arn, ip), at)
                 if state not in NOT_SERVING_STATES and at - first < group.stale_after:
-                    self.fail(seen.where, f"{group.name}: retired {ip} ({state}) after "
-                                          f"{at - first:.0f}s missing, stale after "
-                                          f"{group.stale_after:.0f}s")
+                    self.fail(
+                        seen.where,
+                        f"{group.name}: retired {ip} ({state}) after "
+                        f"{at - first:.0f}s missing, stale after "
+                        f"{group.stale_after:.0f}s",
+                    )
 
 
 class CheckWritesNothing(Invariant):
@@ -172,28 +179,40 @@ class CheckWritesNothing(Invariant):
             if request.action in ("AddTags", "RemoveTags"):
                 keys = set(ids(request, "Tags" if request.action == "AddTags" else "TagKeys"))
                 if not keys <= CHECK_TAG_KEYS:
-                    self.fail(seen.where, f"the check's {request.action} on {arn} names "
-                                          f"{sorted(keys)}")
+                    self.fail(
+                        seen.where, f"the check's {request.action} on {arn} names {sorted(keys)}"
+                    )
                 continue
-            named = ({t[0] for t in targets_of(request)} if request.action == "RegisterTargets"
-                     else set(ids(request)))
+            named = (
+                {t[0] for t in targets_of(request)}
+                if request.action == "RegisterTargets"
+                else set(ids(request))
+            )
             if named != {permission_checks.NEVER_A_TARGET}:
-                self.fail(seen.where, f"the check's {request.action} named {sorted(named)} "
-                                      f"in {arn}")
+                self.fail(
+                    seen.where, f"the check's {request.action} named {sorted(named)} in {arn}"
+                )
 
         # The check's own tag may stay behind when its removal failed: the check says so.
         def others(tags: Tags) -> Tags:
-            return {a: {k: v for k, v in t.items() if k not in CHECK_TAG_KEYS}
-                    for a, t in tags.items()}
+            return {
+                a: {k: v for k, v in t.items() if k not in CHECK_TAG_KEYS} for a, t in tags.items()
+            }
 
         after, tags_after = self.world.snapshot(), others(self.world.tags())
         for arn, targets in after.items():
             if set(targets) != set(seen.before.get(arn, {})):
-                self.fail(seen.where, f"the check changed the targets of {arn}: "
-                                      f"{sorted(seen.before.get(arn, {}))} -> {sorted(targets)}")
+                self.fail(
+                    seen.where,
+                    f"the check changed the targets of {arn}: "
+                    f"{sorted(seen.before.get(arn, {}))} -> {sorted(targets)}",
+                )
             if tags_after.get(arn) != others(seen.tags).get(arn):
-                self.fail(seen.where, f"the check changed the tags of {arn}: "
-                                      f"{others(seen.tags).get(arn)} -> {tags_after.get(arn)}")
+                self.fail(
+                    seen.where,
+                    f"the check changed the tags of {arn}: "
+                    f"{others(seen.tags).get(arn)} -> {tags_after.get(arn)}",
+                )
 
 
 class NoFollowAfterAwsFailure(Invariant):
@@ -209,15 +228,22 @@ class NoFollowAfterAwsFailure(Invariant):
             if index:
                 again = {m.mapping_key for m in cycle.mappings if m.mapping_key} & halted
                 if again:
-                    self.fail(seen.where, f"follow-up cycle {index} ran {sorted(again)} "
-                                          "after an AWS failure in this invocation")
+                    self.fail(
+                        seen.where,
+                        f"follow-up cycle {index} ran {sorted(again)} "
+                        "after an AWS failure in this invocation",
+                    )
                 arns = {k.rsplit(":", 1)[0] for k in halted}
-                touched = {group_of(r) for r in seen.during(index)
-                           if r.action != "DescribeTargetGroups"} & arns
+                touched = {
+                    group_of(r) for r in seen.during(index) if r.action != "DescribeTargetGroups"
+                } & arns
                 if touched:
-                    self.fail(seen.where, f"follow-up cycle {index} called ELB about "
-                                          f"{sorted(touched)} after an AWS failure in this "
-                                          "invocation")
+                    self.fail(
+                        seen.where,
+                        f"follow-up cycle {index} called ELB about "
+                        f"{sorted(touched)} after an AWS failure in this "
+                        "invocation",
+                    )
             halted |= {k for m in cycle.mappings if m.aws_failed and (k := m.mapping_key)}
 
 
@@ -240,8 +266,11 @@ class PacedWithinBudget(Invariant):
         self._pacing(seen)
 
     def _pacing(self, seen: Seen) -> None:
-        for bucket, operations in (("Describe", READ_OPERATIONS), ("write", WRITE_OPERATIONS),
-                                   ("RDS", RDS_OPERATIONS)):
+        for bucket, operations in (
+            ("Describe", READ_OPERATIONS),
+            ("write", WRITE_OPERATIONS),
+            ("RDS", RDS_OPERATIONS),
+        ):
             history = self.paced.setdefault((seen.function, bucket), [])
             for request in (r for r in seen.requests if r.action in operations):
                 at, epoch = self.world.clock.at(request.at)
@@ -250,9 +279,12 @@ class PacedWithinBudget(Invariant):
                     if era != epoch or at - earlier >= 60.0:
                         break
                     if count > DEFAULT_BURST + RATE * (at - earlier) + 1e-6:
-                        self.fail(seen.where, f"{seen.function}: {count} {bucket} requests "
-                                              f"in {at - earlier:.1f}s of simulated time "
-                                              f"(budget {DEFAULT_BURST} + {RATE:g}/s)")
+                        self.fail(
+                            seen.where,
+                            f"{seen.function}: {count} {bucket} requests "
+                            f"in {at - earlier:.1f}s of simulated time "
+                            f"(budget {DEFAULT_BURST} + {RATE:g}/s)",
+                        )
             del history[:-200]
         # A check's environment is never paced again once it ended.
         for key in [k for k in self.paced if k[0].startswith("check") and k[0] != seen.function]:
@@ -273,19 +305,26 @@ class ServedBehindLoadBalancer(Invariant):
     def after_sync(self, seen: Seen) -> None:
         unknown = {r.action for r in seen.requests} - set(OPERATIONS) - set(RDS_OPERATIONS)
         if unknown:
-            self.fail(seen.where, f"tgsync called {sorted(unknown)}, which the role does not "
-                                  "allow")
-        served = {m.target_group_arn for c in seen.cycles for m in c.mappings
-                  if m.hostname and m.target_group_arn}
+            self.fail(seen.where, f"tgsync called {sorted(unknown)}, which the role does not allow")
+        served = {
+            m.target_group_arn
+            for c in seen.cycles
+            for m in c.mappings
+            if m.hostname and m.target_group_arn
+        }
         live = {g.arn for g in self.world.live()}
         for arn in sorted(served & live):
             if arn not in self.attached:  # the lab never attaches nor detaches a group later
-                group = self.world.truth.describe_target_groups(
-                    TargetGroupArns=[arn])["TargetGroups"][0]
+                group = self.world.truth.describe_target_groups(TargetGroupArns=[arn])[
+                    "TargetGroups"
+                ][0]
                 self.attached[arn] = bool(group.get("LoadBalancerArns"))
             if not self.attached[arn]:
-                self.fail(seen.where, f"tgsync serves {self._name(arn)}, which no load "
-                                      "balancer uses: no HealthyHostCount reaches the alarm")
+                self.fail(
+                    seen.where,
+                    f"tgsync serves {self._name(arn)}, which no load "
+                    "balancer uses: no HealthyHostCount reaches the alarm",
+                )
 
     def _name(self, arn: str) -> str:
         return next((g.name for g in self.world.groups if g.arn == arn), arn)
@@ -311,14 +350,20 @@ class OnlyAllowedTouched(Invariant):
             if group is None:
                 continue
             if group.kind == "outside":
-                self.fail(seen.where, f"{request.action} on {group.name}, outside "
-                                      f"TGSYNC_DISCOVER_PREFIX {PREFIX!r}")
+                self.fail(
+                    seen.where,
+                    f"{request.action} on {group.name}, outside TGSYNC_DISCOVER_PREFIX {PREFIX!r}",
+                )
             if sync and request.action == "RegisterTargets":
                 for ip in ids(request):
-                    if not inside(ip, [ALLOWED]) or (group.narrowed
-                                                     and not inside(ip, group.narrowed)):
-                        self.fail(seen.where, f"registered {ip} in {group.name}, outside "
-                                              f"{ALLOWED} and the group's {group.narrowed}")
+                    if not inside(ip, [ALLOWED]) or (
+                        group.narrowed and not inside(ip, group.narrowed)
+                    ):
+                        self.fail(
+                            seen.where,
+                            f"registered {ip} in {group.name}, outside "
+                            f"{ALLOWED} and the group's {group.narrowed}",
+                        )
 
 
 class RecordsHoldWhileAnswered(Invariant):
@@ -340,8 +385,9 @@ class RecordsHoldWhileAnswered(Invariant):
             # A foreign target an owned mapping's answer now holds is adopted: tgsync's.
             answers = {ip for d in group.domains for ip in world.allowed(group, d) or ()}
             mine = [ip for arn, ip in world.foreign if arn == group.arn]
-            world.foreign -= {(group.arn, ip) for ip in
-                              answers | (set(mine) - set(before[group.arn]))}
+            world.foreign -= {
+                (group.arn, ip) for ip in answers | (set(mine) - set(before[group.arn]))
+            }
 
     def after_sync(self, seen: Seen) -> None:
         groups = _by_arn(self.world.owned_groups())
@@ -352,15 +398,18 @@ class RecordsHoldWhileAnswered(Invariant):
             records = self.world.records(group, seen.tags)
             for ip in ids(request):
                 if (group.arn, ip) in self.world.foreign:
-                    self.fail(seen.where, f"{group.name}: retired {ip}, which tgsync did not "
-                                          "register")
+                    self.fail(
+                        seen.where, f"{group.name}: retired {ip}, which tgsync did not register"
+                    )
                 for domain, mine in records.items():
                     answer = self.world.allowed(group, domain)
                     if ip in mine and (answer is None or ip in answer):
-                        self.fail(seen.where, f"{group.name}: retired {ip}, which "
-                                              f"{hostname(domain)}'s records hold and its "
-                                              "answer " + ("holds" if answer else
-                                                           "failed to give"))
+                        self.fail(
+                            seen.where,
+                            f"{group.name}: retired {ip}, which "
+                            f"{hostname(domain)}'s records hold and its "
+                            "answer " + ("holds" if answer else "failed to give"),
+                        )
 
 
 class WriterAloneAfterFlip(Invariant):
@@ -387,19 +436,37 @@ class WriterAloneAfterFlip(Invariant):
             if rds_failed:
                 for request in passed(during, "DeregisterTargets"):
                     if group_of(request) in rds_groups:
-                        self.fail(seen.where, f"retired {ids(request)} from a resolve=rds "
-                                              "group in a cycle whose RDS read failed")
+                        self.fail(
+                            seen.where,
+                            f"retired {ids(request)} from a resolve=rds "
+                            "group in a cycle whose RDS read failed",
+                        )
             number = seen.cycles_before + index + 1
             # Read and synced, not deferred to the next invocation for lack of time.
-            synced = any(m.target_group_arn == writer.arn and m.ok and m.resolved
-                         and m.observed and not m.deferred for m in cycle.mappings)
-            if (synced and number > seen.settled_after_cycle
-                    and all(r.outcome == "passed" for r in during)):
+            synced = any(
+                m.target_group_arn == writer.arn
+                and m.ok
+                and m.resolved
+                and m.observed
+                and not m.deferred
+                for m in cycle.mappings
+            )
+            if (
+                synced
+                and number > seen.settled_after_cycle
+                and all(r.outcome == "passed" for r in during)
+            ):
                 clean_after_flip = True
         if clean_after_flip and world.aurora.flipping is None:
-            held = {ip for ip, (_, _, _, state) in world.snapshot([writer])[writer.arn].items()
-                    if state != "draining"}
+            held = {
+                ip
+                for ip, (_, _, _, state) in world.snapshot([writer])[writer.arn].items()
+                if state != "draining"
+            }
             if held != {world.writer_ip()}:
-                self.fail(seen.where, f"{writer.name} holds {sorted(held)} after the flip "
-                                      f"window and a clean cycle; the writer is "
-                                      f"{world.writer_ip()}")
+                self.fail(
+                    seen.where,
+                    f"{writer.name} holds {sorted(held)} after the flip "
+                    f"window and a clean cycle; the writer is "
+                    f"{world.writer_ip()}",
+                )

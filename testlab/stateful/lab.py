@@ -81,15 +81,23 @@ DNS_TIMEOUTS = (1.0, 2.0)
 class Lab:
     """One function's execution environment, its world, and the invariants."""
 
-    def __init__(self, moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, *,
-                 seed: int = 0, follow_for: float = 10.0,
-                 dns_timeouts: tuple[float, float] = DNS_TIMEOUTS,
-                 tolerate: frozenset[str] = TOLERATED,
-                 memory: MemoryHoldsSteady | None = None) -> None:
+    def __init__(
+        self,
+        moto: MotoPeer,
+        dns: DnsPeer,
+        proxy: FaultProxy,
+        *,
+        seed: int = 0,
+        follow_for: float = 10.0,
+        dns_timeouts: tuple[float, float] = DNS_TIMEOUTS,
+        tolerate: frozenset[str] = TOLERATED,
+        memory: MemoryHoldsSteady | None = None,
+    ) -> None:
         unknown = tolerate - set(OPEN)
         if unknown:
-            raise ValueError(f"tolerate names no open bug: {sorted(unknown)} (see "
-                             "testlab.stateful.known)")
+            raise ValueError(
+                f"tolerate names no open bug: {sorted(unknown)} (see testlab.stateful.known)"
+            )
         self.world = world = World(moto, dns, proxy, seed=seed)
         self.proxy, self.clock = proxy, world.clock
         #: Cycles run so far (all invocations), and the count when the flip window ended.
@@ -100,8 +108,9 @@ class Lab:
         dns_sources: dict[tuple[Nameserver, ...], Source] = {}
 
         def dns_source(servers: tuple[Nameserver, ...]) -> Source:
-            return dns_sources.setdefault(servers, DnsSource(servers, timeout=timeout,
-                                                             lifetime=lifetime))
+            return dns_sources.setdefault(
+                servers, DnsSource(servers, timeout=timeout, lifetime=lifetime)
+            )
 
         self.dns_source = dns_source
         self.identity = RegisteredOnlyWhatWasAnswered(world)
@@ -110,11 +119,20 @@ class Lab:
         self.tag_writes = FewTagWrites(world)
         self.memory = memory or MemoryHoldsSteady(world)
         self.invariants: list[Invariant] = [
-            NothingInDnsRetired(world), NothingServingRetiredEarly(world),
-            CheckWritesNothing(world), NoFollowAfterAwsFailure(world), PacedWithinBudget(world),
-            ServedBehindLoadBalancer(world), OnlyAllowedTouched(world),
-            RecordsHoldWhileAnswered(world), WriterAloneAfterFlip(world), self.identity,
-            self.liveness, self.clients, self.tag_writes]
+            NothingInDnsRetired(world),
+            NothingServingRetiredEarly(world),
+            CheckWritesNothing(world),
+            NoFollowAfterAwsFailure(world),
+            PacedWithinBudget(world),
+            ServedBehindLoadBalancer(world),
+            OnlyAllowedTouched(world),
+            RecordsHoldWhileAnswered(world),
+            WriterAloneAfterFlip(world),
+            self.identity,
+            self.liveness,
+            self.clients,
+            self.tag_writes,
+        ]
         self.generation = 0
         self.function = ""
         self.controller = self._controller()
@@ -133,22 +151,35 @@ class Lab:
             if group.retire != "all":
                 common["retire"] = group.retire
             if group.aurora:
-                mappings.append({**common,
-                                 "hostname": self.world.hostname_of(group, group.domain),
-                                 **({"resolve": "rds"} if group.aurora != "writer" else {})})
+                mappings.append(
+                    {
+                        **common,
+                        "hostname": self.world.hostname_of(group, group.domain),
+                        **({"resolve": "rds"} if group.aurora != "writer" else {}),
+                    }
+                )
                 continue
             mappings.extend({**common, "hostname": hostname(d)} for d in group.domains)
-        return config.load({
-            config.MAPPINGS: json.dumps(mappings), config.DNS_SERVERS: self.world.dns.address,
-            "TGSYNC_ALLOWED_CIDRS": ALLOWED, config.STALE_AFTER: str(STALE_AFTER),
-            config.DISCOVER: "tags", "AWS_REGION": REGION, "TGSYNC_OWNER": OWNER,
-            "TGSYNC_DISCOVER_PREFIX": PREFIX, "TGSYNC_DISCOVER_EVERY": "60",
-            config.FOLLOW_INTERVAL: "1", config.FOLLOW_FOR: str(follow_for),
-            "TGSYNC_RESYNC_EVERY": f"{RESYNC_EVERY:g}", "TGSYNC_API_RATE": str(RATE),
-            # One at a time: which thread meets an injected fault must not vary, so
-            # that a failure replays.
-            "TGSYNC_CONCURRENCY": "1",
-        })
+        return config.load(
+            {
+                config.MAPPINGS: json.dumps(mappings),
+                config.DNS_SERVERS: self.world.dns.address,
+                "TGSYNC_ALLOWED_CIDRS": ALLOWED,
+                config.STALE_AFTER: str(STALE_AFTER),
+                config.DISCOVER: "tags",
+                "AWS_REGION": REGION,
+                "TGSYNC_OWNER": OWNER,
+                "TGSYNC_DISCOVER_PREFIX": PREFIX,
+                "TGSYNC_DISCOVER_EVERY": "60",
+                config.FOLLOW_INTERVAL: "1",
+                config.FOLLOW_FOR: str(follow_for),
+                "TGSYNC_RESYNC_EVERY": f"{RESYNC_EVERY:g}",
+                "TGSYNC_API_RATE": str(RATE),
+                # One at a time: which thread meets an injected fault must not vary, so
+                # that a failure replays.
+                "TGSYNC_CONCURRENCY": "1",
+            }
+        )
 
     def _aws(self) -> Aws:
         """The environment's one AWS call path as :func:`tgsync.wiring.build_aws` makes
@@ -163,12 +194,12 @@ class Lab:
             if service != RDS.name:
                 return None  # the usual way
             session: Any = boto3.session.Session()  # any service, not boto3-stubs' list
-            return session.client(service, region_name=region, endpoint_url=proxy,
-                                  config=config)
+            return session.client(service, region_name=region, endpoint_url=proxy, config=config)
 
         buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name)
-        return Aws(pacers={b: bucket() for b in buckets}, client_for=client_for,
-                   sleep=lambda _s: None)
+        return Aws(
+            pacers={b: bucket() for b in buckets}, client_for=client_for, sleep=lambda _s: None
+        )
 
     def _sources(self, aws: Aws) -> Callable[..., Source]:
         """The function's sources as :class:`tgsync.wiring.Sources` builds them: DNS per
@@ -189,8 +220,13 @@ class Lab:
         self.function = f"function #{self.generation}"
         aws = self._aws()
         provider = Elbv2Provider(aws)
-        return Controller(provider, TagRegistry(provider), self._sources(aws),
-                          config=self.config, clock=self.clock)
+        return Controller(
+            provider,
+            TagRegistry(provider),
+            self._sources(aws),
+            config=self.config,
+            clock=self.clock,
+        )
 
     # ------------------------------------------------------------------ steps of the function
 
@@ -203,12 +239,19 @@ class Lab:
     def event(self, domain: str, seconds: float = 5.0) -> InvocationReport:
         """An OpenSearch event about ``domain`` arrives."""
         self.clock.advance(seconds)
-        return self.invoke(classify({
-            "source": "aws.es", "detail-type": OPENSEARCH, "account": ACCOUNT,
-            "resources": [f"arn:aws:es:{REGION}:{ACCOUNT}:domain/{domain}"], "detail": {}}))
+        return self.invoke(
+            classify(
+                {
+                    "source": "aws.es",
+                    "detail-type": OPENSEARCH,
+                    "account": ACCOUNT,
+                    "resources": [f"arn:aws:es:{REGION}:{ACCOUNT}:domain/{domain}"],
+                    "detail": {},
+                }
+            )
+        )
 
-    def aurora_failover(self, target: int | None = None, event: float | None = None
-                        ) -> None:
+    def aurora_failover(self, target: int | None = None, event: float | None = None) -> None:
         """A failover (see :meth:`World.aurora_failover`); with ``event``, the ``aws.rds``
         failover event arrives that many seconds later."""
         new = self.world.aurora_failover(target)
@@ -256,12 +299,24 @@ class Lab:
 
         with self.clients.counting(self.function):
             report = self.controller.run(
-                trigger=trigger, sleep=sleep,
-                time_left=lambda: start + TIMEOUT - self.clock.now, on_cycle=on_cycle)
+                trigger=trigger,
+                sleep=sleep,
+                time_left=lambda: start + TIMEOUT - self.clock.now,
+                on_cycle=on_cycle,
+            )
         world.clear_faults()
         self.invocations += 1
-        seen = Seen(self._where(), self.function, self.proxy.since(marks[0]), before, tags,
-                    report, marks, cycles_before, self.settled_after_cycle)
+        seen = Seen(
+            self._where(),
+            self.function,
+            self.proxy.since(marks[0]),
+            before,
+            tags,
+            report,
+            marks,
+            cycles_before,
+            self.settled_after_cycle,
+        )
         for invariant in self.invariants:
             invariant.after_sync(seen)
         self._forget()
@@ -279,8 +334,12 @@ class Lab:
         function = f"check #{self.checks}"
         with self.clients.counting(function):
             aws = self._aws()
-            found = preflight.run(self.config, Elbv2Provider(aws), self._sources(aws),
-                                  lambda: start + TIMEOUT - self.clock.now)
+            found = preflight.run(
+                self.config,
+                Elbv2Provider(aws),
+                self._sources(aws),
+                lambda: start + TIMEOUT - self.clock.now,
+            )
         world.clear_faults()
         seen = Seen(self._where(), function, self.proxy.since(mark), before, tags)
         for invariant in self.invariants:
@@ -319,34 +378,44 @@ class Lab:
         if roll < 0.35:
             self.tick(rng.choice([60.0] * 6 + [55.0, 65.0]))
             return "tick"
-        step: Callable[[], object] = rng.choice([
-            lambda: self.event(rng.choice(domains), rng.uniform(1, 30)),
-            self.check,
-            lambda: world.dns_add(rng.choice(domains), rng.choice(POOL)),
-            lambda: world.dns_remove(rng.choice(domains), rng.randrange(12)),
-            lambda: world.dns_replace(rng.choice(domains),
-                                      rng.sample(POOL, rng.randint(1, 4))),
-            lambda: world.dns_rotate(rng.choice(domains), rng.random() < 0.5),
-            lambda: world.dns_mode(rng.choice(domains),
-                                   rng.choice(["answer"] * 8 + DNS_FAILURES)),
-            lambda: world.dns_poison(rng.choice(domains), rng.random() < 0.5),
-            lambda: world.health(rng.choice(HEALTH_IPS), rng.choice(HEALTH)),
-            lambda: world.default_health(rng.choice(["healthy", "healthy", "initial"])),
-            lambda: world.hand_register(rng.randrange(HAND_EDITED), rng.choice(HAND_IPS)),
-            lambda: world.hand_deregister(rng.randrange(HAND_EDITED), rng.choice(HAND_IPS)),
-            lambda: self.fault(rng.choice(FAULTS), rng.choice(
-                [*OPERATIONS, *RDS_OPERATIONS[:2], "*", "*"]), rng.randint(1, TOTAL_MAX_ATTEMPTS)),
-            lambda: self.aurora_failover(rng.choice([None, 0, 1]), rng.choice(
-                [None, rng.uniform(0.5, 5.0)])),
-            lambda: world.aurora_reader(rng.randrange(len(AURORA_IPS)), rng.random() < 0.6),
-            # A call that fails for good, met by the very next invocation.
-            lambda: self.fault(rng.choice(FAULTS), rng.choice(OPERATIONS[1:]),
-                               TOTAL_MAX_ATTEMPTS, then_tick=True),
-            lambda: world.step_clock(rng.choice(CLOCK_STEPS)),
-            self.cold_start,
-            world.delete_mid_discovery,
-            lambda: world.plant_record(rng.random() < 0.5),
-        ])
+        step: Callable[[], object] = rng.choice(
+            [
+                lambda: self.event(rng.choice(domains), rng.uniform(1, 30)),
+                self.check,
+                lambda: world.dns_add(rng.choice(domains), rng.choice(POOL)),
+                lambda: world.dns_remove(rng.choice(domains), rng.randrange(12)),
+                lambda: world.dns_replace(rng.choice(domains), rng.sample(POOL, rng.randint(1, 4))),
+                lambda: world.dns_rotate(rng.choice(domains), rng.random() < 0.5),
+                lambda: world.dns_mode(
+                    rng.choice(domains), rng.choice(["answer"] * 8 + DNS_FAILURES)
+                ),
+                lambda: world.dns_poison(rng.choice(domains), rng.random() < 0.5),
+                lambda: world.health(rng.choice(HEALTH_IPS), rng.choice(HEALTH)),
+                lambda: world.default_health(rng.choice(["healthy", "healthy", "initial"])),
+                lambda: world.hand_register(rng.randrange(HAND_EDITED), rng.choice(HAND_IPS)),
+                lambda: world.hand_deregister(rng.randrange(HAND_EDITED), rng.choice(HAND_IPS)),
+                lambda: self.fault(
+                    rng.choice(FAULTS),
+                    rng.choice([*OPERATIONS, *RDS_OPERATIONS[:2], "*", "*"]),
+                    rng.randint(1, TOTAL_MAX_ATTEMPTS),
+                ),
+                lambda: self.aurora_failover(
+                    rng.choice([None, 0, 1]), rng.choice([None, rng.uniform(0.5, 5.0)])
+                ),
+                lambda: world.aurora_reader(rng.randrange(len(AURORA_IPS)), rng.random() < 0.6),
+                # A call that fails for good, met by the very next invocation.
+                lambda: self.fault(
+                    rng.choice(FAULTS),
+                    rng.choice(OPERATIONS[1:]),
+                    TOTAL_MAX_ATTEMPTS,
+                    then_tick=True,
+                ),
+                lambda: world.step_clock(rng.choice(CLOCK_STEPS)),
+                self.cold_start,
+                world.delete_mid_discovery,
+                lambda: world.plant_record(rng.random() < 0.5),
+            ]
+        )
         step()
         return "step"
 
@@ -361,4 +430,3 @@ def new_lab(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, **options: Any) -> 
     lab = Lab(moto, dns, proxy, **options)
     lab.tick(0.0)
     return lab
-

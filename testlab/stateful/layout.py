@@ -113,24 +113,45 @@ def first_groups() -> list[Group]:
     return [
         Group("plain-alpha", "alpha", kind="explicit"),
         Group("plain-beta", "beta", kind="explicit", stale_after=60.0),
-        Group("tgs-logs", "logs", stale_after=120.0,
-              narrowed=("10.0.1.0/24", "10.0.2.0/24"), tags={
-                  "tgsync:stale-after": "120",
-                  "tgsync:allowed-cidrs": "10.0.1.0/24 10.0.2.0/24"}),
+        Group(
+            "tgs-logs",
+            "logs",
+            stale_after=120.0,
+            narrowed=("10.0.1.0/24", "10.0.2.0/24"),
+            tags={"tgsync:stale-after": "120", "tgsync:allowed-cidrs": "10.0.1.0/24 10.0.2.0/24"},
+        ),
         # A tag that tries to widen the function's ranges: it may only narrow.
-        Group("tgs-wide", "wide", narrowed=("0.0.0.0/0",),
-              tags={"tgsync:allowed-cidrs": "0.0.0.0/0"}),
+        Group(
+            "tgs-wide", "wide", narrowed=("0.0.0.0/0",), tags={"tgsync:allowed-cidrs": "0.0.0.0/0"}
+        ),
         Group("tgs-theirs", "logs", kind="theirs", tags={"tgsync:owner": "team-b"}),
         Group("outside-logs", "logs", kind="outside"),
         # Shared groups: two owned hostnames in one explicit group, and a discovered
         # group that retires only what tgsync registered.
         Group("plain-shared", "gamma", kind="explicit", retire=OWNED, also=("delta",)),
-        Group("tgs-owned", "epsilon", stale_after=120.0, retire=OWNED,
-              tags={"tgsync:retire": OWNED, "tgsync:stale-after": "120"}),
+        Group(
+            "tgs-owned",
+            "epsilon",
+            stale_after=120.0,
+            retire=OWNED,
+            tags={"tgsync:retire": OWNED, "tgsync:stale-after": "120"},
+        ),
         # An Aurora cluster's writer (a single-answer name: stale_after 0) and readers
         # (the RDS API: authoritative, so retired at once as well).
-        Group("plain-writer", "aurora-writer", kind="explicit", stale_after=0.0,
-              aurora="writer", port=AURORA_PORT),
-        Group("plain-reader", "aurora-reader", kind="explicit", stale_after=0.0,
-              aurora="reader", port=AURORA_PORT),
+        Group(
+            "plain-writer",
+            "aurora-writer",
+            kind="explicit",
+            stale_after=0.0,
+            aurora="writer",
+            port=AURORA_PORT,
+        ),
+        Group(
+            "plain-reader",
+            "aurora-reader",
+            kind="explicit",
+            stale_after=0.0,
+            aurora="reader",
+            port=AURORA_PORT,
+        ),
     ]

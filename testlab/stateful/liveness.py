@@ -54,16 +54,23 @@ class RegisteredOnlyWhatWasAnswered(Invariant):
             ever = set().union(*(ips for (a, _), ips in self.answered.items() if a == arn))
             wrong = sorted(set(ids(request)) - ever)
             if wrong:
-                self.fail(seen.where, f"registered {wrong} in {self._name(arn)}, never in the "
-                                      "answer of any endpoint its mappings name")
+                self.fail(
+                    seen.where,
+                    f"registered {wrong} in {self._name(arn)}, never in the "
+                    "answer of any endpoint its mappings name",
+                )
         for cycle in seen.cycles:
             for mapping in cycle.mappings:
-                ever = self.answered.get((mapping.target_group_arn, mapping.hostname.lower()),
-                                         set())
+                ever = self.answered.get(
+                    (mapping.target_group_arn, mapping.hostname.lower()), set()
+                )
                 wrong = sorted(set(mapping.registered_ips) - ever)
                 if wrong and mapping.hostname:
-                    self.fail(seen.where, f"{mapping.label} registered {wrong}, never in the "
-                                          f"answer of {mapping.hostname}")
+                    self.fail(
+                        seen.where,
+                        f"{mapping.label} registered {wrong}, never in the "
+                        f"answer of {mapping.hostname}",
+                    )
 
     def _name(self, arn: str) -> str:
         return next((g.name for g in self.world.groups if g.arn == arn), arn)
@@ -117,11 +124,14 @@ class ConvergesOnceQuiet(Invariant):
         for group in self._served():
             wanted = {ip for d in group.domains for ip in world.allowed(group, d) or ()}
             population = len(wanted | set(present[group.arn]))
-            capped = any(not group.aurora and len(world.names[d].answers()) == ANSWER_CAP
-                         for d in group.domains)
+            capped = any(
+                not group.aurora and len(world.names[d].answers()) == ANSWER_CAP
+                for d in group.domains
+            )
             absences = required_absences(ANSWER_CAP, population) if capped else 1
-            self.bounds[group.arn] = (RESYNC_EVERY + group.stale_after
-                                      + (absences - 1) * TICK + 2 * (TICK + TIMEOUT))
+            self.bounds[group.arn] = (
+                RESYNC_EVERY + group.stale_after + (absences - 1) * TICK + 2 * (TICK + TIMEOUT)
+            )
 
     def progress(self, where: str) -> bool:
         """After a quiet invocation: True once every group has converged and stayed so
@@ -140,20 +150,27 @@ class ConvergesOnceQuiet(Invariant):
                 continue
             done = False
             if group.arn in self.since:
-                self.fail(where, f"{group.name} converged at "
-                                 f"t+{self.since[group.arn] - self.started:.0f}s of quiet, "
-                                 f"then moved away: {astray}")
+                self.fail(
+                    where,
+                    f"{group.name} converged at "
+                    f"t+{self.since[group.arn] - self.started:.0f}s of quiet, "
+                    f"then moved away: {astray}",
+                )
             if now - self.started > self.bounds[group.arn]:
-                self.fail(where, f"{group.name} not converged {now - self.started:.0f}s "
-                                 "after the world stopped changing (bound "
-                                 f"{self.bounds[group.arn]:.0f}s): {astray}")
+                self.fail(
+                    where,
+                    f"{group.name} not converged {now - self.started:.0f}s "
+                    "after the world stopped changing (bound "
+                    f"{self.bounds[group.arn]:.0f}s): {astray}",
+                )
         return done
 
     def _served(self) -> list[Group]:
         return [g for g in self.world.live() if g.served]
 
-    def _astray(self, group: Group, targets: dict[str, tuple[str, int, str | None, str]],
-                tags: Tags) -> str:
+    def _astray(
+        self, group: Group, targets: dict[str, tuple[str, int, str | None, str]], tags: Tags
+    ) -> str:
         """How ``group`` differs from what it should hold ("": it does not)."""
         world = self.world
         present = {ip for ip, (_, _, _, state) in targets.items() if state != "draining"}
@@ -166,12 +183,13 @@ class ConvergesOnceQuiet(Invariant):
         if group.retire == OWNED:
             records = world.records(group, tags)
             held = {ip for d, ips in records.items() if answers[d] is None for ip in ips}
-            extra = {ip for ip in extra - held
-                     if (group.arn, ip) in world.registered_by_tgsync}
+            extra = {ip for ip in extra - held if (group.arn, ip) in world.registered_by_tgsync}
         elif decode_owned(tags.get(group.arn, {}), group.port).by_owner:
             extra = set()  # another owner's records hold its retirements
         if not missing and not extra:
             return ""
-        return (f"holds {sorted(present)}, wants {sorted(wanted)}"
-                + (f"; tgsync registered {sorted(extra)} and never retired them"
-                   if group.retire == OWNED and extra else ""))
+        return f"holds {sorted(present)}, wants {sorted(wanted)}" + (
+            f"; tgsync registered {sorted(extra)} and never retired them"
+            if group.retire == OWNED and extra
+            else ""
+        )

@@ -10,8 +10,11 @@ def ids(request: Request, what: str = "Targets") -> list[str]:
     suffix = {"Targets": ".Id", "Tags": ".Key", "TagKeys": ""}[what]
     found = []
     for key, values in sorted(request.params.items()):
-        if key.startswith(f"{what}.member.") and key.endswith(suffix) and (
-                what != "TagKeys" or key.count(".") == 2):
+        if (
+            key.startswith(f"{what}.member.")
+            and key.endswith(suffix)
+            and (what != "TagKeys" or key.count(".") == 2)
+        ):
             found.extend(values)
     return found
 
@@ -25,8 +28,10 @@ def targets_of(request: Request) -> list[tuple[str, int, str | None]]:
             members.setdefault(parts[2], {})
         if len(parts) == 4 and parts[:2] == ["Targets", "member"]:
             members.setdefault(parts[2], {})[parts[3]] = values[0]
-    return [(m.get("Id", ""), int(m.get("Port", "0")), m.get("AvailabilityZone"))
-            for _, m in sorted(members.items())]
+    return [
+        (m.get("Id", ""), int(m.get("Port", "0")), m.get("AvailabilityZone"))
+        for _, m in sorted(members.items())
+    ]
 
 
 def group_of(request: Request) -> str:

@@ -55,13 +55,16 @@ class ClientCount:
                 return
             original = botocore.session.Session.create_client
 
-            def create_client(self: botocore.session.Session, *args: Any, **kwargs: Any
-                              ) -> Any:
+            def create_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
                 counter = cls._scope
                 if counter is not None:
                     service = args[0] if args else kwargs.get("service_name", "?")
-                    region = (kwargs.get("region_name") or (args[1] if len(args) > 1 else None)
-                              or self.get_config_variable("region") or "?")
+                    region = (
+                        kwargs.get("region_name")
+                        or (args[1] if len(args) > 1 else None)
+                        or self.get_config_variable("region")
+                        or "?"
+                    )
                     counter[(cls._name, str(service), str(region))] += 1
                 return original(self, *args, **kwargs)
 
@@ -105,10 +108,12 @@ class FewClients(Invariant):
     def _judge(self, seen: Seen) -> None:
         for (function, service, region), count in self.created.items():
             if function == seen.function and count > self.bound:
-                self.fail(seen.where, f"{function} created {count} {service} clients in "
-                                      f"{region} (bound {self.bound})")
-        for key in [k for k in self.created if k[0].startswith("check")
-                    and k[0] != seen.function]:
+                self.fail(
+                    seen.where,
+                    f"{function} created {count} {service} clients in "
+                    f"{region} (bound {self.bound})",
+                )
+        for key in [k for k in self.created if k[0].startswith("check") and k[0] != seen.function]:
             del self.created[key]  # a check's environment ends with it
 
 
@@ -133,8 +138,7 @@ class FewTagWrites(Invariant):
     def after_sync(self, seen: Seen) -> None:
         for index in range(1, len(seen.cycles)):
             during = seen.during(index)
-            changed = {group_of(r) for r in passed(during, "RegisterTargets",
-                                                   "DeregisterTargets")}
+            changed = {group_of(r) for r in passed(during, "RegisterTargets", "DeregisterTargets")}
             for request in passed(during, "AddTags", "RemoveTags"):
                 arn = group_of(request)
                 group = next((g for g in self.world.groups if g.arn == arn), None)
@@ -142,14 +146,18 @@ class FewTagWrites(Invariant):
                     continue
                 bound = IDLE_TAG_WRITES_PER_MAPPING_AND_MINUTE * len(group.domains)
                 at, epoch = self.world.clock.at(request.at)
-                history = [(t, e) for t, e in self.idle.get(arn, [])
-                           if e == epoch and at - t < 60.0] + [(at, epoch)]
+                history = [
+                    (t, e) for t, e in self.idle.get(arn, []) if e == epoch and at - t < 60.0
+                ] + [(at, epoch)]
                 self.idle[arn] = history
                 self.most = max(self.most, len(history))
                 if len(history) > bound:
-                    self.fail(seen.where, f"{len(history)} tag writes to {group.name} within a "
-                                          "minute by follow-up cycles that changed none of its "
-                                          f"targets (bound {bound})")
+                    self.fail(
+                        seen.where,
+                        f"{len(history)} tag writes to {group.name} within a "
+                        "minute by follow-up cycles that changed none of its "
+                        f"targets (bound {bound})",
+                    )
 
 
 def _rss() -> int:
@@ -192,6 +200,9 @@ class MemoryHoldsSteady(Invariant):
         allowed = first + max(first * MEMORY_GROWTH, MEMORY_FLOOR)
         if second > allowed:
             mib = [round(s / 2**20, 1) for s in self.samples]
-            self.fail(where, f"memory grew from a peak of {first / 2**20:.1f} MiB in the "
-                             f"first half of the run to {second / 2**20:.1f} MiB in the "
-                             f"second (allowed {allowed / 2**20:.1f}); samples, MiB: {mib}")
+            self.fail(
+                where,
+                f"memory grew from a peak of {first / 2**20:.1f} MiB in the "
+                f"first half of the run to {second / 2**20:.1f} MiB in the "
+                f"second (allowed {allowed / 2**20:.1f}); samples, MiB: {mib}",
+            )

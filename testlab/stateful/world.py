@@ -46,8 +46,16 @@ from tgsync.provider.errors import error_code
 class World:
     """Everything the function meets, and the steps that change it."""
 
-    def __init__(self, moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy, *, seed: int = 0,
-                 elsewhere: bool = True, plant: bool = True) -> None:
+    def __init__(
+        self,
+        moto: MotoPeer,
+        dns: DnsPeer,
+        proxy: FaultProxy,
+        *,
+        seed: int = 0,
+        elsewhere: bool = True,
+        plant: bool = True,
+    ) -> None:
         self.moto, self.dns, self.proxy = moto, dns, proxy
         self.rng = random.Random(seed)
         self.clock = SimClock()
@@ -56,38 +64,54 @@ class World:
         self.vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         self.groups = first_groups()
         if elsewhere:  # a resolve=rds mapping naming a cluster that is not the lab's
-            self.groups.append(Group("plain-elsewhere", "aurora-elsewhere", kind="explicit",
-                                     stale_after=0.0, aurora="elsewhere", port=AURORA_PORT))
+            self.groups.append(
+                Group(
+                    "plain-elsewhere",
+                    "aurora-elsewhere",
+                    kind="explicit",
+                    stale_after=0.0,
+                    aurora="elsewhere",
+                    port=AURORA_PORT,
+                )
+            )
         for group in self.groups:
-            group.arn = create_target_group(self.truth, group.name, vpc_id=self.vpc,
-                                            port=group.port)
+            group.arn = create_target_group(
+                self.truth, group.name, vpc_id=self.vpc, port=group.port
+            )
             if group.kind != "explicit":
-                tags = {"tgsync:hostname": hostname(group.domain), "tgsync:owner": OWNER,
-                        **group.tags}
-                self.truth.add_tags(ResourceArns=[group.arn], Tags=[
-                    {"Key": k, "Value": v} for k, v in tags.items()])
+                tags = {
+                    "tgsync:hostname": hostname(group.domain),
+                    "tgsync:owner": OWNER,
+                    **group.tags,
+                }
+                self.truth.add_tags(
+                    ResourceArns=[group.arn], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+                )
         # Only the groups tgsync should serve are behind the load balancer: a group it
         # serves without one would have no HealthyHostCount for the alarm.
         attach_to_load_balancer(self.truth, [g.arn for g in self.groups if g.served])
         #: (group ARN, ip) of targets the lab registered and tgsync never did (owned groups).
         self.foreign: set[tuple[str, str]] = set()
         for group in self.owned_groups():  # someone else's, before tgsync owned the group
-            self.truth.register_targets(TargetGroupArn=group.arn,
-                                        Targets=[{"Id": STATIC, "Port": group.port}])
+            self.truth.register_targets(
+                TargetGroupArn=group.arn, Targets=[{"Id": STATIC, "Port": group.port}]
+            )
             self.foreign.add((group.arn, STATIC))
         self.names: dict[str, Name] = {}
         for domain in sorted({d for g in self.groups if not g.aurora for d in g.domains}):
             # The name behind the widening tag starts poisoned: the guard is tried at once.
-            self.names[domain] = Name(set(self.rng.sample(POOL, self.rng.randint(1, 3))),
-                                      poison=domain == "wide")
+            self.names[domain] = Name(
+                set(self.rng.sample(POOL, self.rng.randint(1, 3))), poison=domain == "wide"
+            )
             self._serve(domain)
         # The two hostnames of the shared group start with an IP in common (a node both
         # names return), so that one of them letting go of it is tried early.
         self.names["delta"].records.add(min(self.names["gamma"].records))
         self._serve("delta")
         rds = boto3.client("rds", region_name=REGION, endpoint_url=moto.endpoint)
-        self.aurora = Aurora.create(rds, dns, cluster="orders", members=len(AURORA_IPS),
-                                    ips=AURORA_IPS, seed=seed)
+        self.aurora = Aurora.create(
+            rds, dns, cluster="orders", members=len(AURORA_IPS), ips=AURORA_IPS, seed=seed
+        )
         #: Simulated time at which the writer endpoint's flip window ends.
         self.settle_at: float | None = None
         self._rds_view: tuple[dict[str, bool], dict[str, str]] | None = None
@@ -167,8 +191,9 @@ class World:
 
     def health(self, ip: str, state: str) -> None:
         """What the load balancer's health checks find for ``ip``."""
-        self.moto.set_health(ip, state, "Target.FailedHealthChecks"
-                             if state == "unhealthy" else None)
+        self.moto.set_health(
+            ip, state, "Target.FailedHealthChecks" if state == "unhealthy" else None
+        )
 
     def default_health(self, state: str) -> None:
         """The state of a target not probed yet (``initial`` as a real ALB)."""
@@ -188,8 +213,9 @@ class World:
             owned = decode_owned(self.tags([group]).get(group.arn, {}), group.port)
             foreign = ip not in present and not any(ip in ips for ips in owned.by_owner.values())
         try:
-            self.truth.register_targets(TargetGroupArn=group.arn,
-                                        Targets=[{"Id": ip, "Port": group.port}])
+            self.truth.register_targets(
+                TargetGroupArn=group.arn, Targets=[{"Id": ip, "Port": group.port}]
+            )
         except ClientError as exc:
             if error_code(exc) not in ("ValidationError", "InvalidTarget"):
                 raise
@@ -201,8 +227,9 @@ class World:
         """Someone deregisters a target by hand."""
         group = self.groups[index % len(self.groups)]
         if group.kind != "gone":
-            self.truth.deregister_targets(TargetGroupArn=group.arn,
-                                          Targets=[{"Id": ip, "Port": group.port}])
+            self.truth.deregister_targets(
+                TargetGroupArn=group.arn, Targets=[{"Id": ip, "Port": group.port}]
+            )
             self.foreign.discard((group.arn, ip))
             self.registered_by_tgsync.discard((group.arn, ip))
 
@@ -274,8 +301,9 @@ class World:
         """Faults not met stay with their invocation: the next one starts clean."""
         with self.proxy.lock:
             self.proxy.faults.clear()
-            self.proxy.hooks[:] = [h for h in self.proxy.hooks
-                                   if h.times > 0 and h not in self._slow]
+            self.proxy.hooks[:] = [
+                h for h in self.proxy.hooks if h.times > 0 and h not in self._slow
+            ]
         self._slow.clear()
 
     def step_clock(self, seconds: float) -> None:
@@ -287,9 +315,13 @@ class World:
         """A newly tagged group is deleted right after the next listing names it."""
         group = Group(f"tgs-gone-{len(self.groups)}", "alpha", kind="gone")
         group.arn = create_target_group(self.truth, group.name, vpc_id=self.vpc)
-        self.truth.add_tags(ResourceArns=[group.arn], Tags=[
-            {"Key": "tgsync:hostname", "Value": hostname("alpha")},
-            {"Key": "tgsync:owner", "Value": OWNER}])
+        self.truth.add_tags(
+            ResourceArns=[group.arn],
+            Tags=[
+                {"Key": "tgsync:hostname", "Value": hostname("alpha")},
+                {"Key": "tgsync:owner", "Value": OWNER},
+            ],
+        )
         self.groups.append(group)
         self._deleting.append(group)
         arn, deleter = group.arn, self._deleter
@@ -327,18 +359,23 @@ class World:
         for group in self.live() if groups is None else groups:
             described = self.truth.describe_target_health(TargetGroupArn=group.arn)
             found[group.arn] = {
-                d["Target"]["Id"]: (d["Target"]["Id"], int(d["Target"]["Port"]),
-                                    d["Target"].get("AvailabilityZone"),
-                                    d["TargetHealth"]["State"])
-                for d in described["TargetHealthDescriptions"]}
+                d["Target"]["Id"]: (
+                    d["Target"]["Id"],
+                    int(d["Target"]["Port"]),
+                    d["Target"].get("AvailabilityZone"),
+                    d["TargetHealth"]["State"],
+                )
+                for d in described["TargetHealthDescriptions"]
+            }
         return found
 
     def tags(self, groups: list[Group] | None = None) -> Tags:
         """The tags of ``groups`` (every live group), from moto directly."""
         arns = [g.arn for g in (self.live() if groups is None else groups)]
         described = self.truth.describe_tags(ResourceArns=arns)["TagDescriptions"]
-        return {d["ResourceArn"]: {t["Key"]: t.get("Value", "") for t in d["Tags"]}
-                for d in described}
+        return {
+            d["ResourceArn"]: {t["Key"]: t.get("Value", "") for t in d["Tags"]} for d in described
+        }
 
     def instance_status(self) -> dict[str, str]:
         """DBInstanceStatus of each member of the cluster."""
@@ -348,21 +385,27 @@ class World:
         """The cluster's members (is each the writer) and their status, as moto says;
         read again only after a step that changes them."""
         if self._rds_view is None:
-            self._rds_view = (self.aurora.members(), {
-                i["DBInstanceIdentifier"]: i["DBInstanceStatus"] for i in
-                self.aurora.rds.describe_db_instances()["DBInstances"]})
+            self._rds_view = (
+                self.aurora.members(),
+                {
+                    i["DBInstanceIdentifier"]: i["DBInstanceStatus"]
+                    for i in self.aurora.rds.describe_db_instances()["DBInstances"]
+                },
+            )
         return self._rds_view
 
     def writer_ip(self) -> str:
         """The writer's IP, as moto says."""
-        return next(self.aurora.instances[i].ip for i, writes in self._roles()[0].items()
-                    if writes)
+        return next(self.aurora.instances[i].ip for i, writes in self._roles()[0].items() if writes)
 
     def readers(self) -> dict[str, str]:
         """The readers' IPs, as moto says, with their status."""
         members, status = self._roles()
-        return {self.aurora.instances[i].ip: status.get(i, "") for i, writes
-                in members.items() if not writes}
+        return {
+            self.aurora.instances[i].ip: status.get(i, "")
+            for i, writes in members.items()
+            if not writes
+        }
 
     def answer(self, group: Group, domain: str | None = None) -> frozenset[str]:
         """Everything the endpoint of ``group`` (or its mapping of ``domain``) stands for
@@ -387,17 +430,24 @@ class World:
             return None
         if group.aurora == "writer":
             flipping = self.aurora.flipping
-            return frozenset(self.aurora.instances[i].ip for i in flipping) if flipping \
+            return (
+                frozenset(self.aurora.instances[i].ip for i in flipping)
+                if flipping
                 else frozenset({self.writer_ip()})
+            )
         if group.aurora == "reader":
-            readers = frozenset(ip for ip, status in self.readers().items()
-                                if status == "available")
+            readers = frozenset(
+                ip for ip, status in self.readers().items() if status == "available"
+            )
             return readers or frozenset({self.writer_ip()})
         name = self.names[domain or group.domain]
         if name.mode != "answer":
             return None
-        wanted = frozenset(ip for ip in name.answers() if inside(ip, [ALLOWED])
-                           and (not group.narrowed or inside(ip, group.narrowed)))
+        wanted = frozenset(
+            ip
+            for ip in name.answers()
+            if inside(ip, [ALLOWED]) and (not group.narrowed or inside(ip, group.narrowed))
+        )
         return wanted or None
 
     def records(self, group: Group, tags: Tags) -> dict[str, frozenset[str]]:

@@ -37,8 +37,9 @@ SUBNET, GROUP = "subnet-0123456789abcdef0", "sg-0123456789abcdef0"
 
 def load_stackset() -> Any:
     """deploy/stackset.py as a module (the folder deploy/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("tgsync_stackset_script",
-                                                  REPO / "deploy" / "stackset.py")
+    spec = importlib.util.spec_from_file_location(
+        "tgsync_stackset_script", REPO / "deploy" / "stackset.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -61,13 +62,13 @@ def org(moto):
     organizations.create_organization(FeatureSet="ALL")
     root = organizations.list_roots()["Roots"][0]["Id"]
     ou = organizations.create_organizational_unit(ParentId=root, Name="workloads")[
-        "OrganizationalUnit"]["Id"]
+        "OrganizationalUnit"
+    ]["Id"]
     accounts = []
     for name in ("team-a", "team-b"):
         status = organizations.create_account(Email=f"{name}@example.com", AccountName=name)
         account = status["CreateAccountStatus"]["AccountId"]
-        organizations.move_account(AccountId=account, SourceParentId=root,
-                                   DestinationParentId=ou)
+        organizations.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
         accounts.append(account)
     return {"ou": ou, "accounts": accounts}
 
@@ -75,11 +76,13 @@ def org(moto):
 def make_buckets(regions, versioned=True):
     for region in regions:
         s3 = boto3.client("s3", region_name=region)
-        s3.create_bucket(Bucket=f"{PREFIX}-{region}",
-                         CreateBucketConfiguration={"LocationConstraint": region})
+        s3.create_bucket(
+            Bucket=f"{PREFIX}-{region}", CreateBucketConfiguration={"LocationConstraint": region}
+        )
         if versioned:
-            s3.put_bucket_versioning(Bucket=f"{PREFIX}-{region}",
-                                     VersioningConfiguration={"Status": "Enabled"})
+            s3.put_bucket_versioning(
+                Bucket=f"{PREFIX}-{region}", VersioningConfiguration={"Status": "Enabled"}
+            )
 
 
 @pytest.fixture
@@ -93,27 +96,51 @@ def tool(tmp_path, monkeypatch):
         path.write_bytes(code)
         monkeypatch.setattr(module.single.package, "build", lambda arch: path)
         return code
+
     monkeypatch.setattr(module.single.package, "uncommitted", list)  # a tree may be dirty
     return module, use
 
 
 def run(module, ou, *extra, regions=REGIONS):
-    return module.main([
-        "--stack-set-name", "tgsync", "--bucket-prefix", PREFIX, "--ous", ou,
-        "--regions", ",".join(regions), "-p", "Discover=tags", "-p", "DiscoverPrefix=tgsync-",
-        "-p", f"SubnetIds={SUBNET}", "-p", f"SecurityGroupIds={GROUP}",
-        "--max-concurrent-percentage", "50", "--failure-tolerance-count", "0", *extra])
+    return module.main(
+        [
+            "--stack-set-name",
+            "tgsync",
+            "--bucket-prefix",
+            PREFIX,
+            "--ous",
+            ou,
+            "--regions",
+            ",".join(regions),
+            "-p",
+            "Discover=tags",
+            "-p",
+            "DiscoverPrefix=tgsync-",
+            "-p",
+            f"SubnetIds={SUBNET}",
+            "-p",
+            f"SecurityGroupIds={GROUP}",
+            "--max-concurrent-percentage",
+            "50",
+            "--failure-tolerance-count",
+            "0",
+            *extra,
+        ]
+    )
 
 
 def in_account(account, service, region):
     """A client acting in a member account (moto takes the account from the role)."""
     credentials = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
-        RoleSessionName="test")["Credentials"]
-    return boto3.client(service, region_name=region,
-                        aws_access_key_id=credentials["AccessKeyId"],
-                        aws_secret_access_key=credentials["SecretAccessKey"],
-                        aws_session_token=credentials["SessionToken"])
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="test"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 def stack_set_parameters(cloudformation):
@@ -125,12 +152,14 @@ def keys(region, *, templates=False):
     """The zips in the region's bucket (and the templates, too big to send inline, when
     asked: the stack's template outgrew TemplateBody's 51,200 bytes)."""
     listed = boto3.client("s3", region_name=region).list_objects_v2(Bucket=f"{PREFIX}-{region}")
-    return sorted(o["Key"] for o in listed.get("Contents", [])
-                  if templates or "/templates/" not in o["Key"])
+    return sorted(
+        o["Key"] for o in listed.get("Contents", []) if templates or "/templates/" not in o["Key"]
+    )
 
 
-def test_one_command_deploys_to_every_account_and_region_and_updates_them(org, tool, capsys,
-                                                                         monkeypatch):
+def test_one_command_deploys_to_every_account_and_region_and_updates_them(
+    org, tool, capsys, monkeypatch
+):
     module, use = tool
     make_buckets(REGIONS)
     code = use("v1")
@@ -148,7 +177,8 @@ def test_one_command_deploys_to_every_account_and_region_and_updates_them(org, t
         assert keys(region) == [key]
     instances = cloudformation.list_stack_instances(StackSetName="tgsync")["Summaries"]
     assert sorted((i["Account"], i["Region"]) for i in instances) == sorted(
-        (a, r) for a in org["accounts"] for r in REGIONS)
+        (a, r) for a in org["accounts"] for r in REGIONS
+    )
 
     expected_sha = module.single.checksum(code)
     for account in org["accounts"]:
@@ -182,14 +212,28 @@ def test_one_command_deploys_to_every_account_and_region_and_updates_them(org, t
     # Each region's instances got their new code pins first (overrides outlive the
     # stack set's update), then the stack set its new values: one operation each.
     # (moto does not apply UpdateStackInstances to OUs: the requests are asserted.)
-    assert [(c["Regions"], c["ParameterOverrides"]) for name, c in calls
-            if name == "UpdateStackInstances"] == [
-        ([region], [{"ParameterKey": "CodeKey", "ParameterValue": updated["CodeKey"]},
-                    {"ParameterKey": "CodeObjectVersion",
-                     "ParameterValue": newest_version(region, updated["CodeKey"])}])
-        for region in REGIONS]
+    assert [
+        (c["Regions"], c["ParameterOverrides"])
+        for name, c in calls
+        if name == "UpdateStackInstances"
+    ] == [
+        (
+            [region],
+            [
+                {"ParameterKey": "CodeKey", "ParameterValue": updated["CodeKey"]},
+                {
+                    "ParameterKey": "CodeObjectVersion",
+                    "ParameterValue": newest_version(region, updated["CodeKey"]),
+                },
+            ],
+        )
+        for region in REGIONS
+    ]
     assert [name for name, _ in calls if "Update" in name] == [
-        "UpdateStackInstances", "UpdateStackInstances", "UpdateStackSet"]
+        "UpdateStackInstances",
+        "UpdateStackInstances",
+        "UpdateStackSet",
+    ]
     operations = cloudformation.list_stack_set_operations(StackSetName="tgsync")["Summaries"]
     assert [o["Action"] for o in operations] == ["CREATE"] * 2 + ["UPDATE"] * 3
     assert {o["Status"] for o in operations} == {"SUCCEEDED"}
@@ -232,10 +276,12 @@ def test_a_region_without_its_bucket_is_refused_before_anything_is_created(org, 
 def test_a_bucket_in_another_region_is_refused(org, tool, capsys):
     module, use = tool
     s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket=f"{PREFIX}-ap-northeast-1",
-                     CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.put_bucket_versioning(Bucket=f"{PREFIX}-ap-northeast-1",
-                             VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(
+        Bucket=f"{PREFIX}-ap-northeast-1", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    s3.put_bucket_versioning(
+        Bucket=f"{PREFIX}-ap-northeast-1", VersioningConfiguration={"Status": "Enabled"}
+    )
     make_buckets(REGIONS[:1])
     use("v1")
     assert run(module, org["ou"]) == 2
@@ -259,23 +305,27 @@ def recorded(module, monkeypatch):
 
     def recording(region):
         session = session_for(region)
-        session.events.register("provide-client-params.cloudformation.*",
-                                lambda params, model, **_: calls.append((model.name,
-                                                                         dict(params))))
+        session.events.register(
+            "provide-client-params.cloudformation.*",
+            lambda params, model, **_: calls.append((model.name, dict(params))),
+        )
         return session
+
     monkeypatch.setattr(module.single, "session_for", recording)
     return calls
 
 
 def newest_version(region, key):
     versions = boto3.client("s3", region_name=region).list_object_versions(
-        Bucket=f"{PREFIX}-{region}", Prefix=key)["Versions"]
+        Bucket=f"{PREFIX}-{region}", Prefix=key
+    )["Versions"]
     (latest,) = [v["VersionId"] for v in versions if v["IsLatest"] and v["Key"] == key]
     return latest
 
 
-def test_per_region_values_and_code_versions_go_to_their_region_only(org, tool, tmp_path,
-                                                                      monkeypatch, capsys):
+def test_per_region_values_and_code_versions_go_to_their_region_only(
+    org, tool, tmp_path, monkeypatch, capsys
+):
     """Subnets differ per region, and so does each bucket's version of the zip: each
     region's instances get their own overrides, one operation per region."""
     module, use = tool
@@ -283,44 +333,71 @@ def test_per_region_values_and_code_versions_go_to_their_region_only(org, tool, 
     use("v1")
     calls = recorded(module, monkeypatch)
     other = tmp_path / "regions.json"
-    other.write_text('{"ap-northeast-1": {"SubnetIds": "subnet-0fedcba9876543210", '
-                     '"SecurityGroupIds": "sg-0fedcba9876543210"}}')
-    assert run(module, org["ou"], "--region-parameters-file", str(other),
-               "--call-as", "DELEGATED_ADMIN") == 0, capsys.readouterr()
+    other.write_text(
+        '{"ap-northeast-1": {"SubnetIds": "subnet-0fedcba9876543210", '
+        '"SecurityGroupIds": "sg-0fedcba9876543210"}}'
+    )
+    assert (
+        run(
+            module,
+            org["ou"],
+            "--region-parameters-file",
+            str(other),
+            "--call-as",
+            "DELEGATED_ADMIN",
+        )
+        == 0
+    ), capsys.readouterr()
     (create,) = [params for name, params in calls if name == "CreateStackSet"]
     own = {p["ParameterKey"]: p["ParameterValue"] for p in create["Parameters"]}
     key = own["CodeKey"]
     assert own["CodeObjectVersion"] == module.PER_REGION  # refused by the template
     created = [params for name, params in calls if name == "CreateStackInstances"]
-    pins = {r: [{"ParameterKey": "CodeKey", "ParameterValue": key},
-                {"ParameterKey": "CodeObjectVersion",
-                 "ParameterValue": newest_version(r, key)}] for r in REGIONS}
+    pins = {
+        r: [
+            {"ParameterKey": "CodeKey", "ParameterValue": key},
+            {"ParameterKey": "CodeObjectVersion", "ParameterValue": newest_version(r, key)},
+        ]
+        for r in REGIONS
+    }
     assert [(c["Regions"], c["ParameterOverrides"]) for c in created] == [
         ([REGION], pins[REGION]),
-        (["ap-northeast-1"], pins["ap-northeast-1"] + [
-            {"ParameterKey": "SecurityGroupIds", "ParameterValue": "sg-0fedcba9876543210"},
-            {"ParameterKey": "SubnetIds", "ParameterValue": "subnet-0fedcba9876543210"}])]
+        (
+            ["ap-northeast-1"],
+            pins["ap-northeast-1"]
+            + [
+                {"ParameterKey": "SecurityGroupIds", "ParameterValue": "sg-0fedcba9876543210"},
+                {"ParameterKey": "SubnetIds", "ParameterValue": "subnet-0fedcba9876543210"},
+            ],
+        ),
+    ]
     for params in created:
         assert params["DeploymentTargets"] == {"OrganizationalUnitIds": [org["ou"]]}
         assert params["CallAs"] == "DELEGATED_ADMIN"
         assert params["OperationPreferences"] == {
-            "RegionConcurrencyType": "SEQUENTIAL", "FailureToleranceCount": 0,
-            "MaxConcurrentPercentage": 50}
+            "RegionConcurrencyType": "SEQUENTIAL",
+            "FailureToleranceCount": 0,
+            "MaxConcurrentPercentage": 50,
+        }
     assert create["PermissionModel"] == "SERVICE_MANAGED"
     assert create["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
     assert create["Capabilities"] == ["CAPABILITY_IAM"]
     assert "?versionId=" in create["TemplateURL"]
     instances = boto3.client("cloudformation", region_name=REGION).list_stack_instances(
-        StackSetName="tgsync")["Summaries"]
+        StackSetName="tgsync"
+    )["Summaries"]
     assert sorted((i["Account"], i["Region"]) for i in instances) == sorted(
-        (a, r) for a in org["accounts"] for r in REGIONS)
+        (a, r) for a in org["accounts"] for r in REGIONS
+    )
     function = in_account(org["accounts"][0], "lambda", "ap-northeast-1").list_functions()[
-        "Functions"][0]
+        "Functions"
+    ][0]
     assert function["VpcConfig"]["SubnetIds"] == ["subnet-0fedcba9876543210"]
 
 
 def test_code_swapped_in_a_region_s_bucket_after_the_upload_is_not_deployed(
-        org, tool, monkeypatch, capsys):
+    org, tool, monkeypatch, capsys
+):
     module, use = tool
     make_buckets(REGIONS)
     code = use("v1")
@@ -347,8 +424,7 @@ def test_a_region_whose_bucket_keeps_no_versions_is_refused(org, tool, capsys):
     make_buckets(REGIONS[1:], versioned=False)
     use("v1")
     assert run(module, org["ou"]) == 2
-    assert (f"bucket '{PREFIX}-ap-northeast-1' does not keep versions"
-            in capsys.readouterr().err)
+    assert f"bucket '{PREFIX}-ap-northeast-1' does not keep versions" in capsys.readouterr().err
     nothing_created()
 
 

@@ -79,9 +79,14 @@ def started_helpers(process) -> tuple[set[int], list[str]]:
 
 def demo(tmp_path, *args):
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
-    return subprocess.Popen([sys.executable, "-m", "testlab.demo", "--out", str(tmp_path),
-                             *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "testlab.demo", "--out", str(tmp_path), *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def story_until_keep(process) -> tuple[str, str | None, dict[str, list[str]]]:
@@ -93,7 +98,7 @@ def story_until_keep(process) -> tuple[str, str | None, dict[str, list[str]]]:
     for line in process.stdout:
         seen.append(line)
         if line.strip().startswith("export "):
-            export = line.strip()[len("export "):]
+            export = line.strip()[len("export ") :]
         elif line.strip().startswith(".venv/bin/tgsync "):
             words = line.strip().split()
             commands[words[1]] = words[1:]
@@ -126,8 +131,9 @@ def test_the_demo_tells_the_whole_story_and_keeps_a_stack_tgsync_can_use(tmp_pat
         assert out.count(f"REGISTER   10.0.1.10:443 in {GROUP}: in DNS, not registered") == 1
         assert f"DEREGISTER 10.0.3.20:443 from {GROUP}: not in DNS for" in out
         assert f"REFUSED    198.51.100.7 for {GROUP}: outside the allowed ranges" in out
-        assert ("following re-checks six times a tick, and tgsync re-checks at most once "
-                "every 1s") in out
+        assert (
+            "following re-checks six times a tick, and tgsync re-checks at most once every 1s"
+        ) in out
         assert f"Timeline of the target group {GROUP}" in out
         svg = (tmp_path / "demo-timeline.svg").read_text()
         # The picture is the log's story: every registration and retirement where the log
@@ -141,18 +147,36 @@ def test_the_demo_tells_the_whole_story_and_keeps_a_stack_tgsync_can_use(tmp_pat
         # The stack left up: tgsync plan and check, as printed, work against it.
         assert export is not None, out
         assert set(commands) == {"plan", "check"}
-        env = {**os.environ, "PYTHONPATH": PYTHONPATH,
-               **dict(pair.split("=", 1) for pair in export.split())}
+        env = {
+            **os.environ,
+            "PYTHONPATH": PYTHONPATH,
+            **dict(pair.split("=", 1) for pair in export.split()),
+        }
         tgsync = Path(sys.executable).parent / "tgsync"
-        done = subprocess.run([str(tgsync), *commands["plan"]], env=env, capture_output=True,
-                              text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [str(tgsync), *commands["plan"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         assert "10.0.1.50" in done.stdout  # the last blue/green's node
         assert "KEEP" in done.stdout
-        checked = subprocess.run([str(tgsync), *commands["check"]], env=env,
-                                 capture_output=True, text=True, timeout=60, check=False)
-        group = [line for line in checked.stdout.splitlines()
-                 if "target group opensearch-dashboards:" in line]
+        checked = subprocess.run(
+            [str(tgsync), *commands["check"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        group = [
+            line
+            for line in checked.stdout.splitlines()
+            if "target group opensearch-dashboards:" in line
+        ]
         assert group and group[0].startswith("OK "), checked.stdout
         assert "load balancer(s): opensearch-front" in group[0]
         assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -188,7 +212,8 @@ class _NoStack:
 @pytest.mark.parametrize("passed", [True, False])
 @pytest.mark.parametrize("keep", [False, True])
 def test_the_demo_waits_for_ctrl_c_only_with_keep_and_exits_with_its_steps_status(
-        tmp_path, keep, passed, capsys):
+    tmp_path, keep, passed, capsys
+):
     """Demo.run, as make demo runs it, with a one-step story on a stack that starts
     nothing: it waits for Ctrl-C only with --keep, stops the stack either way, and its
     status is the steps' (0 every step passed, 1 otherwise)."""

@@ -25,9 +25,15 @@ WRITER, READER = "aurora-writer", "aurora-reader"
 
 def test_the_writer_group_switches_to_the_new_writer_alone(tmp_path):
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
-    done = subprocess.run([sys.executable, "-m", "testlab.demo_aurora", "--out",
-                           str(tmp_path)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "testlab.demo_aurora", "--out", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "FAIL:" not in out
@@ -36,13 +42,18 @@ def test_the_writer_group_switches_to_the_new_writer_alone(tmp_path):
     assert "PASS: the RDS event ran a cycle" in out
     assert "PASS: the writer group switches to the new writer only, within two ticks" in out
     # Healthy, yet retired at once: a consistent answer no longer holds it.
-    assert (f"DEREGISTER {OLD}:5432 from {WRITER}: not in DNS though healthy: a consistent "
-            "answer no longer holds it (stale after 0: retired at once)" in out)
+    assert (
+        f"DEREGISTER {OLD}:5432 from {WRITER}: not in DNS though healthy: a consistent "
+        "answer no longer holds it (stale after 0: retired at once)" in out
+    )
     assert "PASS: the reader group holds every reader" in out
     # The health came from TCP probes of each instance's listener (moto says initial).
-    assert re.search(r"PASS: every instance passes the TCP checks of its listener \(10\.0\.1\.11 "
-                     r"healthy, 10\.0\.2\.12 healthy, 10\.0\.3\.13 healthy; \d+ rounds of TCP "
-                     r"probes\)", out), out
+    assert re.search(
+        r"PASS: every instance passes the TCP checks of its listener \(10\.0\.1\.11 "
+        r"healthy, 10\.0\.2\.12 healthy, 10\.0\.3\.13 healthy; \d+ rounds of TCP "
+        r"probes\)",
+        out,
+    ), out
     assert "PASS: the reader group holds the new readers at once" in out
     writer = (tmp_path / "demo-aurora-writer.svg").read_text()
     reader = (tmp_path / "demo-aurora-reader.svg").read_text()

@@ -26,10 +26,16 @@ def runtime(moto, tmp_path):
         api = RuntimeApi().start()
         log = (tmp_path / "runtime.log").open("wb")
         # Following is off unless a test turns it on: its follow-ups would only add time.
-        process = start_runtime(api, {**moto.environ(), "TGSYNC_FOLLOW_INTERVAL": "0", **env},
-                                handler, stdout=log, stderr=subprocess.STDOUT)
+        process = start_runtime(
+            api,
+            {**moto.environ(), "TGSYNC_FOLLOW_INTERVAL": "0", **env},
+            handler,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         started.append((api, process))
         return api
+
     yield start
     for api, process in started:
         process.kill()
@@ -38,15 +44,24 @@ def runtime(moto, tmp_path):
 
 
 def logs(tmp_path):
-    return [json.loads(line) for line in (tmp_path / "runtime.log").read_text().splitlines()
-            if line.startswith("{")]
+    return [
+        json.loads(line)
+        for line in (tmp_path / "runtime.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
 
 
 def test_the_handler_syncs_with_the_original_variable_names(
-        runtime, dns, elbv2, target_group, tmp_path):
+    runtime, dns, elbv2, target_group, tmp_path
+):
     dns.set(HOSTNAME, a=IPS)
-    api = runtime({"DomainEndpoint": f"https://{HOSTNAME}", "AlbTargetGroupId": target_group,
-                   "TGSYNC_DNS_SERVERS": dns.address})
+    api = runtime(
+        {
+            "DomainEndpoint": f"https://{HOSTNAME}",
+            "AlbTargetGroupId": target_group,
+            "TGSYNC_DNS_SERVERS": dns.address,
+        }
+    )
     outcome = api.invoke({"source": "aws.scheduler"})
     assert outcome.ok, outcome.body
     assert outcome.body["registered"] == 3 and outcome.body["ok"]
@@ -63,8 +78,13 @@ def test_the_handler_syncs_with_the_original_variable_names(
 
 def test_a_warm_invocation_reuses_the_cold_start_cache(runtime, dns, target_group):
     dns.set(HOSTNAME, a=IPS)
-    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
-                   "TGSYNC_DNS_SERVERS": dns.address})
+    api = runtime(
+        {
+            "TGSYNC_HOSTNAME": HOSTNAME,
+            "TGSYNC_TARGET_GROUP_ARN": target_group,
+            "TGSYNC_DNS_SERVERS": dns.address,
+        }
+    )
     assert api.invoke().ok
     second = api.invoke()
     assert second.ok and second.body["registered"] == 0
@@ -72,8 +92,13 @@ def test_a_warm_invocation_reuses_the_cold_start_cache(runtime, dns, target_grou
 
 def test_a_failed_mapping_raises_so_lambda_counts_an_error(runtime, dns, elbv2, target_group):
     dns.set(HOSTNAME, a=IPS, mode="servfail")
-    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
-                   "TGSYNC_DNS_SERVERS": dns.address})
+    api = runtime(
+        {
+            "TGSYNC_HOSTNAME": HOSTNAME,
+            "TGSYNC_TARGET_GROUP_ARN": target_group,
+            "TGSYNC_DNS_SERVERS": dns.address,
+        }
+    )
     outcome = api.invoke()
     assert not outcome.ok
     assert outcome.body["errorType"] == "SyncFailed"
@@ -81,14 +106,20 @@ def test_a_failed_mapping_raises_so_lambda_counts_an_error(runtime, dns, elbv2, 
         f"1 of 1 mapping(s) failed: {HOSTNAME} -> opensearch: DNS resolution failed, nothing "
         f"changed: no DNS server could answer for {HOSTNAME} A (All nameservers failed to "
         f"answer the query {HOSTNAME}. IN A: Server Do53:{dns.address.replace(':', '@')} "
-        "answered SERVFAIL)")
+        "answered SERVFAIL)"
+    )
     assert registered(elbv2, target_group) == {}
 
 
 def test_a_bad_configuration_is_a_clear_error_and_calls_nothing(runtime, moto, elbv2, proxy):
-    api = runtime({"TGSYNC_HOSTNAME": "https://", "TGSYNC_TARGET_GROUP_ARN": "my-tg",
-                   "TGSYNC_STALE_AFTER": "soon",
-                   "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2": proxy.endpoint})
+    api = runtime(
+        {
+            "TGSYNC_HOSTNAME": "https://",
+            "TGSYNC_TARGET_GROUP_ARN": "my-tg",
+            "TGSYNC_STALE_AFTER": "soon",
+            "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2": proxy.endpoint,
+        }
+    )
     outcome = api.invoke()
     assert not outcome.ok and outcome.body["errorType"] == "ConfigError"
     message = outcome.body["errorMessage"]
@@ -99,8 +130,13 @@ def test_a_bad_configuration_is_a_clear_error_and_calls_nothing(runtime, moto, e
 
 def test_a_dry_run_event_changes_nothing(runtime, dns, elbv2, target_group):
     dns.set(HOSTNAME, a=IPS)
-    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
-                   "TGSYNC_DNS_SERVERS": dns.address})
+    api = runtime(
+        {
+            "TGSYNC_HOSTNAME": HOSTNAME,
+            "TGSYNC_TARGET_GROUP_ARN": target_group,
+            "TGSYNC_DNS_SERVERS": dns.address,
+        }
+    )
     outcome = api.invoke({"dry_run": True})
     assert outcome.ok and outcome.body["dry_run"]
     assert registered(elbv2, target_group) == {}
@@ -108,8 +144,13 @@ def test_a_dry_run_event_changes_nothing(runtime, dns, elbv2, target_group):
 
 def test_the_deployed_function_checks_itself(runtime, dns, elbv2, target_group):
     dns.set(HOSTNAME, a=["10.0.1.5"])
-    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
-                   "TGSYNC_DNS_SERVERS": dns.address})
+    api = runtime(
+        {
+            "TGSYNC_HOSTNAME": HOSTNAME,
+            "TGSYNC_TARGET_GROUP_ARN": target_group,
+            "TGSYNC_DNS_SERVERS": dns.address,
+        }
+    )
     outcome = api.invoke({"check": True})
     assert not outcome.ok and outcome.body["errorType"] == "CheckFailed"
     assert "attach it to a listener rule" in outcome.body["errorMessage"]
@@ -128,12 +169,19 @@ def wait_until(condition, seconds=30.0):
 
 
 def test_one_invocation_follows_a_dns_change_made_while_it_runs(
-        runtime, dns, moto, elbv2, target_group):
+    runtime, dns, moto, elbv2, target_group
+):
     new = ["10.0.1.9", "10.0.2.9"]
     moto.update_control(default_state="initial")  # pending: the invocation keeps following
     dns.set(HOSTNAME, a=IPS)
-    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
-                   "TGSYNC_DNS_SERVERS": dns.address, "TGSYNC_FOLLOW_INTERVAL": "1"})
+    api = runtime(
+        {
+            "TGSYNC_HOSTNAME": HOSTNAME,
+            "TGSYNC_TARGET_GROUP_ARN": target_group,
+            "TGSYNC_DNS_SERVERS": dns.address,
+            "TGSYNC_FOLLOW_INTERVAL": "1",
+        }
+    )
     outcomes = []
     invocation = threading.Thread(target=lambda: outcomes.append(api.invoke()))
     invocation.start()
@@ -151,35 +199,59 @@ def test_one_invocation_follows_a_dns_change_made_while_it_runs(
 
 OPENSEARCH_EVENTS = [
     {"source": "aws.events", "detail-type": "Scheduled Event", "resources": []},
-    {"source": "aws.es", "detail-type": "Amazon OpenSearch Service Software Update Notification",
-     "region": "eu-west-1", "resources": ["arn:aws:es:eu-west-1:123456789012:domain/logs"],
-     "detail": {"event": "Service Software Update", "status": "Started"}},
-    {"source": "aws.es", "detail-type": "Amazon OpenSearch Service Notification",
-     "region": "eu-west-1", "resources": ["arn:aws:es:eu-west-1:123456789012:domain/logs"],
-     "detail": {"event": "Node Retirement", "status": "Started"}},
-    {"source": "aws.es", "detail-type": "AWS API Call via CloudTrail", "region": "eu-west-1",
-     "resources": [], "detail": {"eventSource": "es.amazonaws.com",
-                                 "eventName": "UpdateDomainConfig", "awsRegion": "eu-west-1",
-                                 "requestParameters": {"domainName": "logs"}}},
+    {
+        "source": "aws.es",
+        "detail-type": "Amazon OpenSearch Service Software Update Notification",
+        "region": "eu-west-1",
+        "resources": ["arn:aws:es:eu-west-1:123456789012:domain/logs"],
+        "detail": {"event": "Service Software Update", "status": "Started"},
+    },
+    {
+        "source": "aws.es",
+        "detail-type": "Amazon OpenSearch Service Notification",
+        "region": "eu-west-1",
+        "resources": ["arn:aws:es:eu-west-1:123456789012:domain/logs"],
+        "detail": {"event": "Node Retirement", "status": "Started"},
+    },
+    {
+        "source": "aws.es",
+        "detail-type": "AWS API Call via CloudTrail",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {
+            "eventSource": "es.amazonaws.com",
+            "eventName": "UpdateDomainConfig",
+            "awsRegion": "eu-west-1",
+            "requestParameters": {"domainName": "logs"},
+        },
+    },
 ]
 
 
 def test_every_eventbridge_event_kind_runs_a_cycle_and_a_stray_one_is_ignored(
-        runtime, dns, elbv2, target_group, tmp_path):
-    api = runtime({"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
-                   "TGSYNC_DNS_SERVERS": dns.address})
+    runtime, dns, elbv2, target_group, tmp_path
+):
+    api = runtime(
+        {
+            "TGSYNC_HOSTNAME": HOSTNAME,
+            "TGSYNC_TARGET_GROUP_ARN": target_group,
+            "TGSYNC_DNS_SERVERS": dns.address,
+        }
+    )
     for index, event in enumerate(OPENSEARCH_EVENTS):
         dns.set(HOSTNAME, a=[f"10.0.1.{index + 1}"])  # a new answer for each event
-        outcome = api.invoke({"version": "0", "id": str(index), "account": "123456789012",
-                              **event})
+        outcome = api.invoke({"version": "0", "id": str(index), "account": "123456789012", **event})
         assert outcome.ok, (event, outcome.body)
         assert outcome.body["mappings"][0]["registered"] == [f"10.0.1.{index + 1}"], event
-    announced = [line for line in logs(tmp_path)
-                 if line.get("message") == "event announced a change"]
+    announced = [
+        line for line in logs(tmp_path) if line.get("message") == "event announced a change"
+    ]
     assert [line["followed"] for line in announced] == [[f"{HOSTNAME} -> opensearch"]] * 3
-    stray = api.invoke({"source": "aws.ec2", "detail-type": "EC2 Instance State-change "
-                        "Notification", "detail": {}})
+    stray = api.invoke(
+        {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}
+    )
     assert stray.ok and stray.body["ignored"]
     assert "aws.ec2" in stray.body["event"]
     assert {ip for ip, _ in registered(elbv2, target_group)} == {
-        f"10.0.1.{i + 1}" for i in range(len(OPENSEARCH_EVENTS))}
+        f"10.0.1.{i + 1}" for i in range(len(OPENSEARCH_EVENTS))
+    }

@@ -30,14 +30,22 @@ class Queue(EventQueue):
     def __init__(self, bus: str = BUS, pattern: dict[str, Any] = PATTERN) -> None:
         super().__init__(bus, pattern)
         # An event of another source on the same bus: the rule must leave it out.
-        boto3.client("events", region_name=REGION).put_events(Entries=[{
-            "Source": "someone.else", "DetailType": DETAIL_TYPE, "Detail": "{}",
-            "EventBusName": bus}])
+        boto3.client("events", region_name=REGION).put_events(
+            Entries=[
+                {
+                    "Source": "someone.else",
+                    "DetailType": DETAIL_TYPE,
+                    "Detail": "{}",
+                    "EventBusName": bus,
+                }
+            ]
+        )
 
     def details(self) -> set[tuple[str, str, str]]:
         """(action, ip, reason) of each event delivered since the last read."""
-        return {(e["detail"]["action"], e["detail"]["ip"], e["detail"]["reason"])
-                for e in self.events()}
+        return {
+            (e["detail"]["action"], e["detail"]["ip"], e["detail"]["reason"]) for e in self.events()
+        }
 
 
 @pytest.fixture
@@ -56,20 +64,28 @@ def queue(handler) -> Queue:
 
 
 def test_every_registration_retirement_and_refusal_is_an_event_on_the_bus(
-        handler, queue, dns, elbv2, target_group, monkeypatch):
+    handler, queue, dns, elbv2, target_group, monkeypatch
+):
     monkeypatch.setenv("TGSYNC_STALE_AFTER", "0")  # a retirement at once
     dns.set(HOSTNAME, a=[*IPS, PUBLIC])
     summary = handler({}, None)
     assert summary["change_events"] == {"sent": 4, "failed": 0}
     events = queue.events()
     assert {(e["source"], e["detail-type"], tuple(e["resources"])) for e in events} == {
-        (SOURCE, DETAIL_TYPE, (target_group,))}
+        (SOURCE, DETAIL_TYPE, (target_group,))
+    }
     details = {e["detail"]["ip"]: e["detail"] for e in events}
     assert details["10.0.1.5"] == {
-        "action": "REGISTER", "ip": "10.0.1.5", "port": 443,
-        "target_group_arn": target_group, "target_group": "opensearch",
-        "hostname": HOSTNAME, "mapping": f"{HOSTNAME} -> opensearch",
-        "reason": "in DNS, not registered", "dry_run": False}
+        "action": "REGISTER",
+        "ip": "10.0.1.5",
+        "port": 443,
+        "target_group_arn": target_group,
+        "target_group": "opensearch",
+        "hostname": HOSTNAME,
+        "mapping": f"{HOSTNAME} -> opensearch",
+        "reason": "in DNS, not registered",
+        "dry_run": False,
+    }
     assert details[PUBLIC]["action"] == "REFUSED"
     assert "outside the allowed ranges" in details[PUBLIC]["reason"]
     # The same answer again: nothing changed, and the refusal was told already.
@@ -83,12 +99,12 @@ def test_every_registration_retirement_and_refusal_is_an_event_on_the_bus(
     assert {ip for ip, _ in registered(elbv2, target_group)} == set(IPS[:2])
 
 
-def test_a_dry_run_s_events_say_so_and_nothing_changes(handler, queue, dns, elbv2,
-                                                         target_group):
+def test_a_dry_run_s_events_say_so_and_nothing_changes(handler, queue, dns, elbv2, target_group):
     dns.set(HOSTNAME, a=IPS)
     assert handler({"dry_run": True}, None)["change_events"]["sent"] == 3
     assert {(e["detail"]["action"], e["detail"]["dry_run"]) for e in queue.events()} == {
-        ("REGISTER", True)}
+        ("REGISTER", True)
+    }
     assert registered(elbv2, target_group) == {}
 
 
@@ -102,16 +118,26 @@ def test_the_example_s_rule_leaves_a_dry_run_s_events_out(handler, dns):
 
 
 def test_foreign_targets_and_refused_registrations_are_told_once(
-        handler, queue, dns, moto, elbv2, target_group, monkeypatch):
+    handler, queue, dns, moto, elbv2, target_group, monkeypatch
+):
     monkeypatch.setenv("TGSYNC_RETIRE", "owned")
-    elbv2.register_targets(TargetGroupArn=target_group,
-                           Targets=[{"Id": "10.0.9.9", "Port": 443}])  # by hand
+    elbv2.register_targets(
+        TargetGroupArn=target_group, Targets=[{"Id": "10.0.9.9", "Port": 443}]
+    )  # by hand
     moto.update_control(refuse={"10.0.4.5": "The IP address '10.0.4.5' is not valid"})
     dns.set(HOSTNAME, a=["10.0.1.5", "10.0.4.5"])
-    for told in ({("REGISTER", "10.0.1.5", "in DNS, not registered"),
-                  ("FOREIGN", "10.0.9.9", "not registered by this mapping: left alone"),
-                  ("REFUSED", "10.0.4.5", "RegisterTargets refused it: The IP address "
-                                          "'10.0.4.5' is not valid")}, set()):
+    for told in (
+        {
+            ("REGISTER", "10.0.1.5", "in DNS, not registered"),
+            ("FOREIGN", "10.0.9.9", "not registered by this mapping: left alone"),
+            (
+                "REFUSED",
+                "10.0.4.5",
+                "RegisterTargets refused it: The IP address '10.0.4.5' is not valid",
+            ),
+        },
+        set(),
+    ):
         with pytest.raises(SyncFailed, match=r"RegisterTargets refused 10\.0\.4\.5"):
             handler({}, None)  # the refusal fails the sync; its event is put anyway
         assert queue.details() == told
@@ -119,22 +145,28 @@ def test_foreign_targets_and_refused_registrations_are_told_once(
 
 def test_a_bus_given_by_its_arn_gets_the_events(handler, dns, monkeypatch):
     queue = Queue("default")
-    monkeypatch.setenv("TGSYNC_EVENT_BUS",
-                       f"arn:aws:events:{REGION}:123456789012:event-bus/default")
+    monkeypatch.setenv(
+        "TGSYNC_EVENT_BUS", f"arn:aws:events:{REGION}:123456789012:event-bus/default"
+    )
     dns.set(HOSTNAME, a=IPS[:1])
     handler({}, None)
     assert queue.details() == {("REGISTER", "10.0.1.5", "in DNS, not registered")}
 
 
-def test_a_change_event_sent_back_to_the_function_is_ignored(handler, queue, dns, elbv2,
-                                                            target_group):
+def test_a_change_event_sent_back_to_the_function_is_ignored(
+    handler, queue, dns, elbv2, target_group
+):
     """An event is data for others to read: routed to the function by mistake (or by
     whoever may put events on the bus, source tgsync), it changes nothing."""
     dns.set(HOSTNAME, a=IPS[:1])
     handler({}, None)
     (event,) = queue.events()
     elbv2.deregister_targets(TargetGroupArn=target_group, Targets=[{"Id": IPS[0], "Port": 443}])
-    assert handler(event, None) == {"ignored": True, "event": (
-        "EventBridge event 'tgsync Target Change' from 'tgsync' (not one tgsync acts on)")}
+    assert handler(event, None) == {
+        "ignored": True,
+        "event": (
+            "EventBridge event 'tgsync Target Change' from 'tgsync' (not one tgsync acts on)"
+        ),
+    }
     assert registered(elbv2, target_group) == {}
     assert queue.events() == []

@@ -35,15 +35,19 @@ def clock():
 @pytest.fixture
 def make(elbv2, dns, clock):
     """A fresh controller (a cold start) and the configuration for it."""
+
     def build(arn, **env):
-        base = {config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: arn,
-                config.DNS_SERVERS: f"127.0.0.1:{dns.port}"}
+        base = {
+            config.HOSTNAME: HOSTNAME,
+            config.TARGET_GROUP_ARN: arn,
+            config.DNS_SERVERS: f"127.0.0.1:{dns.port}",
+        }
         base.update({k: str(v) for k, v in env.items()})
         cfg = config.load(base)
         provider = CountingProvider()
-        controller = Controller(provider, TagRegistry(provider), DnsSource, config=cfg,
-                                clock=clock)
+        controller = Controller(provider, TagRegistry(provider), DnsSource, config=cfg, clock=clock)
         return controller, cfg
+
     return build
 
 
@@ -61,7 +65,8 @@ def test_first_cycle_registers_every_answer(make, dns, elbv2, target_group):
 
 
 def test_blue_green_registers_new_nodes_and_retires_old_ones_that_fail(
-        make, dns, moto, elbv2, target_group, clock):
+    make, dns, moto, elbv2, target_group, clock
+):
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = make(target_group)
     controller.run_once()
@@ -79,7 +84,8 @@ def test_blue_green_registers_new_nodes_and_retires_old_ones_that_fail(
 
 
 def test_a_healthy_stale_ip_is_retired_only_after_the_stale_period(
-        make, dns, elbv2, target_group, clock):
+    make, dns, elbv2, target_group, clock
+):
     dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
     controller, _cfg = make(target_group, TGSYNC_STALE_AFTER=180)
     controller.run_once()
@@ -98,7 +104,8 @@ def test_a_healthy_stale_ip_is_retired_only_after_the_stale_period(
 
 
 def test_the_missing_clock_survives_a_cold_start_through_tags(
-        make, dns, elbv2, target_group, clock):
+    make, dns, elbv2, target_group, clock
+):
     dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
     controller, _cfg = make(target_group)
     controller.run_once()
@@ -113,7 +120,8 @@ def test_the_missing_clock_survives_a_cold_start_through_tags(
 
 @pytest.mark.parametrize("mode", ["timeout", "servfail", "nxdomain", "empty", "refused"])
 def test_a_failed_resolution_changes_nothing_and_fails_loudly(
-        make, dns, moto, elbv2, target_group, clock, mode):
+    make, dns, moto, elbv2, target_group, clock, mode
+):
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = make(target_group, TGSYNC_STALE_AFTER=0)
     controller.run_once()
@@ -147,8 +155,11 @@ def test_only_refused_answers_is_a_failed_resolution(make, dns, elbv2, target_gr
 def spent(controller, run):
     before = dict(controller.provider.calls)
     run()
-    return {k: v - before.get(k, 0) for k, v in controller.provider.calls.items()
-            if v - before.get(k, 0)}
+    return {
+        k: v - before.get(k, 0)
+        for k, v in controller.provider.calls.items()
+        if v - before.get(k, 0)
+    }
 
 
 def test_a_steady_cycle_costs_one_api_call_without_resync_trust(make, dns, target_group):
@@ -183,14 +194,17 @@ def test_upsert_only_never_deregisters(make, dns, moto, elbv2, target_group):
 
 
 def test_the_configured_port_is_used_and_other_ports_are_left_alone(
-        make, dns, moto, elbv2, target_group):
+    make, dns, moto, elbv2, target_group
+):
     elbv2.register_targets(TargetGroupArn=target_group, Targets=[{"Id": "10.0.7.7", "Port": 22}])
     moto.set_health("10.0.7.7", "unhealthy")
     dns.set(HOSTNAME, a=["10.0.1.5"])
     controller, _cfg = make(target_group, TGSYNC_PORT=9200)
     controller.run_once()
-    assert registered(elbv2, target_group) == {("10.0.7.7", 22): "unhealthy",
-                                               ("10.0.1.5", 9200): "healthy"}
+    assert registered(elbv2, target_group) == {
+        ("10.0.7.7", 22): "unhealthy",
+        ("10.0.1.5", 9200): "healthy",
+    }
 
 
 def test_an_ipv6_group_is_kept_from_aaaa_records(make, dns, elbv2):
@@ -203,8 +217,9 @@ def test_an_ipv6_group_is_kept_from_aaaa_records(make, dns, elbv2):
 
 def test_a_target_group_of_another_type_is_refused(make, dns, elbv2, target_group):
     vpc = elbv2.describe_target_groups(TargetGroupArns=[target_group])["TargetGroups"][0]["VpcId"]
-    arn = elbv2.create_target_group(Name="inst", Protocol="HTTP", Port=80, VpcId=vpc,
-                                    TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    arn = elbv2.create_target_group(
+        Name="inst", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
     dns.set(HOSTNAME, a=["10.0.1.5"])
     controller, _cfg = make(arn)
     cycle = controller.run_once()
@@ -216,10 +231,18 @@ def test_one_failing_mapping_does_not_stop_the_others(make, dns, elbv2, target_g
     gone = target_group.replace(target_group.rsplit("/", 1)[1], "00000000deadbeef")
     good = {"hostname": HOSTNAME, "target_group_arn": target_group}
     controller, _ = make(target_group)
-    cfg = config.load({config.DNS_SERVERS: f"127.0.0.1:{dns.port}", config.MAPPINGS: json.dumps([
-        {"hostname": HOSTNAME, "target_group_arn": gone}, good,
-        {"hostname": "bad host", "target_group_arn": target_group},
-    ])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: f"127.0.0.1:{dns.port}",
+            config.MAPPINGS: json.dumps(
+                [
+                    {"hostname": HOSTNAME, "target_group_arn": gone},
+                    good,
+                    {"hostname": "bad host", "target_group_arn": target_group},
+                ]
+            ),
+        }
+    )
     cycle = controller.with_config(cfg).run_once()
     assert [m.ok for m in cycle.mappings] == [False, True, False]
     assert "not found" in cycle.mappings[0].error
@@ -229,8 +252,11 @@ def test_one_failing_mapping_does_not_stop_the_others(make, dns, elbv2, target_g
 
 def test_alb_id_mismatch_warns_once_per_cold_start(make, dns, target_group, caplog):
     dns.set(HOSTNAME, a=["10.0.1.5"])
-    controller, _cfg = make(target_group, AlbId="arn:aws:elasticloadbalancing:eu-west-1:"
-                           "123456789012:loadbalancer/app/other/0123456789abcdef")
+    controller, _cfg = make(
+        target_group,
+        AlbId="arn:aws:elasticloadbalancing:eu-west-1:"
+        "123456789012:loadbalancer/app/other/0123456789abcdef",
+    )
     controller.run_once()
     controller.run_once()
     message = "target group is not attached to AlbId"
@@ -242,8 +268,14 @@ def test_a_cold_start_with_many_groups_batches_the_one_off_reads(make, dns, elbv
     arns = [create_target_group(elbv2, f"tg-{i}") for i in range(25)]
     dns.set(HOSTNAME, a=["10.0.1.5"])
     controller, _ = make(arns[0])
-    cfg = config.load({config.DNS_SERVERS: f"127.0.0.1:{dns.port}", config.MAPPINGS: json.dumps(
-        [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: f"127.0.0.1:{dns.port}",
+            config.MAPPINGS: json.dumps(
+                [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns]
+            ),
+        }
+    )
     assert controller.with_config(cfg).run_once().ok
     calls = controller.provider.calls
     assert calls["DescribeTargetGroups"] == 2  # 20 + 5
@@ -256,8 +288,17 @@ def test_one_wrong_arn_in_a_batch_fails_only_its_own_mapping(make, dns, elbv2, t
     dns.set(HOSTNAME, a=["10.0.1.5"])
     other = create_target_group(elbv2, "other")
     controller, _ = make(target_group)
-    cfg = config.load({config.DNS_SERVERS: f"127.0.0.1:{dns.port}", config.MAPPINGS: json.dumps(
-        [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in (target_group, gone, other)])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: f"127.0.0.1:{dns.port}",
+            config.MAPPINGS: json.dumps(
+                [
+                    {"hostname": HOSTNAME, "target_group_arn": arn}
+                    for arn in (target_group, gone, other)
+                ]
+            ),
+        }
+    )
     cycle = controller.with_config(cfg).run_once()
     assert [m.ok for m in cycle.mappings] == [True, False, True]
     assert "not found" in cycle.mappings[1].error
@@ -272,7 +313,8 @@ class TestTrustWhatNothingChanged:
         return controller, cfg
 
     def test_a_settled_group_costs_no_elb_call_until_it_is_due(
-            self, make, dns, target_group, clock):
+        self, make, dns, target_group, clock
+    ):
         controller, _cfg = self.settle(make, dns, target_group)
         clock.now = controller.state.settled(f"{target_group}:443").due  # staggered
         assert spent(controller, controller.run_once) == {"DescribeTargetHealth": 1}
@@ -283,7 +325,8 @@ class TestTrustWhatNothingChanged:
         assert spent(controller, controller.run_once) == {"DescribeTargetHealth": 1}
 
     def test_a_tick_that_comes_early_does_not_push_the_read_a_tick_late(
-            self, make, dns, target_group, clock):
+        self, make, dns, target_group, clock
+    ):
         controller, _cfg = self.settle(make, dns, target_group)
         clock.now = controller.state.settled(f"{target_group}:443").due
         controller.run_once()  # read: due again in TGSYNC_RESYNC_EVERY (300 s)
@@ -292,13 +335,15 @@ class TestTrustWhatNothingChanged:
             clock.now = now
             assert spent(controller, controller.run_once) == {}
         clock.now = read_at + 299  # a second early: the next tick would be at 359
-        assert spent(controller, controller.run_once) == {
-            "DescribeTargetHealth": 1}
+        assert spent(controller, controller.run_once) == {"DescribeTargetHealth": 1}
 
     def test_a_group_with_a_tag_we_cannot_read_settles_too(
-            self, make, dns, elbv2, target_group, clock):
-        elbv2.add_tags(ResourceArns=[target_group], Tags=[
-            {"Key": "tgsync:missing:443:1", "Value": "not a record"}])
+        self, make, dns, elbv2, target_group, clock
+    ):
+        elbv2.add_tags(
+            ResourceArns=[target_group],
+            Tags=[{"Key": "tgsync:missing:443:1", "Value": "not a record"}],
+        )
         controller, _cfg = self.settle(make, dns, target_group)
         assert controller.state.settled(f"{target_group}:443") is not None
         record = controller.state.settled(f"{target_group}:443")
@@ -313,17 +358,18 @@ class TestTrustWhatNothingChanged:
         assert report.observed and report.registered_ips == ["10.0.4.5"]
 
     def test_a_target_removed_by_hand_is_repaired_at_the_next_resync(
-            self, make, dns, elbv2, target_group, clock):
+        self, make, dns, elbv2, target_group, clock
+    ):
         controller, _cfg = self.settle(make, dns, target_group, TGSYNC_RESYNC_EVERY=120)
-        elbv2.deregister_targets(TargetGroupArn=target_group,
-                                 Targets=[{"Id": OLD[0], "Port": 443}])
+        elbv2.deregister_targets(TargetGroupArn=target_group, Targets=[{"Id": OLD[0], "Port": 443}])
         for _ in range(3):
             clock.now += 60
             controller.run_once()
         assert set(states(elbv2, target_group)) == set(OLD)
 
     def test_an_unhealthy_target_keeps_its_group_read_every_cycle(
-            self, make, dns, moto, target_group, clock):
+        self, make, dns, moto, target_group, clock
+    ):
         controller, _cfg = self.settle(make, dns, target_group)
         clock.now += 600  # due
         moto.set_health(OLD[1], "unhealthy", "Target.Timeout")
@@ -349,14 +395,19 @@ class TestTrustWhatNothingChanged:
         assert "HealthyTargets" not in names and names["GroupsRead"] == 0
 
 
-def test_a_cold_start_with_too_many_groups_defers_what_time_does_not_allow(
-        make, dns, elbv2):
+def test_a_cold_start_with_too_many_groups_defers_what_time_does_not_allow(make, dns, elbv2):
     arns = [create_target_group(elbv2, f"tg-{i}") for i in range(6)]
     dns.set(HOSTNAME, a=["10.0.1.5"])
     controller, _ = make(arns[0])
-    cfg = config.load({config.DNS_SERVERS: f"127.0.0.1:{dns.port}", config.CONCURRENCY: "1",
-                       config.MAPPINGS: json.dumps(
-        [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: f"127.0.0.1:{dns.port}",
+            config.CONCURRENCY: "1",
+            config.MAPPINGS: json.dumps(
+                [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns]
+            ),
+        }
+    )
 
     def budget() -> float:  # time for three groups, then none
         # A call is counted as it starts: the fourth group's registration is cut short.
@@ -380,18 +431,31 @@ def test_a_slow_name_cannot_keep_the_other_groups_last(elbv2, dns, proxy, clock)
 
     slow = [create_target_group(elbv2, f"slow-{i}") for i in range(2)]
     quick = create_target_group(elbv2, "zz-quick")
-    dns.set("slow.example.com", a=[f"10.0.1.{i}" for i in range(1, 11)], subset=1,
-            delay=0.4)  # ten rotating answers, each late: more than an invocation's time
+    dns.set(
+        "slow.example.com", a=[f"10.0.1.{i}" for i in range(1, 11)], subset=1, delay=0.4
+    )  # ten rotating answers, each late: more than an invocation's time
     dns.set(HOSTNAME, a=["10.0.2.5"])
-    cfg = config.load({config.DNS_SERVERS: dns.address, config.CONCURRENCY: "1",
-                       config.MAPPINGS: json.dumps(
-                           [{"hostname": "slow.example.com", "target_group_arn": arn,
-                             "lookups": 10} for arn in slow]
-                           + [{"hostname": HOSTNAME, "target_group_arn": quick}])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: dns.address,
+            config.CONCURRENCY: "1",
+            config.MAPPINGS: json.dumps(
+                [
+                    {"hostname": "slow.example.com", "target_group_arn": arn, "lookups": 10}
+                    for arn in slow
+                ]
+                + [{"hostname": HOSTNAME, "target_group_arn": quick}]
+            ),
+        }
+    )
     provider = CountingProvider()
-    controller = Controller(provider, TagRegistry(provider),
-                            lambda servers: DnsSource(servers, timeout=1.0, lifetime=2.0),
-                            config=cfg, clock=clock)
+    controller = Controller(
+        provider,
+        TagRegistry(provider),
+        lambda servers: DnsSource(servers, timeout=1.0, lifetime=2.0),
+        config=cfg,
+        clock=clock,
+    )
     for _ in range(3):
         ends = time.monotonic() + 4.0 + 10.0  # 4 s past the reporting margin
         controller.run_once(time_left=lambda ends=ends: ends - time.monotonic())

@@ -26,23 +26,33 @@ def ips(elbv2, arn):
 @pytest.fixture
 def discover(cycle, dns):
     def build(**env):
-        controller, _ = cycle("arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
-                              "targetgroup/unused/0123456789abcdef")
-        values = {config.DISCOVER: "tags", "AWS_REGION": REGION, config.DISCOVER_PREFIX: "*",
-                  config.DNS_SERVERS: dns.address, config.STALE_AFTER: "120"}
+        controller, _ = cycle(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
+            "targetgroup/unused/0123456789abcdef"
+        )
+        values = {
+            config.DISCOVER: "tags",
+            "AWS_REGION": REGION,
+            config.DISCOVER_PREFIX: "*",
+            config.DNS_SERVERS: dns.address,
+            config.STALE_AFTER: "120",
+        }
         values.update({k: str(v) for k, v in env.items()})
         return controller.with_config(config.load(values))
+
     return build
 
 
 @pytest.fixture
 def vpc(moto):
-    return boto3.client("ec2", region_name=REGION).create_vpc(
-        CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return boto3.client("ec2", region_name=REGION).create_vpc(CidrBlock="10.0.0.0/16")["Vpc"][
+        "VpcId"
+    ]
 
 
 def test_retagging_an_owned_group_to_a_new_hostname_does_not_orphan_the_old_targets(
-        discover, dns, moto, elbv2, vpc, clock):
+    discover, dns, moto, elbv2, vpc, clock
+):
     """Promise (issue 23 and retire=all's default): tgsync retires what *it* registered
     once DNS no longer returns it and it is unhealthy; only targets of another live
     mapping or of a person are left alone. A discovered ``retire=owned`` group whose
@@ -69,4 +79,5 @@ def test_retagging_an_owned_group_to_a_new_hostname_does_not_orphan_the_old_targ
         assert report.ok, report.failure_summary()
         foreign += report.mappings[0].foreign
     assert ips(elbv2, arn) == {NEW_IP}, (
-        f"the old hostname's unhealthy target is kept as another mapping's: {foreign}")
+        f"the old hostname's unhealthy target is kept as another mapping's: {foreign}"
+    )

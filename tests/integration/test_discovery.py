@@ -36,21 +36,31 @@ def memory_keys(elbv2, arn):
 @pytest.fixture
 def discover(cycle, dns, monkeypatch):
     """``discover(**env)``: a controller (one execution environment) with discovery on."""
+
     def build(**env):
-        controller, _ = cycle("arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
-                              "targetgroup/unused/0123456789abcdef")
-        values = {config.DISCOVER: "tags", "AWS_REGION": REGION, config.DISCOVER_PREFIX: "*",
-                  config.DNS_SERVERS: dns.address, config.STALE_AFTER: "120"}
+        controller, _ = cycle(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
+            "targetgroup/unused/0123456789abcdef"
+        )
+        values = {
+            config.DISCOVER: "tags",
+            "AWS_REGION": REGION,
+            config.DISCOVER_PREFIX: "*",
+            config.DNS_SERVERS: dns.address,
+            config.STALE_AFTER: "120",
+        }
         values.update({k: str(v) for k, v in env.items()})
         cfg = config.load(values)
         return controller.with_config(cfg), cfg
+
     return build
 
 
 @pytest.fixture
 def vpc(moto):
-    return boto3.client("ec2", region_name=REGION).create_vpc(
-        CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return boto3.client("ec2", region_name=REGION).create_vpc(CidrBlock="10.0.0.0/16")["Vpc"][
+        "VpcId"
+    ]
 
 
 def test_tagged_groups_are_adopted_and_the_rest_left_alone(discover, dns, elbv2, vpc):
@@ -87,8 +97,9 @@ def test_an_owner_takes_only_its_own_groups(discover, dns, elbv2, vpc):
 def test_a_bad_tag_or_type_fails_that_group_alone(discover, dns, elbv2, vpc):
     good = create_target_group(elbv2, "good", vpc_id=vpc)
     bad = create_target_group(elbv2, "bad", vpc_id=vpc)
-    web = elbv2.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc,
-                                    TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    web = elbv2.create_target_group(
+        Name="web", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance"
+    )["TargetGroups"][0]["TargetGroupArn"]
     tag(elbv2, good, **{"tgsync:hostname": HOSTNAME})
     tag(elbv2, bad, **{"tgsync:hostname": HOSTNAME, "tgsync:policy": "maybe"})
     tag(elbv2, web, **{"tgsync:hostname": HOSTNAME})
@@ -97,13 +108,16 @@ def test_a_bad_tag_or_type_fails_that_group_alone(discover, dns, elbv2, vpc):
     cycle = controller.run_once()
     errors = {m.label: m.error for m in cycle.failed}
     assert set(errors) == {"target group bad (tags)", "target group web (tags)"}
-    assert "tag tgsync:policy: 'maybe' is not a policy; use one of" in errors[
-        "target group bad (tags)"]
+    assert (
+        "tag tgsync:policy: 'maybe' is not a policy; use one of"
+        in errors["target group bad (tags)"]
+    )
     assert ips(elbv2, good) == {"10.0.1.5"}
 
 
 def test_untagging_lets_go_leaving_the_targets_and_removing_the_memory(
-        discover, dns, moto, elbv2, vpc, clock):
+    discover, dns, moto, elbv2, vpc, clock
+):
     arn = create_target_group(elbv2, "logs", vpc_id=vpc)
     tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME, "team": "search"})
     dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
@@ -145,7 +159,8 @@ def test_a_newly_tagged_group_is_picked_up_at_the_next_read(discover, dns, elbv2
 
 
 def test_a_group_deleted_mid_run_fails_until_the_next_read_lets_it_go(
-        discover, dns, elbv2, vpc, clock):
+    discover, dns, elbv2, vpc, clock
+):
     arn = create_target_group(elbv2, "gone", vpc_id=vpc)
     tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME})
     dns.set(HOSTNAME, a=["10.0.1.5"])
@@ -159,31 +174,35 @@ def test_a_group_deleted_mid_run_fails_until_the_next_read_lets_it_go(
     assert cycle.ok and cycle.to_dict()["discovery"]["let_go"] == ["gone"]
 
 
-def test_an_explicit_mapping_wins_over_a_tag_for_the_same_group_and_port(
-        discover, dns, elbv2, vpc):
+def test_an_explicit_mapping_wins_over_a_tag_for_the_same_group_and_port(discover, dns, elbv2, vpc):
     arn = create_target_group(elbv2, "logs", vpc_id=vpc)
     tag(elbv2, arn, **{"tgsync:hostname": OTHER})
     dns.set(HOSTNAME, a=["10.0.1.5"])
     dns.set(OTHER, a=["10.0.2.5"])
-    controller, _cfg = discover(TGSYNC_MAPPINGS=json.dumps(
-        [{"hostname": HOSTNAME, "target_group_arn": arn}]))
+    controller, _cfg = discover(
+        TGSYNC_MAPPINGS=json.dumps([{"hostname": HOSTNAME, "target_group_arn": arn}])
+    )
     cycle = controller.run_once()
     assert cycle.ok and len(cycle.mappings) == 1
     assert ips(elbv2, arn) == {"10.0.1.5"}
 
 
-
 def test_an_explicit_and_a_tagged_mapping_share_a_group_when_both_retire_owned(
-        discover, dns, elbv2, vpc):
+    discover, dns, elbv2, vpc
+):
     arn = create_target_group(elbv2, "logs", vpc_id=vpc)
     tag(elbv2, arn, **{"tgsync:hostname": OTHER, "tgsync:retire": "owned"})
     dns.set(HOSTNAME, a=["10.0.1.5"])
     dns.set(OTHER, a=["10.0.2.5"])
-    controller, _cfg = discover(TGSYNC_MAPPINGS=json.dumps(
-        [{"hostname": HOSTNAME, "target_group_arn": arn, "retire": "owned"}]))
+    controller, _cfg = discover(
+        TGSYNC_MAPPINGS=json.dumps(
+            [{"hostname": HOSTNAME, "target_group_arn": arn, "retire": "owned"}]
+        )
+    )
     cycle = controller.run_once()
     assert cycle.ok and len(cycle.mappings) == 2
     assert ips(elbv2, arn) == {"10.0.1.5", "10.0.2.5"}
+
 
 @pytest.mark.slow
 def test_a_thousand_groups_are_paged_through_within_the_budget(discover, dns, elbv2, vpc):
@@ -201,7 +220,8 @@ def test_a_thousand_groups_are_paged_through_within_the_budget(discover, dns, el
 
 
 def test_a_let_go_seen_in_a_dry_run_still_removes_the_memory_at_the_next_real_cycle(
-        discover, dns, moto, elbv2, vpc, clock):
+    discover, dns, moto, elbv2, vpc, clock
+):
     arn = create_target_group(elbv2, "logs", vpc_id=vpc)
     tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME})
     dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
@@ -238,7 +258,8 @@ def test_a_group_let_go_loses_its_ownership_records_too(discover, dns, elbv2, vp
 
 
 def test_a_tag_alone_never_hands_tgsync_a_group_the_deployer_did_not_choose(
-        dns, elbv2, vpc, monkeypatch):
+    dns, elbv2, vpc, monkeypatch
+):
     """Issue 30, item 1, through the handler: with discovery and no prefix, a principal
     with only AddTags tagged a group named payments with a hostname it controls, and
     tgsync replaced that group's targets with the attacker's IP. Discovery without a
@@ -250,8 +271,11 @@ def test_a_tag_alone_never_hands_tgsync_a_group_the_deployer_did_not_choose(
     elbv2.register_targets(TargetGroupArn=payments, Targets=[{"Id": "10.0.5.5"}])
     tag(elbv2, payments, **{"tgsync:hostname": "evil.example.com"})
     dns.set("evil.example.com", a=["10.0.6.6"])
-    for name, value in {"TGSYNC_DISCOVER": "tags", "AWS_REGION": REGION,
-                        "TGSYNC_DNS_SERVERS": dns.address}.items():
+    for name, value in {
+        "TGSYNC_DISCOVER": "tags",
+        "AWS_REGION": REGION,
+        "TGSYNC_DNS_SERVERS": dns.address,
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(lambda_handler, "_controller", None)
     with pytest.raises(ConfigError, match="TGSYNC_DISCOVER=tags needs TGSYNC_DISCOVER_PREFIX"):

@@ -58,11 +58,16 @@ def test_round_robin_subsets_are_united_over_lookups(dns):
     assert len(result.answers) > 3  # more than any single answer holds
 
 
-@pytest.mark.parametrize(("mode", "words"), [
-    ("nxdomain", "NXDOMAIN"), ("servfail", "no DNS server could answer"),
-    ("refused", "no DNS server could answer"), ("timeout", "timed out"),
-    ("empty", "empty answer"),
-])
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("nxdomain", "NXDOMAIN"),
+        ("servfail", "no DNS server could answer"),
+        ("refused", "no DNS server could answer"),
+        ("timeout", "timed out"),
+        ("empty", "empty answer"),
+    ],
+)
 def test_failures_are_reported_not_raised(dns, mode, words):
     dns.set(NAME, a=["10.0.1.5"], mode=mode)
     result = source(dns).resolve(NAME, "A", lookups=3)
@@ -85,7 +90,8 @@ def test_a_dead_first_nameserver_falls_over_to_the_live_second(dns):
     dns.set(NAME, a=["10.0.1.5"])
     # Port 9 on loopback: nothing listens there, the query is refused or times out.
     result = source(dns, Nameserver("127.0.0.1", 9), timeout=0.2, lifetime=2).resolve(
-        NAME, "A", lookups=1)
+        NAME, "A", lookups=1
+    )
     assert result.answers == {"10.0.1.5"}
 
 

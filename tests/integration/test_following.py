@@ -39,14 +39,14 @@ def settle_on(controller, cfg, moto, ips):
 
 
 def test_a_new_node_is_followed_until_healthy_then_following_stops(
-        cycle, dns, moto, elbv2, target_group, clock):
+    cycle, dns, moto, elbv2, target_group, clock
+):
     dns.set(HOSTNAME, a=OLD)
     controller, cfg = cycle(target_group)
     settle_on(controller, cfg, moto, OLD)
     moto.update_control(default_state="initial")  # a real ALB's first state
     dns.set(HOSTNAME, a=OLD + NEW[:1])
-    sleeper = Sleeper(clock, lambda: None,
-                      lambda: moto.set_health(NEW[0], "healthy"))
+    sleeper = Sleeper(clock, lambda: None, lambda: moto.set_health(NEW[0], "healthy"))
     run = controller.run(sleep=sleeper)
     assert run.ok
     assert [c.mappings[0].registered_ips for c in run.cycles] == [NEW[:1], [], []]
@@ -55,14 +55,18 @@ def test_a_new_node_is_followed_until_healthy_then_following_stops(
 
 
 def test_a_node_entering_dns_while_following_is_registered_in_the_same_invocation(
-        cycle, dns, moto, elbv2, target_group, clock):
+    cycle, dns, moto, elbv2, target_group, clock
+):
     dns.set(HOSTNAME, a=OLD)
     controller, cfg = cycle(target_group)
     settle_on(controller, cfg, moto, OLD)
     moto.update_control(default_state="initial")
     dns.set(HOSTNAME, a=OLD + NEW[:1])
-    sleeper = Sleeper(clock, lambda: dns.set(HOSTNAME, a=OLD + NEW),
-                      lambda: moto.update_control(default_state="healthy"))
+    sleeper = Sleeper(
+        clock,
+        lambda: dns.set(HOSTNAME, a=OLD + NEW),
+        lambda: moto.update_control(default_state="healthy"),
+    )
     run = controller.run(sleep=sleeper)
     assert run.final.mappings[0].registered_ips == NEW
     assert run.to_dict()["registered"] == 2
@@ -70,10 +74,13 @@ def test_a_node_entering_dns_while_following_is_registered_in_the_same_invocatio
 
 
 def test_following_re_reads_only_the_mapping_that_moves(
-        cycle, dns, moto, elbv2, target_group, clock):
+    cycle, dns, moto, elbv2, target_group, clock
+):
     steady = create_target_group(elbv2, "steady")
-    mappings = [{"hostname": HOSTNAME, "target_group_arn": target_group},
-                {"hostname": OTHER, "target_group_arn": steady}]
+    mappings = [
+        {"hostname": HOSTNAME, "target_group_arn": target_group},
+        {"hostname": OTHER, "target_group_arn": steady},
+    ]
     dns.set(HOSTNAME, a=OLD)
     dns.set(OTHER, a=["10.0.3.7"])
     controller, _ = cycle(target_group)
@@ -83,16 +90,17 @@ def test_following_re_reads_only_the_mapping_that_moves(
     settle_on(controller, cfg, moto, [*OLD, "10.0.3.7"])
     moto.update_control(default_state="initial")
     dns.set(HOSTNAME, a=OLD + NEW[:1])
-    run = controller.with_config(cfg).run(sleep=Sleeper(
-        clock, lambda: None, lambda: moto.update_control(default_state="healthy")))
+    run = controller.with_config(cfg).run(
+        sleep=Sleeper(clock, lambda: None, lambda: moto.update_control(default_state="healthy"))
+    )
     followed = run.to_dict()["follow"]["followed"]
-    assert followed and all(labels == [run.cycles[0].mappings[0].label]
-                            for labels in followed)
+    assert followed and all(labels == [run.cycles[0].mappings[0].label] for labels in followed)
     assert len(run.final.mappings) == 2
 
 
 def test_a_target_pending_forever_is_followed_for_the_window_then_not_at_all(
-        cycle, dns, moto, elbv2, target_group, clock):
+    cycle, dns, moto, elbv2, target_group, clock
+):
     moto.update_control(default_state="initial")  # never becomes healthy
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = cycle(target_group, **{config.FOLLOW_FOR: 45})
@@ -105,7 +113,8 @@ def test_a_target_pending_forever_is_followed_for_the_window_then_not_at_all(
 
 
 def test_following_stops_when_the_invocation_has_no_time_for_another_cycle(
-        cycle, dns, moto, elbv2, target_group, clock):
+    cycle, dns, moto, elbv2, target_group, clock
+):
     moto.update_control(default_state="initial")
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = cycle(target_group)
@@ -117,8 +126,7 @@ def test_following_stops_when_the_invocation_has_no_time_for_another_cycle(
     assert run.stopped.startswith("no time left")
 
 
-def test_dry_runs_and_interval_zero_do_not_follow(cycle, dns, moto, elbv2, target_group,
-                                                  clock):
+def test_dry_runs_and_interval_zero_do_not_follow(cycle, dns, moto, elbv2, target_group, clock):
     moto.update_control(default_state="initial")
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = cycle(target_group, **{config.FOLLOW_INTERVAL: 0})
@@ -129,23 +137,27 @@ def test_dry_runs_and_interval_zero_do_not_follow(cycle, dns, moto, elbv2, targe
 
 
 def test_an_event_announces_its_domain_and_the_mapping_is_followed_before_dns_moves(
-        cycle, dns, moto, elbv2, target_group, clock):
+    cycle, dns, moto, elbv2, target_group, clock
+):
     dns.set(HOSTNAME, a=OLD)
     controller, cfg = cycle(target_group)
     settle_on(controller, cfg, moto, OLD)
-    event = Trigger("opensearch", "Amazon OpenSearch Service Software Update Notification",
-                    (Domain("eu-west-1", "logs"),))
+    event = Trigger(
+        "opensearch",
+        "Amazon OpenSearch Service Software Update Notification",
+        (Domain("eu-west-1", "logs"),),
+    )
     # DNS moves 20 s after the event: the invocation sees it without waiting for a tick.
     sleeper = Sleeper(clock, lambda: None, lambda: dns.set(HOSTNAME, a=OLD + NEW))
-    run = controller.run(trigger=event, sleep=sleeper,
-                         time_left=lambda: 55 - sum(sleeper.slept))
+    run = controller.run(trigger=event, sleep=sleeper, time_left=lambda: 55 - sum(sleeper.slept))
     assert run.announced == [run.cycles[0].mappings[0].label]
     assert run.final.mappings[0].registered_ips == NEW
     assert len(run.cycles) > 2
 
 
-def test_an_event_for_another_domain_announces_nothing(cycle, dns, moto, elbv2,
-                                                       target_group, clock):
+def test_an_event_for_another_domain_announces_nothing(
+    cycle, dns, moto, elbv2, target_group, clock
+):
     dns.set(HOSTNAME, a=OLD)
     controller, cfg = cycle(target_group)
     settle_on(controller, cfg, moto, OLD)
@@ -154,8 +166,7 @@ def test_an_event_for_another_domain_announces_nothing(cycle, dns, moto, elbv2,
     assert (run.announced, len(run.cycles)) == ([], 1)
 
 
-def test_a_stop_during_the_sleep_starts_no_new_cycle(cycle, dns, moto, elbv2, target_group,
-                                                     clock):
+def test_a_stop_during_the_sleep_starts_no_new_cycle(cycle, dns, moto, elbv2, target_group, clock):
     moto.update_control(default_state="initial")  # pending: it would follow
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = cycle(target_group)

@@ -35,7 +35,8 @@ class Sleeper:
 
 
 def test_a_throttled_follow_up_ends_following_for_that_mapping(
-        cycle, dns, moto, proxy, target_group, clock):
+    cycle, dns, moto, proxy, target_group, clock
+):
     moto.update_control(default_state="initial")  # the new targets stay pending
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = cycle(target_group)
@@ -59,7 +60,8 @@ def test_a_throttled_follow_up_ends_following_for_that_mapping(
 
 
 def test_waiting_out_the_stale_period_writes_the_memory_at_most_once_a_minute(
-        cycle, dns, moto, proxy, target_group, clock):
+    cycle, dns, moto, proxy, target_group, clock
+):
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = cycle(target_group, TGSYNC_FOLLOW_FOR=120)
     controller.run(sleep=Sleeper(clock))  # registered; healthy by default: settled
@@ -76,23 +78,29 @@ def test_waiting_out_the_stale_period_writes_the_memory_at_most_once_a_minute(
 
 
 def test_the_check_writes_no_memory_tag_and_registers_no_target_the_group_holds(
-        moto, dns, proxy, elbv2, clock):
+    moto, dns, proxy, elbv2, clock
+):
     arn = create_target_group(elbv2, "v6check", ip_type="ipv6")
     attach_to_load_balancer(elbv2, arn, name="front6")
     elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "fd00:0db8::0001"}])
-    elbv2.add_tags(ResourceArns=[arn], Tags=[
-        {"Key": "tgsync:missing:443:1", "Value": "fd00:db8::9=1/2/1"}])
+    elbv2.add_tags(
+        ResourceArns=[arn], Tags=[{"Key": "tgsync:missing:443:1", "Value": "fd00:db8::9=1/2/1"}]
+    )
     dns.set(HOSTNAME, aaaa=["fd00:db8::1"])
-    cfg = config.load({config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: arn,
-                       config.DNS_SERVERS: dns.address})
+    cfg = config.load(
+        {config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: arn, config.DNS_SERVERS: dns.address}
+    )
     mark = proxy.mark()
     checks = run_checks(cfg, _provider(), lambda s: DnsSource(s, timeout=0.2, lifetime=0.5))
     assert not [c for c in checks if c.status == "FAIL"], [c.line() for c in checks]
     calls = proxy.since(mark)
     for request in calls:
         if request.action in ("AddTags", "RemoveTags"):
-            keys = [v[0] for k, v in request.params.items() if k.endswith(".Key")
-                    or k.startswith("TagKeys.member")]
+            keys = [
+                v[0]
+                for k, v in request.params.items()
+                if k.endswith(".Key") or k.startswith("TagKeys.member")
+            ]
             assert keys == [CHECK_TAG], (request.action, keys)  # never a sync's key
         if request.action == "RegisterTargets":  # never a target the group holds
             assert request.params["Targets.member.1.Id"] == [NEVER_A_TARGET]
@@ -103,20 +111,24 @@ def test_the_check_writes_no_memory_tag_and_registers_no_target_the_group_holds(
     assert set(registered(elbv2, arn)) == {("fd00:0db8::0001", 443)}
 
 
-def test_the_check_answers_before_its_deadline_naming_the_groups_left(
-        moto, dns, elbv2):
+def test_the_check_answers_before_its_deadline_naming_the_groups_left(moto, dns, elbv2):
     arns = [create_target_group(elbv2, f"late-{i}") for i in range(3)]
     dns.set(HOSTNAME, a=OLD)
-    cfg = config.load({config.DNS_SERVERS: dns.address, config.MAPPINGS: json.dumps(
-        [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: dns.address,
+            config.MAPPINGS: json.dumps(
+                [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns]
+            ),
+        }
+    )
     provider = _provider()
     ends = time.monotonic() + 10 + 30  # margin 10 s + room for about one group
 
     def time_left():  # after the first group's reads, the deadline is near
         return ends - time.monotonic() - (100 if provider.calls["DescribeTags"] else 0)
 
-    checks = run_checks(cfg, provider, lambda s: DnsSource(s, timeout=0.2, lifetime=0.5),
-                        time_left)
+    checks = run_checks(cfg, provider, lambda s: DnsSource(s, timeout=0.2, lifetime=0.5), time_left)
     (late,) = [c for c in checks if c.name == "not checked"]
     assert "late-1" in late.detail and "late-2" in late.detail
     assert "late-0" not in late.detail
@@ -125,11 +137,23 @@ def test_the_check_answers_before_its_deadline_naming_the_groups_left(
 def test_the_check_still_checks_dns_when_elb_cannot_be_reached(moto, dns, elbv2):
     arns = [create_target_group(elbv2, f"dark-{i}") for i in range(2)]
     dns.set(HOSTNAME, a=OLD)
-    cfg = config.load({config.DNS_SERVERS: dns.address, config.MAPPINGS: json.dumps(
-        [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns])})
-    nowhere = CountingProvider(client_for_region=lambda region: boto3.client(
-        "elbv2", region_name=region, endpoint_url="http://127.0.0.1:9",  # nothing listens
-        config=boto_config(connect_timeout=0.2, read_timeout=0.2)), sleep=lambda _s: None)
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: dns.address,
+            config.MAPPINGS: json.dumps(
+                [{"hostname": HOSTNAME, "target_group_arn": arn} for arn in arns]
+            ),
+        }
+    )
+    nowhere = CountingProvider(
+        client_for_region=lambda region: boto3.client(
+            "elbv2",
+            region_name=region,
+            endpoint_url="http://127.0.0.1:9",  # nothing listens
+            config=boto_config(connect_timeout=0.2, read_timeout=0.2),
+        ),
+        sleep=lambda _s: None,
+    )
     checks = run_checks(cfg, nowhere, lambda s: DnsSource(s, timeout=0.2, lifetime=0.5))
     dns_lines = [c for c in checks if c.name == f"DNS {HOSTNAME}"]
     assert len(dns_lines) == 2 and all(c.status == "OK" for c in dns_lines)
@@ -138,16 +162,22 @@ def test_the_check_still_checks_dns_when_elb_cannot_be_reached(moto, dns, elbv2)
 
 
 def test_a_group_deleted_between_listing_and_tags_leaves_discovery_standing(
-        cycle, dns, proxy, elbv2):
+    cycle, dns, proxy, elbv2
+):
     kept = create_target_group(elbv2, "stays")
     gone = create_target_group(elbv2, "goes")
     for arn in (kept, gone):
-        elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": "tgsync:hostname",
-                                                  "Value": HOSTNAME}])
+        elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": "tgsync:hostname", "Value": HOSTNAME}])
     dns.set(HOSTNAME, a=OLD)
     controller, _ = cycle(kept)
-    cfg = config.load({config.DISCOVER: "tags", "AWS_REGION": REGION,
-                       config.DISCOVER_PREFIX: "*", config.DNS_SERVERS: dns.address})
+    cfg = config.load(
+        {
+            config.DISCOVER: "tags",
+            "AWS_REGION": REGION,
+            config.DISCOVER_PREFIX: "*",
+            config.DNS_SERVERS: dns.address,
+        }
+    )
     proxy.delete_after("DescribeTargetGroups", gone)
     cycle_report = controller.with_config(cfg).run_once()
     adopted = cycle_report.discovery.adopted
@@ -160,21 +190,33 @@ def test_a_missing_group_names_the_setting_in_use(cycle, dns, target_group):
     gone = target_group.replace(target_group.rsplit("/", 1)[1], "00000000deadbeef")
     dns.set(HOSTNAME, a=OLD)
     controller, _ = cycle(target_group)
-    cfg = config.load({config.DNS_SERVERS: dns.address, config.MAPPINGS: json.dumps(
-        [{"hostname": HOSTNAME, "target_group_arn": gone}])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: dns.address,
+            config.MAPPINGS: json.dumps([{"hostname": HOSTNAME, "target_group_arn": gone}]),
+        }
+    )
     (report,) = controller.with_config(cfg).run_once().mappings
     assert "check TGSYNC_MAPPINGS[0]" in report.error
     assert "TGSYNC_TARGET_GROUP_ARN" not in report.error
 
 
-def test_a_hanging_elb_call_ends_before_the_invocation_s_deadline(
-        moto, dns, proxy, target_group):
+def test_a_hanging_elb_call_ends_before_the_invocation_s_deadline(moto, dns, proxy, target_group):
     dns.set(HOSTNAME, a=OLD)
-    cfg = config.load({config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: target_group,
-                       config.DNS_SERVERS: dns.address})
+    cfg = config.load(
+        {
+            config.HOSTNAME: HOSTNAME,
+            config.TARGET_GROUP_ARN: target_group,
+            config.DNS_SERVERS: dns.address,
+        }
+    )
     provider = CountingProvider(sleep=lambda _s: None)  # the usual 2 s + 5 s timeouts
-    controller = Controller(provider, TagRegistry(provider),
-                            lambda s: DnsSource(s, timeout=0.2, lifetime=0.5), config=cfg)
+    controller = Controller(
+        provider,
+        TagRegistry(provider),
+        lambda s: DnsSource(s, timeout=0.2, lifetime=0.5),
+        config=cfg,
+    )
     controller.run_once()  # facts cached; now every read answers after 6 s
     proxy.inject(Fault("delay", "DescribeTargetHealth", times=10, seconds=6.0))
     dns.set(HOSTNAME, a=[*OLD, "10.0.3.5"])
@@ -189,12 +231,15 @@ def test_a_hanging_elb_call_ends_before_the_invocation_s_deadline(
 
 
 def _provider():
-    return CountingProvider(client_for_region=lambda region: make_client(
-        region, connect_timeout=0.5, read_timeout=0.5), sleep=lambda _s: None)
+    return CountingProvider(
+        client_for_region=lambda region: make_client(region, connect_timeout=0.5, read_timeout=0.5),
+        sleep=lambda _s: None,
+    )
 
 
 def test_a_group_is_never_emptied_when_elb_refuses_every_new_ip(
-        cycle, dns, moto, elbv2, target_group, clock):
+    cycle, dns, moto, elbv2, target_group, clock
+):
     dns.set(HOSTNAME, a=OLD)
     controller, _cfg = cycle(target_group, TGSYNC_STALE_AFTER=0)
     assert controller.run_once().ok

@@ -54,12 +54,19 @@ def aurora(elbv2: Any, dns: Any) -> Aurora:
     """An aurora-postgresql cluster of three instances in a clean moto (orders-0 the
     writer); the DNS server answers each instance endpoint with its IP."""
     rds = boto3.client("rds", region_name=REGION)
-    made = rds.create_db_cluster(DBClusterIdentifier="orders", Engine="aurora-postgresql",
-                                 MasterUsername="app", MasterUserPassword="not-a-secret-1")
+    made = rds.create_db_cluster(
+        DBClusterIdentifier="orders",
+        Engine="aurora-postgresql",
+        MasterUsername="app",
+        MasterUserPassword="not-a-secret-1",
+    )
     for name in MEMBERS:
         instance = rds.create_db_instance(
-            DBInstanceIdentifier=name, DBClusterIdentifier="orders", Engine="aurora-postgresql",
-            DBInstanceClass="db.r6g.large")["DBInstance"]
+            DBInstanceIdentifier=name,
+            DBClusterIdentifier="orders",
+            Engine="aurora-postgresql",
+            DBInstanceClass="db.r6g.large",
+        )["DBInstance"]
         dns.set(instance["Endpoint"]["Address"], a=[IPS[name]])
     return Aurora(rds, made["DBCluster"]["Endpoint"], made["DBCluster"]["ReaderEndpoint"])
 
@@ -81,14 +88,25 @@ def groups(elbv2: Any) -> tuple[str, str]:
 
 
 @pytest.fixture
-def handler(aurora: Aurora, groups: tuple[str, str], dns: Any, rds_proxy: FaultProxy,
-            monkeypatch: pytest.MonkeyPatch) -> Any:
+def handler(
+    aurora: Aurora,
+    groups: tuple[str, str],
+    dns: Any,
+    rds_proxy: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
     """The Lambda handler, cold, keeping the writer and the reader group with
     TGSYNC_RESOLVE=rds."""
     writer, reader = groups
-    monkeypatch.setenv(config.MAPPINGS, json.dumps([
-        {"hostname": aurora.writer, "target_group_arn": writer},
-        {"hostname": aurora.reader, "target_group_arn": reader}]))
+    monkeypatch.setenv(
+        config.MAPPINGS,
+        json.dumps(
+            [
+                {"hostname": aurora.writer, "target_group_arn": writer},
+                {"hostname": aurora.reader, "target_group_arn": reader},
+            ]
+        ),
+    )
     monkeypatch.setenv("TGSYNC_RESOLVE", "rds")
     monkeypatch.setenv(config.DNS_SERVERS, dns.address)
     monkeypatch.setattr(lambda_handler, "_controller", None)
@@ -106,23 +124,30 @@ def rds_calls(proxy: FaultProxy) -> list[str]:
 
 def test_moto_answers_the_cluster_as_the_source_reads_it(aurora):
     members = aurora.rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0][
-        "DBClusterMembers"]
+        "DBClusterMembers"
+    ]
     assert {m["DBInstanceIdentifier"]: m["IsClusterWriter"] for m in members} == {
-        "orders-0": True, "orders-1": False, "orders-2": False}
+        "orders-0": True,
+        "orders-1": False,
+        "orders-2": False,
+    }
     described = aurora.rds.describe_db_instances(
-        Filters=[{"Name": "db-cluster-id", "Values": ["orders"]}])["DBInstances"]
+        Filters=[{"Name": "db-cluster-id", "Values": ["orders"]}]
+    )["DBInstances"]
     assert sorted(i["DBInstanceIdentifier"] for i in described) == list(MEMBERS)
-    assert all(i["DBInstanceStatus"] == "available" and i["Endpoint"]["Address"]
-               for i in described)
-    aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
-                                   TargetDBInstanceIdentifier="orders-1")
+    assert all(i["DBInstanceStatus"] == "available" and i["Endpoint"]["Address"] for i in described)
+    aurora.rds.failover_db_cluster(
+        DBClusterIdentifier="orders", TargetDBInstanceIdentifier="orders-1"
+    )
     members = aurora.rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0][
-        "DBClusterMembers"]
+        "DBClusterMembers"
+    ]
     assert [m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"]] == ["orders-1"]
 
 
 def test_the_writer_group_holds_the_writer_and_the_reader_group_the_readers(
-        handler, elbv2, groups, rds_proxy):
+    handler, elbv2, groups, rds_proxy
+):
     writer, reader = groups
     summary = handler({}, None)
     assert summary["ok"] is True
@@ -133,7 +158,8 @@ def test_the_writer_group_holds_the_writer_and_the_reader_group_the_readers(
 
 
 def test_after_a_failover_the_old_writer_is_retired_at_once_though_healthy(
-        handler, aurora, elbv2, groups, moto, rds_proxy):
+    handler, aurora, elbv2, groups, moto, rds_proxy
+):
     writer, reader = groups
     for ip in IPS.values():
         moto.set_health(ip, "healthy")
@@ -141,8 +167,9 @@ def test_after_a_failover_the_old_writer_is_retired_at_once_though_healthy(
     rds_proxy.log.clear()
     handler({}, None)  # a steady minute: the same two reads, nothing else from RDS
     assert sorted(rds_calls(rds_proxy)) == ["DescribeDBClusters", "DescribeDBInstances"]
-    aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
-                                   TargetDBInstanceIdentifier="orders-1")
+    aurora.rds.failover_db_cluster(
+        DBClusterIdentifier="orders", TargetDBInstanceIdentifier="orders-1"
+    )
     summary = handler({}, None)
     assert summary["ok"] is True
     assert serving(elbv2, writer) == {IPS["orders-1"]}  # the default stale_after is 180 s
@@ -153,7 +180,8 @@ def test_after_a_failover_the_old_writer_is_retired_at_once_though_healthy(
 
 
 def test_a_cluster_without_an_available_reader_puts_the_writer_in_the_reader_group(
-        handler, aurora, elbv2, groups):
+    handler, aurora, elbv2, groups
+):
     _, reader = groups
     for name in ("orders-1", "orders-2"):
         aurora.rds.stop_db_instance(DBInstanceIdentifier=name)
@@ -162,16 +190,21 @@ def test_a_cluster_without_an_available_reader_puts_the_writer_in_the_reader_gro
 
 
 def test_a_denied_rds_call_changes_nothing_and_fails_the_invocation_naming_it(
-        handler, aurora, elbv2, groups, rds_proxy):
+    handler, aurora, elbv2, groups, rds_proxy
+):
     writer, reader = groups
     handler({}, None)
-    aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
-                                   TargetDBInstanceIdentifier="orders-1")
+    aurora.rds.failover_db_cluster(
+        DBClusterIdentifier="orders", TargetDBInstanceIdentifier="orders-1"
+    )
     rds_proxy.log.clear()
     rds_proxy.faults.append(Fault("denied", "DescribeDBInstances", times=10))
-    with pytest.raises(SyncFailed, match=r"DescribeDBInstances denied for cluster orders: "
-                                         r"allow rds:DescribeDBInstances in the function's "
-                                         r"IAM role") as failed:
+    with pytest.raises(
+        SyncFailed,
+        match=r"DescribeDBInstances denied for cluster orders: "
+        r"allow rds:DescribeDBInstances in the function's "
+        r"IAM role",
+    ) as failed:
         handler({}, None)
     assert [m["ok"] for m in failed.value.summary["mappings"]] == [False, False]
     assert serving(elbv2, writer) == {IPS["orders-0"]}
@@ -183,11 +216,15 @@ def test_a_denied_rds_call_changes_nothing_and_fails_the_invocation_naming_it(
 def test_a_throttled_rds_api_changes_nothing(handler, aurora, elbv2, groups, rds_proxy):
     writer, _ = groups
     handler({}, None)
-    aurora.rds.failover_db_cluster(DBClusterIdentifier="orders",
-                                   TargetDBInstanceIdentifier="orders-1")
+    aurora.rds.failover_db_cluster(
+        DBClusterIdentifier="orders", TargetDBInstanceIdentifier="orders-1"
+    )
     rds_proxy.faults.append(Fault("throttle", "DescribeDBClusters", times=10))
-    with pytest.raises(SyncFailed, match=r"DescribeDBClusters throttled by RDS after 3 "
-                                         r"attempts \(cluster orders\)"):
+    with pytest.raises(
+        SyncFailed,
+        match=r"DescribeDBClusters throttled by RDS after 3 "
+        r"attempts \(cluster orders\)",
+    ):
         handler({}, None)
     assert serving(elbv2, writer) == {IPS["orders-0"]}
     assert rds_calls(rds_proxy).count("DescribeDBClusters") == 1 + 3  # bounded retries
@@ -203,18 +240,21 @@ def another_id(endpoint: str) -> str:
 
 
 def test_a_name_with_another_cluster_id_registers_nothing_and_fails_naming_both(
-        aurora, handler, elbv2, groups, monkeypatch):
+    aurora, handler, elbv2, groups, monkeypatch
+):
     """Issue 29, item 1: orders.cluster-<another id> used to register this account's
     orders writer and report OK."""
     writer, _ = groups
     foreign = another_id(aurora.writer)
-    monkeypatch.setenv(config.MAPPINGS, json.dumps([
-        {"hostname": foreign, "target_group_arn": writer}]))
+    monkeypatch.setenv(
+        config.MAPPINGS, json.dumps([{"hostname": foreign, "target_group_arn": writer}])
+    )
     with pytest.raises(SyncFailed) as failed:
         handler({}, None)
     error = failed.value.summary["mappings"][0]["error"]
-    assert (f"{foreign} is not an endpoint of the cluster RDS describes in the function's "
-            "account") in error
+    assert (
+        f"{foreign} is not an endpoint of the cluster RDS describes in the function's account"
+    ) in error
     assert aurora.writer in error and aurora.reader in error  # the cluster found
     assert "rds_role_arn" in error and "resolve=dns" in error  # what to do
     assert serving(elbv2, writer) == set()
@@ -224,7 +264,8 @@ def test_a_name_with_another_cluster_id_registers_nothing_and_fails_naming_both(
 
 
 def test_a_reader_backing_up_stays_and_readers_in_routine_steps_keep_the_writer_out(
-        handler, elbv2, groups, moto):
+    handler, elbv2, groups, moto
+):
     """Issue 29, item 2: only available readers counted, so a reader in backing-up was
     retired at once, and with every reader so the group fell back to the writer."""
     _, reader = groups
@@ -242,7 +283,8 @@ def test_a_reader_backing_up_stays_and_readers_in_routine_steps_keep_the_writer_
 
 
 def test_a_stopped_cluster_changes_nothing_and_fails_naming_its_status(
-        handler, elbv2, groups, moto):
+    handler, elbv2, groups, moto
+):
     writer, reader = groups
     handler({}, None)
     moto.set_rds_status("orders", "stopped", cluster=True)
@@ -263,34 +305,48 @@ THEIR_IPS = {"orders-w": "10.1.1.10", "orders-r": "10.1.2.10"}
 
 
 @pytest.fixture
-def theirs(aurora: Aurora, dns: Any, rds_proxy: FaultProxy,
-           monkeypatch: pytest.MonkeyPatch) -> Aurora:
+def theirs(
+    aurora: Aurora, dns: Any, rds_proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> Aurora:
     """A cluster also named orders in account 111122223333 (made with an assumed role's
     credentials, which moto serves as that account), its instance endpoints in DNS; STS
     calls go through the fault proxy too, to be counted."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", rds_proxy.endpoint)
     sts = boto3.client("sts", region_name=REGION, endpoint_url=rds_proxy.endpoint)
-    made = sts.assume_role(RoleArn=f"arn:aws:iam::{THEIRS}:role/lab-admin",
-                           RoleSessionName="lab")["Credentials"]
+    made = sts.assume_role(RoleArn=f"arn:aws:iam::{THEIRS}:role/lab-admin", RoleSessionName="lab")[
+        "Credentials"
+    ]
     rds = boto3.session.Session(
-        aws_access_key_id=made["AccessKeyId"], aws_secret_access_key=made["SecretAccessKey"],
-        aws_session_token=made["SessionToken"]).client("rds", region_name=REGION)
-    cluster = rds.create_db_cluster(DBClusterIdentifier="orders", Engine="aurora-postgresql",
-                                    MasterUsername="app", MasterUserPassword="not-a-secret-1")
+        aws_access_key_id=made["AccessKeyId"],
+        aws_secret_access_key=made["SecretAccessKey"],
+        aws_session_token=made["SessionToken"],
+    ).client("rds", region_name=REGION)
+    cluster = rds.create_db_cluster(
+        DBClusterIdentifier="orders",
+        Engine="aurora-postgresql",
+        MasterUsername="app",
+        MasterUserPassword="not-a-secret-1",
+    )
     for name, ip in THEIR_IPS.items():
         instance = rds.create_db_instance(
-            DBInstanceIdentifier=name, DBClusterIdentifier="orders",
-            Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")["DBInstance"]
+            DBInstanceIdentifier=name,
+            DBClusterIdentifier="orders",
+            Engine="aurora-postgresql",
+            DBInstanceClass="db.r6g.large",
+        )["DBInstance"]
         dns.set(instance["Endpoint"]["Address"], a=[ip])
     rds_proxy.log.clear()
     return Aurora(rds, cluster["DBCluster"]["Endpoint"], cluster["DBCluster"]["ReaderEndpoint"])
 
 
 def test_a_cluster_in_another_account_is_read_through_its_role_once_per_process(
-        theirs, aurora, handler, elbv2, groups, rds_proxy, monkeypatch):
+    theirs, aurora, handler, elbv2, groups, rds_proxy, monkeypatch
+):
     writer, reader = groups
-    mappings = [{"hostname": theirs.writer, "target_group_arn": writer},
-                {"hostname": theirs.reader, "target_group_arn": reader}]
+    mappings = [
+        {"hostname": theirs.writer, "target_group_arn": writer},
+        {"hostname": theirs.reader, "target_group_arn": reader},
+    ]
     monkeypatch.setenv(config.MAPPINGS, json.dumps(mappings))
     # Without the role, this account's orders is not the name's cluster: nothing moves.
     with pytest.raises(SyncFailed, match="is not an endpoint of the cluster RDS describes"):
@@ -308,8 +364,7 @@ def test_a_cluster_in_another_account_is_read_through_its_role_once_per_process(
     assert calls.count("AssumeRole") == 1  # one set of credentials per role and process
     assert calls.count("DescribeDBClusters") == 3
     monkeypatch.delenv("TGSYNC_RDS_ROLE_ARN")
-    monkeypatch.setenv(config.MAPPINGS, json.dumps([{**m, "rds_role_arn": ROLE}
-                                                     for m in mappings]))
+    monkeypatch.setenv(config.MAPPINGS, json.dumps([{**m, "rds_role_arn": ROLE} for m in mappings]))
     monkeypatch.setattr(lambda_handler, "_controller", None)  # a cold start: a new process
     for _ in range(2):
         assert handler({}, None)["ok"] is True
@@ -317,13 +372,19 @@ def test_a_cluster_in_another_account_is_read_through_its_role_once_per_process(
 
 
 def test_a_denied_assume_role_changes_nothing_and_names_the_role(
-        theirs, handler, elbv2, groups, rds_proxy, monkeypatch):
+    theirs, handler, elbv2, groups, rds_proxy, monkeypatch
+):
     writer, _ = groups
-    monkeypatch.setenv(config.MAPPINGS, json.dumps([
-        {"hostname": theirs.writer, "target_group_arn": writer, "rds_role_arn": ROLE}]))
+    monkeypatch.setenv(
+        config.MAPPINGS,
+        json.dumps([{"hostname": theirs.writer, "target_group_arn": writer, "rds_role_arn": ROLE}]),
+    )
     rds_proxy.faults.append(Fault("denied", "AssumeRole", times=10))
-    with pytest.raises(SyncFailed, match=f"sts:AssumeRole of {ROLE} .* was denied: the "
-                                         "function's role needs sts:AssumeRole on it"):
+    with pytest.raises(
+        SyncFailed,
+        match=f"sts:AssumeRole of {ROLE} .* was denied: the "
+        "function's role needs sts:AssumeRole on it",
+    ):
         handler({}, None)
     assert serving(elbv2, writer) == set()
 
@@ -335,8 +396,10 @@ def rds_checks() -> list[Any]:
 
 def test_the_check_reads_the_cluster_and_resolves_each_member(handler):
     lines = [c.line() for c in rds_checks()]
-    assert any("DescribeDBClusters, DescribeDBInstances allowed and answered: writer "
-               "orders-0" in line for line in lines), lines
+    assert any(
+        "DescribeDBClusters, DescribeDBInstances allowed and answered: writer orders-0" in line
+        for line in lines
+    ), lines
     assert any("serving readers orders-1, orders-2" in line for line in lines), lines
     assert any(line.startswith("OK") and IPS["orders-2"] in line for line in lines), lines
     assert not [line for line in lines if not line.startswith("OK")]
@@ -346,8 +409,11 @@ def test_the_check_names_a_denied_rds_call(handler, rds_proxy):
     rds_proxy.faults.append(Fault("denied", "DescribeDBClusters", times=10))
     checks = rds_checks()
     assert len(checks) == 2
-    assert all(c.status == "FAIL" and "DescribeDBClusters denied for cluster orders: allow "
-               "rds:DescribeDBClusters" in c.detail for c in checks), checks
+    assert all(
+        c.status == "FAIL"
+        and "DescribeDBClusters denied for cluster orders: allow rds:DescribeDBClusters" in c.detail
+        for c in checks
+    ), checks
 
 
 # --------------------------------------------------------------------------- stale_after=0
@@ -357,7 +423,8 @@ OLD, NEW = "10.0.1.5", "10.0.2.5"
 
 
 def test_stale_after_0_keeps_both_while_queries_disagree_then_retires_the_old_at_once(
-        cycle, dns, moto, elbv2, target_group):
+    cycle, dns, moto, elbv2, target_group
+):
     """A writer endpoint flips: while the cycle's queries disagree, the answer is not
     consistent and both stay; the next consistent answer retires the old at once,
     though it is healthy."""
@@ -379,8 +446,7 @@ def test_stale_after_0_keeps_both_while_queries_disagree_then_retires_the_old_at
     assert serving(elbv2, target_group) == {NEW}
 
 
-def test_without_stale_after_0_the_old_healthy_writer_stays(cycle, dns, moto, elbv2,
-                                                             target_group):
+def test_without_stale_after_0_the_old_healthy_writer_stays(cycle, dns, moto, elbv2, target_group):
     dns.set(HOSTNAME, a=[OLD])
     controller, _ = cycle(target_group)
     moto.set_health(OLD, "healthy")
@@ -402,6 +468,9 @@ def test_a_hanging_rds_read_ends_within_the_time_that_is_left(aurora, rds_proxy)
     assert time.monotonic() - started < 3.5
     rds_proxy.faults.clear()
     # With time enough, the same process reads the cluster.
-    assert [m for m, _ in api.selection(parse_rds_endpoint(aurora.writer),
-                                        Deadline(lambda: 30.0, margin=0)).members
-            ] == ["orders-0"]
+    assert [
+        m
+        for m, _ in api.selection(
+            parse_rds_endpoint(aurora.writer), Deadline(lambda: 30.0, margin=0)
+        ).members
+    ] == ["orders-0"]

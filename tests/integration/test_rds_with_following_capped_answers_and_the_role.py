@@ -47,7 +47,6 @@ def rds_proxy(moto: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     server.stop()
 
 
-
 def test_a_throttled_rds_read_is_not_followed_every_interval(
     aurora,  # noqa: F811
     elbv2,
@@ -64,8 +63,14 @@ def test_a_throttled_rds_read_is_not_followed_every_interval(
     counts as pending: the mapping is followed, and RDS hammered, every 10 s for the
     whole follow window, even though it was steady before."""
     writer = create_target_group(elbv2, "orders-writer", port=5432, protocol="TCP")
-    cfg = config.load({config.DNS_SERVERS: dns.address, config.MAPPINGS: json.dumps([
-        {"hostname": aurora.writer, "target_group_arn": writer, "resolve": "rds"}])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: dns.address,
+            config.MAPPINGS: json.dumps(
+                [{"hostname": aurora.writer, "target_group_arn": writer, "resolve": "rds"}]
+            ),
+        }
+    )
     provider = CountingProvider(client_for_region=make_client)
     sources = Sources(provider.aws)
     sources.rds = RdsApi(sleep=lambda _s: None)  # the retries' backoff costs no test time
@@ -79,11 +84,13 @@ def test_a_throttled_rds_read_is_not_followed_every_interval(
     assert not run.ok
     assert len(run.cycles) == 1, (
         f"{len(run.cycles)} cycles and {clusters} DescribeDBClusters calls against a "
-        "throttled RDS API in one invocation")
+        "throttled RDS API in one invocation"
+    )
 
 
 def test_a_reader_endpoint_with_stale_after_0_through_dns_is_refused_not_flapped(
-        cycle, dns, elbv2, target_group):
+    cycle, dns, elbv2, target_group
+):
     """Promise (issue 21 item 1): stale_after=0 retires only on a consistent answer. An
     Aurora reader endpoint answers one reader per query; behind the VPC resolver's cache
     every query of a cycle gets the same one, which looks complete: every other healthy

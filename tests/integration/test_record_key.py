@@ -24,14 +24,21 @@ def record_key(moto):
 @pytest.fixture
 def handler(dns, target_group, proxy, monkeypatch):
     """The handler keeping the group with retire=owned; a cold start each call of it."""
+
     def invoke(**env):
-        values = {"TGSYNC_HOSTNAME": HOSTNAME, "TGSYNC_TARGET_GROUP_ARN": target_group,
-                  "TGSYNC_DNS_SERVERS": dns.address, "TGSYNC_RETIRE": "owned",
-                  "TGSYNC_STALE_AFTER": "0", **env}
+        values = {
+            "TGSYNC_HOSTNAME": HOSTNAME,
+            "TGSYNC_TARGET_GROUP_ARN": target_group,
+            "TGSYNC_DNS_SERVERS": dns.address,
+            "TGSYNC_RETIRE": "owned",
+            "TGSYNC_STALE_AFTER": "0",
+            **env,
+        }
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(lambda_handler, "_controller", None)
         return lambda_handler.handler({}, None)
+
     return invoke
 
 
@@ -41,8 +48,7 @@ def owned_tags(elbv2, arn):
 
 
 def plant(elbv2, arn, value, slot=7):
-    elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": f"{OWNED_PREFIX}443:{slot}",
-                                              "Value": value}])
+    elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": f"{OWNED_PREFIX}443:{slot}", "Value": value}])
 
 
 def ips(elbv2, arn):
@@ -50,7 +56,8 @@ def ips(elbv2, arn):
 
 
 def test_a_forged_record_of_a_healthy_foreign_target_does_not_get_it_deregistered(
-        handler, dns, elbv2, target_group, record_key):
+    handler, dns, elbv2, target_group, record_key
+):
     """The review's repro: with only AddTags, a record naming a healthy foreign target as
     the mapping's own (its owner id is public) made tgsync deregister it after the next
     cold start."""
@@ -68,7 +75,8 @@ def test_a_forged_record_of_a_healthy_foreign_target_does_not_get_it_deregistere
 
 
 def test_what_tgsync_signs_it_trusts_and_retires_across_cold_starts(
-        handler, dns, elbv2, target_group, record_key):
+    handler, dns, elbv2, target_group, record_key
+):
     dns.set(HOSTNAME, a=[MINE])
     assert handler(TGSYNC_RECORD_KEY=record_key)["ok"]
     (value,) = owned_tags(elbv2, target_group).values()
@@ -81,7 +89,8 @@ def test_what_tgsync_signs_it_trusts_and_retires_across_cold_starts(
 
 
 def test_a_planted_record_of_an_invented_owner_never_blocks_a_retire_all_group(
-        handler, dns, elbv2, target_group, record_key):
+    handler, dns, elbv2, target_group, record_key
+):
     """The review's second repro: a planted record of an invented owner stopped a
     retire=all group from syncing (its retirements held as another owner's)."""
     elbv2.register_targets(TargetGroupArn=target_group, Targets=[{"Id": FOREIGN}])
@@ -93,7 +102,8 @@ def test_a_planted_record_of_an_invented_owner_never_blocks_a_retire_all_group(
 
 
 def test_each_distinct_record_is_verified_once_per_process(
-        cycle, dns, elbv2, target_group, record_key, monkeypatch):
+    cycle, dns, elbv2, target_group, record_key, monkeypatch
+):
     from tgsync.provider.kms import KmsKey
 
     calls = []
@@ -101,28 +111,41 @@ def test_each_distinct_record_is_verified_once_per_process(
 
     def counting(self, message, mac, deadline=None):
         calls.append(message)
-        return real(self, message, mac) if deadline is None else real(self, message, mac,
-                                                                       deadline)
+        return real(self, message, mac) if deadline is None else real(self, message, mac, deadline)
+
     monkeypatch.setattr(KmsKey, "verify", counting)
     dns.set(HOSTNAME, a=[MINE])
-    first, _ = cycle(target_group, TGSYNC_RETIRE="owned", TGSYNC_RECORD_KEY=record_key,
-                     **{config.RESYNC_EVERY: 0})
+    first, _ = cycle(
+        target_group,
+        TGSYNC_RETIRE="owned",
+        TGSYNC_RECORD_KEY=record_key,
+        **{config.RESYNC_EVERY: 0},
+    )
     assert first.run_once().ok
     calls.clear()
-    second, _ = cycle(target_group, TGSYNC_RETIRE="owned", TGSYNC_RECORD_KEY=record_key,
-                      **{config.RESYNC_EVERY: 0})  # a cold start: its own record, read
+    second, _ = cycle(
+        target_group,
+        TGSYNC_RETIRE="owned",
+        TGSYNC_RECORD_KEY=record_key,
+        **{config.RESYNC_EVERY: 0},
+    )  # a cold start: its own record, read
     for _ in range(3):
         assert second.run_once().ok
     assert len(calls) == 1
 
 
 def test_the_check_signs_with_the_key_or_says_the_records_are_trusted_as_written(
-        dns, target_group, record_key, proxy):
+    dns, target_group, record_key, proxy
+):
     from tgsync.wiring import preflight
 
     dns.set(HOSTNAME, a=[MINE])
-    base = {config.HOSTNAME: HOSTNAME, config.TARGET_GROUP_ARN: target_group,
-            config.DNS_SERVERS: dns.address, "TGSYNC_RETIRE": "owned"}
+    base = {
+        config.HOSTNAME: HOSTNAME,
+        config.TARGET_GROUP_ARN: target_group,
+        config.DNS_SERVERS: dns.address,
+        "TGSYNC_RETIRE": "owned",
+    }
     (unsigned,) = [c for c in preflight(config.load(base)) if c.name == "ownership records"]
     assert unsigned.status == "WARN" and "SCP" in unsigned.detail
     signed = preflight(config.load({**base, "TGSYNC_RECORD_KEY": record_key}))

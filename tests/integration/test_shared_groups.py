@@ -49,14 +49,22 @@ def by_hand(elbv2, arn, *ips):
 
 
 def two_hostnames(dns, arn):
-    return config.load({config.DNS_SERVERS: dns.address, config.MAPPINGS: json.dumps([
-        {"hostname": HOSTNAME, "target_group_arn": arn, "retire": "owned"},
-        {"hostname": OTHER_HOST, "target_group_arn": arn, "retire": "owned"},
-    ])})
+    return config.load(
+        {
+            config.DNS_SERVERS: dns.address,
+            config.MAPPINGS: json.dumps(
+                [
+                    {"hostname": HOSTNAME, "target_group_arn": arn, "retire": "owned"},
+                    {"hostname": OTHER_HOST, "target_group_arn": arn, "retire": "owned"},
+                ]
+            ),
+        }
+    )
 
 
 def test_a_hand_registered_target_is_untouched_across_a_blue_green(
-        cycle, dns, elbv2, moto, target_group, clock):
+    cycle, dns, elbv2, moto, target_group, clock
+):
     by_hand(elbv2, target_group, HAND)
     dns.set(HOSTNAME, a=OLD)
     controller, _ = cycle(target_group, **{RETIRE: "owned", config.STALE_AFTER: 60})
@@ -65,7 +73,8 @@ def test_a_hand_registered_target_is_untouched_across_a_blue_green(
     assert first.to_dict()["foreign"] == [HAND]
     assert dict(mapping_metrics(first))["ForeignTargets"] == 1
     assert owned_tags(elbv2, target_group) == {
-        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {' '.join(OLD)}"}
+        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {' '.join(OLD)}"
+    }
 
     moto.set_health(HAND, "unhealthy", "Target.FailedHealthChecks")
     dns.set(HOSTNAME, a=NEW)
@@ -77,10 +86,10 @@ def test_a_hand_registered_target_is_untouched_across_a_blue_green(
     clock.now += 60
     third = controller.run_once().mappings[0]
     assert third.ok and third.deregistered_ips == OLD and third.foreign == [HAND]
-    assert states(elbv2, target_group) == {HAND: "unhealthy", NEW[0]: "healthy",
-                                           NEW[1]: "healthy"}
+    assert states(elbv2, target_group) == {HAND: "unhealthy", NEW[0]: "healthy", NEW[1]: "healthy"}
     assert owned_tags(elbv2, target_group) == {
-        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {' '.join(NEW)}"}
+        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {' '.join(NEW)}"
+    }
     for _ in range(3):  # whatever time passes, the foreign target stays
         clock.now += 600
         assert controller.run_once().mappings[0].deregistered_ips == []
@@ -88,7 +97,8 @@ def test_a_hand_registered_target_is_untouched_across_a_blue_green(
 
 
 def test_two_hostnames_feed_one_group_and_port_without_fighting(
-        cycle, dns, elbv2, moto, target_group):
+    cycle, dns, elbv2, moto, target_group
+):
     both = "10.0.3.3"
     dns.set(HOSTNAME, a=["10.0.1.5", both])
     dns.set(OTHER_HOST, a=["10.0.2.5", both])
@@ -98,10 +108,13 @@ def test_two_hostnames_feed_one_group_and_port_without_fighting(
     assert first.ok, first.failure_summary()
     assert set(states(elbv2, target_group)) == {"10.0.1.5", "10.0.2.5", both}
     steady = controller.run_once()
-    assert steady.ok and not any(m.registered_ips or m.deregistered_ips or m.foreign == []
-                                 for m in steady.mappings)
+    assert steady.ok and not any(
+        m.registered_ips or m.deregistered_ips or m.foreign == [] for m in steady.mappings
+    )
     assert {m.hostname: m.foreign for m in steady.mappings} == {
-        HOSTNAME: ["10.0.2.5"], OTHER_HOST: ["10.0.1.5"]}
+        HOSTNAME: ["10.0.2.5"],
+        OTHER_HOST: ["10.0.1.5"],
+    }
 
     moto.set_health(both, "unhealthy", "Target.Timeout")
     dns.set(HOSTNAME, a=["10.0.1.5"])  # one lets go of the IP both returned ...
@@ -117,14 +130,22 @@ def test_two_hostnames_feed_one_group_and_port_without_fighting(
 
 
 def test_two_hostnames_retiring_all_on_one_group_and_port_still_clash(
-        cycle, dns, elbv2, target_group):
+    cycle, dns, elbv2, target_group
+):
     dns.set(HOSTNAME, a=["10.0.1.5"])
     dns.set(OTHER_HOST, a=["10.0.2.5"])
     base, _ = cycle(target_group)
-    cfg = config.load({config.DNS_SERVERS: dns.address, config.MAPPINGS: json.dumps([
-        {"hostname": HOSTNAME, "target_group_arn": target_group, "retire": "owned"},
-        {"hostname": OTHER_HOST, "target_group_arn": target_group},
-    ])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: dns.address,
+            config.MAPPINGS: json.dumps(
+                [
+                    {"hostname": HOSTNAME, "target_group_arn": target_group, "retire": "owned"},
+                    {"hostname": OTHER_HOST, "target_group_arn": target_group},
+                ]
+            ),
+        }
+    )
     report = base.with_config(cfg).run_once()
     assert not any(m.ok for m in report.mappings)
     assert all("give both retire=owned" in (m.error or "") for m in report.mappings)
@@ -132,7 +153,8 @@ def test_two_hostnames_retiring_all_on_one_group_and_port_still_clash(
 
 
 def test_switching_to_owned_adopts_the_answer_and_back_to_all_drops_the_records(
-        cycle, dns, elbv2, moto, target_group, clock):
+    cycle, dns, elbv2, moto, target_group, clock
+):
     by_hand(elbv2, target_group, "10.0.1.5", HAND)
     dns.set(HOSTNAME, a=["10.0.1.5"])
     before, _ = cycle(target_group)  # retire=all: the healthy HAND waits, remembered
@@ -141,7 +163,8 @@ def test_switching_to_owned_adopts_the_answer_and_back_to_all_drops_the_records(
     report = owned.run_once().mappings[0]
     assert report.ok and report.foreign == [HAND] and report.registered_ips == []
     assert owned_tags(elbv2, target_group) == {
-        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} 10.0.1.5"}
+        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} 10.0.1.5"
+    }
     assert memory_tags(elbv2, target_group) == {}  # nobody waits on a foreign target
 
     back, _ = cycle(target_group, **{config.STALE_AFTER: 0})  # retire=all, a new function
@@ -152,11 +175,16 @@ def test_switching_to_owned_adopts_the_answer_and_back_to_all_drops_the_records(
 
 
 def test_no_room_for_ownership_registers_nothing_until_tags_are_freed(
-        cycle, dns, elbv2, moto, target_group, clock):
-    elbv2.add_tags(ResourceArns=[target_group], Tags=[
-        {"Key": f"team-{i}", "Value": "search"} for i in range(20)])
-    elbv2.add_tags(ResourceArns=[target_group], Tags=[
-        {"Key": f"team-{i}", "Value": "search"} for i in range(20, MAX_TAGS)])
+    cycle, dns, elbv2, moto, target_group, clock
+):
+    elbv2.add_tags(
+        ResourceArns=[target_group],
+        Tags=[{"Key": f"team-{i}", "Value": "search"} for i in range(20)],
+    )
+    elbv2.add_tags(
+        ResourceArns=[target_group],
+        Tags=[{"Key": f"team-{i}", "Value": "search"} for i in range(20, MAX_TAGS)],
+    )
     dns.set(HOSTNAME, a=OLD)
     controller, _ = cycle(target_group, **{RETIRE: "owned", config.STALE_AFTER: 0})
     report = controller.run_once().mappings[0]
@@ -169,12 +197,14 @@ def test_no_room_for_ownership_registers_nothing_until_tags_are_freed(
     later = controller.run_once().mappings[0]
     assert later.ok and later.registered_ips == OLD
     assert owned_tags(elbv2, target_group) == {
-        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {' '.join(OLD)}"}
+        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {' '.join(OLD)}"
+    }
 
 
 @pytest.mark.parametrize("fault", ["denied", "throttle"])
 def test_a_failed_ownership_write_registers_nothing_so_no_target_is_left_unrecorded(
-        fault, dns, elbv2, moto, proxy, target_group, monkeypatch):
+    fault, dns, elbv2, moto, proxy, target_group, monkeypatch
+):
     """Issue 29, item 3, through the handler: one failed AddTags at registration once
     registered the IP without its record; when the IP left DNS first, it was foreign to
     every mapping and stayed registered, unhealthy, forever."""
@@ -197,11 +227,11 @@ def test_a_failed_ownership_write_registers_nothing_so_no_target_is_left_unrecor
         lambda_handler.handler({}, None)
     assert states(elbv2, target_group) == {NEW[0]: "healthy"}
     assert owned_tags(elbv2, target_group) == {
-        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {NEW[0]}"}
+        f"{OWNED_PREFIX}443:1": f"{owner_id(HOSTNAME)} {NEW[0]}"
+    }
 
 
-def test_a_steady_owned_group_with_a_foreign_target_settles(
-        cycle, dns, elbv2, target_group, clock):
+def test_a_steady_owned_group_with_a_foreign_target_settles(cycle, dns, elbv2, target_group, clock):
     by_hand(elbv2, target_group, HAND)
     dns.set(HOSTNAME, a=OLD)
     controller, _ = cycle(target_group, **{RETIRE: "owned"})
@@ -218,15 +248,27 @@ def test_a_steady_owned_group_with_a_foreign_target_settles(
 
 def test_a_discovered_group_may_retire_only_what_it_registered(cycle, dns, elbv2, moto):
     arn = create_target_group(elbv2, "shared")
-    elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": "tgsync:hostname", "Value": HOSTNAME},
-                                             {"Key": "tgsync:retire", "Value": "owned"}])
+    elbv2.add_tags(
+        ResourceArns=[arn],
+        Tags=[
+            {"Key": "tgsync:hostname", "Value": HOSTNAME},
+            {"Key": "tgsync:retire", "Value": "owned"},
+        ],
+    )
     by_hand(elbv2, arn, HAND)
     moto.set_health(HAND, "unhealthy", "Target.Timeout")
     dns.set(HOSTNAME, a=OLD)
-    base, _ = cycle("arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
-                    "targetgroup/unused/0123456789abcdef")
-    cfg = config.load({config.DISCOVER: "tags", "AWS_REGION": REGION,
-                       config.DISCOVER_PREFIX: "*", config.DNS_SERVERS: dns.address})
+    base, _ = cycle(
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/unused/0123456789abcdef"
+    )
+    cfg = config.load(
+        {
+            config.DISCOVER: "tags",
+            "AWS_REGION": REGION,
+            config.DISCOVER_PREFIX: "*",
+            config.DNS_SERVERS: dns.address,
+        }
+    )
     report = base.with_config(cfg).run_once()
     (mapping,) = report.mappings
     assert mapping.ok and mapping.foreign == [HAND] and mapping.registered_ips == OLD
@@ -247,16 +289,23 @@ def test_a_dry_run_plans_with_ownership_and_writes_nothing(cycle, dns, elbv2, ta
 
 
 def test_a_mapping_waiting_out_the_stale_period_keeps_its_memory_beside_another(
-        cycle, dns, elbv2, target_group, clock):
+    cycle, dns, elbv2, target_group, clock
+):
     dns.set(HOSTNAME, a=["10.0.1.5", "10.0.1.6"])
     dns.set(OTHER_HOST, a=["10.0.2.5"])
     base, _ = cycle(target_group)
-    cfg = config.load({config.DNS_SERVERS: dns.address, config.STALE_AFTER: "90",
-                       config.MAPPINGS: json.dumps([
-                           {"hostname": HOSTNAME, "target_group_arn": target_group,
-                            "retire": "owned"},
-                           {"hostname": OTHER_HOST, "target_group_arn": target_group,
-                            "retire": "owned"}])})
+    cfg = config.load(
+        {
+            config.DNS_SERVERS: dns.address,
+            config.STALE_AFTER: "90",
+            config.MAPPINGS: json.dumps(
+                [
+                    {"hostname": HOSTNAME, "target_group_arn": target_group, "retire": "owned"},
+                    {"hostname": OTHER_HOST, "target_group_arn": target_group, "retire": "owned"},
+                ]
+            ),
+        }
+    )
     controller = base.with_config(cfg)
     assert controller.run_once().ok
     dns.set(HOSTNAME, a=["10.0.1.5"])  # 10.0.1.6 leaves DNS, still healthy
@@ -273,7 +322,8 @@ def test_a_mapping_waiting_out_the_stale_period_keeps_its_memory_beside_another(
 
 
 def test_an_unreadable_ownership_tag_is_left_alone_and_its_ips_never_retired(
-        cycle, dns, elbv2, moto, target_group):
+    cycle, dns, elbv2, moto, target_group
+):
     by_hand(elbv2, target_group, HAND)
     moto.set_health(HAND, "unhealthy", "Target.Timeout")
     bad = {"Key": f"{OWNED_PREFIX}443:1", "Value": f"{owner_id(HOSTNAME)} {HAND} 10.0.09.1"}
@@ -284,7 +334,8 @@ def test_an_unreadable_ownership_tag_is_left_alone_and_its_ips_never_retired(
     assert report.ok and report.foreign == [HAND] and report.deregistered_ips == []
     assert owned_tags(elbv2, target_group) == {
         bad["Key"]: bad["Value"],
-        f"{OWNED_PREFIX}443:2": f"{owner_id(HOSTNAME)} {' '.join(OLD)}"}
+        f"{OWNED_PREFIX}443:2": f"{owner_id(HOSTNAME)} {' '.join(OLD)}",
+    }
 
 
 def test_the_check_says_which_targets_are_foreign(cycle, dns, elbv2, target_group):
@@ -298,7 +349,8 @@ def test_the_check_says_which_targets_are_foreign(cycle, dns, elbv2, target_grou
 
 
 def test_mappings_sharing_a_group_and_port_take_turns_with_their_ownership(
-        cycle, dns, elbv2, target_group):
+    cycle, dns, elbv2, target_group
+):
     """From reading ownership to the last write, one mapping of a group and port at a
     time: two letting go of one IP at once could otherwise both drop it (a leak)."""
     dns.set(HOSTNAME, a=["10.0.1.5"])
@@ -333,18 +385,25 @@ def test_mappings_sharing_a_group_and_port_take_turns_with_their_ownership(
 
 def test_one_hostname_twice_on_one_group_and_port_clashes_even_when_owned():
     arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shared/0123456789abcdef"
-    cfg = config.load({config.MAPPINGS: json.dumps([
-        {"hostname": HOSTNAME, "target_group_arn": arn, "retire": "owned"},
-        {"hostname": HOSTNAME.upper(), "target_group_arn": arn, "retire": "owned"},
-        {"hostname": OTHER_HOST, "target_group_arn": arn, "retire": "owned"},
-    ])})
+    cfg = config.load(
+        {
+            config.MAPPINGS: json.dumps(
+                [
+                    {"hostname": HOSTNAME, "target_group_arn": arn, "retire": "owned"},
+                    {"hostname": HOSTNAME.upper(), "target_group_arn": arn, "retire": "owned"},
+                    {"hostname": OTHER_HOST, "target_group_arn": arn, "retire": "owned"},
+                ]
+            )
+        }
+    )
     refused = ownership.clashes(cfg.mappings, lambda _arn: 443)
     assert sorted(refused) == [0, 1]
     assert "keep the same hostname in the same target group (shared)" in refused[0]
 
 
 def test_another_owner_s_record_holds_a_retire_all_mapping_s_retirements_not_its_registrations(
-        dns, elbv2, moto, target_group, monkeypatch):
+    dns, elbv2, moto, target_group, monkeypatch
+):
     """Issue 29, item 4, through the handler: any tgsync:owned record not the mapping's
     own (a renamed hostname's leftover, another process's owned mapping, a planted tag)
     blocked every change of a retire=all mapping, so a blue/green's new nodes were never
@@ -355,8 +414,10 @@ def test_another_owner_s_record_holds_a_retire_all_mapping_s_retirements_not_its
     monkeypatch.setenv(config.STALE_AFTER, "0")
     monkeypatch.setattr(lambda_handler, "_controller", None)
     by_hand(elbv2, target_group, *OLD)
-    elbv2.add_tags(ResourceArns=[target_group], Tags=[
-        {"Key": f"{OWNED_PREFIX}443:1", "Value": f"0badc0de {OLD[0]}"}])
+    elbv2.add_tags(
+        ResourceArns=[target_group],
+        Tags=[{"Key": f"{OWNED_PREFIX}443:1", "Value": f"0badc0de {OLD[0]}"}],
+    )
     moto.set_health(OLD[1], "unhealthy", "Target.Timeout")
     dns.set(HOSTNAME, a=NEW)  # a blue/green: the new nodes must be added
     with pytest.raises(SyncFailed) as failed:

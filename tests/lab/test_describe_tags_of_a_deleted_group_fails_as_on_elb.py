@@ -20,8 +20,10 @@ def test_describe_tags_of_a_deleted_group_fails_the_whole_call(elbv2):
     # ELB's API reference: DescribeTags errors with TargetGroupNotFound (HTTP 400).
     kept = create_target_group(elbv2, "kept")
     gone = create_target_group(elbv2, "gone")
-    elbv2.add_tags(ResourceArns=[kept, gone], Tags=[{"Key": "tgsync:hostname",
-                                                     "Value": "logs.example.internal"}])
+    elbv2.add_tags(
+        ResourceArns=[kept, gone],
+        Tags=[{"Key": "tgsync:hostname", "Value": "logs.example.internal"}],
+    )
     elbv2.delete_target_group(TargetGroupArn=gone)
     error = not_found(lambda: elbv2.describe_tags(ResourceArns=[kept, gone]))
     assert error.response["Error"]["Code"] == "TargetGroupNotFound"
@@ -33,18 +35,21 @@ def test_describe_tags_of_a_deleted_load_balancer_fails_too(elbv2):
     arn = create_target_group(elbv2)
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
-                                 AvailabilityZone=f"{REGION}{zone}")["Subnet"]["SubnetId"]
-               for i, zone in ((200, "a"), (201, "b"))]
-    alb = elbv2.create_load_balancer(Name="front", Subnets=subnets, Scheme="internal",
-                                     Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{zone}"
+        )["Subnet"]["SubnetId"]
+        for i, zone in ((200, "a"), (201, "b"))
+    ]
+    alb = elbv2.create_load_balancer(
+        Name="front", Subnets=subnets, Scheme="internal", Type="application"
+    )["LoadBalancers"][0]["LoadBalancerArn"]
     elbv2.delete_load_balancer(LoadBalancerArn=alb)
     error = not_found(lambda: elbv2.describe_tags(ResourceArns=[arn, alb]))
     assert error.response["Error"]["Code"] == "LoadBalancerNotFound"
 
 
-def test_the_proxy_deletes_a_group_between_describe_target_groups_and_describe_tags(
-        elbv2, proxy):
+def test_the_proxy_deletes_a_group_between_describe_target_groups_and_describe_tags(elbv2, proxy):
     kept = create_target_group(elbv2, "kept")
     gone = create_target_group(elbv2, "gone")
     client = boto3.client("elbv2", region_name=REGION, endpoint_url=proxy.endpoint)

@@ -31,8 +31,10 @@ def answers(peer: DnsPeer, count: int, name: str = NAME) -> list[frozenset[str]]
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers, resolver.port = [LOOPBACK], peer.port
     resolver.timeout = resolver.lifetime = 2.0
-    return [frozenset(r.to_text() for r in resolver.resolve(name, "A", search=False))
-            for _ in range(count)]
+    return [
+        frozenset(r.to_text() for r in resolver.resolve(name, "A", search=False))
+        for _ in range(count)
+    ]
 
 
 @pytest.mark.parametrize("peer", SEEDS, indirect=True)

@@ -21,8 +21,9 @@ def test_identity_catches_an_ip_from_outside_the_answer(moto, dns, proxy, monkey
     lab = new_lab(moto, dns, proxy)
     register = Elbv2Provider.register
 
-    def with_a_stranger(self: Elbv2Provider, arn: str, ips: list[str], port: int,
-                        **kwargs: Any) -> Any:
+    def with_a_stranger(
+        self: Elbv2Provider, arn: str, ips: list[str], port: int, **kwargs: Any
+    ) -> Any:
         return register(self, arn, [*ips, STRANGER], port, **kwargs)
 
     monkeypatch.setattr(Elbv2Provider, "register", with_a_stranger)
@@ -43,8 +44,13 @@ def test_liveness_catches_a_retirement_that_never_reaches_elb(moto, dns, proxy, 
 
 def test_bounded_clients_catch_a_client_per_call(moto, dns, proxy, monkeypatch):
     lab = new_lab(moto, dns, proxy)
-    monkeypatch.setattr(Aws, "client", lambda self, service, region, *_a, role=None:
-                        self._make(service.name, region, boto_config(), role))
+    monkeypatch.setattr(
+        Aws,
+        "client",
+        lambda self, service, region, *_a, role=None: self._make(
+            service.name, region, boto_config(), role
+        ),
+    )
     lab.cold_start()
 
     def ticks() -> None:
@@ -67,10 +73,13 @@ class _Still:
     """A world that is never looked at."""
 
 
-@pytest.mark.parametrize(("mib", "breaks"), [
-    ([100, 104, 101, 103, 110, 108], False),  # noise, and a cache filling once
-    ([100, 101, 102, 140, 160, 180], True),   # a leak that grows with the run
-])
+@pytest.mark.parametrize(
+    ("mib", "breaks"),
+    [
+        ([100, 104, 101, 103, 110, 108], False),  # noise, and a cache filling once
+        ([100, 101, 102, 140, 160, 180], True),  # a leak that grows with the run
+    ],
+)
 def test_memory_judges_the_second_half_against_the_first(mib, breaks):
     samples = iter(m * 2**20 for m in mib)
     memory = MemoryHoldsSteady(_Still(), measure=lambda: next(samples))  # type: ignore[arg-type]

@@ -47,7 +47,9 @@ def test_a_tcp_check_passes_any_listener_an_https_check_needs_an_answer(fleet):
         assert probe(https.endpoint(READER), TCP) == (True, None)
         # An ALB's HTTPS check of a bare listener fails: no TLS, no status.
         assert probe(fleet.endpoint(WRITER), CheckSettings(timeout=2.0)) == (
-            False, "Target.Timeout")
+            False,
+            "Target.Timeout",
+        )
         assert probe(https.endpoint(READER), CheckSettings(timeout=2.0)) == (True, None)
     finally:
         https.close()

@@ -47,11 +47,16 @@ def ask(peer: DnsPeer, name: str, count: int = 1) -> list[str]:
 def test_moto_holds_the_cluster_its_writer_and_readers(lab):
     assert parse_rds_endpoint(lab.endpoint).role is Role.WRITER
     assert parse_rds_endpoint(lab.reader_endpoint).role is Role.READER
-    assert lab.members() == {"orders-1": True, "orders-2": False, "orders-3": False,
-                             "orders-4": False}
+    assert lab.members() == {
+        "orders-1": True,
+        "orders-2": False,
+        "orders-3": False,
+        "orders-4": False,
+    }
     described = lab.rds.describe_db_instances()["DBInstances"]
-    assert {i["DBInstanceIdentifier"]: (i["DBInstanceStatus"], i["Endpoint"]["Port"])
-            for i in described} == {f"orders-{n}": ("available", PORT) for n in range(1, 5)}
+    assert {
+        i["DBInstanceIdentifier"]: (i["DBInstanceStatus"], i["Endpoint"]["Port"]) for i in described
+    } == {f"orders-{n}": ("available", PORT) for n in range(1, 5)}
     for instance in described:  # every instance endpoint is an RDS instance name
         assert parse_rds_endpoint(instance["Endpoint"]["Address"]).role is Role.INSTANCE
 
@@ -76,11 +81,20 @@ def test_the_lab_sets_any_documented_status_and_gives_moto_s_back(lab, moto):
 
     def statuses() -> tuple[str, dict[str, str]]:
         cluster = lab.rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
-        return cluster["Status"], {i["DBInstanceIdentifier"]: i["DBInstanceStatus"] for i in
-                                   lab.rds.describe_db_instances()["DBInstances"]}
+        return cluster["Status"], {
+            i["DBInstanceIdentifier"]: i["DBInstanceStatus"]
+            for i in lab.rds.describe_db_instances()["DBInstances"]
+        }
 
-    assert statuses() == ("stopped", {"orders-1": "available", "orders-2": "backing-up",
-                                      "orders-3": "available", "orders-4": "available"})
+    assert statuses() == (
+        "stopped",
+        {
+            "orders-1": "available",
+            "orders-2": "backing-up",
+            "orders-3": "available",
+            "orders-4": "available",
+        },
+    )
     moto.set_rds_status("orders-2", None)
     moto.set_rds_status("orders", None, cluster=True)
     assert statuses() == ("available", {f"orders-{n}": "available" for n in range(1, 5)})
@@ -111,7 +125,8 @@ def test_failover_flips_moto_at_once_and_dns_after_a_window(lab, dns):
     assert ask(dns, lab.endpoint, 3) == [new.ip] * 3
     # The old writer is a reader now; the new one left the reader endpoint.
     assert sorted(set(ask(dns, lab.reader_endpoint, 3))) == sorted(
-        lab.instances[i].ip for i in ("orders-1", "orders-2", "orders-4"))
+        lab.instances[i].ip for i in ("orders-1", "orders-2", "orders-4")
+    )
 
 
 def test_a_failover_without_a_target_promotes_a_reader(lab):

@@ -44,8 +44,7 @@ def test_a_mapping_naming_another_cluster_s_endpoint_registers_nothing(moto, dns
         lab_without(moto, dns, proxy).quiet()
 
 
-def test_another_owner_s_record_on_a_retire_all_group_holds_only_retirements(
-        moto, dns, proxy):
+def test_another_owner_s_record_on_a_retire_all_group_holds_only_retirements(moto, dns, proxy):
     """Issue 29, item 4: another owner's record blocked registrations too."""
     lab = lab_without(moto, dns, proxy)
     lab.world.plant_record(True)
@@ -64,7 +63,8 @@ def test_invocations_near_their_deadline_create_no_client_per_second_left(moto, 
 
 
 def test_an_ip_registered_while_its_record_could_not_be_written_goes_when_it_leaves(
-        moto, dns, proxy):
+    moto, dns, proxy
+):
     """Issue 29, item 3: a throttled AddTags registered an owned IP without its record."""
     lab = lab_without(moto, dns, proxy)
     world = lab.world
@@ -77,8 +77,7 @@ def test_an_ip_registered_while_its_record_could_not_be_written_goes_when_it_lea
         lab.quiet()  # it left the answer: retired within the stale period
 
 
-def test_an_ip_let_go_while_the_other_hostname_s_lookup_fails_is_still_retired(
-        moto, dns, proxy):
+def test_an_ip_let_go_while_the_other_hostname_s_lookup_fails_is_still_retired(moto, dns, proxy):
     lab = lab_without(moto, dns, proxy)
     world = lab.world
     leaving = "10.0.1.13"
@@ -95,7 +94,8 @@ def test_an_ip_let_go_while_the_other_hostname_s_lookup_fails_is_still_retired(
 
 
 def test_another_mapping_s_old_record_does_not_make_every_follow_up_write_the_tags(
-        moto, dns, proxy):
+    moto, dns, proxy
+):
     """Found by the bounded tag writes invariant: a record another mapping keeps on a
     shared port, once a minute old, made every save write the tags."""
     lab = lab_without(moto, dns, proxy)

@@ -58,20 +58,25 @@ def queue(handler: Any) -> EventQueue:
     return EventQueue(BUS, {"source": [SOURCE], "detail-type": [DETAIL_TYPE]})
 
 
-def outcome(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-            ) -> tuple[list[str], float]:
+def outcome(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> tuple[list[str], float]:
     """The errors of the one "change events not sent" warning, and the failures the
     totals' EMF blob counts."""
     (warning,) = [r for r in caplog.records if r.getMessage() == "change events not sent"]
-    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-             if line.startswith('{"_aws"')]
+    blobs = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('{"_aws"')
+    ]
     (totals,) = [blob for blob in blobs if "TargetGroup" not in blob]
     errors: list[str] = warning.errors  # type: ignore[attr-defined]
     return errors, totals["ChangeEventsFailed"][0]
 
 
 def test_denied_put_events_leaves_the_sync_whole_and_is_logged_and_counted(
-        handler, queue, events_proxy, elbv2, target_group, capsys, caplog):
+    handler, queue, events_proxy, elbv2, target_group, capsys, caplog
+):
     events_proxy.inject(Fault("denied", "PutEvents", times=1000))
     summary = handler({}, None)
     assert summary["ok"] and summary["registered"] == 3
@@ -85,7 +90,8 @@ def test_denied_put_events_leaves_the_sync_whole_and_is_logged_and_counted(
 
 
 def test_throttled_put_events_are_retried_then_counted_and_the_sync_stands(
-        handler, queue, events_proxy, elbv2, target_group, capsys, caplog):
+    handler, queue, events_proxy, elbv2, target_group, capsys, caplog
+):
     events_proxy.inject(Fault("throttle", "PutEvents", times=1000))
     summary = handler({}, None)
     assert summary["ok"] and summary["change_events"] == {"sent": 0, "failed": 3}
@@ -100,11 +106,17 @@ def test_throttled_put_events_are_retried_then_counted_and_the_sync_stands(
     assert [e["detail"]["ip"] for e in queue.events()] == [IPS[0]]
 
 
-@pytest.mark.parametrize("fault", [Fault("throttle", "PutEvents", times=1000),
-                                   Fault("delay", "PutEvents", times=1000, seconds=6.0)],
-                         ids=["throttled", "hanging"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("throttle", "PutEvents", times=1000),
+        Fault("delay", "PutEvents", times=1000, seconds=6.0),
+    ],
+    ids=["throttled", "hanging"],
+)
 def test_retrying_put_events_ends_before_the_invocation_s_deadline(
-        handler, queue, events_proxy, elbv2, target_group, fault):
+    handler, queue, events_proxy, elbv2, target_group, fault
+):
     events_proxy.inject(fault)
     work = 3.0  # a cycle needs 2.5 s; PutEvents gets what the cycle left
     started = time.monotonic()

@@ -63,8 +63,7 @@ def test_answers_in_random_order_cause_no_churn(dns, elbv2, target_group, cycle,
     assert {r.action for r in proxy.since(mark)} == {"DescribeTargetHealth"}
 
 
-def test_refused_addresses_mixed_in_are_dropped_the_rest_synced(synced, dns, elbv2,
-                                                               target_group):
+def test_refused_addresses_mixed_in_are_dropped_the_rest_synced(synced, dns, elbv2, target_group):
     controller, cfg = synced
     dns.set(HOSTNAME, a=[*IPS, "8.8.8.8", "127.0.0.1", "169.254.169.254", "224.0.0.5"])
     report = controller.with_config(cfg).run_once().mappings[0]
@@ -73,8 +72,7 @@ def test_refused_addresses_mixed_in_are_dropped_the_rest_synced(synced, dns, elb
     assert ips(elbv2, target_group) == set(IPS)
 
 
-def test_a_dead_first_nameserver_falls_over_to_the_live_second(dns, elbv2, target_group,
-                                                               cycle):
+def test_a_dead_first_nameserver_falls_over_to_the_live_second(dns, elbv2, target_group, cycle):
     dns.set(HOSTNAME, a=IPS)
     controller, _cfg = cycle(target_group, servers=f"127.0.0.1:9,{dns.address}")
     assert controller.run_once().ok

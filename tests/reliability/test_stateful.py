@@ -56,11 +56,26 @@ ips = st.sampled_from(POOL)
 # Hypothesis leans on the first of each list (its simplest): the changes that matter most
 # come first, so that even a short run meets them.
 ticks = st.sampled_from([True, False])
-DNS_CHANGES = ["remove", "blue/green", "add", "rotate", "whole", "poison", "clean", "answer",
-               *DNS_FAILURES]
-ENVIRONMENT = ["default initial", "default healthy", "cold start",
-               "group deleted mid-discovery", *(f"clock {s:+g}" for s in CLOCK_STEPS),
-               "another owner's record", "that record cleared"]
+DNS_CHANGES = [
+    "remove",
+    "blue/green",
+    "add",
+    "rotate",
+    "whole",
+    "poison",
+    "clean",
+    "answer",
+    *DNS_FAILURES,
+]
+ENVIRONMENT = [
+    "default initial",
+    "default healthy",
+    "cold start",
+    "group deleted mid-discovery",
+    *(f"clock {s:+g}" for s in CLOCK_STEPS),
+    "another owner's record",
+    "that record cleared",
+]
 STATES = sorted(HEALTH, key=lambda state: state != "unhealthy")
 ACTIONS = ["*", *OPERATIONS, *RDS_OPERATIONS[:2]]
 
@@ -68,6 +83,7 @@ ACTIONS = ["*", *OPERATIONS, *RDS_OPERATIONS[:2]]
 def guarded(step: Callable[..., None]) -> Callable[..., None]:
     """A rule that marks the machine broken while it runs: a failed step's failure is the
     one to report, so the final quiet phase does not run after it."""
+
     @functools.wraps(step)
     def run(self: Any, **values: Any) -> None:
         self.broken = True
@@ -126,7 +142,7 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
                 lab.world.dns_remove(domain, POOL.index(ip))
             elif change == "blue/green":
                 first = POOL.index(ip)  # a new set of nodes, from ip on
-                lab.world.dns_replace(domain, POOL[first:first + 1 + first % 3])
+                lab.world.dns_replace(domain, POOL[first : first + 1 + first % 3])
             elif change in ("rotate", "whole"):
                 lab.world.dns_rotate(domain, change == "rotate")
             elif change in ("poison", "clean"):
@@ -141,8 +157,12 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
             self.lab.world.health(ip, state)
             self.then(then)
 
-        @rule(group=st.integers(0, HAND_EDITED - 1), ip=st.sampled_from(HAND_IPS),
-              register=st.booleans(), then=ticks)
+        @rule(
+            group=st.integers(0, HAND_EDITED - 1),
+            ip=st.sampled_from(HAND_IPS),
+            register=st.booleans(),
+            then=ticks,
+        )
         @guarded
         def hand_edit(self, group: int, ip: str, register: bool, then: bool) -> None:
             if register:
@@ -151,15 +171,22 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
                 self.lab.world.hand_deregister(group, ip)
             self.then(then)
 
-        @rule(kind=st.sampled_from(FAULTS), action=st.sampled_from(ACTIONS),
-              times=st.integers(1, TOTAL_MAX_ATTEMPTS), then=ticks)
+        @rule(
+            kind=st.sampled_from(FAULTS),
+            action=st.sampled_from(ACTIONS),
+            times=st.integers(1, TOTAL_MAX_ATTEMPTS),
+            then=ticks,
+        )
         @guarded
         def elb_fault(self, kind: str, action: str, times: int, then: bool) -> None:
             self.lab.fault(kind, action, times)
             self.then(then)
 
-        @rule(to=st.sampled_from([None, 0, 1]),
-              event=st.sampled_from([None, 1.0, 3.0, 6.0]), then=ticks)
+        @rule(
+            to=st.sampled_from([None, 0, 1]),
+            event=st.sampled_from([None, 1.0, 3.0, 6.0]),
+            then=ticks,
+        )
         @guarded
         def aurora_failover(self, to: int | None, event: float | None, then: bool) -> None:
             """A failover; the ``aws.rds`` event (or none) within the flip window or
@@ -196,8 +223,16 @@ def machine(moto: MotoPeer, dns: DnsPeer, proxy: FaultProxy) -> type[RuleBasedSt
 
 def test_every_feature_at_once_keeps_every_invariant(moto, dns, proxy):
     with quiet_logs():
-        run_state_machine_as_test(machine(moto, dns, proxy), settings=settings(
-            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
-            derandomize=True, database=None, print_blob=True,
-            phases=[p for p in Phase if SHRINK or p not in (Phase.shrink, Phase.explain)],
-            suppress_health_check=list(HealthCheck)))
+        run_state_machine_as_test(
+            machine(moto, dns, proxy),
+            settings=settings(
+                max_examples=EXAMPLES,
+                stateful_step_count=STEPS,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                print_blob=True,
+                phases=[p for p in Phase if SHRINK or p not in (Phase.shrink, Phase.explain)],
+                suppress_health_check=list(HealthCheck),
+            ),
+        )

@@ -22,9 +22,12 @@ def imports() -> dict[str, set[str]]:
                 targets.add(node.module)
                 folder = SRC.parent / node.module.replace(".", "/")
                 # `from tgsync import cdk` imports a module or a package.
-                targets.update(f"{node.module}.{alias.name}" for alias in node.names
-                               if (folder / f"{alias.name}.py").exists()
-                               or (folder / alias.name / "__init__.py").exists())
+                targets.update(
+                    f"{node.module}.{alias.name}"
+                    for alias in node.names
+                    if (folder / f"{alias.name}.py").exists()
+                    or (folder / alias.name / "__init__.py").exists()
+                )
             elif isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
         found[name] = targets
@@ -45,28 +48,66 @@ def test_no_two_modules_depend_on_each_other_directly_or_through_others():
 
 
 def test_the_planning_core_and_the_guard_do_no_io():
-    allowed = {"__future__", "collections.abc", "dataclasses", "enum", "ipaddress", "math",
-               "tgsync.model"}
+    allowed = {
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "enum",
+        "ipaddress",
+        "math",
+        "tgsync.model",
+    }
     for module in ("tgsync.plan", "tgsync.guard", "tgsync.model"):
         assert imports()[module] <= allowed, module
 
 
 def test_the_follow_rules_and_the_event_reading_do_no_io():
-    allowed = {"__future__", "collections.abc", "dataclasses", "re", "typing", "tgsync.plan",
-               "tgsync.errors", "tgsync.parsers", "tgsync.source.rds_endpoint"}
+    allowed = {
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "re",
+        "typing",
+        "tgsync.plan",
+        "tgsync.errors",
+        "tgsync.parsers",
+        "tgsync.source.rds_endpoint",
+    }
     for module in ("tgsync.follow", "tgsync.events"):
         assert imports()[module] <= allowed, module
 
 
 def test_the_table_of_settings_and_the_adoption_rules_do_no_io():
-    allowed = {"__future__", "collections.abc", "dataclasses", "ipaddress", "re", "typing",
-               "urllib.parse", "json", "tgsync.plan", "tgsync.guard", "tgsync.source",
-               "tgsync.arn", "tgsync.errors", "tgsync.settings", "tgsync.settings_schema",
-               "tgsync.config",
-               "tgsync.model", "tgsync.parsers", "tgsync.mapping"}
-    for module in ("tgsync.parsers", "tgsync.settings_schema", "tgsync.settings",
-                   "tgsync.stack_settings", "tgsync.mapping", "tgsync.config",
-                   "tgsync.discovery"):
+    allowed = {
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "ipaddress",
+        "re",
+        "typing",
+        "urllib.parse",
+        "json",
+        "tgsync.plan",
+        "tgsync.guard",
+        "tgsync.source",
+        "tgsync.arn",
+        "tgsync.errors",
+        "tgsync.settings",
+        "tgsync.settings_schema",
+        "tgsync.config",
+        "tgsync.model",
+        "tgsync.parsers",
+        "tgsync.mapping",
+    }
+    for module in (
+        "tgsync.parsers",
+        "tgsync.settings_schema",
+        "tgsync.settings",
+        "tgsync.stack_settings",
+        "tgsync.mapping",
+        "tgsync.config",
+        "tgsync.discovery",
+    ):
         assert imports()[module] <= allowed, module
 
 
@@ -75,40 +116,88 @@ def test_the_table_of_settings_and_the_adoption_rules_do_no_io():
 #: live at the bottom, so an adapter never reaches up into configuration for one.
 LAYERS: tuple[frozenset[str], ...] = (
     # values and pure rules
-    frozenset({"tgsync.model", "tgsync.errors", "tgsync.deadline", "tgsync.arn", "tgsync.guard",
-               "tgsync.plan", "tgsync.resync", "tgsync.follow",
-               "tgsync.pacing", "tgsync.source", "tgsync.source.rds_endpoint",
-               "tgsync.source.rds_status", "tgsync.source.rds_members"}),
+    frozenset(
+        {
+            "tgsync.model",
+            "tgsync.errors",
+            "tgsync.deadline",
+            "tgsync.arn",
+            "tgsync.guard",
+            "tgsync.plan",
+            "tgsync.resync",
+            "tgsync.follow",
+            "tgsync.pacing",
+            "tgsync.source",
+            "tgsync.source.rds_endpoint",
+            "tgsync.source.rds_status",
+            "tgsync.source.rds_members",
+        }
+    ),
     # settings, configuration and the rules over configured mappings; events, reporting
-    frozenset({"tgsync.parsers", "tgsync.settings_schema", "tgsync.settings",
-               "tgsync.stack_settings", "tgsync.mapping", "tgsync.config",
-               "tgsync.discovery", "tgsync.ownership", "tgsync.memory_codec", "tgsync.events",
-               "tgsync.report", "tgsync.rendering"}),
+    frozenset(
+        {
+            "tgsync.parsers",
+            "tgsync.settings_schema",
+            "tgsync.settings",
+            "tgsync.stack_settings",
+            "tgsync.mapping",
+            "tgsync.config",
+            "tgsync.discovery",
+            "tgsync.ownership",
+            "tgsync.memory_codec",
+            "tgsync.events",
+            "tgsync.report",
+            "tgsync.rendering",
+        }
+    ),
     # adapters: the one AWS call path, the provider, the sources
-    frozenset({"tgsync.aws_service", "tgsync.aws", "tgsync.provider", "tgsync.provider.errors",
-               "tgsync.provider.elbv2_api", "tgsync.provider.elbv2",
-               "tgsync.provider.kms", "tgsync.source.resolver",
-               "tgsync.source.rds"}),
+    frozenset(
+        {
+            "tgsync.aws_service",
+            "tgsync.aws",
+            "tgsync.provider",
+            "tgsync.provider.errors",
+            "tgsync.provider.elbv2_api",
+            "tgsync.provider.elbv2",
+            "tgsync.provider.kms",
+            "tgsync.source.resolver",
+            "tgsync.source.rds",
+        }
+    ),
     # the stages of a cycle, and what a process keeps; the change events a cycle leaves
-    frozenset({"tgsync.registry", "tgsync.signatures", "tgsync.process_state",
-               "tgsync.round", "tgsync.planning", "tgsync.apply", "tgsync.cycle",
-               "tgsync.adoption", "tgsync.permission_checks", "tgsync.preflight",
-               "tgsync.changes"}),
+    frozenset(
+        {
+            "tgsync.registry",
+            "tgsync.signatures",
+            "tgsync.process_state",
+            "tgsync.round",
+            "tgsync.planning",
+            "tgsync.apply",
+            "tgsync.cycle",
+            "tgsync.adoption",
+            "tgsync.permission_checks",
+            "tgsync.preflight",
+            "tgsync.changes",
+        }
+    ),
     frozenset({"tgsync.controller"}),
     # entry points and wiring
-    frozenset({"tgsync", "tgsync.wiring", "tgsync.lambda_handler", "tgsync.cli",
-               "tgsync.bundle"}),
+    frozenset({"tgsync", "tgsync.wiring", "tgsync.lambda_handler", "tgsync.cli", "tgsync.bundle"}),
 )
 
 
 def test_every_module_is_in_a_layer_and_imports_nothing_above_it():
-    graph = {m: {t for t in ts if t.startswith("tgsync")} for m, ts in imports().items()
-             if not is_cdk(m)}
+    graph = {
+        m: {t for t in ts if t.startswith("tgsync")} for m, ts in imports().items() if not is_cdk(m)
+    }
     layer = {module: n for n, members in enumerate(LAYERS) for module in members}
     assert sorted(set(graph) - set(layer)) == [], "a new module needs a layer"
-    upward = sorted(f"{m} (layer {layer[m]}) imports {t} (layer {layer[t]})"
-                    for m, targets in graph.items() for t in targets
-                    if t in layer and layer[t] > layer[m])
+    upward = sorted(
+        f"{m} (layer {layer[m]}) imports {t} (layer {layer[t]})"
+        for m, targets in graph.items()
+        for t in targets
+        if t in layer and layer[t] > layer[m]
+    )
     assert upward == []
 
 
@@ -129,13 +218,17 @@ def test_no_module_and_no_function_is_too_big_to_hold_in_one_head():
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
             if (path.name, node.name) in KEYWORD_CONSTRUCTORS and is_cdk(
-                    "tgsync." + ".".join(path.relative_to(SRC).with_suffix("").parts)):
+                "tgsync." + ".".join(path.relative_to(SRC).with_suffix("").parts)
+            ):
                 continue
             lines = (node.end_lineno or node.lineno) - node.lineno + 1
             args = node.args
             named = [*args.posonlyargs, *args.args, *args.kwonlyargs]
-            params = len([a for a in named if a.arg not in ("self", "cls")]) + bool(
-                args.vararg) + bool(args.kwarg)
+            params = (
+                len([a for a in named if a.arg not in ("self", "cls")])
+                + bool(args.vararg)
+                + bool(args.kwarg)
+            )
             if lines > MAX_FUNCTION_LINES or params > MAX_PARAMETERS:
                 too_big.append(f"{path.name}: {node.name}: {lines} lines, {params} parameters")
     assert too_big == []
@@ -153,5 +246,8 @@ def test_nothing_the_function_runs_imports_the_cdk_construct():
     assert not [m for m, targets in outside.items() if any(map(is_cdk, targets))]
     # Nor the CDK itself: only the construct's package may import it (tgsync[cdk]).
     cdk_libraries = ("aws_cdk", "constructs", "jsii")
-    assert not [m for m, targets in outside.items()
-                if any(t.split(".")[0] in cdk_libraries for t in targets)]
+    assert not [
+        m
+        for m, targets in outside.items()
+        if any(t.split(".")[0] in cdk_libraries for t in targets)
+    ]

@@ -19,9 +19,21 @@ needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")
 
 
 def git(cwd: Path, *args: str) -> None:
-    subprocess.run([GIT or "git", "-c", "user.name=t", "-c", "user.email=t@example.com",
-                    "-c", "commit.gpgsign=false", *args], cwd=cwd, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            GIT or "git",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.fixture
@@ -96,19 +108,26 @@ def test_an_installed_tgsync_bundles_what_its_record_lists(tmp_path, monkeypatch
         def locate(self) -> Path:
             return site / self.relative
 
-    record = [Entry("tgsync/__init__.py"), Entry("tgsync/plan.py"),
-              Entry("tgsync-0.3.0.dist-info/METADATA"), Entry("../../bin/tgsync")]
+    record = [
+        Entry("tgsync/__init__.py"),
+        Entry("tgsync/plan.py"),
+        Entry("tgsync-0.3.0.dist-info/METADATA"),
+        Entry("../../bin/tgsync"),
+    ]
     monkeypatch.setattr(bundle.importlib.metadata, "files", lambda name: record)
     assert bundle.source_files(package) == [Path("__init__.py"), Path("plan.py")]
 
 
 def test_every_pin_is_hashed_from_the_lock(tmp_path):
     lock = tmp_path / "requirements.lock"
-    lock.write_text("# comment\nfoo==1.0 \\\n    --hash=sha256:" + "a" * 64 + " \\\n"
-                    "    --hash=sha256:" + "b" * 64 + "\n")
+    lock.write_text(
+        "# comment\nfoo==1.0 \\\n    --hash=sha256:" + "a" * 64 + " \\\n"
+        "    --hash=sha256:" + "b" * 64 + "\n"
+    )
     assert bundle.read_lock(lock) == {"foo==1.0": ("a" * 64, "b" * 64)}
     assert bundle.hashed_requirements(["foo==1.0"], lock) == [
-        f"foo==1.0 --hash=sha256:{'a' * 64} --hash=sha256:{'b' * 64}"]
+        f"foo==1.0 --hash=sha256:{'a' * 64} --hash=sha256:{'b' * 64}"
+    ]
     with pytest.raises(bundle.BundleError, match=r"bar==2\.0 is not in .*make lock"):
         bundle.hashed_requirements(["bar==2.0"], lock)
     lock.write_text("foo==1.0\n")
@@ -120,8 +139,11 @@ def test_every_pin_is_hashed_from_the_lock(tmp_path):
 
 
 def test_the_lock_holds_exactly_the_pins_of_requirements_txt_each_hashed():
-    pins = [line.strip() for line in (REPO / "src" / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    pins = [
+        line.strip()
+        for line in (REPO / "src" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     locked = bundle.read_lock()
     assert list(locked) == pins, "run make lock"
     assert tuple(locked) == bundle.PINNED

@@ -40,15 +40,19 @@ def decision(ip: str, action: Action, reason: str, state: str | None = None) -> 
 
 def report(**fields: Any) -> MappingReport:
     fields.setdefault("mapping_key", f"{ARN}:443")
-    return MappingReport(f"{HOST} -> search", HOST, ARN, 443, resolved=True, observed=True,
-                         **fields)
+    return MappingReport(
+        f"{HOST} -> search", HOST, ARN, 443, resolved=True, observed=True, **fields
+    )
 
 
-CYCLE = {"decisions": [decision("10.0.1.5", Action.REGISTER, "in DNS, not registered"),
-                       decision("10.0.2.5", Action.DEREGISTER, "unhealthy, not in DNS",
-                                "unhealthy"),
-                       decision("10.0.3.5", Action.WAIT, "not in DNS for 60s and healthy"),
-                       decision("10.0.4.5", Action.KEEP, "in DNS, healthy")]}
+CYCLE = {
+    "decisions": [
+        decision("10.0.1.5", Action.REGISTER, "in DNS, not registered"),
+        decision("10.0.2.5", Action.DEREGISTER, "unhealthy, not in DNS", "unhealthy"),
+        decision("10.0.3.5", Action.WAIT, "not in DNS for 60s and healthy"),
+        decision("10.0.4.5", Action.KEEP, "in DNS, healthy"),
+    ]
+}
 
 
 # ----------------------------------------------------------------------- which events
@@ -58,12 +62,20 @@ def test_a_cycle_s_registrations_and_retirements_each_carry_their_decision_s_rea
     done = report(**CYCLE, registered_ips=["10.0.1.5"], deregistered_ips=["10.0.2.5"])
     assert [(c.action, c.ip, c.reason) for c in changes_of(done)] == [
         ("REGISTER", "10.0.1.5", "in DNS, not registered"),
-        ("DEREGISTER", "10.0.2.5", "unhealthy, not in DNS")]
+        ("DEREGISTER", "10.0.2.5", "unhealthy, not in DNS"),
+    ]
     detail = changes_of(done)[0].detail()
-    assert detail == {"action": "REGISTER", "ip": "10.0.1.5", "port": 443,
-                      "target_group_arn": ARN, "target_group": "search", "hostname": HOST,
-                      "mapping": f"{HOST} -> search", "reason": "in DNS, not registered",
-                      "dry_run": False}
+    assert detail == {
+        "action": "REGISTER",
+        "ip": "10.0.1.5",
+        "port": 443,
+        "target_group_arn": ARN,
+        "target_group": "search",
+        "hostname": HOST,
+        "mapping": f"{HOST} -> search",
+        "reason": "in DNS, not registered",
+        "dry_run": False,
+    }
 
 
 def test_what_was_not_done_is_no_event():
@@ -75,23 +87,34 @@ def test_what_was_not_done_is_no_event():
 def test_a_dry_run_s_events_are_what_it_would_do_and_say_so():
     planned = report(**CYCLE, dry_run=True)
     assert [(c.action, c.ip, c.detail()["dry_run"]) for c in changes_of(planned)] == [
-        ("REGISTER", "10.0.1.5", True), ("DEREGISTER", "10.0.2.5", True)]
+        ("REGISTER", "10.0.1.5", True),
+        ("DEREGISTER", "10.0.2.5", True),
+    ]
 
 
 def test_refusals_and_foreign_targets_are_sighted_by_kind():
-    seen = sightings(report(
-        decisions=[decision("10.0.5.5", Action.REGISTER, "in DNS, not registered")],
-        error="RegisterTargets refused 10.0.5.5: The IP address '10.0.5.5' is not valid; "
-              "another problem", refused=[Refusal("203.0.113.9", "outside the allowed ranges")],
-        foreign=["10.0.9.9"]))
-    assert {kind: [(c.action, c.ip, c.reason) for c in found]
-            for kind, found in seen.items()} == {
-        "refused answers": [("REFUSED", "203.0.113.9",
-                             "refused answer: outside the allowed ranges")],
-        "refused registrations": [("REFUSED", "10.0.5.5", "RegisterTargets refused it: The "
-                                                          "IP address '10.0.5.5' is not valid")],
-        "foreign targets": [("FOREIGN", "10.0.9.9",
-                             "not registered by this mapping: left alone")]}
+    seen = sightings(
+        report(
+            decisions=[decision("10.0.5.5", Action.REGISTER, "in DNS, not registered")],
+            error="RegisterTargets refused 10.0.5.5: The IP address '10.0.5.5' is not valid; "
+            "another problem",
+            refused=[Refusal("203.0.113.9", "outside the allowed ranges")],
+            foreign=["10.0.9.9"],
+        )
+    )
+    assert {kind: [(c.action, c.ip, c.reason) for c in found] for kind, found in seen.items()} == {
+        "refused answers": [
+            ("REFUSED", "203.0.113.9", "refused answer: outside the allowed ranges")
+        ],
+        "refused registrations": [
+            (
+                "REFUSED",
+                "10.0.5.5",
+                "RegisterTargets refused it: The IP address '10.0.5.5' is not valid",
+            )
+        ],
+        "foreign targets": [("FOREIGN", "10.0.9.9", "not registered by this mapping: left alone")],
+    }
 
 
 def test_a_kind_the_cycle_did_not_look_at_is_absent_not_empty():
@@ -111,14 +134,20 @@ def test_an_entry_is_tgsync_s_event_on_the_bus_about_the_group():
     (change,) = changes_of(report(**CYCLE, registered_ips=["10.0.1.5"]))
     made = entry(change, BUS_ARN)
     assert (made["Source"], made["DetailType"], made["EventBusName"], made["Resources"]) == (
-        SOURCE, DETAIL_TYPE, BUS_ARN, [ARN])
+        SOURCE,
+        DETAIL_TYPE,
+        BUS_ARN,
+        [ARN],
+    )
     assert json.loads(made["Detail"]) == change.detail()
     assert (SOURCE, DETAIL_TYPE) == ("tgsync", "tgsync Target Change")
 
 
 def test_a_long_reason_is_cut_so_no_event_nears_the_request_limit():
-    long = report(decisions=[decision("10.0.1.5", Action.REGISTER, "x" * 100_000)],
-                  registered_ips=["10.0.1.5"])
+    long = report(
+        decisions=[decision("10.0.1.5", Action.REGISTER, "x" * 100_000)],
+        registered_ips=["10.0.1.5"],
+    )
     (change,) = changes_of(long)
     assert len(change.detail()["reason"]) == MAX_REASON
     assert entry_size(entry(change, BUS_ARN)) * MAX_ENTRIES < 256 * 1024
@@ -149,9 +178,13 @@ class Events:
         answer = self.answers.pop(0) if self.answers else [None] * len(Entries)
         if isinstance(answer, Exception):
             raise answer
-        return {"FailedEntryCount": sum(1 for code in answer if code),
-                "Entries": [{"ErrorCode": code, "ErrorMessage": "why"} if code
-                            else {"EventId": "e"} for code in answer]}
+        return {
+            "FailedEntryCount": sum(1 for code in answer if code),
+            "Entries": [
+                {"ErrorCode": code, "ErrorMessage": "why"} if code else {"EventId": "e"}
+                for code in answer
+            ],
+        }
 
 
 def publisher(events: Events, state: ProcessState | None = None) -> Publisher:
@@ -165,8 +198,10 @@ def cycle(*reports: MappingReport) -> CycleReport:
 
 def many(count: int) -> MappingReport:
     ips = [f"10.0.{n}.5" for n in range(count)]
-    return report(decisions=[decision(ip, Action.REGISTER, "in DNS, not registered")
-                             for ip in ips], registered_ips=ips)
+    return report(
+        decisions=[decision(ip, Action.REGISTER, "in DNS, not registered") for ip in ips],
+        registered_ips=ips,
+    )
 
 
 def test_events_go_out_ten_a_request():
@@ -177,11 +212,15 @@ def test_events_go_out_ten_a_request():
 
 
 def test_entries_failed_for_a_passing_reason_are_sent_once_more_the_rest_counted(caplog):
-    events = Events(["ThrottlingException", None, "AccessDeniedException", "InternalFailure"],
-                    ["InternalFailure", None])
+    events = Events(
+        ["ThrottlingException", None, "AccessDeniedException", "InternalFailure"],
+        ["InternalFailure", None],
+    )
     assert publisher(events)(cycle(many(4))) == Published(2, 2)
     assert [[json.loads(e["Detail"])["ip"] for e in call] for call in events.calls] == [
-        ["10.0.0.5", "10.0.1.5", "10.0.2.5", "10.0.3.5"], ["10.0.0.5", "10.0.3.5"]]
+        ["10.0.0.5", "10.0.1.5", "10.0.2.5", "10.0.3.5"],
+        ["10.0.0.5", "10.0.3.5"],
+    ]
     (warning,) = [r for r in caplog.records if r.getMessage() == "change events not sent"]
     assert warning.errors == ["AccessDeniedException: why", "InternalFailure: why"]  # type: ignore[attr-defined]
 
@@ -189,8 +228,7 @@ def test_entries_failed_for_a_passing_reason_are_sent_once_more_the_rest_counted
 def test_a_failed_call_is_counted_and_logged_and_never_raises(caplog):
     from botocore.exceptions import ClientError
 
-    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}},
-                         "PutEvents")
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "PutEvents")
     assert publisher(Events(denied))(cycle(many(3))) == Published(0, 3)
     (warning,) = [r for r in caplog.records if r.getMessage() == "change events not sent"]
     assert "allow events:PutEvents" in warning.errors[0]  # type: ignore[attr-defined]
@@ -210,9 +248,16 @@ def test_refusals_and_foreign_targets_are_told_when_first_seen_and_again_when_ba
     publish = publisher(events, state)
     foreign = report(foreign=["10.0.9.9"], refused=[Refusal("203.0.113.9", "outside")])
     told = [publish(cycle(foreign)).sent, publish(cycle(foreign)).sent]
-    unread = MappingReport(f"{HOST} -> search", HOST, ARN, 443, mapping_key=f"{ARN}:443",
-                           read_skipped=True, resolved=True,
-                           refused=[Refusal("203.0.113.9", "outside")])
+    unread = MappingReport(
+        f"{HOST} -> search",
+        HOST,
+        ARN,
+        443,
+        mapping_key=f"{ARN}:443",
+        read_skipped=True,
+        resolved=True,
+        refused=[Refusal("203.0.113.9", "outside")],
+    )
     told.append(publish(cycle(unread)).sent)  # not read: the foreign target is not forgotten
     told.append(publish(cycle(report())).sent)  # both gone
     told.append(publish(cycle(foreign)).sent)  # both back
@@ -234,26 +279,48 @@ def test_the_summary_and_the_metrics_count_sent_and_failed_events(capsys):
     first = CycleReport([report()], published=Published(3, 1))
     later = CycleReport([report()], published=Published(2, 0))
     assert InvocationReport([first, later], "nothing moves").to_dict()["change_events"] == {
-        "sent": 5, "failed": 1}
+        "sent": 5,
+        "failed": 1,
+    }
     assert "change_events" not in CycleReport([report()]).to_dict()  # no bus, no field
     emit_metrics(first)
-    (totals,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()
-                 if '"_aws"' in line and "TargetGroup" not in line]
+    (totals,) = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if '"_aws"' in line and "TargetGroup" not in line
+    ]
     assert (totals["ChangeEvents"], totals["ChangeEventsFailed"]) == ([3.0], [1.0])
 
 
 # ----------------------------------------------------------------------- the setting
 
 
-@pytest.mark.parametrize("value", ["tgsync-changes", "default", "a/b.c-d_e", BUS_ARN,
-                                   BUS_ARN.replace("arn:aws:", "arn:aws-us-gov:")])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "tgsync-changes",
+        "default",
+        "a/b.c-d_e",
+        BUS_ARN,
+        BUS_ARN.replace("arn:aws:", "arn:aws-us-gov:"),
+    ],
+)
 def test_a_bus_name_or_arn_is_taken(value):
     assert setting("event_bus").parse(f" {value} ") == value
 
 
-@pytest.mark.parametrize("value", ["", "tgsync changes", "x" * 257, "arn:aws:events:eu-west-1:"
-                                   "123456789012:rule/x", "arn:aws:sns:eu-west-1:123456789012:"
-                                   "event-bus/x", BUS_ARN.replace("123456789012", "*"), 5])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "tgsync changes",
+        "x" * 257,
+        "arn:aws:events:eu-west-1:123456789012:rule/x",
+        "arn:aws:sns:eu-west-1:123456789012:event-bus/x",
+        BUS_ARN.replace("123456789012", "*"),
+        5,
+    ],
+)
 def test_anything_else_is_refused_naming_the_forms(value):
     with pytest.raises(ValueError, match="is not an event bus; give its name"):
         setting("event_bus").parse(value)
@@ -266,8 +333,10 @@ def test_the_bus_s_region_is_its_arn_s_or_the_process_s_and_a_tag_never_sets_it(
     assert named.event_bus == EventBus("tgsync-changes", "us-east-1")
     by_arn = config.load({**base, config.EVENT_BUS: BUS_ARN, "AWS_REGION": "us-east-1"})
     assert (by_arn.event_bus.region, by_arn.event_bus.name) == ("eu-west-1", "tgsync-changes")
-    with pytest.raises(config.ConfigError, match="TGSYNC_EVENT_BUS=tgsync-changes needs the "
-                                                 "region of the bus: set AWS_REGION"):
+    with pytest.raises(
+        config.ConfigError,
+        match="TGSYNC_EVENT_BUS=tgsync-changes needs the region of the bus: set AWS_REGION",
+    ):
         config.load({**base, config.EVENT_BUS: "tgsync-changes"})
     with pytest.raises(config.ConfigError, match="TGSYNC_EVENT_BUS: 'no way' is not an event"):
         config.load({**base, config.EVENT_BUS: "no way"})

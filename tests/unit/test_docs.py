@@ -109,10 +109,12 @@ class TestTheConfigurationReference:
 
     def test_a_new_parameter_would_appear_without_editing_the_generator(self, tmp_path):
         template = tmp_path / "stack.yaml"
-        template.write_text("Parameters:\n  BrandNew:\n    Type: String\n    Default: x\n"
-                            "    Description: a parameter the generator never heard of\n"
-                            "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
-                            "    Properties: {TopicName: !Ref BrandNew}\n")
+        template.write_text(
+            "Parameters:\n  BrandNew:\n    Type: String\n    Default: x\n"
+            "    Description: a parameter the generator never heard of\n"
+            "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+            "    Properties: {TopicName: !Ref BrandNew}\n"
+        )
         assert "| `BrandNew` | `x` |" in GEN.stack_only_table(template)
 
 
@@ -133,8 +135,11 @@ class TestTheSite:
     def test_the_benchmark_figures_are_included_never_copied(self):
         page = _text(DOCS / "benchmarks.md")
         assert '--8<-- "benchmarks/results.md"' in page
-        rows = [line for line in _text(REPO / "benchmarks" / "results.md").splitlines()
-                if line.startswith("| ") and not line.startswith("| figure |")]
+        rows = [
+            line
+            for line in _text(REPO / "benchmarks" / "results.md").splitlines()
+            if line.startswith("| ") and not line.startswith("| figure |")
+        ]
         for path in [README, *PAGES]:
             for row in rows:
                 assert row not in _text(path), f"{path.name} copies a row of results.md"
@@ -151,8 +156,11 @@ class TestTheSite:
 
     @pytest.mark.parametrize("path", [README, *PAGES], ids=lambda p: p.name)
     def test_every_repository_path_named_exists(self, path):
-        cited = re.findall(r"`((?:tests|testlab|deploy|benchmarks|src|docs|constraints)/"
-                           r"[\w./-]*\w)`", _text(path))
+        cited = re.findall(
+            r"`((?:tests|testlab|deploy|benchmarks|src|docs|constraints)/"
+            r"[\w./-]*\w)`",
+            _text(path),
+        )
         for item in cited:
             assert (REPO / item).exists(), item
 
@@ -168,6 +176,8 @@ class TestTheSite:
     def test_the_capped_answer_figures_are_what_the_planner_computes(self):
         page = _text(DOCS / "how-it-decides.md")
         figures = [required_absences(8, n) for n in (10, 20, 30, 40)]
-        expected = (f"{figures[0]} answers for 10 nodes, {figures[1]} for 20, "
-                    f"{figures[2]} for 30 and {figures[3]} for\n  40")
+        expected = (
+            f"{figures[0]} answers for 10 nodes, {figures[1]} for 20, "
+            f"{figures[2]} for 30 and {figures[3]} for\n  40"
+        )
         assert expected in page

@@ -15,28 +15,48 @@ ENDPOINT = "vpc-logs-abc123def456ghi789jkl012mn.eu-west-1.es.amazonaws.com"
 
 
 def notification(detail_type: str, resources=(DOMAIN_ARN,), source: str = "aws.es") -> dict:
-    return {"version": "0", "id": "1", "detail-type": detail_type, "source": source,
-            "account": "123456789012", "time": "2026-11-26T03:00:00Z",
-            "region": "eu-west-1", "resources": list(resources),
-            "detail": {"event": "Service Software Update", "status": "Started"}}
+    return {
+        "version": "0",
+        "id": "1",
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": "2026-11-26T03:00:00Z",
+        "region": "eu-west-1",
+        "resources": list(resources),
+        "detail": {"event": "Service Software Update", "status": "Started"},
+    }
 
 
 def api_call(name: str, domain: str = "logs") -> dict:
-    return {"version": "0", "id": "2", "detail-type": "AWS API Call via CloudTrail",
-            "source": "aws.es", "account": "123456789012", "region": "eu-west-1",
-            "resources": [], "detail": {"eventSource": "es.amazonaws.com", "eventName": name,
-                                        "awsRegion": "eu-west-1",
-                                        "requestParameters": {"domainName": domain}}}
+    return {
+        "version": "0",
+        "id": "2",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.es",
+        "account": "123456789012",
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {
+            "eventSource": "es.amazonaws.com",
+            "eventName": name,
+            "awsRegion": "eu-west-1",
+            "requestParameters": {"domainName": domain},
+        },
+    }
 
 
-@pytest.mark.parametrize("detail_type", [
-    "Amazon OpenSearch Service Software Update Notification",
-    "Amazon OpenSearch Service Auto-Tune Notification",
-    "Amazon OpenSearch Service Cluster Status Notification",
-    "Amazon OpenSearch Service Domain Update Notification",
-    "Amazon OpenSearch Service Notification",
-    "Amazon ES Service Software Update Notification",
-])
+@pytest.mark.parametrize(
+    "detail_type",
+    [
+        "Amazon OpenSearch Service Software Update Notification",
+        "Amazon OpenSearch Service Auto-Tune Notification",
+        "Amazon OpenSearch Service Cluster Status Notification",
+        "Amazon OpenSearch Service Domain Update Notification",
+        "Amazon OpenSearch Service Notification",
+        "Amazon ES Service Software Update Notification",
+    ],
+)
 def test_each_opensearch_notification_names_its_domain(detail_type):
     trigger = classify(notification(detail_type))
     assert trigger.kind == "opensearch"
@@ -44,8 +64,9 @@ def test_each_opensearch_notification_names_its_domain(detail_type):
     assert trigger.domains == (Domain("eu-west-1", "logs", "123456789012"),)
 
 
-@pytest.mark.parametrize("name", ["UpdateDomainConfig", "UpgradeDomain",
-                                  "StartServiceSoftwareUpdate"])
+@pytest.mark.parametrize(
+    "name", ["UpdateDomainConfig", "UpgradeDomain", "StartServiceSoftwareUpdate"]
+)
 def test_each_api_call_that_starts_a_blue_green_names_its_domain(name):
     trigger = classify(api_call(name))
     assert trigger.kind == "opensearch"
@@ -61,11 +82,15 @@ def test_other_api_calls_and_other_sources_are_ignored():
     assert not trigger.runs
 
 
-@pytest.mark.parametrize("event", [
-    {"source": "tgsync.schedule"}, {"source": "aws.scheduler", "id": "x"},
-    {"source": "aws.scheduler", "detail-type": "Scheduled Event"},
-    {"source": "aws.events", "detail-type": "Scheduled Event", "resources": []},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"source": "tgsync.schedule"},
+        {"source": "aws.scheduler", "id": "x"},
+        {"source": "aws.scheduler", "detail-type": "Scheduled Event"},
+        {"source": "aws.events", "detail-type": "Scheduled Event", "resources": []},
+    ],
+)
 def test_the_schedule_runs_a_cycle(event):
     assert classify(event).kind == "schedule"
 
@@ -75,8 +100,7 @@ def test_a_direct_invocation_runs(event):
     assert classify(event).kind == "direct"
 
 
-@pytest.mark.parametrize("event", [None, [], "sync", {"Records": []},
-                                   {"source": "someone.else"}])
+@pytest.mark.parametrize("event", [None, [], "sync", {"Records": []}, {"source": "someone.else"}])
 def test_anything_else_is_ignored_and_named(event):
     trigger = classify(event)
     assert trigger.kind == "ignored"
@@ -84,8 +108,9 @@ def test_anything_else_is_ignored_and_named(event):
 
 
 def test_a_notification_without_a_domain_arn_runs_but_announces_nothing():
-    trigger = classify(notification("Amazon OpenSearch Service Notification",
-                                    resources=["not-an-arn"]))
+    trigger = classify(
+        notification("Amazon OpenSearch Service Notification", resources=["not-an-arn"])
+    )
     assert trigger.runs
     assert trigger.domains == ()
 
@@ -119,21 +144,39 @@ INSTANCE = "orders-2.c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
 OTHER_WRITER = "billing.cluster-c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com"
 
 
-def rds_event(detail_type: str = "RDS DB Cluster Event", arn: str = CLUSTER_ARN,
-              categories=("failover",), event_id: str = "RDS-EVENT-0072") -> dict:
+def rds_event(
+    detail_type: str = "RDS DB Cluster Event",
+    arn: str = CLUSTER_ARN,
+    categories=("failover",),
+    event_id: str = "RDS-EVENT-0072",
+) -> dict:
     """The shape EventBridge delivers (EventBridge events reference, Amazon RDS)."""
     kind = "CLUSTER" if detail_type == "RDS DB Cluster Event" else "DB_INSTANCE"
-    return {"version": "0", "id": "3", "detail-type": detail_type, "source": "aws.rds",
-            "account": "123456789012", "time": "2026-11-26T03:00:00Z",
-            "region": "eu-west-1", "resources": [arn],
-            "detail": {"EventCategories": list(categories), "SourceType": kind,
-                       "SourceArn": arn, "Date": "2026-11-26T03:00:00.000Z",
-                       "Message": "Completed failover to DB instance: orders-2",
-                       "SourceIdentifier": arn.rsplit(":", 1)[-1], "EventID": event_id}}
+    return {
+        "version": "0",
+        "id": "3",
+        "detail-type": detail_type,
+        "source": "aws.rds",
+        "account": "123456789012",
+        "time": "2026-11-26T03:00:00Z",
+        "region": "eu-west-1",
+        "resources": [arn],
+        "detail": {
+            "EventCategories": list(categories),
+            "SourceType": kind,
+            "SourceArn": arn,
+            "Date": "2026-11-26T03:00:00.000Z",
+            "Message": "Completed failover to DB instance: orders-2",
+            "SourceIdentifier": arn.rsplit(":", 1)[-1],
+            "EventID": event_id,
+        },
+    }
 
 
-@pytest.mark.parametrize("category", ["failover", "failure", "maintenance", "availability",
-                                      "deletion", "configuration change"])
+@pytest.mark.parametrize(
+    "category",
+    ["failover", "failure", "maintenance", "availability", "deletion", "configuration change"],
+)
 def test_each_rds_category_that_moves_members_runs_and_names_its_cluster(category):
     trigger = classify(rds_event(categories=[category]))
     assert trigger.kind == "rds"
@@ -154,10 +197,13 @@ def test_rds_events_of_other_categories_are_ignored(categories):
     assert "RDS DB Cluster Event" in trigger.what
 
 
-@pytest.mark.parametrize("event", [
-    {**rds_event(), "detail": "failover"},
-    {**rds_event(), "detail-type": "RDS DB Snapshot Event"},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {**rds_event(), "detail": "failover"},
+        {**rds_event(), "detail-type": "RDS DB Snapshot Event"},
+    ],
+)
 def test_unknown_rds_shapes_are_ignored(event):
     assert classify(event).kind == "ignored"
 
@@ -212,27 +258,46 @@ def test_a_cluster_read_through_a_role_is_in_the_role_s_account():
 
 def test_an_rds_resource_of_another_account_serves_nothing_here():
     elsewhere = GROUP.replace("123456789012", "210987654321")
-    for source in (RdsSource("cluster", "eu-west-1", "orders", "123456789012"),
-                   RdsSource("instance", "eu-west-1", "orders-2", "123456789012")):
+    for source in (
+        RdsSource("cluster", "eu-west-1", "orders", "123456789012"),
+        RdsSource("instance", "eu-west-1", "orders-2", "123456789012"),
+    ):
         assert not source.serves(WRITER, elsewhere)
         assert source.serves(WRITER, GROUP)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.text(max_size=16), inner, max_size=4),
-                    max_leaves=10)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=16), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
 
 
-@given(detail_type=st.sampled_from(["RDS DB Cluster Event", "RDS DB Instance Event"]),
-       detail=JSON | st.fixed_dictionaries({}, optional={
-           "EventCategories": JSON | st.lists(st.sampled_from(["failover", "backup"])),
-           "SourceArn": JSON | st.sampled_from([CLUSTER_ARN, INSTANCE_ARN]),
-           "EventID": JSON}),
-       resources=JSON)
+@given(
+    detail_type=st.sampled_from(["RDS DB Cluster Event", "RDS DB Instance Event"]),
+    detail=JSON
+    | st.fixed_dictionaries(
+        {},
+        optional={
+            "EventCategories": JSON | st.lists(st.sampled_from(["failover", "backup"])),
+            "SourceArn": JSON | st.sampled_from([CLUSTER_ARN, INSTANCE_ARN]),
+            "EventID": JSON,
+        },
+    ),
+    resources=JSON,
+)
 def test_no_rds_shaped_json_makes_classify_raise(detail_type, detail, resources):
-    trigger = classify({"source": "aws.rds", "detail-type": detail_type, "detail": detail,
-                        "resources": resources, "account": "123456789012"})
+    trigger = classify(
+        {
+            "source": "aws.rds",
+            "detail-type": detail_type,
+            "detail": detail,
+            "resources": resources,
+            "account": "123456789012",
+        }
+    )
     assert trigger.kind in {"rds", "ignored"}
     for source in trigger.rds:
         assert source.serves(WRITER, GROUP) in {True, False}

@@ -86,6 +86,5 @@ def test_one_more_cycle_needs_the_interval_the_cycle_and_the_margin():
 
 
 def test_a_foreign_target_pending_in_someone_elses_hands_keeps_nothing_followed():
-    foreign = Decision("10.0.9.9", 443, Action.FOREIGN, "not ours", in_dns=False,
-                       state="initial")
+    foreign = Decision("10.0.9.9", 443, Action.FOREIGN, "not ours", in_dns=False, state="initial")
     assert not is_pending([foreign, decision(state="healthy")], lookup_failed=False)

@@ -17,17 +17,24 @@ ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/tg/012345
 
 
 class TestMemoryTags:
-    @pytest.mark.parametrize("key", ["tgsync:missing:²:1", "tgsync:missing:٤٤٣:1",
-                                     "tgsync:missing:443:\u0661", "tgsync:missing:4_43:1"])
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "tgsync:missing:²:1",
+            "tgsync:missing:٤٤٣:1",
+            "tgsync:missing:443:\u0661",
+            "tgsync:missing:4_43:1",
+        ],
+    )
     def test_a_key_with_digits_that_are_not_ascii_is_unreadable_and_left_alone(self, key):
         recalled = decode({key: "10.0.1.5=1/2/1"}, 443)
         assert recalled.unreadable == (key,) and recalled.memory == {}
 
-    @pytest.mark.parametrize("value", ["10.0.1.5=1/2/\u0661", "10.0.1.5=1/2/1_0",
-                                       "10.0.1.5= 1/2/1"])
+    @pytest.mark.parametrize(
+        "value", ["10.0.1.5=1/2/\u0661", "10.0.1.5=1/2/1_0", "10.0.1.5= 1/2/1"]
+    )
     def test_a_value_with_odd_numbers_is_unreadable(self, value):
-        assert decode({"tgsync:missing:443:1": value}, 443).unreadable == (
-            "tgsync:missing:443:1",)
+        assert decode({"tgsync:missing:443:1": value}, 443).unreadable == ("tgsync:missing:443:1",)
 
     def test_a_record_that_only_ages_is_not_rewritten_until_its_refresh_is_due(self):
         stored = {"10.0.1.5": MissingSince(100.0, 100.0, 1)}
@@ -39,22 +46,40 @@ class TestMemoryTags:
 
 
 class TestEvents:
-    @pytest.mark.parametrize("event", [
-        {"source": ["aws.es"], "detail-type": "Amazon OpenSearch Service Notification"},
-        {"source": "aws.es", "detail-type": ["x"]},
-        {"source": "aws.es", "detail-type": "AWS API Call via CloudTrail",
-         "detail": {"eventName": ["UpdateDomainConfig"]}},
-        {"source": "aws.es", "detail-type": "AWS API Call via CloudTrail",
-         "detail": {"eventName": "UpdateDomainConfig", "requestParameters": {
-             "domainName": ["logs"]}, "awsRegion": "eu-west-1"}},
-    ])
+    @pytest.mark.parametrize(
+        "event",
+        [
+            {"source": ["aws.es"], "detail-type": "Amazon OpenSearch Service Notification"},
+            {"source": "aws.es", "detail-type": ["x"]},
+            {
+                "source": "aws.es",
+                "detail-type": "AWS API Call via CloudTrail",
+                "detail": {"eventName": ["UpdateDomainConfig"]},
+            },
+            {
+                "source": "aws.es",
+                "detail-type": "AWS API Call via CloudTrail",
+                "detail": {
+                    "eventName": "UpdateDomainConfig",
+                    "requestParameters": {"domainName": ["logs"]},
+                    "awsRegion": "eu-west-1",
+                },
+            },
+        ],
+    )
     def test_a_list_where_a_string_belongs_is_ignored_or_read_not_raised(self, event):
         classify(event)  # raised TypeError on an unhashable list before
 
-    @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                        lambda inner: st.lists(inner, max_size=3)
-                        | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-                        max_leaves=12))
+    @given(
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+            ),
+            max_leaves=12,
+        )
+    )
     def test_no_json_value_makes_classify_raise(self, event):
         classify(event)
 
@@ -62,8 +87,9 @@ class TestEvents:
         trigger = classify({"source": "x", "detail-type": "y" * 200_000})
         assert trigger.kind == "ignored" and len(trigger.what) <= WHAT_LIMIT
 
-    @pytest.mark.parametrize(("event", "key"), [({"dry_run": "maybe"}, "dry_run"),
-                                                ({"check": [1]}, "check")])
+    @pytest.mark.parametrize(
+        ("event", "key"), [({"dry_run": "maybe"}, "dry_run"), ({"check": [1]}, "check")]
+    )
     def test_a_direct_event_with_a_bad_boolean_names_the_key(self, event, key):
         with pytest.raises(EventError, match=f"'{key}'"):
             direct_options(event)
@@ -85,13 +111,23 @@ class TestSettings:
     @pytest.mark.parametrize("value", ["0.01", "0.5", "0.99"])
     def test_following_faster_than_a_second_is_refused_with_the_bound(self, value):
         with pytest.raises(ConfigError, match=r"TGSYNC_FOLLOW_INTERVAL.*from 1 to 60 \(0 "):
-            config.load({config.HOSTNAME: "a.example.com", config.TARGET_GROUP_ARN: ARN,
-                         config.FOLLOW_INTERVAL: value})
+            config.load(
+                {
+                    config.HOSTNAME: "a.example.com",
+                    config.TARGET_GROUP_ARN: ARN,
+                    config.FOLLOW_INTERVAL: value,
+                }
+            )
 
     @pytest.mark.parametrize("value", ["0", "1", "60"])
     def test_following_off_or_from_a_second_is_taken(self, value):
-        assert config.load({config.HOSTNAME: "a.example.com", config.TARGET_GROUP_ARN: ARN,
-                            config.FOLLOW_INTERVAL: value}).follow_interval == float(value)
+        assert config.load(
+            {
+                config.HOSTNAME: "a.example.com",
+                config.TARGET_GROUP_ARN: ARN,
+                config.FOLLOW_INTERVAL: value,
+            }
+        ).follow_interval == float(value)
 
 
 def test_a_schedule_shaped_event_that_asks_for_a_dry_run_gets_one():
@@ -117,5 +153,6 @@ def test_a_lookup_without_the_time_to_ask_is_not_a_dns_fault():
     from tgsync.source.resolver import DnsSource
 
     resolution = DnsSource((Nameserver("127.0.0.1", 9),)).resolve(
-        "a.example.com", "A", 3, deadline=Deadline(lambda: 0.1, margin=0))
+        "a.example.com", "A", 3, deadline=Deadline(lambda: 0.1, margin=0)
+    )
     assert resolution.out_of_time and resolution.queries == 0

@@ -50,19 +50,21 @@ class TestRoundTrip:
 
 
 class TestStrictDecoding:
-    @pytest.mark.parametrize(("key", "value"), [
-        ("tgsync:owned:443:1", "ABCDEF01 10.0.0.1"),       # upper-case owner
-        ("tgsync:owned:443:1", "abcdef0 10.0.0.1"),        # short owner
-        ("tgsync:owned:443:1", "abcdef01"),                # no IP
-        ("tgsync:owned:443:1", "abcdef01 10.0.0.01"),      # not the canonical spelling
-        ("tgsync:owned:443:1", "abcdef01 fd00:0::1"),      # not the canonical spelling
-        ("tgsync:owned:443:1", "abcdef01  10.0.0.1"),      # two spaces
-        ("tgsync:owned:443:01", "abcdef01 10.0.0.1"),      # a leading zero
-        ("tgsync:owned:44٣:1", "abcdef01 10.0.0.1"),       # not an ASCII digit
-        ("tgsync:owned:443:x", "abcdef01 10.0.0.1"),
-    ])
-    def test_a_tag_that_does_not_read_is_reported_and_its_ips_are_someone_elses(self, key,
-                                                                                 value):
+    @pytest.mark.parametrize(
+        ("key", "value"),
+        [
+            ("tgsync:owned:443:1", "ABCDEF01 10.0.0.1"),  # upper-case owner
+            ("tgsync:owned:443:1", "abcdef0 10.0.0.1"),  # short owner
+            ("tgsync:owned:443:1", "abcdef01"),  # no IP
+            ("tgsync:owned:443:1", "abcdef01 10.0.0.01"),  # not the canonical spelling
+            ("tgsync:owned:443:1", "abcdef01 fd00:0::1"),  # not the canonical spelling
+            ("tgsync:owned:443:1", "abcdef01  10.0.0.1"),  # two spaces
+            ("tgsync:owned:443:01", "abcdef01 10.0.0.1"),  # a leading zero
+            ("tgsync:owned:44٣:1", "abcdef01 10.0.0.1"),  # not an ASCII digit
+            ("tgsync:owned:443:x", "abcdef01 10.0.0.1"),
+        ],
+    )
+    def test_a_tag_that_does_not_read_is_reported_and_its_ips_are_someone_elses(self, key, value):
         owned = decode_owned({key: value}, 443)
         assert owned.unreadable == (key,)
         assert owned.mine("abcdef01") == frozenset()
@@ -77,8 +79,11 @@ class TestChange:
         assert todo.add == {} and todo.remove == [] and todo.left_out == frozenset()
 
     def test_only_the_owners_own_tags_are_rewritten_and_others_are_not_reused(self):
-        tags = {**tags_for(B, {"10.9.9.9"}), "tgsync:owned:443:2": "garbage",
-                **tags_for(A, {"10.0.0.1"}, first_slot=3)}
+        tags = {
+            **tags_for(B, {"10.9.9.9"}),
+            "tgsync:owned:443:2": "garbage",
+            **tags_for(A, {"10.0.0.1"}, first_slot=3),
+        }
         todo = change_owned(tags, 443, A, {"10.0.0.1", "10.0.0.7"}, max_tags=50)
         assert todo.add == {owned_key(443, 3): f"{A} 10.0.0.1 10.0.0.7"} and todo.remove == []
         gone = change_owned(tags, 443, A, set(), max_tags=50)
@@ -91,14 +96,29 @@ class TestChange:
         assert todo.left_out == {"10.0.0.1"} and todo.add == {} and todo.remove == []
 
     def test_ownership_takes_the_room_of_memory_tags_newest_first(self):
-        tags = {**{f"user-{i}": "x" for i in range(47)},
-                "tgsync:missing:443:1": "old", "tgsync:missing:443:2": "new"}
-        todo = change_owned(tags, 443, A, {"10.0.0.1"}, max_tags=50,
-                            memory_keys=["tgsync:missing:443:1", "tgsync:missing:443:2"])
+        tags = {
+            **{f"user-{i}": "x" for i in range(47)},
+            "tgsync:missing:443:1": "old",
+            "tgsync:missing:443:2": "new",
+        }
+        todo = change_owned(
+            tags,
+            443,
+            A,
+            {"10.0.0.1"},
+            max_tags=50,
+            memory_keys=["tgsync:missing:443:1", "tgsync:missing:443:2"],
+        )
         assert todo.add == {owned_key(443, 1): f"{A} 10.0.0.1"} and todo.remove == []
         tags["user-47"] = "x"
-        todo = change_owned(tags, 443, A, {"10.0.0.1"}, max_tags=50,
-                            memory_keys=["tgsync:missing:443:1", "tgsync:missing:443:2"])
+        todo = change_owned(
+            tags,
+            443,
+            A,
+            {"10.0.0.1"},
+            max_tags=50,
+            memory_keys=["tgsync:missing:443:1", "tgsync:missing:443:2"],
+        )
         assert todo.evicted == ("tgsync:missing:443:2",) and todo.left_out == frozenset()
         assert todo.remove == ["tgsync:missing:443:2"]
 
@@ -114,8 +134,9 @@ class TestSignedRecords:
     def test_signed_values_leave_room_for_the_mac_and_carry_it(self):
         many = {f"10.0.{i // 250}.{i % 250}" for i in range(60)}
         todo = change_owned({}, 443, A, many, max_tags=50, sign=self.sign)
-        assert all(len(v) <= MAX_VALUE_LENGTH and v.endswith(f" mac={self.MAC}")
-                   for v in todo.add.values())
+        assert all(
+            len(v) <= MAX_VALUE_LENGTH and v.endswith(f" mac={self.MAC}") for v in todo.add.values()
+        )
         owned = decode_owned(todo.add, 443)  # without a key: the MAC is set aside, trusted
         assert owned.mine(A) == many and owned.unverified == ()
 
@@ -125,10 +146,12 @@ class TestSignedRecords:
         assert again.add == {} and again.remove == []
 
     def test_with_a_key_only_values_that_verify_are_trusted(self):
-        tags = {owned_key(443, 1): f"{A} 10.0.0.1 mac={self.MAC}",
-                owned_key(443, 2): f"{B} 10.0.0.2",  # no MAC
-                owned_key(443, 3): f"{B} 10.0.0.3 mac={'x' * 43}",  # not the key's
-                owned_key(443, 4): "not even readable 10.0.0.4"}
+        tags = {
+            owned_key(443, 1): f"{A} 10.0.0.1 mac={self.MAC}",
+            owned_key(443, 2): f"{B} 10.0.0.2",  # no MAC
+            owned_key(443, 3): f"{B} 10.0.0.3 mac={'x' * 43}",  # not the key's
+            owned_key(443, 4): "not even readable 10.0.0.4",
+        }
         owned = decode_owned(tags, 443, lambda owner, ips, mac: mac == self.MAC)
         assert owned.by_owner == {A: frozenset({"10.0.0.1"})}
         assert owned.unverified == tuple(owned_key(443, n) for n in (2, 3, 4))
@@ -138,7 +161,15 @@ class TestSignedRecords:
         from tgsync.ownership import record_message
 
         base = record_message("arn:g", 443, A, ["10.0.0.1"])
-        assert len({base, record_message("arn:h", 443, A, ["10.0.0.1"]),
+        assert (
+            len(
+                {
+                    base,
+                    record_message("arn:h", 443, A, ["10.0.0.1"]),
                     record_message("arn:g", 444, A, ["10.0.0.1"]),
                     record_message("arn:g", 443, B, ["10.0.0.1"]),
-                    record_message("arn:g", 443, A, ["10.0.0.1", "10.0.0.2"])}) == 5
+                    record_message("arn:g", 443, A, ["10.0.0.1", "10.0.0.2"]),
+                }
+            )
+            == 5
+        )

@@ -64,12 +64,10 @@ def test_chunks_split_in_order_and_keep_the_remainder():
 
 #: Every wording of ELB's zone error we know of; each quotes the IP.
 ZONE_WORDINGS = [
-    "The Availability Zone is required for IP address '172.25.18.11' because it is not in "
-    "the VPC",
+    "The Availability Zone is required for IP address '172.25.18.11' because it is not in the VPC",
     "You must specify a valid Availability Zone or select 'all' for all enabled Availability "
     "zones, since the IP address '172.25.18.11' is outside the VPC",
-    "The Availability Zone must be 'all' for IP address '172.25.18.11' when not within the "
-    "VPC",
+    "The Availability Zone must be 'all' for IP address '172.25.18.11' when not within the VPC",
     "The IP address '172.25.18.11' is not within any of the subnets of the target group's VPC",
 ]
 
@@ -93,10 +91,16 @@ def test_an_ip_quoted_in_another_spelling_is_still_recognised():
 
 
 def test_errors_that_are_not_about_a_target_of_the_batch_name_none():
-    assert refused_target(client_error("ValidationError", "The IP address '10.9.9.9' is bad"),
-                          ["10.0.1.5"]) is None
-    assert refused_target(client_error("Throttling", "'10.0.1.5' not in the VPC"),
-                          ["10.0.1.5"]) is None
+    assert (
+        refused_target(
+            client_error("ValidationError", "The IP address '10.9.9.9' is bad"), ["10.0.1.5"]
+        )
+        is None
+    )
+    assert (
+        refused_target(client_error("Throttling", "'10.0.1.5' not in the VPC"), ["10.0.1.5"])
+        is None
+    )
 
 
 def elb_error(operation, exc):
@@ -141,8 +145,9 @@ def test_describe_calls_and_writes_draw_on_budgets_of_their_own():
             return lambda **_params: {}
 
     reads, writes = Counting(), Counting()
-    provider = Elbv2Provider(client_for_region=lambda region: Answering(), pacer=reads,
-                             write_pacer=writes)
+    provider = Elbv2Provider(
+        client_for_region=lambda region: Answering(), pacer=reads, write_pacer=writes
+    )
     arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/x/0123456789abcdef"
     for operation in (*READ_OPERATIONS, *WRITE_OPERATIONS, "DescribeTags"):
         provider._call(operation, arn)

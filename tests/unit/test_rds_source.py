@@ -33,19 +33,34 @@ def endpoint(hostname: str) -> Any:
     return parsed
 
 
-def cluster(writer: str = "orders-0", members: tuple[str, ...] = ("orders-0", "orders-1",
-                                                                  "orders-2"),
-            status: str = "available") -> dict[str, Any]:
-    return {"DBClusterIdentifier": "orders", "Status": status, "Endpoint": WRITER,
-            "ReaderEndpoint": READER, "DBClusterMembers": [
-                {"DBInstanceIdentifier": m, "IsClusterWriter": m == writer} for m in members]}
+def cluster(
+    writer: str = "orders-0",
+    members: tuple[str, ...] = ("orders-0", "orders-1", "orders-2"),
+    status: str = "available",
+) -> dict[str, Any]:
+    return {
+        "DBClusterIdentifier": "orders",
+        "Status": status,
+        "Endpoint": WRITER,
+        "ReaderEndpoint": READER,
+        "DBClusterMembers": [
+            {"DBInstanceIdentifier": m, "IsClusterWriter": m == writer} for m in members
+        ],
+    }
 
 
-def instances(*unavailable: str, names: tuple[str, ...] = ("orders-0", "orders-1", "orders-2"),
-              ) -> list[dict[str, Any]]:
-    return [{"DBInstanceIdentifier": n,
-             "DBInstanceStatus": "rebooting" if n in unavailable else "available",
-             "Endpoint": {"Address": f"{n}.{SUFFIX}", "Port": 5432}} for n in names]
+def instances(
+    *unavailable: str,
+    names: tuple[str, ...] = ("orders-0", "orders-1", "orders-2"),
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "DBInstanceIdentifier": n,
+            "DBInstanceStatus": "rebooting" if n in unavailable else "available",
+            "Endpoint": {"Address": f"{n}.{SUFFIX}", "Port": 5432},
+        }
+        for n in names
+    ]
 
 
 def chosen(hostname: str, *args: Any) -> list[str]:
@@ -86,8 +101,9 @@ def test_a_cluster_without_a_writer_changes_nothing():
     with pytest.raises(RdsError, match="no writer"):
         select_members(endpoint(WRITER), cluster(writer="none"), instances())
     with pytest.raises(RdsError, match="neither"):
-        select_members(endpoint(READER), cluster(writer="none"),
-                       instances("orders-0", "orders-1", "orders-2"))
+        select_members(
+            endpoint(READER), cluster(writer="none"), instances("orders-0", "orders-1", "orders-2")
+        )
 
 
 def test_a_writer_without_an_endpoint_yet_changes_nothing():
@@ -98,21 +114,35 @@ def test_a_writer_without_an_endpoint_yet_changes_nothing():
 
 
 def test_a_custom_endpoint_stands_for_its_available_static_members():
-    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY", "Endpoint": CUSTOM,
-              "StaticMembers": ["orders-0", "orders-2"], "ExcludedMembers": []}
+    custom = {
+        "DBClusterIdentifier": "orders",
+        "CustomEndpointType": "ANY",
+        "Endpoint": CUSTOM,
+        "StaticMembers": ["orders-0", "orders-2"],
+        "ExcludedMembers": [],
+    }
     assert chosen(CUSTOM, cluster(), instances(), custom) == ["orders-0", "orders-2"]
     assert chosen(CUSTOM, cluster(), instances("orders-2"), custom) == ["orders-0"]
 
 
 def test_a_custom_endpoint_without_static_members_stands_for_all_but_the_excluded():
-    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "ANY", "Endpoint": CUSTOM,
-              "StaticMembers": [], "ExcludedMembers": ["orders-1"]}
+    custom = {
+        "DBClusterIdentifier": "orders",
+        "CustomEndpointType": "ANY",
+        "Endpoint": CUSTOM,
+        "StaticMembers": [],
+        "ExcludedMembers": ["orders-1"],
+    }
     assert chosen(CUSTOM, cluster(), instances(), custom) == ["orders-0", "orders-2"]
 
 
 def test_a_reader_custom_endpoint_never_stands_for_the_writer():
-    custom = {"DBClusterIdentifier": "orders", "CustomEndpointType": "READER",
-              "Endpoint": CUSTOM, "StaticMembers": ["orders-0", "orders-1"]}
+    custom = {
+        "DBClusterIdentifier": "orders",
+        "CustomEndpointType": "READER",
+        "Endpoint": CUSTOM,
+        "StaticMembers": ["orders-0", "orders-1"],
+    }
     assert chosen(CUSTOM, cluster(), instances(), custom) == ["orders-1"]
     # A failover swapped them: the new reader serves it, the new writer does not.
     assert chosen(CUSTOM, cluster(writer="orders-1"), instances(), custom) == ["orders-0"]
@@ -153,10 +183,12 @@ def test_the_name_is_compared_without_case_and_trailing_dot():
 
 
 def test_the_read_says_whose_account_it_describes(api):
-    with pytest.raises(RdsError, match="describes in the account of role arn:aws:iam::"
-                                       "111122223333:role/reader"):
-        api.selection(endpoint(f"orders.cluster-{ANOTHER}"), NONE,
-                      "arn:aws:iam::111122223333:role/reader")
+    with pytest.raises(
+        RdsError, match="describes in the account of role arn:aws:iam::111122223333:role/reader"
+    ):
+        api.selection(
+            endpoint(f"orders.cluster-{ANOTHER}"), NONE, "arn:aws:iam::111122223333:role/reader"
+        )
     with pytest.raises(RdsError, match="describes in the function's account"):
         api.selection(endpoint(f"orders.cluster-{ANOTHER}"), NONE)
 
@@ -165,8 +197,13 @@ def test_the_read_says_whose_account_it_describes(api):
 
 
 def client_error(code: str, operation: str, status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": f"{code} says no"},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": f"{code} says no"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        operation,
+    )
 
 
 class FakeRds:
@@ -191,15 +228,31 @@ class FakeRds:
     def describe_db_instances(self, **params: Any) -> dict[str, Any]:
         self._answer("DescribeDBInstances")
         assert params == {"Filters": [{"Name": "db-cluster-id", "Values": ["orders"]}]}
-        return {"DBInstances": [{**i, "DBInstanceStatus": self.statuses.get(
-            i["DBInstanceIdentifier"], i["DBInstanceStatus"])} for i in instances()]}
+        return {
+            "DBInstances": [
+                {
+                    **i,
+                    "DBInstanceStatus": self.statuses.get(
+                        i["DBInstanceIdentifier"], i["DBInstanceStatus"]
+                    ),
+                }
+                for i in instances()
+            ]
+        }
 
     def describe_db_cluster_endpoints(self, **params: Any) -> dict[str, Any]:
         self._answer("DescribeDBClusterEndpoints")
         assert params == {"DBClusterEndpointIdentifier": "analytics"}
-        return {"DBClusterEndpoints": [{"DBClusterIdentifier": "orders", "Endpoint": CUSTOM,
-                                        "CustomEndpointType": "ANY",
-                                        "StaticMembers": ["orders-2"]}]}
+        return {
+            "DBClusterEndpoints": [
+                {
+                    "DBClusterIdentifier": "orders",
+                    "Endpoint": CUSTOM,
+                    "CustomEndpointType": "ANY",
+                    "StaticMembers": ["orders-2"],
+                }
+            ]
+        }
 
 
 class Cycle:
@@ -224,14 +277,19 @@ def cycle():
 
 @pytest.fixture
 def api(rds, cycle):
-    return RdsApi(client_for_region=lambda region: rds, sleep=lambda _s: None,
-                  client_for_role=lambda region, role: rds)
+    return RdsApi(
+        client_for_region=lambda region: rds,
+        sleep=lambda _s: None,
+        client_for_role=lambda region, role: rds,
+    )
 
 
 def test_a_writer_and_a_reader_group_of_one_cluster_cost_one_read_per_cycle(api, rds, cycle):
     assert [m for m, _ in api.selection(endpoint(WRITER), cycle.token).members] == ["orders-0"]
-    assert [m for m, _ in api.selection(endpoint(READER), cycle.token).members] == ["orders-1",
-                                                                          "orders-2"]
+    assert [m for m, _ in api.selection(endpoint(READER), cycle.token).members] == [
+        "orders-1",
+        "orders-2",
+    ]
     assert rds.calls == ["DescribeDBClusters", "DescribeDBInstances"]
     rds.writer = "orders-1"  # a failover: the next cycle reads again and sees it
     cycle.next()
@@ -241,37 +299,42 @@ def test_a_writer_and_a_reader_group_of_one_cluster_cost_one_read_per_cycle(api,
 
 def test_a_custom_endpoint_reads_its_members_then_its_cluster(api, rds, cycle):
     assert [m for m, _ in api.selection(endpoint(CUSTOM), cycle.token).members] == ["orders-2"]
-    assert rds.calls == ["DescribeDBClusterEndpoints", "DescribeDBClusters",
-                         "DescribeDBInstances"]
+    assert rds.calls == ["DescribeDBClusterEndpoints", "DescribeDBClusters", "DescribeDBInstances"]
 
 
 def test_a_denied_read_names_the_call_and_the_permission_once_per_cycle(api, rds, cycle):
     rds.fail["DescribeDBInstances"] = client_error("AccessDenied", "DescribeDBInstances", 403)
     for hostname in (WRITER, READER):
-        with pytest.raises(RdsError, match=r"DescribeDBInstances denied for cluster orders: "
-                                           r"allow rds:DescribeDBInstances in the function's"):
+        with pytest.raises(
+            RdsError,
+            match=r"DescribeDBInstances denied for cluster orders: "
+            r"allow rds:DescribeDBInstances in the function's",
+        ):
             api.selection(endpoint(hostname), cycle.token)
     assert rds.calls == ["DescribeDBClusters", "DescribeDBInstances"]  # not retried
 
 
 def test_a_throttled_read_is_retried_a_bounded_number_of_times(api, rds, cycle):
     rds.fail["DescribeDBClusters"] = client_error("Throttling", "DescribeDBClusters")
-    with pytest.raises(RdsError, match=r"DescribeDBClusters throttled by RDS after 3 attempts "
-                                       r"\(cluster orders\)"):
+    with pytest.raises(
+        RdsError,
+        match=r"DescribeDBClusters throttled by RDS after 3 attempts "
+        r"\(cluster orders\)",
+    ):
         api.selection(endpoint(WRITER), cycle.token)
     assert rds.calls == ["DescribeDBClusters"] * 3
 
 
-def test_an_unreachable_endpoint_and_a_missing_cluster_are_explained(api, rds, cycle,
-                                                                     monkeypatch):
+def test_an_unreachable_endpoint_and_a_missing_cluster_are_explained(api, rds, cycle, monkeypatch):
     for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_RDS"):  # AWS's own endpoint
         monkeypatch.delenv(variable, raising=False)
     rds.fail["DescribeDBClusters"] = EndpointConnectionError(endpoint_url="https://rds")
     with pytest.raises(RdsError, match="is the rds endpoint of eu-west-1 reachable"):
         api.selection(endpoint(WRITER), cycle.token)
     cycle.next()
-    rds.fail["DescribeDBClusters"] = client_error("DBClusterNotFoundFault", "DescribeDBClusters",
-                                                  404)
+    rds.fail["DescribeDBClusters"] = client_error(
+        "DBClusterNotFoundFault", "DescribeDBClusters", 404
+    )
     with pytest.raises(RdsError, match="cluster orders not found in eu-west-1"):
         api.selection(endpoint(WRITER), cycle.token)
 
@@ -292,8 +355,9 @@ class FakeDns:
         self.failing = failing
         self.asked: list[tuple[str, str, int]] = []
 
-    def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                deadline: Deadline = NONE) -> Resolution:
+    def resolve(
+        self, hostname: str, record_type: str, lookups: int, *, deadline: Deadline = NONE
+    ) -> Resolution:
         self.asked.append((hostname, record_type, lookups))
         if hostname == self.failing:
             return Resolution(queries=1, error=f"NXDOMAIN: {hostname} does not exist")
@@ -313,20 +377,21 @@ def test_the_source_resolves_each_member_s_instance_endpoint_and_is_authoritativ
 
 
 def test_a_member_whose_endpoint_does_not_resolve_fails_the_resolution(api):
-    found = RdsSource(api, FakeDns(ADDRESSES, failing=f"orders-2.{SUFFIX}")).resolve(
-        READER, "A", 1)
+    found = RdsSource(api, FakeDns(ADDRESSES, failing=f"orders-2.{SUFFIX}")).resolve(READER, "A", 1)
     assert found.error is not None and "instance orders-2" in found.error
     assert not found.authoritative
 
 
 def test_a_status_rds_does_not_list_is_served_and_logged_naming_instance_and_status(
-        api, rds, caplog):
+    api, rds, caplog
+):
     rds.statuses["orders-2"] = "quantum-tunnelling"
     found = RdsSource(api, FakeDns(ADDRESSES)).resolve(READER, "A", 1)
     assert found.error is None and found.answers == {"10.0.1.10", "10.0.2.10"}
     logged = [r for r in caplog.records if "quantum" in str(getattr(r, "status", ""))]
     assert [(r.levelname, r.resource, r.status) for r in logged] == [  # type: ignore[attr-defined]
-        ("WARNING", "instance orders-2 of cluster orders", "quantum-tunnelling")]
+        ("WARNING", "instance orders-2 of cluster orders", "quantum-tunnelling")
+    ]
 
 
 def test_a_failed_read_fails_the_resolution_naming_the_call(api, rds):
@@ -345,10 +410,12 @@ def test_an_instance_endpoint_given_to_the_source_is_refused_without_a_call(api,
 
 
 def test_resolve_rds_with_an_instance_or_a_non_rds_name_is_a_configuration_error():
-    mappings = [{"hostname": f"orders-0.{SUFFIX}", "target_group_arn": ARN, "resolve": "rds"},
-                {"hostname": "db.example.com", "target_group_arn": ARN, "resolve": "rds"},
-                {"hostname": WRITER, "target_group_arn": ARN, "resolve": "rds"},
-                {"hostname": f"orders-0.{SUFFIX}", "target_group_arn": ARN}]
+    mappings = [
+        {"hostname": f"orders-0.{SUFFIX}", "target_group_arn": ARN, "resolve": "rds"},
+        {"hostname": "db.example.com", "target_group_arn": ARN, "resolve": "rds"},
+        {"hostname": WRITER, "target_group_arn": ARN, "resolve": "rds"},
+        {"hostname": f"orders-0.{SUFFIX}", "target_group_arn": ARN},
+    ]
     loaded = config.load({config.MAPPINGS: json.dumps(mappings)})
     assert [m.hostname for m in loaded.mappings] == [WRITER, f"orders-0.{SUFFIX}"]
     first, second = (bad.problems[0] for bad in loaded.invalid)
@@ -359,12 +426,21 @@ def test_resolve_rds_with_an_instance_or_a_non_rds_name_is_a_configuration_error
 
 
 def test_the_single_mapping_with_resolve_rds_is_checked_too():
-    with pytest.raises(config.ConfigError, match=r"TGSYNC_RESOLVE \(mapping TGSYNC_HOSTNAME\)"
-                                                  r": resolve=rds takes"):
-        config.load({config.HOSTNAME: "vpc-logs-abc123.eu-west-1.es.amazonaws.com",
-                     config.TARGET_GROUP_ARN: ARN, "TGSYNC_RESOLVE": "rds"})
-    loaded = config.load({config.HOSTNAME: READER, config.TARGET_GROUP_ARN: ARN,
-                          "TGSYNC_RESOLVE": "rds"})
+    with pytest.raises(
+        config.ConfigError,
+        match=r"TGSYNC_RESOLVE \(mapping TGSYNC_HOSTNAME\)"
+        r": resolve=rds takes",
+    ):
+        config.load(
+            {
+                config.HOSTNAME: "vpc-logs-abc123.eu-west-1.es.amazonaws.com",
+                config.TARGET_GROUP_ARN: ARN,
+                "TGSYNC_RESOLVE": "rds",
+            }
+        )
+    loaded = config.load(
+        {config.HOSTNAME: READER, config.TARGET_GROUP_ARN: ARN, "TGSYNC_RESOLVE": "rds"}
+    )
     assert loaded.mappings[0].resolve == "rds"
 
 

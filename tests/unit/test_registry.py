@@ -24,8 +24,11 @@ T0 = 1_700_000_000
 
 def blue_green(count: int, *, ipv6: bool = False) -> dict[str, MissingSince]:
     """``count`` IPs missing at once, in the longest spelling of their kind."""
-    ips = ([f"fd00:ffff:ffff:ffff:ffff:ffff:ffff:{0x1000 + i:04x}" for i in range(count)] if ipv6
-           else [f"100.100.{200 + i // 100}.{100 + i % 100}" for i in range(count)])
+    ips = (
+        [f"fd00:ffff:ffff:ffff:ffff:ffff:ffff:{0x1000 + i:04x}" for i in range(count)]
+        if ipv6
+        else [f"100.100.{200 + i // 100}.{100 + i % 100}" for i in range(count)]
+    )
     return {ip: MissingSince(T0 + i, T0 + 600, 123) for i, ip in enumerate(ips)}
 
 
@@ -46,10 +49,16 @@ class TestPacking:
             assert set(key) <= allowed and set(value) <= allowed
 
     def test_the_oldest_records_come_first_then_by_ip(self):
-        memory = {"10.0.1.7": MissingSince(300, 400), "10.0.1.9": MissingSince(100, 400),
-                  "10.0.1.5": MissingSince(300, 500)}
+        memory = {
+            "10.0.1.7": MissingSince(300, 400),
+            "10.0.1.9": MissingSince(100, 400),
+            "10.0.1.5": MissingSince(300, 500),
+        }
         assert pack(443, memory)[tag_key(443, 1)].split() == [
-            "10.0.1.9=100/400/1", "10.0.1.5=300/500/1", "10.0.1.7=300/400/1"]
+            "10.0.1.9=100/400/1",
+            "10.0.1.5=300/500/1",
+            "10.0.1.7=300/400/1",
+        ]
 
     def test_a_value_is_filled_to_exactly_256_characters_and_no_further(self):
         memory = {f"10.0.1.{i}": MissingSince(T0, T0) for i in range(1, 8)}  # 32 each
@@ -65,15 +74,16 @@ class TestPacking:
         assert [len(v) for v in pack(443, memory).values()] == [230, 26]
 
     def test_rounding_to_whole_seconds_can_only_delay_a_retirement(self):
-        assert encode_record("10.0.1.5", MissingSince(1000.2, 1060.8, 2)) == \
-            "10.0.1.5=1001/1060/2"
+        assert encode_record("10.0.1.5", MissingSince(1000.2, 1060.8, 2)) == "10.0.1.5=1001/1060/2"
 
 
 class TestReading:
     def test_the_older_one_record_per_tag_form_is_still_read(self):
         tags = {f"{TAG_PREFIX}443:10.0.1.5": "1000/1060", f"{TAG_PREFIX}443:fd00::1": "5/6"}
-        assert decode(tags, 443).memory == {"10.0.1.5": MissingSince(1000, 1060, 1),
-                                            "fd00::1": MissingSince(5, 6, 1)}
+        assert decode(tags, 443).memory == {
+            "10.0.1.5": MissingSince(1000, 1060, 1),
+            "fd00::1": MissingSince(5, 6, 1),
+        }
 
     def test_other_ports_and_foreign_tags_are_ignored(self):
         tags = {tag_key(9200, 1): "10.0.1.5=1/2/1", "Name": "x", "team": "search"}
@@ -81,8 +91,12 @@ class TestReading:
         assert recalled.memory == {} and recalled.unreadable == ()
 
     def test_unreadable_tags_under_our_prefix_are_reported_not_used(self):
-        tags = {tag_key(443, 1): "yesterday", f"{TAG_PREFIX}abc:10.0.1.6": "1/2",
-                tag_key(443, 2): "10.0.1.7=1/2/0", f"{TAG_PREFIX}443:10.0.1.8": "1/2/3/4"}
+        tags = {
+            tag_key(443, 1): "yesterday",
+            f"{TAG_PREFIX}abc:10.0.1.6": "1/2",
+            tag_key(443, 2): "10.0.1.7=1/2/0",
+            f"{TAG_PREFIX}443:10.0.1.8": "1/2/3/4",
+        }
         recalled = decode(tags, 443)
         assert recalled.memory == {}
         assert set(recalled.unreadable) == set(tags)
@@ -109,8 +123,12 @@ class TestChanges:
         assert todo.add == {} and todo.remove == []
 
     def test_an_empty_memory_removes_every_tag_of_ours_for_the_port_and_nothing_else(self):
-        tags = {**pack(443, blue_green(8)), **pack(9200, blue_green(2)), "team": "search",
-                f"{TAG_PREFIX}443:10.0.1.5": "1/2"}
+        tags = {
+            **pack(443, blue_green(8)),
+            **pack(9200, blue_green(2)),
+            "team": "search",
+            f"{TAG_PREFIX}443:10.0.1.5": "1/2",
+        }
         todo = change(tags, 443, {})
         assert sorted(todo.remove) == sorted(k for k in tags if k.startswith(f"{TAG_PREFIX}443:"))
         assert todo.add == {}
@@ -181,7 +199,8 @@ class TestTagRegistry:
         store = FakeStore({tag_key(443, 1): "10.0.1.5=1/2/1"})
         registry = TagRegistry(store)
         assert registry.recall("arn", 443, fresh=False).memory == {
-            "10.0.1.5": MissingSince(1, 2, 1)}
+            "10.0.1.5": MissingSince(1, 2, 1)
+        }
         registry.recall("arn", 443, fresh=False)
         assert store.calls == [("tags", "arn")]
         registry.recall("arn", 443, fresh=True)
@@ -195,8 +214,10 @@ class TestTagRegistry:
         assert registry.save("arn", 443, memory) is True
         assert registry.save("arn", 443, memory) is False  # the cache knows it is there
         assert registry.recall("arn", 443, fresh=False).memory == memory
-        assert store.calls == [("tags", "arn"),
-                               ("change_tags", {tag_key(443, 1): "10.0.1.5=1/2/1"}, [])]
+        assert store.calls == [
+            ("tags", "arn"),
+            ("change_tags", {tag_key(443, 1): "10.0.1.5=1/2/1"}, []),
+        ]
         assert registry.save("arn", 443, {}) is True
         assert store.groups["arn"] == {"team": "search"}
 
@@ -228,8 +249,10 @@ class TestTagRegistry:
         registry = TagRegistry(store)
         registry.recall("arn", 443, fresh=False)
         registry.save("arn", 443, {"10.0.1.5": MissingSince(1, 2, 1)})
-        assert store.groups["arn"] == {tag_key(443, 1): "not a record",
-                                       tag_key(443, 2): "10.0.1.5=1/2/1"}
+        assert store.groups["arn"] == {
+            tag_key(443, 1): "not a record",
+            tag_key(443, 2): "10.0.1.5=1/2/1",
+        }
 
     def test_the_cache_follows_a_save_that_removed_the_memory(self):
         store = FakeStore({tag_key(443, 1): "10.0.1.5=1/2/1"})
@@ -261,8 +284,7 @@ def test_tags_read_elsewhere_become_the_cache():
     store = FakeStore()
     registry = TagRegistry(store)
     registry.remember({"arn": {tag_key(443, 1): "10.0.1.5=1/2/1"}})
-    assert registry.recall("arn", 443, fresh=False).memory == {
-        "10.0.1.5": MissingSince(1, 2, 1)}
+    assert registry.recall("arn", 443, fresh=False).memory == {"10.0.1.5": MissingSince(1, 2, 1)}
     assert store.calls == []
 
 
@@ -297,8 +319,12 @@ def test_two_ports_of_one_group_saving_at_once_lose_no_update():
     store, arn = SlowStore(), "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/t/1"
     registry = TagRegistry(store)
     registry.recall(arn, 443, fresh=True)
-    saves = [threading.Thread(target=registry.save, args=(arn, port, {
-        "10.0.1.5": MissingSince(100.0, 100.0, 1)})) for port in (443, 9200)]
+    saves = [
+        threading.Thread(
+            target=registry.save, args=(arn, port, {"10.0.1.5": MissingSince(100.0, 100.0, 1)})
+        )
+        for port in (443, 9200)
+    ]
     for save in saves:
         save.start()
     for save in saves:
@@ -319,8 +345,10 @@ class TestOwnershipInTheRegistry:
         registry = TagRegistry(store)
         registry.recall_owned("arn", 443, fresh=False)
         assert registry.save_owned("arn", 443, self.A, {"10.0.1.5", "10.0.2.5"})
-        assert store.groups["arn"] == {"tgsync:owned:443:1": f"{self.B} 10.0.9.9",
-                                       "tgsync:owned:443:2": f"{self.A} 10.0.1.5 10.0.2.5"}
+        assert store.groups["arn"] == {
+            "tgsync:owned:443:1": f"{self.B} 10.0.9.9",
+            "tgsync:owned:443:2": f"{self.A} 10.0.1.5 10.0.2.5",
+        }
         owned = registry.recall_owned("arn", 443, fresh=True)
         assert owned.mine(self.A) == {"10.0.1.5", "10.0.2.5"}
         assert not registry.save_owned("arn", 443, self.A, {"10.0.1.5", "10.0.2.5"})
@@ -333,8 +361,9 @@ class TestOwnershipInTheRegistry:
         registry = TagRegistry(store)
         registry.recall_owned("arn", 443, fresh=False)
         with pytest.raises(TagSpaceExhausted) as caught:
-            registry.save_owned("arn", 443, self.A,
-                                {"10.0.1.5"} | {f"255.255.{i}.255" for i in range(100, 116)})
+            registry.save_owned(
+                "arn", 443, self.A, {"10.0.1.5"} | {f"255.255.{i}.255" for i in range(100, 116)}
+            )
         message = str(caught.value)
         assert "255.255.115.255" in message and "tgsync:owned:443:1" in message
         assert "10.0.1.5," not in message  # already recorded: kept, not left out
@@ -342,8 +371,9 @@ class TestOwnershipInTheRegistry:
 
     def test_ownership_takes_the_room_of_memory_never_the_other_way_round(self):
         users = {f"team-{i}": "x" for i in range(MAX_TAGS - 1)}
-        store = FakeStore({**users, tag_key(443, 1): encode_record("10.0.7.7",
-                                                                   MissingSince(T0, T0))})
+        store = FakeStore(
+            {**users, tag_key(443, 1): encode_record("10.0.7.7", MissingSince(T0, T0))}
+        )
         registry = TagRegistry(store)
         registry.recall("arn", 443, fresh=False)
         registry.save_owned("arn", 443, self.A, {"10.0.1.5"})
@@ -372,9 +402,11 @@ class TestOwnershipInTheRegistry:
         registry = TagRegistry(store)
         registry.recall("arn", 443, fresh=False)
         for now in (T0 + REFRESH_SECONDS + 10, T0 + REFRESH_SECONDS + 40):  # theirs is old
-            assert not registry.save("arn", 443, {"10.0.1.5": MissingSince(T0, now, 1)},
-                                     now=now, planned={"10.0.1.5"})
+            assert not registry.save(
+                "arn", 443, {"10.0.1.5": MissingSince(T0, now, 1)}, now=now, planned={"10.0.1.5"}
+            )
         due = T0 + 50 + REFRESH_SECONDS  # its own record is due: written, theirs kept
-        assert registry.save("arn", 443, {"10.0.1.5": MissingSince(T0, due, 2)}, now=due,
-                             planned={"10.0.1.5"})
+        assert registry.save(
+            "arn", 443, {"10.0.1.5": MissingSince(T0, due, 2)}, now=due, planned={"10.0.1.5"}
+        )
         assert decode(store.groups["arn"], 443).memory["10.0.9.9"] == theirs

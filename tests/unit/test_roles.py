@@ -31,10 +31,15 @@ class Sts:
         self.calls.append(params)
         lasting = self.lasting.pop(0) if len(self.lasting) > 1 else self.lasting[0]
         number = len(self.calls)
-        return {"Credentials": {
-            "AccessKeyId": f"ASIA{number}", "SecretAccessKey": "s", "SessionToken": "t",
-            "Expiration": datetime.datetime.now(datetime.UTC) + lasting},
-            "AssumedRoleUser": {"Arn": f"{ROLE}/{SESSION_NAME}"}}
+        return {
+            "Credentials": {
+                "AccessKeyId": f"ASIA{number}",
+                "SecretAccessKey": "s",
+                "SessionToken": "t",
+                "Expiration": datetime.datetime.now(datetime.UTC) + lasting,
+            },
+            "AssumedRoleUser": {"Arn": f"{ROLE}/{SESSION_NAME}"},
+        }
 
 
 class Base:
@@ -94,51 +99,97 @@ def test_sts_is_asked_in_the_process_s_region_with_the_function_s_credentials(se
     key(sessions.session(ROLE, "us-west-2"))
     ((service, kwargs),) = base.made
     assert (service, kwargs["region_name"], kwargs["aws_access_key_id"]) == (
-        "sts", "eu-west-1", "AKIAEXAMPLE")
+        "sts",
+        "eu-west-1",
+        "AKIAEXAMPLE",
+    )
     assert (kwargs["config"].connect_timeout, kwargs["config"].read_timeout) == (2, 5)
 
 
-def test_without_a_role_it_is_the_function_s_own_session_and_no_assume_role(
-        sessions, base, sts):
+def test_without_a_role_it_is_the_function_s_own_session_and_no_assume_role(sessions, base, sts):
     assert sessions.session(None, "eu-west-1") is base
     assert sts.calls == []
 
 
-@pytest.mark.parametrize("arn", [
-    ROLE, "arn:aws-cn:iam::111122223333:role/a", "arn:aws-us-gov:iam::111122223333:role/p/q/r",
-    "arn:aws-iso-b:iam::111122223333:role/name+=,.@_-", f" {ROLE} "])
+@pytest.mark.parametrize(
+    "arn",
+    [
+        ROLE,
+        "arn:aws-cn:iam::111122223333:role/a",
+        "arn:aws-us-gov:iam::111122223333:role/p/q/r",
+        "arn:aws-iso-b:iam::111122223333:role/name+=,.@_-",
+        f" {ROLE} ",
+    ],
+)
 def test_a_role_arn_of_any_partition_is_taken(arn):
     assert parse_role_arn(arn) == arn.strip()
 
 
-@pytest.mark.parametrize("arn", [
-    "", "tgsync-rds-read", "arn:aws:iam::111122223333:user/tgsync",
-    "arn:aws:sts::111122223333:assumed-role/tgsync/session", "arn:aws:iam::*:role/tgsync",
-    "arn:aws:iam::111122223333:role/*", "arn:aws:iam::11112222333:role/short-account",
-    "arn:aws:iam:eu-west-1:111122223333:role/regional", 123])
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "",
+        "tgsync-rds-read",
+        "arn:aws:iam::111122223333:user/tgsync",
+        "arn:aws:sts::111122223333:assumed-role/tgsync/session",
+        "arn:aws:iam::*:role/tgsync",
+        "arn:aws:iam::111122223333:role/*",
+        "arn:aws:iam::11112222333:role/short-account",
+        "arn:aws:iam:eu-west-1:111122223333:role/regional",
+        123,
+    ],
+)
 def test_anything_else_is_refused_naming_the_value_and_the_form(arn):
     with pytest.raises(ValueError, match="is not an IAM role ARN; give the whole ARN"):
         parse_role_arn(arn)
 
 
 def test_the_role_is_a_mapping_key_the_function_default_and_never_a_tag():
-    loaded = config.load({config.MAPPINGS: json.dumps([
-        {"hostname": WRITER, "target_group_arn": ARN, "resolve": "rds", "rds_role_arn": ROLE},
-        {"hostname": WRITER.replace("orders", "billing"), "target_group_arn": ARN,
-         "resolve": "rds"},
-        {"hostname": WRITER, "target_group_arn": ARN, "rds_role_arn": ROLE},
-        {"hostname": WRITER, "target_group_arn": ARN, "resolve": "rds",
-         "rds_role_arn": "arn:aws:iam::111122223333:user/x"}]),
-        "TGSYNC_RDS_ROLE_ARN": ROLE.replace("tgsync-rds-read", "default")})
+    loaded = config.load(
+        {
+            config.MAPPINGS: json.dumps(
+                [
+                    {
+                        "hostname": WRITER,
+                        "target_group_arn": ARN,
+                        "resolve": "rds",
+                        "rds_role_arn": ROLE,
+                    },
+                    {
+                        "hostname": WRITER.replace("orders", "billing"),
+                        "target_group_arn": ARN,
+                        "resolve": "rds",
+                    },
+                    {"hostname": WRITER, "target_group_arn": ARN, "rds_role_arn": ROLE},
+                    {
+                        "hostname": WRITER,
+                        "target_group_arn": ARN,
+                        "resolve": "rds",
+                        "rds_role_arn": "arn:aws:iam::111122223333:user/x",
+                    },
+                ]
+            ),
+            "TGSYNC_RDS_ROLE_ARN": ROLE.replace("tgsync-rds-read", "default"),
+        }
+    )
     first, second = loaded.mappings
     assert first.rds_role_arn == ROLE
     assert second.rds_role_arn == ROLE.replace("tgsync-rds-read", "default")
     no_rds, bad = (entry.problems for entry in loaded.invalid)
-    assert no_rds == ("TGSYNC_MAPPINGS[2].rds_role_arn: applies to resolve=rds only (the RDS "
-                      'reads); add "resolve": "rds" or drop rds_role_arn',)
-    assert bad[0].startswith("TGSYNC_MAPPINGS[3].rds_role_arn: 'arn:aws:iam::111122223333:"
-                             "user/x' is not an IAM role ARN")
+    assert no_rds == (
+        "TGSYNC_MAPPINGS[2].rds_role_arn: applies to resolve=rds only (the RDS "
+        'reads); add "resolve": "rds" or drop rds_role_arn',
+    )
+    assert bad[0].startswith(
+        "TGSYNC_MAPPINGS[3].rds_role_arn: 'arn:aws:iam::111122223333:user/x' is not an IAM role ARN"
+    )
     assert setting("rds_role_arn").tag is None  # see its help: a tag must not pick a role
     with pytest.raises(config.ConfigError, match="TGSYNC_RDS_ROLE_ARN: 'nope' is not an IAM"):
-        config.load({config.HOSTNAME: WRITER, config.TARGET_GROUP_ARN: ARN,
-                     "TGSYNC_RESOLVE": "rds", "TGSYNC_RDS_ROLE_ARN": "nope"})
+        config.load(
+            {
+                config.HOSTNAME: WRITER,
+                config.TARGET_GROUP_ARN: ARN,
+                "TGSYNC_RESOLVE": "rds",
+                "TGSYNC_RDS_ROLE_ARN": "nope",
+            }
+        )

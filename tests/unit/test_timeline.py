@@ -15,21 +15,31 @@ def history() -> Timeline:
     timeline = Timeline()
     timeline.mark(0.0, "1", "a node comes up")
     timeline.calls = [Call(1.0, IP, True), Call(5.6, IP, False, draining=2.0)]
-    timeline.health = [(1.1, IP, "initial"), (2.0, IP, "healthy"), (5.2, IP, "unhealthy"),
-                       (5.9, IP, FORGOTTEN)]
+    timeline.health = [
+        (1.1, IP, "initial"),
+        (2.0, IP, "healthy"),
+        (5.2, IP, "unhealthy"),
+        (5.9, IP, FORGOTTEN),
+    ]
     timeline.end = 9.0
     return timeline
 
 
 def log(*lines: str) -> str:
-    return "\n".join(f"[12:00:00 + {at:5.1f}s] {text}" for at, text in
-                     [(0.0, "== 1. a node comes up"), *(line for line in lines)])
+    return "\n".join(
+        f"[12:00:00 + {at:5.1f}s] {text}"
+        for at, text in [(0.0, "== 1. a node comes up"), *(line for line in lines)]
+    )
 
 
 class TestTheTimeline:
     def test_a_short_unhealthy_spell_between_invocations_is_drawn(self):
-        assert history().spans(IP) == [(1.0, 2.0, "initial"), (2.0, 5.2, "healthy"),
-                                       (5.2, 5.6, "unhealthy"), (5.6, 7.6, "draining")]
+        assert history().spans(IP) == [
+            (1.0, 2.0, "initial"),
+            (2.0, 5.2, "healthy"),
+            (5.2, 5.6, "unhealthy"),
+            (5.6, 7.6, "draining"),
+        ]
 
     def test_draining_ends_at_the_picture_end_or_a_new_registration_and_is_never_empty(self):
         timeline = history()
@@ -49,8 +59,7 @@ class TestTheTimeline:
         assert timeline.outages() == [(4.0, 6.0)]
 
     def test_the_text_chart_shows_a_spell_shorter_than_a_column(self):
-        row = next(line for line in history().text(width=12).splitlines()
-                   if line.startswith(IP))
+        row = next(line for line in history().text(width=12).splitlines() if line.startswith(IP))
         assert "x" in row
 
 
@@ -59,27 +68,46 @@ class TestThePictureAgainstTheLog:
 
     def test_a_picture_true_to_the_log_passes(self):
         svg = history().svg("t")
-        assert disagreements(log(
-            (1.0, f"  REGISTER   {IP}:443 in {self.GROUP}: in DNS, not registered"),
-            (5.7, f"  DEREGISTER {IP}:443 from {self.GROUP}: not in DNS and unhealthy "
-                  "(Target.Timeout)")), {self.GROUP: svg}) == []
+        assert (
+            disagreements(
+                log(
+                    (1.0, f"  REGISTER   {IP}:443 in {self.GROUP}: in DNS, not registered"),
+                    (
+                        5.7,
+                        f"  DEREGISTER {IP}:443 from {self.GROUP}: not in DNS and unhealthy "
+                        "(Target.Timeout)",
+                    ),
+                ),
+                {self.GROUP: svg},
+            )
+            == []
+        )
 
     def test_a_sampled_picture_that_missed_the_spell_fails(self):
         sampled = history()
         sampled.health = [h for h in sampled.health if h[2] != "unhealthy"]
-        found = disagreements(log(
-            (1.0, f"  REGISTER   {IP}:443 in {self.GROUP}: in DNS, not registered"),
-            (5.7, f"  DEREGISTER {IP}:443 from {self.GROUP}: not in DNS and unhealthy "
-                  "(Target.Timeout)")), {self.GROUP: sampled.svg("t")})
+        found = disagreements(
+            log(
+                (1.0, f"  REGISTER   {IP}:443 in {self.GROUP}: in DNS, not registered"),
+                (
+                    5.7,
+                    f"  DEREGISTER {IP}:443 from {self.GROUP}: not in DNS and unhealthy "
+                    "(Target.Timeout)",
+                ),
+            ),
+            {self.GROUP: sampled.svg("t")},
+        )
         assert len(found) == 1 and found[0].startswith(f"DEREGISTER {IP} at 5.7s")
 
     def test_an_action_drawn_late_or_missing_from_the_log_fails(self):
-        found = disagreements(log(
-            (0.3, f"  REGISTER   {IP}:443 in {self.GROUP}: in DNS, not registered")),
-            {self.GROUP: history().svg("t")})
+        found = disagreements(
+            log((0.3, f"  REGISTER   {IP}:443 in {self.GROUP}: in DNS, not registered")),
+            {self.GROUP: history().svg("t")},
+        )
         assert any("REGISTER 10.0.1.10 at 0.3s" in f for f in found)
-        assert any("drawn with a DEREGISTER at 5.60s that the log does not have" in f
-                   for f in found)
+        assert any(
+            "drawn with a DEREGISTER at 5.60s that the log does not have" in f for f in found
+        )
 
     def test_chapters_must_be_numbered_and_placed_as_in_the_log(self):
         timeline = history()

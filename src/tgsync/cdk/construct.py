@@ -172,10 +172,15 @@ class HostnameTargetSync(Construct):
         super().__init__(scope, construct_id)
         arguments["event_bus"] = bus_text(event_bus)
         # port is the first mapping's (a key of TGSYNC_MAPPINGS), not the function's.
-        variables = setting_variables({
-            item.cdk: arguments[item.cdk] for item in KEYWORD_SETTINGS
-            if item.cdk and item.cdk != "port"
-            and not (item.cdk == "record_key" and not isinstance(record_key, str))})
+        variables = setting_variables(
+            {
+                item.cdk: arguments[item.cdk]
+                for item in KEYWORD_SETTINGS
+                if item.cdk
+                and item.cdk != "port"
+                and not (item.cdk == "record_key" and not isinstance(record_key, str))
+            }
+        )
         on = discover_on(discover)
         every = schedule or Duration.minutes(1)
         check_schedule(every)
@@ -183,54 +188,77 @@ class HostnameTargetSync(Construct):
         check_memory_size(memory_size)
         check_health_alarm_filter(health_alarm_filter)
         domains, rds_arns = event_sources(domain_arns, event_source_arns)
-        check_targets(hostname=hostname is not None, target_group=target_group is not None,
-                      port=port is not None, discover=on)
+        check_targets(
+            hostname=hostname is not None,
+            target_group=target_group is not None,
+            port=port is not None,
+            discover=on,
+        )
         arch = architecture or lambda_.Architecture.ARM_64
         self._mappings: list[dict[str, Any]] = []
         self._discover = on
         self._resolve = variables.get(setting("resolve").env, "dns")
         self._health_filter = health_alarm_filter
 
-        self.log_group = logs.LogGroup(self, "LogGroup", retention=log_retention,
-                                       encryption_key=log_encryption_key)
+        self.log_group = logs.LogGroup(
+            self, "LogGroup", retention=log_retention, encryption_key=log_encryption_key
+        )
         subnets = vpc.select_subnets(**subnet_selection(vpc_subnets))
         groups = self._function_groups(vpc, security_groups)
         self.role = function_role(self)
         self.record_key_arn = add_record_key(self, self.role, record_key)
         if self.record_key_arn is not None:
             variables[setting("record_key").env] = self.record_key_arn
-        add_base_statements(self.role, self.log_group.log_group_arn, subnets.subnet_ids,
-                            groups)
+        add_base_statements(self.role, self.log_group.log_group_arn, subnets.subnet_ids, groups)
         add_read_statement(self.role)
         self._writes = write_statements()
         self._assume = assume_statement()
         self.rds_endpoint: ec2.InterfaceVpcEndpoint | None = None
         self.function = lambda_.Function(
-            self, "Function",
+            self,
+            "Function",
             description="Keeps ELBv2 ip target groups pointed at hostnames (tgsync)",
-            runtime=lambda_.Runtime.PYTHON_3_13, architecture=arch, handler=HANDLER,
-            code=code or built_code(arch), role=self.role, memory_size=memory_size,
-            timeout=TIMEOUT, reserved_concurrent_executions=1,
-            vpc=vpc, vpc_subnets=vpc_subnets, security_groups=groups,
-            log_group=self.log_group, logging_format=lambda_.LoggingFormat.JSON,
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=arch,
+            handler=HANDLER,
+            code=code or built_code(arch),
+            role=self.role,
+            memory_size=memory_size,
+            timeout=TIMEOUT,
+            reserved_concurrent_executions=1,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=groups,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel[log_level],
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
-            environment={**variables, "POWERTOOLS_SERVICE_NAME": "tgsync",
-                         "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
-                         "POWERTOOLS_LOG_LEVEL": log_level},
-            code_signing_config=None if code_signing_config_arn is None else
-            lambda_.CodeSigningConfig.from_code_signing_config_arn(
-                self, "CodeSigningConfig", code_signing_config_arn))
+            environment={
+                **variables,
+                "POWERTOOLS_SERVICE_NAME": "tgsync",
+                "POWERTOOLS_METRICS_NAMESPACE": "tgsync",
+                "POWERTOOLS_LOG_LEVEL": log_level,
+            },
+            code_signing_config=None
+            if code_signing_config_arn is None
+            else lambda_.CodeSigningConfig.from_code_signing_config_arn(
+                self, "CodeSigningConfig", code_signing_config_arn
+            ),
+        )
         skip_checks(self.function, function_skips(signed=code_signing_config_arn is not None))
-        skip_checks(self.log_group, {
-            "CKV_AWS_158": "CloudWatch Logs encrypts every log group at rest; the logs hold "
-                           "IPs and ARNs, no secrets."})
+        skip_checks(
+            self.log_group,
+            {
+                "CKV_AWS_158": "CloudWatch Logs encrypts every log group at rest; the logs hold "
+                "IPs and ARNs, no secrets."
+            },
+        )
         # A tick that could not run within a minute is worthless: drop it, never retry.
-        self.function.configure_async_invoke(max_event_age=Duration.seconds(60),
-                                             retry_attempts=0)
+        self.function.configure_async_invoke(max_event_age=Duration.seconds(60), retry_attempts=0)
         if on:
-            add_discovery_statements(self.role, owner,
-                                     variables.get(setting("discover_prefix").env))
+            add_discovery_statements(
+                self.role, owner, variables.get(setting("discover_prefix").env)
+            )
         # resolve=rds is possible: the function's own, or a discovered group's tag
         # (a mapping's own: add_mapping).
         if on or variables.get(setting("resolve").env) == "rds":
@@ -242,16 +270,25 @@ class HostnameTargetSync(Construct):
             self.add_mapping(hostname, target_group, port)
         add_schedule(self, self.function, every)
         if domains or rds_arns:
-            self.dead_letter_queue = add_event_sources(self, self.function, domains,
-                                                       rds_arns)
+            self.dead_letter_queue = add_event_sources(self, self.function, domains, rds_arns)
         self.dashboard = add_alarms(self, self.function, alarm_topic, self._health_query)
-        self._add_endpoints(vpc, vpc_subnets, groups, (create_elb_endpoint, create_rds_endpoint,
-                                                       create_sts_endpoint, create_kms_endpoint,
-                                                       create_events_endpoint),
-                            variables.get(setting("dns_servers").env))
+        self._add_endpoints(
+            vpc,
+            vpc_subnets,
+            groups,
+            (
+                create_elb_endpoint,
+                create_rds_endpoint,
+                create_sts_endpoint,
+                create_kms_endpoint,
+                create_events_endpoint,
+            ),
+            variables.get(setting("dns_servers").env),
+        )
 
-    def _function_groups(self, vpc: ec2.IVpc,
-                         given: Sequence[ec2.ISecurityGroup] | None) -> list[ec2.ISecurityGroup]:
+    def _function_groups(
+        self, vpc: ec2.IVpc, given: Sequence[ec2.ISecurityGroup] | None
+    ) -> list[ec2.ISecurityGroup]:
         """The function's security groups: those given, or one of its own
         (``self.security_group``, whose egress the construct then restricts)."""
         self.security_group: ec2.SecurityGroup | None = None
@@ -260,10 +297,14 @@ class HostnameTargetSync(Construct):
         self.security_group = function_security_group(self, vpc)
         return [self.security_group]
 
-    def _add_endpoints(self, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
-                       groups: Sequence[ec2.ISecurityGroup],
-                       create: tuple[bool, bool, bool, bool, bool], dns_servers: str | None
-                       ) -> None:
+    def _add_endpoints(
+        self,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection | None,
+        groups: Sequence[ec2.ISecurityGroup],
+        create: tuple[bool, bool, bool, bool, bool],
+        dns_servers: str | None,
+    ) -> None:
         """The interface endpoints asked for (elasticloadbalancing, rds, sts, kms,
         events), and the function's own security group's egress to them and to DNS."""
         create_elb, create_rds, create_sts, create_kms, create_events = create
@@ -277,33 +318,51 @@ class HostnameTargetSync(Construct):
                 rds_role_reads(self.rds_endpoint, self._assume)
         self.sts_endpoint: ec2.InterfaceVpcEndpoint | None = None
         if create_sts:
-            self.sts_endpoint, sts_group = sts_endpoint(self, vpc, vpc_subnets, groups,
-                                                        self._assume)
+            self.sts_endpoint, sts_group = sts_endpoint(
+                self, vpc, vpc_subnets, groups, self._assume
+            )
             self.node.add_validation(NeedsRole(self._assume))
         self.kms_endpoint: ec2.InterfaceVpcEndpoint | None = None
         kms_group = None
         if create_kms:
             if self.record_key_arn is None:
-                raise ValueError("create_kms_endpoint=True serves the record key only: give "
-                                 "record_key (True makes one), or drop create_kms_endpoint")
-            self.kms_endpoint, kms_group = kms_endpoint(self, vpc, vpc_subnets, groups,
-                                                        self.record_key_arn)
+                raise ValueError(
+                    "create_kms_endpoint=True serves the record key only: give "
+                    "record_key (True makes one), or drop create_kms_endpoint"
+                )
+            self.kms_endpoint, kms_group = kms_endpoint(
+                self, vpc, vpc_subnets, groups, self.record_key_arn
+            )
         self.events_endpoint: ec2.InterfaceVpcEndpoint | None = None
         if create_events and self._event_bus_arn is not None:
-            self.events_endpoint, events_group = events_endpoint(self, vpc, vpc_subnets, groups,
-                                                                 self._event_bus_arn)
+            self.events_endpoint, events_group = events_endpoint(
+                self, vpc, vpc_subnets, groups, self._event_bus_arn
+            )
         if self.security_group is not None:
-            restrict_egress(self.security_group, vpc, endpoint_group, dns_servers,
-                            {"rds": rds_group, "sts": sts_group, "kms": kms_group,
-                             "events": events_group})
+            restrict_egress(
+                self.security_group,
+                vpc,
+                endpoint_group,
+                dns_servers,
+                {"rds": rds_group, "sts": sts_group, "kms": kms_group, "events": events_group},
+            )
 
-    def add_mapping(self, hostname: str, target_group: elbv2.ITargetGroup,
-                    port: int | None = None, *, alb_id: str | None = None,
-                    dns_servers: Sequence[str] | None = None, lookups: int | None = None,
-                    stale_after: Duration | float | None = None,
-                    allowed_cidrs: Sequence[str] | None = None, policy: str | None = None,
-                    resolve: str | None = None, retire: str | None = None,
-                    rds_role_arn: str | None = None) -> None:
+    def add_mapping(
+        self,
+        hostname: str,
+        target_group: elbv2.ITargetGroup,
+        port: int | None = None,
+        *,
+        alb_id: str | None = None,
+        dns_servers: Sequence[str] | None = None,
+        lookups: int | None = None,
+        stale_after: Duration | float | None = None,
+        allowed_cidrs: Sequence[str] | None = None,
+        policy: str | None = None,
+        resolve: str | None = None,
+        retire: str | None = None,
+        rds_role_arn: str | None = None,
+    ) -> None:
         """Keep one more target group pointed at ``hostname`` (a string or a token),
         on ``port`` (default: the group's own).
 
@@ -313,38 +372,53 @@ class HostnameTargetSync(Construct):
         reads, e.g. a reader group on ``rds`` beside a writer group on ``dns`` with
         ``stale_after=0``; ``rds_role_arn`` lets the role assume that role (a cluster in
         another account)."""
-        given = {key: value for key, value in locals().items()
-                 if key not in ("self", "hostname", "target_group")}
-        entry: dict[str, Any] = {"hostname": mapping_hostname(hostname),
-                                 "target_group_arn": target_group.target_group_arn,
-                                 **mapping_entry(given)}
-        if rds_role_arn is not None and not Token.is_unresolved(resolve or "") and (
-                resolve or self._resolve) != "rds":
-            raise ValueError("rds_role_arn applies to resolve='rds' only (the RDS reads): "
-                             "give resolve='rds' too, or drop rds_role_arn")
+        given = {
+            key: value
+            for key, value in locals().items()
+            if key not in ("self", "hostname", "target_group")
+        }
+        entry: dict[str, Any] = {
+            "hostname": mapping_hostname(hostname),
+            "target_group_arn": target_group.target_group_arn,
+            **mapping_entry(given),
+        }
+        if (
+            rds_role_arn is not None
+            and not Token.is_unresolved(resolve or "")
+            and (resolve or self._resolve) != "rds"
+        ):
+            raise ValueError(
+                "rds_role_arn applies to resolve='rds' only (the RDS reads): "
+                "give resolve='rds' too, or drop rds_role_arn"
+            )
         self._mappings.append(entry)
         allow_writes(self.role, self._writes, target_group.target_group_arn)
         # A token may be rds: the function learns it at run time, the role now.
-        if resolve is not None and (Token.is_unresolved(resolve)
-                                    or check_keyword("resolve", resolve, resolve) == "rds"):
+        if resolve is not None and (
+            Token.is_unresolved(resolve) or check_keyword("resolve", resolve, resolve) == "rds"
+        ):
             self._grant_rds_reads()
         if rds_role_arn is not None:
             self._grant_assume(rds_role_arn)
         self.function.add_environment(
-            setting("mappings").env, Stack.of(self).to_json_string(self._mappings))
+            setting("mappings").env, Stack.of(self).to_json_string(self._mappings)
+        )
 
     def _grant_events(self, bus: events.IEventBus | str | None, endpoint: bool) -> None:
         """``events:PutEvents`` on the change events' bus, if one is given (the events
         ``endpoint`` serves only that: it needs one)."""
         self._event_bus_arn: str | None = None  # an IEventBus is its ARN: no guess
         if bus is not None:
-            self._event_bus_arn = (event_bus_arn(self, bus) if isinstance(bus, str)
-                                   else bus.event_bus_arn)
+            self._event_bus_arn = (
+                event_bus_arn(self, bus) if isinstance(bus, str) else bus.event_bus_arn
+            )
         if self._event_bus_arn is not None:
             add_events_statement(self.role, self._event_bus_arn)
         elif endpoint:
-            raise ValueError("create_events_endpoint=True serves putting change events on "
-                             "event_bus only: give event_bus, or drop create_events_endpoint")
+            raise ValueError(
+                "create_events_endpoint=True serves putting change events on "
+                "event_bus only: give event_bus, or drop create_events_endpoint"
+            )
 
     def _grant_rds_reads(self) -> None:
         """The RDS reads, once, when some mapping may resolve rds."""

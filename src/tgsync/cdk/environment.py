@@ -22,8 +22,11 @@ KEYWORD_SETTINGS = tuple(item for item in SETTINGS if item.cdk is not None)
 #: The log levels the stack's LogLevel parameter allows.
 LOG_LEVELS: tuple[str, ...] = STACK_BY_CDK["log_level"].choices or ()
 #: How a bool keyword is written into the variable (off, on), as the stack writes it.
-SWITCHES = {"dry_run": ("false", "true"), "discover": ("", "tags"),
-            "outside_vpc": ("refuse", "allow")}
+SWITCHES = {
+    "dry_run": ("false", "true"),
+    "discover": ("", "tags"),
+    "outside_vpc": ("refuse", "allow"),
+}
 #: Settings that apply to discovery only: the function refuses them without it.
 DISCOVERY_ONLY = ("owner", "discover_prefix")
 
@@ -43,13 +46,16 @@ def setting_variables(given: Mapping[str, Any]) -> dict[str, str]:
     if not discover_on(given.get("discover")):
         for key in DISCOVERY_ONLY:
             if given.get(key) is not None:
-                raise ValueError(f"{key} is set but discover is not: set discover=True or "
-                                 f"drop {key}")
+                raise ValueError(
+                    f"{key} is set but discover is not: set discover=True or drop {key}"
+                )
     elif given.get("discover_prefix") is None:  # as the function refuses it (config)
-        raise ValueError("discover=True needs discover_prefix: the start of the names of the "
-                         "target groups this function may adopt (e.g. 'tgsync-'), so that "
-                         "whoever may tag a group cannot hand it a group you did not choose; "
-                         "or '*' to adopt any group of the region that carries the tag")
+        raise ValueError(
+            "discover=True needs discover_prefix: the start of the names of the "
+            "target groups this function may adopt (e.g. 'tgsync-'), so that "
+            "whoever may tag a group cannot hand it a group you did not choose; "
+            "or '*' to adopt any group of the region that carries the tag"
+        )
     return variables
 
 
@@ -129,9 +135,11 @@ def check_schedule(every: Duration) -> None:
     seconds, minute = every.to_seconds(), 60
     rate = STACK_BY_CDK["schedule"]
     if seconds % minute or not (rate.low or 1) <= seconds / minute <= (rate.high or 4):
-        raise ValueError(f"schedule={seconds:.0f}s: give {rate.low:g} to {rate.high:g} "
-                         "whole minutes; a slower schedule would never retire a healthy "
-                         "stale IP")
+        raise ValueError(
+            f"schedule={seconds:.0f}s: give {rate.low:g} to {rate.high:g} "
+            "whole minutes; a slower schedule would never retire a healthy "
+            "stale IP"
+        )
 
 
 def check_log_level(log_level: str) -> None:
@@ -147,19 +155,25 @@ def check_memory_size(memory_size: int) -> None:
 def check_health_alarm_filter(health_alarm_filter: str | None) -> None:
     """None, or a condition with some text in it."""
     if health_alarm_filter is not None and not health_alarm_filter.strip():
-        raise ValueError("health_alarm_filter is empty: give a Metrics Insights "
-                         "condition such as LoadBalancer = 'app/name/id', or None")
+        raise ValueError(
+            "health_alarm_filter is empty: give a Metrics Insights "
+            "condition such as LoadBalancer = 'app/name/id', or None"
+        )
 
 
 def check_targets(*, hostname: bool, target_group: bool, port: bool, discover: bool) -> None:
     """Which of the first mapping's keywords were given (``True``): both of hostname and
     target_group, or neither with discovery on; port only with them."""
     if hostname != target_group or (not hostname and not discover):
-        raise ValueError("give hostname and target_group together (more with add_mapping), "
-                         "or discover=True to keep the groups tagged tgsync:hostname")
+        raise ValueError(
+            "give hostname and target_group together (more with add_mapping), "
+            "or discover=True to keep the groups tagged tgsync:hostname"
+        )
     if port and not hostname:
-        raise ValueError("port applies to hostname and target_group: give them, or tag "
-                         "the discovered groups tgsync:port")
+        raise ValueError(
+            "port applies to hostname and target_group: give them, or tag "
+            "the discovered groups tgsync:port"
+        )
 
 
 def mapping_hostname(hostname: str) -> str:

@@ -22,12 +22,15 @@ def function_skips(*, signed: bool) -> dict[str, str]:
     """The checkov checks the function skips, each with its reason."""
     skips = {
         "CKV_AWS_116": "No dead-letter queue: a missed one-minute tick has no value later; "
-                       "the next tick converges, and errors raise the Errors alarm.",
+        "the next tick converges, and errors raise the Errors alarm.",
         "CKV_AWS_173": "The environment holds configuration only (hostnames, ARNs), no "
-                       "secrets; the default AWS-managed key encrypts it at rest."}
+        "secrets; the default AWS-managed key encrypts it at rest.",
+    }
     if not signed:
-        skips["CKV_AWS_272"] = ("Code signing is optional: code_signing_config_arn turns "
-                                "it on (docs: Deploying, code signing).")
+        skips["CKV_AWS_272"] = (
+            "Code signing is optional: code_signing_config_arn turns "
+            "it on (docs: Deploying, code signing)."
+        )
     return skips
 
 

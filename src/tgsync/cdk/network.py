@@ -25,93 +25,172 @@ def subnet_selection(selection: ec2.SubnetSelection | None) -> dict[str, Any]:
     """A SubnetSelection as select_subnets' keywords (its Python form takes no struct)."""
     if selection is None:
         return {}
-    return {"availability_zones": selection.availability_zones,
-            "one_per_az": selection.one_per_az, "subnet_filters": selection.subnet_filters,
-            "subnet_group_name": selection.subnet_group_name, "subnets": selection.subnets,
-            "subnet_type": selection.subnet_type}
+    return {
+        "availability_zones": selection.availability_zones,
+        "one_per_az": selection.one_per_az,
+        "subnet_filters": selection.subnet_filters,
+        "subnet_group_name": selection.subnet_group_name,
+        "subnets": selection.subnets,
+        "subnet_type": selection.subnet_type,
+    }
 
 
 def function_security_group(scope: Construct, vpc: ec2.IVpc) -> ec2.SecurityGroup:
     """The function's security group (``SecurityGroup`` in ``scope``), with no egress
     yet: :func:`restrict_egress` adds the only rules it gets."""
     return ec2.SecurityGroup(
-        scope, "SecurityGroup", vpc=vpc, allow_all_outbound=False,
-        description="tgsync function: HTTPS to the ELB API and DNS, nothing else")
+        scope,
+        "SecurityGroup",
+        vpc=vpc,
+        allow_all_outbound=False,
+        description="tgsync function: HTTPS to the ELB API and DNS, nothing else",
+    )
 
 
-def elb_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
-                 groups: Sequence[ec2.ISecurityGroup],
-                 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+def elb_endpoint(
+    scope: Construct,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    groups: Sequence[ec2.ISecurityGroup],
+) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     """The elasticloadbalancing interface endpoint and its security group: HTTPS from
     the function only, for this account's principals on this account's resources only."""
-    return _endpoint(scope, vpc, vpc_subnets, groups, name="Elb",
-                     service=ec2.InterfaceVpcEndpointAwsService.ELASTIC_LOAD_BALANCING,
-                     prefix="elasticloadbalancing")
+    return _endpoint(
+        scope,
+        vpc,
+        vpc_subnets,
+        groups,
+        name="Elb",
+        service=ec2.InterfaceVpcEndpointAwsService.ELASTIC_LOAD_BALANCING,
+        prefix="elasticloadbalancing",
+    )
 
 
-def rds_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
-                 groups: Sequence[ec2.ISecurityGroup],
-                 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+def rds_endpoint(
+    scope: Construct,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    groups: Sequence[ec2.ISecurityGroup],
+) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     """The rds interface endpoint (for ``resolve="rds"``), as the elasticloadbalancing one."""
-    return _endpoint(scope, vpc, vpc_subnets, groups, name="Rds",
-                     service=ec2.InterfaceVpcEndpointAwsService.RDS, prefix="rds")
+    return _endpoint(
+        scope,
+        vpc,
+        vpc_subnets,
+        groups,
+        name="Rds",
+        service=ec2.InterfaceVpcEndpointAwsService.RDS,
+        prefix="rds",
+    )
 
 
-def sts_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
-                 groups: Sequence[ec2.ISecurityGroup], assume: iam.PolicyStatement,
-                 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+def sts_endpoint(
+    scope: Construct,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    groups: Sequence[ec2.ISecurityGroup],
+    assume: iam.PolicyStatement,
+) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     """The sts interface endpoint (for ``rds_role_arn``): HTTPS from the function only,
     this account's principals assuming the roles of ``assume`` (the function role's own
     statement, whose roles grow with each mapping) only."""
-    endpoint, group = _endpoint(scope, vpc, vpc_subnets, groups, name="Sts",
-                                service=ec2.InterfaceVpcEndpointAwsService.STS, prefix="sts",
-                                policy=False)
+    endpoint, group = _endpoint(
+        scope,
+        vpc,
+        vpc_subnets,
+        groups,
+        name="Sts",
+        service=ec2.InterfaceVpcEndpointAwsService.STS,
+        prefix="sts",
+        policy=False,
+    )
     account = Stack.of(scope).account
-    endpoint.add_to_policy(iam.PolicyStatement(
-        sid="OnlyAssumingTheRdsRoles", principals=[iam.AnyPrincipal()],
-        actions=["sts:AssumeRole"],
-        resources=Lazy.list(_Resources(assume)),
-        conditions={"StringEquals": {"aws:PrincipalAccount": account}}))
+    endpoint.add_to_policy(
+        iam.PolicyStatement(
+            sid="OnlyAssumingTheRdsRoles",
+            principals=[iam.AnyPrincipal()],
+            actions=["sts:AssumeRole"],
+            resources=Lazy.list(_Resources(assume)),
+            conditions={"StringEquals": {"aws:PrincipalAccount": account}},
+        )
+    )
     return endpoint, group
 
 
-def kms_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
-                 groups: Sequence[ec2.ISecurityGroup], key_arn: str,
-                 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+def kms_endpoint(
+    scope: Construct,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    groups: Sequence[ec2.ISecurityGroup],
+    key_arn: str,
+) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     """The kms interface endpoint (for ``record_key``): HTTPS from the function only,
     this account's principals generating and verifying MACs with the record key only."""
-    endpoint, group = _endpoint(scope, vpc, vpc_subnets, groups, name="Kms",
-                                service=ec2.InterfaceVpcEndpointAwsService.KMS, prefix="kms",
-                                policy=False)
-    endpoint.add_to_policy(iam.PolicyStatement(
-        sid="OnlyTheRecordKeysMacs", principals=[iam.AnyPrincipal()], actions=MAC_ACTIONS,
-        resources=[key_arn],
-        conditions={"StringEquals": {"aws:PrincipalAccount": Stack.of(scope).account}}))
+    endpoint, group = _endpoint(
+        scope,
+        vpc,
+        vpc_subnets,
+        groups,
+        name="Kms",
+        service=ec2.InterfaceVpcEndpointAwsService.KMS,
+        prefix="kms",
+        policy=False,
+    )
+    endpoint.add_to_policy(
+        iam.PolicyStatement(
+            sid="OnlyTheRecordKeysMacs",
+            principals=[iam.AnyPrincipal()],
+            actions=MAC_ACTIONS,
+            resources=[key_arn],
+            conditions={"StringEquals": {"aws:PrincipalAccount": Stack.of(scope).account}},
+        )
+    )
     return endpoint, group
 
 
-def events_endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
-                    groups: Sequence[ec2.ISecurityGroup], bus_arn: str,
-                    ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+def events_endpoint(
+    scope: Construct,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    groups: Sequence[ec2.ISecurityGroup],
+    bus_arn: str,
+) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     """The events interface endpoint (for ``event_bus``): HTTPS from the function only,
     this account's principals putting events on ``bus_arn`` only."""
-    endpoint, group = _endpoint(scope, vpc, vpc_subnets, groups, name="Events",
-                                service=ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
-                                prefix="events", policy=False)
-    endpoint.add_to_policy(iam.PolicyStatement(
-        sid="OnlyPuttingOnTheChangeEventBus", principals=[iam.AnyPrincipal()],
-        actions=EVENTS_ACTIONS, resources=[bus_arn],
-        conditions={"StringEquals": {"aws:PrincipalAccount": Stack.of(scope).account}}))
+    endpoint, group = _endpoint(
+        scope,
+        vpc,
+        vpc_subnets,
+        groups,
+        name="Events",
+        service=ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
+        prefix="events",
+        policy=False,
+    )
+    endpoint.add_to_policy(
+        iam.PolicyStatement(
+            sid="OnlyPuttingOnTheChangeEventBus",
+            principals=[iam.AnyPrincipal()],
+            actions=EVENTS_ACTIONS,
+            resources=[bus_arn],
+            conditions={"StringEquals": {"aws:PrincipalAccount": Stack.of(scope).account}},
+        )
+    )
     return endpoint, group
 
 
 def rds_role_reads(endpoint: ec2.InterfaceVpcEndpoint, assume: iam.PolicyStatement) -> None:
     """Let the sessions of the roles of ``assume`` make tgsync's three RDS reads through
     the rds ``endpoint`` (their account is not this one), and nothing else."""
-    endpoint.add_to_policy(iam.PolicyStatement(
-        sid="TheRdsRolesReadOnly", principals=[iam.AnyPrincipal()], actions=RDS_ACTIONS,
-        resources=["*"],
-        conditions={"ArnEquals": {"aws:PrincipalArn": Lazy.list(_Resources(assume))}}))
+    endpoint.add_to_policy(
+        iam.PolicyStatement(
+            sid="TheRdsRolesReadOnly",
+            principals=[iam.AnyPrincipal()],
+            actions=RDS_ACTIONS,
+            resources=["*"],
+            conditions={"ArnEquals": {"aws:PrincipalArn": Lazy.list(_Resources(assume))}},
+        )
+    )
 
 
 @jsii.implements(IStableListProducer)
@@ -127,33 +206,60 @@ class _Resources:
         return list(self._statement.resources)
 
 
-def _endpoint(scope: Construct, vpc: ec2.IVpc, vpc_subnets: ec2.SubnetSelection | None,
-              groups: Sequence[ec2.ISecurityGroup], *, name: str,
-              service: ec2.InterfaceVpcEndpointAwsService, prefix: str, policy: bool = True,
-              ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+def _endpoint(
+    scope: Construct,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    groups: Sequence[ec2.ISecurityGroup],
+    *,
+    name: str,
+    service: ec2.InterfaceVpcEndpointAwsService,
+    prefix: str,
+    policy: bool = True,
+) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     group = ec2.SecurityGroup(
-        scope, f"{name}EndpointSecurityGroup", vpc=vpc, allow_all_outbound=False,
-        description=f"{prefix} endpoint, HTTPS from the tgsync function only")
+        scope,
+        f"{name}EndpointSecurityGroup",
+        vpc=vpc,
+        allow_all_outbound=False,
+        description=f"{prefix} endpoint, HTTPS from the tgsync function only",
+    )
     for source in groups:
         group.add_ingress_rule(source, ec2.Port.tcp(443), "HTTPS from the tgsync function")
     endpoint = ec2.InterfaceVpcEndpoint(
-        scope, f"{name}Endpoint", vpc=vpc, service=service,
-        subnets=vpc_subnets, private_dns_enabled=True, security_groups=[group],
-        open=False)  # open would admit the whole VPC CIDR
+        scope,
+        f"{name}Endpoint",
+        vpc=vpc,
+        service=service,
+        subnets=vpc_subnets,
+        private_dns_enabled=True,
+        security_groups=[group],
+        open=False,
+    )  # open would admit the whole VPC CIDR
     if not policy:
         return endpoint, group
     account = Stack.of(scope).account
-    endpoint.add_to_policy(iam.PolicyStatement(
-        sid="ThisAccountOnly", principals=[iam.AnyPrincipal()],
-        actions=[f"{prefix}:*"], resources=["*"],
-        conditions={"StringEquals": {"aws:PrincipalAccount": account,
-                                     "aws:ResourceAccount": account}}))
+    endpoint.add_to_policy(
+        iam.PolicyStatement(
+            sid="ThisAccountOnly",
+            principals=[iam.AnyPrincipal()],
+            actions=[f"{prefix}:*"],
+            resources=["*"],
+            conditions={
+                "StringEquals": {"aws:PrincipalAccount": account, "aws:ResourceAccount": account}
+            },
+        )
+    )
     return endpoint, group
 
 
-def restrict_egress(group: ec2.SecurityGroup, vpc: ec2.IVpc,
-                    endpoint: ec2.SecurityGroup | None, dns_servers: str | None,
-                    others: Mapping[str, ec2.SecurityGroup | None]) -> None:
+def restrict_egress(
+    group: ec2.SecurityGroup,
+    vpc: ec2.IVpc,
+    endpoint: ec2.SecurityGroup | None,
+    dns_servers: str | None,
+    others: Mapping[str, ec2.SecurityGroup | None],
+) -> None:
     """The function's security group: HTTPS to the ELB API (``endpoint``'s group, else
     the VPC) and to the other endpoints it was given (``rds``, ``sts``, ``events``: their
     groups), DNS to ``dns_servers`` (else the VPC resolver), nothing else."""
@@ -161,15 +267,25 @@ def restrict_egress(group: ec2.SecurityGroup, vpc: ec2.IVpc,
         if other is not None:
             group.add_egress_rule(other, ec2.Port.tcp(443), f"HTTPS to the {name} endpoint")
     if endpoint is not None:
-        group.add_egress_rule(endpoint, ec2.Port.tcp(443),
-                              "HTTPS to the elasticloadbalancing endpoint")
+        group.add_egress_rule(
+            endpoint, ec2.Port.tcp(443), "HTTPS to the elasticloadbalancing endpoint"
+        )
     else:
-        group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443),
-                              "HTTPS to the VPC's elasticloadbalancing endpoint")
+        group.add_egress_rule(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block),
+            ec2.Port.tcp(443),
+            "HTTPS to the VPC's elasticloadbalancing endpoint",
+        )
     if dns_servers is not None and not Token.is_unresolved(dns_servers):
         servers = [(server.address, server.port) for server in parse_nameservers(dns_servers)]
-        peers = [(ec2.Peer.ipv6(f"{host}/128") if ":" in host else ec2.Peer.ipv4(
-            f"{host}/32"), port, host) for host, port in servers]
+        peers = [
+            (
+                ec2.Peer.ipv6(f"{host}/128") if ":" in host else ec2.Peer.ipv4(f"{host}/32"),
+                port,
+                host,
+            )
+            for host, port in servers
+        ]
     else:
         peers = [(ec2.Peer.ipv4(resolver(vpc.vpc_cidr_block)), 53, "the VPC resolver")]
     for peer, port, name in peers:
@@ -200,6 +316,11 @@ class NeedsRole:
 
     def validate(self) -> list[str]:
         """The problem, if no role was given (the construct's or a mapping's)."""
-        return [] if self._assume.resources else [
-            "create_sts_endpoint=True serves assuming rds_role_arn only: give rds_role_arn "
-            "(here or to add_mapping), or drop create_sts_endpoint"]
+        return (
+            []
+            if self._assume.resources
+            else [
+                "create_sts_endpoint=True serves assuming rds_role_arn only: give rds_role_arn "
+                "(here or to add_mapping), or drop create_sts_endpoint"
+            ]
+        )

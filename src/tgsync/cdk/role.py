@@ -47,68 +47,102 @@ ELB_ACTIONS_TAGS = [action for action in ELB_ACTIONS_WRITE if action not in ELB_
 def function_role(scope: Construct) -> iam.Role:
     """The role (``Role`` in ``scope``) that Lambda of this account only may assume."""
     return iam.Role(
-        scope, "Role", description="tgsync function role, least privilege",
-        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com", conditions={
-            "StringEquals": {"aws:SourceAccount": Stack.of(scope).account}}))
+        scope,
+        "Role",
+        description="tgsync function role, least privilege",
+        assumed_by=iam.ServicePrincipal(
+            "lambda.amazonaws.com",
+            conditions={"StringEquals": {"aws:SourceAccount": Stack.of(scope).account}},
+        ),
+    )
 
 
-def add_base_statements(role: iam.Role, log_group_arn: str, subnet_ids: Sequence[str],
-                        groups: Sequence[ec2.ISecurityGroup]) -> None:
+def add_base_statements(
+    role: iam.Role,
+    log_group_arn: str,
+    subnet_ids: Sequence[str],
+    groups: Sequence[ec2.ISecurityGroup],
+) -> None:
     """What AWSLambdaVPCAccessExecutionRole grants, narrowed to this function."""
     stack = Stack.of(role)
 
     def ec2_arn(kind: str, name: str) -> str:
         return stack.format_arn(service="ec2", resource=kind, resource_name=name)
 
-    role.add_to_policy(iam.PolicyStatement(
-        sid="WriteOwnLogGroupOnly", actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-        resources=[log_group_arn]))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WriteOwnLogGroupOnly",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group_arn],
+        )
+    )
     # Lambda manages the function's network interfaces with its role. Describe calls
     # support no resource-level permissions, so they stay on "*".
-    role.add_to_policy(iam.PolicyStatement(
-        sid="DescribeNetworkInterfaces",
-        actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], resources=["*"]))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="DescribeNetworkInterfaces",
+            actions=["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+            resources=["*"],
+        )
+    )
     # A new interface is named by its subnet and security groups: only the function's.
     # The interface itself has no ID yet, hence network-interface/* of this account
     # and region.
-    role.add_to_policy(iam.PolicyStatement(
-        sid="CreateInterfacesInOwnSubnetsOnly", actions=["ec2:CreateNetworkInterface"],
-        resources=[ec2_arn("network-interface", "*"),
-                   *(ec2_arn("subnet", subnet) for subnet in subnet_ids),
-                   *(ec2_arn("security-group", group.security_group_id)
-                     for group in groups)]))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="CreateInterfacesInOwnSubnetsOnly",
+            actions=["ec2:CreateNetworkInterface"],
+            resources=[
+                ec2_arn("network-interface", "*"),
+                *(ec2_arn("subnet", subnet) for subnet in subnet_ids),
+                *(ec2_arn("security-group", group.security_group_id) for group in groups),
+            ],
+        )
+    )
     # Lambda deletes and re-addresses interfaces whose IDs no template can know; its
     # guide asks for every interface ID (a narrower one can cut the function off
     # its VPC): this account and region's, in the function's subnets only (ec2:Subnet,
     # a condition key of EC2's network-interface resource).
-    role.add_to_policy(iam.PolicyStatement(
-        sid="ManageInterfacesInOwnSubnets",
-        actions=["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
-                 "ec2:UnassignPrivateIpAddresses"],
-        resources=[ec2_arn("network-interface", "*")],
-        conditions={"ArnLike": {"ec2:Subnet": [ec2_arn("subnet", subnet)
-                                               for subnet in subnet_ids]}}))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="ManageInterfacesInOwnSubnets",
+            actions=[
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            resources=[ec2_arn("network-interface", "*")],
+            conditions={
+                "ArnLike": {"ec2:Subnet": [ec2_arn("subnet", subnet) for subnet in subnet_ids]}
+            },
+        )
+    )
 
 
 def add_read_statement(role: iam.Role) -> None:
     """The provider's reads, on every group: they support no resource-level permissions."""
-    role.add_to_policy(iam.PolicyStatement(
-        sid="ObserveTargetGroups", actions=ELB_ACTIONS_READ, resources=["*"]))
+    role.add_to_policy(
+        iam.PolicyStatement(sid="ObserveTargetGroups", actions=ELB_ACTIONS_READ, resources=["*"])
+    )
 
 
 def write_statements() -> tuple[iam.PolicyStatement, iam.PolicyStatement]:
     """The target writes and the memory-tag writes, on no group yet: each mapping adds
     its group with :func:`allow_writes`."""
-    writes = iam.PolicyStatement(sid="ChangeOnlyTheKeptTargetGroups",
-                                 actions=ELB_ACTIONS_TARGETS)
+    writes = iam.PolicyStatement(sid="ChangeOnlyTheKeptTargetGroups", actions=ELB_ACTIONS_TARGETS)
     tag_writes = iam.PolicyStatement(
-        sid="WriteOnlyOwnMemoryTagsOnTheKeptGroups", actions=ELB_ACTIONS_TAGS,
-        conditions={"ForAllValues:StringLike": {"aws:TagKeys": MEMORY_TAG_KEYS}})
+        sid="WriteOnlyOwnMemoryTagsOnTheKeptGroups",
+        actions=ELB_ACTIONS_TAGS,
+        conditions={"ForAllValues:StringLike": {"aws:TagKeys": MEMORY_TAG_KEYS}},
+    )
     return writes, tag_writes
 
 
-def allow_writes(role: iam.Role, statements: tuple[iam.PolicyStatement, iam.PolicyStatement],
-                 target_group_arn: str) -> None:
+def allow_writes(
+    role: iam.Role,
+    statements: tuple[iam.PolicyStatement, iam.PolicyStatement],
+    target_group_arn: str,
+) -> None:
     """Add a kept group to the :func:`write_statements`, and them to the role at the
     first group (a statement with no resource is invalid)."""
     writes, tag_writes = statements
@@ -124,8 +158,9 @@ def add_discovery_statements(role: iam.Role, owner: str | None, prefix: str | No
     name starts with ``prefix`` (``*``: any name, chosen explicitly)."""
     stack = Stack.of(role)
     start = "" if prefix in (None, "*") else prefix
-    groups = stack.format_arn(service="elasticloadbalancing", resource="targetgroup",
-                              resource_name=f"{start}*")
+    groups = stack.format_arn(
+        service="elasticloadbalancing", resource="targetgroup", resource_name=f"{start}*"
+    )
     tagged = {"aws:ResourceTag/tgsync:hostname": "false"}
     owned: dict[str, Any]
     if owner is not None:
@@ -135,22 +170,40 @@ def add_discovery_statements(role: iam.Role, owner: str | None, prefix: str | No
         owned = {"Null": {"aws:ResourceTag/tgsync:owner": "true"}}
         asks = {"Null": {**tagged, **owned["Null"]}}
     own_keys = {"ForAllValues:StringLike": {"aws:TagKeys": MEMORY_TAG_KEYS}}
-    role.add_to_policy(iam.PolicyStatement(
-        sid="ChangeOnlyGroupsThatAskForIt", actions=ELB_ACTIONS_TARGETS,
-        resources=[groups], conditions=asks))
-    role.add_to_policy(iam.PolicyStatement(
-        sid="WriteOnlyOwnMemoryTagsOnThoseGroups", actions=elb_actions("AddTags"),
-        resources=[groups], conditions={**asks, **own_keys}))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="ChangeOnlyGroupsThatAskForIt",
+            actions=ELB_ACTIONS_TARGETS,
+            resources=[groups],
+            conditions=asks,
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="WriteOnlyOwnMemoryTagsOnThoseGroups",
+            actions=elb_actions("AddTags"),
+            resources=[groups],
+            conditions={**asks, **own_keys},
+        )
+    )
     # Letting go happens after the user removed tgsync:hostname, so removing the
     # memory tags asks for no hostname tag; the owner still has to match.
-    role.add_to_policy(iam.PolicyStatement(
-        sid="RemoveOnlyOwnMemoryTags", actions=elb_actions("RemoveTags"),
-        resources=[groups], conditions={**owned, **own_keys}))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="RemoveOnlyOwnMemoryTags",
+            actions=elb_actions("RemoveTags"),
+            resources=[groups],
+            conditions={**owned, **own_keys},
+        )
+    )
 
 
 #: The RDS reads of ``resolve=rds`` (tgsync.source.rds): the role allows exactly these.
-RDS_ACTIONS = ["rds:DescribeDBClusters", "rds:DescribeDBInstances",
-               "rds:DescribeDBClusterEndpoints"]
+RDS_ACTIONS = [
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
+    "rds:DescribeDBClusterEndpoints",
+]
 
 
 def add_rds_statements(role: iam.Role) -> None:
@@ -161,14 +214,25 @@ def add_rds_statements(role: iam.Role) -> None:
     stack = Stack.of(role)
 
     def rds_arn(kind: str) -> str:
-        return stack.format_arn(service="rds", resource=kind, resource_name="*",
-                                arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        return stack.format_arn(
+            service="rds",
+            resource=kind,
+            resource_name="*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
 
-    role.add_to_policy(iam.PolicyStatement(
-        sid="ReadTheClusters", actions=RDS_ACTIONS[:1], resources=[rds_arn("cluster")]))
-    role.add_to_policy(iam.PolicyStatement(
-        sid="ReadMembersAndCustomEndpoints", actions=RDS_ACTIONS[1:],
-        resources=[rds_arn("db"), rds_arn("cluster"), rds_arn("cluster-endpoint")]))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="ReadTheClusters", actions=RDS_ACTIONS[:1], resources=[rds_arn("cluster")]
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="ReadMembersAndCustomEndpoints",
+            actions=RDS_ACTIONS[1:],
+            resources=[rds_arn("db"), rds_arn("cluster"), rds_arn("cluster-endpoint")],
+        )
+    )
 
 
 def assume_statement() -> iam.PolicyStatement:
@@ -190,14 +254,27 @@ def allow_assume(role: iam.Role, statement: iam.PolicyStatement, role_arn: str) 
 MAC_ACTIONS = [f"kms:{operation}" for operation in KMS_OPERATIONS]
 #: What the account may do with a key the construct makes: manage it, never use it (a key
 #: policy that named the account for use would let any IAM policy grant it).
-KEY_ADMIN_ACTIONS = ["kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*",
-                     "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*",
-                     "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion",
-                     "kms:CancelKeyDeletion"]
+KEY_ADMIN_ACTIONS = [
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+]
 
 
-def add_record_key(scope: Construct, role: iam.Role, given: str | kms.IKey | bool | None
-                   ) -> str | None:
+def add_record_key(
+    scope: Construct, role: iam.Role, given: str | kms.IKey | bool | None
+) -> str | None:
     """The record key's ARN (``TGSYNC_RECORD_KEY``): a key made here (``True``) whose
     policy lets only ``role`` generate and verify MACs, or a key (or ARN) given, on which
     the role may do those two; ``None``: no key."""
@@ -205,20 +282,36 @@ def add_record_key(scope: Construct, role: iam.Role, given: str | kms.IKey | boo
         return None
     if given is True:
         account = Stack.of(scope).account
-        key = kms.Key(scope, "RecordKey", key_spec=kms.KeySpec.HMAC_256,
-                      key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
-                      description="tgsync signs its ownership records (tgsync:owned:* tags)",
-                      policy=iam.PolicyDocument(statements=[
-                          iam.PolicyStatement(sid="AdministerNotUse", actions=KEY_ADMIN_ACTIONS,
-                                              principals=[iam.AccountPrincipal(account)],
-                                              resources=["*"]),
-                          iam.PolicyStatement(sid="OnlyTheFunctionSigns", actions=MAC_ACTIONS,
-                                              principals=[role], resources=["*"])]))
+        key = kms.Key(
+            scope,
+            "RecordKey",
+            key_spec=kms.KeySpec.HMAC_256,
+            key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+            description="tgsync signs its ownership records (tgsync:owned:* tags)",
+            policy=iam.PolicyDocument(
+                statements=[
+                    iam.PolicyStatement(
+                        sid="AdministerNotUse",
+                        actions=KEY_ADMIN_ACTIONS,
+                        principals=[iam.AccountPrincipal(account)],
+                        resources=["*"],
+                    ),
+                    iam.PolicyStatement(
+                        sid="OnlyTheFunctionSigns",
+                        actions=MAC_ACTIONS,
+                        principals=[role],
+                        resources=["*"],
+                    ),
+                ]
+            ),
+        )
         return key.key_arn
     arn = given if isinstance(given, str) else given.key_arn
-    role.add_to_policy(iam.PolicyStatement(sid="SignOwnershipRecords", actions=MAC_ACTIONS,
-                                           resources=[arn]))
+    role.add_to_policy(
+        iam.PolicyStatement(sid="SignOwnershipRecords", actions=MAC_ACTIONS, resources=[arn])
+    )
     return arn
+
 
 #: The change events' one call (:mod:`tgsync.changes`): the role allows exactly this.
 EVENTS_ACTIONS = [f"events:{operation}" for operation in EVENTS_OPERATIONS]
@@ -228,17 +321,22 @@ def event_bus_arn(scope: Construct, bus: str) -> str:
     """The ARN of ``bus``, given by its ARN or by its name (this account and region's
     bus); a token is decided at deploy time the way the stack decides (a name holds no
     colon)."""
-    named = Stack.of(scope).format_arn(service="events", resource="event-bus",
-                                       resource_name=bus)
+    named = Stack.of(scope).format_arn(service="events", resource="event-bus", resource_name=bus)
     if not Token.is_unresolved(bus):
         return bus if bus.startswith("arn:") else named
-    is_arn = CfnCondition(scope, "EventBusIsArn", expression=Fn.condition_not(
-        Fn.condition_equals(Fn.select(0, Fn.split(":", bus)), bus)))
+    is_arn = CfnCondition(
+        scope,
+        "EventBusIsArn",
+        expression=Fn.condition_not(Fn.condition_equals(Fn.select(0, Fn.split(":", bus)), bus)),
+    )
     return Token.as_string(Fn.condition_if(is_arn.logical_id, bus, named))
 
 
 def add_events_statement(role: iam.Role, bus_arn: str) -> None:
     """``events:PutEvents`` on the change events' bus, and no other (the keyword names
     it: never a tag)."""
-    role.add_to_policy(iam.PolicyStatement(
-        sid="PutChangeEventsOnTheBusOnly", actions=EVENTS_ACTIONS, resources=[bus_arn]))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="PutChangeEventsOnTheBusOnly", actions=EVENTS_ACTIONS, resources=[bus_arn]
+        )
+    )

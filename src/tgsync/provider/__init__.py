@@ -35,18 +35,17 @@ class Provider(Protocol):
         """Every registered target with its health, on every port; IPs canonical."""
         ...
 
-    def register(self, arn: str, ips: Iterable[str], port: int, *,
-                 deadline: Deadline = ...) -> list[Rejection]:
+    def register(
+        self, arn: str, ips: Iterable[str], port: int, *, deadline: Deadline = ...
+    ) -> list[Rejection]:
         """Register ``ips`` on ``port``; return the IPs ELB refused, the rest registered."""
         ...
 
-    def deregister(self, arn: str, targets: Sequence[Target], *,
-                   deadline: Deadline = ...) -> None:
+    def deregister(self, arn: str, targets: Sequence[Target], *, deadline: Deadline = ...) -> None:
         """Deregister ``targets``, each with its port and the zone ELB reported."""
         ...
 
-    def register_as_reported(self, arn: str, target: Target, *,
-                             deadline: Deadline = ...) -> None:
+    def register_as_reported(self, arn: str, target: Target, *, deadline: Deadline = ...) -> None:
         """Register one target exactly as ELB reported it (a preflight's probe)."""
         ...
 
@@ -54,12 +53,14 @@ class Provider(Protocol):
         """The group's tags."""
         ...
 
-    def tags_many(self, arns: Sequence[str], *, deadline: Deadline = ...
-                  ) -> dict[str, dict[str, str]]:
+    def tags_many(
+        self, arns: Sequence[str], *, deadline: Deadline = ...
+    ) -> dict[str, dict[str, str]]:
         """The tags of many groups, by ARN."""
         ...
 
-    def change_tags(self, arn: str, add: Mapping[str, str], remove: Sequence[str], *,
-                    deadline: Deadline = ...) -> None:
+    def change_tags(
+        self, arn: str, add: Mapping[str, str], remove: Sequence[str], *, deadline: Deadline = ...
+    ) -> None:
         """Remove the keys in ``remove``, then add or overwrite ``add``."""
         ...

@@ -39,9 +39,15 @@ TAGS_PER_CALL = 20
 ARNS_PER_CALL = 20
 T = TypeVar("T")
 #: ELB as the one AWS call path knows it.
-ELBV2 = Service("elbv2", "elasticloadbalancing", "ELB", OPERATIONS,
-                writes=frozenset(WRITE_OPERATIONS), not_found=frozenset({"TargetGroupNotFound"}),
-                error=ProviderError)
+ELBV2 = Service(
+    "elbv2",
+    "elasticloadbalancing",
+    "ELB",
+    OPERATIONS,
+    writes=frozenset(WRITE_OPERATIONS),
+    not_found=frozenset({"TargetGroupNotFound"}),
+    error=ProviderError,
+)
 
 
 def boto_config(max_pool_connections: int = DEFAULT_POOL, **timeouts: float) -> BotoConfig:
@@ -49,9 +55,13 @@ def boto_config(max_pool_connections: int = DEFAULT_POOL, **timeouts: float) -> 
     return aws_boto_config(max_pool_connections, **timeouts)
 
 
-def make_client(region: str, max_pool_connections: int = DEFAULT_POOL, *,
-                connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-                read_timeout: float = READ_TIMEOUT_SECONDS) -> ElasticLoadBalancingv2Client:
+def make_client(
+    region: str,
+    max_pool_connections: int = DEFAULT_POOL,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+) -> ElasticLoadBalancingv2Client:
     """An ELBv2 client for ``region`` with these settings, the standard boto3 way (a
     test's own client; the function's come from :class:`tgsync.aws.Aws`)."""
     client: ElasticLoadBalancingv2Client = Aws(
@@ -63,7 +73,7 @@ def make_client(region: str, max_pool_connections: int = DEFAULT_POOL, *,
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Split ``items`` into consecutive slices of at most ``size``."""
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def facts_of(group: TargetGroupTypeDef) -> TargetGroupFacts:

@@ -12,8 +12,7 @@ from botocore.exceptions import ClientError
 from tgsync.aws_service import TOTAL_MAX_ATTEMPTS, error_code, error_message
 from tgsync.model import canonical_ip
 
-__all__ = ["TARGET_ERRORS", "TOTAL_MAX_ATTEMPTS", "error_code", "is_zone_error",
-           "refused_target"]
+__all__ = ["TARGET_ERRORS", "TOTAL_MAX_ATTEMPTS", "error_code", "is_zone_error", "refused_target"]
 
 #: Error codes with which ELB refuses one target of a batch.
 TARGET_ERRORS = ("ValidationError", "InvalidTarget")
@@ -41,5 +40,3 @@ def refused_target(exc: ClientError, batch: Iterable[str]) -> str | None:
 def is_zone_error(exc: ClientError) -> bool:
     """ELB's error is about the Availability Zone of an IP inside or outside the VPC."""
     return error_code(exc) == "ValidationError" and bool(_ZONE_WORDS.search(error_message(exc)))
-
-

@@ -23,9 +23,14 @@ from tgsync.errors import AwsError
 #: Every KMS operation tgsync calls: the role allows exactly these, on the record key.
 OPERATIONS = ("GenerateMac", "VerifyMac")
 #: KMS as the one AWS call path knows it.
-KMS = Service("kms", "kms", "KMS", OPERATIONS, not_found=frozenset({"NotFoundException"}),
-              not_found_hint="deleted, or in another account or region? TGSYNC_RECORD_KEY "
-                             "names it")
+KMS = Service(
+    "kms",
+    "kms",
+    "KMS",
+    OPERATIONS,
+    not_found=frozenset({"NotFoundException"}),
+    not_found_hint="deleted, or in another account or region? TGSYNC_RECORD_KEY names it",
+)
 ALGORITHM = "HMAC_SHA_256"
 #: KMS's verdict that a MAC does not verify.
 INVALID_MAC = "KMSInvalidMacException"
@@ -62,8 +67,7 @@ class KmsKey:
         if raw is None:
             return False
         try:
-            answer: dict[str, Any] = self._call("VerifyMac", deadline, Message=message,
-                                                Mac=raw)
+            answer: dict[str, Any] = self._call("VerifyMac", deadline, Message=message, Mac=raw)
         except AwsError as exc:
             if exc.code == INVALID_MAC:
                 return False
@@ -71,7 +75,13 @@ class KmsKey:
         return bool(answer.get("MacValid"))
 
     def _call(self, operation: str, deadline: Deadline, **params: Any) -> Any:
-        return self._aws.call(KMS, operation, region=self._region,
-                              about=f"record key {self.key_id}", deadline=deadline,
-                              KeyId=self.key_id, MacAlgorithm=ALGORITHM, **params)
-
+        return self._aws.call(
+            KMS,
+            operation,
+            region=self._region,
+            about=f"record key {self.key_id}",
+            deadline=deadline,
+            KeyId=self.key_id,
+            MacAlgorithm=ALGORITHM,
+            **params,
+        )

@@ -11,8 +11,15 @@ from tgsync.deadline import NONE, Deadline
 from tgsync.model import Nameserver, Resolve
 from tgsync.source.rds_endpoint import Role, parse_rds_endpoint
 
-__all__ = ["Nameserver", "Resolution", "Source", "SourceFor", "rds_problem", "source_of",
-           "stale_problem"]
+__all__ = [
+    "Nameserver",
+    "Resolution",
+    "Source",
+    "SourceFor",
+    "rds_problem",
+    "source_of",
+    "stale_problem",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +53,9 @@ class Resolution:
 class Source(Protocol):
     """Resolves a hostname to the addresses a target group should hold."""
 
-    def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                deadline: Deadline = NONE) -> Resolution:
+    def resolve(
+        self, hostname: str, record_type: str, lookups: int, *, deadline: Deadline = NONE
+    ) -> Resolution:
         """Ask ``lookups`` times at most, each query within the time ``deadline`` leaves;
         unite the answers; never raise for DNS faults."""
         ...
@@ -57,21 +65,27 @@ class SourceFor(Protocol):
     """Gives the source for a mapping's nameservers, ``resolve`` mode (``dns``, ``rds``)
     and, with ``rds``, the role to read the cluster as (``rds_role_arn``)."""
 
-    def __call__(self, servers: tuple[Nameserver, ...], resolve: str = "dns",
-                 role_arn: str | None = None, /) -> Source:
+    def __call__(
+        self, servers: tuple[Nameserver, ...], resolve: str = "dns", role_arn: str | None = None, /
+    ) -> Source:
         """The source to ask."""
         ...
 
 
-def source_of(source_for: Callable[..., Source], servers: tuple[Nameserver, ...],
-              resolve: str, role_arn: str | None = None) -> Source:
+def source_of(
+    source_for: Callable[..., Source],
+    servers: tuple[Nameserver, ...],
+    resolve: str,
+    role_arn: str | None = None,
+) -> Source:
     """The source for a mapping. A ``resolve=dns`` mapping asks with the nameservers
     alone, so a plain ``servers -> Source`` callable keeps serving DNS mappings, and a
     ``resolve=rds`` one without a role with ``(servers, resolve)``."""
     if resolve == Resolve.DNS:
         return source_for(servers)
-    return source_for(servers, resolve) if role_arn is None else source_for(
-        servers, resolve, role_arn)
+    return (
+        source_for(servers, resolve) if role_arn is None else source_for(servers, resolve, role_arn)
+    )
 
 
 def rds_problem(hostname: str, resolve: str | None) -> str | None:
@@ -82,12 +96,17 @@ def rds_problem(hostname: str, resolve: str | None) -> str | None:
     endpoint = parse_rds_endpoint(hostname)
     if endpoint is not None and endpoint.names_cluster:
         return None
-    what = (f"is the endpoint of DB instance {endpoint.identifier}" if endpoint is not None
-            else "is not an RDS endpoint name")
-    return (f"resolve=rds takes a cluster's members, and {hostname} {what}: give the "
-            "cluster's writer (<cluster>.cluster-<id>.<region>.rds.amazonaws.com), reader "
-            "(.cluster-ro-) or custom (.cluster-custom-) endpoint, or set resolve=dns (with "
-            "stale_after=0 for a Multi-AZ DB instance's endpoint)")
+    what = (
+        f"is the endpoint of DB instance {endpoint.identifier}"
+        if endpoint is not None
+        else "is not an RDS endpoint name"
+    )
+    return (
+        f"resolve=rds takes a cluster's members, and {hostname} {what}: give the "
+        "cluster's writer (<cluster>.cluster-<id>.<region>.rds.amazonaws.com), reader "
+        "(.cluster-ro-) or custom (.cluster-custom-) endpoint, or set resolve=dns (with "
+        "stale_after=0 for a Multi-AZ DB instance's endpoint)"
+    )
 
 
 def stale_problem(hostname: str, resolve: str | None, stale_after: float) -> str | None:
@@ -100,7 +119,9 @@ def stale_problem(hostname: str, resolve: str | None, stale_after: float) -> str
     endpoint = parse_rds_endpoint(hostname)
     if endpoint is None or endpoint.role not in (Role.READER, Role.CUSTOM):
         return None
-    return (f"stale_after=0 retires at once what an answer lacks, and {hostname} is a "
-            f"{endpoint.role} endpoint, which answers one member per query (a caching "
-            "resolver repeats one for its TTL): every other member would be retired. Set "
-            "resolve=rds to take its members from the RDS API, or keep a stale period")
+    return (
+        f"stale_after=0 retires at once what an answer lacks, and {hostname} is a "
+        f"{endpoint.role} endpoint, which answers one member per query (a caching "
+        "resolver repeats one for its TTL): every other member would be retired. Set "
+        "resolve=rds to take its members from the RDS API, or keep a stale period"
+    )

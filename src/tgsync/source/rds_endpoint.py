@@ -37,9 +37,14 @@ _IDENT = r"[a-z][a-z0-9-]{0,62}"
 _NAME = re.compile(
     rf"^(?P<ident>{_IDENT})\.(?:(?P<kind>cluster|cluster-ro|cluster-custom)-)?"
     r"(?P<account_id>[a-z0-9]+)\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)"
-    r"\.rds\.amazonaws\.com(?:\.cn)?\.?$")
-_ROLES = {"cluster": Role.WRITER, "cluster-ro": Role.READER, "cluster-custom": Role.CUSTOM,
-          None: Role.INSTANCE}
+    r"\.rds\.amazonaws\.com(?:\.cn)?\.?$"
+)
+_ROLES = {
+    "cluster": Role.WRITER,
+    "cluster-ro": Role.READER,
+    "cluster-custom": Role.CUSTOM,
+    None: Role.INSTANCE,
+}
 
 
 @dataclass(frozen=True, slots=True)

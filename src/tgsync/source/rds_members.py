@@ -27,10 +27,12 @@ from tgsync.source.rds_endpoint import RdsEndpoint, Role, same_name
 from tgsync.source.rds_status import cluster_status, instance_status
 
 #: What an identity error tells the user to do.
-IDENTITY_FIX = ("give the cluster's own endpoint (DescribeDBClusters' Endpoint or "
-                "ReaderEndpoint); for a cluster in another account set rds_role_arn "
-                "(TGSYNC_RDS_ROLE_ARN) to a role there that may read it, or use "
-                "resolve=dns")
+IDENTITY_FIX = (
+    "give the cluster's own endpoint (DescribeDBClusters' Endpoint or "
+    "ReaderEndpoint); for a cluster in another account set rds_role_arn "
+    "(TGSYNC_RDS_ROLE_ARN) to a role there that may read it, or use "
+    "resolve=dns"
+)
 
 
 class RdsError(AwsError):
@@ -54,10 +56,14 @@ class Selection:
     unknown: tuple[tuple[str, str], ...] = ()
 
 
-def select_members(endpoint: RdsEndpoint, cluster: Mapping[str, Any],
-                   instances: Sequence[Mapping[str, Any]],
-                   custom: Mapping[str, Any] | None = None, *,
-                   account: str = "this account") -> Selection:
+def select_members(
+    endpoint: RdsEndpoint,
+    cluster: Mapping[str, Any],
+    instances: Sequence[Mapping[str, Any]],
+    custom: Mapping[str, Any] | None = None,
+    *,
+    account: str = "this account",
+) -> Selection:
     """The members ``endpoint`` stands for, from DescribeDBClusters' cluster, the
     cluster's DescribeDBInstances and, for a custom endpoint, its
     DescribeDBClusterEndpoints entry (``account`` says whose, for the errors). Raises
@@ -68,8 +74,11 @@ def select_members(endpoint: RdsEndpoint, cluster: Mapping[str, Any],
     unknown = _check_cluster_status(name, cluster.get("Status"))
     by_id = {str(i.get("DBInstanceIdentifier", "")): i for i in instances}
     members = [str(m.get("DBInstanceIdentifier", "")) for m in cluster.get("DBClusterMembers", [])]
-    writers = sorted(str(m.get("DBInstanceIdentifier", "")) for m in
-                     cluster.get("DBClusterMembers", []) if m.get("IsClusterWriter"))
+    writers = sorted(
+        str(m.get("DBInstanceIdentifier", ""))
+        for m in cluster.get("DBClusterMembers", [])
+        if m.get("IsClusterWriter")
+    )
 
     def serving(ident: str) -> bool:
         if ident not in by_id:  # not described (yet, or any more): not a member to use
@@ -88,55 +97,82 @@ def select_members(endpoint: RdsEndpoint, cluster: Mapping[str, Any],
         chosen, note, fallback = _readers(name, members, writers, serving)
     elif endpoint.role is Role.CUSTOM and custom is not None:
         chosen, note = _custom_members(
-            f"custom endpoint {endpoint.identifier} of cluster {name}", members, writers,
-            custom, serving)
+            f"custom endpoint {endpoint.identifier} of cluster {name}",
+            members,
+            writers,
+            custom,
+            serving,
+        )
     else:
-        raise RdsError(f"{endpoint.role} endpoint {endpoint.identifier} does not name a "
-                       "cluster's members")
-    return Selection(tuple((ident, _address(ident, by_id, name)) for ident in chosen), note,
-                     fallback, tuple(dict.fromkeys(unknown)))
+        raise RdsError(
+            f"{endpoint.role} endpoint {endpoint.identifier} does not name a cluster's members"
+        )
+    return Selection(
+        tuple((ident, _address(ident, by_id, name)) for ident in chosen),
+        note,
+        fallback,
+        tuple(dict.fromkeys(unknown)),
+    )
 
 
 def _writer(name: str, writers: list[str]) -> tuple[list[str], str]:
     """The writer endpoint's members: the cluster's writer, or an RdsError without one."""
     if not writers:
-        raise RdsError(f"cluster {name} has no writer now (a failover in progress?): "
-                       "nothing changed")
+        raise RdsError(
+            f"cluster {name} has no writer now (a failover in progress?): nothing changed"
+        )
     return writers, "writer " + ", ".join(writers)
 
 
-def _readers(name: str, members: list[str], writers: list[str],
-             serving: Callable[[str], bool]) -> tuple[list[str], str, bool]:
+def _readers(
+    name: str, members: list[str], writers: list[str], serving: Callable[[str], bool]
+) -> tuple[list[str], str, bool]:
     """The reader endpoint's members: the serving readers, or else the writer (as RDS's
     reader endpoint then points at it; the last item says so), or an RdsError."""
     chosen = sorted(m for m in members if m not in writers and serving(m))
     if chosen:
         return chosen, "serving readers " + ", ".join(chosen), False
     if not writers:
-        raise RdsError(f"cluster {name} has neither a serving reader nor a writer: "
-                       "nothing changed")
-    return writers, ("no serving reader: the writer " + ", ".join(writers)
-                     + ", as RDS's reader endpoint then points at the writer"), True
+        raise RdsError(f"cluster {name} has neither a serving reader nor a writer: nothing changed")
+    return (
+        writers,
+        (
+            "no serving reader: the writer "
+            + ", ".join(writers)
+            + ", as RDS's reader endpoint then points at the writer"
+        ),
+        True,
+    )
 
 
-def check_identity(endpoint: RdsEndpoint, cluster: Mapping[str, Any],
-                   custom: Mapping[str, Any] | None, account: str) -> None:
+def check_identity(
+    endpoint: RdsEndpoint,
+    cluster: Mapping[str, Any],
+    custom: Mapping[str, Any] | None,
+    account: str,
+) -> None:
     """Raise :class:`RdsError` unless the cluster's (or the custom endpoint's) own
     endpoint is ``endpoint``'s hostname."""
     name = str(cluster.get("DBClusterIdentifier", endpoint.identifier))
     if endpoint.role is Role.CUSTOM:
         own = (custom or {}).get("Endpoint")
-        found = (f"its custom endpoint {endpoint.identifier} is {own or '(none)'}, of cluster "
-                 f"{(custom or {}).get('DBClusterIdentifier', '?')}")
+        found = (
+            f"its custom endpoint {endpoint.identifier} is {own or '(none)'}, of cluster "
+            f"{(custom or {}).get('DBClusterIdentifier', '?')}"
+        )
     else:
         own = cluster.get("Endpoint" if endpoint.role is Role.WRITER else "ReaderEndpoint")
-        found = (f"cluster {name} has writer endpoint {cluster.get('Endpoint') or '(none)'} "
-                 f"and reader endpoint {cluster.get('ReaderEndpoint') or '(none)'}")
+        found = (
+            f"cluster {name} has writer endpoint {cluster.get('Endpoint') or '(none)'} "
+            f"and reader endpoint {cluster.get('ReaderEndpoint') or '(none)'}"
+        )
     if not same_name(own, endpoint.hostname):
-        raise RdsError(f"{endpoint.hostname} is not an endpoint of the cluster RDS describes "
-                       f"in {account} ({found}): the name's cluster id names another "
-                       f"account's cluster, or is mistyped; nothing changed. Fix: "
-                       f"{IDENTITY_FIX}")
+        raise RdsError(
+            f"{endpoint.hostname} is not an endpoint of the cluster RDS describes "
+            f"in {account} ({found}): the name's cluster id names another "
+            f"account's cluster, or is mistyped; nothing changed. Fix: "
+            f"{IDENTITY_FIX}"
+        )
 
 
 def _check_cluster_status(name: str, status: Any) -> list[tuple[str, str]]:
@@ -146,14 +182,20 @@ def _check_cluster_status(name: str, status: Any) -> list[tuple[str, str]]:
     if row is None:
         return [(f"cluster {name}", str(status))]
     if not row.serves:
-        raise RdsError(f"cluster {name} is {status} ({row.why}): nothing changed; the group "
-                       "keeps its targets until the cluster is available again")
+        raise RdsError(
+            f"cluster {name} is {status} ({row.why}): nothing changed; the group "
+            "keeps its targets until the cluster is available again"
+        )
     return []
 
 
-def _custom_members(what: str, members: list[str], writers: list[str],
-                    custom: Mapping[str, Any], serving: Callable[[str], bool]
-                    ) -> tuple[list[str], str]:
+def _custom_members(
+    what: str,
+    members: list[str],
+    writers: list[str],
+    custom: Mapping[str, Any],
+    serving: Callable[[str], bool],
+) -> tuple[list[str], str]:
     static = [str(m) for m in custom.get("StaticMembers") or ()]
     excluded = {str(m) for m in custom.get("ExcludedMembers") or ()}
     listed = static or [m for m in members if m not in excluded]
@@ -169,6 +211,8 @@ def _custom_members(what: str, members: list[str], writers: list[str],
 def _address(ident: str, by_id: Mapping[str, Mapping[str, Any]], cluster: str) -> str:
     address = str((by_id.get(ident, {}).get("Endpoint") or {}).get("Address", ""))
     if not address:
-        raise RdsError(f"instance {ident} of cluster {cluster} has no endpoint yet "
-                       "(DescribeDBInstances): nothing changed")
+        raise RdsError(
+            f"instance {ident} of cluster {cluster} has no endpoint yet "
+            "(DescribeDBInstances): nothing changed"
+        )
     return address

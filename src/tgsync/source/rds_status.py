@@ -30,8 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: The default spelled out: why an unknown status is kept.
-UNKNOWN_REASON = ("not in RDS's table of statuses: kept as serving (a new status is far "
-                  "likelier routine than an outage) and logged")
+UNKNOWN_REASON = (
+    "not in RDS's table of statuses: kept as serving (a new status is far "
+    "likelier routine than an outage) and logged"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +48,12 @@ class Status:
 INSTANCE_STATUSES: dict[str, Status] = {
     "available": Status(True, "healthy and available"),
     "backing-up": Status(True, "a backup runs beside the engine"),
-    "backtracking": Status(True, "Aurora MySQL rewinds the whole cluster at once: every "
-                                 "member pauses together, so no other member would serve "
-                                 "better, and ELB's checks see the pause"),
+    "backtracking": Status(
+        True,
+        "Aurora MySQL rewinds the whole cluster at once: every "
+        "member pauses together, so no other member would serve "
+        "better, and ELB's checks see the pause",
+    ),
     "configuring-enhanced-monitoring": Status(True, "a monitoring setting changes"),
     "configuring-iam-database-auth": Status(True, "an authentication setting changes"),
     "configuring-log-exports": Status(True, "a log export setting changes"),
@@ -56,17 +61,20 @@ INSTANCE_STATUSES: dict[str, Status] = {
     "creating": Status(False, "not created yet: inaccessible, as RDS says"),
     "deleting": Status(False, "being deleted"),
     "failed": Status(False, "failed, and RDS cannot recover it"),
-    "inaccessible-encryption-credentials": Status(False, "its KMS key cannot be used: the "
-                                                         "database cannot read its data"),
+    "inaccessible-encryption-credentials": Status(
+        False, "its KMS key cannot be used: the database cannot read its data"
+    ),
     "incompatible-network": Status(False, "RDS cannot recover it in its VPC"),
-    "incompatible-option-group": Status(True, "an option group change failed; the engine "
-                                              "runs on, and ELB's checks judge it"),
+    "incompatible-option-group": Status(
+        True, "an option group change failed; the engine runs on, and ELB's checks judge it"
+    ),
     "incompatible-parameters": Status(False, "RDS cannot start it with its parameters"),
     "incompatible-restore": Status(False, "a point-in-time restore failed: not a database"),
     "insufficient-capacity": Status(False, "RDS could not create it"),
     "maintenance": Status(False, "RDS applies instance maintenance, which may restart it"),
-    "modifying": Status(True, "a change the customer asked for; a restart it needs shows "
-                              "as rebooting"),
+    "modifying": Status(
+        True, "a change the customer asked for; a restart it needs shows as rebooting"
+    ),
     "moving-to-vpc": Status(False, "moving to another VPC: its address changes"),
     "rebooting": Status(False, "restarting: the engine is down"),
     "renaming": Status(True, "its name changes, not its engine"),
@@ -75,8 +83,11 @@ INSTANCE_STATUSES: dict[str, Status] = {
     "starting": Status(False, "starting: the engine is not up yet"),
     "stopped": Status(False, "stopped"),
     "stopping": Status(False, "stopping"),
-    "storage-full": Status(True, "out of storage: writes fail but reads answer (a writer "
-                                 "stays the writer whatever its state)"),
+    "storage-full": Status(
+        True,
+        "out of storage: writes fail but reads answer (a writer "
+        "stays the writer whatever its state)",
+    ),
     "storage-optimization": Status(True, "fully operational, as RDS says"),
     "upgrading": Status(False, "the engine version is upgraded: it restarts"),
 }
@@ -91,8 +102,11 @@ CLUSTER_STATUSES: dict[str, Status] = {
     "deleting": Status(False, "being deleted"),
     "failing-over": Status(True, "the roles move: following them is the point"),
     "inaccessible-encryption-credentials": Status(False, "its KMS key cannot be used"),
-    "maintenance": Status(True, "cluster maintenance; each member's own status says "
-                                "whether it serves, and a failover may follow"),
+    "maintenance": Status(
+        True,
+        "cluster maintenance; each member's own status says "
+        "whether it serves, and a failover may follow",
+    ),
     "migrating": Status(False, "a snapshot is being restored into it: not a database yet"),
     "migration-failed": Status(False, "a migration failed: not a database"),
     "modifying": Status(True, "a change the customer asked for"),
@@ -103,8 +117,11 @@ CLUSTER_STATUSES: dict[str, Status] = {
     "stopped": Status(False, "stopped"),
     "stopping": Status(False, "stopping"),
     "update-iam-db-auth": Status(True, "an authentication setting changes"),
-    "upgrading": Status(True, "an engine upgrade; each member's own status says whether "
-                              "it serves, and a failover may follow"),
+    "upgrading": Status(
+        True,
+        "an engine upgrade; each member's own status says whether "
+        "it serves, and a failover may follow",
+    ),
 }
 
 

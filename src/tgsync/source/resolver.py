@@ -53,8 +53,9 @@ class DnsSource:
         resolver.lifetime = lifetime
         self._resolver = resolver
 
-    def resolve(self, hostname: str, record_type: str, lookups: int, *,
-                deadline: Deadline = NONE) -> Resolution:
+    def resolve(
+        self, hostname: str, record_type: str, lookups: int, *, deadline: Deadline = NONE
+    ) -> Resolution:
         """Query up to ``lookups`` times and unite the answers; every query gets the
         time that is left before ``deadline``, at most its usual lifetime."""
         union: set[str] = set()
@@ -64,29 +65,40 @@ class DnsSource:
         for _ in range(max(1, lookups)):
             lifetime = min(self._resolver.lifetime, deadline.left())
             if lifetime < MIN_QUERY_SECONDS:
-                return Resolution(frozenset(union), queries, f"not resolved: "
-                                  f"{max(deadline.left(), 0):.1f}s were left before the "
-                                  "invocation's deadline", out_of_time=True)
+                return Resolution(
+                    frozenset(union),
+                    queries,
+                    f"not resolved: "
+                    f"{max(deadline.left(), 0):.1f}s were left before the "
+                    "invocation's deadline",
+                    out_of_time=True,
+                )
             queries += 1
             try:
                 answer = self._resolver.resolve(
-                    hostname, record_type, search=False, raise_on_no_answer=False,
-                    lifetime=lifetime)
+                    hostname, record_type, search=False, raise_on_no_answer=False, lifetime=lifetime
+                )
             except dns.exception.DNSException as exc:
-                return Resolution(frozenset(union), queries,
-                                  describe_failure(exc, hostname, record_type))
-            found = frozenset(rdata.to_text() for rdata in answer.rrset or ()
-                              if rdata.rdtype == dns.rdatatype.from_text(record_type))
+                return Resolution(
+                    frozenset(union), queries, describe_failure(exc, hostname, record_type)
+                )
+            found = frozenset(
+                rdata.to_text()
+                for rdata in answer.rrset or ()
+                if rdata.rdtype == dns.rdatatype.from_text(record_type)
+            )
             if not found:
-                return Resolution(frozenset(union), queries,
-                                  f"no {record_type} records for {hostname} (empty answer)")
+                return Resolution(
+                    frozenset(union),
+                    queries,
+                    f"no {record_type} records for {hostname} (empty answer)",
+                )
             largest = max(largest, len(found))
             seen.add(found)
             if found == union:
                 break
             union |= found
-        return Resolution(frozenset(union), queries,
-                          distinct=len(seen), largest=largest)
+        return Resolution(frozenset(union), queries, distinct=len(seen), largest=largest)
 
 
 def describe_failure(exc: dns.exception.DNSException, hostname: str, record_type: str) -> str:

@@ -34,8 +34,14 @@ lint: $(STAMP) ## ruff check, ruff format --check and mypy --strict
 
 # Branch coverage of tgsync; the floor is fail_under in pyproject.toml. The Terraform
 # module's schema tests read terraform-provider-aws's schema: fetched first (below).
+# The suite mostly waits (real peers, real time), so it runs in TEST_WORKERS pytest-xdist
+# workers, twice as many as 2 cores: each has its own moto and DNS server.
+# --maxschedchunk 1 hands tests out one at a time in the order tests/conftest.py sets (the
+# longest first), so that no long test starts late. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 4
 test: lint ## set up .venv, lint, run the whole suite with branch coverage (what CI runs)
-	TF_SCHEMA=$(TF_SCHEMA) $(BIN)/pytest --cov=tgsync --cov-branch --cov-report=term:skip-covered
+	TF_SCHEMA=$(TF_SCHEMA) $(BIN)/pytest -n $(TEST_WORKERS) --maxschedchunk 1 --cov=tgsync \
+	  --cov-branch --cov-report=term:skip-covered
 
 unit: $(STAMP) ## unit and property tests only (seconds)
 	$(BIN)/pytest tests/unit tests/property

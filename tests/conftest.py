@@ -21,6 +21,55 @@ from tgsync.wiring import build_registry
 HOSTNAME = "vpc-logs-abc123.eu-west-1.es.amazonaws.com"
 
 
+# --------------------------------------------------------------------------- workers
+
+#: The longest tests, slowest first (measured with --durations; minutes of real time,
+#: mostly waiting): under pytest-xdist (make test) they are handed out first, one to each
+#: worker as it comes free, so that none starts late and runs alone at the end. The other
+#: tests marked slow come next; then the rest in collection order.
+LONGEST = (
+    "tests/e2e/test_demo.py::test_the_demo_tells_the_whole_story",
+    "tests/reliability/test_soak.py::test_every_invariant_holds",
+    "tests/reliability/test_soak.py::test_every_feature_at_once",
+    "tests/reliability/test_stateful.py",
+    "tests/e2e/test_benchmarks.py",
+    "tests/cdk/test_construct.py::test_the_example_app_synthesises",
+    "tests/integration/test_discovery.py::test_a_thousand_groups",
+    "tests/e2e/test_demo_aurora.py",
+)
+
+
+def _rank(item: pytest.Item) -> int | None:
+    """Where ``item`` goes in the hand-out order (``None``: the rest, as collected)."""
+    for rank, prefix in enumerate(LONGEST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(LONGEST) if item.get_closest_marker("slow") else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist: the long tests first, each followed by one of the last tests
+    collected (quick unit tests). xdist's load scheduling with --maxschedchunk 1 keeps two
+    tests queued per worker, so a worker that takes a long test queues a quick one behind
+    it, never another long one; the next long test goes to the next free worker. Every
+    worker computes the same order (xdist requires it)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # one process: the order costs nothing, keep pytest's
+    ranked = sorted(
+        (rank, index) for index, item in enumerate(items) if (rank := _rank(item)) is not None
+    )
+    long = [items[index] for _, index in ranked]
+    rest = [item for item in items if _rank(item) is None]
+    fillers = rest[len(rest) - len(long) :] if len(long) <= len(rest) else rest
+    rest = rest[: len(rest) - len(fillers)]
+    ordered: list[pytest.Item] = []
+    for index, item in enumerate(long):
+        ordered.append(item)
+        if index < len(fillers):
+            ordered.append(fillers[index])
+    items[:] = ordered + rest
+
+
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoPeer]:
     """moto's server for the whole session; the AWS variables point boto3 at it."""

@@ -6,8 +6,6 @@ import functools
 import re
 from dataclasses import dataclass
 
-import botocore.loaders
-
 _TARGET_GROUP = re.compile(
     r"^arn:(?P<partition>[a-z][a-z0-9-]*):elasticloadbalancing:"
     r"(?P<region>[a-z]{2,}(-[a-z]+)+-\d+):(?P<account>\d{12}):"
@@ -21,6 +19,10 @@ def partitions() -> frozenset[str]:
 
     Read from botocore's small ``partitions`` data, not the 1 MB endpoint list.
     """
+    # Imported here: the settings' parsers import this module, and the docs' generator
+    # imports them in a virtual environment without botocore.
+    import botocore.loaders  # noqa: PLC0415
+
     data = botocore.loaders.Loader().load_data("partitions")
     return frozenset(str(p["id"]) for p in data["partitions"])
 

@@ -209,7 +209,7 @@ cdk-synth: $(STAMP) ## synthesise the example CDK app (deploy/cdk) into out/cdk
 	  ../../$(BIN)/python app.py
 
 # Benchmarks against the original's call pattern; writes out/benchmarks.md.
-bench: $(STAMP) ## benchmarks against the original (about 10 minutes; out/benchmarks.md)
+bench: $(STAMP) ## benchmarks against the original (about 21 minutes on 2 cores; out/benchmarks.md)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 # The same, rewriting the tracked copy that docs/benchmarks.md includes.

@@ -218,8 +218,7 @@ def _dns_check(
             name,
             _rds_failure(resolution.error, servers)
             if rds
-            else f"{resolution.error} (asked {servers}); allow UDP and TCP 53 to the "
-            "resolver in the function's security group",
+            else _dns_failure(resolution.error, servers),
         )
         return
     if rds:  # the read, the members for the role, and each member's instance endpoint
@@ -243,16 +242,28 @@ def _dns_check(
         yield Check(FAIL, name, "no answer the guard allows; check TGSYNC_ALLOWED_CIDRS")
 
 
+def _dns_failure(error: str, servers: str) -> str:
+    """A failed lookup, with the fix that fits it: a name the resolver says does not
+    exist is not a network problem."""
+    if error.startswith("NXDOMAIN"):
+        return (
+            f"{error} (asked {servers}): check the hostname's spelling, and that this "
+            "resolver sees its zone (a private hosted zone must be associated with the VPC; "
+            "a VPC endpoint's name resolves only inside the VPC)"
+        )
+    return (
+        f"{error} (asked {servers}); allow UDP and TCP 53 to the resolver from where tgsync "
+        "runs (in Lambda: the function's security group)"
+    )
+
+
 def _rds_failure(error: str, servers: str) -> str:
     """A failed ``resolve=rds`` check: an RDS call (its message names the call and the
     permission), the cluster's members, or an instance endpoint's lookup."""
     if error.startswith("rds:"):
         return error
     if error.startswith("instance "):
-        return (
-            f"{error} (asked {servers}); allow UDP and TCP 53 to the resolver in the "
-            "function's security group"
-        )
+        return _dns_failure(error, servers)
     return error
 
 

@@ -186,3 +186,20 @@ def test_the_check_says_whether_a_deployed_function_runs_signed_code(
     lines = check("--function", "plain", code=0)
     (line,) = [x for x in lines if "code signing of plain" in x]
     assert line.startswith("UNVERIFIED") and "off: no code signing configuration" in line
+
+
+@pytest.mark.parametrize(
+    ("mode", "fix"),
+    [
+        ("nxdomain", "check the hostname's spelling"),
+        ("servfail", "allow UDP and TCP 53 to the resolver from where tgsync runs"),
+    ],
+)
+def test_a_failed_lookup_gets_the_fix_that_fits_it(check, dns, elbv2, target_group, mode, fix):
+    """A name the resolver says does not exist is not a security group problem."""
+    attach(elbv2, target_group)
+    dns.set(HOSTNAME, a=["10.0.1.5"], mode=mode)
+    lines = check(code=1)
+    failed = [line for line in lines if line.startswith("FAIL") and f"DNS {HOSTNAME}" in line]
+    assert len(failed) == 1 and fix in failed[0], lines
+    assert ("UDP and TCP 53" in failed[0]) is (mode != "nxdomain"), lines

@@ -199,8 +199,10 @@ class Timeline:
             runs[column(at)] = "o" if ok and runs[column(at)] != "F" else "F"
         lines.append(f"{'invocations':<16} {''.join(runs)}")
         marks = [" "] * width
-        for marker in self.markers:
-            marks[column(marker.at)] = marker.number[-1]
+        for marker in self.markers:  # the whole number ("6b"), as the picture has it
+            for offset, char in enumerate(marker.number):
+                if column(marker.at) + offset < width:
+                    marks[column(marker.at) + offset] = char
         lines.append(f"{'steps':<16} {''.join(marks)}")
         lines.append(
             "legend: i initial, # healthy, x unhealthy, ~ draining, blank: not "
@@ -222,8 +224,10 @@ class Timeline:
             return left + (at - start) / (end - start) * width
 
         out = [
+            # The viewBox lets a page narrower than the picture scale it down (not crop it).
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 40}" '
-            f'height="{height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">',
+            f'height="{height}" viewBox="0 0 {left + width + 40} {height}" '
+            'font-family="DejaVu Sans, Arial, sans-serif" font-size="12">',
             '<rect width="100%" height="100%" fill="white"/>',
             f'<text x="{left}" y="24" font-size="16" font-weight="bold">{escape(title)}</text>',
         ]

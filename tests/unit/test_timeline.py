@@ -62,6 +62,19 @@ class TestTheTimeline:
         row = next(line for line in history().text(width=12).splitlines() if line.startswith(IP))
         assert "x" in row
 
+    def test_the_text_chart_numbers_a_step_as_the_picture_does(self):
+        timeline = history()
+        timeline.mark(4.5, "1b", "the same with following on")
+        steps = next(
+            line for line in timeline.text(width=20).splitlines() if line.startswith("steps")
+        )
+        assert steps.split()[1:] == ["1", "1b"]
+
+    def test_the_picture_scales_down_on_a_narrow_page(self):
+        head = history().svg("t").split(">", 1)[0]
+        width, height = (head.split(f'{name}="')[1].split('"')[0] for name in ("width", "height"))
+        assert f'viewBox="0 0 {width} {height}"' in head
+
 
 class TestThePictureAgainstTheLog:
     GROUP = "opensearch"

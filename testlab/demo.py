@@ -49,7 +49,7 @@ def slower_ticks(tick: float) -> str:
         f"from here on, a tick (one minute of the story) lasts {FOLLOW_TICK:g}s instead "
         f"of {tick:g}s: following re-checks six times a tick, and tgsync re-checks at most "
         f"once every {MIN_FOLLOW_INTERVAL:g}s, so a tick needs {FOLLOW_TICK:g}s or more "
-        "for following to show"
+        f"for following to show (the stale period, four ticks, is {4 * FOLLOW_TICK:g}s now)"
     )
 
 
@@ -246,6 +246,7 @@ class Demo:
                     for kind, v in times.items()
                     if v
                 )
+                + " (the worst is the first node, which waits for the next tick either way)"
             )
         counts = {name: sum(map(len, times.values())) for name, times in (("off", off), ("on", on))}
         self.expect(
@@ -262,9 +263,10 @@ class Demo:
                 "while a blue/green is under way, following registers each new "
                 "node sooner than the schedule alone would",
                 max(later_on) < min(later_off),
+                "the nodes after the first, from entering DNS to registered: "
                 f"{', '.join(f'{t:.2f}s' for t in later_on)} with following, "
-                f"{', '.join(f'{t:.2f}s' for t in later_off)} without; one tick is "
-                f"{self.tick:g}s",
+                f"{', '.join(f'{t:.2f}s' for t in later_off)} without (the first node "
+                f"waits for the next tick either way; one tick is {self.tick:g}s)",
             )
 
     def wait_for_line(self, message: str, ip: str, since: float) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testlab.demo_stack import FOLLOW_TICK, GROUP, HOSTNAME, Stack
+from testlab.demo_stack import FOLLOW_TICK, GROUP, HOSTNAME, STALE_TICKS, Stack
 from testlab.nodes import FORGOTTEN
 from testlab.runtime_api import Outcome
 from testlab.timeline import Timeline
@@ -49,7 +49,8 @@ def slower_ticks(tick: float) -> str:
         f"from here on, a tick (one minute of the story) lasts {FOLLOW_TICK:g}s instead "
         f"of {tick:g}s: following re-checks six times a tick, and tgsync re-checks at most "
         f"once every {MIN_FOLLOW_INTERVAL:g}s, so a tick needs {FOLLOW_TICK:g}s or more "
-        f"for following to show (the stale period, four ticks, is {4 * FOLLOW_TICK:g}s now)"
+        f"for following to show (the stale period, {STALE_TICKS} ticks, is "
+        f"{STALE_TICKS * FOLLOW_TICK:g}s now)"
     )
 
 

@@ -48,6 +48,10 @@ def build_group(elbv2: Any) -> str:
     return arn
 
 
+#: The stale period in ticks (four minutes of the story).
+STALE_TICKS = 4
+
+
 class Stack:
     """moto, DNS, nodes, health checker and the Lambda runtime, all on 127.0.0.1."""
 
@@ -76,7 +80,7 @@ class Stack:
         checks, draining, the function's timeout and following scale with it (a
         redeploy, :meth:`restart_runtime`, brings the function's settings along)."""
         self.demo.tick = tick
-        self.stale_after = 4 * tick
+        self.stale_after = STALE_TICKS * tick
         self.check.interval = tick / 2
         # A generous probe timeout: a busy machine must not fail a healthy node.
         self.check.timeout = max(0.5, min(2.0, tick / 2))

@@ -47,6 +47,9 @@ class Adoption:
         #: Groups whose hostname tag changed (old mapping, new): the old hostname's
         #: ownership records pass to the new one in the next real cycle.
         self._handing_over: dict[str, tuple[MappingConfig, MappingConfig]] = {}
+        #: Groups whose ``tgsync:port`` tag changed (old mapping, new): the old port is
+        #: let go in the next real cycle.
+        self._moving: dict[str, tuple[MappingConfig, MappingConfig]] = {}
         self.report: DiscoveryReport | None = None
 
     def mappings(
@@ -78,6 +81,7 @@ class Adoption:
         if not dry_run:
             self._let_go(deadline)
             self._hand_over(deadline)
+            self._move(deadline)
         if last is None:
             return [], [failure] if failure else []
         refused = [
@@ -105,6 +109,13 @@ class Adoption:
             for arn in set(new) & set(self._letting_go):  # adopted again: nothing to remove
                 del self._letting_go[arn]
             self._letting_go.update({arn: old[arn] for arn in self.report.let_go})
+            self._moving.update(
+                {
+                    arn: (old[arn], new[arn])
+                    for arn in set(old) & set(new)
+                    if old[arn].port != new[arn].port
+                }
+            )
             self._handing_over.update(
                 {
                     arn: (old[arn], new[arn])
@@ -120,25 +131,51 @@ class Adoption:
         with self._lock:
             todo, self._letting_go = self._letting_go, {}
         for arn, mapping in todo.items():
-            port = mapping.port or self._port_of(mapping, deadline)
-            owner = owner_id(mapping.hostname)
-            try:
-                self._registry.recall(arn, port, fresh=True, deadline=deadline)
-                owned = self._registry.cached_owned(arn, port).mine(owner)
-                # An owned mapping's memory only: another mapping may share the port.
-                self._registry.save(
-                    arn,
-                    port,
-                    {},
-                    deadline=deadline,
-                    planned=owned if mapping.retire is Retire.OWNED else None,
-                )
-                self._registry.save_owned(arn, port, owner, frozenset(), deadline=deadline)
-            except AwsError as exc:
-                logger.warning(
-                    "let go, but its tags could not be removed",
-                    extra={"target_group": arn, "error": str(exc)},
-                )
+            self._forget(arn, mapping, mapping.port or self._port_of(mapping, deadline), deadline)
+
+    def _forget(self, arn: str, mapping: MappingConfig, port: int, deadline: Deadline) -> None:
+        """Remove ``mapping``'s memory and ownership tags of ``port`` on the group."""
+        owner = owner_id(mapping.hostname)
+        try:
+            self._registry.recall(arn, port, fresh=True, deadline=deadline)
+            owned = self._registry.cached_owned(arn, port).mine(owner)
+            # An owned mapping's memory only: another mapping may share the port.
+            self._registry.save(
+                arn,
+                port,
+                {},
+                deadline=deadline,
+                planned=owned if mapping.retire is Retire.OWNED else None,
+            )
+            self._registry.save_owned(arn, port, owner, frozenset(), deadline=deadline)
+        except AwsError as exc:
+            logger.warning(
+                "let go, but its tags could not be removed",
+                extra={"target_group": arn, "port": port, "error": str(exc)},
+            )
+
+    def _move(self, deadline: Deadline) -> None:
+        """A group's ``tgsync:port`` tag changed: the old port is let go as an untagged
+        group is (tgsync's tags for it removed, its targets left as they are: only the
+        operator knows whether something else still serves there), and said loudly."""
+        with self._lock:
+            todo, self._moving = self._moving, {}
+        for arn, (old, new) in todo.items():
+            before, after = (m.port or self._port_of(m, deadline) for m in (old, new))
+            if before == after:
+                continue  # the tag now names the group's own port, or the reverse
+            logger.warning(
+                "tgsync:port changed: the old port is let go, its targets stay registered",
+                extra={
+                    "target_group": arn,
+                    "old_port": before,
+                    "new_port": after,
+                    "fix": f"deregister the targets on port {before} if nothing else serves "
+                    f"there (aws elbv2 deregister-targets --target-group-arn {arn} "
+                    f"--targets Id=IP,Port={before})",
+                },
+            )
+            self._forget(arn, old, before, deadline)
 
     def _hand_over(self, deadline: Deadline) -> None:
         """A group's ``tgsync:hostname`` tag changed: what tgsync registered for the old

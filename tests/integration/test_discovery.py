@@ -285,3 +285,30 @@ def test_a_tag_alone_never_hands_tgsync_a_group_the_deployer_did_not_choose(
     with pytest.raises(SyncFailed, match="does not start with 'search-'"):
         lambda_handler.handler({}, None)  # reported: someone tagged a group outside
     assert ips(elbv2, payments) == {"10.0.5.5"}
+
+
+def test_a_changed_port_tag_lets_the_old_port_go_and_says_so(
+    discover, dns, elbv2, vpc, clock, caplog
+):
+    """Issue 29: a group's tgsync:port changed left the old port's tags behind, silently.
+    The old port is let go as an untagged group is: tgsync's tags for it removed, its
+    targets left as they are (something else may serve there), and a warning names them."""
+    arn = create_target_group(elbv2, "logs", vpc_id=vpc)
+    tag(elbv2, arn, **{"tgsync:hostname": HOSTNAME, "tgsync:port": "443"})
+    dns.set(HOSTNAME, a=["10.0.1.5", "10.0.2.5"])
+    controller, _cfg = discover(TGSYNC_DISCOVER_EVERY=300)
+    assert controller.run_once().ok
+    dns.set(HOSTNAME, a=["10.0.1.5"])  # 10.0.2.5 healthy but gone: remembered on 443
+    clock.now += 60
+    assert controller.run_once().ok
+    assert {k.split(":")[2] for k in memory_keys(elbv2, arn)} == {"443"}
+    tag(elbv2, arn, **{"tgsync:port": "8443"})
+    clock.now += 300
+    assert controller.run_once().ok
+    assert memory_keys(elbv2, arn) == set()  # nothing of the old port's is left
+    assert ("10.0.1.5", 8443) in registered(elbv2, arn)
+    assert ("10.0.2.5", 443) in registered(elbv2, arn)  # left as it was, never retired
+    moved = [r for r in caplog.records if r.getMessage().startswith("tgsync:port changed")]
+    assert len(moved) == 1
+    assert (moved[0].old_port, moved[0].new_port) == (443, 8443)
+    assert "Port=443" in moved[0].fix

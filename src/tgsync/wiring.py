@@ -53,14 +53,18 @@ class Sources:
         return self._rds_sources[(servers, role_arn)]
 
 
+#: The pacing buckets of the process's AWS calls, as the services throttle them: ELB's
+#: Describe calls and its writes apart, RDS's reads, KMS's MACs, EventBridge's puts.
+BUCKETS = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name, KMS.name, EVENTBRIDGE.name)
+
+
 def build_aws(config: Config) -> Aws:
     """The process's AWS clients and calls: ELB's Describe calls and writes, RDS's reads,
     the record key's MACs and the change events, each paced to ``config.api_rate`` in a
     bucket of its own (as the services throttle them); a connection per concurrent
     mapping."""
-    buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name, KMS.name, EVENTBRIDGE.name)
     return Aws(
-        pacers={b: TokenBucket(rate=config.api_rate) for b in buckets},
+        pacers={b: TokenBucket(rate=config.api_rate) for b in BUCKETS},
         pool=max(DEFAULT_POOL, config.concurrency),
     )
 

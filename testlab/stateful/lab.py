@@ -61,7 +61,7 @@ from tgsync.config import Config
 from tgsync.controller import Controller
 from tgsync.events import Trigger, classify
 from tgsync.pacing import TokenBucket
-from tgsync.provider.elbv2 import ELBV2, OPERATIONS, Elbv2Provider
+from tgsync.provider.elbv2 import OPERATIONS, Elbv2Provider
 from tgsync.provider.errors import TOTAL_MAX_ATTEMPTS
 from tgsync.registry import TagRegistry
 from tgsync.report import InvocationReport
@@ -69,6 +69,7 @@ from tgsync.source import Nameserver, Source
 from tgsync.source.rds import OPERATIONS as RDS_OPERATIONS
 from tgsync.source.rds import RDS, RdsApi, RdsSource
 from tgsync.source.resolver import DnsSource
+from tgsync.wiring import BUCKETS
 
 OPENSEARCH = "Amazon OpenSearch Service Software Update Notification"
 #: A DNS query's timeout and a lookup's lifetime, in real seconds; and the AWS clients'
@@ -196,9 +197,8 @@ class Lab:
             session: Any = boto3.session.Session()  # any service, not boto3-stubs' list
             return session.client(service, region_name=region, endpoint_url=proxy, config=config)
 
-        buckets = (ELBV2.name, ELBV2.bucket("AddTags"), RDS.name)
         return Aws(
-            pacers={b: bucket() for b in buckets}, client_for=client_for, sleep=lambda _s: None
+            pacers={b: bucket() for b in BUCKETS}, client_for=client_for, sleep=lambda _s: None
         )
 
     def _sources(self, aws: Aws) -> Callable[..., Source]:

@@ -94,7 +94,7 @@ def sts_endpoint(
     """The sts interface endpoint (for ``rds_role_arn``): HTTPS from the function only,
     this account's principals assuming the roles of ``assume`` (the function role's own
     statement, whose roles grow with each mapping) only."""
-    endpoint, group = _endpoint(
+    return _endpoint(
         scope,
         vpc,
         vpc_subnets,
@@ -102,19 +102,8 @@ def sts_endpoint(
         name="Sts",
         service=ec2.InterfaceVpcEndpointAwsService.STS,
         prefix="sts",
-        policy=False,
+        only=("OnlyAssumingTheRdsRoles", ["sts:AssumeRole"], Lazy.list(_Resources(assume))),
     )
-    account = Stack.of(scope).account
-    endpoint.add_to_policy(
-        iam.PolicyStatement(
-            sid="OnlyAssumingTheRdsRoles",
-            principals=[iam.AnyPrincipal()],
-            actions=["sts:AssumeRole"],
-            resources=Lazy.list(_Resources(assume)),
-            conditions={"StringEquals": {"aws:PrincipalAccount": account}},
-        )
-    )
-    return endpoint, group
 
 
 def kms_endpoint(
@@ -126,7 +115,7 @@ def kms_endpoint(
 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     """The kms interface endpoint (for ``record_key``): HTTPS from the function only,
     this account's principals generating and verifying MACs with the record key only."""
-    endpoint, group = _endpoint(
+    return _endpoint(
         scope,
         vpc,
         vpc_subnets,
@@ -134,18 +123,8 @@ def kms_endpoint(
         name="Kms",
         service=ec2.InterfaceVpcEndpointAwsService.KMS,
         prefix="kms",
-        policy=False,
+        only=("OnlyTheRecordKeysMacs", MAC_ACTIONS, [key_arn]),
     )
-    endpoint.add_to_policy(
-        iam.PolicyStatement(
-            sid="OnlyTheRecordKeysMacs",
-            principals=[iam.AnyPrincipal()],
-            actions=MAC_ACTIONS,
-            resources=[key_arn],
-            conditions={"StringEquals": {"aws:PrincipalAccount": Stack.of(scope).account}},
-        )
-    )
-    return endpoint, group
 
 
 def events_endpoint(
@@ -157,7 +136,7 @@ def events_endpoint(
 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
     """The events interface endpoint (for ``event_bus``): HTTPS from the function only,
     this account's principals putting events on ``bus_arn`` only."""
-    endpoint, group = _endpoint(
+    return _endpoint(
         scope,
         vpc,
         vpc_subnets,
@@ -165,18 +144,8 @@ def events_endpoint(
         name="Events",
         service=ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
         prefix="events",
-        policy=False,
+        only=("OnlyPuttingOnTheChangeEventBus", EVENTS_ACTIONS, [bus_arn]),
     )
-    endpoint.add_to_policy(
-        iam.PolicyStatement(
-            sid="OnlyPuttingOnTheChangeEventBus",
-            principals=[iam.AnyPrincipal()],
-            actions=EVENTS_ACTIONS,
-            resources=[bus_arn],
-            conditions={"StringEquals": {"aws:PrincipalAccount": Stack.of(scope).account}},
-        )
-    )
-    return endpoint, group
 
 
 def rds_role_reads(endpoint: ec2.InterfaceVpcEndpoint, assume: iam.PolicyStatement) -> None:
@@ -215,8 +184,11 @@ def _endpoint(
     name: str,
     service: ec2.InterfaceVpcEndpointAwsService,
     prefix: str,
-    policy: bool = True,
+    only: tuple[str, Sequence[str], list[str]] | None = None,
 ) -> tuple[ec2.InterfaceVpcEndpoint, ec2.SecurityGroup]:
+    """An interface endpoint that admits HTTPS from ``groups`` only, and through which
+    this account's principals may do ``only`` (statement id, actions, resources), or,
+    without it, any action of the service on this account's resources."""
     group = ec2.SecurityGroup(
         scope,
         f"{name}EndpointSecurityGroup",
@@ -236,18 +208,21 @@ def _endpoint(
         security_groups=[group],
         open=False,
     )  # open would admit the whole VPC CIDR
-    if not policy:
-        return endpoint, group
     account = Stack.of(scope).account
+    actions: Sequence[str]
+    if only is None:
+        sid, actions, resources = "ThisAccountOnly", [f"{prefix}:*"], ["*"]
+        conditions = {"aws:PrincipalAccount": account, "aws:ResourceAccount": account}
+    else:
+        sid, actions, resources = only
+        conditions = {"aws:PrincipalAccount": account}
     endpoint.add_to_policy(
         iam.PolicyStatement(
-            sid="ThisAccountOnly",
+            sid=sid,
             principals=[iam.AnyPrincipal()],
-            actions=[f"{prefix}:*"],
-            resources=["*"],
-            conditions={
-                "StringEquals": {"aws:PrincipalAccount": account, "aws:ResourceAccount": account}
-            },
+            actions=list(actions),
+            resources=resources,
+            conditions={"StringEquals": conditions},
         )
     )
     return endpoint, group
